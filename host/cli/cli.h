@@ -1,0 +1,37 @@
+/* Command-line front end: argument parsing into the config, and subcommands. */
+#ifndef HIVE_CLI_CLI_H
+#define HIVE_CLI_CLI_H
+
+#include <stddef.h>
+#include "config/config.h"
+
+/* Flags that belong to one invocation rather than to the configuration. */
+typedef struct hive_cli {
+    const char *command;      /* "generate", "plugins", ... */
+    const char *prompt;
+    const char *config_path;
+    int chat;                 /* --chat: render the prompt with the chat template */
+    int json;
+    int verbose;
+    int print_config;
+    int help;
+    int n_prompt;             /* bench -p */
+    int n_gen;                /* bench -n */
+    int reps;                 /* bench -r */
+    const char *positional[8];
+    size_t n_positional;
+    hive_config *cfg;
+} hive_cli;
+
+/* Parses argv; loads the config file first so flags override it.
+ * Returns 0, or 2 on a usage error (message already printed). */
+int hive_cli_parse(hive_cli *cli, int argc, char **argv);
+void hive_cli_usage(FILE *out, const char *command);
+
+int hive_cmd_plugins(hive_cli *cli);
+int hive_cmd_generate(hive_cli *cli);
+int hive_cmd_chat(hive_cli *cli);
+int hive_cmd_info(hive_cli *cli);
+int hive_cmd_bench(hive_cli *cli);
+
+#endif

@@ -1,0 +1,118 @@
+/* `hive-host chat`: multi-turn chat on stdin/stdout. The whole conversation
+ * is re-rendered each turn; the KV cache keeps the shared prefix, so only the
+ * new turn is computed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/session.h"
+#include "util/error.h"
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} strbuf;
+
+static int collect(void *ud, const char *text, size_t len) {
+    strbuf *b = ud;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->len + len + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) return 1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, text, len);
+    b->len += len;
+    b->buf[b->len] = 0;
+    return 0;
+}
+
+int hive_cmd_chat(hive_cli *cli) {
+    hive_session s;
+    int rc = hive_session_open(cli, &s, 1);
+    if (rc) {
+        hive_session_close(&s);
+        return rc;
+    }
+    hive_gen_params gp;
+    hive_session_gen_params(cli->cfg, &gp);
+    hive_error *err = NULL;
+    int32_t seq = 0;
+    if (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK) {
+        fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
+        hive_error_free(err);
+        hive_session_close(&s);
+        return 1;
+    }
+    hive_chat_msg *msgs = NULL;
+    char **owned = NULL;
+    size_t n_msgs = 0;
+    const char *sys = hive_config_str(cli->cfg, "chat.system");
+    char *line = NULL;
+    size_t cap = 0;
+    int interactive = isatty(0);
+    for (;;) {
+        if (interactive) fprintf(stderr, "> ");
+        ssize_t got = getline(&line, &cap, stdin);
+        if (got < 0) break;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (!got) continue;
+        if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
+        size_t extra = (n_msgs == 0 && *sys) ? 3 : 2;
+        hive_chat_msg *nm = realloc(msgs, (n_msgs + extra) * sizeof *nm);
+        char **no = realloc(owned, (n_msgs + extra) * sizeof *no);
+        if (!nm || !no) {
+            free(nm ? nm : msgs);
+            free(no ? no : owned);
+            rc = 1;
+            msgs = NULL;
+            owned = NULL;
+            break;
+        }
+        msgs = nm;
+        owned = no;
+        if (n_msgs == 0 && *sys) {
+            owned[n_msgs] = NULL;
+            msgs[n_msgs++] = (hive_chat_msg){"system", sys};
+        }
+        owned[n_msgs] = strdup(line);
+        msgs[n_msgs] = (hive_chat_msg){"user", owned[n_msgs]};
+        n_msgs++;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if ((rc = hive_encode_chat(&s, msgs, n_msgs, cli->cfg, &ids, &n))) break;
+        strbuf reply = {0};
+        hive_gen_stats st;
+        if (hive_generate(s.eng, s.tok, seq, ids, n, &gp, collect, &reply, &st, &err) != HIVE_OK) {
+            fprintf(stderr, "\nhive-host: %s\n", hive_error_message(err));
+            hive_error_free(err);
+            err = NULL;
+            free(ids);
+            free(reply.buf);
+            rc = 1;
+            break;
+        }
+        free(ids);
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (cli->verbose) hive_print_stats(&st);
+        owned[n_msgs] = reply.buf ? reply.buf : strdup("");
+        msgs[n_msgs] = (hive_chat_msg){"assistant", owned[n_msgs]};
+        n_msgs++;
+        if (st.finish == HIVE_FINISH_CONTEXT) {
+            fprintf(stderr, "hive-host: the context of %u tokens is full; ending the chat (raise --ctx)\n",
+                    hive_engine_ctx(s.eng));
+            break;
+        }
+    }
+    for (size_t i = 0; owned && i < n_msgs; i++) free(owned[i]);
+    free(owned);
+    free(msgs);
+    free(line);
+    hive_session_close(&s);
+    return rc;
+}

@@ -1,0 +1,97 @@
+/* `hive-host info`: what a model is, without loading it onto a device. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "model/model.h"
+#include "util/dtype.h"
+#include "util/error.h"
+
+static void count_dtype(uint64_t *counts, const hive_tensor_view *v) {
+    if (v->data && v->dtype < HIVE_DTYPE_COUNT) counts[v->dtype]++;
+}
+
+int hive_cmd_info(hive_cli *cli) {
+    const char *path = hive_config_str(cli->cfg, "model.path");
+    if (!*path && cli->n_positional) path = cli->positional[0];
+    if (!*path) {
+        fprintf(stderr, "hive-host info: --model PATH is required\n");
+        return 2;
+    }
+    hive_model_files *m = NULL;
+    hive_error *err = NULL;
+    if (hive_model_open(path, &m, &err) != HIVE_OK) {
+        fprintf(stderr, "hive-host: %s: %s\n", path, hive_error_message(err));
+        hive_error_free(err);
+        return 1;
+    }
+    const hive_hparams *hp = &m->hp;
+    uint64_t counts[HIVE_DTYPE_COUNT] = {0};
+    count_dtype(counts, &m->tok_embd);
+    count_dtype(counts, &m->output_norm);
+    if (!hp->tied_embeddings) count_dtype(counts, &m->output);
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        const hive_tensor_view *all = &m->layers[l].attn_norm;
+        size_t nv = sizeof(hive_layer_tensors) / sizeof(hive_tensor_view);
+        for (size_t i = 0; i < nv; i++) count_dtype(counts, &all[i]);
+    }
+    uint64_t ctx = (uint64_t)hive_config_int(cli->cfg, "model.ctx");
+    int kv_f32 = !strcmp(hive_config_str(cli->cfg, "model.kv_dtype"), "f32");
+    uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hp->head_dim * (kv_f32 ? 4 : 2);
+    const char *layer_type = hp->qk_norm ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP"
+                             : hp->qkv_bias ? "attention(GQA, q/k/v bias) + SwiGLU MLP"
+                                            : "attention(GQA) + SwiGLU MLP";
+    if (cli->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "format", m->is_gguf ? "gguf" : "safetensors");
+        cJSON_AddStringToObject(o, "name", hp->name);
+        cJSON_AddStringToObject(o, "architecture", hp->arch_name);
+        cJSON_AddNumberToObject(o, "layers", hp->n_layers);
+        cJSON_AddStringToObject(o, "layer_type", layer_type);
+        cJSON_AddNumberToObject(o, "hidden", hp->hidden);
+        cJSON_AddNumberToObject(o, "heads", hp->n_heads);
+        cJSON_AddNumberToObject(o, "kv_heads", hp->n_kv_heads);
+        cJSON_AddNumberToObject(o, "head_dim", hp->head_dim);
+        cJSON_AddNumberToObject(o, "ffn", hp->ffn);
+        cJSON_AddNumberToObject(o, "vocab", hp->vocab);
+        cJSON_AddNumberToObject(o, "context_length", hp->max_ctx);
+        cJSON_AddNumberToObject(o, "rope_theta", hp->rope_theta);
+        cJSON_AddStringToObject(o, "rope_scaling", hp->rope_scaling);
+        cJSON_AddNumberToObject(o, "rms_eps", hp->rms_eps);
+        cJSON_AddBoolToObject(o, "tied_embeddings", hp->tied_embeddings);
+        cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
+        cJSON *dt = cJSON_AddObjectToObject(o, "tensor_dtypes");
+        for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
+            if (counts[d]) cJSON_AddNumberToObject(dt, hive_dtype_name(d), (double)counts[d]);
+        cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+        cJSON_AddNumberToObject(mem, "weights_bytes", (double)m->weight_bytes);
+        cJSON_AddNumberToObject(mem, "kv_bytes", (double)kv_bytes);
+        cJSON_AddNumberToObject(mem, "ctx", (double)ctx);
+        cJSON_AddStringToObject(mem, "kv_dtype", kv_f32 ? "f32" : "f16");
+        cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes));
+        char *txt = cJSON_Print(o);
+        printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        printf("model:          %s (%s)\n", path, m->is_gguf ? "gguf" : "safetensors");
+        printf("name:           %s\narchitecture:   %s\n", hp->name, hp->arch_name);
+        printf("layers:         %u x %s\n", hp->n_layers, layer_type);
+        printf("hidden:         %u, heads %u, kv heads %u, head dim %u, ffn %u\n", hp->hidden, hp->n_heads,
+               hp->n_kv_heads, hp->head_dim, hp->ffn);
+        printf("vocab:          %u%s\n", hp->vocab, hp->tied_embeddings ? " (tied input/output embeddings)" : "");
+        printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
+               hp->rope_scaling, hp->rms_eps);
+        printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
+        for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
+            if (counts[d]) printf(" %s x %llu", hive_dtype_name(d), (unsigned long long)counts[d]);
+        printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu) = %.1f MiB\n",
+               m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_f32 ? "f32" : "f16", (unsigned long long)ctx,
+               (m->weight_bytes + kv_bytes) / 1048576.0);
+    }
+    hive_model_close(m);
+    return 0;
+}

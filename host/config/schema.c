@@ -1,0 +1,62 @@
+/* The list of configuration keys. CLI flags are generated from it. */
+#include <string.h>
+
+#include "config/config.h"
+
+#define NORANGE 1, 0
+
+const hive_cfg_key hive_cfg_schema[] = {
+    /* plugins and devices */
+    {"plugin_dirs", HIVE_CFG_STRLIST, "", "plugin-dir", "DIR",
+     "directory to scan for plugins (repeatable); searched before HIVE_PLUGIN_PATH and the default", NORANGE},
+    {"default_plugins", HIVE_CFG_BOOL, "true", "default-plugins", NULL,
+     "scan HIVE_PLUGIN_PATH and <exe>/../lib/hive/plugins too (--no-default-plugins: only --plugin-dir)", NORANGE},
+    {"backend.name", HIVE_CFG_STRING, "", "backend", "NAME[:DEV]",
+     "use this backend (and device index); failure to use it is an error, never a fallback", NORANGE},
+    {"backend.prefer", HIVE_CFG_STRLIST, "", NULL, NULL,
+     "backend names in order of preference when --backend is not given; else the highest probe score wins", NORANGE},
+    {"backend.cpu", HIVE_CFG_BOOL, "false", "cpu", NULL, "force the CPU backend (onednn-cpu)", NORANGE},
+    {"threads", HIVE_CFG_INT, "0", "threads", "N", "CPU threads (0 = all cores)", 0, 4096},
+    /* model */
+    {"model.path", HIVE_CFG_STRING, "", "model", "PATH", "a .gguf file or a Hugging Face model directory", NORANGE},
+    {"model.ctx", HIVE_CFG_INT, "4096", "ctx", "N", "context length (tokens) of the KV cache per sequence", 16, 1 << 24},
+    {"model.weights", HIVE_CFG_STRING, "native", "weights", "TYPE",
+     "weight format: native (as stored) | f32 | bf16 | q8_0 | q4_0 (requantize at load)", NORANGE},
+    {"model.kv_dtype", HIVE_CFG_STRING, "f16", "kv-dtype", "TYPE", "KV cache element type: f16 | f32", NORANGE},
+    {"model.kv_block", HIVE_CFG_INT, "16", "kv-block", "N", "KV cache block size (tokens per page)", 1, 4096},
+    {"model.batch", HIVE_CFG_INT, "512", "batch", "N", "largest number of token rows in one forward pass", 1, 65536},
+    /* sampling (CLI > expert manifest > config file > default) */
+    {"sampling.temperature", HIVE_CFG_FLOAT, "0.7", "temperature", "T", "sampling temperature (0 = greedy)", 0, 100},
+    {"sampling.top_k", HIVE_CFG_INT, "40", "top-k", "K", "keep the K most likely tokens (0 = off)", 0, 1e9},
+    {"sampling.top_p", HIVE_CFG_FLOAT, "0.95", "top-p", "P", "nucleus sampling threshold (1 = off)", 1e-9, 1},
+    {"sampling.min_p", HIVE_CFG_FLOAT, "0.05", "min-p", "P", "drop tokens below P x the top probability (0 = off)", 0, 1},
+    {"sampling.repetition_penalty", HIVE_CFG_FLOAT, "1.0", "repeat-penalty", "X", "repetition penalty (1 = off)", 0.01, 100},
+    {"sampling.presence_penalty", HIVE_CFG_FLOAT, "0.0", "presence-penalty", "X", "presence penalty", -2, 2},
+    {"sampling.frequency_penalty", HIVE_CFG_FLOAT, "0.0", "frequency-penalty", "X", "frequency penalty", -2, 2},
+    {"sampling.penalty_last_n", HIVE_CFG_INT, "64", "penalty-last-n", "N", "tokens the penalties look back over", 0, 1 << 24},
+    {"sampling.seed", HIVE_CFG_INT, "-1", "seed", "N", "random seed (-1 = from the clock)", -1, 9.2e18},
+    {"sampling.max_tokens", HIVE_CFG_INT, "256", "max-tokens", "N", "tokens to generate at most", 1, 1 << 24},
+    {"sampling.stop", HIVE_CFG_STRLIST, "", "stop", "TEXT", "stop string (repeatable); not included in the output", NORANGE},
+    {"sampling.greedy", HIVE_CFG_BOOL, "false", "greedy", NULL, "greedy decoding (same as --temperature 0)", NORANGE},
+    /* chat */
+    {"chat.system", HIVE_CFG_STRING, "", "system", "TEXT", "system message for --chat and chat", NORANGE},
+    {"chat.thinking", HIVE_CFG_STRING, "default", "thinking", "on|off|default", "Qwen3 thinking mode", NORANGE},
+    /* experts */
+    {"experts.paths", HIVE_CFG_STRLIST, "", "expert", "PATH", "expert package (.expert or directory); repeatable", NORANGE},
+    {"experts.cache_mb", HIVE_CFG_INT, "512", "expert-cache-mb", "MB", "memory budget of the loaded-expert LRU cache", 0, 1 << 24},
+    /* logging */
+    {"log_level", HIVE_CFG_STRING, "info", "log", "LEVEL", "error | warn | info | debug | trace (HIVE_LOG sets it too)", NORANGE},
+};
+const size_t hive_cfg_schema_len = sizeof hive_cfg_schema / sizeof hive_cfg_schema[0];
+
+const hive_cfg_key *hive_cfg_find_key(const char *key) {
+    for (size_t i = 0; i < hive_cfg_schema_len; i++)
+        if (strcmp(hive_cfg_schema[i].key, key) == 0) return &hive_cfg_schema[i];
+    return NULL;
+}
+
+const hive_cfg_key *hive_cfg_find_flag(const char *flag) {
+    for (size_t i = 0; i < hive_cfg_schema_len; i++)
+        if (hive_cfg_schema[i].flag && strcmp(hive_cfg_schema[i].flag, flag) == 0) return &hive_cfg_schema[i];
+    return NULL;
+}

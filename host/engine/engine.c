@@ -1,0 +1,109 @@
+/* Engine setup and teardown: open the device, upload weights, size the KV
+ * cache and the activation buffers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_impl.h"
+#include "util/error.h"
+#include "util/log.h"
+
+void hive_engine_opts_default(hive_engine_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->ctx = 4096;
+    o->max_rows = 512;
+    o->max_seqs = 1;
+    o->kv_block = 16;
+    o->kv_dtype = HIVE_DTYPE_F16;
+    o->weights_dtype = -1;
+}
+
+#define LOGIT_ROWS 16 /* logits are computed this many rows at a time */
+
+static hive_status alloc_act(hive_engine *e, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    uint64_t R = e->opts.max_rows, f = sizeof(float);
+    uint64_t qd = (uint64_t)hp->n_heads * hp->head_dim, kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
+    uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
+    if (hp->ffn > widest) widest = hp->ffn;
+    struct {
+        hive_buffer **b;
+        uint64_t bytes;
+    } bufs[] = {
+        {&e->act.x, R * hp->hidden * f},   {&e->act.h, R * hp->hidden * f}, {&e->act.q, R * qd * f},
+        {&e->act.k, R * kvd * f},          {&e->act.v, R * kvd * f},        {&e->act.att, R * qd * f},
+        {&e->act.gate, R * hp->ffn * f},   {&e->act.up, R * hp->ffn * f},   {&e->act.tmp, R * widest * f},
+        {&e->act.last, LOGIT_ROWS * hp->hidden * f}, {&e->act.logits, (uint64_t)LOGIT_ROWS * hp->vocab * f},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        hive_status st = e->be->buffer_alloc(e->dev, bufs[i].bytes, bufs[i].b, err);
+        if (st != HIVE_OK) return st;
+    }
+    e->act.logit_rows = LOGIT_ROWS;
+    e->row_seq = malloc(R * sizeof(int32_t));
+    e->row_pos = malloc(R * sizeof(int32_t));
+    e->local_seq_ids = malloc(R * sizeof(int32_t));
+    e->logit_rows_idx = malloc(R * sizeof(int32_t));
+    e->block_table = malloc(R * (uint64_t)e->max_blocks * sizeof(int32_t));
+    if (!e->row_seq || !e->row_pos || !e->local_seq_ids || !e->logit_rows_idx || !e->block_table)
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    return HIVE_OK;
+}
+
+hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *backend, uint32_t device,
+                            const hive_engine_opts *opts, hive_engine **out, hive_error **err) {
+    *out = NULL;
+    hive_engine *e = calloc(1, sizeof *e);
+    if (!e) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    e->be = backend;
+    e->hp = m->hp;
+    e->opts = *opts;
+    if (!e->opts.max_rows) e->opts.max_rows = 512;
+    if (!e->opts.max_seqs) e->opts.max_seqs = 1;
+    if (!e->opts.kv_block) e->opts.kv_block = 16;
+    if (e->opts.ctx > m->hp.max_ctx && m->hp.max_ctx)
+        HLOG_WARN("context %u is longer than the model was trained for (%u)", e->opts.ctx, m->hp.max_ctx);
+
+    hive_device_options dopts = {sizeof dopts, opts->threads, e->opts.max_rows, 0};
+    hive_status st = backend->device_open(device, &dopts, &e->dev, err);
+    if (st == HIVE_OK) st = hive_engine_upload_weights(e, m, err);
+    if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
+    if (st == HIVE_OK) st = alloc_act(e, err);
+    if (st == HIVE_OK) {
+        hive_engine_rope_init(e);
+        if (!e->inv_freq) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
+    if (st != HIVE_OK) {
+        hive_engine_free(e);
+        return st;
+    }
+    *out = e;
+    return HIVE_OK;
+}
+
+void hive_engine_free(hive_engine *e) {
+    if (!e) return;
+    if (e->dev) {
+        hive_buffer **bufs[] = {&e->act.x, &e->act.h, &e->act.q, &e->act.k, &e->act.v, &e->act.att,
+                                &e->act.gate, &e->act.up, &e->act.tmp, &e->act.last, &e->act.logits};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
+        hive_engine_kv_free(e);
+        hive_engine_free_weights(e);
+        e->be->device_close(e->dev);
+    }
+    free(e->inv_freq);
+    free(e->row_seq);
+    free(e->row_pos);
+    free(e->local_seq_ids);
+    free(e->logit_rows_idx);
+    free(e->block_table);
+    free(e);
+}
+
+const hive_hparams *hive_engine_hparams(const hive_engine *e) { return &e->hp; }
+uint64_t hive_engine_weight_bytes(const hive_engine *e) { return e->weight_bytes; }
+uint32_t hive_engine_ctx(const hive_engine *e) { return e->opts.ctx; }
+uint64_t hive_engine_kv_bytes(const hive_engine *e) {
+    uint64_t el = e->opts.kv_dtype == HIVE_DTYPE_F32 ? 4 : 2;
+    return 2ull * e->hp.n_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads * e->hp.head_dim * el;
+}

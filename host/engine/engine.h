@@ -1,0 +1,56 @@
+/* The engine runs a model through a backend's kernel table: weights on the
+ * device, a paged KV cache shared by sequences, and a forward pass over a
+ * batch of token rows that may belong to different sequences. */
+#ifndef HIVE_ENGINE_ENGINE_H
+#define HIVE_ENGINE_ENGINE_H
+
+#include <stdint.h>
+#include "hive_abi.h"
+#include "model/model.h"
+
+typedef struct hive_engine hive_engine;
+
+typedef struct hive_engine_opts {
+    uint32_t ctx;            /* max tokens per sequence */
+    uint32_t max_rows;       /* rows per forward pass (longer inputs are chunked) */
+    uint32_t max_seqs;       /* sequences alive at once */
+    uint32_t kv_block;       /* tokens per KV page */
+    uint32_t kv_dtype;       /* HIVE_DTYPE_F16 or F32 */
+    int32_t weights_dtype;   /* -1 = as stored; else requantize linear weights to this dtype */
+    uint32_t threads;        /* 0 = backend default */
+} hive_engine_opts;
+
+void hive_engine_opts_default(hive_engine_opts *o);
+
+/* `backend` is the host-size copy of the plugin's table (hive_plugin.backend). */
+hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *backend, uint32_t device,
+                            const hive_engine_opts *opts, hive_engine **out, hive_error **err);
+void hive_engine_free(hive_engine *e);
+
+const hive_hparams *hive_engine_hparams(const hive_engine *e);
+uint64_t hive_engine_weight_bytes(const hive_engine *e); /* as uploaded */
+uint64_t hive_engine_kv_bytes(const hive_engine *e);
+uint32_t hive_engine_ctx(const hive_engine *e);
+
+/* Sequences: ids are small integers; a new sequence is empty. */
+hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err);
+void hive_engine_seq_free(hive_engine *e, int32_t seq);
+uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq);
+/* The tokens stored for seq (valid until the next forward/truncate). */
+const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq);
+/* Forget tokens from position `len` on (e.g. to reuse a shared prefix). */
+hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
+
+/* One forward pass. Row i is token tokens[i] appended to sequence seqs[i]
+ * (rows of one sequence in order). For each row with want_logits[i] != 0,
+ * a row of n_vocab floats is written to logits, in row order.
+ * A sequence that would exceed ctx fails with HIVE_E_INVALID ("context full"). */
+typedef struct hive_fwd_batch {
+    uint32_t n;
+    const int32_t *tokens;
+    const int32_t *seqs;
+    const uint8_t *want_logits; /* NULL: only the last row of the batch */
+} hive_fwd_batch;
+hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *logits, hive_error **err);
+
+#endif

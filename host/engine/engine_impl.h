@@ -1,0 +1,64 @@
+/* Engine internals shared by engine.c (setup), kv.c (pages) and forward.c. */
+#ifndef HIVE_ENGINE_IMPL_H
+#define HIVE_ENGINE_IMPL_H
+
+#include "engine/engine.h"
+
+typedef struct layer_weights {
+    hive_weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
+    hive_weight *ffn_norm, *w_gate, *w_up, *w_down;
+} layer_weights;
+
+typedef struct seq_state {
+    int active;
+    uint32_t len;        /* tokens stored in the KV cache */
+    int32_t *blocks;     /* [max_blocks] physical page ids, first n_blocks valid */
+    int32_t *tokens;     /* [ctx] the tokens whose K/V are stored, for prefix reuse */
+    uint32_t n_blocks;
+} seq_state;
+
+/* Activations for up to max_rows rows. */
+typedef struct activations {
+    hive_buffer *x, *h, *q, *k, *v, *att, *gate, *up, *tmp, *last, *logits;
+    uint32_t logit_rows; /* rows the logits buffer holds */
+} activations;
+
+struct hive_engine {
+    const hive_backend_api *be;
+    hive_device *dev;
+    hive_hparams hp;
+    hive_engine_opts opts;
+
+    hive_weight *tok_embd, *output_norm, *output; /* output == tok_embd when tied */
+    layer_weights *layers;
+    uint64_t weight_bytes;
+
+    hive_kv_cache *kv;
+    uint32_t n_blocks_total, max_blocks;
+    int32_t *free_blocks;
+    uint32_t n_free;
+    seq_state *seqs;
+
+    float *inv_freq;      /* [rot_dims / 2] */
+    float rope_attn_factor;
+    activations act;
+
+    /* per-chunk scratch in host memory */
+    int32_t *row_seq, *row_pos, *block_table, *local_seq_ids, *logit_rows_idx;
+};
+
+hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err);
+void hive_engine_free_weights(hive_engine *e);
+hive_status hive_engine_kv_init(hive_engine *e, hive_error **err);
+void hive_engine_kv_free(hive_engine *e);
+/* Make sure seq has pages for positions < len. */
+hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
+void hive_engine_rope_init(hive_engine *e);
+
+/* tensor view helper */
+static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {
+    hive_tensor t = {sizeof(hive_tensor), HIVE_DTYPE_F32, buf, offset, rows, cols, cols};
+    return t;
+}
+
+#endif

@@ -1,0 +1,147 @@
+/* The forward pass, top to bottom, as calls into the backend kernel table.
+ * llama, qwen2 (q/k/v bias) and qwen3 (per-head q/k RMSNorm) share it. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/engine_impl.h"
+#include "util/error.h"
+
+#define TRY(call)                              \
+    do {                                       \
+        hive_status st_ = (call);              \
+        if (st_ != HIVE_OK) return st_;        \
+    } while (0)
+
+/* y = x @ w^T (+ bias); with residual, y += that instead. */
+static hive_status linear(hive_engine *e, const hive_tensor *x, hive_weight *w, hive_weight *bias, const hive_tensor *y,
+                          int residual, hive_error **err) {
+    return e->be->op_matmul(e->dev, x, w, bias, 1.0f, residual ? 1.0f : 0.0f, y, err);
+}
+
+static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    layer_weights *w = &e->layers[l];
+    activations *a = &e->act;
+    uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
+    hive_tensor q = hive_t(a->q, 0, n, qd), k = hive_t(a->k, 0, n, kvd), v = hive_t(a->v, 0, n, kvd);
+    hive_tensor att = hive_t(a->att, 0, n, qd);
+
+    TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
+    TRY(linear(e, &h, w->wq, w->bq, &q, 0, err));
+    TRY(linear(e, &h, w->wk, w->bk, &k, 0, err));
+    TRY(linear(e, &h, w->wv, w->bv, &v, 0, err));
+    if (w->q_norm) { /* qwen3: RMSNorm over each head */
+        hive_tensor qh = hive_t(a->q, 0, (int64_t)n * hp->n_heads, hp->head_dim);
+        hive_tensor kh = hive_t(a->k, 0, (int64_t)n * hp->n_kv_heads, hp->head_dim);
+        TRY(e->be->op_rmsnorm(e->dev, &qh, w->q_norm, hp->rms_eps, &qh, err));
+        TRY(e->be->op_rmsnorm(e->dev, &kh, w->k_norm, hp->rms_eps, &kh, err));
+    }
+    hive_rope_desc rq = {sizeof rq, hp->rope_mode, hp->n_heads, hp->head_dim, hp->head_dim, e->rope_attn_factor,
+                         e->inv_freq};
+    hive_rope_desc rk = rq;
+    rk.n_heads = hp->n_kv_heads;
+    TRY(e->be->op_rope(e->dev, &q, &rq, batch, err));
+    TRY(e->be->op_rope(e->dev, &k, &rk, batch, err));
+    TRY(e->be->op_kv_store(e->dev, e->kv, l, &k, &v, batch, err));
+    TRY(e->be->op_attention(e->dev, e->kv, l, &q, hp->n_heads, 1.0f / sqrtf((float)hp->head_dim), batch, &att, err));
+    return linear(e, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */
+}
+
+static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    layer_weights *w = &e->layers[l];
+    activations *a = &e->act;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
+    hive_tensor g = hive_t(a->gate, 0, n, hp->ffn), u = hive_t(a->up, 0, n, hp->ffn);
+
+    TRY(e->be->op_rmsnorm(e->dev, &x, w->ffn_norm, hp->rms_eps, &h, err));
+    TRY(linear(e, &h, w->w_gate, NULL, &g, 0, err));
+    TRY(linear(e, &h, w->w_up, NULL, &u, 0, err));
+    TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+    return linear(e, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
+}
+
+/* Final norm and output head for the selected rows, LOGIT_ROWS at a time. */
+static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, uint32_t n_rows, float *out,
+                              hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    activations *a = &e->act;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden);
+    for (uint32_t r0 = 0; r0 < n_rows; r0 += a->logit_rows) {
+        uint32_t m = n_rows - r0 < a->logit_rows ? n_rows - r0 : a->logit_rows;
+        hive_tensor last = hive_t(a->last, 0, m, hp->hidden), lg = hive_t(a->logits, 0, m, hp->vocab);
+        TRY(e->be->op_get_rows(e->dev, &x, rows + r0, m, &last, err));
+        TRY(e->be->op_rmsnorm(e->dev, &last, e->output_norm, hp->rms_eps, &last, err));
+        TRY(linear(e, &last, e->output, NULL, &lg, 0, err));
+        TRY(e->be->buffer_download(e->dev, a->logits, 0, out + (uint64_t)r0 * hp->vocab,
+                                   (uint64_t)m * hp->vocab * sizeof(float), err));
+    }
+    return HIVE_OK;
+}
+
+/* One chunk of at most max_rows rows. */
+static hive_status forward_chunk(hive_engine *e, const int32_t *tokens, const int32_t *seqs, const uint8_t *want,
+                                 uint32_t n, float *logits, uint32_t *n_logits, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    /* Map sequences to local indices, assign positions, reserve pages. */
+    uint32_t n_local = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t s = seqs[i];
+        if (s < 0 || (uint32_t)s >= e->opts.max_seqs || !e->seqs[s].active)
+            return hive_fail(err, HIVE_E_INVALID, "row %u: no active sequence %d", i, s);
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->vocab)
+            return hive_fail(err, HIVE_E_INVALID, "row %u: token id %d is outside the vocabulary (%u)", i, tokens[i],
+                             hp->vocab);
+        uint32_t j = 0;
+        while (j < n_local && e->local_seq_ids[j] != s) j++;
+        if (j == n_local) e->local_seq_ids[n_local++] = s;
+        e->row_seq[i] = (int32_t)j;
+    }
+    /* positions continue each sequence; count rows per sequence */
+    for (uint32_t j = 0; j < n_local; j++) {
+        seq_state *ss = &e->seqs[e->local_seq_ids[j]];
+        uint32_t add = 0;
+        for (uint32_t i = 0; i < n; i++) add += e->row_seq[i] == (int32_t)j;
+        TRY(hive_engine_kv_reserve(e, e->local_seq_ids[j], ss->len + add, err));
+        memcpy(e->block_table + (uint64_t)j * e->max_blocks, ss->blocks, ss->n_blocks * sizeof(int32_t));
+    }
+    uint32_t next[n_local ? n_local : 1];
+    for (uint32_t j = 0; j < n_local; j++) next[j] = e->seqs[e->local_seq_ids[j]].len;
+    for (uint32_t i = 0; i < n; i++) {
+        e->row_pos[i] = (int32_t)next[e->row_seq[i]]++;
+        e->seqs[seqs[i]].tokens[e->row_pos[i]] = tokens[i];
+    }
+
+    hive_batch batch = {sizeof batch, n, e->row_seq, e->row_pos, n_local, e->max_blocks, e->block_table};
+    hive_tensor x = hive_t(e->act.x, 0, n, hp->hidden);
+    TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        TRY(attention_block(e, l, n, &batch, err));
+        TRY(ffn_block(e, l, n, err));
+    }
+    uint32_t n_rows = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (want[i]) e->logit_rows_idx[n_rows++] = (int32_t)i;
+    if (n_rows) TRY(logits_for(e, n, e->logit_rows_idx, n_rows, logits, err));
+    *n_logits = n_rows;
+    for (uint32_t j = 0; j < n_local; j++) e->seqs[e->local_seq_ids[j]].len = next[j];
+    return HIVE_OK;
+}
+
+hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *logits, hive_error **err) {
+    if (!b->n) return HIVE_OK;
+    for (uint32_t i0 = 0; i0 < b->n; i0 += e->opts.max_rows) {
+        uint32_t n = b->n - i0 < e->opts.max_rows ? b->n - i0 : e->opts.max_rows;
+        uint8_t want_buf[n];
+        const uint8_t *want = b->want_logits ? b->want_logits + i0 : want_buf;
+        if (!b->want_logits) {
+            memset(want_buf, 0, n);
+            if (i0 + n == b->n) want_buf[n - 1] = 1;
+        }
+        uint32_t got = 0;
+        TRY(forward_chunk(e, b->tokens + i0, b->seqs + i0, want, n, logits, &got, err));
+        logits += (uint64_t)got * e->hp.vocab;
+    }
+    return HIVE_OK;
+}

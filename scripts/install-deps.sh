@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Hive builds and tests with. Idempotent: does
+# nothing when everything is already installed.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config binutils file
+      libdnnl-dev libconfig-dev uthash-dev libpcre2-dev libcjson-dev libarchive-dev
+      libmicrohttpd-dev libcmocka-dev python3 unzip)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
