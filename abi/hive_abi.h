@@ -381,13 +381,21 @@ typedef struct hive_base_access {
      * host buffer the caller frees with host_api.free. */
     hive_status (*weight_f32)(void *ctx, uint32_t layer, uint32_t module, float **out,
                               hive_error **err);
-    /* The device weight of (layer, module), for merging. */
+    /* The device weight of (layer, module), for merging; NULL if unknown. */
     hive_weight *(*weight)(void *ctx, uint32_t layer, uint32_t module);
+    /* The module's bias as f32 [out] in host memory (caller frees with
+     * host_api.free), or *out = NULL when the module has none. */
+    hive_status (*bias_f32)(void *ctx, uint32_t layer, uint32_t module, float **out,
+                            hive_error **err);
+    /* Merge support: replace the base weight of (layer, module) with `w`, f32
+     * [out, in] (borrowed). Affects every sequence of this engine. */
+    hive_status (*replace_weight_f32)(void *ctx, uint32_t layer, uint32_t module,
+                                      const float *w, hive_error **err);
 } hive_base_access;
 
 typedef struct hive_adapter_load_args {
     uint32_t struct_size;
-    uint32_t max_rows;
+    uint32_t max_rows;               /* most rows a hook will see at once */
     const char *dir;                 /* PEFT adapter directory */
     const char *config_json;         /* adapter_config.json contents */
     const hive_backend_api *backend;
@@ -396,19 +404,27 @@ typedef struct hive_adapter_load_args {
     const hive_base_access *base;
 } hive_adapter_load_args;
 
-/* What a loaded adapter does, for the engine's planning. */
+/* What a loaded adapter does, for the engine's planning.
+ * Order at a hooked linear y = W x + b, for the adapters active on a row:
+ *   1. LINEAR_INPUT hooks scale x in place (IA3 feed-forward; scales multiply);
+ *   2. base_y = W x + b;  y = base_y;
+ *   3. OUTPUT_SCALE hooks multiply y in place (IA3 on other modules);
+ *   4. LINEAR_OUTPUT hooks add their delta to y, computed from x and base_y
+ *      (LoRA: s*B(A x); DoRA: (f-1)*(base_y - b) + f*s*B(A x)). Deltas add. */
 #define HIVE_HOOK_EMBED         (1u << 0)
 #define HIVE_HOOK_LINEAR_INPUT  (1u << 1)
 #define HIVE_HOOK_LINEAR_OUTPUT (1u << 2)
+#define HIVE_HOOK_OUTPUT_SCALE  (1u << 3)
 typedef struct hive_adapter_desc {
     uint32_t struct_size;
-    uint32_t hooks;                  /* HIVE_HOOK_* */
+    uint32_t hooks;                  /* HIVE_HOOK_* (union over all modules) */
     uint32_t n_virtual_tokens;       /* soft prompt */
     uint32_t reserved0;
     uint64_t device_bytes;           /* memory held on the device */
-    /* bit m of targets[layer] set when module m of layer is hooked;
-     * array of n_layers, owned by the adapter */
-    const uint32_t *targets;
+    /* hooks per (layer, module): hooks_at[layer * HIVE_MODULE_COUNT + module]
+     * is a HIVE_HOOK_* mask; array of n_layers * HIVE_MODULE_COUNT, owned by
+     * the adapter, valid while it lives */
+    const uint32_t *hooks_at;
 } hive_adapter_desc;
 
 typedef struct hive_adapter_api {
@@ -421,17 +437,19 @@ typedef struct hive_adapter_api {
                         hive_error **err);
     void (*destroy)(hive_adapter *a);
     hive_status (*describe)(const hive_adapter *a, hive_adapter_desc *out);
-    /* Soft prompt: write the n_virtual_tokens embedding rows into out. */
+    /* EMBED: write the n_virtual_tokens embedding rows (f32) into out. */
     hive_status (*embed)(hive_adapter *a, const hive_tensor *out, hive_error **err);
-    /* Before a hooked linear: x may be scaled in place (IA3 feed-forward). */
+    /* LINEAR_INPUT: scale x (the rows of one segment) in place. */
     hive_status (*linear_input)(hive_adapter *a, uint32_t layer, uint32_t module,
                                 const hive_tensor *x, hive_error **err);
-    /* After a hooked linear: x is its input, y its output (updated in place). */
+    /* OUTPUT_SCALE: multiply y in place. LINEAR_OUTPUT: add the delta to y.
+     * x is the module input, base_y = W x + bias (read-only), y the output. */
     hive_status (*linear_output)(hive_adapter *a, uint32_t layer, uint32_t module,
-                                 const hive_tensor *x, const hive_tensor *y,
-                                 hive_error **err);
+                                 const hive_tensor *x, const hive_tensor *base_y,
+                                 const hive_tensor *y, hive_error **err);
     /* ---- 1.1 ---- */
-    /* Optional: fold into the base weights via base->weight (single-expert path). */
+    /* Optional: fold into the base weights via base->weight (single-expert
+     * fast path); afterwards the adapter's hooks must not be called. */
     hive_status (*merge)(hive_adapter *a, hive_error **err);
 } hive_adapter_api;
 

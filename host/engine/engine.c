@@ -68,6 +68,7 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
     if (st == HIVE_OK) st = hive_engine_upload_weights(e, m, err);
     if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
     if (st == HIVE_OK) st = alloc_act(e, err);
+    if (st == HIVE_OK) st = hive_engine_adapters_init(e, m, err);
     if (st == HIVE_OK) {
         hive_engine_rope_init(e);
         if (!e->inv_freq) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
@@ -87,6 +88,7 @@ void hive_engine_free(hive_engine *e) {
                                 &e->act.gate, &e->act.up, &e->act.tmp, &e->act.last, &e->act.logits};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
+        hive_engine_adapters_free(e);
         hive_engine_kv_free(e);
         hive_engine_free_weights(e);
         e->be->device_close(e->dev);

@@ -36,10 +36,39 @@ uint32_t hive_engine_ctx(const hive_engine *e);
 hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err);
 void hive_engine_seq_free(hive_engine *e, int32_t seq);
 uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq);
+/* Lengths, tokens and truncation count real tokens only: a soft prompt's
+ * virtual tokens stay in front. */
 /* The tokens stored for seq (valid until the next forward/truncate). */
 const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq);
 /* Forget tokens from position `len` on (e.g. to reuse a shared prefix). */
 hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
+
+/* ---- adapters ----
+ * A sequence runs with an ordered set of loaded adapters (its experts). The
+ * set is owned by the caller and must outlive its use by the sequence. */
+#define HIVE_MAX_ADAPTERS_PER_SET 32
+typedef struct hive_adapter_ref {
+    const hive_adapter_api *api;  /* host-size copy of the plugin's table */
+    hive_adapter *adapter;
+    hive_adapter_desc desc;
+} hive_adapter_ref;
+typedef struct hive_adapter_set {
+    uint64_t id;                  /* identifies the combination (KV reuse keys on it) */
+    uint32_t n;
+    hive_adapter_ref refs[HIVE_MAX_ADAPTERS_PER_SET];
+} hive_adapter_set;
+
+/* Attach a set (NULL = base model) to a sequence. The sequence's KV cache is
+ * dropped (KV is never reused across a change of expert set); a soft-prompt
+ * adapter's virtual tokens are prefilled at once. */
+hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err);
+
+/* What adapter plugins are given at load. */
+const hive_model_shape *hive_engine_model_shape(const hive_engine *e);
+const hive_base_access *hive_engine_base_access(const hive_engine *e);
+hive_device *hive_engine_device(const hive_engine *e);
+const hive_backend_api *hive_engine_backend(const hive_engine *e);
+uint32_t hive_engine_max_rows(const hive_engine *e);
 
 /* One forward pass. Row i is token tokens[i] appended to sequence seqs[i]
  * (rows of one sequence in order). For each row with want_logits[i] != 0,

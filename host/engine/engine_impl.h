@@ -14,14 +14,23 @@ typedef struct seq_state {
     uint32_t len;        /* tokens stored in the KV cache */
     int32_t *blocks;     /* [max_blocks] physical page ids, first n_blocks valid */
     int32_t *tokens;     /* [ctx] the tokens whose K/V are stored, for prefix reuse */
+    uint32_t n_virtual;  /* soft-prompt rows at the front (token -1) */
+    const hive_adapter_set *set;
     uint32_t n_blocks;
 } seq_state;
 
 /* Activations for up to max_rows rows. */
 typedef struct activations {
     hive_buffer *x, *h, *q, *k, *v, *att, *gate, *up, *tmp, *last, *logits;
+    hive_buffer *hook_in, *hook_base, *hook_out; /* hooked linears: scaled input, W x + b, output */
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
+
+/* Consecutive rows that share an adapter set. */
+typedef struct segment {
+    uint32_t row0, n;
+    const hive_adapter_set *set;
+} segment;
 
 struct hive_engine {
     const hive_backend_api *be;
@@ -43,6 +52,14 @@ struct hive_engine {
     float rope_attn_factor;
     activations act;
 
+    const hive_model_files *model;    /* for adapters' base access */
+    hive_model_shape shape;
+    hive_base_access base;
+    segment *segs;
+    uint32_t n_segs;
+    uint32_t *hooks_any;              /* [n_layers * MODULE_COUNT] union over the chunk's sets */
+    int32_t *identity;                /* [max_rows] 0..max_rows-1, for row copies */
+
     /* per-chunk scratch in host memory */
     int32_t *row_seq, *row_pos, *block_table, *local_seq_ids, *logit_rows_idx;
 };
@@ -54,6 +71,16 @@ void hive_engine_kv_free(hive_engine *e);
 /* Make sure seq has pages for positions < len. */
 hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
 void hive_engine_rope_init(hive_engine *e);
+hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m, hive_error **err);
+void hive_engine_adapters_free(hive_engine *e);
+/* y = W x + b at (layer, module), with the hooks of the chunk's adapter sets;
+ * residual: y += that instead. */
+hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
+                               hive_weight *bias, const hive_tensor *y, int residual, hive_error **err);
+/* Rows of the chunk with tokens == NULL take embeddings from an adapter. */
+hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
+                                     const int32_t *seqs, const uint8_t *want, uint32_t n, float *logits,
+                                     uint32_t *n_logits, hive_error **err);
 
 /* tensor view helper */
 static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {

@@ -12,12 +12,6 @@
         if (st_ != HIVE_OK) return st_;        \
     } while (0)
 
-/* y = x @ w^T (+ bias); with residual, y += that instead. */
-static hive_status linear(hive_engine *e, const hive_tensor *x, hive_weight *w, hive_weight *bias, const hive_tensor *y,
-                          int residual, hive_error **err) {
-    return e->be->op_matmul(e->dev, x, w, bias, 1.0f, residual ? 1.0f : 0.0f, y, err);
-}
-
 static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     layer_weights *w = &e->layers[l];
@@ -28,9 +22,9 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
     hive_tensor att = hive_t(a->att, 0, n, qd);
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
-    TRY(linear(e, &h, w->wq, w->bq, &q, 0, err));
-    TRY(linear(e, &h, w->wk, w->bk, &k, 0, err));
-    TRY(linear(e, &h, w->wv, w->bv, &v, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_MODULE_Q, &h, w->wq, w->bq, &q, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_MODULE_K, &h, w->wk, w->bk, &k, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_MODULE_V, &h, w->wv, w->bv, &v, 0, err));
     if (w->q_norm) { /* qwen3: RMSNorm over each head */
         hive_tensor qh = hive_t(a->q, 0, (int64_t)n * hp->n_heads, hp->head_dim);
         hive_tensor kh = hive_t(a->k, 0, (int64_t)n * hp->n_kv_heads, hp->head_dim);
@@ -45,7 +39,7 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
     TRY(e->be->op_rope(e->dev, &k, &rk, batch, err));
     TRY(e->be->op_kv_store(e->dev, e->kv, l, &k, &v, batch, err));
     TRY(e->be->op_attention(e->dev, e->kv, l, &q, hp->n_heads, 1.0f / sqrtf((float)hp->head_dim), batch, &att, err));
-    return linear(e, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */
+    return hive_engine_linear(e, l, HIVE_MODULE_O, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */
 }
 
 static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error **err) {
@@ -56,10 +50,10 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
     hive_tensor g = hive_t(a->gate, 0, n, hp->ffn), u = hive_t(a->up, 0, n, hp->ffn);
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->ffn_norm, hp->rms_eps, &h, err));
-    TRY(linear(e, &h, w->w_gate, NULL, &g, 0, err));
-    TRY(linear(e, &h, w->w_up, NULL, &u, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_MODULE_GATE, &h, w->w_gate, NULL, &g, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_MODULE_UP, &h, w->w_up, NULL, &u, 0, err));
     TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
-    return linear(e, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
+    return hive_engine_linear(e, l, HIVE_MODULE_DOWN, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
 }
 
 /* Final norm and output head for the selected rows, LOGIT_ROWS at a time. */
@@ -73,16 +67,40 @@ static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, u
         hive_tensor last = hive_t(a->last, 0, m, hp->hidden), lg = hive_t(a->logits, 0, m, hp->vocab);
         TRY(e->be->op_get_rows(e->dev, &x, rows + r0, m, &last, err));
         TRY(e->be->op_rmsnorm(e->dev, &last, e->output_norm, hp->rms_eps, &last, err));
-        TRY(linear(e, &last, e->output, NULL, &lg, 0, err));
+        TRY(e->be->op_matmul(e->dev, &last, e->output, NULL, 1.0f, 0.0f, &lg, err));
         TRY(e->be->buffer_download(e->dev, a->logits, 0, out + (uint64_t)r0 * hp->vocab,
                                    (uint64_t)m * hp->vocab * sizeof(float), err));
     }
     return HIVE_OK;
 }
 
-/* One chunk of at most max_rows rows. */
-static hive_status forward_chunk(hive_engine *e, const int32_t *tokens, const int32_t *seqs, const uint8_t *want,
-                                 uint32_t n, float *logits, uint32_t *n_logits, hive_error **err) {
+/* Group consecutive rows with the same adapter set, and collect which hooks
+ * any of them has at each (layer, module). */
+static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
+    size_t slots = (size_t)e->hp.n_layers * HIVE_MODULE_COUNT;
+    memset(e->hooks_any, 0, slots * sizeof *e->hooks_any);
+    e->n_segs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const hive_adapter_set *set = e->seqs[seqs[i]].set;
+        if (e->n_segs && e->segs[e->n_segs - 1].set == set) {
+            e->segs[e->n_segs - 1].n++;
+            continue;
+        }
+        e->segs[e->n_segs++] = (segment){i, 1, set};
+        int seen = 0; /* a set already planned adds nothing new */
+        for (uint32_t s = 0; s + 1 < e->n_segs; s++) seen |= e->segs[s].set == set;
+        for (uint32_t a = 0; set && !seen && a < set->n; a++) {
+            const uint32_t *h = set->refs[a].desc.hooks_at;
+            for (size_t k = 0; h && k < slots; k++) e->hooks_any[k] |= h[k];
+        }
+    }
+}
+
+/* One chunk of at most max_rows rows. tokens == NULL: every row takes its
+ * embedding from embed_from (soft-prompt virtual tokens). */
+hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
+                                     const int32_t *seqs, const uint8_t *want, uint32_t n, float *logits,
+                                     uint32_t *n_logits, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     /* Map sequences to local indices, assign positions, reserve pages. */
     uint32_t n_local = 0;
@@ -90,7 +108,7 @@ static hive_status forward_chunk(hive_engine *e, const int32_t *tokens, const in
         int32_t s = seqs[i];
         if (s < 0 || (uint32_t)s >= e->opts.max_seqs || !e->seqs[s].active)
             return hive_fail(err, HIVE_E_INVALID, "row %u: no active sequence %d", i, s);
-        if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->vocab)
+        if (tokens && (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->vocab))
             return hive_fail(err, HIVE_E_INVALID, "row %u: token id %d is outside the vocabulary (%u)", i, tokens[i],
                              hp->vocab);
         uint32_t j = 0;
@@ -110,12 +128,14 @@ static hive_status forward_chunk(hive_engine *e, const int32_t *tokens, const in
     for (uint32_t j = 0; j < n_local; j++) next[j] = e->seqs[e->local_seq_ids[j]].len;
     for (uint32_t i = 0; i < n; i++) {
         e->row_pos[i] = (int32_t)next[e->row_seq[i]]++;
-        e->seqs[seqs[i]].tokens[e->row_pos[i]] = tokens[i];
+        e->seqs[seqs[i]].tokens[e->row_pos[i]] = tokens ? tokens[i] : -1;
     }
 
     hive_batch batch = {sizeof batch, n, e->row_seq, e->row_pos, n_local, e->max_blocks, e->block_table};
     hive_tensor x = hive_t(e->act.x, 0, n, hp->hidden);
-    TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
+    plan_segments(e, seqs, n);
+    if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
+    else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
     for (uint32_t l = 0; l < hp->n_layers; l++) {
         TRY(attention_block(e, l, n, &batch, err));
         TRY(ffn_block(e, l, n, err));
@@ -140,7 +160,7 @@ hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *
             if (i0 + n == b->n) want_buf[n - 1] = 1;
         }
         uint32_t got = 0;
-        TRY(forward_chunk(e, b->tokens + i0, b->seqs + i0, want, n, logits, &got, err));
+        TRY(hive_engine_forward_rows(e, b->tokens + i0, NULL, b->seqs + i0, want, n, logits, &got, err));
         logits += (uint64_t)got * e->hp.vocab;
     }
     return HIVE_OK;

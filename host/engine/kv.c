@@ -63,6 +63,8 @@ hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err) 
             e->seqs[i].active = 1;
             e->seqs[i].len = 0;
             e->seqs[i].n_blocks = 0;
+            e->seqs[i].n_virtual = 0;
+            e->seqs[i].set = NULL;
             *seq = (int32_t)i;
             return HIVE_OK;
         }
@@ -73,21 +75,24 @@ void hive_engine_seq_free(hive_engine *e, int32_t seq) {
     if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active) return;
     release_pages(e, &e->seqs[seq], 0);
     e->seqs[seq].active = 0;
+    e->seqs[seq].n_virtual = 0;
+    e->seqs[seq].set = NULL;
     e->seqs[seq].len = 0;
 }
 
 const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq) {
-    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].tokens : NULL;
+    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].tokens + e->seqs[seq].n_virtual : NULL;
 }
 
 uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq) {
-    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].len : 0;
+    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].len - e->seqs[seq].n_virtual : 0;
 }
 
 hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, hive_error **err) {
     if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active)
         return hive_fail(err, HIVE_E_INVALID, "no sequence %d", seq);
     seq_state *s = &e->seqs[seq];
+    len += s->n_virtual; /* virtual rows stay */
     if (len > s->len) return hive_fail(err, HIVE_E_INVALID, "cannot truncate sequence of %u tokens to %u", s->len, len);
     s->len = len;
     release_pages(e, s, (len + e->opts.kv_block - 1) / e->opts.kv_block);

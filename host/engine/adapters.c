@@ -1,0 +1,222 @@
+/* The engine's side of adapters: the model shape and base-weight access given
+ * to adapter plugins, per-sequence adapter sets, and linears with hooks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_impl.h"
+#include "model/dequant.h"
+#include "util/error.h"
+
+static const char *const k_module_paths[HIVE_MODULE_COUNT] = {
+    "model.layers.%u.self_attn.q_proj", "model.layers.%u.self_attn.k_proj", "model.layers.%u.self_attn.v_proj",
+    "model.layers.%u.self_attn.o_proj", "model.layers.%u.mlp.gate_proj",    "model.layers.%u.mlp.up_proj",
+    "model.layers.%u.mlp.down_proj"};
+
+static const hive_tensor_view *module_view(const hive_engine *e, uint32_t layer, uint32_t module, int bias) {
+    const hive_layer_tensors *t = &e->model->layers[layer];
+    switch (module) {
+    case HIVE_MODULE_Q: return bias ? &t->bq : &t->wq;
+    case HIVE_MODULE_K: return bias ? &t->bk : &t->wk;
+    case HIVE_MODULE_V: return bias ? &t->bv : &t->wv;
+    case HIVE_MODULE_O: return bias ? NULL : &t->wo;
+    case HIVE_MODULE_GATE: return bias ? NULL : &t->w_gate;
+    case HIVE_MODULE_UP: return bias ? NULL : &t->w_up;
+    case HIVE_MODULE_DOWN: return bias ? NULL : &t->w_down;
+    default: return NULL;
+    }
+}
+
+static hive_status to_f32(const hive_tensor_view *v, float **out, hive_error **err) {
+    int64_t n = 1;
+    for (uint32_t i = 0; i < v->n_dims; i++) n *= v->shape[i];
+    float *f = malloc((size_t)n * sizeof *f);
+    if (!f) return hive_fail(err, HIVE_E_NOMEM, "out of memory dequantizing %s", v->name);
+    hive_status st = hive_dequantize(v->dtype, v->data, f, n);
+    if (st != HIVE_OK) {
+        free(f);
+        return hive_fail(err, st, "%s: cannot dequantize", v->name);
+    }
+    *out = f;
+    return HIVE_OK;
+}
+
+static hive_status base_weight_f32(void *ctx, uint32_t layer, uint32_t module, float **out, hive_error **err) {
+    hive_engine *e = ctx;
+    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
+        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    return to_f32(module_view(e, layer, module, 0), out, err);
+}
+
+static hive_status base_bias_f32(void *ctx, uint32_t layer, uint32_t module, float **out, hive_error **err) {
+    hive_engine *e = ctx;
+    *out = NULL;
+    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
+        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    const hive_tensor_view *v = module_view(e, layer, module, 1);
+    return (v && v->data) ? to_f32(v, out, err) : HIVE_OK;
+}
+
+static hive_weight *base_weight(void *ctx, uint32_t layer, uint32_t module) {
+    hive_engine *e = ctx;
+    if (layer >= e->hp.n_layers) return NULL;
+    layer_weights *w = &e->layers[layer];
+    hive_weight *all[HIVE_MODULE_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+    return module < HIVE_MODULE_COUNT ? all[module] : NULL;
+}
+
+static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module, const float *w, hive_error **err) {
+    hive_engine *e = ctx;
+    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
+        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    layer_weights *lw = &e->layers[layer];
+    hive_weight **slots[HIVE_MODULE_COUNT] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
+    hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, e->shape.module_out[module], e->shape.module_in[module],
+                          module_view(e, layer, module, 0)->name};
+    hive_weight *nw = NULL;
+    hive_status st = e->be->weight_upload(e->dev, &d, w, &nw, err);
+    if (st != HIVE_OK) return st;
+    e->be->weight_free(e->dev, *slots[module]);
+    *slots[module] = nw;
+    return HIVE_OK;
+}
+
+hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
+    e->model = m;
+    hive_model_shape *s = &e->shape;
+    s->struct_size = sizeof *s;
+    s->n_layers = hp->n_layers;
+    s->hidden = hp->hidden;
+    s->vocab = hp->vocab;
+    uint32_t in[HIVE_MODULE_COUNT] = {hp->hidden, hp->hidden, hp->hidden, qd, hp->hidden, hp->hidden, hp->ffn};
+    uint32_t out[HIVE_MODULE_COUNT] = {qd, kvd, kvd, hp->hidden, hp->ffn, hp->ffn, hp->hidden};
+    memcpy(s->module_in, in, sizeof in);
+    memcpy(s->module_out, out, sizeof out);
+    s->arch = hp->arch_name;
+    memcpy(s->module_path_fmt, k_module_paths, sizeof k_module_paths);
+    e->base = (hive_base_access){sizeof e->base, 0, e, base_weight_f32, base_weight, base_bias_f32, replace_weight_f32};
+
+    uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
+    if (hp->ffn > widest) widest = hp->ffn;
+    uint64_t bytes = (uint64_t)e->opts.max_rows * widest * sizeof(float);
+    hive_status st;
+    if ((st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_in, err)) ||
+        (st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_base, err)) ||
+        (st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_out, err)))
+        return st;
+    e->segs = malloc(e->opts.max_rows * sizeof *e->segs);
+    e->hooks_any = calloc((size_t)hp->n_layers * HIVE_MODULE_COUNT, sizeof *e->hooks_any);
+    e->identity = malloc(e->opts.max_rows * sizeof *e->identity);
+    if (!e->segs || !e->hooks_any || !e->identity) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < e->opts.max_rows; i++) e->identity[i] = (int32_t)i;
+    return HIVE_OK;
+}
+
+void hive_engine_adapters_free(hive_engine *e) {
+    hive_buffer **bufs[] = {&e->act.hook_in, &e->act.hook_base, &e->act.hook_out};
+    for (size_t i = 0; i < 3; i++)
+        if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
+    free(e->segs);
+    free(e->hooks_any);
+    free(e->identity);
+}
+
+const hive_model_shape *hive_engine_model_shape(const hive_engine *e) { return &e->shape; }
+const hive_base_access *hive_engine_base_access(const hive_engine *e) { return &e->base; }
+hive_device *hive_engine_device(const hive_engine *e) { return e->dev; }
+const hive_backend_api *hive_engine_backend(const hive_engine *e) { return e->be; }
+uint32_t hive_engine_max_rows(const hive_engine *e) { return e->opts.max_rows; }
+
+static uint32_t hooks_at(const hive_adapter_ref *r, uint32_t layer, uint32_t module) {
+    return r->desc.hooks_at ? r->desc.hooks_at[layer * HIVE_MODULE_COUNT + module] : 0;
+}
+
+static hive_tensor rows_of(const hive_tensor *t, uint32_t row0, uint32_t n) {
+    hive_tensor r = *t;
+    r.offset += (uint64_t)row0 * t->row_stride * sizeof(float);
+    r.rows = n;
+    return r;
+}
+
+/* Call one kind of output hook for every segment's adapters. */
+static hive_status output_hooks(hive_engine *e, uint32_t layer, uint32_t module, uint32_t kind, const hive_tensor *in,
+                                const hive_tensor *base, const hive_tensor *out, hive_error **err) {
+    for (uint32_t s = 0; s < e->n_segs; s++) {
+        const segment *sg = &e->segs[s];
+        if (!sg->set) continue;
+        hive_tensor xi = rows_of(in, sg->row0, sg->n), bi = rows_of(base, sg->row0, sg->n), yi = rows_of(out, sg->row0, sg->n);
+        for (uint32_t a = 0; a < sg->set->n; a++) {
+            const hive_adapter_ref *r = &sg->set->refs[a];
+            if (!(hooks_at(r, layer, module) & kind)) continue;
+            hive_status st = r->api->linear_output(r->adapter, layer, module, &xi, &bi, &yi, err);
+            if (st != HIVE_OK) return st;
+        }
+    }
+    return HIVE_OK;
+}
+
+hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
+                               hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
+    uint32_t mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
+    if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
+        return e->be->op_matmul(e->dev, x, w, bias, 1.0f, residual ? 1.0f : 0.0f, y, err);
+
+    hive_status st;
+    uint32_t n = (uint32_t)x->rows;
+    hive_tensor in = *x;
+    if (mask & HIVE_HOOK_LINEAR_INPUT) {
+        /* scale a copy: the same x may feed other modules (q, k, v share it) */
+        in = hive_t(e->act.hook_in, 0, n, x->cols);
+        if ((st = e->be->op_get_rows(e->dev, x, e->identity, n, &in, err))) return st;
+        for (uint32_t s = 0; s < e->n_segs; s++) {
+            const segment *sg = &e->segs[s];
+            if (!sg->set) continue;
+            hive_tensor xi = rows_of(&in, sg->row0, sg->n);
+            for (uint32_t a = 0; a < sg->set->n; a++) {
+                const hive_adapter_ref *r = &sg->set->refs[a];
+                if ((hooks_at(r, layer, module) & HIVE_HOOK_LINEAR_INPUT) &&
+                    (st = r->api->linear_input(r->adapter, layer, module, &xi, err)))
+                    return st;
+            }
+        }
+    }
+    hive_tensor out = residual ? hive_t(e->act.hook_out, 0, n, y->cols) : *y;
+    hive_tensor base = (mask & HIVE_HOOK_LINEAR_OUTPUT) ? hive_t(e->act.hook_base, 0, n, y->cols) : out;
+    if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &base, err))) return st;
+    if (base.buf != out.buf && (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err))) return st;
+    if ((mask & HIVE_HOOK_OUTPUT_SCALE) && (st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, &in, &base, &out, err)))
+        return st;
+    if ((mask & HIVE_HOOK_LINEAR_OUTPUT) && (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, &in, &base, &out, err)))
+        return st;
+    return residual ? e->be->op_binary(e->dev, HIVE_BINARY_ADD, y, &out, y, err) : HIVE_OK;
+}
+
+hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err) {
+    if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active)
+        return hive_fail(err, HIVE_E_INVALID, "no sequence %d", seq);
+    seq_state *s = &e->seqs[seq];
+    const hive_adapter_ref *embed = NULL;
+    for (uint32_t i = 0; set && i < set->n; i++) {
+        if (!(set->refs[i].desc.hooks & HIVE_HOOK_EMBED)) continue;
+        if (embed) return hive_fail(err, HIVE_E_UNSUPPORTED, "at most one soft-prompt expert per sequence");
+        embed = &set->refs[i];
+    }
+    /* drop all KV, virtual rows included */
+    s->n_virtual = 0;
+    hive_status st = hive_engine_seq_truncate(e, seq, 0, err);
+    if (st != HIVE_OK) return st;
+    s->set = set;
+    if (!embed || !embed->desc.n_virtual_tokens) return HIVE_OK;
+    uint32_t nv = embed->desc.n_virtual_tokens;
+    if (nv > e->opts.max_rows || nv >= e->opts.ctx)
+        return hive_fail(err, HIVE_E_INVALID, "soft prompt of %u virtual tokens exceeds the batch (%u) or context (%u)", nv,
+                         e->opts.max_rows, e->opts.ctx);
+    int32_t seqs[nv];
+    uint8_t want[nv];
+    for (uint32_t i = 0; i < nv; i++) seqs[i] = seq, want[i] = 0;
+    uint32_t got = 0;
+    st = hive_engine_forward_rows(e, NULL, embed, seqs, want, nv, NULL, &got, err);
+    if (st == HIVE_OK) s->n_virtual = nv;
+    return st;
+}

@@ -1,0 +1,32 @@
+/* Shared by the golden tests: load a JSON fixture, set up the CPU backend
+ * through the real plugin registry, compare logits rows. */
+#ifndef HIVE_TESTS_GOLDEN_UTIL_H
+#define HIVE_TESTS_GOLDEN_UTIL_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "plugin/registry.h"
+
+typedef struct golden_env {
+    hive_config *cfg;
+    hive_registry reg;
+    hive_backend_choice sel;
+    hive_model_files *model;
+    hive_engine *eng;
+} golden_env;
+
+cJSON *golden_load_json(const char *path); /* NULL + message on failure */
+/* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV. */
+int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx);
+void golden_env_close(golden_env *g);
+/* max |a - b| / max |b| over a row */
+double golden_row_rel_err(const float *a, const cJSON *ref_row, uint32_t n);
+int32_t golden_argmax(const float *v, uint32_t n);
+int golden_json_ints(const cJSON *arr, int32_t *out, size_t cap);
+
+#endif
