@@ -31,7 +31,7 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
         TRY(e->be->op_rmsnorm(e->dev, &qh, w->q_norm, hp->rms_eps, &qh, err));
         TRY(e->be->op_rmsnorm(e->dev, &kh, w->k_norm, hp->rms_eps, &kh, err));
     }
-    hive_rope_desc rq = {sizeof rq, hp->rope_mode, hp->n_heads, hp->head_dim, hp->head_dim, e->rope_attn_factor,
+    hive_rope_desc rq = {sizeof rq, hp->rope_mode, hp->n_heads, hp->head_dim, hp->rope_dims ? hp->rope_dims : hp->head_dim, e->rope_attn_factor,
                          e->inv_freq};
     hive_rope_desc rk = rq;
     rk.n_heads = hp->n_kv_heads;

@@ -8,13 +8,13 @@
 
 void hive_engine_rope_init(hive_engine *e) {
     const hive_hparams *hp = &e->hp;
-    uint32_t half = hp->head_dim / 2;
+    uint32_t rot = hp->rope_dims ? hp->rope_dims : hp->head_dim, half = rot / 2;
     e->inv_freq = malloc(half * sizeof(float));
     e->rope_attn_factor = 1.0f;
     if (!e->inv_freq) return;
     float factor = hp->rope_factor > 0 ? hp->rope_factor : 1.0f;
     for (uint32_t i = 0; i < half; i++) {
-        double f = pow((double)hp->rope_theta, -2.0 * i / (double)hp->head_dim);
+        double f = pow((double)hp->rope_theta, -2.0 * i / (double)rot);
         if (!strcmp(hp->rope_scaling, "linear")) {
             f /= factor;
         } else if (!strcmp(hp->rope_scaling, "llama3")) {
@@ -32,7 +32,7 @@ void hive_engine_rope_init(hive_engine *e) {
             /* YaRN (NTK-by-parts): interpolate low frequencies, keep high ones */
             double orig = hp->rope_orig_ctx ? hp->rope_orig_ctx : hp->max_ctx;
             double beta_fast = hp->yarn_beta_fast > 0 ? hp->yarn_beta_fast : 32, beta_slow = hp->yarn_beta_slow > 0 ? hp->yarn_beta_slow : 1;
-            double d = hp->head_dim, base = hp->rope_theta;
+            double d = rot, base = hp->rope_theta;
             double lo = floor(d * log(orig / (beta_fast * 2 * M_PI)) / (2 * log(base)));
             double hi = ceil(d * log(orig / (beta_slow * 2 * M_PI)) / (2 * log(base)));
             if (lo < 0) lo = 0;

@@ -88,7 +88,12 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
     hive_status st;
     e->layers = calloc(m->hp.n_layers, sizeof *e->layers);
     if (!e->layers) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    if ((st = upload_matrix(e, &m->tok_embd, 0, &e->tok_embd, err))) return st;
+    /* The embedding (also the output head when tied) keeps its stored format
+     * under a quantized --weights, but follows a float one (f32/f16/bf16), so
+     * "dequantize everything" really is everything. */
+    int float_target = e->opts.weights_dtype == HIVE_DTYPE_F32 || e->opts.weights_dtype == HIVE_DTYPE_F16 ||
+                       e->opts.weights_dtype == HIVE_DTYPE_BF16;
+    if ((st = upload_matrix(e, &m->tok_embd, float_target, &e->tok_embd, err))) return st;
     if ((st = upload_vector(e, &m->output_norm, &e->output_norm, err))) return st;
     if (m->hp.tied_embeddings || m->output.data == m->tok_embd.data) e->output = e->tok_embd;
     else if ((st = upload_matrix(e, &m->output, 1, &e->output, err))) return st;

@@ -21,8 +21,9 @@ typedef struct golden_env {
 } golden_env;
 
 cJSON *golden_load_json(const char *path); /* NULL + message on failure */
-/* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV. */
-int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx);
+/* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV;
+ * weights_dtype -1 = as stored, else converted at load (e.g. HIVE_DTYPE_F32). */
+int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype);
 void golden_env_close(golden_env *g);
 /* max |a - b| / max |b| over a row */
 double golden_row_rel_err(const float *a, const cJSON *ref_row, uint32_t n);

@@ -21,7 +21,7 @@ static void run_arch(const char *arch) {
     cJSON *g = golden_load_json(path);
     assert_non_null(g);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256), 0);
+    assert_int_equal(golden_env_open(&env, dir, 256, -1), 0);
     uint32_t V = (uint32_t)cJSON_GetObjectItem(g, "n_vocab")->valueint;
     assert_int_equal(hive_engine_hparams(env.eng)->vocab, V);
 

@@ -1,0 +1,211 @@
+/* Architecture knowledge: which tensors llama / qwen2 / qwen3 need, what
+ * they are called in GGUF and in Hugging Face checkpoints, and their shapes. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/model_impl.h"
+#include "util/dtype.h"
+#include "util/error.h"
+#include "util/log.h"
+
+int model_arch_from_name(const char *name, hive_arch *out) {
+    static const struct { const char *name; hive_arch arch; } k_arches[] = {
+        {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3}};
+    for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
+        if (strcmp(name, k_arches[i].name) == 0) {
+            *out = k_arches[i].arch;
+            return 1;
+        }
+    return 0;
+}
+
+hive_status model_hparams_finish(hive_hparams *hp, hive_error **err) {
+    if (!hp->n_layers || !hp->hidden || !hp->n_heads || !hp->ffn)
+        return hive_fail(err, HIVE_E_INVALID,
+                         "incomplete hyper-parameters: layers %u, hidden %u, heads %u, feed-forward %u (all must be > 0)",
+                         hp->n_layers, hp->hidden, hp->n_heads, hp->ffn);
+    if (hp->n_layers > 100000) return hive_fail(err, HIVE_E_INVALID, "implausible layer count %u", hp->n_layers);
+    if (!hp->n_kv_heads) hp->n_kv_heads = hp->n_heads;
+    if (hp->n_heads % hp->n_kv_heads != 0)
+        return hive_fail(err, HIVE_E_INVALID, "%u attention heads are not a multiple of %u key/value heads",
+                         hp->n_heads, hp->n_kv_heads);
+    if (!hp->head_dim) {
+        if (hp->hidden % hp->n_heads != 0)
+            return hive_fail(err, HIVE_E_INVALID, "hidden size %u is not a multiple of %u heads and no head_dim is given",
+                             hp->hidden, hp->n_heads);
+        hp->head_dim = hp->hidden / hp->n_heads;
+    }
+    if (!hp->rope_dims) hp->rope_dims = hp->head_dim;
+    if (hp->rope_dims > hp->head_dim || hp->rope_dims % 2 != 0)
+        return hive_fail(err, HIVE_E_INVALID, "rotary dimensions %u must be even and at most head_dim %u", hp->rope_dims,
+                         hp->head_dim);
+    if (!(hp->rms_eps > 0)) hp->rms_eps = 1e-6f;
+    if (!(hp->rope_theta > 0)) hp->rope_theta = 10000.0f;
+    if (!hp->max_ctx) hp->max_ctx = 2048;
+    if (!hp->rope_scaling[0]) snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "none");
+    if (!(hp->rope_factor > 0)) hp->rope_factor = 1.0f;
+    if (!hp->rope_orig_ctx) hp->rope_orig_ctx = hp->max_ctx;
+    if (!(hp->rope_low_freq_factor > 0)) hp->rope_low_freq_factor = 1.0f;
+    if (!(hp->rope_high_freq_factor > 0)) hp->rope_high_freq_factor = 4.0f;
+    if (!(hp->yarn_beta_fast > 0)) hp->yarn_beta_fast = 32.0f;
+    if (!(hp->yarn_beta_slow > 0)) hp->yarn_beta_slow = 1.0f;
+    return HIVE_OK;
+}
+
+int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_view *out) {
+    const model_priv *p = m->priv;
+    for (uint32_t i = 0; i < p->n_files; i++)
+        if (hive_tf_find(p->files[i], name, out) == HIVE_OK) return 1;
+    return 0;
+}
+
+/* Expected extents, resolved from hparams. */
+enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB };
+enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM };
+
+typedef struct {
+    size_t field;          /* offsetof(hive_layer_tensors, ...) */
+    const char *gguf, *hf; /* after "blk.N." / "model.layers.N." */
+    int rows, cols;        /* cols == D_NONE: a vector of `rows` */
+    int need;
+} layer_slot;
+
+static const layer_slot k_layer_slots[] = {
+    {offsetof(hive_layer_tensors, attn_norm), "attn_norm.weight", "input_layernorm.weight", D_HIDDEN, D_NONE, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, wq), "attn_q.weight", "self_attn.q_proj.weight", D_Q, D_HIDDEN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, wk), "attn_k.weight", "self_attn.k_proj.weight", D_KV, D_HIDDEN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, wv), "attn_v.weight", "self_attn.v_proj.weight", D_KV, D_HIDDEN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, wo), "attn_output.weight", "self_attn.o_proj.weight", D_HIDDEN, D_Q, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, bq), "attn_q.bias", "self_attn.q_proj.bias", D_Q, D_NONE, NEED_BIAS},
+    {offsetof(hive_layer_tensors, bk), "attn_k.bias", "self_attn.k_proj.bias", D_KV, D_NONE, NEED_BIAS},
+    {offsetof(hive_layer_tensors, bv), "attn_v.bias", "self_attn.v_proj.bias", D_KV, D_NONE, NEED_BIAS},
+    {offsetof(hive_layer_tensors, q_norm), "attn_q_norm.weight", "self_attn.q_norm.weight", D_HEAD, D_NONE, NEED_QK_NORM},
+    {offsetof(hive_layer_tensors, k_norm), "attn_k_norm.weight", "self_attn.k_norm.weight", D_HEAD, D_NONE, NEED_QK_NORM},
+    {offsetof(hive_layer_tensors, ffn_norm), "ffn_norm.weight", "post_attention_layernorm.weight", D_HIDDEN, D_NONE, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, w_gate), "ffn_gate.weight", "mlp.gate_proj.weight", D_FFN, D_HIDDEN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, w_up), "ffn_up.weight", "mlp.up_proj.weight", D_FFN, D_HIDDEN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, w_down), "ffn_down.weight", "mlp.down_proj.weight", D_HIDDEN, D_FFN, NEED_ALWAYS},
+};
+
+static int64_t extent(const hive_hparams *hp, int d) {
+    switch (d) {
+    case D_HIDDEN: return hp->hidden;
+    case D_Q: return (int64_t)hp->n_heads * hp->head_dim;
+    case D_KV: return (int64_t)hp->n_kv_heads * hp->head_dim;
+    case D_FFN: return hp->ffn;
+    case D_HEAD: return hp->head_dim;
+    case D_VOCAB: return hp->vocab;
+    default: return 0;
+    }
+}
+
+static void shape_str(char *buf, size_t cap, const int64_t *shape, uint32_t n) {
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < n && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+typedef struct {
+    hive_model_files *m;
+    uint64_t n_params, bytes;
+} binder;
+
+/* Finds `name`; checks it is a weight dtype with the expected shape. An
+ * absent optional tensor leaves *out zeroed. */
+static hive_status bind(binder *b, const char *name, int rows, int cols, int required, hive_tensor_view *out,
+                        hive_error **err) {
+    memset(out, 0, sizeof *out);
+    hive_tensor_view v;
+    if (!model_find_tensor(b->m, name, &v)) {
+        if (!required) return HIVE_OK;
+        return hive_fail(err, HIVE_E_NOTFOUND, "missing tensor %s (required by %s)", name, b->m->hp.arch_name);
+    }
+    int64_t want[2] = {extent(&b->m->hp, rows), extent(&b->m->hp, cols)};
+    uint32_t want_n = cols == D_NONE ? 1 : 2;
+    int ok = v.n_dims == want_n;
+    for (uint32_t i = 0; ok && i < want_n; i++) ok = v.shape[i] == want[i];
+    if (!ok) {
+        char ws[64], fs[160];
+        shape_str(ws, sizeof ws, want, want_n);
+        shape_str(fs, sizeof fs, v.shape, v.n_dims);
+        return hive_fail(err, HIVE_E_SHAPE, "%s: expected %s, found %s", name, ws, fs);
+    }
+    if (v.dtype == HIVE_DTYPE_I32 || v.dtype == HIVE_DTYPE_I8)
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "%s has dtype %s; weights must be floating point or quantized", name,
+                         hive_dtype_name(v.dtype));
+    uint64_t elems = 1;
+    for (uint32_t i = 0; i < v.n_dims; i++) elems *= (uint64_t)v.shape[i];
+    b->n_params += elems;
+    b->bytes += v.nbytes;
+    *out = v;
+    return HIVE_OK;
+}
+
+static hive_status reject_present(const hive_model_files *m, const char *name, const char *what, hive_error **err) {
+    if (model_find_tensor(m, name, NULL))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "%s: %s is not supported by Hive's %s", name, what, m->hp.arch_name);
+    return HIVE_OK;
+}
+
+static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
+    hive_model_files *m = b->m;
+    const char *prefix = m->is_gguf ? "blk.%u.%s" : "model.layers.%u.%s";
+    char name[256];
+    for (size_t s = 0; s < sizeof k_layer_slots / sizeof k_layer_slots[0]; s++) {
+        const layer_slot *sl = &k_layer_slots[s];
+        int need = sl->need == NEED_ALWAYS || (sl->need == NEED_BIAS && m->hp.qkv_bias) ||
+                   (sl->need == NEED_QK_NORM && m->hp.qk_norm);
+        hive_tensor_view *dst = (hive_tensor_view *)((char *)&m->layers[l] + sl->field);
+        if (!need) { /* unused by this model: stays absent (data == NULL) */
+            memset(dst, 0, sizeof *dst);
+            continue;
+        }
+        snprintf(name, sizeof name, prefix, l, m->is_gguf ? sl->gguf : sl->hf);
+        hive_status st = bind(b, name, sl->rows, sl->cols, 1, dst, err);
+        if (st) return st;
+    }
+    snprintf(name, sizeof name, prefix, l, m->is_gguf ? "attn_output.bias" : "self_attn.o_proj.bias");
+    return reject_present(m, name, "an attention output bias", err);
+}
+
+hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
+    hive_hparams *hp = &m->hp;
+    const model_priv *p = m->priv;
+    binder b = {m, 0, 0};
+    const char *embd = m->is_gguf ? "token_embd.weight" : "model.embed_tokens.weight";
+    const char *norm = m->is_gguf ? "output_norm.weight" : "model.norm.weight";
+    const char *head = m->is_gguf ? "output.weight" : "lm_head.weight";
+    const char *q_bias0 = m->is_gguf ? "blk.0.attn_q.bias" : "model.layers.0.self_attn.q_proj.bias";
+    const char *q_norm0 = m->is_gguf ? "blk.0.attn_q_norm.weight" : "model.layers.0.self_attn.q_norm.weight";
+
+    if (!hp->vocab) { /* neither metadata nor config said: trust the embedding */
+        hive_tensor_view v;
+        if (model_find_tensor(m, embd, &v) && v.n_dims == 2 && v.shape[0] > 0 && v.shape[0] <= UINT32_MAX)
+            hp->vocab = (uint32_t)v.shape[0];
+    }
+    hp->qkv_bias = hp->arch == HIVE_ARCH_QWEN2 || p->hf_attention_bias || model_find_tensor(m, q_bias0, NULL);
+    hp->qk_norm = hp->arch == HIVE_ARCH_QWEN3 || model_find_tensor(m, q_norm0, NULL);
+    if (!m->is_gguf && hp->tied_embeddings) {
+        /* config says tied: an lm_head in the file is a duplicate */
+    } else {
+        hp->tied_embeddings = !model_find_tensor(m, head, NULL);
+    }
+
+    hive_status st = bind(&b, embd, D_VOCAB, D_HIDDEN, 1, &m->tok_embd, err);
+    if (!st) st = bind(&b, norm, D_HIDDEN, D_NONE, 1, &m->output_norm, err);
+    if (!st) {
+        if (hp->tied_embeddings)
+            m->output = m->tok_embd;
+        else
+            st = bind(&b, head, D_VOCAB, D_HIDDEN, 1, &m->output, err);
+    }
+    for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);
+    if (st) return st;
+    m->n_params = b.n_params;
+    m->weight_bytes = b.bytes;
+    HLOG_DEBUG("%s: %s, %u layers, %llu parameters, %llu weight bytes", m->path, hp->arch_name, hp->n_layers,
+               (unsigned long long)b.n_params, (unsigned long long)b.bytes);
+    return HIVE_OK;
+}

@@ -1,0 +1,195 @@
+/* A model's hyper-parameters and tokenizer source from GGUF metadata
+ * (<arch>.* and tokenizer.* keys, as llama.cpp's converter writes them). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_impl.h"
+#include "util/error.h"
+#include "util/log.h"
+
+typedef struct {
+    const hive_tensor_file *f;
+    const char *arch;
+    char key[160];
+} keys;
+
+static const char *akey(keys *k, const char *suffix) {
+    snprintf(k->key, sizeof k->key, "%s.%s", k->arch, suffix);
+    return k->key;
+}
+
+/* Absent keys leave *out untouched; required ones fail with the key's name. */
+static hive_status get_u32(keys *k, const char *suffix, uint32_t *out, int required, hive_error **err) {
+    hive_status st = hive_gguf_get_u32(k->f, akey(k, suffix), out, err);
+    if (st == HIVE_E_NOTFOUND)
+        return required ? hive_fail(err, HIVE_E_INVALID, "GGUF key %s is missing", k->key) : HIVE_OK;
+    return st;
+}
+
+static hive_status get_f32(keys *k, const char *suffix, float *out, hive_error **err) {
+    hive_status st = hive_gguf_get_f32(k->f, akey(k, suffix), out, err);
+    return st == HIVE_E_NOTFOUND ? HIVE_OK : st;
+}
+
+static void copy_str(char *dst, size_t cap, hive_str s) {
+    size_t n = s.len < cap - 1 ? (size_t)s.len : cap - 1;
+    memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+static hive_status rope_scaling(keys *k, hive_hparams *hp, hive_error **err) {
+    hive_str type;
+    hive_status st = hive_gguf_get_str(k->f, akey(k, "rope.scaling.type"), &type, err);
+    if (st == HIVE_OK) {
+        copy_str(hp->rope_scaling, sizeof hp->rope_scaling, type);
+        if (strcmp(hp->rope_scaling, "none") && strcmp(hp->rope_scaling, "linear") && strcmp(hp->rope_scaling, "yarn"))
+            return hive_fail(err, HIVE_E_UNSUPPORTED, "%s '%s' is not supported; supported: none linear yarn", k->key,
+                             hp->rope_scaling);
+    } else if (st != HIVE_E_NOTFOUND) {
+        return st;
+    }
+    if ((st = get_f32(k, "rope.scaling.factor", &hp->rope_factor, err))) return st;
+    float linear = 0; /* older converters: rope.scale_linear only */
+    if ((st = get_f32(k, "rope.scale_linear", &linear, err))) return st;
+    if (linear > 0 && !hp->rope_scaling[0]) {
+        snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "linear");
+        hp->rope_factor = linear;
+    }
+    if ((st = get_u32(k, "rope.scaling.original_context_length", &hp->rope_orig_ctx, 0, err))) return st;
+    if ((st = get_f32(k, "rope.scaling.yarn_beta_fast", &hp->yarn_beta_fast, err))) return st;
+    return get_f32(k, "rope.scaling.yarn_beta_slow", &hp->yarn_beta_slow, err);
+}
+
+hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
+    hive_str s;
+    hive_status st = hive_gguf_get_str(f, "general.architecture", &s, err);
+    if (st == HIVE_E_NOTFOUND) return hive_fail(err, HIVE_E_INVALID, "GGUF key general.architecture is missing");
+    if (st) return st;
+    char arch[64];
+    copy_str(arch, sizeof arch, s);
+    if (!model_arch_from_name(arch, &hp->arch))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "unknown architecture '%s' (general.architecture); supported: %s", arch,
+                         HIVE_ARCH_SUPPORTED);
+    snprintf(hp->arch_name, sizeof hp->arch_name, "%.15s", arch);
+    if (hive_gguf_get_str(f, "general.name", &s, NULL) == HIVE_OK) copy_str(hp->name, sizeof hp->name, s);
+
+    keys k = {f, hp->arch_name, {0}};
+    if ((st = get_u32(&k, "block_count", &hp->n_layers, 1, err))) return st;
+    if ((st = get_u32(&k, "embedding_length", &hp->hidden, 1, err))) return st;
+    if ((st = get_u32(&k, "feed_forward_length", &hp->ffn, 1, err))) return st;
+    if ((st = get_u32(&k, "attention.head_count", &hp->n_heads, 1, err))) return st;
+    if ((st = get_u32(&k, "attention.head_count_kv", &hp->n_kv_heads, 0, err))) return st;
+    if ((st = get_u32(&k, "attention.key_length", &hp->head_dim, 0, err))) return st;
+    if ((st = get_u32(&k, "rope.dimension_count", &hp->rope_dims, 0, err))) return st;
+    if ((st = get_u32(&k, "context_length", &hp->max_ctx, 0, err))) return st;
+    if ((st = get_f32(&k, "rope.freq_base", &hp->rope_theta, err))) return st;
+    if ((st = get_f32(&k, "attention.layer_norm_rms_epsilon", &hp->rms_eps, err))) return st;
+    if ((st = rope_scaling(&k, hp, err))) return st;
+
+    uint32_t et;
+    uint64_t n;
+    st = hive_gguf_get_arr(f, "tokenizer.ggml.tokens", &et, &n, err);
+    if (st == HIVE_OK && n > 0 && n <= UINT32_MAX) {
+        hp->vocab = (uint32_t)n;
+    } else if (st == HIVE_OK || st == HIVE_E_NOTFOUND) {
+        if ((st = get_u32(&k, "vocab_size", &hp->vocab, 0, err))) return st;
+    } else {
+        return st;
+    }
+    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs */
+    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
+    return model_hparams_finish(hp, err);
+}
+
+static hive_status str_array(const hive_tensor_file *f, const char *key, hive_str **out, uint32_t *n_out,
+                             hive_error **err) {
+    uint32_t et;
+    uint64_t n;
+    hive_status st = hive_gguf_get_arr(f, key, &et, &n, err);
+    if (st) return st;
+    if (et != HIVE_GGUF_STRING) return hive_fail(err, HIVE_E_INVALID, "GGUF key %s is not an array of strings", key);
+    if (n > UINT32_MAX) return hive_fail(err, HIVE_E_INVALID, "GGUF key %s has too many elements", key);
+    hive_str *a = malloc((n ? n : 1) * sizeof *a);
+    if (!a) return hive_fail(err, HIVE_E_NOMEM, "out of memory reading %s", key);
+    for (uint64_t i = 0; i < n; i++)
+        if ((st = hive_gguf_arr_str(f, key, i, &a[i], err))) {
+            free(a);
+            return st;
+        }
+    *out = a;
+    *n_out = (uint32_t)n;
+    return HIVE_OK;
+}
+
+/* A token id key: -1 when absent; out-of-range ids are dropped with a warning. */
+static hive_status token_id(const hive_tensor_file *f, const char *key, uint32_t n_tokens, int32_t *out,
+                            hive_error **err) {
+    uint32_t v;
+    hive_status st = hive_gguf_get_u32(f, key, &v, err);
+    *out = -1;
+    if (st == HIVE_E_NOTFOUND) return HIVE_OK;
+    if (st) return st;
+    if (v >= n_tokens) {
+        HLOG_WARN("GGUF %s = %u is outside the %u-token vocabulary; ignored", key, v, n_tokens);
+        return HIVE_OK;
+    }
+    *out = (int32_t)v;
+    return HIVE_OK;
+}
+
+hive_status model_gguf_vocab(hive_model_files *m, const hive_tensor_file *f, hive_error **err) {
+    model_priv *p = m->priv;
+    hive_vocab_src *v = &m->vocab;
+    v->bos_id = v->eos_id = v->pad_id = v->unk_id = v->eot_id = -1;
+    hive_str s;
+    hive_status st = hive_gguf_get_str(f, "tokenizer.chat_template", &s, err);
+    if (st == HIVE_OK) {
+        m->chat_template = malloc((size_t)s.len + 1);
+        if (!m->chat_template) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        memcpy(m->chat_template, s.ptr, (size_t)s.len);
+        m->chat_template[s.len] = '\0';
+    } else if (st != HIVE_E_NOTFOUND) {
+        return st;
+    }
+    st = str_array(f, "tokenizer.ggml.tokens", &p->tokens, &v->n_tokens, err);
+    if (st == HIVE_E_NOTFOUND) return HIVE_OK; /* no tokenizer in this file */
+    if (st) return st;
+    v->tokens = p->tokens;
+
+    uint32_t et;
+    uint64_t n;
+    st = hive_gguf_get_arr(f, "tokenizer.ggml.token_type", &et, &n, err);
+    if (st == HIVE_OK) {
+        if (n != v->n_tokens)
+            return hive_fail(err, HIVE_E_INVALID, "tokenizer.ggml.token_type has %llu entries for %u tokens",
+                             (unsigned long long)n, v->n_tokens);
+        p->token_types = malloc((n ? n : 1) * sizeof *p->token_types);
+        if (!p->token_types) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        if ((st = hive_gguf_arr_i32(f, "tokenizer.ggml.token_type", p->token_types, n, err))) return st;
+        v->types = p->token_types;
+    } else if (st != HIVE_E_NOTFOUND) {
+        return st;
+    }
+    st = str_array(f, "tokenizer.ggml.merges", &p->merges, &v->n_merges, err);
+    if (st == HIVE_OK) v->merges = p->merges;
+    else if (st != HIVE_E_NOTFOUND) return st;
+
+    st = hive_gguf_get_str(f, "tokenizer.ggml.pre", &s, err);
+    if (st == HIVE_OK) copy_str(v->pre, sizeof v->pre, s);
+    else if (st == HIVE_E_NOTFOUND) snprintf(v->pre, sizeof v->pre, "default");
+    else return st;
+
+    if ((st = token_id(f, "tokenizer.ggml.bos_token_id", v->n_tokens, &v->bos_id, err))) return st;
+    if ((st = token_id(f, "tokenizer.ggml.eos_token_id", v->n_tokens, &v->eos_id, err))) return st;
+    if ((st = token_id(f, "tokenizer.ggml.unknown_token_id", v->n_tokens, &v->unk_id, err))) return st;
+    if ((st = token_id(f, "tokenizer.ggml.padding_token_id", v->n_tokens, &v->pad_id, err))) return st;
+    if ((st = token_id(f, "tokenizer.ggml.eot_token_id", v->n_tokens, &v->eot_id, err))) return st;
+    for (uint32_t i = 0; v->eot_id < 0 && i < v->n_tokens; i++)
+        if (v->tokens[i].len == 10 && memcmp(v->tokens[i].ptr, "<|im_end|>", 10) == 0) v->eot_id = (int32_t)i;
+    st = hive_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &v->add_bos, err);
+    if (st == HIVE_E_NOTFOUND) v->add_bos = 0;
+    else if (st) return st;
+    v->owner = NULL; /* views into the map; arrays freed by the model */
+    return HIVE_OK;
+}

@@ -1,0 +1,155 @@
+/* Hyper-parameters from a Hugging Face config.json (transformers' LlamaConfig,
+ * Qwen2Config, Qwen3Config field names; rope_parameters from newer releases). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_impl.h"
+#include "util/error.h"
+
+hive_status model_read_text(const char *path, char **out, hive_error **err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return hive_fail(err, HIVE_E_IO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(fp);
+                return hive_fail(err, HIVE_E_NOMEM, "out of memory reading %s", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(buf);
+        return hive_fail(err, HIVE_E_IO, "error reading %s", path);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return HIVE_OK;
+}
+
+/* Absent or null leaves *out alone; anything but a whole number in range fails. */
+static hive_status cfg_u32(const cJSON *cfg, const char *key, uint32_t *out, int required, hive_error **err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!j || cJSON_IsNull(j))
+        return required ? hive_fail(err, HIVE_E_INVALID, "config.json: %s is missing", key) : HIVE_OK;
+    double d = cJSON_IsNumber(j) ? j->valuedouble : -1;
+    if (!(d >= 0) || d > 4294967295.0 || floor(d) != d)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be a non-negative integer", key);
+    *out = (uint32_t)d;
+    return HIVE_OK;
+}
+
+static hive_status cfg_f32(const cJSON *cfg, const char *key, float *out, hive_error **err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!j || cJSON_IsNull(j)) return HIVE_OK;
+    if (!cJSON_IsNumber(j)) return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be a number", key);
+    *out = (float)j->valuedouble;
+    return HIVE_OK;
+}
+
+static int cfg_bool(const cJSON *cfg, const char *key, int dflt) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    return cJSON_IsBool(j) ? cJSON_IsTrue(j) : dflt;
+}
+
+static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    static const struct { const char *cls, *arch; } k_classes[] = {
+        {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"}};
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+    const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    const char *from = "model_type";
+    if (!name) {
+        const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+        const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+        if (!cJSON_IsString(a0))
+            return hive_fail(err, HIVE_E_INVALID, "config.json names no model_type or architectures");
+        name = a0->valuestring;
+        from = "architectures";
+        for (size_t i = 0; i < sizeof k_classes / sizeof k_classes[0]; i++)
+            if (strcmp(name, k_classes[i].cls) == 0) name = k_classes[i].arch;
+    }
+    if (!model_arch_from_name(name, &hp->arch))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "unknown architecture '%s' (config.json %s); supported: %s", name,
+                         from, HIVE_ARCH_SUPPORTED);
+    snprintf(hp->arch_name, sizeof hp->arch_name, "%.15s", name);
+    return HIVE_OK;
+}
+
+/* rope_scaling (older) or rope_parameters (newer transformers, which also
+ * carries rope_theta). "default" means no scaling. */
+static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    hive_status st = cfg_f32(cfg, "rope_theta", &hp->rope_theta, err);
+    const char *keys[] = {"rope_parameters", "rope_scaling"};
+    for (int k = 0; !st && k < 2; k++) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, keys[k]);
+        if (!rs || cJSON_IsNull(rs)) continue;
+        if (!cJSON_IsObject(rs)) return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be an object", keys[k]);
+        if (k == 0 && (st = cfg_f32(rs, "rope_theta", &hp->rope_theta, err))) return st;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+        const char *type = cJSON_IsString(t) ? t->valuestring : "default";
+        if (strcmp(type, "default") == 0) type = "none";
+        if (strcmp(type, "none") && strcmp(type, "linear") && strcmp(type, "yarn") && strcmp(type, "llama3"))
+            return hive_fail(err, HIVE_E_UNSUPPORTED,
+                             "config.json: %s type '%s' is not supported; supported: default linear yarn llama3",
+                             keys[k], type);
+        snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "%.15s", type);
+        if ((st = cfg_f32(rs, "factor", &hp->rope_factor, err))) return st;
+        if ((st = cfg_u32(rs, "original_max_position_embeddings", &hp->rope_orig_ctx, 0, err))) return st;
+        if ((st = cfg_f32(rs, "low_freq_factor", &hp->rope_low_freq_factor, err))) return st;
+        if ((st = cfg_f32(rs, "high_freq_factor", &hp->rope_high_freq_factor, err))) return st;
+        if ((st = cfg_f32(rs, "beta_fast", &hp->yarn_beta_fast, err))) return st;
+        if ((st = cfg_f32(rs, "beta_slow", &hp->yarn_beta_slow, err))) return st;
+    }
+    return st;
+}
+
+static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, int *attention_bias, hive_error **err) {
+    if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
+    hive_status st = arch_of(cfg, hp, err);
+    if (!st) st = cfg_u32(cfg, "num_hidden_layers", &hp->n_layers, 1, err);
+    if (!st) st = cfg_u32(cfg, "hidden_size", &hp->hidden, 1, err);
+    if (!st) st = cfg_u32(cfg, "intermediate_size", &hp->ffn, 1, err);
+    if (!st) st = cfg_u32(cfg, "num_attention_heads", &hp->n_heads, 1, err);
+    if (!st) st = cfg_u32(cfg, "num_key_value_heads", &hp->n_kv_heads, 0, err);
+    if (!st) st = cfg_u32(cfg, "head_dim", &hp->head_dim, 0, err);
+    if (!st) st = cfg_u32(cfg, "vocab_size", &hp->vocab, 0, err);
+    if (!st) st = cfg_u32(cfg, "max_position_embeddings", &hp->max_ctx, 0, err);
+    if (!st) st = cfg_f32(cfg, "rms_norm_eps", &hp->rms_eps, err);
+    if (!st) st = rope_params(cfg, hp, err);
+    if (st) return st;
+    /* transformers' llama/qwen configs default to untied; a missing lm_head
+     * also means tied (decided when binding tensors) */
+    hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
+    *attention_bias = cfg_bool(cfg, "attention_bias", 0);
+    hp->rope_mode = HIVE_ROPE_NEOX; /* HF checkpoints keep rotate_half layout */
+    return model_hparams_finish(hp, err);
+}
+
+hive_status model_hf_config(const char *dir, hive_hparams *hp, int *attention_bias, hive_error **err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = NULL;
+    hive_status st = model_read_text(path, &text, err);
+    if (st) return st;
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    if (!cfg) return hive_fail(err, HIVE_E_INVALID, "%s is not valid JSON", path);
+    st = parse_config(cfg, hp, attention_bias, err);
+    cJSON_Delete(cfg);
+    return st;
+}

@@ -1,0 +1,72 @@
+/* A base model on disk: hyper-parameters, tokenizer source and the tensor
+ * catalog, validated against its architecture. No device memory here: the
+ * engine uploads these views through the backend. */
+#ifndef HIVE_MODEL_MODEL_H
+#define HIVE_MODEL_MODEL_H
+
+#include <stdint.h>
+#include "hive_abi.h"
+#include "tokenizer/vocab.h"
+
+typedef enum { HIVE_ARCH_LLAMA = 0, HIVE_ARCH_QWEN2 = 1, HIVE_ARCH_QWEN3 = 2 } hive_arch;
+
+typedef struct hive_hparams {
+    hive_arch arch;
+    char arch_name[16];         /* "llama", "qwen2", "qwen3" */
+    char name[128];             /* general.name or directory name */
+    uint32_t n_layers;
+    uint32_t hidden;            /* n_embd */
+    uint32_t n_heads;
+    uint32_t n_kv_heads;
+    uint32_t head_dim;          /* qwen3 may have head_dim != hidden / n_heads */
+    uint32_t ffn;               /* intermediate size */
+    uint32_t vocab;
+    uint32_t max_ctx;           /* trained context length */
+    float rms_eps;
+    float rope_theta;
+    uint32_t rope_mode;         /* HIVE_ROPE_NORMAL (GGUF llama, permuted q/k) or HIVE_ROPE_NEOX */
+    /* rope scaling: type "none", "linear", "yarn", "llama3"; factor etc. */
+    char rope_scaling[16];
+    float rope_factor;
+    uint32_t rope_orig_ctx;
+    float rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
+    float yarn_beta_fast, yarn_beta_slow;
+    int tied_embeddings;        /* output weight == token embedding */
+    int qkv_bias;               /* qwen2 */
+    int qk_norm;                /* qwen3 */
+    uint32_t rope_dims;         /* rotated dims per head (GGUF rope.dimension_count; = head_dim) */
+} hive_hparams;
+
+/* A tensor the model uses. data == NULL means absent (optional tensors only). */
+typedef struct hive_layer_tensors {
+    hive_tensor_view attn_norm;   /* [hidden] */
+    hive_tensor_view wq, wk, wv, wo;
+    hive_tensor_view bq, bk, bv;  /* qwen2 */
+    hive_tensor_view q_norm, k_norm; /* qwen3 [head_dim] */
+    hive_tensor_view ffn_norm;
+    hive_tensor_view w_gate, w_up, w_down;
+} hive_layer_tensors;
+
+typedef struct hive_model_files {
+    char path[4096];              /* what the user gave */
+    int is_gguf;
+    hive_hparams hp;
+    hive_tensor_view tok_embd;    /* [vocab, hidden] */
+    hive_tensor_view output_norm; /* [hidden] */
+    hive_tensor_view output;      /* [vocab, hidden]; equals tok_embd when tied */
+    hive_layer_tensors *layers;   /* [n_layers] */
+    hive_vocab_src vocab;         /* tokenizer source (from GGUF or tokenizer.json) */
+    char *chat_template;          /* NULL when absent */
+    uint64_t n_params;
+    uint64_t weight_bytes;        /* as stored */
+    /* private: open files, parsed json, owned strings */
+    void *priv;
+} hive_model_files;
+
+/* path: a .gguf file, or a Hugging Face directory (config.json + model.safetensors
+ * or model.safetensors.index.json + shards; f32/f16/bf16). Errors name the
+ * tensor with expected and found shapes, the unknown architecture, etc. */
+hive_status hive_model_open(const char *path, hive_model_files **out, hive_error **err);
+void hive_model_close(hive_model_files *m);
+
+#endif

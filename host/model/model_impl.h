@@ -1,0 +1,45 @@
+/* Private pieces of the model loader, shared by model.c, arch.c,
+ * hf_config.c and gguf_model.c. */
+#ifndef HIVE_MODEL_MODEL_IMPL_H
+#define HIVE_MODEL_MODEL_IMPL_H
+
+#include "model/model.h"
+#include "model/tensor_file.h"
+
+typedef struct model_priv {
+    hive_tensor_file **files;   /* one, or the shards of a sharded checkpoint */
+    uint32_t n_files;
+    /* GGUF vocab storage (views into the map, arrays owned here) */
+    hive_str *tokens, *merges;
+    int32_t *token_types;
+    int vocab_from_json;        /* release with hive_vocab_src_free */
+    int hf_attention_bias;      /* HF config attention_bias */
+} model_priv;
+
+#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3"
+
+/* "llama" -> HIVE_ARCH_LLAMA; 0 when unknown. */
+int model_arch_from_name(const char *name, hive_arch *out);
+
+/* Defaults and sanity checks shared by both formats (after the format filled
+ * what it knows; zero means "not given"). */
+hive_status model_hparams_finish(hive_hparams *hp, hive_error **err);
+
+/* GGUF: hyper-parameters from <arch>.* keys, tokenizer from tokenizer.*. */
+hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err);
+hive_status model_gguf_vocab(hive_model_files *m, const hive_tensor_file *f, hive_error **err);
+
+/* HF: hyper-parameters from dir/config.json. */
+hive_status model_hf_config(const char *dir, hive_hparams *hp, int *attention_bias, hive_error **err);
+
+/* Finds and validates every tensor the architecture needs; fills
+ * tok_embd/output_norm/output/layers, tied/qkv_bias/qk_norm, n_params, weight_bytes. */
+hive_status model_bind_tensors(hive_model_files *m, hive_error **err);
+
+/* Reads a whole text file, NUL-terminated; caller frees. */
+hive_status model_read_text(const char *path, char **out, hive_error **err);
+
+/* Looks a tensor up across the model's files. */
+int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_view *out);
+
+#endif
