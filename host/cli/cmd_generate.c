@@ -23,7 +23,7 @@ int hive_encode_chat(hive_session *s, const hive_chat_msg *msgs, size_t n, const
                      size_t *n_ids) {
     hive_error *err = NULL;
     char *text = NULL;
-    if (hive_chat_render(msgs, n, 1, hive_thinking_flag(cfg), s->model->hp.arch_name, &text, &err) != HIVE_OK ||
+    if (hive_chat_render(msgs, n, 1, hive_thinking_flag(cfg), s->model->chat_template, &text, &err) != HIVE_OK ||
         hive_tokenizer_encode(s->tok, text, strlen(text), 1, 0, ids, n_ids, &err) != HIVE_OK) {
         fprintf(stderr, "hive-host: chat template: %s\n", hive_error_message(err));
         hive_error_free(err);

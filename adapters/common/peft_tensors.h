@@ -1,0 +1,42 @@
+/* adapter_model.safetensors through the host's tensor-file service: lookups
+ * with shape checks and f32 conversion, and a check that every tensor in the
+ * file was used. */
+#ifndef HIVE_ADAPTERS_PEFT_TENSORS_H
+#define HIVE_ADAPTERS_PEFT_TENSORS_H
+
+#include <stdint.h>
+#include "hive_abi.h"
+
+/* "base_model.model." — the prefix of every LoRA/DoRA/IA3 key. */
+#define PEFT_KEY_PREFIX "base_model.model."
+
+typedef struct peft_tensors {
+    const hive_host_api *host;
+    hive_tensor_file *file;
+    uint64_t count;
+    const char **names; /* sorted; point into the file */
+    uint8_t *used;      /* parallel to names */
+} peft_tensors;
+
+/* Opens dir/adapter_model.safetensors. When only adapter_model.bin exists the
+ * error says pickles are unsupported. */
+hive_status peft_tensors_open(const hive_host_api *host, const char *dir, peft_tensors *t, hive_error **err);
+void peft_tensors_close(peft_tensors *t);
+
+/* 1 when the file holds `name`, else 0. */
+int peft_tensors_has(const peft_tensors *t, const char *name);
+/* Marks `name` used; HIVE_E_NOTFOUND "missing tensor NAME" when absent. */
+hive_status peft_tensors_expect(peft_tensors *t, const char *name, hive_error **err);
+
+/* The tensor `name` as malloc'd f32 (F32/F16/BF16 accepted), after checking
+ * its shape is exactly `shape`. Missing: HIVE_E_NOTFOUND naming the tensor;
+ * wrong shape: HIVE_E_SHAPE "NAME: expected [a, b], found [c, d]". Marks the
+ * tensor used. */
+hive_status peft_tensors_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape, float **out,
+                             hive_error **err);
+
+/* HIVE_E_INVALID naming up to three tensors that no lookup used ("tensors
+ * that target nothing"); `what` describes the expectation for the message. */
+hive_status peft_tensors_check_all_used(const peft_tensors *t, const char *what, hive_error **err);
+
+#endif

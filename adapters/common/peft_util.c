@@ -1,0 +1,113 @@
+/* Small helpers shared by the PEFT adapter plugins. */
+#include "peft_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const peft_module_names[HIVE_MODULE_COUNT] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                          "gate_proj", "up_proj", "down_proj"};
+
+hive_status peft_fail(const hive_host_api *host, hive_error **err, hive_status code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err && host && host->error_new) *err = host->error_new(host->ctx, code, "%s", msg);
+    return code;
+}
+
+float peft_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                exp--;
+            }
+            man &= 0x3ffu;
+            bits = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+float peft_bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+int peft_to_f32(uint32_t dtype, const void *src, float *dst, uint64_t n) {
+    const unsigned char *p = src;
+    uint16_t h;
+    switch (dtype) {
+    case HIVE_DTYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); return 0;
+    case HIVE_DTYPE_F16:
+        for (uint64_t i = 0; i < n; i++) memcpy(&h, p + 2 * i, 2), dst[i] = peft_f16_to_f32(h);
+        return 0;
+    case HIVE_DTYPE_BF16:
+        for (uint64_t i = 0; i < n; i++) memcpy(&h, p + 2 * i, 2), dst[i] = peft_bf16_to_f32(h);
+        return 0;
+    default: return -1;
+    }
+}
+
+const char *peft_dtype_name(uint32_t dtype) {
+    static const char *const names[] = {"F32", "F16", "BF16", "I32", "I8"};
+    if (dtype < sizeof names / sizeof names[0]) return names[dtype];
+    switch (dtype) {
+    case HIVE_DTYPE_Q8_0: return "Q8_0";
+    case HIVE_DTYPE_Q4_0: return "Q4_0";
+    case HIVE_DTYPE_Q4_1: return "Q4_1";
+    case HIVE_DTYPE_Q4_K: return "Q4_K";
+    case HIVE_DTYPE_Q6_K: return "Q6_K";
+    default: return "unknown";
+    }
+}
+
+int peft_module_path(char *dst, size_t cap, const char *fmt, uint32_t layer) {
+    if (!fmt) return -1;
+    const char *at = strstr(fmt, "%u");
+    int n = at ? snprintf(dst, cap, "%.*s%u%s", (int)(at - fmt), fmt, layer, at + 2) : snprintf(dst, cap, "%s", fmt);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+char *peft_join_path(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+int peft_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void peft_shape_str(char *dst, size_t cap, const int64_t *shape, uint32_t n_dims) {
+    size_t len = 0;
+    if (cap == 0) return;
+    dst[0] = 0;
+    len += (size_t)snprintf(dst, cap, "[");
+    for (uint32_t i = 0; i < n_dims && len < cap; i++)
+        len += (size_t)snprintf(dst + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (len < cap) snprintf(dst + len, cap - len, "]");
+}

@@ -1,0 +1,57 @@
+/* Token sampler: turns one step's logits into a token id.
+ *
+ * Pipeline (llama.cpp's classic order, HF-compatible formulas):
+ *   1. penalties over the last penalty_last_n history tokens
+ *      (repetition: positive logits divided, negative multiplied;
+ *       presence/frequency as OpenAI: logit -= presence*[count>0] + frequency*count)
+ *   2. temperature == 0  -> greedy argmax (ties -> lowest id), done
+ *   3. top-k, 4. top-p (nucleus), 5. min-p  (probabilities at temperature 1)
+ *   6. temperature on the survivors, softmax, draw with a seeded xoshiro256**.
+ * The same seed, logits and history always give the same token sequence. */
+#ifndef HIVE_ENGINE_SAMPLER_H
+#define HIVE_ENGINE_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "hive_abi.h"
+
+/* seed value meaning "seed from the clock", so 0 stays a normal, reproducible seed. */
+#define HIVE_SEED_RANDOM UINT64_MAX
+
+typedef struct hive_sampling {
+    float temperature;        /* >= 0; 0 = greedy */
+    int32_t top_k;            /* >= 0; 0 = off */
+    float top_p;              /* (0, 1]; 1 = off */
+    float min_p;              /* [0, 1]; 0 = off */
+    float repetition_penalty; /* > 0; 1 = off */
+    float presence_penalty;   /* [-2, 2]; 0 = off */
+    float frequency_penalty;  /* [-2, 2]; 0 = off */
+    int32_t penalty_last_n;   /* >= -1; 0 = off, -1 = the whole history */
+    uint64_t seed;            /* HIVE_SEED_RANDOM = from the clock */
+} hive_sampling;
+
+typedef struct hive_sampler hive_sampler;
+
+/* temperature 0.7, top_k 40, top_p 0.95, min_p 0.05, repetition 1, presence 0,
+ * frequency 0, last_n 64, seed HIVE_SEED_RANDOM. */
+void hive_sampling_defaults(hive_sampling *s);
+
+/* HIVE_OK or HIVE_E_INVALID with a message naming the parameter and its range. */
+hive_status hive_sampling_validate(const hive_sampling *s, hive_error **err);
+
+/* Validates s and allocates O(n_vocab) scratch so sampling never allocates. */
+hive_sampler *hive_sampler_new(const hive_sampling *s, uint32_t n_vocab, hive_error **err);
+void hive_sampler_free(hive_sampler *smp);
+
+/* Restarts the random stream (HIVE_SEED_RANDOM = from the clock). */
+void hive_sampler_reseed(hive_sampler *smp, uint64_t seed);
+
+/* logits: n_vocab values, not modified (NaN counts as -inf). history: the tokens
+ * so far (prompt + generated), oldest first; ids outside the vocab are ignored.
+ * Returns a token id in [0, n_vocab). */
+int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history);
+
+/* Step 1 alone, in place on a caller's copy of the logits (n_vocab values). */
+void hive_sampler_penalize(hive_sampler *smp, float *logits, const int32_t *history, size_t n_history);
+
+#endif

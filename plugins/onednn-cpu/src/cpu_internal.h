@@ -1,0 +1,160 @@
+/* Objects and helpers shared by the onednn-cpu plugin's files. */
+#ifndef CPU_INTERNAL_H
+#define CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "hive_abi.h"
+#include "kernels.h"
+
+#define CPU_ALIGN 64
+#define CPU_MAX_HEAD_DIM 1024
+
+/* The host's services, copied at init (zero where the host's struct is shorter). */
+extern hive_host_api cpu_host;
+
+typedef struct cpu_onednn cpu_onednn;           /* engine + stream, NULL without oneDNN */
+typedef struct cpu_onednn_mm cpu_onednn_mm; /* cached primitive per weight */
+
+struct hive_device {
+    int threads;
+    uint32_t max_rows;
+    cpu_kernels kern;
+    cpu_onednn *dnnl;
+    /* grow-only scratch for quantized activations and matmul temporaries;
+     * ops on one device are not called concurrently. */
+    void *scratch;
+    size_t scratch_size;
+};
+
+struct hive_buffer {
+    void *ptr;
+    uint64_t size;
+};
+
+struct hive_weight {
+    uint32_t dtype;
+    int64_t rows, cols;
+    size_t row_bytes;
+    void *data;          /* GGML layout, CPU_ALIGN aligned */
+    float *vec_f32;      /* rows == 1 only: f32 copy for norms, biases, scales */
+    cpu_onednn_mm *dnnl_mm;
+    char name[64];
+};
+
+struct hive_kv_cache {
+    hive_kv_desc desc;
+    size_t slot_elems;   /* n_kv_heads * head_dim */
+    size_t elem_size;    /* 2 (f16) or 4 (f32) */
+    size_t layer_bytes;  /* one of K or V for one layer */
+    uint8_t *k, *v;      /* [n_layers][n_blocks*block_size][slot_elems] */
+};
+
+/* Makes an error through the host (message formatted here) and returns code. */
+hive_status cpu_fail(hive_error **err, hive_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void cpu_log(int32_t level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+void *cpu_aligned_alloc(size_t nbytes);
+void cpu_aligned_free(void *p);
+/* Returns the device scratch with at least nbytes, or NULL (out of memory). */
+void *cpu_scratch(hive_device *dev, size_t nbytes);
+
+/* dtype facts */
+const char *cpu_dtype_name(uint32_t dtype);
+uint32_t cpu_dtype_block_elems(uint32_t dtype);
+uint32_t cpu_dtype_block_bytes(uint32_t dtype);
+int cpu_dtype_is_quantized(uint32_t dtype);
+
+/* Checks an f32 activation view: buffer present, cols/stride sane, inside the
+ * buffer. `what` names it in the message, e.g. "matmul x". */
+hive_status cpu_check_tensor(const hive_tensor *t, const char *op, const char *what,
+                             hive_error **err);
+static inline float *cpu_row(const hive_tensor *t, int64_t r) {
+    return (float *)((char *)t->buf->ptr + t->offset) + r * t->row_stride;
+}
+
+/* Runs fn(ctx, i) for i in [0, n) across the device's threads (static split). */
+typedef void (*cpu_task_fn)(void *ctx, int64_t begin, int64_t end);
+void cpu_parallel_for(const hive_device *dev, int64_t n, int64_t min_per_thread, cpu_task_fn fn,
+                      void *ctx);
+
+/* CPU probing (cpu_probe.c) */
+typedef struct cpu_features {
+    int avx2, fma, f16c, avx512; /* avx512 = F+DQ+BW+VL + OS state */
+    int avx512vnni;
+    char brand[64];
+} cpu_features;
+void cpu_detect(cpu_features *f);
+/* Highest usable ISA level: 0 scalar, 1 avx2, 2 avx512; honours HIVE_CPU_ISA. */
+int cpu_isa_level(const cpu_features *f);
+
+/* oneDNN (matmul_onednn.c); all return nonzero when oneDNN did the work. */
+cpu_onednn *cpu_onednn_create(void);
+void cpu_onednn_destroy(cpu_onednn *d);
+void cpu_onednn_matmul_free(cpu_onednn_mm *m);
+/* dst[rows x w->rows] (dst_stride) = x @ w^T; x f32 with x_stride. */
+int cpu_onednn_matmul(hive_device *dev, hive_weight *w, const float *x, int64_t rows,
+                      int64_t x_stride, float *dst, int64_t dst_stride);
+const char *cpu_onednn_version(void);
+
+/* table entries, grouped by file */
+hive_status cpu_device_count(uint32_t *count, hive_error **err);
+hive_status cpu_device_info(uint32_t index, hive_device_info *out, hive_error **err);
+hive_status cpu_device_open(uint32_t index, const hive_device_options *opts, hive_device **out,
+                            hive_error **err);
+void cpu_device_close(hive_device *dev);
+hive_status cpu_synchronize(hive_device *dev, hive_error **err);
+hive_status cpu_buffer_alloc(hive_device *dev, uint64_t nbytes, hive_buffer **out,
+                             hive_error **err);
+void cpu_buffer_free(hive_device *dev, hive_buffer *buf);
+hive_status cpu_buffer_upload(hive_device *dev, hive_buffer *buf, uint64_t offset,
+                              const void *src, uint64_t nbytes, hive_error **err);
+hive_status cpu_buffer_download(hive_device *dev, const hive_buffer *buf, uint64_t offset,
+                                void *dst, uint64_t nbytes, hive_error **err);
+void *cpu_buffer_host_ptr(hive_device *dev, hive_buffer *buf);
+const void *cpu_get_extension(hive_device *dev, uint32_t id, uint32_t min_version);
+
+uint32_t cpu_weight_supported(hive_device *dev, uint32_t dtype);
+hive_status cpu_weight_upload(hive_device *dev, const hive_weight_desc *desc, const void *data,
+                              hive_weight **out, hive_error **err);
+void cpu_weight_free(hive_device *dev, hive_weight *w);
+
+hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cache **out,
+                         hive_error **err);
+void cpu_kv_free(hive_device *dev, hive_kv_cache *kv);
+hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
+                            const hive_tensor *k, const hive_tensor *v, const hive_batch *batch,
+                            hive_error **err);
+hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
+                             const hive_tensor *q, uint32_t n_heads, float scale,
+                             const hive_batch *batch, const hive_tensor *out, hive_error **err);
+
+hive_status cpu_op_embed(hive_device *dev, const hive_weight *table, const int32_t *ids,
+                         const hive_tensor *out, hive_error **err);
+hive_status cpu_op_rmsnorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
+                           float eps, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w,
+                          const hive_weight *bias, float alpha, float beta,
+                          const hive_tensor *out, hive_error **err);
+hive_status cpu_op_binary(hive_device *dev, uint32_t op, const hive_tensor *a,
+                          const hive_tensor *b, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_binary_weight(hive_device *dev, uint32_t op, const hive_tensor *a,
+                                 const hive_weight *w, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_swiglu(hive_device *dev, const hive_tensor *gate, const hive_tensor *up,
+                          const hive_tensor *out, hive_error **err);
+hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_desc *rope,
+                        const hive_batch *batch, hive_error **err);
+hive_status cpu_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows,
+                            uint32_t n, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids,
+                          hive_error **err);
+
+#endif

@@ -1,0 +1,47 @@
+/* The per-ISA kernel table. Each ISA file fills one; the device picks the best
+ * the CPU (and HIVE_CPU_ISA) allows at run time. Entries for dtypes an ISA does
+ * not accelerate are inherited from the lower table. */
+#ifndef CPU_KERNELS_H
+#define CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "hive_abi.h"
+#include "quant_blocks.h"
+
+/* Dot products of `nr` (1..4) consecutive weight rows (row_bytes apart) with one
+ * activation row of n elements: f32 for F32/F16/BF16 weights, act_q8 blocks for
+ * quantized ones. Writes nr results. */
+typedef void (*cpu_vec_dot_fn)(int64_t n, const void *w, size_t row_bytes, int nr,
+                               const void *x, float *out);
+/* n elements of one weight row -> f32. */
+typedef void (*cpu_dequant_fn)(const void *src, float *dst, int64_t n);
+
+typedef struct cpu_kernels {
+    const char *isa;
+    cpu_vec_dot_fn vec_dot[HIVE_DTYPE_COUNT];
+    cpu_dequant_fn dequant[HIVE_DTYPE_COUNT];
+    /* n % 32 == 0 */
+    void (*quantize_act)(const float *x, act_q8 *out, int64_t n);
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);
+    /* attention over n KV slots `stride` elements apart (one paged block):
+     * out[t] = q . k_t  and  acc += sum_t p[t] * v_t */
+    void (*dot_slots_f32)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);
+    void (*dot_slots_f16)(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd, float *out);
+    void (*axpy_slots_f32)(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc);
+    void (*axpy_slots_f16)(const float *p, const uint16_t *v, size_t stride, int n, int64_t hd, float *acc);
+    void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
+    /* y[i] = exp(x[i] - max), returns the sum */
+    float (*exp_sum)(const float *x, float max, float *y, int64_t n);
+    float (*sum_squares)(const float *x, int64_t n);
+} cpu_kernels;
+
+void cpu_kernels_init_scalar(cpu_kernels *k);
+/* These overwrite only what they accelerate; call after the lower level. */
+void cpu_kernels_init_avx2(cpu_kernels *k);
+void cpu_kernels_init_avx512(cpu_kernels *k);
+
+#endif

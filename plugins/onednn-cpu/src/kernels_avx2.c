@@ -1,0 +1,390 @@
+/* AVX2 + FMA + F16C kernels (this file alone is compiled with those flags). The
+ * quantized dots take 8-bit activation blocks and use maddubs/madd integer math;
+ * up to four weight rows share each activation load. */
+#include <math.h>
+#include <string.h>
+#include "kernels.h"
+#include "simd_avx2.h"
+
+/* ------------------------------------------------------------ activations -- */
+static void quantize_act_avx2(const float *x, act_q8 *out, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / QK32; b++, x += QK32) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+        int s0 = hsum256_epi32(_mm256_add_epi32(i0, i1));
+        int s1 = hsum256_epi32(_mm256_add_epi32(i2, i3));
+        /* packs interleave 128-bit lanes; the permute restores element order */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[b].q, p);
+        out[b].d = d;
+        out[b].sum16[0] = (int16_t)s0;
+        out[b].sum16[1] = (int16_t)s1;
+        out[b].s = d * (float)(s0 + s1);
+    }
+}
+
+/* --------------------------------------------------- quantized vec dots -- */
+#define ROW(T, r) ((const T *)((const char *)w + (size_t)(r) * row_bytes))
+
+CPU_INLINE void q8_0_rows(int64_t nb, const void *w, size_t row_bytes, const int nr,
+                          const act_q8 *a, float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t k = 0; k < nb; k++) {
+        __m256i xq = _mm256_loadu_si256((const __m256i *)a[k].q);
+        float xd = a[k].d;
+        for (int r = 0; r < nr; r++) {
+            const blk_q8_0 *b = ROW(blk_q8_0, r) + k;
+            __m256i wq = _mm256_loadu_si256((const __m256i *)b->qs);
+            __m256i p = dot_us8(_mm256_abs_epi8(wq), _mm256_sign_epi8(xq, wq));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * xd), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = hsum256(acc[r]);
+}
+
+/* Q4_0 and Q4_1 share the nibble path, two blocks per 256-bit register: the
+ * low nibbles of both blocks meet the first 16 activations of each block, the
+ * high nibbles the last 16. The scales of both blocks are converted at once
+ * ([d0 m0 d1 m1] as f16 -> f32) and the offset term (+min, or -8*d for Q4_0)
+ * is one accumulated lane: offset * d_x * sum(q_x) = offset * s_x. */
+CPU_INLINE void q4_rows(int64_t nb, const void *w, size_t row_bytes, const int nr,
+                        const act_q8 *a, float *out, const int has_min) {
+    const size_t bsz = has_min ? sizeof(blk_q4_1) : sizeof(blk_q4_0);
+    const size_t qoff = has_min ? offsetof(blk_q4_1, qs) : offsetof(blk_q4_0, qs);
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i bcast02 = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    __m128 accm[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    int64_t k = 0;
+    for (; k + 2 <= nb; k += 2) {
+        __m256i xlo = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a[k].q)),
+            _mm_loadu_si128((const __m128i *)a[k + 1].q), 1);
+        __m256i xhi = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a[k].q + 16))),
+            _mm_loadu_si128((const __m128i *)(a[k + 1].q + 16)), 1);
+        /* [xd0 xs0 xd1 xs1] */
+        __m128 xds = _mm_castsi128_ps(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)&a[k].d),
+                                                         _mm_loadl_epi64((const __m128i *)&a[k + 1].d)));
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *b0 = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)k * bsz;
+            const uint8_t *b1 = b0 + bsz;
+            __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + qoff))),
+                _mm_loadu_si128((const __m128i *)(b1 + qoff)), 1);
+            __m256i lo = _mm256_and_si256(v, low);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+            __m256i p = _mm256_madd_epi16(p16, ones);
+            uint32_t h0, h1;
+            memcpy(&h0, b0, 4);
+            memcpy(&h1, b1, 4);
+            __m128 dm = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128((int)h0), (int)h1, 1));
+            if (!has_min) dm = _mm_moveldup_ps(dm); /* [d0 d0 d1 d1]; the -8 comes at the end */
+            __m128 sc = _mm_mul_ps(dm, xds);
+            accm[r] = _mm_add_ps(accm[r], sc);
+            __m256 scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(sc), bcast02);
+            acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float off = _mm_cvtss_f32(_mm_shuffle_ps(accm[r], accm[r], 1)) +
+                    _mm_cvtss_f32(_mm_shuffle_ps(accm[r], accm[r], 3));
+        float sum = hsum256(acc[r]) + (has_min ? off : -8.0f * off);
+        for (int64_t j = k; j < nb; j++) { /* odd block count: the last one alone */
+            const uint8_t *b = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)j * bsz;
+            uint16_t d16, m16;
+            memcpy(&d16, b, 2);
+            memcpy(&m16, b + 2, 2);
+            float d = _cvtsh_ss(d16);
+            __m256i pj = dot_us8(unpack_nibbles(b + qoff), _mm256_loadu_si256((const __m256i *)a[j].q));
+            sum += d * a[j].d * (float)hsum256_epi32(pj) +
+                   (has_min ? _cvtsh_ss(m16) * a[j].s : -8.0f * d * a[j].s);
+        }
+        out[r] = sum;
+    }
+}
+
+#define DISPATCH_NR(call_nr)                   \
+    switch (nr) {                              \
+    case 4: call_nr(4); break;                 \
+    case 3: call_nr(3); break;                 \
+    case 2: call_nr(2); break;                 \
+    default:                                   \
+        for (int r = 0; r < nr; r++) {         \
+            call_nr(1);                        \
+            w = (const char *)w + row_bytes;   \
+            out++;                             \
+        }                                      \
+    }
+
+static void vd_q8_0(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+#define CALL(N) q8_0_rows(n / QK32, w, row_bytes, N, x, out)
+    DISPATCH_NR(CALL)
+#undef CALL
+}
+static void vd_q4_0(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+#define CALL(N) q4_rows(n / QK32, w, row_bytes, N, x, out, 0)
+    DISPATCH_NR(CALL)
+#undef CALL
+}
+static void vd_q4_1(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+#define CALL(N) q4_rows(n / QK32, w, row_bytes, N, x, out, 1)
+    DISPATCH_NR(CALL)
+#undef CALL
+}
+
+static void vd_q4_k(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < nr; r++) {
+        const blk_q4_k *b = ROW(blk_q4_k, r);
+        const act_q8 *a = x;
+        __m256 acc = _mm256_setzero_ps();
+        float mins = 0.0f;
+        for (int64_t k = 0; k < n / QK256; k++, a += 8) {
+            float d = _cvtsh_ss(b[k].d), dmin = _cvtsh_ss(b[k].dmin);
+            for (int j = 0; j < 4; j++) {
+                uint8_t sc0, m0, sc1, m1;
+                cpu_q4k_scale_min(2 * j, b[k].scales, &sc0, &m0);
+                cpu_q4k_scale_min(2 * j + 1, b[k].scales, &sc1, &m1);
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b[k].qs + 32 * j));
+                __m256i lo = _mm256_and_si256(q, low);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+                __m256i p0 = dot_us8(lo, _mm256_loadu_si256((const __m256i *)a[2 * j].q));
+                __m256i p1 = dot_us8(hi, _mm256_loadu_si256((const __m256i *)a[2 * j + 1].q));
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc0 * a[2 * j].d), _mm256_cvtepi32_ps(p0), acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc1 * a[2 * j + 1].d), _mm256_cvtepi32_ps(p1), acc);
+                mins += dmin * (m0 * a[2 * j].s + m1 * a[2 * j + 1].s);
+            }
+        }
+        out[r] = hsum256(acc) - mins;
+    }
+}
+
+/* Q6_K: 6-bit values 0..63 (offset 32 folded into a scalar via the activation
+ * half sums); the 16-element group scales enter through madd. */
+CPU_INLINE __m256i q6_group_scales(const int8_t *sc) {
+    return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+}
+
+static void vd_q6_k(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    for (int r = 0; r < nr; r++) {
+        const blk_q6_k *b = ROW(blk_q6_k, r);
+        const act_q8 *a = x;
+        __m256 acc = _mm256_setzero_ps();
+        float offs = 0.0f;
+        for (int64_t k = 0; k < n / QK256; k++, a += 8) {
+            float d = _cvtsh_ss(b[k].d);
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = b[k].ql + 64 * half, *qh = b[k].qh + 32 * half;
+                const int8_t *sc = b[k].scales + 8 * half;
+                const act_q8 *ah = a + 4 * half;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+                for (int g = 0; g < 4; g++) {
+                    const int8_t *s = sc + 2 * g;
+                    __m256i p16 = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)ah[g].q));
+                    __m256i p = _mm256_madd_epi16(p16, q6_group_scales(s));
+                    float dd = d * ah[g].d;
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p), acc);
+                    offs += dd * 32.0f * (float)(s[0] * ah[g].sum16[0] + s[1] * ah[g].sum16[1]);
+                }
+            }
+        }
+        out[r] = hsum256(acc) - offs;
+    }
+}
+
+/* ------------------------------------------------ float-weight vec dots -- */
+CPU_INLINE __m256 load8_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+CPU_INLINE __m256 load8_bf16(const uint16_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+#define FLOAT_ROWS(name, T, LOAD8, TO_F32)                                                     \
+    CPU_INLINE void name##_rows(int64_t n, const void *w, size_t row_bytes, const int nr,      \
+                                const float *x, float *out) {                                  \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),        \
+                         _mm256_setzero_ps()};                                                 \
+        int64_t i = 0;                                                                         \
+        for (; i + 8 <= n; i += 8) {                                                           \
+            __m256 xv = _mm256_loadu_ps(x + i);                                                \
+            for (int r = 0; r < nr; r++) acc[r] = _mm256_fmadd_ps(LOAD8(ROW(T, r) + i), xv, acc[r]); \
+        }                                                                                      \
+        for (int r = 0; r < nr; r++) {                                                         \
+            float s = hsum256(acc[r]);                                                         \
+            for (int64_t j = i; j < n; j++) s += TO_F32(ROW(T, r)[j]) * x[j];                  \
+            out[r] = s;                                                                        \
+        }                                                                                      \
+    }                                                                                          \
+    static void vd_##name(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
+                          float *out) {                                                        \
+        DISPATCH_NR(name##_CALL)                                                               \
+    }
+
+#define f32_CALL(N) f32_rows(n, w, row_bytes, N, x, out)
+#define f16_CALL(N) f16_rows(n, w, row_bytes, N, x, out)
+#define bf16_CALL(N) bf16_rows(n, w, row_bytes, N, x, out)
+#define F32_ID(v) (v)
+FLOAT_ROWS(f32, float, _mm256_loadu_ps, F32_ID)
+FLOAT_ROWS(f16, uint16_t, load8_f16, _cvtsh_ss)
+FLOAT_ROWS(bf16, uint16_t, load8_bf16, cpu_bf16_to_f32)
+
+/* ---------------------------------------------------------- dequantize -- */
+static void dq_f16(const void *src, float *dst, int64_t n) {
+    const uint16_t *s = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_f16(s + i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(s[i]);
+}
+static void dq_q8_0(const void *src, float *dst, int64_t n) {
+    const blk_q8_0 *b = src;
+    for (int64_t k = 0; k < n / QK32; k++, dst += QK32) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
+        for (int i = 0; i < 4; i++) {
+            __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[k].qs + 8 * i)));
+            _mm256_storeu_ps(dst + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+        }
+    }
+}
+
+/* ------------------------------------------------------- vector helpers -- */
+static float dot_f32_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+static float dot_f16_avx2(const float *a, const uint16_t *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8_f16(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load8_f16(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8_f16(b + i), acc0);
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * _cvtsh_ss(b[i]);
+    return s;
+}
+static void dot_slots_f32_avx2(const float *q, const float *k, size_t stride, int n, int64_t hd,
+                               float *out) {
+    for (int t = 0; t < n; t++) out[t] = dot_f32_avx2(q, k + (size_t)t * stride, hd);
+}
+static void dot_slots_f16_avx2(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd,
+                               float *out) {
+    for (int t = 0; t < n; t++) out[t] = dot_f16_avx2(q, k + (size_t)t * stride, hd);
+}
+/* acc += sum_t p[t] * v_t, eight dims at a time so acc stays in a register */
+#define AXPY_SLOTS(name, T, LOAD8, TO_F32)                                                        \
+    static void name(const float *p, const T *v, size_t stride, int n, int64_t hd, float *acc) { \
+        int64_t i = 0;                                                                           \
+        for (; i + 8 <= hd; i += 8) {                                                            \
+            __m256 a = _mm256_loadu_ps(acc + i);                                                 \
+            for (int t = 0; t < n; t++)                                                          \
+                a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), LOAD8(v + (size_t)t * stride + i), a); \
+            _mm256_storeu_ps(acc + i, a);                                                        \
+        }                                                                                        \
+        for (; i < hd; i++)                                                                      \
+            for (int t = 0; t < n; t++) acc[i] += p[t] * TO_F32(v[(size_t)t * stride + i]);      \
+    }
+AXPY_SLOTS(axpy_slots_f32_avx2, float, _mm256_loadu_ps, F32_ID)
+AXPY_SLOTS(axpy_slots_f16_avx2, uint16_t, load8_f16, _cvtsh_ss)
+static void scale_f32_avx2(float a, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] *= a;
+}
+static void f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = cpu_f32_to_f16(x[i]);
+}
+static void silu_mul_avx2(const float *g, const float *u, float *o, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = exp256(_mm256_xor_ps(gv, neg));
+        __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+static float exp_sum_avx2(const float *x, float max, float *y, int64_t n) {
+    __m256 vm = _mm256_set1_ps(max), acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float s = hsum256(acc);
+    for (; i < n; i++) s += (y[i] = expf(x[i] - max));
+    return s;
+}
+static float sum_squares_avx2(const float *x, int64_t n) {
+    return dot_f32_avx2(x, x, n);
+}
+
+void cpu_kernels_init_avx2(cpu_kernels *k) {
+    k->isa = "avx2";
+    k->vec_dot[HIVE_DTYPE_F32] = vd_f32;
+    k->vec_dot[HIVE_DTYPE_F16] = vd_f16;
+    k->vec_dot[HIVE_DTYPE_BF16] = vd_bf16;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q4_K] = vd_q4_k;
+    k->vec_dot[HIVE_DTYPE_Q6_K] = vd_q6_k;
+    k->dequant[HIVE_DTYPE_F16] = dq_f16;
+    k->dequant[HIVE_DTYPE_Q8_0] = dq_q8_0;
+    k->quantize_act = quantize_act_avx2;
+    k->dot_f32 = dot_f32_avx2;
+    k->dot_f16 = dot_f16_avx2;
+    k->dot_slots_f32 = dot_slots_f32_avx2;
+    k->dot_slots_f16 = dot_slots_f16_avx2;
+    k->axpy_slots_f32 = axpy_slots_f32_avx2;
+    k->axpy_slots_f16 = axpy_slots_f16_avx2;
+    k->scale_f32 = scale_f32_avx2;
+    k->f32_to_f16 = f32_to_f16_avx2;
+    k->silu_mul = silu_mul_avx2;
+    k->exp_sum = exp_sum_avx2;
+    k->sum_squares = sum_squares_avx2;
+}

@@ -1,0 +1,84 @@
+/* Paged KV cache: per layer, K and V arrays of n_blocks*block_size slots, each
+ * slot n_kv_heads*head_dim elements (f16 or f32). */
+#include <stdlib.h>
+#include <string.h>
+#include "batch_check.h"
+
+hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cache **out,
+                         hive_error **err) {
+    (void)dev;
+    if (!desc || !out || desc->struct_size < offsetof(hive_kv_desc, reserved0))
+        return cpu_fail(err, HIVE_E_INVALID, "kv_alloc: descriptor or out missing");
+    if (desc->dtype != HIVE_DTYPE_F16 && desc->dtype != HIVE_DTYPE_F32)
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: dtype %s not supported (f16, f32)",
+                        cpu_dtype_name(desc->dtype));
+    if (!desc->n_layers || !desc->n_blocks || !desc->block_size || !desc->n_kv_heads ||
+        !desc->head_dim || desc->head_dim > CPU_MAX_HEAD_DIM)
+        return cpu_fail(err, HIVE_E_INVALID,
+                        "kv_alloc: bad shape layers=%u blocks=%u block_size=%u kv_heads=%u "
+                        "head_dim=%u (head_dim <= %d)",
+                        desc->n_layers, desc->n_blocks, desc->block_size, desc->n_kv_heads,
+                        desc->head_dim, CPU_MAX_HEAD_DIM);
+    hive_kv_cache *kv = calloc(1, sizeof *kv);
+    if (!kv) return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: out of memory");
+    kv->desc = *desc;
+    kv->slot_elems = (size_t)desc->n_kv_heads * desc->head_dim;
+    kv->elem_size = desc->dtype == HIVE_DTYPE_F16 ? 2 : 4;
+    kv->layer_bytes = (size_t)desc->n_blocks * desc->block_size * kv->slot_elems * kv->elem_size;
+    size_t total = kv->layer_bytes * desc->n_layers;
+    kv->k = cpu_aligned_alloc(total);
+    kv->v = cpu_aligned_alloc(total);
+    if (!kv->k || !kv->v) {
+        cpu_kv_free(dev, kv);
+        return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot allocate 2 x %zu bytes", total);
+    }
+    memset(kv->k, 0, total);
+    memset(kv->v, 0, total);
+    *out = kv;
+    return HIVE_OK;
+}
+
+void cpu_kv_free(hive_device *dev, hive_kv_cache *kv) {
+    (void)dev;
+    if (!kv) return;
+    cpu_aligned_free(kv->k);
+    cpu_aligned_free(kv->v);
+    free(kv);
+}
+
+hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
+                            const hive_tensor *k, const hive_tensor *v, const hive_batch *batch,
+                            hive_error **err) {
+    hive_status st;
+    if (!dev || !kv) return cpu_fail(err, HIVE_E_INVALID, "kv_store: device or cache is NULL");
+    if (layer >= kv->desc.n_layers)
+        return cpu_fail(err, HIVE_E_INVALID, "kv_store: layer %u of %u", layer, kv->desc.n_layers);
+    if ((st = cpu_check_tensor(k, "kv_store", "k", err)) != HIVE_OK) return st;
+    if ((st = cpu_check_tensor(v, "kv_store", "v", err)) != HIVE_OK) return st;
+    if (k->cols != (int64_t)kv->slot_elems || v->cols != (int64_t)kv->slot_elems ||
+        v->rows != k->rows)
+        return cpu_fail(err, HIVE_E_SHAPE,
+                        "kv_store: k [%lld x %lld] and v [%lld x %lld] must be [rows x %zu] "
+                        "(n_kv_heads %u x head_dim %u)",
+                        (long long)k->rows, (long long)k->cols, (long long)v->rows,
+                        (long long)v->cols, kv->slot_elems, kv->desc.n_kv_heads,
+                        kv->desc.head_dim);
+    if ((st = cpu_check_batch(batch, k->rows, kv, "kv_store", err)) != HIVE_OK) return st;
+    uint32_t bs = kv->desc.block_size;
+    size_t slot_bytes = kv->slot_elems * kv->elem_size;
+    for (int64_t r = 0; r < k->rows; r++) {
+        int32_t s = batch->row_seq[r], p = batch->row_pos[r];
+        size_t slot = (size_t)batch->block_table[(size_t)s * batch->max_blocks + (uint32_t)p / bs] * bs +
+                      (uint32_t)p % bs;
+        uint8_t *kd = kv->k + layer * kv->layer_bytes + slot * slot_bytes;
+        uint8_t *vd = kv->v + layer * kv->layer_bytes + slot * slot_bytes;
+        if (kv->elem_size == 2) {
+            dev->kern.f32_to_f16(cpu_row(k, r), (uint16_t *)kd, (int64_t)kv->slot_elems);
+            dev->kern.f32_to_f16(cpu_row(v, r), (uint16_t *)vd, (int64_t)kv->slot_elems);
+        } else {
+            memcpy(kd, cpu_row(k, r), slot_bytes);
+            memcpy(vd, cpu_row(v, r), slot_bytes);
+        }
+    }
+    return HIVE_OK;
+}

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""make-fixtures.py — tiny random HF models + transformers golden logits for Hive's golden tests.
+
+Pinned (scripts/requirements-fixtures.txt): torch==2.15.0 (CPU), transformers==5.23.0,
+peft==0.21.2, safetensors==0.8.0, numpy==2.4.6, tokenizers==0.23.3. Python 3.11.
+
+For each architecture in MODELS it writes tests/golden/data/<arch>/:
+  config.json, model.safetensors (float32), generation_config.json,
+  tokenizer.json + tokenizer_config.json (byte-level BPE: ids 0..255 = the 256 bytes in byte
+  order via the GPT-2 byte->unicode map, no merges; then <|endoftext|> <|im_start|> <|im_end|> <pad>),
+  golden.json: prompt ids, prefill logits for ALL prompt positions, 20 greedy decode steps with the
+  KV cache (token id + full logits row per step). Format described in golden.json["doc"].
+
+Weights are random with fixed seeds (one generator per tensor name), scaled up from HF's default
+init so logits are far from uniform (top-2 gaps are reported and checked). The golden data are
+computed from the model as reloaded from disk, in float32 with eager attention, one CPU thread.
+
+config.json flavours (both must be read by Hive): llama and qwen3 are written by transformers 5,
+which stores RoPE as "rope_parameters": {"rope_theta", "rope_type"}; qwen2 is rewritten to the
+legacy (transformers 4 / Hub) layout with top-level "rope_theta" and no "rope_parameters".
+
+Usage: python3 scripts/make-fixtures.py [--out tests/golden/data] [--only llama,qwen2,qwen3]
+Deterministic: running it twice gives byte-identical files.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_common as gc  # noqa: E402
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    LlamaConfig,
+    Qwen2Config,
+    Qwen3Config,
+)
+
+N_DECODE = 20
+MIN_DISTINCT = 8  # distinct tokens among the 20 decoded
+MIN_GAP = 0.02  # smallest top-2 logit gap over all golden rows
+PROMPT_TEXT = "Hello, Hive!"  # 12 bytes -> 12 token ids (byte-level tokenizer below)
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
+VOCAB = 256 + len(SPECIALS)  # 260
+EOS, PAD = 256, 259
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=64,
+    intermediate_size=128,
+    num_attention_heads=4,
+    num_key_value_heads=2,  # GQA: 2 query heads per kv head
+    max_position_embeddings=512,
+    bos_token_id=None,
+    eos_token_id=EOS,
+    pad_token_id=PAD,
+    hidden_act="silu",
+)
+
+MODELS = {
+    # llama: untied lm_head, head_dim 16 = 64/4, theta 10000, eps 1e-5, 2 layers
+    "llama": lambda: LlamaConfig(
+        **COMMON, num_hidden_layers=2, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
+    # qwen2: q/k/v bias, tied embeddings, theta 1e6, eps 1e-6, 3 layers
+    "qwen2": lambda: Qwen2Config(
+        **COMMON, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, use_sliding_window=False,
+    ),
+    # qwen3: q/k RMSNorm per head, head_dim 32 != 64/4, untied, theta 500000, eps 1e-6, 2 layers
+    "qwen3": lambda: Qwen3Config(
+        **COMMON, head_dim=32, num_hidden_layers=2, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0}, attention_bias=False,
+        use_sliding_window=False,
+    ),
+}
+LEGACY_CONFIG = {"qwen2"}
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def write_tokenizer(d):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    b2u = bytes_to_unicode()
+    vocab = {b2u[b]: b for b in range(256)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], fuse_unk=False, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(SPECIALS)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>", bos_token=None,
+        unk_token=None, chat_template=CHATML, model_max_length=512,
+    )
+    fast.save_pretrained(d)
+    # transformers 5 writes the template to chat_template.jinja; also keep the Hub (v4) location
+    tc_path = os.path.join(d, "tokenizer_config.json")
+    with open(tc_path) as f:
+        tcfg = json.load(f)
+    tcfg["chat_template"] = CHATML
+    with open(tc_path, "w") as f:
+        json.dump(tcfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    ids = fast(PROMPT_TEXT, add_special_tokens=False)["input_ids"]
+    assert ids == list(PROMPT_TEXT.encode()), ids
+    assert fast.convert_tokens_to_ids(SPECIALS) == list(range(256, VOCAB))
+    return ids
+
+
+def randomize(model, arch, salt):
+    """Deterministic, non-trivial weights: one seeded generator per tensor name."""
+    tag = arch if salt == 0 else f"{arch}#{salt}"
+    sd = model.state_dict()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):  # input/post-attn/final norms and qwen3 q_norm/k_norm
+                new = gc.uniform_like(p, 0.6, 1.4, tag, name)
+            elif name.endswith(".bias"):
+                new = gc.randn_like(p, 0.2, tag, name)
+            elif "embed_tokens" in name or "lm_head" in name:
+                new = gc.randn_like(p, 0.4, tag, name)  # logits std ~ 0.4*sqrt(64) ~ 3
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                # residual writers: strong, so the output depends on attention and FFN rather
+                # than mostly on the current token's embedding (avoids greedy fixed points)
+                new = gc.randn_like(p, 4.0 / (p.shape[1] ** 0.5), tag, name)
+            else:  # other linear weights [out, in]
+                new = gc.randn_like(p, 1.2 / (p.shape[1] ** 0.5), tag, name)
+            p.copy_(new)
+    assert set(sd) >= {n for n, _ in model.named_parameters()}
+
+
+def to_legacy_config(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    rp = cfg.pop("rope_parameters")
+    assert rp.get("rope_type", "default") == "default", rp
+    cfg["rope_theta"] = rp["rope_theta"]
+    with open(path, "w") as f:
+        json.dump(dict(sorted(cfg.items())), f, indent=2)
+        f.write("\n")
+
+
+def build(arch, out_root):
+    d = os.path.join(out_root, arch)
+    os.makedirs(d, exist_ok=True)
+    prompt = write_tokenizer(d)
+    cfg = MODELS[arch]()
+    # Seeded search (deterministic): the first salt whose greedy continuation is varied and has
+    # no near-ties wins. Random tiny models easily fall into 1-token loops.
+    for salt in range(64):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager").eval()
+        randomize(model, arch, salt)
+        p, t, dd, _ = gc.greedy_run(model, prompt, N_DECODE)
+        if len(set(t)) >= MIN_DISTINCT and gc.min_top2_gap(p, dd) >= MIN_GAP:
+            break
+    else:
+        raise SystemExit(f"{arch}: no salt gave a usable model")
+    model.generation_config.do_sample = False
+    model.save_pretrained(d, safe_serialization=True)
+    if arch in LEGACY_CONFIG:
+        to_legacy_config(os.path.join(d, "config.json"))
+
+    # reload from disk: the golden data describe the files, not the in-memory object
+    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+    for (n1, t1), (n2, t2) in zip(model.state_dict().items(), m.state_dict().items()):
+        assert n1 == n2 and torch.equal(t1, t2), n1
+    assert m.config.get_text_config().rope_parameters["rope_theta"] == cfg.rope_parameters["rope_theta"]
+
+    prefill, toks, dec, nxt = gc.greedy_run(m, prompt, N_DECODE)
+
+    # cross-check the manual loop against transformers' own greedy generate()
+    g = m.generate(
+        torch.tensor([prompt]), max_new_tokens=N_DECODE + 1, do_sample=False, eos_token_id=None,
+        pad_token_id=PAD, output_logits=True, return_dict_in_generate=True,
+    )
+    gen = g.sequences[0, len(prompt):].tolist()
+    assert gen == toks + [nxt], (gen, toks, nxt)
+    glog = torch.stack([x[0] for x in g.logits[1:]]).numpy()
+    assert abs(glog - dec).max() < 1e-4, abs(glog - dec).max()
+
+    gap = gc.min_top2_gap(prefill, dec)
+    assert gap >= MIN_GAP and len(set(toks)) >= MIN_DISTINCT, (arch, gap, toks)
+    tc = m.config
+    rec = gc.golden_record(
+        prompt, prefill, toks, dec, nxt,
+        arch=arch,
+        weight_salt=salt,
+        prompt_text=PROMPT_TEXT,
+        model={
+            "n_layers": tc.num_hidden_layers, "hidden": tc.hidden_size, "n_heads": tc.num_attention_heads,
+            "n_kv_heads": tc.num_key_value_heads, "head_dim": getattr(tc, "head_dim", None) or tc.hidden_size // tc.num_attention_heads,
+            "ffn": tc.intermediate_size, "vocab": tc.vocab_size, "rms_eps": tc.rms_norm_eps,
+            "rope_theta": tc.rope_parameters["rope_theta"], "tied_embeddings": bool(tc.tie_word_embeddings),
+            "config_layout": "legacy rope_theta" if arch in LEGACY_CONFIG else "transformers5 rope_parameters",
+        },
+        logit_stats={"prefill_std": float(prefill.std()), "max_abs": float(abs(prefill).max())},
+    )
+    gc.write_json(os.path.join(d, "golden.json"), rec)
+    print(f"{arch}: prompt {prompt} -> decode {toks} (min top-2 gap {gap:.3f}, logit std {prefill.std():.2f})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--out", default=os.path.join(here, "..", "tests", "golden", "data"))
+    ap.add_argument("--only", default=",".join(MODELS))
+    a = ap.parse_args()
+    gc.setup_determinism()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    for arch in a.only.split(","):
+        build(arch, os.path.abspath(a.out))
+
+
+if __name__ == "__main__":
+    main()

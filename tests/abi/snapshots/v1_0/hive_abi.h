@@ -1,0 +1,442 @@
+/*
+ * FROZEN SNAPSHOT of ABI 1.0, for tests/abi only: the fixture plugin built
+ * against it plays an old plugin loaded by a newer host. Never edit; a new
+ * minor gets its own snapshot directory.
+ *
+ * hive_abi.h — the Hive plugin ABI. This is the ONLY header a plugin includes.
+ *
+ * Rules (docs/PLUGIN_ABI.md explains each with examples):
+ *  - A plugin exports exactly two symbols: hive_plugin_query and hive_plugin_init.
+ *  - Every struct that crosses the boundary starts with `uint32_t struct_size`.
+ *    Fields are only ever appended. A field exists for the reader only if it lies
+ *    entirely inside struct_size and, for pointers, is non-NULL.
+ *  - Fixed-width integers only; no bool or enum in a layout; strings are
+ *    NUL-terminated `const char *` (inputs) or hive_str (pointer + length).
+ *  - Versioning: major must match; the plugin's min_host_minor must be <= the
+ *    host's minor; the agreed minor is min(host minor, plugin minor).
+ *  - Every fallible call returns a hive_status; on failure it may set *err to an
+ *    error made with hive_host_api.error_new (the host copies and owns it).
+ *    Plugins never abort() or exit(); C++ plugins catch everything at the edge.
+ *  - Ownership: whoever allocates frees. Every object type has its destroy entry
+ *    in the same table. Inputs are borrowed for the duration of the call only.
+ *  - Optional table entries may be NULL; the host checks before calling.
+ *
+ * History (append-only):
+ *  1.0  plugin info, host services, backend kernel table, adapter table.
+ */
+#ifndef HIVE_ABI_H
+#define HIVE_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HIVE_ABI_MAJOR 1
+#define HIVE_ABI_MINOR 0
+
+/* Mark the two entry points; everything else in a plugin is hidden. */
+#if defined(__GNUC__)
+#define HIVE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define HIVE_PLUGIN_EXPORT
+#endif
+
+/* True when `field` of struct type `type` lies inside a struct of `size` bytes. */
+#define HIVE_HAS_FIELD(type, size, field) \
+    ((size) >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ---------------------------------------------------------------- basics -- */
+
+typedef int32_t hive_status;
+#define HIVE_OK                 0
+#define HIVE_E_INVALID          1  /* bad argument or malformed input */
+#define HIVE_E_NOMEM            2  /* allocation failed (host or device) */
+#define HIVE_E_UNSUPPORTED      3  /* op, dtype or option not implemented here */
+#define HIVE_E_NODEVICE         4  /* no usable device */
+#define HIVE_E_DEVICE           5  /* device/driver failure */
+#define HIVE_E_IO               6  /* file could not be read */
+#define HIVE_E_SHAPE            7  /* shape mismatch */
+#define HIVE_E_VERSION          8  /* ABI or format version mismatch */
+#define HIVE_E_INTERNAL         9  /* bug: a broken invariant */
+#define HIVE_E_NOTFOUND        10  /* named thing does not exist */
+
+typedef struct hive_str {
+    const char *ptr;
+    uint64_t len;
+} hive_str;
+
+/* Opaque, host-owned error. Plugins only create them (host_api.error_new). */
+typedef struct hive_error hive_error;
+
+#define HIVE_LOG_ERROR 0
+#define HIVE_LOG_WARN  1
+#define HIVE_LOG_INFO  2
+#define HIVE_LOG_DEBUG 3
+#define HIVE_LOG_TRACE 4
+
+/* Element types. Quantized layouts are the GGML block layouts (docs/PLUGIN_ABI.md). */
+#define HIVE_DTYPE_F32   0
+#define HIVE_DTYPE_F16   1
+#define HIVE_DTYPE_BF16  2
+#define HIVE_DTYPE_I32   3
+#define HIVE_DTYPE_I8    4
+#define HIVE_DTYPE_Q8_0  10  /* 32 elems: f16 d, int8 q[32]            (34 B) */
+#define HIVE_DTYPE_Q4_0  11  /* 32 elems: f16 d, uint8 qs[16]          (18 B) */
+#define HIVE_DTYPE_Q4_1  12  /* 32 elems: f16 d, f16 m, uint8 qs[16]   (20 B) */
+#define HIVE_DTYPE_Q4_K  13  /* 256 elems: super-block                 (144 B) */
+#define HIVE_DTYPE_Q6_K  14  /* 256 elems: super-block                 (210 B) */
+#define HIVE_DTYPE_COUNT 15
+
+/* ------------------------------------------------------------ plugin info -- */
+
+#define HIVE_PLUGIN_BACKEND 1u
+#define HIVE_PLUGIN_ADAPTER 2u
+
+/* Filled by hive_plugin_query. The host sets struct_size to its own size before
+ * the call; the plugin writes only fields inside min(host size, its size) and
+ * sets struct_size to the size it knows. Strings are static in the plugin. */
+typedef struct hive_plugin_info {
+    uint32_t struct_size;
+    uint32_t kind;            /* HIVE_PLUGIN_* */
+    uint32_t abi_major;       /* HIVE_ABI_MAJOR the plugin was built with */
+    uint32_t abi_minor;       /* HIVE_ABI_MINOR the plugin was built with */
+    uint32_t min_host_minor;  /* oldest host minor the plugin can run on */
+    uint32_t reserved0;
+    const char *name;         /* unique, e.g. "onednn-cpu", "lora" */
+    const char *version;      /* plugin's own version, e.g. "0.1.0" */
+    const char *build;        /* compiler / flags / target, free text */
+    const char *description;  /* one line */
+} hive_plugin_info;
+
+/* ------------------------------------------------------ host services -- */
+
+/* A tensor stored in a file the host opened (safetensors or GGUF), memory-mapped.
+ * `data` stays valid until the file is closed. Shape is outermost-first, as in
+ * safetensors ([out, in] for a linear weight). */
+#define HIVE_MAX_DIMS 8
+typedef struct hive_tensor_view {
+    uint32_t struct_size;
+    uint32_t dtype;           /* HIVE_DTYPE_* */
+    uint32_t n_dims;
+    uint32_t reserved0;
+    int64_t shape[HIVE_MAX_DIMS];
+    const char *name;
+    const void *data;
+    uint64_t nbytes;
+} hive_tensor_view;
+
+typedef struct hive_tensor_file hive_tensor_file; /* host-owned */
+
+typedef struct hive_host_api {
+    uint32_t struct_size;
+    uint32_t abi_major;
+    uint32_t agreed_minor;    /* min(host minor, plugin minor) */
+    uint32_t reserved0;
+    void *ctx;                /* pass back to every call below */
+
+    /* Logging; the host prefixes the plugin's name. `msg` is one line. */
+    void (*log)(void *ctx, int32_t level, const char *msg);
+    /* Make an error (printf format). Returns NULL only when out of memory. */
+    hive_error *(*error_new)(void *ctx, hive_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+        ;
+    /* Host allocator (64-byte aligned when align == 0). */
+    void *(*alloc)(void *ctx, uint64_t nbytes, uint64_t align);
+    void (*free)(void *ctx, void *ptr);
+
+    /* Tensor files: safetensors and GGUF, read-only, mmapped. */
+    hive_status (*tensor_file_open)(void *ctx, const char *path, hive_tensor_file **out,
+                                    hive_error **err);
+    uint64_t (*tensor_file_count)(void *ctx, const hive_tensor_file *f);
+    /* index in [0, count); fills *out */
+    hive_status (*tensor_file_get)(void *ctx, const hive_tensor_file *f, uint64_t index,
+                                   hive_tensor_view *out);
+    /* HIVE_E_NOTFOUND when absent (no error made) */
+    hive_status (*tensor_file_find)(void *ctx, const hive_tensor_file *f, const char *name,
+                                    hive_tensor_view *out);
+    void (*tensor_file_close)(void *ctx, hive_tensor_file *f);
+
+    const char *plugin_path;  /* realpath of this plugin's .so */
+
+} hive_host_api;
+
+/* ---------------------------------------------------------- backends -- */
+
+typedef struct hive_device hive_device;       /* backend-owned */
+typedef struct hive_buffer hive_buffer;       /* backend-owned, device memory */
+typedef struct hive_weight hive_weight;       /* backend-owned, maybe repacked */
+typedef struct hive_kv_cache hive_kv_cache;   /* backend-owned, paged */
+
+typedef struct hive_device_info {
+    uint32_t struct_size;
+    uint32_t score;           /* 0 = unusable; higher = preferred */
+    char name[128];           /* e.g. "AMD EPYC 7B13 (avx2,fma)" */
+    char reason[256];         /* why this score: features found / what is missing */
+    uint64_t memory_total;    /* bytes, 0 if unknown */
+    uint64_t memory_free;     /* bytes, 0 if unknown */
+} hive_device_info;
+
+typedef struct hive_device_options {
+    uint32_t struct_size;
+    uint32_t threads;         /* 0 = backend default (all cores) */
+    uint32_t max_rows;        /* largest batch of token rows an op will see */
+    uint32_t reserved0;
+} hive_device_options;
+
+/* An activation: a 2-D row-major f32 (or declared dtype) view into a buffer.
+ * rows x cols elements, row i starts at offset + i*row_stride elements. */
+typedef struct hive_tensor {
+    uint32_t struct_size;
+    uint32_t dtype;
+    hive_buffer *buf;
+    uint64_t offset;          /* bytes */
+    int64_t rows;
+    int64_t cols;
+    int64_t row_stride;       /* elements */
+} hive_tensor;
+
+/* A weight matrix [rows = out features, cols = in features] in `dtype`
+ * (quantized blocks run along cols). Vectors (norm gains, biases) are rows == 1. */
+typedef struct hive_weight_desc {
+    uint32_t struct_size;
+    uint32_t dtype;
+    int64_t rows;
+    int64_t cols;
+    const char *name;         /* for messages */
+} hive_weight_desc;
+
+typedef struct hive_kv_desc {
+    uint32_t struct_size;
+    uint32_t dtype;           /* HIVE_DTYPE_F16 (default) or F32 */
+    uint32_t n_layers;
+    uint32_t n_blocks;
+    uint32_t block_size;      /* token slots per block */
+    uint32_t n_kv_heads;
+    uint32_t head_dim;
+    uint32_t reserved0;
+} hive_kv_desc;
+
+/* Which rows belong to which sequence, where they sit, and each sequence's
+ * block table. Arrays live in host memory; a device backend copies them. */
+typedef struct hive_batch {
+    uint32_t struct_size;
+    uint32_t n_rows;
+    const int32_t *row_seq;      /* [n_rows] index into the per-sequence arrays */
+    const int32_t *row_pos;      /* [n_rows] absolute position (KV slot) of the row */
+    uint32_t n_seqs;
+    uint32_t max_blocks;         /* stride of block_table */
+    const int32_t *block_table;  /* [n_seqs * max_blocks] physical block ids */
+} hive_batch;
+
+/* RoPE as the host computed it: rotate pairs with angle pos * inv_freq[i],
+ * then multiply by attn_factor (YaRN mscale; 1 otherwise). */
+#define HIVE_ROPE_NORMAL 0  /* pairs (2i, 2i+1)            (GGUF llama) */
+#define HIVE_ROPE_NEOX   1  /* pairs (i, i + head_dim/2)   (HF rotate_half) */
+typedef struct hive_rope_desc {
+    uint32_t struct_size;
+    uint32_t mode;               /* HIVE_ROPE_* */
+    uint32_t n_heads;            /* heads in the tensor's cols */
+    uint32_t head_dim;
+    uint32_t rot_dims;           /* rotated dims per head (<= head_dim) */
+    float attn_factor;
+    const float *inv_freq;       /* [rot_dims/2], host memory */
+} hive_rope_desc;
+
+#define HIVE_BINARY_ADD 0
+#define HIVE_BINARY_MUL 1
+
+/* Capability bits (hive_backend_api.caps): quick checks; details by extension. */
+#define HIVE_BACKEND_CAP_F16_KV      (1ull << 0)
+#define HIVE_BACKEND_CAP_BF16_MATMUL (1ull << 1)
+#define HIVE_BACKEND_CAP_HOST_MEMORY (1ull << 2) /* buffers are host-addressable */
+#define HIVE_BACKEND_CAP_ARGMAX      (1ull << 3)
+
+typedef struct hive_backend_api {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    uint64_t caps;
+
+    /* Devices. device_count may return 0 with a reason in the info of index 0. */
+    hive_status (*device_count)(uint32_t *count, hive_error **err);
+    hive_status (*device_info)(uint32_t index, hive_device_info *out, hive_error **err);
+    hive_status (*device_open)(uint32_t index, const hive_device_options *opts,
+                               hive_device **out, hive_error **err);
+    void (*device_close)(hive_device *dev);
+    /* Wait until all queued work on the device has finished. */
+    hive_status (*synchronize)(hive_device *dev, hive_error **err);
+
+    /* Buffers. */
+    hive_status (*buffer_alloc)(hive_device *dev, uint64_t nbytes, hive_buffer **out,
+                                hive_error **err);
+    void (*buffer_free)(hive_device *dev, hive_buffer *buf);
+    hive_status (*buffer_upload)(hive_device *dev, hive_buffer *buf, uint64_t offset,
+                                 const void *src, uint64_t nbytes, hive_error **err);
+    hive_status (*buffer_download)(hive_device *dev, const hive_buffer *buf, uint64_t offset,
+                                   void *dst, uint64_t nbytes, hive_error **err);
+    /* Host pointer of a buffer, or NULL when not host-addressable (optional). */
+    void *(*buffer_host_ptr)(hive_device *dev, hive_buffer *buf);
+
+    /* Weights. weight_supported: 0 = host must convert; nonzero = runs natively. */
+    uint32_t (*weight_supported)(hive_device *dev, uint32_t dtype);
+    /* `data` is borrowed for the call; the backend copies/repacks it. */
+    hive_status (*weight_upload)(hive_device *dev, const hive_weight_desc *desc,
+                                 const void *data, hive_weight **out, hive_error **err);
+    void (*weight_free)(hive_device *dev, hive_weight *w);
+
+    /* Paged KV cache. */
+    hive_status (*kv_alloc)(hive_device *dev, const hive_kv_desc *desc, hive_kv_cache **out,
+                            hive_error **err);
+    void (*kv_free)(hive_device *dev, hive_kv_cache *kv);
+
+    /* ---- ops; all activations f32 unless stated; out may not alias inputs
+     *      unless stated. ---- */
+    /* out[i] = dequant(table row ids[i]); ids in host memory. */
+    hive_status (*op_embed)(hive_device *dev, const hive_weight *table, const int32_t *ids,
+                            const hive_tensor *out, hive_error **err);
+    /* out = x / rms(x) * gain (per row over cols); gain is a [1, cols] weight.
+     * out may alias x. */
+    hive_status (*op_rmsnorm)(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
+                              float eps, const hive_tensor *out, hive_error **err);
+    /* out = alpha * (x @ w^T + bias) + beta * out. bias may be NULL ([1, rows(w)]).
+     * beta == 0 means out is not read. */
+    hive_status (*op_matmul)(hive_device *dev, const hive_tensor *x, const hive_weight *w,
+                             const hive_weight *bias, float alpha, float beta,
+                             const hive_tensor *out, hive_error **err);
+    /* out = a (op) b; b has a's shape or one row (broadcast). out may alias a. */
+    hive_status (*op_binary)(hive_device *dev, uint32_t op, const hive_tensor *a,
+                             const hive_tensor *b, const hive_tensor *out, hive_error **err);
+    /* out = a (op) w, w a [1, cols] weight broadcast over rows. out may alias a. */
+    hive_status (*op_binary_weight)(hive_device *dev, uint32_t op, const hive_tensor *a,
+                                    const hive_weight *w, const hive_tensor *out,
+                                    hive_error **err);
+    /* out = silu(gate) * up. out may alias gate. */
+    hive_status (*op_swiglu)(hive_device *dev, const hive_tensor *gate, const hive_tensor *up,
+                             const hive_tensor *out, hive_error **err);
+    /* In place on x (cols = n_heads * head_dim), positions from batch->row_pos. */
+    hive_status (*op_rope)(hive_device *dev, const hive_tensor *x, const hive_rope_desc *rope,
+                           const hive_batch *batch, hive_error **err);
+    /* Store k, v rows ([n_rows, n_kv_heads*head_dim]) at their (seq, pos) slots. */
+    hive_status (*op_kv_store)(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
+                               const hive_tensor *k, const hive_tensor *v,
+                               const hive_batch *batch, hive_error **err);
+    /* Causal attention: row r of sequence s at position p attends to KV slots
+     * 0..p of s. q: [n_rows, n_heads*head_dim]; out likewise. GQA when
+     * n_heads > n_kv_heads. scale is applied to q.k. */
+    hive_status (*op_attention)(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
+                                const hive_tensor *q, uint32_t n_heads, float scale,
+                                const hive_batch *batch, const hive_tensor *out,
+                                hive_error **err);
+    /* out[i] = x[rows[i]]; rows in host memory. */
+    hive_status (*op_get_rows)(hive_device *dev, const hive_tensor *x, const int32_t *rows,
+                               uint32_t n, const hive_tensor *out, hive_error **err);
+} hive_backend_api;
+
+/* ---------------------------------------------------------- adapters -- */
+
+/* Linear modules an adapter may hook. */
+#define HIVE_MODULE_Q     0
+#define HIVE_MODULE_K     1
+#define HIVE_MODULE_V     2
+#define HIVE_MODULE_O     3
+#define HIVE_MODULE_GATE  4
+#define HIVE_MODULE_UP    5
+#define HIVE_MODULE_DOWN  6
+#define HIVE_MODULE_COUNT 7
+
+typedef struct hive_adapter hive_adapter;  /* adapter-plugin-owned */
+
+/* The base model as an adapter sees it. */
+typedef struct hive_model_shape {
+    uint32_t struct_size;
+    uint32_t n_layers;
+    uint32_t hidden;
+    uint32_t vocab;
+    /* in/out features of each module (same in every layer) */
+    uint32_t module_in[HIVE_MODULE_COUNT];
+    uint32_t module_out[HIVE_MODULE_COUNT];
+    const char *arch;          /* "llama", "qwen2", "qwen3" */
+    /* module path as PEFT names it: "model.layers.%u.self_attn.q_proj" */
+    const char *module_path_fmt[HIVE_MODULE_COUNT];
+} hive_model_shape;
+
+/* Read-only access to base weights, for DoRA's norms and merging. */
+typedef struct hive_base_access {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    void *ctx;
+    /* The base weight of (layer, module) dequantized to f32 [out, in], in a
+     * host buffer the caller frees with host_api.free. */
+    hive_status (*weight_f32)(void *ctx, uint32_t layer, uint32_t module, float **out,
+                              hive_error **err);
+    /* The device weight of (layer, module), for merging. */
+    hive_weight *(*weight)(void *ctx, uint32_t layer, uint32_t module);
+} hive_base_access;
+
+typedef struct hive_adapter_load_args {
+    uint32_t struct_size;
+    uint32_t max_rows;
+    const char *dir;                 /* PEFT adapter directory */
+    const char *config_json;         /* adapter_config.json contents */
+    const hive_backend_api *backend;
+    hive_device *device;
+    const hive_model_shape *model;
+    const hive_base_access *base;
+} hive_adapter_load_args;
+
+/* What a loaded adapter does, for the engine's planning. */
+#define HIVE_HOOK_EMBED         (1u << 0)
+#define HIVE_HOOK_LINEAR_INPUT  (1u << 1)
+#define HIVE_HOOK_LINEAR_OUTPUT (1u << 2)
+typedef struct hive_adapter_desc {
+    uint32_t struct_size;
+    uint32_t hooks;                  /* HIVE_HOOK_* */
+    uint32_t n_virtual_tokens;       /* soft prompt */
+    uint32_t reserved0;
+    uint64_t device_bytes;           /* memory held on the device */
+    /* bit m of targets[layer] set when module m of layer is hooked;
+     * array of n_layers, owned by the adapter */
+    const uint32_t *targets;
+} hive_adapter_desc;
+
+typedef struct hive_adapter_api {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    uint64_t caps;
+    /* 0 = not mine; higher = better match. Reads only the JSON text. */
+    uint32_t (*claim)(const char *config_json);
+    hive_status (*load)(const hive_adapter_load_args *args, hive_adapter **out,
+                        hive_error **err);
+    void (*destroy)(hive_adapter *a);
+    hive_status (*describe)(const hive_adapter *a, hive_adapter_desc *out);
+    /* Soft prompt: write the n_virtual_tokens embedding rows into out. */
+    hive_status (*embed)(hive_adapter *a, const hive_tensor *out, hive_error **err);
+    /* Before a hooked linear: x may be scaled in place (IA3 feed-forward). */
+    hive_status (*linear_input)(hive_adapter *a, uint32_t layer, uint32_t module,
+                                const hive_tensor *x, hive_error **err);
+    /* After a hooked linear: x is its input, y its output (updated in place). */
+    hive_status (*linear_output)(hive_adapter *a, uint32_t layer, uint32_t module,
+                                 const hive_tensor *x, const hive_tensor *y,
+                                 hive_error **err);
+} hive_adapter_api;
+
+/* ------------------------------------------------------- entry points -- */
+
+/* Frozen forever. Initialises no driver; may be called without init. */
+typedef hive_status (*hive_plugin_query_fn)(hive_plugin_info *info);
+/* Returns the plugin's table (hive_backend_api or hive_adapter_api, by kind)
+ * in *api; the table stays valid until the plugin is unloaded. */
+typedef hive_status (*hive_plugin_init_fn)(const hive_host_api *host, const void **api,
+                                           hive_error **err);
+
+#define HIVE_PLUGIN_QUERY_SYMBOL "hive_plugin_query"
+#define HIVE_PLUGIN_INIT_SYMBOL  "hive_plugin_init"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HIVE_ABI_H */

@@ -1,0 +1,169 @@
+#include "reference.h"
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+
+uint16_t ref_f16_bits(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t b;
+    memcpy(&b, &h, 2);
+    return b;
+}
+static float f16_bits_value(uint16_t b) {
+    _Float16 h;
+    memcpy(&h, &b, 2);
+    return (float)h;
+}
+float ref_f16_value(float f) { return (float)(_Float16)f; }
+
+const char *ref_dtype_name(uint32_t dtype) {
+    static const char *names[] = {"f32", "f16", "bf16", "i32", "i8", "", "", "", "", "",
+                                  "q8_0", "q4_0", "q4_1", "q4_k", "q6_k"};
+    return dtype < 15 ? names[dtype] : "?";
+}
+
+uint32_t ref_block_elems(uint32_t dtype) {
+    return dtype >= HIVE_DTYPE_Q4_K ? 256 : dtype >= HIVE_DTYPE_Q8_0 ? 32 : 1;
+}
+
+static size_t row_bytes(uint32_t dtype, int64_t cols) {
+    switch (dtype) {
+    case HIVE_DTYPE_F32: return (size_t)cols * 4;
+    case HIVE_DTYPE_F16: case HIVE_DTYPE_BF16: return (size_t)cols * 2;
+    case HIVE_DTYPE_Q8_0: return (size_t)cols / 32 * 34;
+    case HIVE_DTYPE_Q4_0: return (size_t)cols / 32 * 18;
+    case HIVE_DTYPE_Q4_1: return (size_t)cols / 32 * 20;
+    case HIVE_DTYPE_Q4_K: return (size_t)cols / 256 * 144;
+    case HIVE_DTYPE_Q6_K: return (size_t)cols / 256 * 210;
+    default: return 0;
+    }
+}
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+/* One block of `dtype` at p: fill with random content, write its values to y. */
+static void make_block(uint32_t dtype, uint8_t *p, float *y) {
+    switch (dtype) {
+    case HIVE_DTYPE_Q8_0: {
+        uint16_t d = ref_f16_bits(rnd_uniform(0.002f, 0.02f));
+        put16(p, d);
+        for (int i = 0; i < 32; i++) {
+            int8_t q = (int8_t)((int)(rnd_u32() % 255) - 127);
+            p[2 + i] = (uint8_t)q;
+            y[i] = f16_bits_value(d) * (float)q;
+        }
+        break;
+    }
+    case HIVE_DTYPE_Q4_0:
+    case HIVE_DTYPE_Q4_1: {
+        int has_m = dtype == HIVE_DTYPE_Q4_1;
+        uint16_t d = ref_f16_bits(rnd_uniform(0.01f, 0.1f));
+        uint16_t m = ref_f16_bits(rnd_uniform(-0.8f, 0.1f));
+        put16(p, d);
+        if (has_m) put16(p + 2, m);
+        uint8_t *qs = p + (has_m ? 4 : 2);
+        for (int i = 0; i < 16; i++) {
+            qs[i] = (uint8_t)rnd_u32();
+            float lo = (float)(qs[i] & 15), hi = (float)(qs[i] >> 4);
+            if (has_m) {
+                y[i] = f16_bits_value(d) * lo + f16_bits_value(m);
+                y[i + 16] = f16_bits_value(d) * hi + f16_bits_value(m);
+            } else {
+                y[i] = f16_bits_value(d) * (lo - 8.0f);
+                y[i + 16] = f16_bits_value(d) * (hi - 8.0f);
+            }
+        }
+        break;
+    }
+    case HIVE_DTYPE_Q4_K: {
+        /* d, dmin, 12 scale bytes, 128 quant bytes */
+        float d = f16_bits_value(ref_f16_bits(rnd_uniform(0.0005f, 0.003f)));
+        float dmin = f16_bits_value(ref_f16_bits(rnd_uniform(0.0005f, 0.003f)));
+        put16(p, ref_f16_bits(d));
+        put16(p + 2, ref_f16_bits(dmin));
+        uint8_t *s = p + 4, *qs = p + 16;
+        for (int i = 0; i < 12; i++) s[i] = (uint8_t)rnd_u32();
+        for (int i = 0; i < 128; i++) qs[i] = (uint8_t)rnd_u32();
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) {
+            if (j < 4) {
+                sc[j] = s[j] & 63;
+                mn[j] = s[j + 4] & 63;
+            } else {
+                sc[j] = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+                mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            }
+        }
+        for (int e = 0; e < 256; e++) {
+            int sub = e / 32, chunk = e / 64, l = e % 32;
+            int q = sub % 2 ? qs[32 * chunk + l] >> 4 : qs[32 * chunk + l] & 15;
+            y[e] = d * (float)sc[sub] * (float)q - dmin * (float)mn[sub];
+        }
+        break;
+    }
+    case HIVE_DTYPE_Q6_K: {
+        uint8_t *ql = p, *qh = p + 128;
+        int8_t *sc = (int8_t *)(p + 192);
+        for (int i = 0; i < 128; i++) ql[i] = (uint8_t)rnd_u32();
+        for (int i = 0; i < 64; i++) qh[i] = (uint8_t)rnd_u32();
+        for (int i = 0; i < 16; i++) sc[i] = (int8_t)((int)(rnd_u32() % 128) - 64);
+        float d = f16_bits_value(ref_f16_bits(rnd_uniform(0.0002f, 0.001f)));
+        put16(p + 208, ref_f16_bits(d));
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *L = ql + 64 * n, *H = qh + 32 * n;
+            const int8_t *S = sc + 8 * n;
+            float *Y = y + 128 * n;
+            for (int l = 0; l < 32; l++) {
+                int g = l / 16;
+                int q1 = ((L[l] & 15) | (((H[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((L[l + 32] & 15) | (((H[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((L[l] >> 4) | (((H[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((L[l + 32] >> 4) | (((H[l] >> 6) & 3) << 4)) - 32;
+                Y[l] = d * S[g] * q1;
+                Y[l + 32] = d * S[g + 2] * q2;
+                Y[l + 64] = d * S[g + 4] * q3;
+                Y[l + 96] = d * S[g + 6] * q4;
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+size_t ref_make_weight(uint32_t dtype, int64_t rows, int64_t cols, void **data, float **deq) {
+    size_t rb = row_bytes(dtype, cols), total = rb * (size_t)rows;
+    uint8_t *raw = malloc(total);
+    float *y = malloc((size_t)rows * (size_t)cols * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        uint8_t *row = raw + (size_t)r * rb;
+        float *yr = y + r * cols;
+        if (dtype == HIVE_DTYPE_F32) {
+            for (int64_t i = 0; i < cols; i++) yr[i] = rnd_uniform(-0.5f, 0.5f);
+            memcpy(row, yr, rb);
+        } else if (dtype == HIVE_DTYPE_F16) {
+            for (int64_t i = 0; i < cols; i++) {
+                uint16_t b = ref_f16_bits(rnd_uniform(-0.5f, 0.5f));
+                put16(row + 2 * i, b);
+                yr[i] = f16_bits_value(b);
+            }
+        } else if (dtype == HIVE_DTYPE_BF16) {
+            for (int64_t i = 0; i < cols; i++) {
+                float f = rnd_uniform(-0.5f, 0.5f);
+                uint32_t bits;
+                memcpy(&bits, &f, 4);
+                bits &= 0xffff0000u; /* truncation makes an exact bf16 value */
+                memcpy(&yr[i], &bits, 4);
+                put16(row + 2 * i, (uint16_t)(bits >> 16));
+            }
+        } else {
+            uint32_t be = ref_block_elems(dtype);
+            size_t bb = rb / (size_t)(cols / be);
+            for (int64_t b = 0; b < cols / be; b++) make_block(dtype, row + b * bb, yr + b * be);
+        }
+    }
+    *data = raw;
+    *deq = y;
+    return total;
+}

@@ -1,0 +1,120 @@
+/* kv_store + op_attention over a paged cache: GQA, two sequences, block tables
+ * out of order, a context longer than one softmax chunk; f16 and f32 caches. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "reference.h"
+#include "tests.h"
+
+enum { N_LAYERS = 2, N_BLOCKS = 24, BS = 8, N_KV = 2, HD = 20, N_HEADS = 6, MAX_BLOCKS = 14 };
+enum { LEN0 = 20, LEN1 = 100, KV_COLS = N_KV * HD, Q_COLS = N_HEADS * HD };
+
+static void attention_case(uint32_t kv_dtype) {
+    hive_kv_desc kd = {sizeof kd, kv_dtype, N_LAYERS, N_BLOCKS, BS, N_KV, HD, 0};
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    /* seq 0: 3 blocks, seq 1: 13 blocks, physical ids shuffled and disjoint */
+    int32_t table[2 * MAX_BLOCKS];
+    const int32_t t0[] = {5, 2, 7};
+    const int32_t t1[] = {1, 23, 3, 0, 12, 9, 20, 4, 16, 11, 6, 18, 14};
+    memset(table, 0xff, sizeof table);
+    memcpy(table, t0, sizeof t0);
+    memcpy(table + MAX_BLOCKS, t1, sizeof t1);
+
+    /* store the whole history of both sequences in one batch, into layer 1 */
+    const int n_store = LEN0 + LEN1;
+    int32_t seq[LEN0 + LEN1], pos[LEN0 + LEN1];
+    for (int i = 0; i < n_store; i++) {
+        seq[i] = i < LEN0 ? 0 : 1;
+        pos[i] = i < LEN0 ? i : i - LEN0;
+    }
+    hive_batch sb = {sizeof sb, (uint32_t)n_store, seq, pos, 2, MAX_BLOCKS, table};
+    test_tensor k = tt_new(n_store, KV_COLS, KV_COLS, 0), v = tt_new(n_store, KV_COLS, KV_COLS + 3, 0);
+    assert_int_equal(api->op_kv_store(dev, kv, 1, &k.t, &v.t, &sb, NULL), HIVE_OK);
+
+    /* query rows: ends and middles of both sequences */
+    int32_t qseq[] = {0, 1, 1, 0, 1}, qpos[] = {LEN0 - 1, LEN1 - 1, 64, 0, 65};
+    const int nq = 5;
+    hive_batch qb = {sizeof qb, nq, qseq, qpos, 2, MAX_BLOCKS, table};
+    test_tensor q = tt_new(nq, Q_COLS, Q_COLS, 0), out = tt_new(nq, Q_COLS, Q_COLS + 2, 0);
+    for (int64_t i = 0; i < nq * Q_COLS; i++) q.host[i] *= 3.0f; /* peaky softmax */
+    const float scale = 1.0f / sqrtf((float)HD);
+    assert_int_equal(api->op_attention(dev, kv, 1, &q.t, N_HEADS, scale, &qb, &out.t, NULL), HIVE_OK);
+
+    int f16 = kv_dtype == HIVE_DTYPE_F16;
+    for (int r = 0; r < nq; r++) {
+        int base = qseq[r] == 0 ? 0 : LEN0; /* store row of (seq, 0) */
+        for (int h = 0; h < N_HEADS; h++) {
+            int kvh = h / (N_HEADS / N_KV);
+            const float *qv = tt_row(&q, r) + h * HD;
+            double w[LEN1], mx = -1e300, sum = 0;
+            for (int t = 0; t <= qpos[r]; t++) {
+                const float *kr = tt_row(&k, base + t) + kvh * HD;
+                double d = 0;
+                for (int i = 0; i < HD; i++) d += (double)qv[i] * (f16 ? ref_f16_value(kr[i]) : kr[i]);
+                w[t] = d * scale;
+                if (w[t] > mx) mx = w[t];
+            }
+            for (int t = 0; t <= qpos[r]; t++) sum += (w[t] = exp(w[t] - mx));
+            for (int i = 0; i < HD; i++) {
+                double o = 0;
+                for (int t = 0; t <= qpos[r]; t++) {
+                    float vv = tt_row(&v, base + t)[kvh * HD + i];
+                    o += w[t] / sum * (f16 ? ref_f16_value(vv) : vv);
+                }
+                double got = tt_row(&out, r)[h * HD + i];
+                if (!(fabs(got - o) <= 2e-5 + 2e-5 * fabs(o))) {
+                    fprintf(stderr, "attention %s row %d head %d dim %d: got %g want %g\n",
+                            f16 ? "f16" : "f32", r, h, i, got, o);
+                    fail();
+                }
+            }
+        }
+    }
+    tt_free(&k); tt_free(&v); tt_free(&q); tt_free(&out);
+    api->kv_free(dev, kv);
+}
+
+void test_attention_f16(void **state) {
+    (void)state;
+    attention_case(HIVE_DTYPE_F16);
+}
+
+void test_attention_f32(void **state) {
+    (void)state;
+    attention_case(HIVE_DTYPE_F32);
+}
+
+void test_attention_errors(void **state) {
+    (void)state;
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 8, 0};
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    int32_t table[4] = {0, 1, 2, 3}, seq[2] = {0, 0}, pos[2] = {0, 1};
+    hive_batch b = {sizeof b, 2, seq, pos, 1, 4, table};
+    test_tensor q = tt_new(2, 5 * 8, 5 * 8, 0), out = tt_new(2, 5 * 8, 5 * 8, 0);
+    hive_error *err = NULL;
+    /* 5 heads over 2 kv heads */
+    assert_int_equal(api->op_attention(dev, kv, 0, &q.t, 5, 1.0f, &b, &out.t, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "attention"));
+    test_tensor q4 = tt_new(2, 4 * 8, 4 * 8, 0), o4 = tt_new(2, 4 * 8, 4 * 8, 0);
+    assert_int_equal(api->op_attention(dev, kv, 1, &q4.t, 4, 1.0f, &b, &o4.t, &err), HIVE_E_INVALID);
+    pos[1] = 16; /* needs block 4 of a 4-entry table */
+    assert_int_equal(api->op_attention(dev, kv, 0, &q4.t, 4, 1.0f, &b, &o4.t, &err), HIVE_E_INVALID);
+    pos[1] = 5;
+    table[1] = 9; /* physical block outside the cache */
+    assert_int_equal(api->op_attention(dev, kv, 0, &q4.t, 4, 1.0f, &b, &o4.t, &err), HIVE_E_INVALID);
+    table[1] = 1;
+    assert_int_equal(api->op_attention(dev, kv, 0, &q4.t, 4, 1.0f, &b, &o4.t, &err), HIVE_OK);
+    test_tensor k = tt_new(2, 15, 15, 0);
+    assert_int_equal(api->op_kv_store(dev, kv, 0, &k.t, &k.t, &b, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "kv_store"));
+    hive_kv_desc bad = kd;
+    bad.dtype = HIVE_DTYPE_Q8_0;
+    hive_kv_cache *kv2 = NULL;
+    assert_int_equal(api->kv_alloc(dev, &bad, &kv2, &err), HIVE_E_UNSUPPORTED);
+    tt_free(&q); tt_free(&out); tt_free(&q4); tt_free(&o4); tt_free(&k);
+    api->kv_free(dev, kv);
+}

@@ -1,0 +1,227 @@
+/* Row-wise ops, rope, embed, plugin/device info, and their error paths. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "reference.h"
+#include "tests.h"
+
+static void assert_close(double got, double want, double tol, const char *what, int64_t i) {
+    if (!(fabs(got - want) <= tol * (1.0 + fabs(want)))) {
+        fprintf(stderr, "%s[%lld]: got %.8g, want %.8g\n", what, (long long)i, got, want);
+        fail();
+    }
+}
+
+void test_plugin_info(void **state) {
+    (void)state;
+    hive_device_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    uint32_t n = 0;
+    assert_int_equal(api->device_count(&n, NULL), HIVE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(api->device_info(0, &info, NULL), HIVE_OK);
+    assert_true(info.score >= 10);
+    assert_true(strlen(info.name) > 0);
+    assert_non_null(strstr(info.reason, "avx512"));
+    assert_true(info.memory_total > 0);
+    assert_true(api->struct_size == sizeof(hive_backend_api));
+    assert_true(api->caps & HIVE_BACKEND_CAP_HOST_MEMORY);
+    assert_non_null(api->op_argmax);
+    assert_null(api->get_extension(dev, 1, 0));
+    assert_int_equal(api->synchronize(dev, NULL), HIVE_OK);
+    assert_int_equal(api->device_info(1, &info, NULL), HIVE_E_NODEVICE);
+}
+
+void test_embed(void **state) {
+    (void)state;
+    static const uint32_t dtypes[] = {HIVE_DTYPE_F32,  HIVE_DTYPE_F16,  HIVE_DTYPE_BF16,
+                                      HIVE_DTYPE_Q8_0, HIVE_DTYPE_Q4_0, HIVE_DTYPE_Q4_1,
+                                      HIVE_DTYPE_Q4_K, HIVE_DTYPE_Q6_K};
+    const int32_t ids[] = {3, 0, 4, 3, 1};
+    for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
+        void *raw;
+        float *deq;
+        ref_make_weight(dtypes[d], 5, 512, &raw, &deq);
+        hive_weight *t = tw_upload(dtypes[d], 5, 512, raw);
+        assert_non_null(t);
+        test_tensor out = tt_new(5, 512, 520, 1);
+        assert_int_equal(api->op_embed(dev, t, ids, &out.t, NULL), HIVE_OK);
+        for (int r = 0; r < 5; r++)
+            for (int i = 0; i < 512; i++)
+                assert_close(tt_row(&out, r)[i], deq[ids[r] * 512 + i], 1e-6, ref_dtype_name(dtypes[d]), i);
+        int32_t bad[] = {0, 5, 0, 0, 0};
+        assert_int_equal(api->op_embed(dev, t, bad, &out.t, NULL), HIVE_E_INVALID);
+        tt_free(&out);
+        api->weight_free(dev, t);
+        free(raw);
+        free(deq);
+    }
+}
+
+void test_rmsnorm(void **state) {
+    (void)state;
+    const int64_t rows = 3, cols = 100;
+    float gain[100];
+    for (int i = 0; i < cols; i++) gain[i] = rnd_uniform(0.5f, 1.5f);
+    hive_weight *g = tw_upload(HIVE_DTYPE_F32, 1, cols, gain);
+    test_tensor x = tt_new(rows, cols, 104, 2);
+    float *x0 = malloc(sizeof(float) * 104 * 3);
+    memcpy(x0, x.host, sizeof(float) * (2 * 104 + 100));
+    /* out aliases x */
+    assert_int_equal(api->op_rmsnorm(dev, &x.t, g, 1e-5f, &x.t, NULL), HIVE_OK);
+    for (int64_t r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int i = 0; i < cols; i++) ss += (double)x0[r * 104 + i] * x0[r * 104 + i];
+        double inv = 1.0 / sqrt(ss / cols + 1e-5);
+        for (int i = 0; i < cols; i++)
+            assert_close(tt_row(&x, r)[i], x0[r * 104 + i] * inv * gain[i], 1e-5, "rmsnorm", i);
+    }
+    free(x0);
+    tt_free(&x);
+    api->weight_free(dev, g);
+}
+
+void test_binary(void **state) {
+    (void)state;
+    const int64_t rows = 4, cols = 33;
+    for (uint32_t op = HIVE_BINARY_ADD; op <= HIVE_BINARY_MUL; op++) {
+        for (int bcast = 0; bcast < 2; bcast++) {
+            test_tensor a = tt_new(rows, cols, cols, 0);
+            test_tensor b = tt_new(bcast ? 1 : rows, cols, cols + 1, 0);
+            float a0[4 * 33];
+            memcpy(a0, a.host, sizeof a0);
+            assert_int_equal(api->op_binary(dev, op, &a.t, &b.t, &a.t, NULL), HIVE_OK);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t i = 0; i < cols; i++) {
+                    float bv = tt_row(&b, bcast ? 0 : r)[i], av = a0[r * cols + i];
+                    assert_close(tt_row(&a, r)[i], op ? av * bv : av + bv, 1e-6, "binary", i);
+                }
+            tt_free(&a);
+            tt_free(&b);
+        }
+        float wv[33];
+        for (int i = 0; i < cols; i++) wv[i] = rnd_uniform(-2, 2);
+        hive_weight *w = tw_upload(HIVE_DTYPE_F32, 1, cols, wv);
+        test_tensor a = tt_new(rows, cols, cols, 0), o = tt_new(rows, cols, cols, 0);
+        assert_int_equal(api->op_binary_weight(dev, op, &a.t, w, &o.t, NULL), HIVE_OK);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 0; i < cols; i++) {
+                float av = tt_row(&a, r)[i];
+                assert_close(tt_row(&o, r)[i], op ? av * wv[i] : av + wv[i], 1e-6, "binary_weight", i);
+            }
+        tt_free(&a);
+        tt_free(&o);
+        api->weight_free(dev, w);
+    }
+}
+
+void test_swiglu(void **state) {
+    (void)state;
+    const int64_t rows = 2, cols = 1003;
+    test_tensor g = tt_new(rows, cols, cols, 0), u = tt_new(rows, cols, cols, 0);
+    for (int64_t i = 0; i < rows * cols; i++) g.host[i] *= (i % 7 == 0) ? 40.0f : 6.0f;
+    float *g0 = malloc(sizeof(float) * rows * cols);
+    memcpy(g0, g.host, sizeof(float) * rows * cols);
+    assert_int_equal(api->op_swiglu(dev, &g.t, &u.t, &g.t, NULL), HIVE_OK); /* out aliases gate */
+    for (int64_t i = 0; i < rows * cols; i++) {
+        double x = g0[i];
+        assert_close(g.host[i], x / (1.0 + exp(-x)) * u.host[i], 2e-6, "swiglu", i);
+    }
+    free(g0);
+    tt_free(&g);
+    tt_free(&u);
+}
+
+static void rope_case(uint32_t mode) {
+    const uint32_t heads = 3, hd = 16, rot = 12;
+    const int64_t rows = 3;
+    float inv_freq[6];
+    for (uint32_t i = 0; i < rot / 2; i++) inv_freq[i] = powf(10000.0f, -2.0f * i / rot);
+    int32_t pos[3] = {0, 7, 1234};
+    hive_batch batch = {sizeof batch, 3, NULL, pos, 0, 0, NULL};
+    hive_rope_desc rd = {sizeof rd, mode, heads, hd, rot, 0.9f, inv_freq};
+    test_tensor x = tt_new(rows, heads * hd, heads * hd + 4, 0);
+    float x0[3 * 52];
+    memcpy(x0, x.host, sizeof(float) * (2 * 52 + 48)); /* the last row has no padding */
+    assert_int_equal(api->op_rope(dev, &x.t, &rd, &batch, NULL), HIVE_OK);
+    for (int64_t r = 0; r < rows; r++)
+        for (uint32_t h = 0; h < heads; h++) {
+            const float *in = x0 + r * 52 + h * hd;
+            const float *got = tt_row(&x, r) + h * hd;
+            float want[16];
+            memcpy(want, in, sizeof want); /* dims past rot_dims pass through */
+            for (uint32_t i = 0; i < rot / 2; i++) {
+                uint32_t a = mode == HIVE_ROPE_NORMAL ? 2 * i : i;
+                uint32_t b = mode == HIVE_ROPE_NORMAL ? 2 * i + 1 : i + rot / 2;
+                double th = (double)((float)pos[r] * inv_freq[i]);
+                want[a] = (float)(0.9 * (in[a] * cos(th) - in[b] * sin(th)));
+                want[b] = (float)(0.9 * (in[a] * sin(th) + in[b] * cos(th)));
+            }
+            for (uint32_t i = 0; i < hd; i++) assert_close(got[i], want[i], 2e-5, "rope", i);
+        }
+    tt_free(&x);
+}
+
+void test_rope(void **state) {
+    (void)state;
+    rope_case(HIVE_ROPE_NORMAL);
+    rope_case(HIVE_ROPE_NEOX);
+}
+
+void test_get_rows_argmax(void **state) {
+    (void)state;
+    test_tensor x = tt_new(6, 50, 55, 0), out = tt_new(3, 50, 50, 0);
+    int32_t rows[3] = {5, 0, 2};
+    assert_int_equal(api->op_get_rows(dev, &x.t, rows, 3, &out.t, NULL), HIVE_OK);
+    for (int i = 0; i < 3; i++) assert_memory_equal(tt_row(&out, i), tt_row(&x, rows[i]), 50 * 4);
+    tt_row(&x, 1)[17] = 5.0f;
+    tt_row(&x, 3)[49] = 5.0f;
+    tt_row(&x, 4)[0] = 5.0f;
+    tt_row(&x, 4)[30] = 5.0f; /* tie: the first one wins */
+    int32_t ids[6];
+    assert_int_equal(api->op_argmax(dev, &x.t, ids, NULL), HIVE_OK);
+    assert_int_equal(ids[1], 17);
+    assert_int_equal(ids[3], 49);
+    assert_int_equal(ids[4], 0);
+    for (int r = 0; r < 6; r++) {
+        int best = 0;
+        for (int i = 1; i < 50; i++)
+            if (tt_row(&x, r)[i] > tt_row(&x, r)[best]) best = i;
+        assert_int_equal(ids[r], best);
+    }
+    rows[1] = 6;
+    assert_int_equal(api->op_get_rows(dev, &x.t, rows, 3, &out.t, NULL), HIVE_E_INVALID);
+    tt_free(&x);
+    tt_free(&out);
+}
+
+void test_op_shape_errors(void **state) {
+    (void)state;
+    test_tensor a = tt_new(2, 10, 10, 0), b = tt_new(2, 11, 11, 0);
+    hive_error *err = NULL;
+    assert_int_equal(api->op_binary(dev, HIVE_BINARY_ADD, &a.t, &b.t, &a.t, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "binary"));
+    assert_int_equal(api->op_swiglu(dev, &a.t, &b.t, &a.t, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "swiglu"));
+    float g[11] = {0};
+    hive_weight *gw = tw_upload(HIVE_DTYPE_F32, 1, 11, g);
+    assert_int_equal(api->op_rmsnorm(dev, &a.t, gw, 1e-5f, &a.t, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "rmsnorm"));
+    assert_int_equal(api->op_binary_weight(dev, HIVE_BINARY_MUL, &a.t, gw, &a.t, &err), HIVE_E_SHAPE);
+    assert_int_equal(api->op_binary(dev, 7, &a.t, &a.t, &a.t, &err), HIVE_E_UNSUPPORTED);
+    float inv[4] = {1, 1, 1, 1};
+    int32_t pos[2] = {0, 1};
+    hive_batch batch = {sizeof batch, 2, NULL, pos, 0, 0, NULL};
+    hive_rope_desc rd = {sizeof rd, HIVE_ROPE_NEOX, 3, 4, 4, 1.0f, inv}; /* 12 != 10 cols */
+    assert_int_equal(api->op_rope(dev, &a.t, &rd, &batch, &err), HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "rope"));
+    hive_tensor wrong_dtype = a.t;
+    wrong_dtype.dtype = HIVE_DTYPE_F16;
+    assert_int_equal(api->op_swiglu(dev, &wrong_dtype, &a.t, &a.t, &err), HIVE_E_UNSUPPORTED);
+    api->weight_free(dev, gw);
+    tt_free(&a);
+    tt_free(&b);
+}
