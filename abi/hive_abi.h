@@ -408,9 +408,10 @@ typedef struct hive_adapter_load_args {
  * Order at a hooked linear y = W x + b, for the adapters active on a row:
  *   1. LINEAR_INPUT hooks scale x in place (IA3 feed-forward; scales multiply);
  *   2. base_y = W x + b;  y = base_y;
- *   3. OUTPUT_SCALE hooks multiply y in place (IA3 on other modules);
- *   4. LINEAR_OUTPUT hooks add their delta to y, computed from x and base_y
- *      (LoRA: s*B(A x); DoRA: (f-1)*(base_y - b) + f*s*B(A x)). Deltas add. */
+ *   3. LINEAR_OUTPUT hooks add their delta to y, computed from x and base_y
+ *      (LoRA: s*B(A x); DoRA: (f-1)*(base_y - b) + f*s*B(A x)). Deltas add;
+ *   4. OUTPUT_SCALE hooks multiply y in place (IA3 on other modules), so IA3
+ *      scales the adapted module's output, as PEFT does when IA3 wraps LoRA. */
 #define HIVE_HOOK_EMBED         (1u << 0)
 #define HIVE_HOOK_LINEAR_INPUT  (1u << 1)
 #define HIVE_HOOK_LINEAR_OUTPUT (1u << 2)

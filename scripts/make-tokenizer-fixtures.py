@@ -201,8 +201,9 @@ def llama_cpp_vocabs(sdist, corpus, cache_dir):
             with open(base + ".gguf.out", encoding="utf-8") as f:
                 llama_ids = [[int(x) for x in line.split()] for line in f.read().split("\n")]
             llama_texts[-1] = llama_texts[-1].rstrip("\n")  # the file's last case ends with one
-            llama_cases = [{"text": t, "ids": i} for t, i in zip(llama_texts, llama_ids)]
-            agree = sum(encode(tok, c["text"]) == c["ids"] for c in llama_cases)
+            # "ids": the reference (transformers); "ids_llama_cpp": what llama.cpp's own test expects
+            llama_cases = [{"text": t, "ids": encode(tok, t), "ids_llama_cpp": i} for t, i in zip(llama_texts, llama_ids)]
+            agree = sum(c["ids"] == c["ids_llama_cpp"] for c in llama_cases)
             write_json(os.path.join(DATA, "vocab_golden", name + ".json"), {
                 "pre": pre, "n_vocab": len(tok), "cases": encode_cases(tok, corpus, full=False),
                 "llama_cpp_cases": llama_cases})

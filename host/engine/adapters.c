@@ -185,9 +185,9 @@ hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, 
     hive_tensor base = (mask & HIVE_HOOK_LINEAR_OUTPUT) ? hive_t(e->act.hook_base, 0, n, y->cols) : out;
     if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &base, err))) return st;
     if (base.buf != out.buf && (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err))) return st;
-    if ((mask & HIVE_HOOK_OUTPUT_SCALE) && (st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, &in, &base, &out, err)))
-        return st;
     if ((mask & HIVE_HOOK_LINEAR_OUTPUT) && (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, &in, &base, &out, err)))
+        return st;
+    if ((mask & HIVE_HOOK_OUTPUT_SCALE) && (st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, &in, &base, &out, err)))
         return st;
     return residual ? e->be->op_binary(e->dev, HIVE_BINARY_ADD, y, &out, y, err) : HIVE_OK;
 }

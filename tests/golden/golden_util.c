@@ -94,3 +94,109 @@ int golden_json_ints(const cJSON *arr, int32_t *out, size_t cap) {
     }
     return n;
 }
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) buf[n] = 0;
+    else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    char *json = read_text(path);
+    if (!json) {
+        fprintf(stderr, "golden: cannot read %s\n", path);
+        return -1;
+    }
+    hive_plugin *p = hive_registry_claim_adapter(&g->reg, json, NULL);
+    if (!p) {
+        fprintf(stderr, "golden: no adapter plugin claims %s\n", path);
+        free(json);
+        return -1;
+    }
+    hive_adapter_load_args a = {sizeof a, hive_engine_max_rows(g->eng), dir, json, hive_engine_backend(g->eng),
+                                hive_engine_device(g->eng), hive_engine_model_shape(g->eng),
+                                hive_engine_base_access(g->eng)};
+    hive_error *err = NULL;
+    memset(out, 0, sizeof *out);
+    out->api = &p->adapter;
+    int rc = 0;
+    if (p->adapter.load(&a, &out->adapter, &err) != HIVE_OK) {
+        fprintf(stderr, "golden: %s: %s\n", dir, hive_error_message(err));
+        hive_error_free(err);
+        rc = -1;
+    } else {
+        out->desc.struct_size = sizeof out->desc;
+        p->adapter.describe(out->adapter, &out->desc);
+    }
+    free(json);
+    return rc;
+}
+
+void golden_free_adapter(hive_adapter_ref *r) {
+    if (r->adapter) r->api->destroy(r->adapter);
+    r->adapter = NULL;
+}
+
+double golden_run(golden_env *g, const cJSON *fx, const hive_adapter_set *set, int *tokens_ok, char *why,
+                  size_t why_cap) {
+    uint32_t V = (uint32_t)cJSON_GetObjectItem(fx, "n_vocab")->valueint;
+    int32_t prompt[256], decode[256], seqs[256];
+    uint8_t want[256];
+    int np = golden_json_ints(cJSON_GetObjectItem(fx, "prompt_ids"), prompt, 256);
+    int nd = golden_json_ints(cJSON_GetObjectItem(fx, "decode_tokens"), decode, 256);
+    int32_t seq;
+    hive_error *err = NULL;
+    *tokens_ok = 0;
+    why[0] = 0;
+    if (np <= 0 || nd <= 0 || hive_engine_seq_new(g->eng, &seq, &err) != HIVE_OK ||
+        hive_engine_seq_set_adapters(g->eng, seq, set, &err) != HIVE_OK) {
+        snprintf(why, why_cap, "setup: %s", hive_error_message(err));
+        hive_error_free(err);
+        return INFINITY;
+    }
+    for (int i = 0; i < np; i++) seqs[i] = seq, want[i] = 1;
+    float *logits = malloc((size_t)np * V * sizeof *logits);
+    double worst = INFINITY;
+    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, want};
+    if (!logits || hive_engine_forward(g->eng, &b, logits, &err) != HIVE_OK) {
+        snprintf(why, why_cap, "prefill: %s", hive_error_message(err));
+        goto done;
+    }
+    worst = 0;
+    int ok = golden_argmax(logits + (size_t)(np - 1) * V, V) == decode[0];
+    const cJSON *pre = cJSON_GetObjectItem(fx, "prefill_logits"), *dec = cJSON_GetObjectItem(fx, "decode_logits");
+    for (int i = 0; i < np; i++) {
+        double e = golden_row_rel_err(logits + (size_t)i * V, cJSON_GetArrayItem(pre, i), V);
+        if (e > worst) worst = e, snprintf(why, why_cap, "prefill position %d", i);
+    }
+    for (int k = 0; k < nd; k++) {
+        hive_fwd_batch one = {1, &decode[k], &seq, NULL};
+        if (hive_engine_forward(g->eng, &one, logits, &err) != HIVE_OK) {
+            snprintf(why, why_cap, "decode %d: %s", k, hive_error_message(err));
+            worst = INFINITY;
+            goto done;
+        }
+        double e = golden_row_rel_err(logits, cJSON_GetArrayItem(dec, k), V);
+        if (e > worst) worst = e, snprintf(why, why_cap, "decode step %d", k);
+        int32_t next = k + 1 < nd ? decode[k + 1] : cJSON_GetObjectItem(fx, "next_token")->valueint;
+        ok &= golden_argmax(logits, V) == next;
+    }
+    *tokens_ok = ok;
+done:
+    hive_error_free(err);
+    free(logits);
+    hive_engine_seq_free(g->eng, seq);
+    return worst;
+}

@@ -21,6 +21,15 @@ typedef struct golden_env {
 } golden_env;
 
 cJSON *golden_load_json(const char *path); /* NULL + message on failure */
+/* Load a PEFT adapter directory with whichever plugin claims it (adapter
+ * plugins come from the build tree). 0 on success. */
+int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out);
+void golden_free_adapter(hive_adapter_ref *r);
+/* Run prompt (all positions) + the golden decode tokens on a fresh sequence
+ * with `set` (NULL = base) and return the worst relative error against the
+ * fixture; *tokens_ok = greedy tokens all equal. */
+double golden_run(golden_env *g, const cJSON *fixture, const hive_adapter_set *set, int *tokens_ok, char *why,
+                  size_t why_cap);
 /* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV;
  * weights_dtype -1 = as stored, else converted at load (e.g. HIVE_DTYPE_F32). */
 int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype);

@@ -1,0 +1,18 @@
+/* SHA-256 of files (OpenSSL libcrypto), as lowercase hex. The cached variant
+ * remembers results by real path + size + mtime, in memory and under
+ * <cache root>/sha256/, so a large base model is hashed once. */
+#ifndef HIVE_EXPERTS_SHA256_H
+#define HIVE_EXPERTS_SHA256_H
+
+#include "hive_abi.h"
+
+#define HIVE_SHA256_HEX 65 /* 64 digits + NUL */
+
+hive_status hive_sha256_file(const char *path, char hex[HIVE_SHA256_HEX], hive_error **err);
+hive_status hive_sha256_file_cached(const char *path, char hex[HIVE_SHA256_HEX], hive_error **err);
+/* True for 64 hex digits (either case). */
+int hive_sha256_is_hex(const char *s);
+/* Forget the in-memory cache (tests). */
+void hive_sha256_cache_clear(void);
+
+#endif
