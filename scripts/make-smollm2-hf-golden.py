@@ -27,6 +27,8 @@ import os
 import subprocess
 import sys
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF de-quantization progress bar
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden_common as gc  # noqa: E402
 

@@ -45,6 +45,7 @@ DATA = os.path.join(ROOT, "tests", "data", "tokenizer")
 DEFAULT_GGUF = os.environ.get(
     "HIVE_TEST_GGUF", os.path.expanduser("~/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
 DIGIT_PRE = ("smollm", "starcoder")
+IGNORE_MERGES_PRE = ("llama-bpe", "llama3", "llama-v3")  # Llama-3's tokenizer.json has "ignore_merges": true
 LLAMA_CPP_VOCABS = {  # name in the sdist -> file stem
     "qwen2": "ggml-vocab-qwen2", "qwen35": "ggml-vocab-qwen35", "llama-bpe": "ggml-vocab-llama-bpe",
     "starcoder": "ggml-vocab-starcoder", "gpt-2": "ggml-vocab-gpt-2",
@@ -83,7 +84,8 @@ def check_versions():
 
 
 def load_gguf_tokenizer(path, real_pre=True):
-    """transformers' tokenizer for a GGUF; real_pre puts back the digit split it leaves out."""
+    """transformers' tokenizer for a GGUF; real_pre puts back what its converter leaves out of the
+    model's own tokenizer.json: the digit split (SmolLM2, StarCoder) and ignore_merges (Llama-3)."""
     from gguf import GGUFReader
     tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     pre = GGUFReader(path).fields["tokenizer.ggml.pre"].contents()
@@ -91,6 +93,8 @@ def load_gguf_tokenizer(path, real_pre=True):
         tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),
             pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
+    if real_pre and pre in IGNORE_MERGES_PRE:
+        tok.backend_tokenizer.model.ignore_merges = True
     return tok, pre
 
 
@@ -187,11 +191,12 @@ def smollm2(gguf_path, corpus):
         print("warning: smollm2/tokenizer.json is over 3 MB", file=sys.stderr)
 
 
-def llama_cpp_vocabs(sdist, corpus, cache_dir):
+def llama_cpp_vocabs(sdist, corpus, cache_dir, names):
     os.makedirs(os.path.join(DATA, "vocab_golden"), exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(sdist) as tar:
         members = {os.path.basename(m.name): m for m in tar.getmembers() if "/models/ggml-vocab-" in m.name}
-        for name, stem in LLAMA_CPP_VOCABS.items():
+        for name in names:
+            stem = LLAMA_CPP_VOCABS[name]
             for ext in (".gguf", ".gguf.inp", ".gguf.out"):
                 tar.extract(members[stem + ext], tmp, filter="data")
             base = os.path.join(tmp, os.path.dirname(members[stem + ".gguf"].name), stem)
@@ -216,13 +221,16 @@ def main():
     ap.add_argument("--gguf", default=DEFAULT_GGUF)
     ap.add_argument("--llama-cpp-sdist", help="llama-cpp-python sdist (.tar.gz) with llama.cpp's vocab files")
     ap.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/hive/tokenizers"))
+    ap.add_argument("--vocabs", default=",".join(LLAMA_CPP_VOCABS), help="which llama.cpp vocabularies")
+    ap.add_argument("--skip-smollm2", action="store_true")
     args = ap.parse_args()
     check_versions()
     with open(os.path.join(DATA, "corpus.json"), encoding="utf-8") as f:
         corpus = json.load(f)
-    smollm2(args.gguf, corpus)
+    if not args.skip_smollm2:
+        smollm2(args.gguf, corpus)
     if args.llama_cpp_sdist:
-        llama_cpp_vocabs(args.llama_cpp_sdist, corpus, args.cache_dir)
+        llama_cpp_vocabs(args.llama_cpp_sdist, corpus, args.cache_dir, args.vocabs.split(","))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ static int is_dir(const char *p) {
 
 static int has_manifest(const char *dir) {
     char p[PATH_MAX + 16];
-    snprintf(p, sizeof p, "%s/manifest.json", dir);
+    if (snprintf(p, sizeof p, "%s/manifest.json", dir) >= (int)sizeof p) return 0;
     return is_file(p);
 }
 
@@ -43,8 +43,7 @@ static char *find_manifest_dir(const char *root) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        n++;
-        snprintf(only, sizeof only, "%s/%s", root, e->d_name);
+        if (++n == 1 && snprintf(only, sizeof only, "%s/%s", root, e->d_name) >= (int)sizeof only) only[0] = 0;
     }
     closedir(d);
     return (n == 1 && is_dir(only) && has_manifest(only)) ? strdup(only) : NULL;
@@ -55,9 +54,11 @@ static hive_status open_archive(hive_expert_pkg *p, const hive_expert_pkg_limits
     if (st != HIVE_OK) return st;
     char base[PATH_MAX], final[PATH_MAX + 80], tmp[PATH_MAX + 80];
     if ((st = hive_cache_subdir("experts", base, sizeof base, err)) != HIVE_OK) return st;
-    snprintf(final, sizeof final, "%s/%s", base, p->sha256);
+    if (snprintf(final, sizeof final, "%s/%s", base, p->sha256) >= (int)sizeof final)
+        return hive_fail(err, HIVE_E_INVALID, "cache directory path too long");
     if (!is_dir(final)) {
-        snprintf(tmp, sizeof tmp, "%s/.tmp-%.16s-XXXXXX", base, p->sha256);
+        if (snprintf(tmp, sizeof tmp, "%s/.tmp-%.16s-XXXXXX", base, p->sha256) >= (int)sizeof tmp)
+            return hive_fail(err, HIVE_E_INVALID, "cache directory path too long");
         if (!mkdtemp(tmp)) return hive_fail(err, HIVE_E_IO, "cannot create %s: %s", tmp, strerror(errno));
         st = hive_expert_extract(p->canonical, tmp, lim, err);
         if (st == HIVE_OK && rename(tmp, final) != 0 && !is_dir(final))

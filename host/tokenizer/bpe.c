@@ -83,17 +83,10 @@ static bpe_cand heap_pop(bpe_heap *h) {
     return top;
 }
 
-static const tok_merge *find_merge(const hive_tokenizer *t, int32_t a, int32_t b) {
-    uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    tok_merge *m = NULL;
-    HASH_FIND(hh, t->merges, &key, sizeof key, m);
-    return m;
-}
-
 static int push_pair(const hive_tokenizer *t, bpe_heap *h, const bpe_sym *sy, int32_t pos) {
     int32_t nx = sy[pos].next;
     if (nx < 0) return 0;
-    const tok_merge *m = find_merge(t, sy[pos].id, sy[nx].id);
+    const hive_merge_slot *m = hive_merge_table_find(&t->merges, hive_merge_key(sy[pos].id, sy[nx].id));
     if (!m) return 0;
     bpe_cand c = {m->rank, pos, sy[pos].id, sy[nx].id, m->merged};
     return heap_push(h, c);

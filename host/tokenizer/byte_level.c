@@ -4,28 +4,20 @@
 #include <string.h>
 
 /* GPT-2's table: printable Latin-1 bytes stand for themselves; the other 68
- * bytes (controls, space, DEL, NBSP, soft hyphen...) take 256, 257, ... in
- * byte order. */
-static int bl_is_self(uint8_t b) {
-    return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-}
-
+ * bytes take 256, 257, ... in byte order: 0x00-0x20 -> 256-288,
+ * 0x7F-0xA0 -> 289-322, 0xAD -> 323. */
 uint32_t hive_bl_byte_to_cp(uint8_t b) {
-    if (bl_is_self(b)) return b;
-    uint32_t n = 0;
-    for (unsigned i = 0; i < b; i++)
-        if (!bl_is_self((uint8_t)i)) n++;
-    return 256 + n;
+    if (b <= 0x20) return 256u + b;
+    if (b >= 0x7F && b <= 0xA0) return (uint32_t)b + 162u;
+    if (b == 0xAD) return 323;
+    return b;
 }
 
 int hive_bl_cp_to_byte(uint32_t cp) {
-    if (cp < 256) return bl_is_self((uint8_t)cp) ? (int)cp : -1;
-    if (cp >= 256 + 68) return -1;
-    uint32_t n = cp - 256;
-    for (unsigned i = 0; i < 256; i++) {
-        if (bl_is_self((uint8_t)i)) continue;
-        if (n-- == 0) return (int)i;
-    }
+    if (cp < 256) return (cp > 0x20 && !(cp >= 0x7F && cp <= 0xA0) && cp != 0xAD) ? (int)cp : -1;
+    if (cp <= 288) return (int)(cp - 256);
+    if (cp <= 322) return (int)(cp - 162);
+    if (cp == 323) return 0xAD;
     return -1;
 }
 

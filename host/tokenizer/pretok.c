@@ -36,7 +36,8 @@ typedef struct pretok_kind {
  * "smollm"/"starcoder": the tokenizer.json is Sequence[Digits(individual),
  * ByteLevel(use_regex)], which llama.cpp also reproduces. */
 static const pretok_kind KINDS[] = {
-    {"default", RE_GPT2, 0, 0},   {"gpt2", RE_GPT2, 0, 0},         {"smollm", RE_GPT2, 1, 0},
+    {"default", RE_GPT2, 0, 0},   {"gpt2", RE_GPT2, 0, 0},         {"gpt-2", RE_GPT2, 0, 0},
+    {"smollm", RE_GPT2, 1, 0},
     {"starcoder", RE_GPT2, 1, 0}, {"qwen2", RE_QWEN2, 0, 0},       {"deepseek-r1-qwen", RE_QWEN2, 0, 0},
     {"qwen35", RE_QWEN35, 0, 0},  {"llama-bpe", RE_LLAMA3, 0, 1}, {"llama3", RE_LLAMA3, 0, 1},
     {"llama-v3", RE_LLAMA3, 0, 1},

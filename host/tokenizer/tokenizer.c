@@ -41,8 +41,7 @@ static hive_status copy_tokens(hive_tokenizer *t, const hive_vocab_src *src, hiv
 }
 
 static hive_status copy_merges(hive_tokenizer *t, const hive_vocab_src *src, hive_error **err) {
-    t->merge_nodes = calloc(src->n_merges ? src->n_merges : 1, sizeof *t->merge_nodes);
-    if (!t->merge_nodes) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (hive_merge_table_init(&t->merges, src->n_merges)) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     uint32_t skipped = 0;
     char *joined = NULL;
     size_t joined_cap = 0;
@@ -74,14 +73,7 @@ static hive_status copy_merges(hive_tokenizer *t, const hive_vocab_src *src, hiv
             skipped++;
             continue;
         }
-        tok_merge *e = &t->merge_nodes[r];
-        e->pair = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-        tok_merge *old = NULL;
-        HASH_FIND(hh, t->merges, &e->pair, sizeof e->pair, old);
-        if (old) continue; /* the lower rank stays */
-        e->rank = (int32_t)r;
-        e->merged = ab;
-        HASH_ADD(hh, t->merges, pair, sizeof e->pair, e);
+        hive_merge_table_add(&t->merges, hive_merge_key(a, b), (int32_t)r, ab);
     }
     free(joined);
     if (skipped) HLOG_WARN("tokenizer: %u of %u merges name tokens not in the vocabulary; ignored", skipped,
@@ -154,14 +146,13 @@ hive_status hive_tokenizer_new(const hive_vocab_src *src, hive_tokenizer **out, 
 void hive_tokenizer_free(hive_tokenizer *t) {
     if (!t) return;
     HASH_CLEAR(hh, t->by_text);
-    HASH_CLEAR(hh, t->merges);
     if (t->text)
         for (uint32_t i = 0; i < t->n_vocab; i++) free(t->text[i]);
     free(t->text);
     free(t->len);
     free(t->types);
     free(t->by_text_nodes);
-    free(t->merge_nodes);
+    hive_merge_table_free(&t->merges);
     free(t->added);
     hive_pretok_free(t->pretok);
     free(t);

@@ -46,7 +46,10 @@ typedef struct hive_detok {
     size_t n_pending;
 } hive_detok;
 void hive_detok_init(hive_detok *d, const hive_tokenizer *t, int skip_special);
-/* Appends to out (cap bytes incl. NUL); returns bytes written. */
+/* Writes the text that became complete to out (cap bytes incl. NUL, always
+ * NUL-terminated) and returns its length. Invalid UTF-8 becomes U+FFFD, as
+ * in hive_tokenizer_decode; pushing every id then flushing gives exactly
+ * what hive_tokenizer_decode gives for the whole sequence. */
 size_t hive_detok_push(hive_detok *d, int32_t id, char *out, size_t cap);
 size_t hive_detok_flush(hive_detok *d, char *out, size_t cap);
 

@@ -4,6 +4,7 @@
 
 #include <uthash.h>
 
+#include "tokenizer/merge_table.h"
 #include "tokenizer/pretok.h"
 #include "tokenizer/tokenizer.h"
 
@@ -14,13 +15,6 @@ typedef struct tok_by_text {
     UT_hash_handle hh;
 } tok_by_text;
 
-/* (left id, right id) -> merge rank and merged id */
-typedef struct tok_merge {
-    uint64_t pair;
-    int32_t rank;
-    int32_t merged;
-    UT_hash_handle hh;
-} tok_merge;
 
 /* Added tokens (CONTROL and USER_DEFINED) cut out of the text before
  * pre-tokenization; sorted by first byte so a position checks few. */
@@ -38,8 +32,7 @@ struct hive_tokenizer {
     int32_t *types;    /* [n_vocab] HIVE_TOKEN_* */
     tok_by_text *by_text;
     tok_by_text *by_text_nodes; /* one allocation for all nodes */
-    tok_merge *merges;
-    tok_merge *merge_nodes;
+    hive_merge_table merges;
     int32_t byte_id[256]; /* token of each single byte, -1 when missing */
     tok_added *added;
     size_t n_added;

@@ -29,11 +29,16 @@ typedef struct hive_vocab_src {
     void *owner;
 } hive_vocab_src;
 
-/* Fill from a tokenizer.json (+ tokenizer_config.json beside it for bos/eos and
- * the chat template when present). *chat_template may be NULL. */
+/* Fill from a tokenizer.json, or a directory holding one (+ tokenizer_config.json
+ * beside it for bos/eos/pad/unk, add_bos_token and the chat template, else
+ * chat_template.jinja). Byte-level BPE only; the pre_tokenizer is mapped to
+ * a GGUF pre name (ByteLevel -> "gpt2", Digits+ByteLevel -> "smollm", known
+ * Split regexes -> "qwen2", "llama-bpe", "qwen35"), others HIVE_E_UNSUPPORTED.
+ * chat_template may be NULL; *chat_template is malloc'd or NULL. */
 hive_status hive_vocab_from_tokenizer_json(const char *path, hive_vocab_src *out, char **chat_template,
                                            hive_error **err);
-/* Frees what hive_vocab_from_tokenizer_json allocated (no-op for GGUF views). */
+/* Frees what hive_vocab_from_tokenizer_json allocated; a no-op for a source
+ * whose owner it did not set (GGUF views: leave owner NULL). */
 void hive_vocab_src_free(hive_vocab_src *v);
 
 #endif

@@ -105,6 +105,7 @@ int cpu_onednn_matmul(hive_device *dev, hive_weight *w, const float *x, int64_t 
                       int64_t x_stride, float *dst, int64_t dst_stride);
 const char *cpu_onednn_version(void);
 
+
 /* table entries, grouped by file */
 hive_status cpu_device_count(uint32_t *count, hive_error **err);
 hive_status cpu_device_info(uint32_t index, hive_device_info *out, hive_error **err);

@@ -18,7 +18,7 @@ static void quantize_act_avx2(const float *x, act_q8 *out, int64_t n) {
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         float amax = _mm_cvtss_f32(m4);
-        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
         __m256 vid = _mm256_set1_ps(id);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
@@ -30,18 +30,15 @@ static void quantize_act_avx2(const float *x, act_q8 *out, int64_t n) {
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)out[b].q, p);
-        out[b].d = d;
+        out[b].d = cpu_round_f16(d);
         out[b].sum16[0] = (int16_t)s0;
         out[b].sum16[1] = (int16_t)s1;
-        out[b].s = d * (float)(s0 + s1);
+        out[b].s = cpu_round_f16(d * (float)(s0 + s1));
     }
 }
 
 /* --------------------------------------------------- quantized vec dots -- */
 #define ROW(T, r) ((const T *)((const char *)w + (size_t)(r) * row_bytes))
-/* software prefetch distance along each weight row: the hardware prefetcher
- * alone leaves the out-of-cache GEMV (the 49152-row head) latency-bound */
-#define CPU_PREFETCH_BYTES 640
 
 CPU_INLINE void q8_0_rows(int64_t nb, const void *w, size_t row_bytes, const int nr,
                           const act_q8 *a, float *out) {
@@ -52,7 +49,6 @@ CPU_INLINE void q8_0_rows(int64_t nb, const void *w, size_t row_bytes, const int
         float xd = a[k].d;
         for (int r = 0; r < nr; r++) {
             const blk_q8_0 *b = ROW(blk_q8_0, r) + k;
-            _mm_prefetch((const char *)b + CPU_PREFETCH_BYTES, _MM_HINT_T0);
             __m256i wq = _mm256_loadu_si256((const __m256i *)b->qs);
             __m256i p = dot_us8(_mm256_abs_epi8(wq), _mm256_sign_epi8(xq, wq));
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * xd), _mm256_cvtepi32_ps(p), acc[r]);
@@ -89,7 +85,6 @@ CPU_INLINE void q4_rows(int64_t nb, const void *w, size_t row_bytes, const int n
         for (int r = 0; r < nr; r++) {
             const uint8_t *b0 = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)k * bsz;
             const uint8_t *b1 = b0 + bsz;
-            _mm_prefetch((const char *)b0 + CPU_PREFETCH_BYTES, _MM_HINT_T0);
             __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + qoff))),
                 _mm_loadu_si128((const __m128i *)(b1 + qoff)), 1);

@@ -7,17 +7,17 @@ static void quantize_act_scalar(const float *x, act_q8 *out, int64_t n) {
     for (int64_t b = 0; b < n / QK32; b++, x += QK32) {
         float amax = 0.0f;
         for (int i = 0; i < QK32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
         int s0 = 0, s1 = 0;
         for (int i = 0; i < QK32; i++) {
             int q = (int)lrintf(x[i] * id);
             out[b].q[i] = (int8_t)q;
             if (i < 16) s0 += q; else s1 += q;
         }
-        out[b].d = d;
+        out[b].d = cpu_round_f16(d);
         out[b].sum16[0] = (int16_t)s0;
         out[b].sum16[1] = (int16_t)s1;
-        out[b].s = d * (float)(s0 + s1);
+        out[b].s = cpu_round_f16(d * (float)(s0 + s1));
     }
 }
 

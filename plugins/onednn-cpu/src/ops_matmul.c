@@ -1,7 +1,10 @@
 /* op_matmul: out = alpha * (x @ w^T + bias) + beta * out.
  * Quantized weights: x rows are quantized to 8-bit blocks once, then integer
- * dot kernels run over groups of four weight rows, split across threads.
- * Float weights with many rows go to oneDNN when it is available. */
+ * dot kernels run over groups of four weight rows (split across threads), each
+ * group against every x row while it is hot in L1. Float weights with many
+ * rows (prefill) go to a cached oneDNN matmul primitive when it exists.
+ * (Dequantized tiles + dnnl_sgemm were tried for quantized prefill: per-call
+ * sgemm overhead on 32-row tiles made it 10x slower than the int8 path.) */
 #include <string.h>
 #include "cpu_internal.h"
 
@@ -93,6 +96,30 @@ static hive_status mm_check(const hive_tensor *x, const hive_weight *w, const hi
     return HIVE_OK;
 }
 
+/* Many rows, f32/bf16 weight: the cached oneDNN matmul primitive. Returns 1 when
+ * it ran; 0 (and nothing written) when oneDNN cannot do it. */
+static int mm_onednn_primitive(hive_device *dev, mm_ctx *c, const hive_tensor *x, hive_status *st,
+                               hive_error **err) {
+    const hive_weight *w = c->w;
+    const hive_tensor *out = c->out;
+    int direct = !c->bias && c->alpha == 1.0f && c->beta == 0.0f;
+    float *dst = direct ? cpu_row(out, 0) : NULL;
+    int64_t dst_stride = direct ? out->row_stride : w->rows;
+    size_t tmp_bytes = (size_t)x->rows * (size_t)w->rows * sizeof(float);
+    if (!direct && !(dst = cpu_scratch(dev, tmp_bytes))) {
+        *st = cpu_fail(err, HIVE_E_NOMEM, "matmul: cannot allocate %zu bytes", tmp_bytes);
+        return 1;
+    }
+    if (!cpu_onednn_matmul(dev, (hive_weight *)w, cpu_row(x, 0), x->rows, x->row_stride, dst,
+                           dst_stride))
+        return 0;
+    if (!direct) {
+        c->src = dst;
+        cpu_parallel_for(dev, x->rows, 4, mm_epilogue_task, c);
+    }
+    return 1;
+}
+
 hive_status cpu_op_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w,
                           const hive_weight *bias, float alpha, float beta,
                           const hive_tensor *out, hive_error **err) {
@@ -101,42 +128,28 @@ hive_status cpu_op_matmul(hive_device *dev, const hive_tensor *x, const hive_wei
     if (st != HIVE_OK) return st;
     if (x->rows == 0) return HIVE_OK;
     mm_ctx c = {.dev = dev, .w = w, .rows = x->rows, .bias = bias ? bias->vec_f32 : NULL,
-                .alpha = alpha, .beta = beta, .out = out};
+                .alpha = alpha, .beta = beta, .out = out, .raw = cpu_row(x, 0),
+                .raw_stride = x->row_stride};
+
+    if (dev->dnnl && x->rows >= CPU_ONEDNN_MIN_ROWS &&
+        (w->dtype == HIVE_DTYPE_F32 || w->dtype == HIVE_DTYPE_BF16) &&
+        mm_onednn_primitive(dev, &c, x, &st, err))
+        return st;
+
     int64_t groups = (w->rows + CPU_GROUP - 1) / CPU_GROUP;
     /* enough work per thread to pay for waking it: ~32k weight elements
      * (a 192 x 576 k/v projection still splits in two) */
     int64_t min_groups = (32768 / (w->cols * x->rows)) / CPU_GROUP + 1;
-
     if (!cpu_dtype_is_quantized(w->dtype)) {
-        if (dev->dnnl && x->rows >= CPU_ONEDNN_MIN_ROWS &&
-            (w->dtype == HIVE_DTYPE_F32 || w->dtype == HIVE_DTYPE_BF16)) {
-            int direct = !bias && alpha == 1.0f && beta == 0.0f;
-            float *dst = direct ? cpu_row(out, 0) : NULL;
-            int64_t dst_stride = direct ? out->row_stride : w->rows;
-            size_t tmp_bytes = (size_t)x->rows * (size_t)w->rows * sizeof(float);
-            if (!direct && !(dst = cpu_scratch(dev, tmp_bytes)))
-                return cpu_fail(err, HIVE_E_NOMEM, "matmul: cannot allocate %zu bytes", tmp_bytes);
-            if (cpu_onednn_matmul(dev, (hive_weight *)w, cpu_row(x, 0), x->rows, x->row_stride,
-                                  dst, dst_stride)) {
-                if (!direct) {
-                    c.src = dst;
-                    cpu_parallel_for(dev, x->rows, 4, mm_epilogue_task, &c);
-                }
-                return HIVE_OK;
-            }
-        }
         c.x = (const char *)cpu_row(x, 0);
         c.x_row_bytes = (size_t)x->row_stride * sizeof(float);
         cpu_parallel_for(dev, groups, min_groups, mm_task, &c);
         return HIVE_OK;
     }
-
     c.x_row_bytes = (size_t)(w->cols / QK32) * sizeof(act_q8);
     char *xq = cpu_scratch(dev, c.x_row_bytes * (size_t)x->rows);
     if (!xq) return cpu_fail(err, HIVE_E_NOMEM, "matmul: cannot allocate activation blocks");
     c.x = xq;
-    c.raw = cpu_row(x, 0);
-    c.raw_stride = x->row_stride;
     cpu_parallel_for(dev, x->rows, 8, mm_quantize_task, &c);
     cpu_parallel_for(dev, groups, min_groups, mm_task, &c);
     return HIVE_OK;

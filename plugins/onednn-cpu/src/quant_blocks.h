@@ -24,6 +24,10 @@ _Static_assert(sizeof(blk_q6_k) == 210, "q6_k layout");
 /* One activation block: x ~= d * q. `s` = d * sum(q) and sum16 (sums of each
  * 16-element half) let the kernels fold weight offsets (Q4_0 -8, Q4_1 min,
  * Q4_K min, Q6_K -32) into one scalar term instead of per-element work. */
+/* An activation block. d and s are kept at f16 precision (stored as f32), as
+ * llama.cpp's q8_0/q8_1 activation blocks are: the native quantized path is
+ * checked against llama.cpp, and matching its rounding keeps the two within
+ * numerical noise of each other. s = d * sum(q). */
 typedef struct { float d; float s; int16_t sum16[2]; int8_t q[32]; } act_q8;
 
 static inline float cpu_f16_to_f32(uint16_t h) {
@@ -68,6 +72,9 @@ static inline uint16_t cpu_f32_to_f16(float f) {
     if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
     return (uint16_t)(sign | r);
 }
+
+/* f32 rounded to the nearest f16 value */
+static inline float cpu_round_f16(float f) { return cpu_f16_to_f32(cpu_f32_to_f16(f)); }
 
 static inline float cpu_bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;

@@ -7,6 +7,7 @@
 
 const hive_backend_api *api;
 hive_device *dev;
+hive_plugin_query_fn plugin_query;
 char last_error[1024];
 hive_status last_error_code;
 
@@ -46,6 +47,7 @@ int harness_load(void) {
     hive_plugin_query_fn query = (hive_plugin_query_fn)dlsym(so, HIVE_PLUGIN_QUERY_SYMBOL);
     hive_plugin_init_fn init = (hive_plugin_init_fn)dlsym(so, HIVE_PLUGIN_INIT_SYMBOL);
     if (!query || !init) return -1;
+    plugin_query = query;
     static hive_host_api host;
     memset(&host, 0, sizeof host);
     host.struct_size = sizeof host;

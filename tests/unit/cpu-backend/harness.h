@@ -14,6 +14,8 @@ extern hive_status last_error_code;
 
 /* Loads the plugin once; returns 0 on success. */
 int harness_load(void);
+/* The plugin's hive_plugin_query entry. */
+extern hive_plugin_query_fn plugin_query;
 /* Opens the device with HIVE_CPU_ISA=isa; returns the ISA actually active
  * (from the device name) or NULL when opening failed. */
 const char *harness_open(const char *isa, uint32_t threads);

@@ -16,6 +16,26 @@ static void assert_close(double got, double want, double tol, const char *what, 
 
 void test_plugin_info(void **state) {
     (void)state;
+    hive_plugin_info pi;
+    memset(&pi, 0, sizeof pi);
+    pi.struct_size = sizeof pi;
+    assert_int_equal(plugin_query(&pi), HIVE_OK);
+    assert_int_equal(pi.kind, HIVE_PLUGIN_BACKEND);
+    assert_string_equal(pi.name, "onednn-cpu");
+    assert_int_equal(pi.abi_major, 1);
+    assert_int_equal(pi.abi_minor, 1);
+    assert_int_equal(pi.min_host_minor, 0);
+    assert_non_null(strstr(pi.build, "oneDNN"));
+    assert_non_null(strstr(pi.build, "avx2"));
+    /* an older, shorter host struct: nothing past its size is written */
+    struct { hive_plugin_info head; char canary[8]; } small;
+    memset(&small, 0x5a, sizeof small);
+    small.head.struct_size = offsetof(hive_plugin_info, build);
+    assert_int_equal(plugin_query(&small.head), HIVE_OK);
+    assert_int_equal(small.head.struct_size, offsetof(hive_plugin_info, build));
+    assert_int_equal((unsigned char)small.canary[0], 0x5a);
+    assert_true(*(const unsigned char *)&small.head.build == 0x5a); /* untouched */
+
     hive_device_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
@@ -221,6 +241,18 @@ void test_op_shape_errors(void **state) {
     hive_tensor wrong_dtype = a.t;
     wrong_dtype.dtype = HIVE_DTYPE_F16;
     assert_int_equal(api->op_swiglu(dev, &wrong_dtype, &a.t, &a.t, &err), HIVE_E_UNSUPPORTED);
+    /* malformed views never crash */
+    hive_tensor no_buf = a.t, neg = a.t, odd = a.t;
+    no_buf.buf = NULL;
+    neg.cols = -3;
+    odd.offset = 2;
+    assert_int_equal(api->op_matmul(dev, NULL, gw, NULL, 1, 0, &a.t, &err), HIVE_E_INVALID);
+    assert_int_equal(api->op_matmul(dev, &a.t, NULL, NULL, 1, 0, &a.t, &err), HIVE_E_INVALID);
+    assert_int_equal(api->op_rmsnorm(dev, &no_buf, gw, 1e-5f, &a.t, &err), HIVE_E_INVALID);
+    assert_int_equal(api->op_binary(dev, HIVE_BINARY_ADD, &neg, &a.t, &a.t, &err), HIVE_E_SHAPE);
+    assert_int_equal(api->op_argmax(dev, &odd, (int32_t[2]){0}, &err), HIVE_E_INVALID);
+    assert_int_equal(api->op_rope(dev, &a.t, &rd, NULL, &err), HIVE_E_INVALID);
+    assert_int_equal(api->buffer_upload(dev, a.buf, 1u << 30, g, 4, &err), HIVE_E_INVALID);
     api->weight_free(dev, gw);
     tt_free(&a);
     tt_free(&b);

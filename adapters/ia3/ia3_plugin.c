@@ -1,0 +1,125 @@
+/* ia3.so: serves PEFT (IA)^3 adapters (peft_type "IA3").
+ * Feed-forward targets scale the module input (LINEAR_INPUT: x *= l), other
+ * targets scale the output, bias included (OUTPUT_SCALE: y *= l). */
+#include <string.h>
+
+#include "hive_abi.h"
+#include "ia3.h"
+#include "peft_config.h"
+#include "peft_util.h"
+
+static hive_host_api g_host;
+
+static uint32_t ia3_claim(const char *config_json) {
+    char type[32];
+    int dora = 0;
+    if (peft_config_peek(config_json, type, sizeof type, &dora) != 0) return 0;
+    return !strcmp(type, "IA3") ? 100u : 0u;
+}
+
+static hive_status p_load(const hive_adapter_load_args *args, hive_adapter **out, hive_error **err) {
+    return ia3_load(&g_host, args, (ia3 **)out, err);
+}
+
+static void p_destroy(hive_adapter *a) { ia3_destroy((ia3 *)a); }
+
+static hive_status p_describe(const hive_adapter *ad, hive_adapter_desc *out) {
+    const ia3 *a = (const ia3 *)ad;
+    if (!a || !out || out->struct_size < offsetof(hive_adapter_desc, device_bytes)) return HIVE_E_INVALID;
+    hive_adapter_desc d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+    d.hooks = a->merged ? 0 : a->hooks;
+    d.device_bytes = a->device_bytes;
+    d.hooks_at = a->hooks_at;
+    uint32_t n = out->struct_size < sizeof d ? out->struct_size : (uint32_t)sizeof d;
+    memcpy(out, &d, n);
+    out->struct_size = n;
+    return HIVE_OK;
+}
+
+/* The module at (layer, module) after checking it has the hook `kind` and
+ * that t (x for LINEAR_INPUT, y for OUTPUT_SCALE) is [n <= max_rows, features]. */
+static hive_status for_call(ia3 *a, uint32_t layer, uint32_t module, int ff, const hive_tensor *t, ia3_module **out,
+                            hive_error **err) {
+    *out = NULL;
+    if (!a) return HIVE_E_INVALID;
+    if (a->merged) return peft_fail(a->host, err, HIVE_E_INVALID, "adapter hook called after merge");
+    const char *what = ff ? "linear_input" : "linear_output";
+    if (layer >= a->n_layers || module >= HIVE_MODULE_COUNT || a->slot[layer * HIVE_MODULE_COUNT + module] < 0)
+        return peft_fail(a->host, err, HIVE_E_INVALID, "ia3: no %s hook at layer %u module %u", what, layer, module);
+    ia3_module *m = &a->mods[a->slot[layer * HIVE_MODULE_COUNT + module]];
+    if (m->ff != ff)
+        return peft_fail(a->host, err, HIVE_E_INVALID, "ia3: %s is a %s target; %s called", m->path,
+                         m->ff ? "feed-forward (input-scaling)" : "output-scaling", what);
+    if (!t || t->rows < 0 || (uint64_t)t->rows > a->max_rows || t->cols != m->n || t->dtype != HIVE_DTYPE_F32)
+        return peft_fail(a->host, err, HIVE_E_SHAPE, "%s: %s called with %s [%lld x %lld]; expected f32 [n x %u], n <= %u",
+                         m->path, what, ff ? "x" : "y", t ? (long long)t->rows : -1LL, t ? (long long)t->cols : -1LL,
+                         m->n, a->max_rows);
+    if (!m->w) return peft_fail(a->host, err, HIVE_E_INTERNAL, "%s: no device vector", m->path);
+    *out = m;
+    return HIVE_OK;
+}
+
+static hive_status p_linear_input(hive_adapter *ad, uint32_t layer, uint32_t module, const hive_tensor *x,
+                                  hive_error **err) {
+    ia3 *a = (ia3 *)ad;
+    ia3_module *m;
+    hive_status st = for_call(a, layer, module, 1, x, &m, err);
+    if (st != HIVE_OK || x->rows == 0) return st;
+    return a->be->op_binary_weight(a->dev, HIVE_BINARY_MUL, x, m->w, x, err);
+}
+
+static hive_status p_linear_output(hive_adapter *ad, uint32_t layer, uint32_t module, const hive_tensor *x,
+                                   const hive_tensor *base_y, const hive_tensor *y, hive_error **err) {
+    (void)x, (void)base_y;
+    ia3 *a = (ia3 *)ad;
+    ia3_module *m;
+    hive_status st = for_call(a, layer, module, 0, y, &m, err);
+    if (st != HIVE_OK || y->rows == 0) return st;
+    return a->be->op_binary_weight(a->dev, HIVE_BINARY_MUL, y, m->w, y, err);
+}
+
+static hive_status p_merge(hive_adapter *a, hive_error **err) { return ia3_merge((ia3 *)a, err); }
+
+static const hive_adapter_api k_api = {
+    .struct_size = sizeof(hive_adapter_api),
+    .claim = ia3_claim,
+    .load = p_load,
+    .destroy = p_destroy,
+    .describe = p_describe,
+    .linear_input = p_linear_input,
+    .linear_output = p_linear_output,
+    .merge = p_merge,
+};
+
+HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {
+    if (!info || info->struct_size < offsetof(hive_plugin_info, name)) return HIVE_E_INVALID;
+    hive_plugin_info mine = {
+        .struct_size = sizeof(hive_plugin_info),
+        .kind = HIVE_PLUGIN_ADAPTER,
+        .abi_major = HIVE_ABI_MAJOR,
+        .abi_minor = HIVE_ABI_MINOR,
+        .min_host_minor = 0,
+        .name = "ia3",
+        .version = "0.1.0",
+        .build = "gcc " __VERSION__,
+        .description = "PEFT (IA)^3 adapters (input / output scaling, regex targets, merge)",
+    };
+    uint32_t n = info->struct_size < sizeof mine ? info->struct_size : (uint32_t)sizeof mine;
+    memcpy(info, &mine, n);
+    info->struct_size = n;
+    return HIVE_OK;
+}
+
+HIVE_PLUGIN_EXPORT hive_status hive_plugin_init(const hive_host_api *host, const void **api, hive_error **err) {
+    (void)err;
+    if (!host || !api || host->struct_size < offsetof(hive_host_api, plugin_path) || host->abi_major != HIVE_ABI_MAJOR)
+        return HIVE_E_VERSION;
+    memset(&g_host, 0, sizeof g_host);
+    size_t n = host->struct_size < sizeof g_host ? host->struct_size : sizeof g_host;
+    memcpy(&g_host, host, n);
+    g_host.struct_size = (uint32_t)n;
+    *api = &k_api;
+    return HIVE_OK;
+}

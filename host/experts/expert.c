@@ -1,0 +1,140 @@
+/* Loading an expert through the adapter plugins (see expert.h). */
+#include "experts/expert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "experts/base_match.h"
+#include "util/error.h"
+#include "util/log.h"
+
+void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, const hive_engine *e,
+                             const hive_model_files *m) {
+    memset(t, 0, sizeof *t);
+    t->registry = r;
+    t->args.struct_size = sizeof t->args;
+    t->args.backend = hive_engine_backend(e);
+    t->args.device = hive_engine_device(e);
+    t->args.model = hive_engine_model_shape(e);
+    t->args.base = hive_engine_base_access(e);
+    t->args.max_rows = hive_engine_max_rows(e);
+    t->model_name = m ? m->hp.name : hive_engine_hparams(e)->name;
+    t->model_path = m ? m->path : NULL;
+}
+
+void hive_expert_list_adapter_plugins(const hive_registry *r, char *out, size_t cap) {
+    size_t o = 0;
+    out[0] = 0;
+    for (const hive_plugin *p = r ? r->all : NULL; p && o < cap; p = p->next)
+        if (p->status == HIVE_PLUGIN_LOADED && p->info.kind == HIVE_PLUGIN_ADAPTER)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s (%s)", o ? ", " : "", p->name, p->file);
+    if (!o) snprintf(out, cap, "none");
+}
+
+static uint64_t fnv(uint64_t h, const char *s) {
+    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (h ^ 0xff) * 1099511628211ull; /* field separator */
+}
+
+static uint64_t identity(const hive_expert *x) {
+    uint64_t h = 1469598103934665603ull;
+    h = fnv(h, x->pkg.canonical);
+    h = fnv(h, x->manifest.name);
+    h = fnv(h, x->manifest.version);
+    char stamp[96] = "";
+    struct stat st;
+    if (x->pkg.is_archive) snprintf(stamp, sizeof stamp, "%s", x->pkg.sha256);
+    else if (stat(x->pkg.manifest, &st) == 0)
+        snprintf(stamp, sizeof stamp, "%lld.%ld:%lld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                 (long long)st.st_size);
+    return fnv(h, stamp);
+}
+
+static hive_status load_one(hive_expert *x, const hive_expert_target *t, const hive_manifest_adapter *a,
+                            hive_error **err) {
+    uint32_t score = 0;
+    const hive_plugin *p = hive_registry_claim_adapter(t->registry, a->config_json, &score);
+    if (!p) {
+        char list[1024];
+        hive_expert_list_adapter_plugins(t->registry, list, sizeof list);
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "expert '%s': no adapter plugin claims %s/adapter_config.json (peft_type '%s'%s); loaded adapter plugins: %s",
+                         x->manifest.name, a->dir, a->peft_type, a->use_dora ? ", use_dora" : "", list);
+    }
+    hive_adapter_load_args args = t->args;
+    args.struct_size = sizeof args;
+    args.dir = a->dir;
+    args.config_json = a->config_json;
+    hive_adapter_ref *r = &x->refs[x->n_refs];
+    memset(r, 0, sizeof *r);
+    r->api = &p->adapter;
+    hive_error *e = NULL;
+    hive_status st = p->adapter.load(&args, &r->adapter, &e);
+    if (st != HIVE_OK || !r->adapter) {
+        if (!e) e = hive_error_new(st ? st : HIVE_E_INTERNAL, "load returned no adapter");
+        hive_error_prefix(e, "expert '%s': adapter %s (plugin %s)", x->manifest.name, a->path, p->name);
+        st = e ? e->code : HIVE_E_NOMEM;
+        if (err) *err = e;
+        else hive_error_free(e);
+        return st;
+    }
+    r->desc.struct_size = sizeof r->desc;
+    if ((st = p->adapter.describe(r->adapter, &r->desc)) != HIVE_OK) {
+        p->adapter.destroy(r->adapter);
+        return hive_fail(err, st, "expert '%s': adapter %s (plugin %s): describe failed (%s)", x->manifest.name, a->path,
+                         p->name, hive_status_name(st));
+    }
+    x->plugins[x->n_refs++] = p;
+    x->device_bytes += r->desc.device_bytes;
+    if (r->desc.n_virtual_tokens) {
+        if (x->n_virtual_tokens)
+            return hive_fail(err, HIVE_E_INVALID, "expert '%s' carries more than one soft prompt (%s)", x->manifest.name,
+                             a->path);
+        x->n_virtual_tokens = r->desc.n_virtual_tokens;
+    }
+    HLOG_DEBUG("expert %s: %s adapter %s via plugin %s (claim %u, %llu device bytes)", x->manifest.name, a->type, a->path,
+               p->name, score, (unsigned long long)r->desc.device_bytes);
+    return HIVE_OK;
+}
+
+hive_status hive_expert_load(const char *path, const hive_expert_target *t, hive_expert **out, hive_error **err) {
+    *out = NULL;
+    hive_expert *x = calloc(1, sizeof *x);
+    if (!x) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    hive_problems probs = {0};
+    hive_status st = hive_expert_pkg_open(path, t->limits, &x->pkg, err);
+    if (st == HIVE_OK) st = hive_manifest_load(x->pkg.dir, x->pkg.manifest, &x->manifest, &probs, err);
+    if (st == HIVE_OK) st = hive_problems_fail(&probs, HIVE_E_INVALID, err);
+    hive_problems_free(&probs);
+    if (st == HIVE_OK) st = hive_manifest_match_base_named(&x->manifest, t->model_name, t->model_path, &x->base_index, err);
+    if (st == HIVE_OK) {
+        const hive_manifest_base *b = &x->manifest.bases[x->base_index];
+        if (b->n_adapters > HIVE_MAX_ADAPTERS_PER_SET) {
+            st = hive_fail(err, HIVE_E_INVALID, "expert '%s' has %zu adapters; at most %d are supported", x->manifest.name,
+                           b->n_adapters, HIVE_MAX_ADAPTERS_PER_SET);
+        } else if (!(x->refs = calloc(b->n_adapters, sizeof *x->refs)) ||
+                   !(x->plugins = calloc(b->n_adapters, sizeof *x->plugins))) {
+            st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; st == HIVE_OK && i < b->n_adapters; i++) st = load_one(x, t, &b->adapters[i], err);
+    }
+    if (st != HIVE_OK) {
+        hive_expert_free(x); /* destroys loaded adapters in reverse order */
+        return st;
+    }
+    x->identity = identity(x);
+    *out = x;
+    return HIVE_OK;
+}
+
+void hive_expert_free(hive_expert *x) {
+    if (!x) return;
+    for (uint32_t i = x->n_refs; i-- > 0;) x->refs[i].api->destroy(x->refs[i].adapter);
+    free(x->refs);
+    free(x->plugins);
+    hive_manifest_free(&x->manifest);
+    hive_expert_pkg_close(&x->pkg);
+    free(x);
+}
