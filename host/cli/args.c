@@ -20,7 +20,7 @@ static const local_flag k_local[] = {
     {"help", NULL, "show this help", ""},
     {"prompt", "TEXT", "prompt text", "generate"},
     {"chat", NULL, "render the prompt with the model's chat template (ChatML)", "generate"},
-    {"json", NULL, "machine-readable output", "plugins info bench"},
+    {"json", NULL, "machine-readable output", "plugins info bench experts"},
     {"verbose", NULL, "print timing statistics to stderr", "generate chat"},
 };
 
@@ -32,6 +32,7 @@ static const struct {
     {"info", "describe a model: architecture, dimensions, tensors, memory"},
     {"bench", "measure prefill and decode speed (-p N -n N [-r N])"},
     {"plugins", "list every plugin file found, its status and devices"},
+    {"experts", "inspect PATH [--json] | validate PATH [--model M]: expert packages"},
 };
 
 void hive_cli_usage(FILE *out, const char *command) {

@@ -33,5 +33,6 @@ int hive_cmd_generate(hive_cli *cli);
 int hive_cmd_chat(hive_cli *cli);
 int hive_cmd_info(hive_cli *cli);
 int hive_cmd_bench(hive_cli *cli);
+int hive_cmd_experts(hive_cli *cli);
 
 #endif

@@ -42,7 +42,7 @@ int hive_cmd_chat(hive_cli *cli) {
     hive_session_gen_params(cli->cfg, &gp);
     hive_error *err = NULL;
     int32_t seq = 0;
-    if (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK) {
+    if (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK) {
         fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
         hive_error_free(err);
         hive_session_close(&s);

@@ -72,7 +72,7 @@ int hive_cmd_generate(hive_cli *cli) {
     hive_gen_params gp;
     hive_gen_stats st;
     hive_session_gen_params(cli->cfg, &gp);
-    if (!rc && (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK ||
+    if (!rc && (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK ||
                 hive_generate(s.eng, s.tok, seq, ids, n, &gp, write_stdout, NULL, &st, &err) != HIVE_OK)) {
         fprintf(stderr, "\nhive-host: %s\n", hive_error_message(err));
         rc = 1;

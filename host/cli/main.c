@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/session.h"
 #include "util/log.h"
 
 int main(int argc, char **argv) {
@@ -19,6 +20,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (cli.print_config) {
+        /* show the experts' decoding defaults where they apply */
+        if ((rc = hive_session_apply_manifests(cli.cfg)) != 0) {
+            hive_config_free(cli.cfg);
+            return rc;
+        }
         hive_config_print(cli.cfg, stdout);
         hive_config_free(cli.cfg);
         return 0;
@@ -27,7 +33,7 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(hive_cli *);
     } cmds[] = {{"plugins", hive_cmd_plugins}, {"generate", hive_cmd_generate}, {"chat", hive_cmd_chat},
-                {"info", hive_cmd_info},       {"bench", hive_cmd_bench}};
+                {"info", hive_cmd_info},       {"bench", hive_cmd_bench},  {"experts", hive_cmd_experts}};
     if (!cli.command) {
         hive_cli_usage(stderr, NULL);
         hive_config_free(cli.cfg);

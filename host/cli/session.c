@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "experts/decoding.h"
+#include "experts/manifest.h"
+#include "experts/package.h"
 #include "util/dtype.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -20,8 +23,73 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+int hive_session_apply_manifests(hive_config *cfg) {
+    for (size_t i = 0; i < hive_config_list_len(cfg, "experts.paths"); i++) {
+        const char *path = hive_config_list_item(cfg, "experts.paths", i);
+        hive_expert_pkg pkg;
+        hive_manifest m;
+        hive_problems probs = {0};
+        hive_error *err = NULL;
+        memset(&m, 0, sizeof m);
+        if (hive_expert_pkg_open(path, NULL, &pkg, &err) != HIVE_OK) return fail(err, path);
+        hive_status st = hive_manifest_load(pkg.dir, pkg.manifest, &m, &probs, &err);
+        if (st == HIVE_OK) st = hive_manifest_apply_decoding(&m, cfg, &err);
+        hive_manifest_free(&m);
+        hive_problems_free(&probs);
+        hive_expert_pkg_close(&pkg);
+        if (st != HIVE_OK) return fail(err, path);
+    }
+    return 0;
+}
+
+/* Load --expert packages through the adapter plugins, compose them in order,
+ * and with --merge fold a single expert into the base weights. */
+static int open_experts(const hive_config *cfg, hive_session *s) {
+    size_t n = hive_config_list_len(cfg, "experts.paths");
+    if (!n) return 0;
+    hive_error *err = NULL;
+    const char *paths[HIVE_MAX_ADAPTERS_PER_SET];
+    if (n > HIVE_MAX_ADAPTERS_PER_SET) {
+        fprintf(stderr, "hive-host: %zu experts given; at most %d can be active together\n", n, HIVE_MAX_ADAPTERS_PER_SET);
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++) paths[i] = hive_config_list_item(cfg, "experts.paths", i);
+    double t0 = now_ms();
+    hive_expert_target_init(&s->target, &s->reg, s->eng, s->model);
+    uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
+    if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
+    if (hive_expert_set_acquire(s->experts, paths, n, &s->set, &err) != HIVE_OK) return fail(err, NULL);
+    s->have_set = 1;
+    s->experts_ms = now_ms() - t0;
+    HLOG_INFO("%zu expert(s) loaded in %.1f ms", n, s->experts_ms);
+    if (!hive_config_bool(cfg, "experts.merge")) return 0;
+    if (n != 1) {
+        fprintf(stderr, "hive-host: --merge folds exactly one expert into the base weights (%zu given)\n", n);
+        return 2;
+    }
+    for (uint32_t i = 0; i < s->set.set.n; i++) {
+        hive_adapter_ref *r = &s->set.set.refs[i];
+        if (!r->api->merge) {
+            fprintf(stderr, "hive-host: --merge: adapter %u of %s cannot be merged (a soft prompt is not a weight "
+                            "change); run without --merge\n", i, paths[0]);
+            return 1;
+        }
+        if (r->api->merge(r->adapter, &err) != HIVE_OK) return fail(err, "--merge");
+    }
+    s->merged = 1;
+    HLOG_INFO("%s merged into the base weights", paths[0]);
+    return 0;
+}
+
+hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err) {
+    return hive_engine_seq_set_adapters(s->eng, seq, s->have_set && !s->merged ? &s->set.set : NULL, err);
+}
+
 int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     memset(s, 0, sizeof *s);
+    int rc_experts;
+    /* experts' decoding defaults sit below the command line */
+    if ((rc_experts = hive_session_apply_manifests(cli->cfg)) != 0) return rc_experts;
     const hive_config *cfg = cli->cfg;
     hive_error *err = NULL;
     double t0 = now_ms();
@@ -67,12 +135,16 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)
         return fail(err, s->sel.plugin->name);
     s->load_ms = now_ms() - t0;
+    if ((rc_experts = open_experts(cfg, s)) != 0) return rc_experts;
     HLOG_DEBUG("model loaded in %.0f ms: %.1f MiB of weights, %.1f MiB of KV cache", s->load_ms,
                hive_engine_weight_bytes(s->eng) / 1048576.0, hive_engine_kv_bytes(s->eng) / 1048576.0);
     return 0;
 }
 
 void hive_session_close(hive_session *s) {
+    /* adapters hold device memory: release them before the engine's device */
+    if (s->have_set) hive_expert_set_release(&s->set);
+    hive_expert_cache_free(s->experts);
     hive_engine_free(s->eng); /* before the plugin is unloaded */
     hive_tokenizer_free(s->tok);
     hive_model_close(s->model);

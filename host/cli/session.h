@@ -6,6 +6,9 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "engine/generate.h"
+#include "experts/cache.h"
+#include "experts/compose.h"
+#include "experts/expert.h"
 #include "model/model.h"
 #include "plugin/registry.h"
 #include "tokenizer/tokenizer.h"
@@ -17,11 +20,22 @@ typedef struct hive_session {
     hive_tokenizer *tok;
     hive_engine *eng;
     double load_ms;
+    /* experts given with --expert, composed in the order given */
+    hive_expert_target target;
+    hive_expert_cache *experts;
+    hive_expert_set set;
+    int have_set;
+    int merged;              /* --merge folded the expert into the weights */
+    double experts_ms;       /* cold load of all experts */
 } hive_session;
 
 /* Prints the error and returns a non-zero exit code on failure. */
 int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs);
 void hive_session_close(hive_session *s);
+/* Attach the session's experts (or none) to a sequence. */
+hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err);
+/* Apply the manifests' training.decoding to cfg (below CLI values). */
+int hive_session_apply_manifests(hive_config *cfg);
 /* Sampling and generation parameters from the configuration. */
 void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p);
 

@@ -43,6 +43,8 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"chat.thinking", HIVE_CFG_STRING, "default", "thinking", "on|off|default", "Qwen3 thinking mode", NORANGE},
     /* experts */
     {"experts.paths", HIVE_CFG_STRLIST, "", "expert", "PATH", "expert package (.expert or directory); repeatable", NORANGE},
+    {"experts.merge", HIVE_CFG_BOOL, "false", "merge", NULL,
+     "fold a single expert into the base weights (fast path; LoRA, DoRA, IA3 without biases)", NORANGE},
     {"experts.cache_mb", HIVE_CFG_INT, "512", "expert-cache-mb", "MB", "memory budget of the loaded-expert LRU cache", 0, 1 << 24},
     /* logging */
     {"log_level", HIVE_CFG_STRING, "info", "log", "LEVEL", "error | warn | info | debug | trace (HIVE_LOG sets it too)", NORANGE},

@@ -135,6 +135,60 @@ static void test_bad_model_files(void **s) {
     EXPECT(1, "info --model /nonexistent/model.gguf", "/nonexistent/model.gguf");
 }
 
+/* An expert package made at test time around the golden PEFT LoRA of the
+ * tiny llama: it changes the output, --merge gives the same output as the
+ * hooks, its manifest's decoding sits between defaults and the CLI, and a
+ * package for another base model is refused with a clear message. */
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void make_expert(const char *dir, const char *base_name) {
+    char cmd[1024], path[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && cp -r %s/tests/golden/data/llama/adapters/lora %s/adapter", dir,
+             dir, HIVE_SOURCE_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    char m[1024];
+    snprintf(m, sizeof m,
+             "{\"schema_version\":\"2.0\",\"name\":\"tiny-lora\",\"version\":\"0.1.0\",\"description\":\"t\","
+             "\"base_models\":[{\"name\":\"%s\",\"adapters\":[{\"type\":\"lora\",\"path\":\"adapter\"}]}],"
+             "\"training\":{\"decoding\":{\"temperature\":0.0,\"top_k\":7}}}",
+             base_name);
+    write_file(path, m);
+}
+
+static void test_experts_cli(void **s) {
+    (void)s;
+    const char *model = HIVE_SOURCE_DIR "/tests/golden/data/llama";
+    static char args[2048], base_out[sizeof g_out], expert_out[sizeof g_out];
+    make_expert("/tmp/hive-e2e-expert", "llama");
+    snprintf(args, sizeof args, "--cpu generate --model %s --greedy --max-tokens 12 --prompt 'Hello, Hive!'", model);
+    assert_int_equal(run(args), 0);
+    snprintf(base_out, sizeof base_out, "%s", g_out);
+    snprintf(args, sizeof args, "--cpu generate --model %s --expert /tmp/hive-e2e-expert --max-tokens 12 --prompt 'Hello, Hive!'", model);
+    assert_int_equal(run(args), 0);
+    snprintf(expert_out, sizeof expert_out, "%s", g_out);
+    if (!strcmp(base_out, expert_out)) fail_msg("the expert did not change the output:\n%s", g_out);
+    snprintf(args, sizeof args, "--cpu generate --model %s --expert /tmp/hive-e2e-expert --merge --max-tokens 12 --prompt 'Hello, Hive!'", model);
+    assert_int_equal(run(args), 0);
+    if (strcmp(strstr(g_out, "\n") ? g_out : g_out, expert_out) && !strstr(g_out, expert_out))
+        fail_msg("--merge output differs from the hooked expert:\n%s\nvs\n%s", g_out, expert_out);
+    snprintf(args, sizeof args, "--expert /tmp/hive-e2e-expert --top-k 3 --print-config");
+    EXPECT(0, args, "sampling.temperature           = 0  # manifest");
+    assert_non_null(strstr(g_out, "sampling.top_k                 = 3  # cli"));
+    EXPECT(0, "experts inspect /tmp/hive-e2e-expert", "tiny-lora");
+    make_expert("/tmp/hive-e2e-expert-other", "Qwen3-0.6B");
+    snprintf(args, sizeof args, "--cpu generate --model %s --expert /tmp/hive-e2e-expert-other --prompt hi", model);
+    EXPECT(1, args, "targets base model(s) Qwen3-0.6B");
+    snprintf(args, sizeof args, "--cpu bench --model %s --expert /tmp/hive-e2e-expert -p 8 -n 4", model);
+    EXPECT(0, args, "cached attach");
+    assert_int_equal(system("rm -rf /tmp/hive-e2e-expert /tmp/hive-e2e-expert-other"), 0);
+}
+
 static void test_real_model(void **s) {
     (void)s;
     const char *m = real_model();
@@ -172,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_docs_and_shipped_configs),
         cmocka_unit_test(test_backend_selection_errors),
         cmocka_unit_test(test_bad_model_files),
+        cmocka_unit_test(test_experts_cli),
         cmocka_unit_test(test_real_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
