@@ -49,7 +49,10 @@ void hive_cli_usage(FILE *out, const char *command) {
     }
     if (!command || !strcmp(command, "bench"))
         fprintf(out, "  %-28s prompt tokens (bench, default 512)\n  %-28s tokens to generate (bench, default 128)\n"
-                     "  %-28s repetitions, best is reported (bench, default 1)\n", "-p N", "-n N", "-r N");
+                     "  %-28s repetitions, best is reported (bench, default 1)\n"
+                     "  %-28s parallel sequences decoded together (bench, default 1)\n"
+                     "  %-28s give each sequence one of the --expert packages in turn (bench)\n",
+                "-p N", "-n N", "-r N", "-b N", "--mix");
     for (size_t i = 0; i < hive_cfg_schema_len; i++) {
         const hive_cfg_key *k = &hive_cfg_schema[i];
         if (!k->flag) continue;
@@ -119,6 +122,7 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
     cli->n_prompt = 512;
     cli->n_gen = 128;
     cli->reps = 1;
+    cli->batch = 1;
     if (!(cli->cfg = hive_config_new())) {
         fprintf(stderr, "hive-host: out of memory\n");
         return 2;
@@ -137,12 +141,12 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
             }
             continue;
         }
-        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r")) {
+        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r") || !strcmp(a, "-b")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "hive-host: %s needs a value\n", a);
                 return 2;
             }
-            int *dst = a[1] == 'p' ? &cli->n_prompt : a[1] == 'n' ? &cli->n_gen : &cli->reps;
+            int *dst = a[1] == 'p' ? &cli->n_prompt : a[1] == 'n' ? &cli->n_gen : a[1] == 'b' ? &cli->batch : &cli->reps;
             if ((rc = parse_int_arg(a, argv[++i], dst))) return rc;
             continue;
         }
@@ -166,6 +170,7 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         if (!strcmp(name, "chat")) { cli->chat = 1; continue; }
         if (!strcmp(name, "json")) { cli->json = 1; continue; }
         if (!strcmp(name, "verbose")) { cli->verbose = 1; continue; }
+        if (!strcmp(name, "mix")) { cli->mix = 1; continue; }
         int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt");
         const hive_cfg_key *k = hive_cfg_find_flag(name);
         int negated = 0;

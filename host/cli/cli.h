@@ -18,6 +18,8 @@ typedef struct hive_cli {
     int n_prompt;             /* bench -p */
     int n_gen;                /* bench -n */
     int reps;                 /* bench -r */
+    int batch;                /* bench -b: parallel sequences */
+    int mix;                  /* bench --mix: one expert per sequence */
     const char *positional[8];
     size_t n_positional;
     hive_config *cfg;

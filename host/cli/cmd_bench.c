@@ -21,70 +21,104 @@ static uint64_t lcg(uint64_t *s) {
     return *s >> 33;
 }
 
-int hive_cmd_bench(hive_cli *cli) {
-    if (cli->n_prompt < 1 || cli->n_gen < 1 || cli->reps < 1) {
-        fprintf(stderr, "hive-host bench: -p, -n and -r must be at least 1\n");
+/* Greedy next token of each of n rows. */
+static void argmax_rows(const float *logits, uint32_t n, uint32_t vocab, int32_t *out) {
+    for (uint32_t r = 0; r < n; r++) {
+        const float *row = logits + (size_t)r * vocab;
+        int32_t best = 0;
+        for (uint32_t v = 1; v < vocab; v++)
+            if (row[v] > row[best]) best = (int32_t)v;
+        out[r] = best;
+    }
+}
+
+/* Attach experts: all to every sequence, or with --mix expert i % n to
+ * sequence i (a batch whose rows carry different experts). */
+static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B, hive_adapter_set *mixed,
+                      double *attach_ms, hive_error **err) {
+    if (!s->have_set) return 0;
+    if (cli->mix && s->merged) {
+        fprintf(stderr, "hive-host bench: --mix and --merge exclude each other\n");
         return 2;
     }
+    double ta = now_ms();
+    for (int b = 0; b < B; b++) {
+        hive_status st;
+        if (cli->mix) {
+            hive_expert *x = s->set.members[(size_t)b % s->set.n];
+            hive_adapter_set *set = &mixed[(size_t)b % s->set.n];
+            if (b < (int)s->set.n && (st = hive_expert_compose(&x, 1, set, err)) != HIVE_OK) return 1;
+            st = hive_engine_seq_set_adapters(s->eng, seq[b], set, err);
+        } else {
+            st = hive_session_attach(s, seq[b], err);
+        }
+        if (st != HIVE_OK) return 1;
+    }
+    *attach_ms = (now_ms() - ta) / B;
+    return 0;
+}
+
+int hive_cmd_bench(hive_cli *cli) {
+    const int P = cli->n_prompt, N = cli->n_gen, B = cli->batch;
+    if (P < 1 || N < 1 || cli->reps < 1 || B < 1) {
+        fprintf(stderr, "hive-host bench: -p, -n, -r and -b must be at least 1\n");
+        return 2;
+    }
+    char buf[32];
     if (hive_config_source(cli->cfg, "model.ctx") == HIVE_SRC_DEFAULT) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%d", cli->n_prompt + cli->n_gen + 16);
+        snprintf(buf, sizeof buf, "%d", P + N + 16);
         hive_config_set(cli->cfg, "model.ctx", buf, HIVE_SRC_CLI, "bench -p/-n", NULL);
     }
+    if (B > 1 && hive_config_source(cli->cfg, "model.batch") == HIVE_SRC_DEFAULT && B > 512) {
+        snprintf(buf, sizeof buf, "%d", B);
+        hive_config_set(cli->cfg, "model.batch", buf, HIVE_SRC_CLI, "bench -b", NULL);
+    }
     hive_session s;
-    int rc = hive_session_open(cli, &s, 1);
+    int rc = hive_session_open(cli, &s, (uint32_t)B);
     if (rc) {
         hive_session_close(&s);
         return rc;
     }
     const hive_hparams *hp = hive_engine_hparams(s.eng);
-    int32_t *prompt = malloc((size_t)cli->n_prompt * sizeof *prompt);
-    int32_t *seqs = calloc((size_t)cli->n_prompt, sizeof *seqs);
-    float *logits = malloc((size_t)hp->vocab * sizeof *logits);
+    const uint32_t V = hp->vocab;
+    int32_t *prompt = malloc((size_t)B * P * sizeof *prompt), *rows_seq = malloc((size_t)B * P * sizeof *rows_seq);
+    int32_t *tok = malloc((size_t)B * sizeof *tok), *seq = malloc((size_t)B * sizeof *seq);
+    uint8_t *want = calloc((size_t)B * P, 1), *every_row = malloc((size_t)B);
+    float *logits = malloc((size_t)B * V * sizeof *logits);
+    hive_adapter_set *mixed = calloc(HIVE_MAX_ADAPTERS_PER_SET, sizeof *mixed);
     uint64_t rng = 42;
-    for (int i = 0; prompt && i < cli->n_prompt; i++) prompt[i] = (int32_t)(lcg(&rng) % hp->vocab);
-    double best_pp = 1e30, best_tg = 1e30, best_ttft = 1e30;
     hive_error *err = NULL;
-    int32_t seq = 0;
-    double attach_ms = 0;
-    if (!prompt || !seqs || !logits || hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK) rc = 1;
-    if (!rc && s.have_set) {
-        /* a cached expert set attaches without loading anything */
-        double ta = now_ms();
-        hive_expert_set again;
-        size_t n = hive_config_list_len(cli->cfg, "experts.paths");
-        const char *paths[HIVE_MAX_ADAPTERS_PER_SET];
-        for (size_t i = 0; i < n; i++) paths[i] = hive_config_list_item(cli->cfg, "experts.paths", i);
-        if (hive_expert_set_acquire(s.experts, paths, n, &again, &err) != HIVE_OK) rc = 1;
-        else {
-            if (hive_session_attach(&s, seq, &err) != HIVE_OK) rc = 1;
-            attach_ms = now_ms() - ta;
-            hive_expert_set_release(&again);
+    double best_pp = 1e30, best_tg = 1e30, best_ttft = 1e30, attach_ms = 0;
+    if (!prompt || !rows_seq || !tok || !seq || !want || !every_row || !logits || !mixed) rc = 1;
+    else memset(every_row, 1, (size_t)B);
+    for (int b = 0; !rc && b < B; b++)
+        if (hive_engine_seq_new(s.eng, &seq[b], &err) != HIVE_OK) rc = 1;
+    if (!rc) rc = attach_all(cli, &s, seq, B, mixed, &attach_ms, &err);
+    /* B prompts of P random tokens, sequence after sequence; logits at each one's last row */
+    for (int b = 0; !rc && b < B; b++)
+        for (int i = 0; i < P; i++) {
+            prompt[b * P + i] = (int32_t)(lcg(&rng) % V);
+            rows_seq[b * P + i] = seq[b];
+            want[b * P + i] = i == P - 1;
         }
-    }
     for (int r = 0; !rc && r < cli->reps; r++) {
-        hive_engine_seq_truncate(s.eng, seq, 0, NULL);
+        for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
         double t0 = now_ms();
-        hive_fwd_batch b = {(uint32_t)cli->n_prompt, prompt, seqs, NULL};
-        if (hive_engine_forward(s.eng, &b, logits, &err) != HIVE_OK) {
+        hive_fwd_batch pre = {(uint32_t)(B * P), prompt, rows_seq, want};
+        if (hive_engine_forward(s.eng, &pre, logits, &err) != HIVE_OK) {
             rc = 1;
             break;
         }
         double t1 = now_ms();
-        int32_t tok = 0;
-        for (uint32_t v = 1; v < hp->vocab; v++)
-            if (logits[v] > logits[tok]) tok = (int32_t)v;
-        double ttft = now_ms() - t0;
-        double t2 = now_ms();
-        for (int i = 0; i < cli->n_gen; i++) {
-            hive_fwd_batch one = {1, &tok, &seq, NULL};
-            if (hive_engine_forward(s.eng, &one, logits, &err) != HIVE_OK) {
+        argmax_rows(logits, (uint32_t)B, V, tok);
+        double ttft = now_ms() - t0, t2 = now_ms();
+        for (int i = 0; i < N; i++) {
+            hive_fwd_batch step = {(uint32_t)B, tok, seq, every_row};
+            if (hive_engine_forward(s.eng, &step, logits, &err) != HIVE_OK) {
                 rc = 1;
                 break;
             }
-            tok = 0;
-            for (uint32_t v = 1; v < hp->vocab; v++)
-                if (logits[v] > logits[tok]) tok = (int32_t)v;
+            argmax_rows(logits, (uint32_t)B, V, tok);
         }
         double t3 = now_ms();
         if (t1 - t0 < best_pp) best_pp = t1 - t0;
@@ -92,25 +126,30 @@ int hive_cmd_bench(hive_cli *cli) {
         if (ttft < best_ttft) best_ttft = ttft;
     }
     if (rc) {
-        fprintf(stderr, "hive-host bench: %s\n", hive_error_message(err));
+        if (err) fprintf(stderr, "hive-host bench: %s\n", hive_error_message(err));
     } else {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        double pp = cli->n_prompt * 1e3 / best_pp, tg = cli->n_gen * 1e3 / best_tg, rss = ru.ru_maxrss / 1024.0;
+        double pp = (double)B * P * 1e3 / best_pp, tg = (double)B * N * 1e3 / best_tg, rss = ru.ru_maxrss / 1024.0;
+        size_t n_exp = hive_config_list_len(cli->cfg, "experts.paths");
         if (cli->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
             cJSON_AddStringToObject(o, "backend", s.sel.plugin->name);
+            cJSON_AddStringToObject(o, "device", s.sel.plugin->devices[s.sel.device].name);
+            cJSON_AddStringToObject(o, "weights", hive_config_str(cli->cfg, "model.weights"));
             cJSON_AddNumberToObject(o, "threads", (double)hive_config_int(cli->cfg, "threads"));
-            cJSON_AddNumberToObject(o, "n_prompt", cli->n_prompt);
-            cJSON_AddNumberToObject(o, "n_gen", cli->n_gen);
+            cJSON_AddNumberToObject(o, "batch", B);
+            cJSON_AddNumberToObject(o, "n_prompt", P);
+            cJSON_AddNumberToObject(o, "n_gen", N);
             cJSON_AddNumberToObject(o, "prefill_tok_s", pp);
             cJSON_AddNumberToObject(o, "decode_tok_s", tg);
             cJSON_AddNumberToObject(o, "ttft_ms", best_ttft);
             cJSON_AddNumberToObject(o, "load_ms", s.load_ms);
             cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
             if (s.have_set) {
-                cJSON_AddNumberToObject(o, "experts", (double)hive_config_list_len(cli->cfg, "experts.paths"));
+                cJSON_AddNumberToObject(o, "experts", (double)n_exp);
+                cJSON_AddBoolToObject(o, "mixed_experts", cli->mix);
                 cJSON_AddNumberToObject(o, "expert_cold_load_ms", s.experts_ms);
                 cJSON_AddNumberToObject(o, "expert_cached_attach_ms", attach_ms);
             }
@@ -119,19 +158,24 @@ int hive_cmd_bench(hive_cli *cli) {
             free(txt);
             cJSON_Delete(o);
         } else {
-            printf("backend %s, %s\n", s.sel.plugin->name, s.sel.plugin->devices[s.sel.device].name);
+            printf("backend %s, %s, batch %d\n", s.sel.plugin->name, s.sel.plugin->devices[s.sel.device].name, B);
             printf("prefill  pp%-5d %10.1f tok/s\ndecode   tg%-5d %10.1f tok/s\nTTFT            %10.1f ms\n"
                    "load            %10.1f ms\npeak RSS        %10.1f MiB\n",
-                   cli->n_prompt, pp, cli->n_gen, tg, best_ttft, s.load_ms, rss);
+                   P, pp, N, tg, best_ttft, s.load_ms, rss);
             if (s.have_set)
-                printf("experts         %10zu (cold load %.2f ms, cached attach %.3f ms)\n",
-                       hive_config_list_len(cli->cfg, "experts.paths"), s.experts_ms, attach_ms);
+                printf("experts         %10zu%s (cold load %.2f ms, cached attach %.3f ms per sequence)\n", n_exp,
+                       cli->mix ? " mixed, one per sequence" : "", s.experts_ms, attach_ms);
         }
     }
     hive_error_free(err);
     free(prompt);
-    free(seqs);
+    free(rows_seq);
+    free(tok);
+    free(seq);
+    free(want);
+    free(every_row);
     free(logits);
+    free(mixed);
     hive_session_close(&s);
     return rc;
 }

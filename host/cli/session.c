@@ -127,11 +127,14 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     if (hive_registry_select_backend(&s->reg, cfg, &s->sel, &err) != HIVE_OK) return fail(err, NULL);
     HLOG_INFO("backend %s, device %u: %s", s->sel.plugin->name, s->sel.device, s->sel.plugin->devices[s->sel.device].name);
     if (hive_model_open(path, &s->model, &err) != HIVE_OK) return fail(err, path);
-    if (s->model->vocab.n_tokens == 0) {
+    /* bench feeds token ids: a random-weight benchmark model needs no tokenizer */
+    int need_tokenizer = !cli->command || strcmp(cli->command, "bench") != 0;
+    if (s->model->vocab.n_tokens == 0 && need_tokenizer) {
         fprintf(stderr, "hive-host: %s: the model has no tokenizer (tokenizer.json or GGUF vocabulary)\n", path);
         return 1;
     }
-    if (hive_tokenizer_new(&s->model->vocab, &s->tok, &err) != HIVE_OK) return fail(err, "tokenizer");
+    if (s->model->vocab.n_tokens && hive_tokenizer_new(&s->model->vocab, &s->tok, &err) != HIVE_OK)
+        return fail(err, "tokenizer");
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)
         return fail(err, s->sel.plugin->name);
     s->load_ms = now_ms() - t0;

@@ -189,6 +189,29 @@ static void test_experts_cli(void **s) {
     assert_int_equal(system("rm -rf /tmp/hive-e2e-expert /tmp/hive-e2e-expert-other"), 0);
 }
 
+/* chat: two turns on stdin; the second turn reuses the KV cache of the first
+ * (the whole conversation is re-rendered, only the new turn is computed). */
+static void test_chat_reuses_kv(void **s) {
+    (void)s;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/llama --greedy "
+             "--max-tokens 6 --verbose 2>&1",
+             HOST, HIVE_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
+    g_out[n] = 0;
+    assert_int_equal(pclose(p), 0);
+    const char *t1 = strstr(g_out, "[prompt "), *t2 = t1 ? strstr(t1 + 1, "[prompt ") : NULL;
+    if (!t1 || !t2) fail_msg("expected two turns with --verbose stats:\n%s", g_out);
+    unsigned fed1, reused1, fed2, reused2;
+    assert_int_equal(sscanf(t1, "[prompt %u tokens (%u reused)", &fed1, &reused1), 2);
+    assert_int_equal(sscanf(t2, "[prompt %u tokens (%u reused)", &fed2, &reused2), 2);
+    assert_int_equal(reused1, 0);
+    if (reused2 < fed1) fail_msg("turn 2 reused %u tokens, turn 1 fed %u:\n%s", reused2, fed1, g_out);
+}
+
 static void test_real_model(void **s) {
     (void)s;
     const char *m = real_model();
@@ -227,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_backend_selection_errors),
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_experts_cli),
+        cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_real_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

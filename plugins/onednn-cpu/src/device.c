@@ -36,7 +36,7 @@ hive_status cpu_device_open(uint32_t index, const hive_device_options *opts, hiv
     if (level >= 2) cpu_kernels_init_avx512(&dev->kern);
 #endif
     dev->dnnl = cpu_onednn_create();
-    cpu_log(HIVE_LOG_INFO, "onednn-cpu: %s, %d threads, kernels %s, oneDNN %s", f.brand,
+    cpu_log(HIVE_LOG_DEBUG, "device open: %s, %d threads, kernels %s, oneDNN %s", f.brand,
             dev->threads, dev->kern.isa, dev->dnnl ? cpu_onednn_version() : "off");
     *out = dev;
     return HIVE_OK;
