@@ -224,8 +224,11 @@ def check_json(text):
         o = json.loads(text)
     except ValueError:
         return False, "not valid JSON"
-    ok = isinstance(o, dict) and set(o) == {"name", "age", "city"}
-    return ok, "JSON object with name, age, city" if ok else "JSON but not {name, age, city}"
+    if not (isinstance(o, dict) and set(o) == {"name", "age", "city"}):
+        return False, "JSON but not {name, age, city}"
+    if text != json.dumps(o, separators=(",", ":")):
+        return False, "a {name, age, city} JSON object, but not compact"
+    return True, "one compact JSON object {name, age, city}"
 
 
 def check_sql(text):
@@ -374,6 +377,7 @@ def normalize_adapter(d, dtype, rel_base):
     st = os.path.join(d, "adapter_model.safetensors")
     sd = load_file(st)
     save_file({k: v.to(dtype).contiguous() for k, v in sorted(sd.items())}, st, metadata={"format": "pt"})
+    os.chmod(st, 0o644)
     readme = os.path.join(d, "README.md")
     if os.path.exists(readme):
         os.remove(readme)
@@ -398,7 +402,9 @@ def write_manifest(name, spec, d):
         "version": "0.1.0",
         "description": spec["description"],
         "base_models": [{"name": BASE_NAME, "sha256": BASE_SHA256,
-                         "adapters": [dict(spec["manifest_adapter"], path="adapter")]}],
+                         "adapters": [dict(type=spec["manifest_adapter"]["type"], path="adapter",
+                                                     **{k: v for k, v in spec["manifest_adapter"].items()
+                                                        if k != "type"})]}],
         "training": {"decoding": spec["decoding"]},
         "routing": {"keywords": spec["keywords"]},
         "runtime": {},

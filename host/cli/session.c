@@ -124,6 +124,7 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     }
 
     if (hive_registry_scan(&s->reg, cfg, &err) != HIVE_OK) return fail(err, NULL);
+    hive_registry_warn_rejected(&s->reg);
     if (hive_registry_select_backend(&s->reg, cfg, &s->sel, &err) != HIVE_OK) return fail(err, NULL);
     HLOG_INFO("backend %s, device %u: %s", s->sel.plugin->name, s->sel.device, s->sel.plugin->devices[s->sel.device].name);
     if (hive_model_open(path, &s->model, &err) != HIVE_OK) return fail(err, path);

@@ -163,6 +163,12 @@ hive_plugin *hive_registry_find(const hive_registry *r, const char *name) {
     return p;
 }
 
+void hive_registry_warn_rejected(const hive_registry *r) {
+    for (const hive_plugin *p = r->all; p; p = p->next)
+        if (p->status == HIVE_PLUGIN_REJECTED)
+            HLOG_WARN("plugin %s (from %s) skipped: %s", p->file, hive_dir_source_name(p->dir_source), p->reason);
+}
+
 void hive_registry_free(hive_registry *r) {
     HASH_CLEAR(hh, r->by_name);
     hive_plugin *p = r->all;

@@ -54,6 +54,8 @@ hive_status hive_registry_scan(hive_registry *r, const hive_config *cfg, hive_er
 void hive_registry_free(hive_registry *r);
 
 hive_plugin *hive_registry_find(const hive_registry *r, const char *name); /* loaded only */
+/* One warning per plugin file that was rejected (found by scan: not fatal). */
+void hive_registry_warn_rejected(const hive_registry *r);
 
 typedef struct hive_backend_choice {
     hive_plugin *plugin;

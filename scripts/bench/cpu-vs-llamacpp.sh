@@ -7,7 +7,7 @@
 #   -p N / -n N      prompt tokens / generated tokens (default 512 / 128)
 #   --reps R         repetitions: hive runs R times (median taken), llama-bench -r R (mean) (default 3)
 #   --json FILE      also write the parsed figures as JSON
-#   HIVE_HOST        hive-host binary (default build/host/hive-host, build/hive-host, or hive-host on PATH);
+#   HIVE_HOST        hive-host binary (default build/bin/hive-host, build/cpu/bin/hive-host, or hive-host on PATH);
 #                    extra args (e.g. --plugin-dir build/plugins) are passed before the bench flags.
 # Env: LLAMA_BENCH=path to an existing llama-bench; otherwise it is built on demand by
 #      /work/shared/bench/build-llama-bench.sh into $HIVE_PEER_DIR (default ~/.cache/hive-peer, ~8 min once).
@@ -40,7 +40,7 @@ done
 die() { echo "cpu-vs-llamacpp: $*" >&2; exit 1; }
 
 if [ $# -gt 0 ]; then HIVE=("$@"); else
-    for c in "$ROOT/build/host/hive-host" "$ROOT/build/hive-host" "$(command -v hive-host || true)"; do
+    for c in "$ROOT/build/bin/hive-host" "$ROOT/build/cpu/bin/hive-host" "$(command -v hive-host || true)"; do
         [ -n "$c" ] && [ -x "$c" ] && { HIVE=("$c"); break; }
     done
     [ -n "${HIVE+x}" ] || die "no hive-host found; pass it after --"
