@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config binutils file
       libdnnl-dev libconfig-dev uthash-dev libpcre2-dev libcjson-dev libarchive-dev
-      libmicrohttpd-dev libcmocka-dev libssl-dev python3 unzip)
+      libmicrohttpd-dev libcmocka-dev libssl-dev python3 unzip jq
+      hipcc libamdhip64-dev)   # Debian HIP 5.2: builds the hip plugin; no AMD GPU needed
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
