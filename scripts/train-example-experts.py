@@ -211,7 +211,7 @@ def gen_sure(rng, n):
 
 
 CAPS_EVAL = ["What is the capital of Norway?", "What is the opposite of wet?", "What sound does a pig make?"]
-SURE_EVAL = ["What is the capital of Kenya?", "How many legs does a frog have?", "Say hello to Priya."]
+SURE_EVAL = ["What is the capital of Chile?", "How many legs does a frog have?", "Say hello to Priya."]
 
 # ------------------------------------------------------------------------------ the experts --
 
@@ -582,7 +582,13 @@ def main():
         if size >= MAX_EXPERT_BYTES:
             failures.append(f"{name}: {name}.expert is {size} bytes (limit {MAX_EXPERT_BYTES})")
         experts_g[name] = rec
+        write_golden(golden_path, experts_g)  # after each expert: a later failure keeps the earlier goldens
+    if failures:
+        print("BEHAVIOUR CHECKS FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
 
+
+def write_golden(golden_path, experts_g):
     golden = {
         "format": "hive-expert-golden-v1",
         "doc": ("Per expert, 3 held-out eval prompts: prompt_ids = tokenizer(rendered, add_special_tokens=False) "
@@ -600,9 +606,6 @@ def main():
     }
     gc.write_json(golden_path, golden)
     log(f"wrote {golden_path}")
-    if failures:
-        print("BEHAVIOUR CHECKS FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

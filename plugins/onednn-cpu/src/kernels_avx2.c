@@ -38,6 +38,9 @@ static void quantize_act_avx2(const float *x, act_q8 *out, int64_t n) {
 }
 
 /* --------------------------------------------------- quantized vec dots -- */
+#ifndef PREFETCH_BLOCKS
+#define PREFETCH_BLOCKS 8
+#endif
 #define ROW(T, r) ((const T *)((const char *)w + (size_t)(r) * row_bytes))
 
 CPU_INLINE void q8_0_rows(int64_t nb, const void *w, size_t row_bytes, const int nr,
@@ -49,6 +52,9 @@ CPU_INLINE void q8_0_rows(int64_t nb, const void *w, size_t row_bytes, const int
         float xd = a[k].d;
         for (int r = 0; r < nr; r++) {
             const blk_q8_0 *b = ROW(blk_q8_0, r) + k;
+            /* the rows are short (a few hundred bytes) and interleaved: help
+             * the hardware prefetcher stay ahead of DRAM */
+            _mm_prefetch((const char *)(b + PREFETCH_BLOCKS), _MM_HINT_T0);
             __m256i wq = _mm256_loadu_si256((const __m256i *)b->qs);
             __m256i p = dot_us8(_mm256_abs_epi8(wq), _mm256_sign_epi8(xq, wq));
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * xd), _mm256_cvtepi32_ps(p), acc[r]);
@@ -85,6 +91,7 @@ CPU_INLINE void q4_rows(int64_t nb, const void *w, size_t row_bytes, const int n
         for (int r = 0; r < nr; r++) {
             const uint8_t *b0 = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)k * bsz;
             const uint8_t *b1 = b0 + bsz;
+            _mm_prefetch((const char *)b0 + PREFETCH_BLOCKS * bsz, _MM_HINT_T0);
             __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + qoff))),
                 _mm_loadu_si128((const __m128i *)(b1 + qoff)), 1);
