@@ -44,7 +44,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +65,7 @@ BASE_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 N_NEW = 48
 MAX_LEN = 128
 MAX_EXPERT_BYTES = 5_000_000
+SAFE_GAP = 0.005  # a top-1/top-2 logit gap below this may flip under f32 reordering (see golden.json doc)
 IM_END = "<|im_end|>"
 
 # ------------------------------------------------------------------------------ synthetic data --
@@ -449,7 +449,16 @@ def greedy(model, ids, pad_id):
     for row in g.logits:
         s = torch.sort(row[0].float()).values
         gaps.append(float(s[-1] - s[-2]))
-    return toks, min(gaps)
+    return toks, gaps
+
+
+def gap_fields(prefix, toks, gaps, eos_id):
+    """Decision gaps, where <|im_end|> is, and how many leading tokens are safe from near-ties."""
+    unsafe = [k for k, g in enumerate(gaps) if g < SAFE_GAP]
+    return {f"{prefix}_eos_index": toks.index(eos_id) if eos_id in toks else None,
+            f"{prefix}_stable_prefix": unsafe[0] if unsafe else len(toks),
+            f"{prefix}_min_decision_gap": min(gaps),
+            f"{prefix}_decision_gaps": gc.F32List(gaps)}
 
 
 def answer_text(tok, toks):
@@ -490,6 +499,7 @@ def main():
     for p in base.parameters():
         p.requires_grad_(False)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.convert_tokens_to_ids(IM_END)
+    eos_id = tok.convert_tokens_to_ids(IM_END)
 
     golden_path = os.path.join(out, "golden.json")
     golden = None
@@ -558,14 +568,15 @@ def main():
         for user in spec["eval"]:
             ids = prompt_ids(tok, user)
             t0 = time.time()
-            e_toks, e_gap = greedy(pm, ids, pad_id)
-            rows.append(dict(user=user, prompt_ids=ids, expert_ids=e_toks, expert_min_decision_gap=e_gap))
+            e_toks, e_gaps = greedy(pm, ids, pad_id)
+            rows.append(dict(user=user, prompt_ids=ids, expert_ids=e_toks, **gap_fields("expert", e_toks, e_gaps, eos_id)))
             log(f"[{name}] expert: {answer_text(tok, e_toks)!r} ({time.time() - t0:.0f}s)")
         base = pm.unload() if name != "soft-prompt" else pm.get_base_model()
         del pm
         for r in rows:
-            b_toks, b_gap = greedy(base, r["prompt_ids"], pad_id)
-            r["base_ids"], r["base_min_decision_gap"] = b_toks, b_gap
+            b_toks, b_gaps = greedy(base, r["prompt_ids"], pad_id)
+            r["base_ids"] = b_toks
+            r.update(gap_fields("base", b_toks, b_gaps, eos_id))
             et, bt = answer_text(tok, r["expert_ids"]), answer_text(tok, b_toks)
             ok, why = spec["check"](et)
             b_ok, b_why = spec["check"](bt)
@@ -596,8 +607,12 @@ def write_golden(golden_path, experts_g):
                 "prompt); expert_ids = PEFT greedy continuation (adapter reloaded from <name>/adapter, base "
                 "dequantized from the GGUF to float32, eager attention, eval mode, generate(do_sample=False, "
                 f"max_new_tokens={N_NEW}, eos_token_id=None): always {N_NEW} tokens, past <|im_end|>); base_ids = "
-                "the same without the adapter. *_answer = decoded text up to <|im_end|>. *_min_decision_gap = "
-                "smallest top-1 minus top-2 logit over the chosen tokens. Compare with Hive run --weights f32."),
+                "the same without the adapter. *_answer = decoded text up to <|im_end|> (id 2); *_eos_index = index "
+                "of the first <|im_end|> in *_ids (null if none). *_decision_gaps[k] = top-1 minus top-2 logit of "
+                f"the row that chose token k; *_stable_prefix = index of the first gap below {SAFE_GAP} (all 48 when "
+                "none): tokens before it must match exactly, later ones may flip under f32 reordering (most "
+                "near-ties come after <|im_end|>, where the model invents a next turn). Compare with Hive run "
+                "--weights f32 (the default Q4_1 path differs by quantization noise)."),
         "base_model": {"name": BASE_NAME, "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf", "sha256": BASE_SHA256,
                        "weights": "f32 (dequantized)"},
         "n_new_tokens": N_NEW,

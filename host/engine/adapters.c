@@ -44,7 +44,20 @@ static hive_status base_weight_f32(void *ctx, uint32_t layer, uint32_t module, f
     hive_engine *e = ctx;
     if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
         return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
-    return to_f32(module_view(e, layer, module, 0), out, err);
+    hive_status st = to_f32(module_view(e, layer, module, 0), out, err);
+    if (st != HIVE_OK || !e->unpermute_qk || (module != HIVE_MODULE_Q && module != HIVE_MODULE_K)) return st;
+    /* in the HF row order the engine runs (see unpermute_qk) */
+    uint32_t heads = module == HIVE_MODULE_Q ? e->hp.n_heads : e->hp.n_kv_heads;
+    uint64_t row_bytes = (uint64_t)e->shape.module_in[module] * sizeof(float);
+    float *hf = malloc((size_t)heads * e->hp.head_dim * row_bytes);
+    if (!hf) {
+        free(*out);
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
+    hive_unpermute_qk_rows(*out, hf, heads, e->hp.head_dim, row_bytes);
+    free(*out);
+    *out = hf;
+    return HIVE_OK;
 }
 
 static hive_status base_bias_f32(void *ctx, uint32_t layer, uint32_t module, float **out, hive_error **err) {
@@ -202,6 +215,16 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
         if (embed) return hive_fail(err, HIVE_E_UNSUPPORTED, "at most one soft-prompt expert per sequence");
         embed = &set->refs[i];
     }
+    /* q/k hooks need HF row order (see hive_engine_opts.qk_hf_order) */
+    if (e->hp.rope_mode == HIVE_ROPE_NORMAL && e->model->is_gguf)
+        for (uint32_t i = 0; set && i < set->n; i++)
+            for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
+                if (set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + HIVE_MODULE_Q] |
+                    set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + HIVE_MODULE_K])
+                    return hive_fail(err, HIVE_E_UNSUPPORTED,
+                                     "adapter %u hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted "
+                                     "q/k rows; create it with qk_hf_order = 1",
+                                     i);
     /* drop all KV, virtual rows included */
     s->n_virtual = 0;
     hive_status st = hive_engine_seq_truncate(e, seq, 0, err);

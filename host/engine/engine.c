@@ -15,6 +15,7 @@ void hive_engine_opts_default(hive_engine_opts *o) {
     o->kv_block = 16;
     o->kv_dtype = HIVE_DTYPE_F16;
     o->weights_dtype = -1;
+    o->qk_hf_order = 1;
 }
 
 #define LOGIT_ROWS 16 /* logits are computed this many rows at a time */

@@ -18,6 +18,11 @@ typedef struct hive_engine_opts {
     uint32_t kv_dtype;       /* HIVE_DTYPE_F16 or F32 */
     int32_t weights_dtype;   /* -1 = as stored; else requantize linear weights to this dtype */
     uint32_t threads;        /* 0 = backend default */
+    /* GGUF llama stores q/k rows permuted for interleaved RoPE. 1: restore
+     * Hugging Face row order (and use NEOX RoPE), which adapters that hook
+     * q/k need (they were trained on HF weights); 0: keep the file's layout,
+     * which reproduces llama.cpp's arithmetic exactly. Other models: no effect. */
+    int qk_hf_order;
 } hive_engine_opts;
 
 void hive_engine_opts_default(hive_engine_opts *o);

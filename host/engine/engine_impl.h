@@ -53,6 +53,10 @@ struct hive_engine {
     activations act;
 
     const hive_model_files *model;    /* for adapters' base access */
+    /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine
+     * restores Hugging Face order (and uses NEOX RoPE) so adapters trained
+     * on HF weights line up with the rows they were trained on. */
+    int unpermute_qk;
     hive_model_shape shape;
     hive_base_access base;
     segment *segs;
@@ -71,6 +75,9 @@ void hive_engine_kv_free(hive_engine *e);
 /* Make sure seq has pages for positions < len. */
 hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
 void hive_engine_rope_init(hive_engine *e);
+/* rows of a GGUF llama q (n_head = n_heads) or k (n_head = n_kv_heads) weight
+ * back in Hugging Face order; row_bytes per row. */
+void hive_unpermute_qk_rows(const void *src, void *dst, uint32_t n_head, uint32_t head_dim, uint64_t row_bytes);
 hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m, hive_error **err);
 void hive_engine_adapters_free(hive_engine *e);
 /* y = W x + b at (layer, module), with the hooks of the chunk's adapter sets;

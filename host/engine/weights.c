@@ -62,10 +62,34 @@ static int supported(hive_engine *e, uint32_t dtype) {
     return e->be->weight_supported ? e->be->weight_supported(e->dev, dtype) != 0 : dtype == HIVE_DTYPE_F32;
 }
 
-/* A matrix: native when the backend runs it, else the requested/fallback type. */
-static hive_status upload_matrix(hive_engine *e, const hive_tensor_view *v, int requant, hive_weight **out,
-                                 hive_error **err) {
+void hive_unpermute_qk_rows(const void *src, void *dst, uint32_t n_head, uint32_t head_dim, uint64_t row_bytes) {
+    /* llama.cpp's converter maps HF row h*hd + a*hd/2 + j to h*hd + 2j + a */
+    const char *s = src;
+    char *d = dst;
+    uint32_t half = head_dim / 2;
+    for (uint32_t h = 0; h < n_head; h++)
+        for (uint32_t a = 0; a < 2; a++)
+            for (uint32_t j = 0; j < half; j++)
+                memcpy(d + ((uint64_t)h * head_dim + a * half + j) * row_bytes,
+                       s + ((uint64_t)h * head_dim + 2 * j + a) * row_bytes, row_bytes);
+}
+
+/* A matrix: native when the backend runs it, else the requested/fallback type.
+ * n_head_unpermute > 0: a GGUF llama q/k weight to restore to HF row order. */
+static hive_status upload_matrix_rows(hive_engine *e, const hive_tensor_view *v, int requant, uint32_t n_head_unpermute,
+                                      hive_weight **out, hive_error **err) {
     int64_t rows = v->shape[0], cols = view_elems(v) / (v->shape[0] ? v->shape[0] : 1);
+    hive_tensor_view hf = *v;
+    void *copy = NULL;
+    if (n_head_unpermute) {
+        if ((int64_t)n_head_unpermute * e->hp.head_dim != rows)
+            return hive_fail(err, HIVE_E_SHAPE, "%s: %lld rows are not %u heads of %u", v->name, (long long)rows,
+                             n_head_unpermute, e->hp.head_dim);
+        if (!(copy = malloc(v->nbytes))) return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
+        hive_unpermute_qk_rows(v->data, copy, n_head_unpermute, e->hp.head_dim, v->nbytes / (uint64_t)rows);
+        hf.data = copy;
+        v = &hf;
+    }
     uint32_t target = v->dtype;
     if (requant && e->opts.weights_dtype >= 0) target = (uint32_t)e->opts.weights_dtype;
     if (!supported(e, target)) {
@@ -74,7 +98,13 @@ static hive_status upload_matrix(hive_engine *e, const hive_tensor_view *v, int 
     }
     hive_status st = upload_as(e, v, rows, cols, target, out, err);
     if (st != HIVE_OK && err && *err) hive_error_prefix(*err, "uploading %s", v->name);
+    free(copy);
     return st;
+}
+
+static hive_status upload_matrix(hive_engine *e, const hive_tensor_view *v, int requant, hive_weight **out,
+                                 hive_error **err) {
+    return upload_matrix_rows(e, v, requant, 0, out, err);
 }
 
 /* A vector (norm gain, bias): always f32 [1, n]. Absent (data == NULL) -> NULL. */
@@ -86,6 +116,16 @@ static hive_status upload_vector(hive_engine *e, const hive_tensor_view *v, hive
 
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err) {
     hive_status st;
+    e->unpermute_qk = e->opts.qk_hf_order && m->is_gguf && m->hp.arch == HIVE_ARCH_LLAMA &&
+                      m->hp.rope_mode == HIVE_ROPE_NORMAL;
+    if (e->unpermute_qk) {
+        uint32_t rot = m->hp.rope_dims ? m->hp.rope_dims : m->hp.head_dim;
+        if (rot != m->hp.head_dim || m->hp.qk_norm || m->hp.qkv_bias)
+            return hive_fail(err, HIVE_E_UNSUPPORTED,
+                             "GGUF llama with partial rotary dims (%u of %u) or q/k bias/norm is not supported", rot,
+                             m->hp.head_dim);
+        e->hp.rope_mode = HIVE_ROPE_NEOX; /* rows are back in HF order */
+    }
     e->layers = calloc(m->hp.n_layers, sizeof *e->layers);
     if (!e->layers) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     /* The embedding (also the output head when tied) keeps its stored format
@@ -100,8 +140,10 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
     for (uint32_t l = 0; l < m->hp.n_layers; l++) {
         const hive_layer_tensors *t = &m->layers[l];
         layer_weights *w = &e->layers[l];
-        if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) || (st = upload_matrix(e, &t->wq, 1, &w->wq, err)) ||
-            (st = upload_matrix(e, &t->wk, 1, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)) ||
+        uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
+        if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) ||
+            (st = upload_matrix_rows(e, &t->wq, 1, q_heads, &w->wq, err)) ||
+            (st = upload_matrix_rows(e, &t->wk, 1, k_heads, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)) ||
             (st = upload_matrix(e, &t->wo, 1, &w->wo, err)) || (st = upload_vector(e, &t->bq, &w->bq, err)) ||
             (st = upload_vector(e, &t->bk, &w->bk, err)) || (st = upload_vector(e, &t->bv, &w->bv, err)) ||
             (st = upload_vector(e, &t->q_norm, &w->q_norm, err)) || (st = upload_vector(e, &t->k_norm, &w->k_norm, err)) ||

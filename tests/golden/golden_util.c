@@ -30,7 +30,7 @@ cJSON *golden_load_json(const char *path) {
     return j;
 }
 
-int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype) {
+int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype, int qk_hf_order) {
     memset(g, 0, sizeof *g);
     hive_error *err = NULL;
     g->cfg = hive_config_new();
@@ -47,6 +47,7 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.max_rows = 64;
     o.max_seqs = 4;
     o.weights_dtype = weights_dtype;
+    o.qk_hf_order = qk_hf_order;
     if (hive_engine_new(g->model, &g->sel.plugin->backend, g->sel.device, &o, &g->eng, &err)) goto fail;
     return 0;
 fail:

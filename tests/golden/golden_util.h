@@ -31,8 +31,9 @@ void golden_free_adapter(hive_adapter_ref *r);
 double golden_run(golden_env *g, const cJSON *fixture, const hive_adapter_set *set, int *tokens_ok, char *why,
                   size_t why_cap);
 /* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV;
- * weights_dtype -1 = as stored, else converted at load (e.g. HIVE_DTYPE_F32). */
-int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype);
+ * weights_dtype -1 = as stored, else converted at load (e.g. HIVE_DTYPE_F32);
+ * qk_hf_order: see hive_engine_opts (1 for adapters, 0 = llama.cpp's layout). */
+int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype, int qk_hf_order);
 void golden_env_close(golden_env *g);
 /* max |a - b| / max |b| over a row */
 double golden_row_rel_err(const float *a, const cJSON *ref_row, uint32_t n);

@@ -32,7 +32,7 @@ static void run_arch(const char *arch) {
     char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/%s", HIVE_SOURCE_DIR, arch);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256, -1), 0);
+    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
     static const char *const k_adapters[] = {"lora", "lora_rs", "dora", "ia3", "prompt"};
     enum { N = sizeof k_adapters / sizeof k_adapters[0] };
     hive_adapter_ref refs[N];
@@ -104,7 +104,7 @@ static void test_mixed_batch(void **s) {
     char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen2", HIVE_SOURCE_DIR);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256, -1), 0);
+    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
     hive_adapter_ref lora, dora;
     snprintf(path, sizeof path, "%s/adapters/lora", dir);
     assert_int_equal(golden_load_adapter(&env, path, &lora), 0);

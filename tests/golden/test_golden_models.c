@@ -22,7 +22,7 @@ static void run_arch(const char *arch) {
     cJSON *g = golden_load_json(path);
     assert_non_null(g);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256, -1), 0);
+    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
     uint32_t V = (uint32_t)cJSON_GetObjectItem(g, "n_vocab")->valueint;
     assert_int_equal(hive_engine_hparams(env.eng)->vocab, V);
 
@@ -83,12 +83,12 @@ static void test_requantized_weights(void **s) {
     cJSON *g = golden_load_json(path);
     assert_non_null(g);
     golden_env f32;
-    assert_int_equal(golden_env_open(&f32, dir, 256, -1), 0);
+    assert_int_equal(golden_env_open(&f32, dir, 256, -1, 1), 0);
     uint64_t f32_bytes = hive_engine_weight_bytes(f32.eng);
     golden_env_close(&f32);
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         golden_env env;
-        assert_int_equal(golden_env_open(&env, dir, 256, k[i].dtype), 0);
+        assert_int_equal(golden_env_open(&env, dir, 256, k[i].dtype, 1), 0);
         int ok;
         char why[128];
         double e = golden_run(&env, g, NULL, &ok, why, sizeof why);

@@ -41,7 +41,7 @@ static void test_hf_f32_logits(void **s) {
     cJSON *g = golden_load_json(HIVE_SOURCE_DIR "/tests/golden/data/smollm2/hf_logits.json");
     assert_non_null(g);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, m, 512, HIVE_DTYPE_F32), 0);
+    assert_int_equal(golden_env_open(&env, m, 512, HIVE_DTYPE_F32, 1), 0);
     uint32_t V = (uint32_t)cJSON_GetObjectItem(g, "n_vocab")->valueint;
     int32_t ids[64], seqs[64] = {0}, argmax[64];
     uint8_t want[64];
@@ -107,7 +107,7 @@ static void test_llamacpp_teacher_forced(void **s) {
     cJSON *g = golden_load_json(HIVE_SOURCE_DIR "/tests/golden/data/smollm2/llamacpp_greedy.json");
     assert_non_null(g);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, m, 512, -1), 0); /* native Q4_1 / Q8_0 */
+    assert_int_equal(golden_env_open(&env, m, 512, -1, 0), 0); /* native Q4_1 / Q8_0 */
     uint32_t V = hive_engine_hparams(env.eng)->vocab;
     int total = 0, agree = 0;
     const cJSON *c;
