@@ -51,8 +51,9 @@ void hive_cli_usage(FILE *out, const char *command) {
         fprintf(out, "  %-28s prompt tokens (bench, default 512)\n  %-28s tokens to generate (bench, default 128)\n"
                      "  %-28s repetitions, best is reported (bench, default 1)\n"
                      "  %-28s parallel sequences decoded together (bench, default 1)\n"
+                     "  %-28s context tokens already in the KV cache for the decode test (bench, default 0)\n"
                      "  %-28s give each sequence one of the --expert packages in turn (bench)\n",
-                "-p N", "-n N", "-r N", "-b N", "--mix");
+                "-p N", "-n N", "-r N", "-b N", "-d N", "--mix");
     for (size_t i = 0; i < hive_cfg_schema_len; i++) {
         const hive_cfg_key *k = &hive_cfg_schema[i];
         if (!k->flag) continue;
@@ -141,12 +142,13 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
             }
             continue;
         }
-        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r") || !strcmp(a, "-b")) {
+        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r") || !strcmp(a, "-b") || !strcmp(a, "-d")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "hive-host: %s needs a value\n", a);
                 return 2;
             }
-            int *dst = a[1] == 'p' ? &cli->n_prompt : a[1] == 'n' ? &cli->n_gen : a[1] == 'b' ? &cli->batch : &cli->reps;
+            int *dst = a[1] == 'p' ? &cli->n_prompt : a[1] == 'n' ? &cli->n_gen : a[1] == 'b' ? &cli->batch
+                       : a[1] == 'd' ? &cli->depth : &cli->reps;
             if ((rc = parse_int_arg(a, argv[++i], dst))) return rc;
             continue;
         }

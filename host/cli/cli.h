@@ -19,6 +19,7 @@ typedef struct hive_cli {
     int n_gen;                /* bench -n */
     int reps;                 /* bench -r */
     int batch;                /* bench -b: parallel sequences */
+    int depth;                /* bench -d: context tokens before the decode test */
     int mix;                  /* bench --mix: one expert per sequence */
     const char *positional[8];
     size_t n_positional;

@@ -65,8 +65,12 @@ int hive_cmd_bench(hive_cli *cli) {
         return 2;
     }
     char buf[32];
+    if (cli->depth < 0) {
+        fprintf(stderr, "hive-host bench: -d must be >= 0\n");
+        return 2;
+    }
     if (hive_config_source(cli->cfg, "model.ctx") == HIVE_SRC_DEFAULT) {
-        snprintf(buf, sizeof buf, "%d", P + N + 16);
+        snprintf(buf, sizeof buf, "%d", (P > cli->depth + N ? P : cli->depth + N) + 16);
         hive_config_set(cli->cfg, "model.ctx", buf, HIVE_SRC_CLI, "bench -p/-n", NULL);
     }
     if (B > 1 && hive_config_source(cli->cfg, "model.batch") == HIVE_SRC_DEFAULT && B > 512) {
@@ -101,6 +105,14 @@ int hive_cmd_bench(hive_cli *cli) {
             rows_seq[b * P + i] = seq[b];
             want[b * P + i] = i == P - 1;
         }
+    /* As llama-bench: prefill (ppP) and decode (tgN) are separate tests;
+     * decode starts from a context of -d tokens (default 0, empty). */
+    const int D = cli->depth;
+    int32_t *ctx_tok = malloc((size_t)B * (D > 0 ? D : 1) * sizeof *ctx_tok);
+    int32_t *ctx_seq = malloc((size_t)B * (D > 0 ? D : 1) * sizeof *ctx_seq);
+    if (!ctx_tok || !ctx_seq) rc = 1;
+    for (int b = 0; !rc && b < B; b++)
+        for (int i = 0; i < D; i++) ctx_tok[b * D + i] = (int32_t)(lcg(&rng) % V), ctx_seq[b * D + i] = seq[b];
     for (int r = 0; !rc && r < cli->reps; r++) {
         for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
         double t0 = now_ms();
@@ -111,7 +123,17 @@ int hive_cmd_bench(hive_cli *cli) {
         }
         double t1 = now_ms();
         argmax_rows(logits, (uint32_t)B, V, tok);
-        double ttft = now_ms() - t0, t2 = now_ms();
+        double ttft = now_ms() - t0;
+        /* decode test: fresh sequences holding D context tokens (not timed) */
+        for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
+        if (D > 0) {
+            hive_fwd_batch ctx = {(uint32_t)(B * D), ctx_tok, ctx_seq, NULL};
+            if (hive_engine_forward(s.eng, &ctx, logits, &err) != HIVE_OK) {
+                rc = 1;
+                break;
+            }
+        }
+        double t2 = now_ms();
         for (int i = 0; i < N; i++) {
             hive_fwd_batch step = {(uint32_t)B, tok, seq, every_row};
             if (hive_engine_forward(s.eng, &step, logits, &err) != HIVE_OK) {
@@ -125,6 +147,8 @@ int hive_cmd_bench(hive_cli *cli) {
         if (t3 - t2 < best_tg) best_tg = t3 - t2;
         if (ttft < best_ttft) best_ttft = ttft;
     }
+    free(ctx_tok);
+    free(ctx_seq);
     if (rc) {
         if (err) fprintf(stderr, "hive-host bench: %s\n", hive_error_message(err));
     } else {
@@ -142,6 +166,7 @@ int hive_cmd_bench(hive_cli *cli) {
             cJSON_AddNumberToObject(o, "batch", B);
             cJSON_AddNumberToObject(o, "n_prompt", P);
             cJSON_AddNumberToObject(o, "n_gen", N);
+            cJSON_AddNumberToObject(o, "depth", D);
             cJSON_AddNumberToObject(o, "prefill_tok_s", pp);
             cJSON_AddNumberToObject(o, "decode_tok_s", tg);
             cJSON_AddNumberToObject(o, "ttft_ms", best_ttft);
@@ -159,9 +184,9 @@ int hive_cmd_bench(hive_cli *cli) {
             cJSON_Delete(o);
         } else {
             printf("backend %s, %s, batch %d\n", s.sel.plugin->name, s.sel.plugin->devices[s.sel.device].name, B);
-            printf("prefill  pp%-5d %10.1f tok/s\ndecode   tg%-5d %10.1f tok/s\nTTFT            %10.1f ms\n"
-                   "load            %10.1f ms\npeak RSS        %10.1f MiB\n",
-                   P, pp, N, tg, best_ttft, s.load_ms, rss);
+            printf("prefill  pp%-5d %10.1f tok/s\ndecode   tg%-5d %10.1f tok/s (from depth %d)\n"
+                   "TTFT            %10.1f ms\nload            %10.1f ms\npeak RSS        %10.1f MiB\n",
+                   P, pp, N, tg, D, best_ttft, s.load_ms, rss);
             if (s.have_set)
                 printf("experts         %10zu%s (cold load %.2f ms, cached attach %.3f ms per sequence)\n", n_exp,
                        cli->mix ? " mixed, one per sequence" : "", s.experts_ms, attach_ms);

@@ -5,6 +5,8 @@
 #   --model PATH     GGUF (default: what scripts/fetch-models.sh prints, SmolLM2-135M-Instruct Q4_1)
 #   --threads N      threads for both (default 2)
 #   -p N / -n N      prompt tokens / generated tokens (default 512 / 128)
+#   -d N             decode test starts with N tokens in the KV cache, on both sides (default 0:
+#                    llama-bench's plain tgN; the prompt test is always from an empty cache)
 #   --reps R         repetitions: hive runs R times (median taken), llama-bench -r R (mean) (default 3)
 #   --json FILE      also write the parsed figures as JSON
 #   HIVE_HOST        hive-host binary (default build/bin/hive-host, build/cpu/bin/hive-host, or hive-host on PATH);
@@ -12,22 +14,23 @@
 # Env: LLAMA_BENCH=path to an existing llama-bench; otherwise it is built on demand by
 #      /work/shared/bench/build-llama-bench.sh into $HIVE_PEER_DIR (default ~/.cache/hive-peer, ~8 min once).
 #
-# Hive is invoked as:  HIVE_HOST [extra] bench --model PATH -p P -n N --threads T --json
+# Hive is invoked as:  HIVE_HOST [extra] bench --model PATH -p P -n N -d D --threads T --json
 # and must print one JSON object {"prefill_tok_s":..,"decode_tok_s":..,"ttft_ms":..,"peak_rss_mb":..}
 # (the last line of stdout that parses as such an object is used). llama-bench runs as
-#   llama-bench -m PATH -p P -n N -t T -r R -o json
+#   llama-bench -m PATH -p P -n N -d D -t T -r 1 -o json
 # Runs alternate (hive, llama-bench, hive, ...) so drift in machine load hits both sides alike.
 # Ratio = hive / llama.cpp (> 1 means Hive is faster). Exit 0 on success, 1 on any failure.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-MODEL="" THREADS=2 NP=512 NG=128 REPS=3 JSON_OUT=""
+MODEL="" THREADS=2 NP=512 NG=128 DEPTH=0 REPS=3 JSON_OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) MODEL=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         -p) NP=$2; shift 2 ;;
+        -d|--depth) DEPTH=$2; shift 2 ;;
         -n) NG=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --json) JSON_OUT=$2; shift 2 ;;
@@ -64,18 +67,20 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 echo "model: $MODEL  threads: $THREADS  p=$NP n=$NG reps=$REPS" >&2
 for ((i = 1; i <= REPS; i++)); do
     echo "  [$i/$REPS] hive: ${HIVE[*]} bench ..." >&2
-    "${HIVE[@]}" bench --model "$MODEL" -p "$NP" -n "$NG" --threads "$THREADS" --json \
+    "${HIVE[@]}" bench --model "$MODEL" -p "$NP" -n "$NG" -d "$DEPTH" --threads "$THREADS" --json \
         > "$TMP/hive.$i.out" 2> "$TMP/hive.$i.err" \
         || { cat "$TMP/hive.$i.err" >&2; die "hive bench failed (run $i)"; }
     echo "  [$i/$REPS] llama-bench ..." >&2
-    "$LB" -m "$MODEL" -p "$NP" -n "$NG" -t "$THREADS" -r 1 -o json \
+    LB_DEPTHS=0; [ "$DEPTH" != 0 ] && LB_DEPTHS="0,$DEPTH"   # pp from empty, tg from DEPTH
+    "$LB" -m "$MODEL" -p "$NP" -n "$NG" -d "$LB_DEPTHS" -t "$THREADS" -r 1 -o json \
         > "$TMP/lb.$i.out" 2> "$TMP/lb.$i.err" \
         || { cat "$TMP/lb.$i.err" >&2; die "llama-bench failed (run $i)"; }
 done
 
-python3 - "$TMP" "$REPS" "$NP" "$NG" "$THREADS" "$MODEL" "$JSON_OUT" <<'EOF'
+python3 - "$TMP" "$REPS" "$NP" "$NG" "$THREADS" "$MODEL" "$JSON_OUT" "$DEPTH" <<'EOF'
 import json, os, statistics, sys
 tmp, reps, np_, ng, threads, model, json_out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
+depth = int(sys.argv[8]) if len(sys.argv) > 8 else 0
 
 def hive_obj(path):
     obj = None
@@ -111,11 +116,10 @@ pp, tg, commit = [], [], None
 for i in range(1, reps + 1):
     for r in lb_rows(f"{tmp}/lb.{i}.out"):
         commit = r.get("build_commit", commit)
-        if r.get("n_depth", 0):
-            continue
-        if r.get("n_prompt") == np_ and r.get("n_gen") == 0:
+        d = r.get("n_depth", 0)
+        if r.get("n_prompt") == np_ and r.get("n_gen") == 0 and d == 0:
             pp.append(float(r["avg_ts"]))
-        elif r.get("n_gen") == ng and r.get("n_prompt") == 0:
+        elif r.get("n_gen") == ng and r.get("n_prompt") == 0 and d == depth:
             tg.append(float(r["avg_ts"]))
 if not pp or not tg:
     sys.exit("cpu-vs-llamacpp: llama-bench output lacks pp/tg rows")
@@ -129,7 +133,7 @@ print(f"\nHive vs llama.cpp  |  {os.path.basename(model)}  |  threads {threads} 
 print(f"{'metric':<22}{'hive':>12}{'llama.cpp':>12}{'hive/llama':>12}   hive range / llama range")
 print(f"{'prefill tok/s (pp' + str(np_) + ')':<22}{hp:>12.1f}{lp:>12.1f}{hp / lp:>12.2f}   "
       f"{rng([float(h['prefill_tok_s']) for h in H])} / {rng(pp)}")
-print(f"{'decode tok/s (tg' + str(ng) + ')':<22}{hd:>12.1f}{ld:>12.1f}{hd / ld:>12.2f}   "
+print(f"{'decode tok/s (tg' + str(ng) + ('@d' + str(depth) if depth else '') + ')':<22}{hd:>12.1f}{ld:>12.1f}{hd / ld:>12.2f}   "
       f"{rng([float(h['decode_tok_s']) for h in H])} / {rng(tg)}")
 lttft = 1000.0 * np_ / lp
 if ttft is not None:
