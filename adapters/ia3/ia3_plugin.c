@@ -3,6 +3,7 @@
  * targets scale the output, bias included (OUTPUT_SCALE: y *= l). */
 #include <string.h>
 
+#include "adapter_entry.h"
 #include "hive_abi.h"
 #include "ia3.h"
 #include "peft_config.h"
@@ -94,32 +95,9 @@ static const hive_adapter_api k_api = {
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {
-    if (!info || info->struct_size < offsetof(hive_plugin_info, name)) return HIVE_E_INVALID;
-    hive_plugin_info mine = {
-        .struct_size = sizeof(hive_plugin_info),
-        .kind = HIVE_PLUGIN_ADAPTER,
-        .abi_major = HIVE_ABI_MAJOR,
-        .abi_minor = HIVE_ABI_MINOR,
-        .min_host_minor = 0,
-        .name = "ia3",
-        .version = "0.1.0",
-        .build = "gcc " __VERSION__,
-        .description = "PEFT (IA)^3 adapters (input / output scaling, regex targets, merge)",
-    };
-    uint32_t n = info->struct_size < sizeof mine ? info->struct_size : (uint32_t)sizeof mine;
-    memcpy(info, &mine, n);
-    info->struct_size = n;
-    return HIVE_OK;
+    return adapter_entry_query(info, "ia3", "PEFT (IA)^3 adapters (input / output scaling, regex targets, merge)");
 }
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_init(const hive_host_api *host, const void **api, hive_error **err) {
-    (void)err;
-    if (!host || !api || host->struct_size < offsetof(hive_host_api, plugin_path) || host->abi_major != HIVE_ABI_MAJOR)
-        return HIVE_E_VERSION;
-    memset(&g_host, 0, sizeof g_host);
-    size_t n = host->struct_size < sizeof g_host ? host->struct_size : sizeof g_host;
-    memcpy(&g_host, host, n);
-    g_host.struct_size = (uint32_t)n;
-    *api = &k_api;
-    return HIVE_OK;
+    return adapter_entry_init(host, &g_host, &k_api, api, err);
 }

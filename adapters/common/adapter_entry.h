@@ -1,0 +1,23 @@
+/* The two exported entry points, written once for every adapter plugin:
+ *
+ *   HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {
+ *       return adapter_entry_query(info, "lora", "what it serves");
+ *   }
+ *   HIVE_PLUGIN_EXPORT hive_status hive_plugin_init(const hive_host_api *host, const void **api,
+ *                                                   hive_error **err) {
+ *       return adapter_entry_init(host, &g_host, &k_api, api, err);
+ *   }
+ */
+#ifndef HIVE_ADAPTER_ENTRY_H
+#define HIVE_ADAPTER_ENTRY_H
+
+#include "hive_abi.h"
+
+/* Fills the host's info within the size it declared (ABI 1.1, min host minor 0). */
+hive_status adapter_entry_query(hive_plugin_info *info, const char *name, const char *description);
+/* Checks the host's ABI, keeps a copy of its services in *keep (up to its
+ * struct_size) and returns the plugin's table. */
+hive_status adapter_entry_init(const hive_host_api *host, hive_host_api *keep, const hive_adapter_api *table,
+                               const void **api, hive_error **err);
+
+#endif
