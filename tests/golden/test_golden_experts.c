@@ -118,7 +118,38 @@ static void test_example_experts(void **s) {
     cJSON_Delete(g);
 }
 
+/* An engine that keeps the GGUF's permuted q/k rows (llama.cpp's layout, the
+ * default without experts) refuses an adapter that hooks q_proj/k_proj
+ * rather than applying it to the wrong rows. */
+static void test_qk_adapter_needs_hf_order(void **s) {
+    (void)s;
+    const char *m = model_path();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    golden_env env;
+    assert_int_equal(golden_env_open(&env, m, 256, -1, 0), 0);
+    hive_expert_target target;
+    hive_expert_target_init(&target, &env.reg, env.eng, env.model);
+    hive_expert_cache *cache = NULL;
+    hive_error *err = NULL;
+    assert_int_equal(hive_expert_cache_new(64ull << 20, &target, &cache, &err), HIVE_OK);
+    const char *paths[1] = {HIVE_SOURCE_DIR "/examples/experts/json.expert"}; /* LoRA on q/k/v/o */
+    hive_expert_set set;
+    assert_int_equal(hive_expert_set_acquire(cache, paths, 1, &set, &err), HIVE_OK);
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, &set.set, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(hive_error_message(err), "hooks q_proj/k_proj"));
+    hive_error_free(err);
+    hive_expert_set_release(&set);
+    hive_expert_cache_free(cache);
+    golden_env_close(&env);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_example_experts)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_example_experts),
+                                       cmocka_unit_test(test_qk_adapter_needs_hf_order)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
