@@ -88,13 +88,14 @@ int hive_cmd_chat(hive_cli *cli) {
         strbuf reply = {0};
         hive_gen_stats st;
         if (hive_generate(s.eng, s.tok, seq, ids, n, &gp, collect, &reply, &st, &err) != HIVE_OK) {
-            fprintf(stderr, "\nhive-host: %s\n", hive_error_message(err));
+            /* refuse this turn, keep the conversation (and its KV cache) */
+            fprintf(stderr, "\nhive-host: %s; message dropped\n", hive_error_message(err));
             hive_error_free(err);
             err = NULL;
             free(ids);
             free(reply.buf);
-            rc = 1;
-            break;
+            free(owned[--n_msgs]);
+            continue;
         }
         free(ids);
         fputc('\n', stdout);

@@ -44,6 +44,10 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     if (!n_prompt) return hive_fail(err, HIVE_E_INVALID, "empty prompt: nothing to condition on");
     uint32_t vocab = hive_engine_hparams(e)->vocab, ctx = hive_engine_ctx(e);
 
+    /* refuse before touching the sequence: a bad request loses nothing */
+    if (n_prompt > ctx)
+        return hive_fail(err, HIVE_E_INVALID, "prompt of %zu tokens does not fit the context of %u tokens (--ctx)",
+                         n_prompt, ctx);
     /* reuse the longest prefix already in the KV cache (keep at least one token to feed) */
     size_t keep = 0, have = hive_engine_seq_len(e, seq);
     const int32_t *hist = hive_engine_seq_tokens(e, seq);
@@ -52,9 +56,6 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     if (st != HIVE_OK) return st;
     stats->n_reused = (uint32_t)keep;
     stats->n_prompt = (uint32_t)(n_prompt - keep);
-    if (n_prompt > ctx)
-        return hive_fail(err, HIVE_E_INVALID, "prompt of %zu tokens does not fit the context of %u tokens (--ctx)",
-                         n_prompt, ctx);
 
     float *logits = malloc((size_t)vocab * sizeof *logits);
     int32_t *seqs = malloc((n_prompt - keep) * sizeof *seqs);

@@ -212,6 +212,29 @@ static void test_chat_reuses_kv(void **s) {
     if (reused2 < fed1) fail_msg("turn 2 reused %u tokens, turn 1 fed %u:\n%s", reused2, fed1, g_out);
 }
 
+/* chat: a turn that cannot fit the context is refused with a message and
+ * the conversation goes on, its KV cache intact. */
+static void test_chat_survives_bad_turn(void **s) {
+    (void)s;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello\\n%%0300d\\nAgain\\n' 0 | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/llama "
+             "--greedy --ctx 64 --max-tokens 4 --verbose 2>&1",
+             HOST, HIVE_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
+    g_out[n] = 0;
+    assert_int_equal(pclose(p), 0);
+    if (!strstr(g_out, "does not fit the context of 64 tokens") || !strstr(g_out, "message dropped"))
+        fail_msg("the long turn was not refused with a message:\n%s", g_out);
+    const char *t1 = strstr(g_out, "[prompt "), *t2 = t1 ? strstr(t1 + 1, "[prompt ") : NULL;
+    if (!t2) fail_msg("the chat did not go on after the refused turn:\n%s", g_out);
+    unsigned fed2, reused2;
+    assert_int_equal(sscanf(t2, "[prompt %u tokens (%u reused)", &fed2, &reused2), 2);
+    if (reused2 == 0) fail_msg("the KV cache was lost with the refused turn:\n%s", g_out);
+}
+
 static void test_real_model(void **s) {
     (void)s;
     const char *m = real_model();
@@ -251,6 +274,7 @@ int main(void) {
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_experts_cli),
         cmocka_unit_test(test_chat_reuses_kv),
+        cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
