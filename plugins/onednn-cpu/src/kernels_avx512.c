@@ -26,6 +26,9 @@ CPU_INLINE __m512i nibbles2(const uint8_t *q0, const uint8_t *q1) {
 }
 
 #define ROW(T, r) ((const T *)((const char *)w + (size_t)(r) * row_bytes))
+/* As in the AVX2 kernels: prefetch the same position one row group ahead,
+ * non-temporal, so DRAM streaming keeps up (see kernels_avx2.c). */
+#define PF_NEXT_GROUP(p) _mm_prefetch((const char *)(p) + (size_t)nr * row_bytes, _MM_HINT_NTA)
 
 static void vd_q8_0(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
     const act_q8 *a = x;
@@ -35,6 +38,7 @@ static void vd_q8_0(int64_t n, const void *w, size_t row_bytes, int nr, const vo
         __m512 acc = _mm512_setzero_ps();
         int64_t k = 0;
         for (; k + 2 <= nb; k += 2) {
+            PF_NEXT_GROUP(b + k);
             __m512i xq = load2x32(a[k].q, a[k + 1].q);
             __m512i wq = load2x32(b[k].qs, b[k + 1].qs);
             __m512i ax = _mm512_abs_epi8(wq);
@@ -66,6 +70,7 @@ CPU_INLINE void q4_rows512(int64_t n, const void *w, size_t row_bytes, int nr, c
         float off = 0.0f;
         for (int64_t k = 0; k < nb; k += 2) {
             const uint8_t *b0 = row + (size_t)k * bsz;
+            PF_NEXT_GROUP(b0);
             const int two = k + 1 < nb;
             const uint8_t *b1 = two ? b0 + bsz : b0;
             uint16_t h[4]; /* d0 m0 d1 m1 (m only for Q4_1) */
