@@ -51,13 +51,8 @@ static hive_status check_config(const hive_host_api *h, peft_config *cfg, int do
 }
 
 static hive_status check_args(const hive_host_api *h, const hive_adapter_load_args *args, int dora, hive_error **err) {
-    if (!args || args->struct_size < offsetof(hive_adapter_load_args, base))
-        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: arguments missing or too old");
-    const hive_model_shape *m = args->model;
-    if (!args->backend || !args->device || !m || !args->config_json || !args->dir || !args->max_rows)
-        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: backend, device, model, config, dir and max_rows are required");
-    if (m->struct_size < sizeof(hive_model_shape) || !m->n_layers)
-        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: model shape missing or too old");
+    hive_status st = peft_check_load_args(h, args, err);
+    if (st != HIVE_OK) return st;
     const hive_base_access *b = HIVE_HAS_FIELD(hive_adapter_load_args, args->struct_size, base) ? args->base : NULL;
     if (dora && (!b || !HIVE_HAS_FIELD(hive_base_access, b->struct_size, weight_f32) || !b->weight_f32))
         return peft_fail(h, err, HIVE_E_UNSUPPORTED, "DoRA needs the base weights (base access), which the host did not give");

@@ -111,3 +111,15 @@ void peft_shape_str(char *dst, size_t cap, const int64_t *shape, uint32_t n_dims
         len += (size_t)snprintf(dst + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (len < cap) snprintf(dst + len, cap - len, "]");
 }
+
+hive_status peft_check_load_args(const hive_host_api *h, const hive_adapter_load_args *args, hive_error **err) {
+    if (!args || args->struct_size < offsetof(hive_adapter_load_args, base))
+        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: arguments missing or too old");
+    const hive_model_shape *m = args->model;
+    if (!args->backend || !args->device || !m || !args->config_json || !args->dir || !args->max_rows)
+        return peft_fail(h, err, HIVE_E_INVALID,
+                         "adapter load: backend, device, model, config, dir and max_rows are required");
+    if (m->struct_size < sizeof(hive_model_shape) || !m->n_layers)
+        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: model shape missing or too old");
+    return HIVE_OK;
+}

@@ -9,6 +9,11 @@
 
 /* Formats the message, sets *err through host->error_new (when err and host are
  * non-NULL) and returns code. */
+/* The load arguments every linear-hooking adapter needs (args, backend,
+ * device, model shape, config, dir, max_rows); plugin-specific needs are
+ * checked by the plugin. */
+hive_status peft_check_load_args(const hive_host_api *h, const hive_adapter_load_args *args, hive_error **err);
+
 hive_status peft_fail(const hive_host_api *host, hive_error **err, hive_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

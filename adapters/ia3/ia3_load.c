@@ -108,14 +108,8 @@ static int is_feedforward(const peft_module_spec *s, const char *name) {
 }
 
 static hive_status check_args(const hive_host_api *h, const hive_adapter_load_args *args, hive_error **err) {
-    if (!args || args->struct_size < offsetof(hive_adapter_load_args, base))
-        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: arguments missing or too old");
-    const hive_model_shape *m = args->model;
-    if (!args->backend || !args->device || !m || !args->config_json || !args->dir || !args->max_rows)
-        return peft_fail(h, err, HIVE_E_INVALID,
-                         "adapter load: backend, device, model, config, dir and max_rows are required");
-    if (m->struct_size < sizeof(hive_model_shape) || !m->n_layers)
-        return peft_fail(h, err, HIVE_E_INVALID, "adapter load: model shape missing or too old");
+    hive_status st = peft_check_load_args(h, args, err);
+    if (st != HIVE_OK) return st;
     if (!args->backend->weight_upload || !args->backend->weight_free || !args->backend->op_binary_weight)
         return peft_fail(h, err, HIVE_E_UNSUPPORTED, "adapter load: the backend lacks weight_upload or op_binary_weight");
     return HIVE_OK;

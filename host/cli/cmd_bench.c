@@ -5,16 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "cli/session.h"
+#include "util/clock.h"
 #include "util/error.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -41,7 +35,7 @@ static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B,
         fprintf(stderr, "hive-host bench: --mix and --merge exclude each other\n");
         return 2;
     }
-    double ta = now_ms();
+    double ta = hive_now_ms();
     for (int b = 0; b < B; b++) {
         hive_status st;
         if (cli->mix) {
@@ -54,7 +48,7 @@ static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B,
         }
         if (st != HIVE_OK) return 1;
     }
-    *attach_ms = (now_ms() - ta) / B;
+    *attach_ms = (hive_now_ms() - ta) / B;
     return 0;
 }
 
@@ -115,15 +109,15 @@ int hive_cmd_bench(hive_cli *cli) {
         for (int i = 0; i < D; i++) ctx_tok[b * D + i] = (int32_t)(lcg(&rng) % V), ctx_seq[b * D + i] = seq[b];
     for (int r = 0; !rc && r < cli->reps; r++) {
         for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
-        double t0 = now_ms();
+        double t0 = hive_now_ms();
         hive_fwd_batch pre = {(uint32_t)(B * P), prompt, rows_seq, want};
         if (hive_engine_forward(s.eng, &pre, logits, &err) != HIVE_OK) {
             rc = 1;
             break;
         }
-        double t1 = now_ms();
+        double t1 = hive_now_ms();
         argmax_rows(logits, (uint32_t)B, V, tok);
-        double ttft = now_ms() - t0;
+        double ttft = hive_now_ms() - t0;
         /* decode test: fresh sequences holding D context tokens (not timed) */
         for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
         if (D > 0) {
@@ -133,7 +127,7 @@ int hive_cmd_bench(hive_cli *cli) {
                 break;
             }
         }
-        double t2 = now_ms();
+        double t2 = hive_now_ms();
         for (int i = 0; i < N; i++) {
             hive_fwd_batch step = {(uint32_t)B, tok, seq, every_row};
             if (hive_engine_forward(s.eng, &step, logits, &err) != HIVE_OK) {
@@ -142,7 +136,7 @@ int hive_cmd_bench(hive_cli *cli) {
             }
             argmax_rows(logits, (uint32_t)B, V, tok);
         }
-        double t3 = now_ms();
+        double t3 = hive_now_ms();
         if (t1 - t0 < best_pp) best_pp = t1 - t0;
         if (t3 - t2 < best_tg) best_tg = t3 - t2;
         if (ttft < best_ttft) best_ttft = ttft;

@@ -2,12 +2,12 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "experts/decoding.h"
 #include "experts/manifest.h"
 #include "experts/package.h"
 #include "util/dtype.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -15,12 +15,6 @@ static int fail(hive_error *err, const char *what) {
     fprintf(stderr, "hive-host: %s%s%s\n", what ? what : "", what ? ": " : "", hive_error_message(err));
     hive_error_free(err);
     return 1;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 int hive_session_apply_manifests(hive_config *cfg) {
@@ -54,13 +48,13 @@ static int open_experts(const hive_config *cfg, hive_session *s) {
         return 2;
     }
     for (size_t i = 0; i < n; i++) paths[i] = hive_config_list_item(cfg, "experts.paths", i);
-    double t0 = now_ms();
+    double t0 = hive_now_ms();
     hive_expert_target_init(&s->target, &s->reg, s->eng, s->model);
     uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
     if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
     if (hive_expert_set_acquire(s->experts, paths, n, &s->set, &err) != HIVE_OK) return fail(err, NULL);
     s->have_set = 1;
-    s->experts_ms = now_ms() - t0;
+    s->experts_ms = hive_now_ms() - t0;
     HLOG_INFO("%zu expert(s) loaded in %.1f ms", n, s->experts_ms);
     if (!hive_config_bool(cfg, "experts.merge")) return 0;
     if (n != 1) {
@@ -92,7 +86,7 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     if ((rc_experts = hive_session_apply_manifests(cli->cfg)) != 0) return rc_experts;
     const hive_config *cfg = cli->cfg;
     hive_error *err = NULL;
-    double t0 = now_ms();
+    double t0 = hive_now_ms();
     const char *path = hive_config_str(cfg, "model.path");
     if (!*path) {
         fprintf(stderr, "hive-host: no model: pass --model PATH (a .gguf file or a Hugging Face directory)\n");
@@ -140,7 +134,7 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
         return fail(err, "tokenizer");
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)
         return fail(err, s->sel.plugin->name);
-    s->load_ms = now_ms() - t0;
+    s->load_ms = hive_now_ms() - t0;
     if ((rc_experts = open_experts(cfg, s)) != 0) return rc_experts;
     HLOG_DEBUG("model loaded in %.0f ms: %.1f MiB of weights, %.1f MiB of KV cache", s->load_ms,
                hive_engine_weight_bytes(s->eng) / 1048576.0, hive_engine_kv_bytes(s->eng) / 1048576.0);

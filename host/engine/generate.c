@@ -2,16 +2,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/stop.h"
+#include "util/clock.h"
 #include "util/error.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 const char *hive_finish_name(hive_finish f) {
     static const char *const n[] = {"stop", "length", "context", "caller"};
@@ -70,10 +64,10 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     }
     for (size_t i = keep; i < n_prompt; i++) seqs[i - keep] = seq;
 
-    double t0 = now_ms();
+    double t0 = hive_now_ms();
     hive_fwd_batch b = {(uint32_t)(n_prompt - keep), prompt + keep, seqs, NULL};
     if ((st = hive_engine_forward(e, &b, logits, err)) != HIVE_OK) goto done;
-    double t1 = now_ms();
+    double t1 = hive_now_ms();
     stats->prefill_ms = t1 - t0;
 
     hive_detok dt;
@@ -83,7 +77,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     stats->finish = HIVE_FINISH_LENGTH;
     for (uint32_t i = 0; i < p->max_tokens; i++) {
         int32_t id = hive_sampler_sample(smp, logits, hist, hive_engine_seq_len(e, seq));
-        if (i == 0) stats->ttft_ms = now_ms() - t0;
+        if (i == 0) stats->ttft_ms = hive_now_ms() - t0;
         stats->n_gen++;
         if (!p->ignore_eos && (id == eos || id == eot)) {
             stats->finish = HIVE_FINISH_STOP;
@@ -105,7 +99,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
         hive_fwd_batch one = {1, &id, &seq, NULL};
         if ((st = hive_engine_forward(e, &one, logits, err)) != HIVE_OK) goto done;
     }
-    stats->decode_ms = now_ms() - t1;
+    stats->decode_ms = hive_now_ms() - t1;
     if (tok && !em.stopped) {
         size_t n = hive_detok_flush(&dt, text, sizeof text);
         emit(&em, text, n);

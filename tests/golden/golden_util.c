@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include <unistd.h>
 
 cJSON *golden_load_json(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -201,3 +202,12 @@ done:
     hive_engine_seq_free(g->eng, seq);
     return worst;
 }
+
+const char *golden_model_path(void) {
+    static char path[1024];
+    const char *env = getenv("HIVE_TEST_GGUF");
+    if (env && access(env, R_OK) == 0) return env;
+    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+

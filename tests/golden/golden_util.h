@@ -21,6 +21,8 @@ typedef struct golden_env {
 } golden_env;
 
 cJSON *golden_load_json(const char *path); /* NULL + message on failure */
+/* The SmolLM2 GGUF ($HIVE_TEST_GGUF, else scripts/fetch-models.sh's cache path), or NULL. */
+const char *golden_model_path(void);
 /* Load a PEFT adapter directory with whichever plugin claims it (adapter
  * plugins come from the build tree). 0 on success. */
 int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out);

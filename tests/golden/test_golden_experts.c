@@ -24,14 +24,6 @@
 #include "util/dtype.h"
 #include "util/error.h"
 
-static const char *model_path(void) {
-    static char path[1024];
-    const char *env = getenv("HIVE_TEST_GGUF");
-    if (env && access(env, R_OK) == 0) return env;
-    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    return access(path, R_OK) == 0 ? path : NULL;
-}
-
 /* Greedy continuation of n tokens (EOS not special, as the golden ran). */
 static void greedy(golden_env *g, const hive_adapter_set *set, const int32_t *prompt, int np, int32_t *out, int n) {
     uint32_t V = hive_engine_hparams(g->eng)->vocab;
@@ -65,7 +57,7 @@ static int first_diff(const int32_t *a, const cJSON *b, int n, int32_t eot) {
 
 static void test_example_experts(void **s) {
     (void)s;
-    const char *m = model_path();
+    const char *m = golden_model_path();
     if (!m) {
         printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
         skip();
@@ -123,7 +115,7 @@ static void test_example_experts(void **s) {
  * rather than applying it to the wrong rows. */
 static void test_qk_adapter_needs_hf_order(void **s) {
     (void)s;
-    const char *m = model_path();
+    const char *m = golden_model_path();
     if (!m) {
         printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
         skip();

@@ -20,16 +20,8 @@
 #include "golden_util.h"
 #include "util/dtype.h"
 
-static const char *model_path(void) {
-    static char path[1024];
-    const char *env = getenv("HIVE_TEST_GGUF");
-    if (env && access(env, R_OK) == 0) return env;
-    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    return access(path, R_OK) == 0 ? path : NULL;
-}
-
 #define NEED_MODEL(m)                                                                   \
-    const char *m = model_path();                                                       \
+    const char *m = golden_model_path();                                                       \
     if (!m) {                                                                           \
         printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");     \
         skip();                                                                         \
