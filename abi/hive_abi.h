@@ -20,6 +20,8 @@
  * History (append-only):
  *  1.0  plugin info, host services, backend kernel table, adapter table.
  *  1.1  host_api.config_get; backend: op_argmax, get_extension; adapter: merge.
+ *  1.2  adapter: get_extension. Extensions: backend LORA_SEGMENTS (SGMV) and
+ *       GRAPH (record/replay of a step); adapter LOWRANK (its A and B).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -32,7 +34,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 1
+#define HIVE_ABI_MINOR 2
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -452,7 +454,73 @@ typedef struct hive_adapter_api {
     /* Optional: fold into the base weights via base->weight (single-expert
      * fast path); afterwards the adapter's hooks must not be called. */
     hive_status (*merge)(hive_adapter *a, hive_error **err);
+    /* ---- 1.2 ---- */
+    /* Optional: typed extension by id (struct_size first), or NULL. */
+    const void *(*get_extension)(hive_adapter *a, uint32_t id, uint32_t min_version);
 } hive_adapter_api;
+
+/* -------------------------------------------------------- extensions -- */
+/* An extension is a struct that starts with struct_size and version and is
+ * append-only like every table. get_extension(.., id, min_version) returns it
+ * when the plugin offers `id` at version >= min_version, else NULL. */
+
+/* Backend extension ids. */
+#define HIVE_EXT_LORA_SEGMENTS 1u
+#define HIVE_EXT_GRAPH         2u
+/* Adapter extension ids. */
+#define HIVE_ADAPTER_EXT_LOWRANK 1u
+
+/* HIVE_EXT_LORA_SEGMENTS v1: every low-rank delta of a linear in one call
+ * (SGMV: rows grouped by adapter). For each segment s in [0, n):
+ *     y[row0[s] .. row0[s] + rows[s]) += B[s] (A[s] x[same rows])
+ * A[s] is an f32 weight [r_s, cols(x)] and B[s] an f32 weight [cols(y), r_s]
+ * with the scale already folded in (see HIVE_ADAPTER_EXT_LOWRANK); r_s <=
+ * max_rank. Segments must not overlap. Arrays are host memory, borrowed. */
+typedef struct hive_ext_lora_segments {
+    uint32_t struct_size;
+    uint32_t version;
+    uint32_t max_rank;
+    uint32_t reserved0;
+    hive_status (*op_lora_segments)(hive_device *dev, const hive_tensor *x, const hive_tensor *y, uint32_t n,
+                                    const int32_t *row0, const int32_t *rows, const hive_weight *const *A,
+                                    const hive_weight *const *B, hive_error **err);
+} hive_ext_lora_segments;
+
+/* HIVE_EXT_GRAPH v1: record the ops of one step once, replay them cheaply
+ * (CUDA graphs). Between capture_begin and capture_end, ops on `dev` are
+ * recorded, not run; buffer_upload, buffer_download, synchronize and
+ * op_argmax are refused. At each replay the backend re-reads, from the same
+ * host addresses and with the sizes of the capture, these host arrays:
+ * op_embed ids, op_get_rows rows, and a hive_batch's row_seq, row_pos and
+ * block_table. Everything else is fixed at capture: shapes, scalars,
+ * buffers, weights, n_seqs, a rope's inv_freq and op_lora_segments' arrays. The host
+ * keeps those arrays alive and captures anew when anything fixed changes.
+ * Kernels must not depend on array contents for their launch shape (e.g.
+ * attention sizes its work for max_blocks * block_size positions). */
+typedef struct hive_graph hive_graph; /* backend-owned */
+typedef struct hive_ext_graph {
+    uint32_t struct_size;
+    uint32_t version;
+    hive_status (*capture_begin)(hive_device *dev, hive_error **err);
+    /* On failure no graph exists and the device is back to running ops. */
+    hive_status (*capture_end)(hive_device *dev, hive_graph **out, hive_error **err);
+    /* Queued in order with other work: a download after it sees its results. */
+    hive_status (*replay)(hive_device *dev, hive_graph *g, hive_error **err);
+    void (*graph_free)(hive_device *dev, hive_graph *g);
+} hive_ext_graph;
+
+/* HIVE_ADAPTER_EXT_LOWRANK v1: when the adapter's LINEAR_OUTPUT delta at
+ * (layer, module) is exactly y += B (A x) (plain LoRA; scale folded into B),
+ * lowrank_at gives its f32 weights A [r, in] and B [out, r] and returns
+ * HIVE_OK, so the host may batch it into op_lora_segments; otherwise
+ * HIVE_E_NOTFOUND and the host calls linear_output. Weights stay owned by
+ * the adapter. */
+typedef struct hive_adapter_ext_lowrank {
+    uint32_t struct_size;
+    uint32_t version;
+    hive_status (*lowrank_at)(const hive_adapter *a, uint32_t layer, uint32_t module, const hive_weight **A,
+                              const hive_weight **B, uint32_t *rank);
+} hive_adapter_ext_lowrank;
 
 /* ------------------------------------------------------- entry points -- */
 

@@ -65,6 +65,19 @@ hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, co
     return HIVE_OK;
 }
 
+hive_status peft_lora_lowrank_at(const peft_lora *a, uint32_t layer, uint32_t module, const hive_weight **A,
+                                 const hive_weight **B, uint32_t *rank) {
+    if (!a || !A || !B || !rank) return HIVE_E_INVALID;
+    if (a->merged || a->dora || layer >= a->n_layers || module >= HIVE_MODULE_COUNT ||
+        a->slot[layer * HIVE_MODULE_COUNT + module] < 0)
+        return HIVE_E_NOTFOUND;
+    const peft_lora_module *m = &a->mods[a->slot[layer * HIVE_MODULE_COUNT + module]];
+    *A = m->lr.A;
+    *B = m->lr.B;
+    *rank = m->lr.r;
+    return HIVE_OK;
+}
+
 hive_status peft_lora_apply(peft_lora *a, uint32_t layer, uint32_t module, const hive_tensor *x,
                             const hive_tensor *y, hive_error **err) {
     peft_lora_module *m;

@@ -65,6 +65,11 @@ hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, co
 hive_status peft_lora_apply(peft_lora *a, uint32_t layer, uint32_t module, const hive_tensor *x,
                             const hive_tensor *y, hive_error **err);
 
+/* HIVE_ADAPTER_EXT_LOWRANK for plain LoRA: the module's A and B (scale folded
+ * into B). HIVE_E_NOTFOUND when (layer, module) has no hook or after merge. */
+hive_status peft_lora_lowrank_at(const peft_lora *a, uint32_t layer, uint32_t module, const hive_weight **A,
+                                 const hive_weight **B, uint32_t *rank);
+
 /* Folds every module into the base: W' = f (W + s B A) per output row, f = 1
  * for LoRA. Re-reads A and B from the adapter file. Afterwards no hooks. */
 hive_status peft_lora_merge(peft_lora *a, hive_error **err);

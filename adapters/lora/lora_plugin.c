@@ -28,6 +28,19 @@ static hive_status lora_linear_output(hive_adapter *a, uint32_t layer, uint32_t 
 
 static hive_status lora_merge(hive_adapter *a, hive_error **err) { return peft_lora_merge((peft_lora *)a, err); }
 
+/* The host may batch every LoRA of a linear into one backend call (SGMV). */
+static hive_status lora_lowrank_at(const hive_adapter *a, uint32_t layer, uint32_t module, const hive_weight **A,
+                                   const hive_weight **B, uint32_t *rank) {
+    return peft_lora_lowrank_at((const peft_lora *)a, layer, module, A, B, rank);
+}
+
+static const hive_adapter_ext_lowrank k_lowrank = {sizeof(hive_adapter_ext_lowrank), 1, lora_lowrank_at};
+
+static const void *lora_get_extension(hive_adapter *a, uint32_t id, uint32_t min_version) {
+    (void)a;
+    return id == HIVE_ADAPTER_EXT_LOWRANK && min_version <= k_lowrank.version ? &k_lowrank : NULL;
+}
+
 static const hive_adapter_api k_api = {
     .struct_size = sizeof(hive_adapter_api),
     .claim = lora_claim,
@@ -36,6 +49,7 @@ static const hive_adapter_api k_api = {
     .describe = lora_describe,
     .linear_output = lora_linear_output,
     .merge = lora_merge,
+    .get_extension = lora_get_extension,
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {

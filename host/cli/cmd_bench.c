@@ -15,17 +15,6 @@ static uint64_t lcg(uint64_t *s) {
     return *s >> 33;
 }
 
-/* Greedy next token of each of n rows. */
-static void argmax_rows(const float *logits, uint32_t n, uint32_t vocab, int32_t *out) {
-    for (uint32_t r = 0; r < n; r++) {
-        const float *row = logits + (size_t)r * vocab;
-        int32_t best = 0;
-        for (uint32_t v = 1; v < vocab; v++)
-            if (row[v] > row[best]) best = (int32_t)v;
-        out[r] = best;
-    }
-}
-
 /* Attach experts: all to every sequence, or with --mix expert i % n to
  * sequence i (a batch whose rows carry different experts). */
 static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B, hive_adapter_set *mixed,
@@ -81,13 +70,14 @@ int hive_cmd_bench(hive_cli *cli) {
     const uint32_t V = hp->vocab;
     int32_t *prompt = malloc((size_t)B * P * sizeof *prompt), *rows_seq = malloc((size_t)B * P * sizeof *rows_seq);
     int32_t *tok = malloc((size_t)B * sizeof *tok), *seq = malloc((size_t)B * sizeof *seq);
+    int32_t *next = malloc((size_t)B * sizeof *next);
     uint8_t *want = calloc((size_t)B * P, 1), *every_row = malloc((size_t)B);
     float *logits = malloc((size_t)B * V * sizeof *logits);
     hive_adapter_set *mixed = calloc(HIVE_MAX_ADAPTERS_PER_SET, sizeof *mixed);
     uint64_t rng = 42;
     hive_error *err = NULL;
     double best_pp = 1e30, best_tg = 1e30, best_ttft = 1e30, attach_ms = 0;
-    if (!prompt || !rows_seq || !tok || !seq || !want || !every_row || !logits || !mixed) rc = 1;
+    if (!prompt || !rows_seq || !tok || !next || !seq || !want || !every_row || !logits || !mixed) rc = 1;
     else memset(every_row, 1, (size_t)B);
     for (int b = 0; !rc && b < B; b++)
         if (hive_engine_seq_new(s.eng, &seq[b], &err) != HIVE_OK) rc = 1;
@@ -110,18 +100,19 @@ int hive_cmd_bench(hive_cli *cli) {
     for (int r = 0; !rc && r < cli->reps; r++) {
         for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
         double t0 = hive_now_ms();
-        hive_fwd_batch pre = {(uint32_t)(B * P), prompt, rows_seq, want};
+        /* greedy, as the peers: the argmax runs on the device, only ids come back */
+        hive_fwd_batch pre = {(uint32_t)(B * P), prompt, rows_seq, want, next};
         if (hive_engine_forward(s.eng, &pre, logits, &err) != HIVE_OK) {
             rc = 1;
             break;
         }
         double t1 = hive_now_ms();
-        argmax_rows(logits, (uint32_t)B, V, tok);
+        memcpy(tok, next, (size_t)B * sizeof *tok);
         double ttft = hive_now_ms() - t0;
         /* decode test: fresh sequences holding D context tokens (not timed) */
         for (int b = 0; b < B; b++) hive_engine_seq_truncate(s.eng, seq[b], 0, NULL);
         if (D > 0) {
-            hive_fwd_batch ctx = {(uint32_t)(B * D), ctx_tok, ctx_seq, NULL};
+            hive_fwd_batch ctx = {(uint32_t)(B * D), ctx_tok, ctx_seq, NULL, NULL};
             if (hive_engine_forward(s.eng, &ctx, logits, &err) != HIVE_OK) {
                 rc = 1;
                 break;
@@ -129,12 +120,12 @@ int hive_cmd_bench(hive_cli *cli) {
         }
         double t2 = hive_now_ms();
         for (int i = 0; i < N; i++) {
-            hive_fwd_batch step = {(uint32_t)B, tok, seq, every_row};
+            hive_fwd_batch step = {(uint32_t)B, tok, seq, every_row, next};
             if (hive_engine_forward(s.eng, &step, logits, &err) != HIVE_OK) {
                 rc = 1;
                 break;
             }
-            argmax_rows(logits, (uint32_t)B, V, tok);
+            memcpy(tok, next, (size_t)B * sizeof *tok);
         }
         double t3 = hive_now_ms();
         if (t1 - t0 < best_pp) best_pp = t1 - t0;
@@ -150,6 +141,10 @@ int hive_cmd_bench(hive_cli *cli) {
         getrusage(RUSAGE_SELF, &ru);
         double pp = (double)B * P * 1e3 / best_pp, tg = (double)B * N * 1e3 / best_tg, rss = ru.ru_maxrss / 1024.0;
         size_t n_exp = hive_config_list_len(cli->cfg, "experts.paths");
+        /* which way LoRA deltas ran: one segmented backend call per linear, or a hook per segment */
+        const char *lora_path = hive_engine_lora_batched_calls(s.eng) ? "segmented" : "per-segment hooks";
+        uint64_t g_cap = 0, g_rep = 0;
+        hive_engine_graph_stats(s.eng, &g_cap, &g_rep);
         if (cli->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
@@ -171,7 +166,10 @@ int hive_cmd_bench(hive_cli *cli) {
                 cJSON_AddBoolToObject(o, "mixed_experts", cli->mix);
                 cJSON_AddNumberToObject(o, "expert_cold_load_ms", s.experts_ms);
                 cJSON_AddNumberToObject(o, "expert_cached_attach_ms", attach_ms);
+                cJSON_AddStringToObject(o, "lora_path", lora_path);
             }
+            cJSON_AddNumberToObject(o, "graphs_captured", (double)g_cap);
+            cJSON_AddNumberToObject(o, "graph_replays", (double)g_rep);
             char *txt = cJSON_PrintUnformatted(o);
             printf("%s\n", txt);
             free(txt);
@@ -181,15 +179,19 @@ int hive_cmd_bench(hive_cli *cli) {
             printf("prefill  pp%-5d %10.1f tok/s\ndecode   tg%-5d %10.1f tok/s (from depth %d)\n"
                    "TTFT            %10.1f ms\nload            %10.1f ms\npeak RSS        %10.1f MiB\n",
                    P, pp, N, tg, D, best_ttft, s.load_ms, rss);
+            if (g_cap || g_rep)
+                printf("decode graphs   %10llu captured, %llu replays\n", (unsigned long long)g_cap,
+                       (unsigned long long)g_rep);
             if (s.have_set)
-                printf("experts         %10zu%s (cold load %.2f ms, cached attach %.3f ms per sequence)\n", n_exp,
-                       cli->mix ? " mixed, one per sequence" : "", s.experts_ms, attach_ms);
+                printf("experts         %10zu%s (cold load %.2f ms, cached attach %.3f ms per sequence; LoRA: %s)\n",
+                       n_exp, cli->mix ? " mixed, one per sequence" : "", s.experts_ms, attach_ms, lora_path);
         }
     }
     hive_error_free(err);
     free(prompt);
     free(rows_seq);
     free(tok);
+    free(next);
     free(seq);
     free(want);
     free(every_row);

@@ -101,6 +101,8 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     eo.max_seqs = max_seqs;
     /* without experts, keep a GGUF's own q/k layout: llama.cpp's arithmetic */
     eo.qk_hf_order = hive_config_list_len(cfg, "experts.paths") > 0;
+    eo.batched_lora = hive_config_bool(cfg, "experts.batched_lora");
+    eo.graphs = hive_config_bool(cfg, "backend.graphs");
     const char *kv = hive_config_str(cfg, "model.kv_dtype");
     if (!strcmp(kv, "f16")) eo.kv_dtype = HIVE_DTYPE_F16;
     else if (!strcmp(kv, "f32")) eo.kv_dtype = HIVE_DTYPE_F32;

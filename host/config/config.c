@@ -149,9 +149,15 @@ static cfg_entry *find(const hive_config *c, const char *key) {
     return e;
 }
 
+static hive_status add_plugin_value(hive_config *c, const char *key, const char *text, const char *origin,
+                                    hive_error **err);
+
 static hive_status set_entry(hive_config *c, const char *key, const char *text, hive_cfg_source src,
                              const char *origin, int only_if_lower, hive_error **err) {
     cfg_entry *e = find(c, key);
+    /* plugins.<name>.<key>: free-form, as in a config file */
+    if ((!e || !e->key) && !strncmp(key, "plugins.", 8) && strchr(key + 8, '.') && !only_if_lower)
+        return add_plugin_value(c, key, text, origin ? origin : hive_cfg_source_name(src), err);
     if (!e || !e->key) return hive_fail(err, HIVE_E_NOTFOUND, "unknown configuration key '%s'", key);
     if (only_if_lower && e->src >= src) return HIVE_OK;
     /* repeated CLI flags append to lists; a new layer replaces the lower one */

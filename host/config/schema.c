@@ -16,6 +16,10 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"backend.prefer", HIVE_CFG_STRLIST, "", NULL, NULL,
      "backend names in order of preference when --backend is not given; else the highest probe score wins", NORANGE},
     {"backend.cpu", HIVE_CFG_BOOL, "false", "cpu", NULL, "force the CPU backend (onednn-cpu)", NORANGE},
+    {"backend.graphs", HIVE_CFG_BOOL, "true", "graphs", NULL,
+     "replay decode steps as captured device graphs when the backend offers them (CUDA graphs); "
+     "--no-graphs: launch every op",
+     NORANGE},
     {"threads", HIVE_CFG_INT, "0", "threads", "N", "CPU threads (0 = all cores)", 0, 4096},
     /* model */
     {"model.path", HIVE_CFG_STRING, "", "model", "PATH", "a .gguf file or a Hugging Face model directory", NORANGE},
@@ -45,6 +49,10 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"experts.paths", HIVE_CFG_STRLIST, "", "expert", "PATH", "expert package (.expert or directory); repeatable", NORANGE},
     {"experts.merge", HIVE_CFG_BOOL, "false", "merge", NULL,
      "fold a single expert into the base weights (fast path; LoRA, DoRA, IA3 without biases)", NORANGE},
+    {"experts.batched_lora", HIVE_CFG_BOOL, "true", "batched-lora", NULL,
+     "run the LoRA experts of a batch as one segmented (SGMV) backend call per linear when the backend offers it; "
+     "--no-batched-lora: one adapter call per expert segment (same results)",
+     NORANGE},
     {"experts.cache_mb", HIVE_CFG_INT, "512", "expert-cache-mb", "MB", "memory budget of the loaded-expert LRU cache", 0, 1 << 24},
     /* logging */
     {"log_level", HIVE_CFG_STRING, "info", "log", "LEVEL", "error | warn | info | debug | trace (HIVE_LOG sets it too)", NORANGE},

@@ -88,6 +88,7 @@ static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module
     hive_weight *nw = NULL;
     hive_status st = e->be->weight_upload(e->dev, &d, w, &nw, err);
     if (st != HIVE_OK) return st;
+    hive_engine_graphs_flush(e); /* captured graphs hold the old weight */
     e->be->weight_free(e->dev, *slots[module]);
     *slots[module] = nw;
     return HIVE_OK;
@@ -121,7 +122,16 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     e->segs = malloc(e->opts.max_rows * sizeof *e->segs);
     e->hooks_any = calloc((size_t)hp->n_layers * HIVE_MODULE_COUNT, sizeof *e->hooks_any);
     e->identity = malloc(e->opts.max_rows * sizeof *e->identity);
-    if (!e->segs || !e->hooks_any || !e->identity) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    e->lora_row0 = malloc(e->opts.max_rows * sizeof *e->lora_row0);
+    e->lora_rows = malloc(e->opts.max_rows * sizeof *e->lora_rows);
+    e->lora_A = malloc(e->opts.max_rows * sizeof *e->lora_A);
+    e->lora_B = malloc(e->opts.max_rows * sizeof *e->lora_B);
+    e->lora_done = malloc(e->opts.max_rows * sizeof *e->lora_done);
+    if (!e->segs || !e->hooks_any || !e->identity || !e->lora_row0 || !e->lora_rows || !e->lora_A || !e->lora_B ||
+        !e->lora_done)
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (e->opts.batched_lora && e->be->get_extension)
+        e->lora_ext = e->be->get_extension(e->dev, HIVE_EXT_LORA_SEGMENTS, 1);
     for (uint32_t i = 0; i < e->opts.max_rows; i++) e->identity[i] = (int32_t)i;
     return HIVE_OK;
 }
@@ -133,6 +143,11 @@ void hive_engine_adapters_free(hive_engine *e) {
     free(e->segs);
     free(e->hooks_any);
     free(e->identity);
+    free(e->lora_row0);
+    free(e->lora_rows);
+    free(e->lora_A);
+    free(e->lora_B);
+    free(e->lora_done);
 }
 
 const hive_model_shape *hive_engine_model_shape(const hive_engine *e) { return &e->shape; }
@@ -140,6 +155,7 @@ const hive_base_access *hive_engine_base_access(const hive_engine *e) { return &
 hive_device *hive_engine_device(const hive_engine *e) { return e->dev; }
 const hive_backend_api *hive_engine_backend(const hive_engine *e) { return e->be; }
 uint32_t hive_engine_max_rows(const hive_engine *e) { return e->opts.max_rows; }
+uint64_t hive_engine_lora_batched_calls(const hive_engine *e) { return e->lora_batched_calls; }
 
 static uint32_t hooks_at(const hive_adapter_ref *r, uint32_t layer, uint32_t module) {
     return r->desc.hooks_at ? r->desc.hooks_at[layer * HIVE_MODULE_COUNT + module] : 0;
@@ -152,7 +168,45 @@ static hive_tensor rows_of(const hive_tensor *t, uint32_t row0, uint32_t n) {
     return r;
 }
 
-/* Call one kind of output hook for every segment's adapters. */
+/* Plain-LoRA deltas of every segment as op_lora_segments calls. Pass k takes,
+ * in each segment, the next adapter whose delta at (layer, module) is y += B A x,
+ * so segments never overlap within a call; one call per pass. What was applied
+ * is marked in lora_done (bit a of segment s), for output_hooks to skip. */
+static hive_status lora_batched(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *in,
+                                const hive_tensor *out, hive_error **err) {
+    memset(e->lora_done, 0, e->n_segs * sizeof *e->lora_done);
+    if (!e->lora_ext) return HIVE_OK;
+    for (;;) {
+        uint32_t n = 0;
+        for (uint32_t s = 0; s < e->n_segs; s++) {
+            const segment *sg = &e->segs[s];
+            for (uint32_t a = 0; sg->set && a < sg->set->n; a++) {
+                const hive_adapter_ref *r = &sg->set->refs[a];
+                if (((e->lora_done[s] >> a) & 1) || !(hooks_at(r, layer, module) & HIVE_HOOK_LINEAR_OUTPUT) ||
+                    !r->api->get_extension)
+                    continue;
+                const hive_adapter_ext_lowrank *lr = r->api->get_extension(r->adapter, HIVE_ADAPTER_EXT_LOWRANK, 1);
+                uint32_t rank = 0;
+                if (!lr || lr->lowrank_at(r->adapter, layer, module, &e->lora_A[n], &e->lora_B[n], &rank) != HIVE_OK ||
+                    rank > e->lora_ext->max_rank)
+                    continue;
+                e->lora_done[s] |= 1u << a;
+                e->lora_row0[n] = (int32_t)sg->row0;
+                e->lora_rows[n] = (int32_t)sg->n;
+                n++;
+                break;
+            }
+        }
+        if (!n) return HIVE_OK;
+        hive_status st = e->lora_ext->op_lora_segments(e->dev, in, out, n, e->lora_row0, e->lora_rows, e->lora_A,
+                                                       e->lora_B, err);
+        if (st != HIVE_OK) return st;
+        e->lora_batched_calls++;
+    }
+}
+
+/* Call one kind of output hook for every segment's adapters (LINEAR_OUTPUT:
+ * those lora_batched did not apply). */
 static hive_status output_hooks(hive_engine *e, uint32_t layer, uint32_t module, uint32_t kind, const hive_tensor *in,
                                 const hive_tensor *base, const hive_tensor *out, hive_error **err) {
     for (uint32_t s = 0; s < e->n_segs; s++) {
@@ -162,6 +216,7 @@ static hive_status output_hooks(hive_engine *e, uint32_t layer, uint32_t module,
         for (uint32_t a = 0; a < sg->set->n; a++) {
             const hive_adapter_ref *r = &sg->set->refs[a];
             if (!(hooks_at(r, layer, module) & kind)) continue;
+            if (kind == HIVE_HOOK_LINEAR_OUTPUT && ((e->lora_done[s] >> a) & 1)) continue;
             hive_status st = r->api->linear_output(r->adapter, layer, module, &xi, &bi, &yi, err);
             if (st != HIVE_OK) return st;
         }
@@ -198,7 +253,8 @@ hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, 
     hive_tensor base = (mask & HIVE_HOOK_LINEAR_OUTPUT) ? hive_t(e->act.hook_base, 0, n, y->cols) : out;
     if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &base, err))) return st;
     if (base.buf != out.buf && (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err))) return st;
-    if ((mask & HIVE_HOOK_LINEAR_OUTPUT) && (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, &in, &base, &out, err)))
+    if ((mask & HIVE_HOOK_LINEAR_OUTPUT) && ((st = lora_batched(e, layer, module, &in, &out, err)) ||
+                                             (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, &in, &base, &out, err))))
         return st;
     if ((mask & HIVE_HOOK_OUTPUT_SCALE) && (st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, &in, &base, &out, err)))
         return st;
@@ -239,7 +295,7 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
     uint8_t want[nv];
     for (uint32_t i = 0; i < nv; i++) seqs[i] = seq, want[i] = 0;
     uint32_t got = 0;
-    st = hive_engine_forward_rows(e, NULL, embed, seqs, want, nv, NULL, &got, err);
+    st = hive_engine_forward_rows(e, NULL, embed, seqs, want, nv, NULL, NULL, &got, err);
     if (st == HIVE_OK) s->n_virtual = nv;
     return st;
 }

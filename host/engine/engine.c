@@ -16,6 +16,8 @@ void hive_engine_opts_default(hive_engine_opts *o) {
     o->kv_dtype = HIVE_DTYPE_F16;
     o->weights_dtype = -1;
     o->qk_hf_order = 1;
+    o->batched_lora = 1;
+    o->graphs = 1;
 }
 
 #define LOGIT_ROWS 16 /* logits are computed this many rows at a time */
@@ -66,10 +68,12 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
 
     hive_device_options dopts = {sizeof dopts, opts->threads, e->opts.max_rows, 0};
     hive_status st = backend->device_open(device, &dopts, &e->dev, err);
+    if (st == HIVE_OK) hive_engine_graphs_probe(e);
     if (st == HIVE_OK) st = hive_engine_upload_weights(e, m, err);
     if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
     if (st == HIVE_OK) st = alloc_act(e, err);
     if (st == HIVE_OK) st = hive_engine_adapters_init(e, m, err);
+    if (st == HIVE_OK) st = hive_engine_graphs_init(e, err);
     if (st == HIVE_OK) {
         hive_engine_rope_init(e);
         if (!e->inv_freq) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
@@ -89,6 +93,7 @@ void hive_engine_free(hive_engine *e) {
                                 &e->act.gate, &e->act.up, &e->act.tmp, &e->act.last, &e->act.logits};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
+        hive_engine_graphs_free(e);
         hive_engine_adapters_free(e);
         hive_engine_kv_free(e);
         hive_engine_free_weights(e);

@@ -23,6 +23,13 @@ typedef struct hive_engine_opts {
      * q/k need (they were trained on HF weights); 0: keep the file's layout,
      * which reproduces llama.cpp's arithmetic exactly. Other models: no effect. */
     int qk_hf_order;
+    /* 1: when the backend offers HIVE_EXT_LORA_SEGMENTS, every plain-LoRA
+     * delta of a linear (all segments) runs as one call; 0: one adapter hook
+     * per segment. Same arithmetic either way. */
+    int batched_lora;
+    /* 1: when the backend offers HIVE_EXT_GRAPH, decode steps are captured
+     * once per (batch bucket, adapter layout) and replayed (CUDA graphs). */
+    int graphs;
 } hive_engine_opts;
 
 void hive_engine_opts_default(hive_engine_opts *o);
@@ -74,6 +81,11 @@ const hive_base_access *hive_engine_base_access(const hive_engine *e);
 hive_device *hive_engine_device(const hive_engine *e);
 const hive_backend_api *hive_engine_backend(const hive_engine *e);
 uint32_t hive_engine_max_rows(const hive_engine *e);
+/* Backend calls that ran LoRA deltas batched over segments (for tests and
+ * `bench`: proves the SGMV path is taken). */
+uint64_t hive_engine_lora_batched_calls(const hive_engine *e);
+/* Decode-step graphs captured and replayed so far (0, 0 without the extension). */
+void hive_engine_graph_stats(const hive_engine *e, uint64_t *captured, uint64_t *replayed);
 
 /* One forward pass. Row i is token tokens[i] appended to sequence seqs[i]
  * (rows of one sequence in order). For each row with want_logits[i] != 0,
@@ -84,6 +96,9 @@ typedef struct hive_fwd_batch {
     const int32_t *tokens;
     const int32_t *seqs;
     const uint8_t *want_logits; /* NULL: only the last row of the batch */
+    /* non-NULL: write the argmax token id of each wanted row here instead of
+     * logits (greedy decoding: on-device argmax, one id per row crosses) */
+    int32_t *argmax;
 } hive_fwd_batch;
 hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *logits, hive_error **err);
 

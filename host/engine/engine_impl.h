@@ -63,9 +63,30 @@ struct hive_engine {
     uint32_t n_segs;
     uint32_t *hooks_any;              /* [n_layers * MODULE_COUNT] union over the chunk's sets */
     int32_t *identity;                /* [max_rows] 0..max_rows-1, for row copies */
+    /* segmented multi-LoRA (NULL: backend has none, or opts.batched_lora = 0) */
+    const hive_ext_lora_segments *lora_ext;
+    int32_t *lora_row0, *lora_rows;   /* [max_rows] one call's segments */
+    const hive_weight **lora_A, **lora_B;
+    uint32_t *lora_done;              /* [max_rows] per segment: adapters already applied (bit a) */
+    uint64_t lora_batched_calls;
 
     /* per-chunk scratch in host memory */
     int32_t *row_seq, *row_pos, *block_table, *local_seq_ids, *logit_rows_idx;
+    float *argmax_host;               /* [LOGIT_ROWS * vocab]: argmax without op_argmax */
+
+    /* decode-step graphs (graph.c); graph_ext NULL: every op is launched */
+    const hive_ext_graph *graph_ext;
+    uint32_t graph_max_rows;
+    int32_t pad_block;                /* KV page that padding rows write and read */
+    /* the captured steps' host arrays: fixed addresses, rewritten each step */
+    int32_t *g_tokens, *g_row_seq, *g_row_pos, *g_block_table;
+    const hive_adapter_set **g_sets;  /* graph key: adapter set of each row */
+    uint64_t *g_set_ids;
+    hive_buffer *g_logits;
+    uint32_t g_logits_rows;
+    struct graph_entry *graphs;
+    uint32_t n_graphs;
+    uint64_t graph_clock, graph_captures, graph_replays;
 };
 
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err);
@@ -87,7 +108,25 @@ hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, 
 /* Rows of the chunk with tokens == NULL take embeddings from an adapter. */
 hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
                                      const int32_t *seqs, const uint8_t *want, uint32_t n, float *logits,
-                                     uint32_t *n_logits, hive_error **err);
+                                     int32_t *argmax, uint32_t *n_logits, hive_error **err);
+/* Embeddings and every layer for n rows, leaving the last hidden state in act.x. */
+hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
+                                   uint32_t n, const hive_batch *batch, hive_error **err);
+/* ids[r] = argmax of row r of lg (op_argmax, or on the host via host_rows). */
+hive_status hive_engine_argmax_rows(hive_engine *e, const hive_tensor *lg, float *host_rows, int32_t *ids,
+                                    hive_error **err);
+
+/* graph.c. probe: before the KV cache is sized (padding needs a page). */
+void hive_engine_graphs_probe(hive_engine *e);
+hive_status hive_engine_graphs_init(hive_engine *e, hive_error **err);
+void hive_engine_graphs_free(hive_engine *e);
+/* Drop every captured graph (weights were replaced). */
+void hive_engine_graphs_flush(hive_engine *e);
+/* A decode step of n rows, one per sequence (row i = local sequence i), all
+ * wanted, with positions and block tables prepared: replays (or captures)
+ * its graph and writes logits or argmax ids. *ran = 0: run it eagerly. */
+hive_status hive_engine_graph_step(hive_engine *e, const int32_t *tokens, uint32_t n, float *logits, int32_t *argmax,
+                                   int *ran, hive_error **err);
 
 /* tensor view helper */
 static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {

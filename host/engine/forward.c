@@ -56,9 +56,42 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
     return hive_engine_linear(e, l, HIVE_MODULE_DOWN, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
 }
 
-/* Final norm and output head for the selected rows, LOGIT_ROWS at a time. */
+/* The device work of a pass up to the last hidden state in act.x: embeddings
+ * (tokens, or an adapter's virtual rows when tokens == NULL), then every layer.
+ * Graph capture (graph.c) records exactly this, plus the output head. */
+hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
+                                   uint32_t n, const hive_batch *batch, hive_error **err) {
+    hive_tensor x = hive_t(e->act.x, 0, n, e->hp.hidden);
+    if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
+    else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        TRY(attention_block(e, l, n, batch, err));
+        TRY(ffn_block(e, l, n, err));
+    }
+    return HIVE_OK;
+}
+
+/* ids[i] = argmax of logits row i (m rows in lg): on the device when the
+ * backend can, so only the ids cross to the host. */
+hive_status hive_engine_argmax_rows(hive_engine *e, const hive_tensor *lg, float *host_rows, int32_t *ids,
+                                    hive_error **err) {
+    if (e->be->op_argmax) return e->be->op_argmax(e->dev, lg, ids, err);
+    uint32_t V = e->hp.vocab;
+    TRY(e->be->buffer_download(e->dev, lg->buf, lg->offset, host_rows, (uint64_t)lg->rows * V * sizeof(float), err));
+    for (int64_t r = 0; r < lg->rows; r++) {
+        const float *row = host_rows + (uint64_t)r * V;
+        uint32_t best = 0;
+        for (uint32_t j = 1; j < V; j++)
+            if (row[j] > row[best]) best = j; /* ties: lowest id, as the sampler */
+        ids[r] = (int32_t)best;
+    }
+    return HIVE_OK;
+}
+
+/* Final norm and output head for the selected rows, LOGIT_ROWS at a time.
+ * argmax != NULL: write each row's argmax there instead of its logits. */
 static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, uint32_t n_rows, float *out,
-                              hive_error **err) {
+                              int32_t *argmax, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     activations *a = &e->act;
     hive_tensor x = hive_t(a->x, 0, n, hp->hidden);
@@ -68,6 +101,10 @@ static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, u
         TRY(e->be->op_get_rows(e->dev, &x, rows + r0, m, &last, err));
         TRY(e->be->op_rmsnorm(e->dev, &last, e->output_norm, hp->rms_eps, &last, err));
         TRY(e->be->op_matmul(e->dev, &last, e->output, NULL, 1.0f, 0.0f, &lg, err));
+        if (argmax) {
+            TRY(hive_engine_argmax_rows(e, &lg, e->argmax_host, argmax + r0, err));
+            continue;
+        }
         TRY(e->be->buffer_download(e->dev, a->logits, 0, out + (uint64_t)r0 * hp->vocab,
                                    (uint64_t)m * hp->vocab * sizeof(float), err));
     }
@@ -100,7 +137,7 @@ static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
  * embedding from embed_from (soft-prompt virtual tokens). */
 hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
                                      const int32_t *seqs, const uint8_t *want, uint32_t n, float *logits,
-                                     uint32_t *n_logits, hive_error **err) {
+                                     int32_t *argmax, uint32_t *n_logits, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     /* Map sequences to local indices, assign positions, reserve pages. */
     uint32_t n_local = 0;
@@ -131,19 +168,19 @@ hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, cons
         e->seqs[seqs[i]].tokens[e->row_pos[i]] = tokens ? tokens[i] : -1;
     }
 
-    hive_batch batch = {sizeof batch, n, e->row_seq, e->row_pos, n_local, e->max_blocks, e->block_table};
-    hive_tensor x = hive_t(e->act.x, 0, n, hp->hidden);
     plan_segments(e, seqs, n);
-    if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
-    else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
-    for (uint32_t l = 0; l < hp->n_layers; l++) {
-        TRY(attention_block(e, l, n, &batch, err));
-        TRY(ffn_block(e, l, n, err));
-    }
     uint32_t n_rows = 0;
     for (uint32_t i = 0; i < n; i++)
         if (want[i]) e->logit_rows_idx[n_rows++] = (int32_t)i;
-    if (n_rows) TRY(logits_for(e, n, e->logit_rows_idx, n_rows, logits, err));
+    /* a decode step (one row per sequence, every row wanted) may replay a graph */
+    int ran = 0;
+    if (tokens && n_local == n && n_rows == n)
+        TRY(hive_engine_graph_step(e, tokens, n, logits, argmax, &ran, err));
+    if (!ran) {
+        hive_batch batch = {sizeof batch, n, e->row_seq, e->row_pos, n_local, e->max_blocks, e->block_table};
+        TRY(hive_engine_run_layers(e, tokens, embed_from, n, &batch, err));
+        if (n_rows) TRY(logits_for(e, n, e->logit_rows_idx, n_rows, logits, argmax, err));
+    }
     *n_logits = n_rows;
     for (uint32_t j = 0; j < n_local; j++) e->seqs[e->local_seq_ids[j]].len = next[j];
     return HIVE_OK;
@@ -151,6 +188,7 @@ hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, cons
 
 hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *logits, hive_error **err) {
     if (!b->n) return HIVE_OK;
+    uint32_t argmax_done = 0;
     for (uint32_t i0 = 0; i0 < b->n; i0 += e->opts.max_rows) {
         uint32_t n = b->n - i0 < e->opts.max_rows ? b->n - i0 : e->opts.max_rows;
         uint8_t want_buf[n];
@@ -160,8 +198,10 @@ hive_status hive_engine_forward(hive_engine *e, const hive_fwd_batch *b, float *
             if (i0 + n == b->n) want_buf[n - 1] = 1;
         }
         uint32_t got = 0;
-        TRY(hive_engine_forward_rows(e, b->tokens + i0, NULL, b->seqs + i0, want, n, logits, &got, err));
-        logits += (uint64_t)got * e->hp.vocab;
+        TRY(hive_engine_forward_rows(e, b->tokens + i0, NULL, b->seqs + i0, want, n, b->argmax ? NULL : logits,
+                                     b->argmax ? b->argmax + argmax_done : NULL, &got, err));
+        if (b->argmax) argmax_done += got;
+        else logits += (uint64_t)got * e->hp.vocab;
     }
     return HIVE_OK;
 }

@@ -65,7 +65,10 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     for (size_t i = keep; i < n_prompt; i++) seqs[i - keep] = seq;
 
     double t0 = hive_now_ms();
-    hive_fwd_batch b = {(uint32_t)(n_prompt - keep), prompt + keep, seqs, NULL};
+    /* greedy without penalties: argmax on the device, one id crosses per step */
+    int32_t next = -1;
+    int32_t *argmax = hive_sampler_is_argmax(smp) ? &next : NULL;
+    hive_fwd_batch b = {(uint32_t)(n_prompt - keep), prompt + keep, seqs, NULL, argmax};
     if ((st = hive_engine_forward(e, &b, logits, err)) != HIVE_OK) goto done;
     double t1 = hive_now_ms();
     stats->prefill_ms = t1 - t0;
@@ -76,7 +79,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     int32_t eos = tok ? hive_tokenizer_eos(tok) : -1, eot = tok ? hive_tokenizer_eot(tok) : -1;
     stats->finish = HIVE_FINISH_LENGTH;
     for (uint32_t i = 0; i < p->max_tokens; i++) {
-        int32_t id = hive_sampler_sample(smp, logits, hist, hive_engine_seq_len(e, seq));
+        int32_t id = argmax ? next : hive_sampler_sample(smp, logits, hist, hive_engine_seq_len(e, seq));
         if (i == 0) stats->ttft_ms = hive_now_ms() - t0;
         stats->n_gen++;
         if (!p->ignore_eos && (id == eos || id == eot)) {
@@ -96,7 +99,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
             stats->finish = HIVE_FINISH_CONTEXT;
             break;
         }
-        hive_fwd_batch one = {1, &id, &seq, NULL};
+        hive_fwd_batch one = {1, &id, &seq, NULL, argmax};
         if ((st = hive_engine_forward(e, &one, logits, err)) != HIVE_OK) goto done;
     }
     stats->decode_ms = hive_now_ms() - t1;

@@ -7,7 +7,8 @@
 
 hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     e->max_blocks = (e->opts.ctx + e->opts.kv_block - 1) / e->opts.kv_block;
-    e->n_blocks_total = e->max_blocks * e->opts.max_seqs;
+    /* graphs pad decode batches with rows that need a page of their own */
+    e->n_blocks_total = e->max_blocks * e->opts.max_seqs + (e->graph_ext ? 1 : 0);
     hive_kv_desc d = {sizeof d, e->opts.kv_dtype, e->hp.n_layers, e->n_blocks_total, e->opts.kv_block,
                       e->hp.n_kv_heads, e->hp.head_dim, 0};
     hive_status st = e->be->kv_alloc(e->dev, &d, &e->kv, err);
@@ -18,6 +19,7 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     /* hand out low page ids first */
     for (uint32_t i = 0; i < e->n_blocks_total; i++) e->free_blocks[i] = (int32_t)(e->n_blocks_total - 1 - i);
     e->n_free = e->n_blocks_total;
+    if (e->graph_ext) e->pad_block = e->free_blocks[--e->n_free];
     for (uint32_t s = 0; s < e->opts.max_seqs; s++) {
         e->seqs[s].blocks = malloc(e->max_blocks * sizeof(int32_t));
         e->seqs[s].tokens = malloc(e->opts.ctx * sizeof(int32_t));

@@ -310,6 +310,11 @@ static int32_t draw(hive_sampler *smp, candidate *c, size_t n, float max, float 
     return c[0].id;
 }
 
+int hive_sampler_is_argmax(const hive_sampler *smp) {
+    const hive_sampling *p = &smp->params;
+    return (p->temperature == 0.0f || p->top_k == 1) && !penalties_active(p);
+}
+
 int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history) {
     const hive_sampling *p = &smp->params;
     candidate *c = smp->cand;

@@ -49,6 +49,9 @@ void hive_sampler_reseed(hive_sampler *smp, uint64_t seed);
 /* logits: n_vocab values, not modified (NaN counts as -inf). history: the tokens
  * so far (prompt + generated), oldest first; ids outside the vocab are ignored.
  * Returns a token id in [0, n_vocab). */
+/* 1 when sampling is a plain argmax of the logits (greedy, no penalties):
+ * the engine can then compute it on the device (hive_fwd_batch.argmax). */
+int hive_sampler_is_argmax(const hive_sampler *smp);
 int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history);
 
 /* Step 1 alone, in place on a caller's copy of the logits (n_vocab values). */

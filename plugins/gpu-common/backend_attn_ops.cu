@@ -2,38 +2,41 @@
  * host (arrays are host memory), work-list construction for attention, staging
  * of positions / block tables, split-K choice (flash-decoding). */
 #include <algorithm>
+#include <string.h>
 #include <vector>
 
 #include "gpu_backend.h"
 #include "gpu_impl.h"
 #include "gpu_kernels.h"
 
-/* Checks rows/positions; with kv, also sequences and the block table entries used. */
-static void check_batch(const hive_batch *b, int64_t rows, const hive_kv_cache *kv, const char *what) {
+/* Checks rows/positions; with kv, also sequences and the block table entries
+ * used. The structure (sizes, pointers) is checked here; the array contents by
+ * gpu_host_check, which a graph capture records and re-runs before each replay. */
+static void check_batch(hive_device *d, const hive_batch *b, int64_t rows, const hive_kv_cache *kv,
+                        const char *what) {
     if (!b || !HIVE_HAS_FIELD(hive_batch, b->struct_size, block_table))
         gpu_throw(HIVE_E_INVALID, "%s: missing or short batch", what);
     if ((int64_t)b->n_rows != rows)
         gpu_throw(HIVE_E_SHAPE, "%s: batch has %u rows, tensor %lld", what, b->n_rows, (long long)rows);
     if (rows && !b->row_pos) gpu_throw(HIVE_E_INVALID, "%s: missing row_pos", what);
-    for (int64_t r = 0; r < rows; r++)
-        if (b->row_pos[r] < 0) gpu_throw(HIVE_E_INVALID, "%s: row %lld has position %d", what, (long long)r, b->row_pos[r]);
-    if (!kv) return;
-    if (rows && (!b->row_seq || !b->block_table)) gpu_throw(HIVE_E_INVALID, "%s: missing row_seq/block_table", what);
-    const uint32_t bs = kv->desc.block_size;
-    for (int64_t r = 0; r < rows; r++) {
-        const int32_t s = b->row_seq[r], p = b->row_pos[r];
-        if (s < 0 || (uint32_t)s >= b->n_seqs)
-            gpu_throw(HIVE_E_INVALID, "%s: row %lld sequence %d outside %u", what, (long long)r, s, b->n_seqs);
-        if ((uint32_t)p / bs >= b->max_blocks)
-            gpu_throw(HIVE_E_INVALID, "%s: position %d beyond %u blocks of %u", what, p, b->max_blocks, bs);
-        /* every block this row touches (attention reads 0..p) */
-        for (uint32_t i = 0; i <= (uint32_t)p / bs; i++) {
-            const int32_t blk = b->block_table[(size_t)s * b->max_blocks + i];
-            if (blk < 0 || (uint32_t)blk >= kv->desc.n_blocks)
-                gpu_throw(HIVE_E_INVALID, "%s: sequence %d block %u is %d (cache has %u)", what, s, i, blk,
-                          kv->desc.n_blocks);
-        }
+    if (kv && rows && (!b->row_seq || !b->block_table))
+        gpu_throw(HIVE_E_INVALID, "%s: missing row_seq/block_table", what);
+    if (!rows) return;
+    gpu_host_check c;
+    memset(&c, 0, sizeof c); /* graphs compare checks field by field; keep padding defined */
+    c.kind = GPU_HOST_CHECK_BATCH;
+    c.what = what;
+    c.n = b->n_rows;
+    c.row_pos = b->row_pos;
+    if (kv) {
+        c.row_seq = b->row_seq;
+        c.block_table = b->block_table;
+        c.n_seqs = b->n_seqs;
+        c.max_blocks = b->max_blocks;
+        c.block_size = kv->desc.block_size;
+        c.n_blocks = kv->desc.n_blocks;
     }
+    gpu_host_check_apply(d, &c);
 }
 
 static gpu_kv_view layer_view(const hive_kv_cache *kv, uint32_t layer) {
@@ -61,11 +64,13 @@ void gpu_impl_rope(hive_device *d, const hive_tensor *x, const hive_rope_desc *r
         (int64_t)rope->n_heads * rope->head_dim > x->cols)
         gpu_throw(HIVE_E_SHAPE, "rope: %u heads x %u dims (rot %u) in %lld cols", rope->n_heads, rope->head_dim,
                   rope->rot_dims, (long long)x->cols);
-    check_batch(b, x->rows, nullptr, "rope");
+    check_batch(d, b, x->rows, nullptr, "rope");
     if (x->rows == 0 || rope->rot_dims == 0) return;
     if (!rope->inv_freq) gpu_throw(HIVE_E_INVALID, "rope: missing inv_freq");
     GPU_CHECK(gpuSetDevice(d->index));
-    gpu_stage_part parts[2] = {{b->row_pos, (size_t)x->rows * 4}, {rope->inv_freq, (size_t)rope->rot_dims / 2 * 4}};
+    /* row_pos re-read at every graph replay; inv_freq fixed at capture */
+    gpu_stage_part parts[2] = {{b->row_pos, (size_t)x->rows * 4, 1},
+                               {rope->inv_freq, (size_t)rope->rot_dims / 2 * 4, 0}};
     void *dp[2];
     gpu_stage(d, parts, 2, dp);
     gpu_rope(d->stream, xp, x->row_stride, x->rows, rope->mode, rope->n_heads, rope->head_dim, rope->rot_dims,
@@ -81,19 +86,22 @@ void gpu_impl_kv_store(hive_device *d, hive_kv_cache *kv, uint32_t layer, const 
     if (k->cols != width || v->cols != width || v->rows != k->rows)
         gpu_throw(HIVE_E_SHAPE, "kv_store: k %lldx%lld, v %lldx%lld, cache rows %lld wide", (long long)k->rows,
                   (long long)k->cols, (long long)v->rows, (long long)v->cols, (long long)width);
-    check_batch(b, k->rows, kv, "kv_store");
+    check_batch(d, b, k->rows, kv, "kv_store");
     if (k->rows == 0) return;
     GPU_CHECK(gpuSetDevice(d->index));
-    gpu_stage_part parts[3] = {{b->row_seq, (size_t)k->rows * 4},
-                               {b->row_pos, (size_t)k->rows * 4},
-                               {b->block_table, (size_t)b->n_seqs * b->max_blocks * 4}};
+    /* all three re-read at every graph replay */
+    gpu_stage_part parts[3] = {{b->row_seq, (size_t)k->rows * 4, 1},
+                               {b->row_pos, (size_t)k->rows * 4, 1},
+                               {b->block_table, (size_t)b->n_seqs * b->max_blocks * 4, 1}};
     void *dp[3];
     gpu_stage(d, parts, 3, dp);
     gpu_kv_store(d->stream, &view, kp, k->row_stride, vp, v->row_stride, k->rows, (const int32_t *)dp[0],
                  (const int32_t *)dp[1], (const int32_t *)dp[2], b->max_blocks);
 }
 
-/* Work items: (row, head) pairs of one sequence sharing a kv head, GPU_ATT_PAIRS at a time. */
+/* Work items, eager: (row, head) pairs of one sequence sharing a kv head,
+ * GPU_ATT_PAIRS at a time; rows of a sequence share K/V tiles (prefill). The
+ * grouping and max_pos come from the contents of row_seq / row_pos. */
 static void build_items(const hive_batch *b, uint32_t n_heads, uint32_t n_kv, std::vector<gpu_att_item> &items) {
     std::vector<int32_t> order(b->n_rows);
     for (uint32_t r = 0; r < b->n_rows; r++) order[r] = (int32_t)r;
@@ -126,6 +134,46 @@ static void build_items(const hive_batch *b, uint32_t n_heads, uint32_t n_kv, st
     }
 }
 
+/* Work items, graph capture: the launch shape may not depend on array contents
+ * (the host rewrites row_seq / row_pos between replays), so items come from
+ * indices only: one item per (row, kv head) holding that row's GQA heads
+ * (GPU_ATT_PAIRS at a time). seq and max_pos are left at -1: the kernel reads
+ * them per row from the staged row_seq / row_pos (gpu_att_args.row_seq set). */
+static void build_items_by_index(uint32_t n_rows, uint32_t n_heads, uint32_t n_kv,
+                                 std::vector<gpu_att_item> &items) {
+    const uint32_t g = n_heads / n_kv;
+    for (uint32_t r = 0; r < n_rows; r++)
+        for (uint32_t kh = 0; kh < n_kv; kh++)
+            for (uint32_t h0 = kh * g; h0 < (kh + 1) * g; h0 += GPU_ATT_PAIRS) {
+                gpu_att_item it = {};
+                it.seq = -1;
+                it.max_pos = -1;
+                it.kv_head = (int32_t)kh;
+                for (uint32_t h = h0; h < (kh + 1) * g && h < h0 + GPU_ATT_PAIRS; h++) {
+                    it.row[it.n_pairs] = (int32_t)r;
+                    it.head[it.n_pairs] = (int32_t)h;
+                    it.n_pairs++;
+                }
+                items.push_back(it);
+            }
+}
+
+/* Flash-decoding: split the `span` positions when the items alone cannot fill
+ * the device. items * splits < 2 * (4 * SMs) and pairs <= 4 * items, so the
+ * partials never exceed the 32 * SMs rows kv_alloc reserves. */
+static void choose_splits(int64_t n_items, int64_t span, int sm_count, int64_t *splits_out, int64_t *len_out) {
+    const int64_t want = 4LL * sm_count;
+    int64_t splits = 1;
+    if (n_items < want) splits = (want + n_items - 1) / n_items;
+    splits = std::min<int64_t>(splits, std::max<int64_t>(1, span / 64));
+    splits = std::min<int64_t>(splits, 64);
+    int64_t split_len = (span + splits - 1) / splits;
+    split_len = (split_len + 15) & ~(int64_t)15;
+    splits = (span + split_len - 1) / split_len;
+    *splits_out = splits;
+    *len_out = split_len;
+}
+
 void gpu_impl_attention(hive_device *d, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
                         uint32_t n_heads, float scale, const hive_batch *b, const hive_tensor *out) {
     const gpu_kv_view view = layer_view(kv, layer);
@@ -136,30 +184,38 @@ void gpu_impl_attention(hive_device *d, hive_kv_cache *kv, uint32_t layer, const
         gpu_throw(HIVE_E_SHAPE, "attention: %u heads (kv %u) x %u, q %lldx%lld, out %lldx%lld", n_heads,
                   view.n_kv_heads, view.head_dim, (long long)q->rows, (long long)q->cols, (long long)out->rows,
                   (long long)out->cols);
-    check_batch(b, q->rows, kv, "attention");
+    check_batch(d, b, q->rows, kv, "attention");
     if (q->rows == 0) return;
     GPU_CHECK(gpuSetDevice(d->index));
 
+    /* Eager: items grouped by sequence, split-K sized for the longest row.
+     * Capture: items by index, split-K sized for the longest context the block
+     * table can address (max_blocks * block_size); splits past a row's length
+     * find no positions and leave l = 0, which the combine step skips. */
+    const bool capture = d->capture != nullptr;
     std::vector<gpu_att_item> items;
-    build_items(b, n_heads, view.n_kv_heads, items);
-    int32_t max_pos = 0;
-    for (uint32_t r = 0; r < b->n_rows; r++) max_pos = std::max(max_pos, b->row_pos[r]);
-    const int64_t span = (int64_t)max_pos + 1;
-    /* flash-decoding: split positions when the items alone cannot fill the device */
-    const int64_t want = 4LL * d->sm_count;
-    int64_t splits = 1;
-    if ((int64_t)items.size() < want) splits = (want + (int64_t)items.size() - 1) / (int64_t)items.size();
-    splits = std::min<int64_t>(splits, std::max<int64_t>(1, span / 64));
-    splits = std::min<int64_t>(splits, 64);
-    int64_t split_len = (span + splits - 1) / splits;
-    split_len = (split_len + 15) & ~(int64_t)15;
-    splits = (span + split_len - 1) / split_len;
+    int64_t span;
+    if (capture) {
+        build_items_by_index(b->n_rows, n_heads, view.n_kv_heads, items);
+        span = (int64_t)b->max_blocks * view.block_size;
+    } else {
+        build_items(b, n_heads, view.n_kv_heads, items);
+        int32_t max_pos = 0;
+        for (uint32_t r = 0; r < b->n_rows; r++) max_pos = std::max(max_pos, b->row_pos[r]);
+        span = (int64_t)max_pos + 1;
+    }
+    if (span > INT32_MAX) gpu_throw(HIVE_E_SHAPE, "attention: %lld positions", (long long)span);
+    int64_t splits, split_len;
+    choose_splits((int64_t)items.size(), span, d->sm_count, &splits, &split_len);
 
-    gpu_stage_part parts[3] = {{items.data(), items.size() * sizeof(gpu_att_item)},
-                               {b->row_pos, (size_t)q->rows * 4},
-                               {b->block_table, (size_t)b->n_seqs * b->max_blocks * 4}};
-    void *dp[3];
-    gpu_stage(d, parts, 3, dp);
+    /* items fixed (index-only under capture); row_pos, block_table (and row_seq
+     * under capture) re-read at every graph replay */
+    gpu_stage_part parts[4] = {{items.data(), items.size() * sizeof(gpu_att_item), 0},
+                               {b->row_pos, (size_t)q->rows * 4, 1},
+                               {b->block_table, (size_t)b->n_seqs * b->max_blocks * 4, 1},
+                               {b->row_seq, (size_t)q->rows * 4, 1}};
+    void *dp[4];
+    gpu_stage(d, parts, capture ? 4 : 3, dp);
     gpu_att_args a;
     a.items = (const gpu_att_item *)dp[0];
     a.n_items = (int32_t)items.size();
@@ -167,6 +223,7 @@ void gpu_impl_attention(hive_device *d, hive_kv_cache *kv, uint32_t layer, const
     a.split_len = (int32_t)split_len;
     a.row_pos = (const int32_t *)dp[1];
     a.block_table = (const int32_t *)dp[2];
+    a.row_seq = capture ? (const int32_t *)dp[3] : nullptr;
     a.max_blocks = b->max_blocks;
     a.q = qp;
     a.sq = q->row_stride;

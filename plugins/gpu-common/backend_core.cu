@@ -74,18 +74,56 @@ float *gpu_tensor_ptr(const hive_tensor *t, const char *what) {
     return (float *)((char *)t->buf->ptr + t->offset);
 }
 
+/* Readable name of a device scratch, for the capture error. */
+static const char *scratch_user(const hive_device *dev, const gpu_scratch *s) {
+    if (s == &dev->conv) return "matmul (activation conversion)";
+    if (s == &dev->deq) return "matmul (weight dequantization)";
+    if (s == &dev->attn) return "attention (split-K partials)";
+    if (s == &dev->lora_t) return "lora segments";
+    if (s == &dev->ids_dev) return "argmax";
+    return "an op";
+}
+
 void gpu_scratch_ensure(hive_device *dev, gpu_scratch *s, size_t bytes) {
     if (bytes <= s->cap) return;
+    /* During capture the captured kernels already hold s->ptr, and freeing it
+     * would synchronize the capturing stream: refuse. Scratch is sized by
+     * device_open / weight_upload / kv_alloc, and an eager run of the same step
+     * grows it to what the step needs. */
+    if (dev->capture)
+        gpu_throw(HIVE_E_UNSUPPORTED,
+                  "%s needs more scratch during capture (%zu > %zu bytes); run the step once eagerly first",
+                  scratch_user(dev, s), bytes, s->cap);
     bytes = (bytes + 255) & ~(size_t)255;
     if (s->ptr) {
-        GPU_CHECK(gpuStreamSynchronize(dev->stream));
-        GPU_CHECK(gpuFree(s->ptr));
+        if (dev->graphs) {
+            /* instantiated graphs bake s->ptr into their kernels: keep it alive
+             * until the last graph is freed (no synchronization needed here) */
+            gpu_retired *r = new gpu_retired;
+            r->ptr = s->ptr;
+            r->next = dev->retired;
+            dev->retired = r;
+        } else {
+            GPU_CHECK(gpuStreamSynchronize(dev->stream));
+            GPU_CHECK(gpuFree(s->ptr));
+        }
         s->ptr = nullptr;
         s->cap = 0;
     }
     GPU_CHECK(gpuMalloc(&s->ptr, bytes));
     s->cap = bytes;
     gpu_log(HIVE_LOG_DEBUG, "scratch grown to %zu bytes", bytes);
+}
+
+void gpu_retired_release(hive_device *dev) {
+    if (!dev->retired) return;
+    (void)gpuStreamSynchronize(dev->stream); /* queued eager work may still read them */
+    while (dev->retired) {
+        gpu_retired *r = dev->retired;
+        dev->retired = r->next;
+        (void)gpuFree(r->ptr);
+        delete r;
+    }
 }
 
 void gpu_scratch_release(gpu_scratch *s) {
@@ -109,6 +147,12 @@ static void stage_grow(hive_device *dev, size_t bytes) {
 }
 
 void gpu_stage(hive_device *dev, const gpu_stage_part *parts, int n, void **dptr) {
+    /* Under capture the ring cannot be used: its slots are reused by later ops
+     * and the slot wait (gpuEventSynchronize) is illegal while capturing. */
+    if (dev->capture) {
+        gpu_graph_stage(dev, parts, n, dptr);
+        return;
+    }
     size_t total = 0;
     for (int i = 0; i < n; i++) total += (parts[i].bytes + 7) & ~(size_t)7;
     if (total == 0) {
@@ -135,4 +179,39 @@ void gpu_stage(hive_device *dev, const gpu_stage_part *parts, int n, void **dptr
     /* stream order: this copy lands after every kernel that read the previous contents */
     GPU_CHECK(gpuMemcpyAsync(dev->stage_dev, h, total, gpuMemcpyHostToDevice, dev->stream));
     GPU_CHECK(gpuEventRecord(dev->stage_ev[slot], dev->stream));
+}
+
+/* ------------------------------------------------------ host-array checks -- */
+void gpu_host_check_run(const gpu_host_check *c) {
+    const char *what = c->what ? c->what : "op";
+    if (c->kind == GPU_HOST_CHECK_IDS) {
+        for (uint32_t i = 0; i < c->n; i++)
+            if (c->ids[i] < 0 || c->ids[i] >= c->limit)
+                gpu_throw(HIVE_E_INVALID, "%s: index %d at %u outside [0, %lld)", what, c->ids[i], i,
+                          (long long)c->limit);
+        return;
+    }
+    for (uint32_t r = 0; r < c->n; r++)
+        if (c->row_pos[r] < 0) gpu_throw(HIVE_E_INVALID, "%s: row %u has position %d", what, r, c->row_pos[r]);
+    if (!c->block_size) return;
+    const uint32_t bs = c->block_size;
+    for (uint32_t r = 0; r < c->n; r++) {
+        const int32_t s = c->row_seq[r], p = c->row_pos[r];
+        if (s < 0 || (uint32_t)s >= c->n_seqs)
+            gpu_throw(HIVE_E_INVALID, "%s: row %u sequence %d outside %u", what, r, s, c->n_seqs);
+        if ((uint32_t)p / bs >= c->max_blocks)
+            gpu_throw(HIVE_E_INVALID, "%s: position %d beyond %u blocks of %u", what, p, c->max_blocks, bs);
+        /* every block this row touches (attention reads 0..p) */
+        for (uint32_t i = 0; i <= (uint32_t)p / bs; i++) {
+            const int32_t blk = c->block_table[(size_t)s * c->max_blocks + i];
+            if (blk < 0 || (uint32_t)blk >= c->n_blocks)
+                gpu_throw(HIVE_E_INVALID, "%s: sequence %d block %u is %d (cache has %u)", what, s, i, blk,
+                          c->n_blocks);
+        }
+    }
+}
+
+void gpu_host_check_apply(hive_device *dev, const gpu_host_check *c) {
+    gpu_host_check_run(c);
+    if (dev->capture) gpu_graph_add_check(dev, c);
 }

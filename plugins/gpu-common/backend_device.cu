@@ -11,9 +11,18 @@
 #define GPU_SCORE 1000u
 #define GPU_DEFAULT_MAX_ROWS 512u
 
+/* Driver / runtime version as text; 0 (no driver) prints "none". */
 static void fmt_version(char *buf, size_t n, int v) {
+    if (v <= 0) {
+        snprintf(buf, n, "none");
+        return;
+    }
 #if GPU_IS_HIP
-    snprintf(buf, n, "%d", v);
+    /* HIP_VERSION encoding: major * 10^7 + minor * 10^5 + patch */
+    if (v >= 10000000)
+        snprintf(buf, n, "%d.%d.%d", v / 10000000, (v / 100000) % 100, v % 100000);
+    else
+        snprintf(buf, n, "%d", v);
 #else
     snprintf(buf, n, "%d.%d", v / 1000, (v % 1000) / 10);
 #endif
@@ -31,40 +40,45 @@ uint32_t gpu_impl_device_count(void) {
 void gpu_impl_device_info(uint32_t index, hive_device_info *out) {
     hive_device_info info;
     memset(&info, 0, sizeof info);
-    int n = 0;
+    /* The reason names everything the probe found: device count, name,
+     * compute capability, memory, driver and runtime versions, and the score. */
+    int n = 0, drv = 0, rt = 0;
+    char dv[32], rv[32];
     gpuError_t e = gpuGetDeviceCount(&n);
+    if (e != gpuSuccess) n = 0;
+    (void)gpuGetLastError();
+    if (gpuDriverGetVersion(&drv) != gpuSuccess) drv = 0;
+    if (gpuRuntimeGetVersion(&rt) != gpuSuccess) rt = 0;
+    (void)gpuGetLastError();
+    fmt_version(dv, sizeof dv, drv);
+    fmt_version(rv, sizeof rv, rt);
     if (e != gpuSuccess || n <= 0) {
-        (void)gpuGetLastError();
         snprintf(info.name, sizeof info.name, "%s device", GPU_VENDOR);
-        if (e != gpuSuccess)
-            snprintf(info.reason, sizeof info.reason, "unavailable: %s", gpuGetErrorString(e));
-        else
-            snprintf(info.reason, sizeof info.reason, "unavailable: no device found");
+        snprintf(info.reason, sizeof info.reason, "unavailable: %s; 0 devices, driver %s, runtime %s, score 0",
+                 e != gpuSuccess ? gpuGetErrorString(e) : "no device found", dv, rv);
     } else if ((int)index >= n) {
         gpu_throw(HIVE_E_NOTFOUND, "%s device %u does not exist (%d present)", GPU_VENDOR, index, n);
     } else {
         gpuDeviceProp p;
         GPU_CHECK(gpuGetDeviceProperties(&p, (int)index));
         size_t fr = 0, tot = 0;
-        int drv = 0, rt = 0;
-        char dv[32], rv[32];
         GPU_CHECK(gpuSetDevice((int)index));
         if (gpuMemGetInfo(&fr, &tot) != gpuSuccess) {
             (void)gpuGetLastError();
             fr = 0;
             tot = p.totalGlobalMem;
         }
-        (void)gpuDriverGetVersion(&drv);
-        (void)gpuRuntimeGetVersion(&rt);
-        fmt_version(dv, sizeof dv, drv);
-        fmt_version(rv, sizeof rv, rt);
         snprintf(info.name, sizeof info.name, "%.127s", p.name);
 #if GPU_IS_HIP
-        snprintf(info.reason, sizeof info.reason, "HIP %s, %d CUs, %zu MiB, driver %s, runtime %s",
-                 p.gcnArchName, p.multiProcessorCount, tot >> 20, dv, rv);
+        snprintf(info.reason, sizeof info.reason,
+                 "HIP device %u of %d: %.64s (%.32s, cc %d.%d), %d CUs, %zu MiB (%zu free), driver %s, runtime %s, "
+                 "score %u",
+                 index, n, p.name, p.gcnArchName, p.major, p.minor, p.multiProcessorCount, tot >> 20, fr >> 20, dv,
+                 rv, GPU_SCORE);
 #else
-        snprintf(info.reason, sizeof info.reason, "CUDA cc %d.%d, %d SMs, %zu MiB, driver %s, runtime %s",
-                 p.major, p.minor, p.multiProcessorCount, tot >> 20, dv, rv);
+        snprintf(info.reason, sizeof info.reason,
+                 "CUDA device %u of %d: %.64s, cc %d.%d, %d SMs, %zu MiB (%zu free), driver %s, runtime %s, score %u",
+                 index, n, p.name, p.major, p.minor, p.multiProcessorCount, tot >> 20, fr >> 20, dv, rv, GPU_SCORE);
 #endif
         info.score = GPU_SCORE;
         info.memory_total = tot;
@@ -79,6 +93,7 @@ void gpu_impl_device_info(uint32_t index, hive_device_info *out) {
 
 static void device_free_all(hive_device *d) {
     if (d->stream) (void)gpuStreamSynchronize(d->stream);
+    gpu_retired_release(d); /* no graph is left (gpu_graph_close_all ran) */
     if (d->vendor && g_gpu_vendor && g_gpu_vendor->close) g_gpu_vendor->close(d);
     for (int i = 0; i < GPU_STAGE_SLOTS; i++) {
         if (d->stage_host[i]) (void)gpuFreeHost(d->stage_host[i]);
@@ -90,6 +105,7 @@ static void device_free_all(hive_device *d) {
     gpu_scratch_release(&d->conv);
     gpu_scratch_release(&d->deq);
     gpu_scratch_release(&d->attn);
+    gpu_scratch_release(&d->lora_t);
     if (d->stream) (void)gpuStreamDestroy(d->stream);
     delete d;
 }
@@ -130,6 +146,13 @@ hive_device *gpu_impl_device_open(uint32_t index, const hive_device_options *opt
 void gpu_impl_device_close(hive_device *d) {
     if (!d) return;
     (void)gpuSetDevice(d->index);
+    /* a capture in progress is ended and dropped, graphs left are freed: both
+     * must happen before the stream is synchronized and destroyed */
+    try {
+        gpu_graph_close_all(d);
+    } catch (...) {
+        gpu_log(HIVE_LOG_WARN, "device_close: failure while dropping graphs");
+    }
     device_free_all(d);
 }
 

@@ -1,5 +1,6 @@
 /* backend_ops.cu — validation and launch of the row ops: embed, rmsnorm, binary,
  * swiglu, get_rows, argmax. Host arrays travel through gpu_stage(). */
+#include <stdint.h>
 #include <string.h>
 
 #include "gpu_backend.h"
@@ -26,11 +27,18 @@ void gpu_impl_embed(hive_device *d, const hive_weight *table, const int32_t *ids
     const int64_t n = out->rows;
     if (n == 0) return;
     if (!ids) gpu_throw(HIVE_E_INVALID, "embed: missing ids");
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= table->rows)
-            gpu_throw(HIVE_E_INVALID, "embed: id %d outside vocabulary of %lld", ids[i], (long long)table->rows);
+    if (n > INT32_MAX) gpu_throw(HIVE_E_SHAPE, "embed: %lld rows", (long long)n);
+    gpu_host_check c;
+    memset(&c, 0, sizeof c);
+    c.kind = GPU_HOST_CHECK_IDS;
+    c.what = "embed ids";
+    c.n = (uint32_t)n;
+    c.ids = ids;
+    c.limit = table->rows;
+    gpu_host_check_apply(d, &c);
     GPU_CHECK(gpuSetDevice(d->index));
-    gpu_stage_part p = {ids, (size_t)n * sizeof(int32_t)};
+    /* ids: re-read at every graph replay */
+    gpu_stage_part p = {ids, (size_t)n * sizeof(int32_t), 1};
     void *dev_ids;
     gpu_stage(d, &p, 1, &dev_ids);
     gpu_dequant_rows_f32(d->stream, table->dtype, table->data, table->row_bytes, (const int32_t *)dev_ids, n,
@@ -92,16 +100,24 @@ void gpu_impl_get_rows(hive_device *d, const hive_tensor *x, const int32_t *rows
                   (long long)out->cols, n, (long long)x->cols);
     if (n == 0) return;
     if (!rows) gpu_throw(HIVE_E_INVALID, "get_rows: missing rows");
-    for (uint32_t i = 0; i < n; i++)
-        if (rows[i] < 0 || rows[i] >= x->rows)
-            gpu_throw(HIVE_E_INVALID, "get_rows: row %d outside %lld", rows[i], (long long)x->rows);
+    gpu_host_check c;
+    memset(&c, 0, sizeof c);
+    c.kind = GPU_HOST_CHECK_IDS;
+    c.what = "get_rows rows";
+    c.n = n;
+    c.ids = rows;
+    c.limit = x->rows;
+    gpu_host_check_apply(d, &c);
     GPU_CHECK(gpuSetDevice(d->index));
-    gpu_stage_part p = {rows, (size_t)n * sizeof(int32_t)};
+    /* rows: re-read at every graph replay */
+    gpu_stage_part p = {rows, (size_t)n * sizeof(int32_t), 1};
     void *dr;
     gpu_stage(d, &p, 1, &dr);
     gpu_get_rows(d->stream, xp, x->row_stride, (const int32_t *)dr, o, out->row_stride, n, x->cols);
 }
 
+/* Not capturable (it reads results back to the host): backend_api.cu refuses
+ * it during capture. */
 void gpu_impl_argmax(hive_device *d, const hive_tensor *x, int32_t *ids) {
     const float *xp = gpu_tensor_ptr(x, "argmax x");
     if (!ids && x->rows) gpu_throw(HIVE_E_INVALID, "argmax: missing ids");

@@ -39,4 +39,9 @@ void gpu_impl_get_rows(hive_device *d, const hive_tensor *x, const int32_t *rows
                        const hive_tensor *out);
 void gpu_impl_argmax(hive_device *d, const hive_tensor *x, int32_t *ids);
 
+/* Extensions handed out by get_extension; NULL when this build has none.
+ * backend_sgmv.cu: segmented multi-LoRA. backend_graph.cu: graph capture. */
+const hive_ext_lora_segments *gpu_ext_lora_segments(void);
+const hive_ext_graph *gpu_ext_graph(void);
+
 #endif

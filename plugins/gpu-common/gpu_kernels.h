@@ -59,6 +59,9 @@ void gpu_kv_store(gpuStream_t s, const gpu_kv_view *kv, const float *k, int64_t 
                   const int32_t *block_table, uint32_t max_blocks);
 
 #define GPU_ATT_PAIRS 4 /* (row, head) pairs per work item = warps per block */
+/* seq and max_pos are ignored when gpu_att_args.row_seq is set (graph capture:
+ * every item then holds pairs of one row, and the kernel reads that row's
+ * sequence and position from the device arrays). */
 struct gpu_att_item {
     int32_t seq, kv_head, max_pos, n_pairs;
     int32_t row[GPU_ATT_PAIRS];
@@ -71,6 +74,7 @@ struct gpu_att_args {
     int32_t split_len;      /* positions per split, multiple of the tile */
     const int32_t *row_pos;
     const int32_t *block_table;
+    const int32_t *row_seq; /* NULL: items carry seq / max_pos (eager) */
     uint32_t max_blocks;
     const float *q;
     int64_t sq;

@@ -48,6 +48,16 @@ typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuEventRecord hipEventRecord
 #define gpuEventSynchronize hipEventSynchronize
 #define gpuEventDestroy hipEventDestroy
+/* graphs (HIVE_EXT_GRAPH, backend_graph.cu); HIP 5.2 has them (marked beta) */
+typedef hipGraph_t gpuGraph_t;
+typedef hipGraphExec_t gpuGraphExec_t;
+#define gpuStreamBeginCapture hipStreamBeginCapture
+#define gpuStreamEndCapture hipStreamEndCapture
+#define gpuStreamCaptureModeRelaxed hipStreamCaptureModeRelaxed
+#define gpuGraphInstantiate(exec, graph) hipGraphInstantiate((exec), (graph), nullptr, nullptr, 0)
+#define gpuGraphLaunch hipGraphLaunch
+#define gpuGraphExecDestroy hipGraphExecDestroy
+#define gpuGraphDestroy hipGraphDestroy
 
 typedef __half gpu_half;
 __device__ __forceinline__ float gpu_shfl_xor(float v, int mask) { return __shfl_xor(v, mask, GPU_WARP); }
@@ -95,6 +105,20 @@ typedef cudaDeviceProp gpuDeviceProp;
 #define gpuEventRecord cudaEventRecord
 #define gpuEventSynchronize cudaEventSynchronize
 #define gpuEventDestroy cudaEventDestroy
+/* graphs (HIVE_EXT_GRAPH, backend_graph.cu) */
+typedef cudaGraph_t gpuGraph_t;
+typedef cudaGraphExec_t gpuGraphExec_t;
+#define gpuStreamBeginCapture cudaStreamBeginCapture
+#define gpuStreamEndCapture cudaStreamEndCapture
+#define gpuStreamCaptureModeRelaxed cudaStreamCaptureModeRelaxed
+#if CUDART_VERSION >= 12000
+#define gpuGraphInstantiate(exec, graph) cudaGraphInstantiate((exec), (graph), 0)
+#else
+#define gpuGraphInstantiate(exec, graph) cudaGraphInstantiate((exec), (graph), nullptr, nullptr, 0)
+#endif
+#define gpuGraphLaunch cudaGraphLaunch
+#define gpuGraphExecDestroy cudaGraphExecDestroy
+#define gpuGraphDestroy cudaGraphDestroy
 
 typedef __half gpu_half;
 #ifdef __CUDACC__

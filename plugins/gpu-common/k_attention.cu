@@ -6,7 +6,9 @@
  * rows of a prefill). A block runs one item over one split of the positions:
  * it streams K/V tiles of ATT_TILE slots through shared memory once for all its
  * pairs (one warp per pair, online softmax, causal mask per row). With more than
- * one split (flash-decoding), partials (acc, max, sum) are merged by k_combine. */
+ * one split (flash-decoding), partials (acc, max, sum) are merged by k_combine.
+ * Under graph capture the items are built from indices only (one row each) and
+ * the kernel reads seq / position per row (gpu_att_args.row_seq). */
 #include "gpu_backend.h"
 #include "gpu_kernels.h"
 
@@ -70,9 +72,18 @@ __global__ static void k_attn(const KT *kc, const KT *vc, uint32_t bs, uint32_t 
     if (active)
         for (int d = lane; d < D; d += GPU_WARP) qs[w * D + d] = a.q[row * a.sq + head * D + d] * a.scale;
 
+    /* Eager items carry their sequence and longest position; graph items hold
+     * one row, whose sequence and position are read here (the host rewrites
+     * them between replays). A split starting past max_pos loads nothing and
+     * leaves l = 0, which k_combine skips. */
+    int32_t seq = it.seq, max_pos = it.max_pos;
+    if (a.row_seq) {
+        seq = a.row_seq[it.row[0]];
+        max_pos = a.row_pos[it.row[0]];
+    }
     const int32_t start = sp * a.split_len;
-    const int32_t end = min(start + a.split_len, it.max_pos + 1);
-    const int32_t *bt = a.block_table + (int64_t)it.seq * a.max_blocks;
+    const int32_t end = min(start + a.split_len, max_pos + 1);
+    const int32_t *bt = a.block_table + (int64_t)seq * a.max_blocks;
     const int64_t kh = it.kv_head;
     const int j = lane / ATT_SUB, part = lane % ATT_SUB;
     float m = -INFINITY, l = 0.0f, acc[ATT_MAXI];

@@ -49,8 +49,11 @@ json=$("$prefix/bin/hive-host" --plugin-dir "$work/build" --no-default-plugins p
 entry=$(jq -ce '[.plugins[] | select(.file | endswith("null-backend.so"))]
                 | if length == 1 then .[0] else error("expected one null-backend.so entry") end' \
           <<<"$json") || fail "no single null-backend.so entry in: $json"
-jq -e '.status == "loaded" and .name == "null" and .kind == "backend"
-       and .abi == "1.1" and .agreed_minor == 1
+# the ABI version of the installed header the example was built against
+abi=$(awk '/^#define HIVE_ABI_MAJOR/ {M = $3} /^#define HIVE_ABI_MINOR/ {m = $3} END {print M "." m}' \
+        "$prefix/include/hive/hive_abi.h")
+jq -e --arg abi "$abi" '.status == "loaded" and .name == "null" and .kind == "backend"
+       and .abi == $abi and .agreed_minor == ($abi | split(".")[1] | tonumber)
        and .devices[0].score == 1 and .devices[0].reason == "null backend: does nothing"' \
    <<<"$entry" >/dev/null || fail "null backend not loaded as expected: $entry"
 echo "null backend example: built with pkg-config, loaded by the installed hive-host"

@@ -63,8 +63,8 @@ cJSON *listing_run(const char *const *global_args, const char *env_assignment)
     host_result_free(&res);
 
     const cJSON *abi = cJSON_GetObjectItemCaseSensitive(root, "host_abi");
-    if (!cJSON_IsString(abi) || strcmp(abi->valuestring, "1.1") != 0)
-        fail_msg("expected \"host_abi\":\"1.1\" in %s", shown_listing());
+    if (!cJSON_IsString(abi) || strcmp(abi->valuestring, HOST_ABI) != 0)
+        fail_msg("expected \"host_abi\":\"" HOST_ABI "\" in %s", shown_listing());
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "plugins")))
         fail_msg("expected a \"plugins\" array in %s", shown_listing());
     const cJSON *selected = cJSON_GetObjectItemCaseSensitive(root, "selected");

@@ -9,6 +9,12 @@
 #include <cjson/cJSON.h>
 
 #include "host_process.h"
+#include "hive_abi.h"
+
+/* The host's ABI version as the listing prints it, e.g. "1.2". */
+#define HOST_ABI_STR2(x) #x
+#define HOST_ABI_STR(x) HOST_ABI_STR2(x)
+#define HOST_ABI HOST_ABI_STR(HIVE_ABI_MAJOR) "." HOST_ABI_STR(HIVE_ABI_MINOR)
 
 /* Runs `hive-host <global_args...> --no-default-plugins plugins --json`
  * (global_args NULL-terminated), asserts exit 0, one JSON object on stdout,

@@ -57,9 +57,9 @@ static void loads_current_plugin_with_all_fields(void **state)
     expect_str(entry, "kind", "backend");
     expect_str(entry, "name", "fixture-current");
     expect_str(entry, "version", "0.0.1");
-    expect_str(entry, "abi", "1.1");
+    expect_str(entry, "abi", HOST_ABI);
     assert_int_equal(entry_int(entry, "min_host_minor"), 0);
-    assert_int_equal(entry_int(entry, "agreed_minor"), 1);
+    assert_int_equal(entry_int(entry, "agreed_minor"), HIVE_ABI_MINOR);
     expect_str(entry, "build", "hive abi test fixture");
 
     char *file = path_join(dir, "current.so"), real[PATH_MAX];

@@ -184,7 +184,7 @@ static void rejects_wrong_major_naming_both_versions(void **state)
     expect_rejected(root, "wrong_major.so", "ABI major mismatch");
     const cJSON *entry = listing_entry(root, "wrong_major.so");
     expect_substring(entry_str(entry, "reason"), "2.0");
-    expect_substring(entry_str(entry, "reason"), "1.1");
+    expect_substring(entry_str(entry, "reason"), HOST_ABI);
     /* Query worked, so the listing still says who the plugin is. */
     expect_str(entry, "name", "fixture-wrong-major");
     expect_str(entry, "abi", "2.0");

@@ -191,6 +191,34 @@ static void test_experts_cli(void **s) {
 
 /* chat: two turns on stdin; the second turn reuses the KV cache of the first
  * (the whole conversation is re-rendered, only the new turn is computed). */
+/* --graphs / --no-graphs and --batched-lora reach the engine: with the CPU
+ * backend's recording graphs (a plugin-scoped config value), a 3-sequence
+ * decode of 6 steps runs the first step op by op, captures on the second
+ * and replays from then on; LoRA experts run as segmented calls. */
+static void test_bench_graphs_and_lora_paths(void **s) {
+    (void)s;
+    char cfg[] = "/tmp/hive-e2e-graphs-XXXXXX", dir[] = "/tmp/hive-e2e-graphs-x-XXXXXX", args[2048];
+    int fd = mkstemp(cfg);
+    const char *txt = "plugins = { onednn-cpu = { graphs = true; }; };\n";
+    assert_int_equal(write(fd, txt, strlen(txt)), (ssize_t)strlen(txt));
+    close(fd);
+    assert_non_null(mkdtemp(dir));
+    make_expert(dir, "llama");
+    const char *bench = "--cpu bench --model " HIVE_SOURCE_DIR "/tests/golden/data/llama -p 4 -n 6 -b 3 -r 1 --json";
+    snprintf(args, sizeof args, "--config %s %s --expert %s", cfg, bench, dir);
+    EXPECT(0, args, "\"graphs_captured\":1,\"graph_replays\":5");
+    assert_non_null(strstr(g_out, "\"lora_path\":\"segmented\""));
+    snprintf(args, sizeof args, "--config %s %s --expert %s --no-graphs --no-batched-lora", cfg, bench, dir);
+    EXPECT(0, args, "\"graphs_captured\":0,\"graph_replays\":0");
+    assert_non_null(strstr(g_out, "\"lora_path\":\"per-segment hooks\""));
+    /* without the plugin value the CPU offers no graphs */
+    snprintf(args, sizeof args, "%s", bench);
+    EXPECT(0, args, "\"graphs_captured\":0,\"graph_replays\":0");
+    unlink(cfg);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    assert_int_equal(system(args), 0);
+}
+
 static void test_chat_reuses_kv(void **s) {
     (void)s;
     char cmd[1024];
@@ -273,6 +301,7 @@ int main(void) {
         cmocka_unit_test(test_backend_selection_errors),
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_experts_cli),
+        cmocka_unit_test(test_bench_graphs_and_lora_paths),
         cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),

@@ -31,6 +31,8 @@ cJSON *golden_load_json(const char *path) {
     return j;
 }
 
+golden_knobs golden_next = {1, 0};
+
 int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype, int qk_hf_order) {
     memset(g, 0, sizeof *g);
     hive_error *err = NULL;
@@ -38,6 +40,8 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     if (!g->cfg || hive_config_set(g->cfg, "plugin_dirs", HIVE_PLUGIN_BUILD_DIR, HIVE_SRC_CLI, "test", &err) ||
         hive_config_set(g->cfg, "default_plugins", "false", HIVE_SRC_CLI, "test", &err) ||
         hive_config_set(g->cfg, "backend.cpu", "true", HIVE_SRC_CLI, "test", &err) ||
+        (golden_next.graphs &&
+         hive_config_set(g->cfg, "plugins.onednn-cpu.graphs", "true", HIVE_SRC_CLI, "test", &err)) ||
         hive_registry_scan(&g->reg, g->cfg, &err) || hive_registry_select_backend(&g->reg, g->cfg, &g->sel, &err) ||
         hive_model_open(model_dir, &g->model, &err))
         goto fail;
@@ -46,9 +50,11 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.ctx = ctx;
     o.kv_dtype = HIVE_DTYPE_F32; /* golden comparisons are in f32 */
     o.max_rows = 64;
-    o.max_seqs = 4;
+    o.max_seqs = 8;
     o.weights_dtype = weights_dtype;
     o.qk_hf_order = qk_hf_order;
+    o.batched_lora = golden_next.batched_lora;
+    o.graphs = golden_next.graphs;
     if (hive_engine_new(g->model, &g->sel.plugin->backend, g->sel.device, &o, &g->eng, &err)) goto fail;
     return 0;
 fail:
@@ -171,7 +177,7 @@ double golden_run(golden_env *g, const cJSON *fx, const hive_adapter_set *set, i
     for (int i = 0; i < np; i++) seqs[i] = seq, want[i] = 1;
     float *logits = malloc((size_t)np * V * sizeof *logits);
     double worst = INFINITY;
-    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, want};
+    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, want, NULL};
     if (!logits || hive_engine_forward(g->eng, &b, logits, &err) != HIVE_OK) {
         snprintf(why, why_cap, "prefill: %s", hive_error_message(err));
         goto done;
@@ -184,7 +190,7 @@ double golden_run(golden_env *g, const cJSON *fx, const hive_adapter_set *set, i
         if (e > worst) worst = e, snprintf(why, why_cap, "prefill position %d", i);
     }
     for (int k = 0; k < nd; k++) {
-        hive_fwd_batch one = {1, &decode[k], &seq, NULL};
+        hive_fwd_batch one = {1, &decode[k], &seq, NULL, NULL};
         if (hive_engine_forward(g->eng, &one, logits, &err) != HIVE_OK) {
             snprintf(why, why_cap, "decode %d: %s", k, hive_error_message(err));
             worst = INFINITY;

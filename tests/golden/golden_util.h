@@ -35,6 +35,12 @@ double golden_run(golden_env *g, const cJSON *fixture, const hive_adapter_set *s
 /* Opens model_dir on the onednn-cpu plugin from the build tree, f32 KV;
  * weights_dtype -1 = as stored, else converted at load (e.g. HIVE_DTYPE_F32);
  * qk_hf_order: see hive_engine_opts (1 for adapters, 0 = llama.cpp's layout). */
+/* Engine knobs for the engines golden_env_open makes next. graphs: the CPU
+ * backend offers its recording HIVE_EXT_GRAPH and the engine uses it. */
+typedef struct golden_knobs {
+    int batched_lora, graphs;
+} golden_knobs;
+extern golden_knobs golden_next;
 int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype, int qk_hf_order);
 void golden_env_close(golden_env *g);
 /* max |a - b| / max |b| over a row */

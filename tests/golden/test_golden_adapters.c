@@ -98,13 +98,17 @@ static void run_arch(const char *arch) {
 
 /* One forward batch whose rows belong to three sequences with different
  * expert sets (base, lora, dora+lora), rows interleaved so segments are a
- * single row long: each sequence's prefill logits equal its own golden. */
-static void test_mixed_batch(void **s) {
-    (void)s;
+ * single row long: each sequence's prefill logits equal its own golden.
+ * batched: LoRA deltas as one segmented call per linear (the backend's
+ * HIVE_EXT_LORA_SEGMENTS), else one adapter hook per segment. */
+static void mixed_batch(int batched) {
     char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen2", HIVE_SOURCE_DIR);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
+    golden_next.batched_lora = batched;
+    int opened = golden_env_open(&env, dir, 256, -1, 1);
+    golden_next.batched_lora = 1;
+    assert_int_equal(opened, 0);
     hive_adapter_ref lora, dora;
     snprintf(path, sizeof path, "%s/adapters/lora", dir);
     assert_int_equal(golden_load_adapter(&env, path, &lora), 0);
@@ -129,7 +133,7 @@ static void test_mixed_batch(void **s) {
         for (int k = 0; k < 3; k++) toks[3 * i + k] = prompt[k][i], seqs[3 * i + k] = seq[k], want[3 * i + k] = 1;
     uint32_t V = hive_engine_hparams(env.eng)->vocab;
     float *lg = malloc((size_t)3 * np * V * sizeof *lg);
-    hive_fwd_batch b = {(uint32_t)(3 * np), toks, seqs, want};
+    hive_fwd_batch b = {(uint32_t)(3 * np), toks, seqs, want, NULL};
     assert_int_equal(hive_engine_forward(env.eng, &b, lg, NULL), HIVE_OK);
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < np; i++) {
@@ -137,12 +141,26 @@ static void test_mixed_batch(void **s) {
                                           cJSON_GetArrayItem(cJSON_GetObjectItem(fx[k], "prefill_logits"), i), V);
             if (e > TOL) fail_msg("mixed batch: %s position %d: relative error %.3g", fx_paths[k], i, e);
         }
-    printf("  mixed batch of 3 expert sets, %d interleaved rows: all match\n", 3 * np);
+    /* the path asked for was the path taken: 7 modules x layers x 1 pass */
+    uint64_t calls = hive_engine_lora_batched_calls(env.eng);
+    if (batched) assert_int_equal(calls, 7u * hive_engine_hparams(env.eng)->n_layers);
+    else assert_int_equal(calls, 0);
+    printf("  mixed batch of 3 expert sets, %d interleaved rows (%s): all match\n", 3 * np,
+           batched ? "LoRA as segmented calls" : "LoRA hook per segment");
     free(lg);
     for (int k = 0; k < 3; k++) cJSON_Delete(fx[k]);
     golden_free_adapter(&lora);
     golden_free_adapter(&dora);
     golden_env_close(&env);
+}
+
+static void test_mixed_batch(void **s) {
+    (void)s;
+    mixed_batch(1);
+}
+static void test_mixed_batch_hooks(void **s) {
+    (void)s;
+    mixed_batch(0);
 }
 
 static void test_llama(void **s) { (void)s; run_arch("llama"); }
@@ -155,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
         cmocka_unit_test(test_mixed_batch),
+        cmocka_unit_test(test_mixed_batch_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

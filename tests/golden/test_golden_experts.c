@@ -33,12 +33,12 @@ static void greedy(golden_env *g, const hive_adapter_set *set, const int32_t *pr
     if (hive_engine_seq_set_adapters(g->eng, seq, set, &err) != HIVE_OK) fail_msg("%s", hive_error_message(err));
     for (int i = 0; i < np; i++) seqs[i] = seq;
     float *lg = malloc((size_t)V * sizeof *lg);
-    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, NULL};
+    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, NULL, NULL};
     assert_int_equal(hive_engine_forward(g->eng, &b, lg, NULL), HIVE_OK);
     for (int k = 0; k < n; k++) {
         out[k] = golden_argmax(lg, V);
         if (k + 1 == n) break;
-        hive_fwd_batch one = {1, &out[k], &seq, NULL};
+        hive_fwd_batch one = {1, &out[k], &seq, NULL, NULL};
         assert_int_equal(hive_engine_forward(g->eng, &one, lg, NULL), HIVE_OK);
     }
     free(lg);

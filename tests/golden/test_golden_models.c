@@ -36,7 +36,7 @@ static void run_arch(const char *arch) {
     uint8_t want[256];
     for (int i = 0; i < np; i++) seqs[i] = seq, want[i] = 1;
     float *logits = malloc((size_t)np * V * sizeof *logits);
-    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, want};
+    hive_fwd_batch b = {(uint32_t)np, prompt, seqs, want, NULL};
     assert_int_equal(hive_engine_forward(env.eng, &b, logits, NULL), HIVE_OK);
     const cJSON *pre = cJSON_GetObjectItem(g, "prefill_logits");
     double worst = 0;
@@ -50,7 +50,7 @@ static void run_arch(const char *arch) {
 
     const cJSON *dec = cJSON_GetObjectItem(g, "decode_logits");
     for (int k = 0; k < nd; k++) {
-        hive_fwd_batch one = {1, &decode[k], &seq, NULL};
+        hive_fwd_batch one = {1, &decode[k], &seq, NULL, NULL};
         assert_int_equal(hive_engine_forward(env.eng, &one, logits, NULL), HIVE_OK);
         double e = golden_row_rel_err(logits, cJSON_GetArrayItem(dec, k), V);
         if (e > worst) worst = e;

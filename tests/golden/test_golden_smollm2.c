@@ -43,7 +43,7 @@ static void test_hf_f32_logits(void **s) {
     assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
     for (int i = 0; i < n; i++) seqs[i] = seq, want[i] = 1;
     float *lg = malloc((size_t)n * V * sizeof *lg);
-    hive_fwd_batch b = {(uint32_t)n, ids, seqs, want};
+    hive_fwd_batch b = {(uint32_t)n, ids, seqs, want, NULL};
     assert_int_equal(hive_engine_forward(env.eng, &b, lg, NULL), HIVE_OK);
     const cJSON *gaps = cJSON_GetObjectItem(g, "top2_gap");
     for (int i = 0; i < n; i++) {
@@ -78,12 +78,12 @@ static void test_hf_f32_logits(void **s) {
     int32_t cseq, cseqs[256];
     assert_int_equal(hive_engine_seq_new(env.eng, &cseq, NULL), HIVE_OK);
     for (int i = 0; i < ncp; i++) cseqs[i] = cseq;
-    hive_fwd_batch cb = {(uint32_t)ncp, cp, cseqs, NULL};
+    hive_fwd_batch cb = {(uint32_t)ncp, cp, cseqs, NULL, NULL};
     assert_int_equal(hive_engine_forward(env.eng, &cb, lg, NULL), HIVE_OK);
     for (int k = 0; k < ncg; k++) {
         int32_t t = golden_argmax(lg, V);
         if (t != cg[k]) fail_msg("chat greedy token %d: %d, transformers %d", k, t, cg[k]);
-        hive_fwd_batch one = {1, &t, &cseq, NULL};
+        hive_fwd_batch one = {1, &t, &cseq, NULL, NULL};
         assert_int_equal(hive_engine_forward(env.eng, &one, lg, NULL), HIVE_OK);
     }
     printf("chat: %d greedy tokens identical to transformers: %s\n", ncg,
@@ -117,7 +117,7 @@ static void test_llamacpp_teacher_forced(void **s) {
         assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
         for (int i = 0; i < np + nc; i++) seqs[i] = seq, want[i] = i >= np - 1 && i < np + nc - 1;
         float *lg = malloc((size_t)nc * V * sizeof *lg);
-        hive_fwd_batch b = {(uint32_t)(np + nc), all, seqs, want};
+        hive_fwd_batch b = {(uint32_t)(np + nc), all, seqs, want, NULL};
         assert_int_equal(hive_engine_forward(env.eng, &b, lg, NULL), HIVE_OK);
         for (int k = 0; k < nc; k++) {
             int32_t ours = golden_argmax(lg + (size_t)k * V, V);

@@ -25,6 +25,10 @@ struct hive_device {
      * ops on one device are not called concurrently. */
     void *scratch;
     size_t scratch_size;
+    /* graph_record.c: HIVE_EXT_GRAPH, on with plugins.onednn-cpu.graphs */
+    int graphs_enabled;
+    hive_graph *capturing;   /* the graph being recorded, or NULL */
+    int capture_broken;      /* an op could not be recorded */
 };
 
 struct hive_buffer {
@@ -122,6 +126,38 @@ hive_status cpu_buffer_download(hive_device *dev, const hive_buffer *buf, uint64
                                 void *dst, uint64_t nbytes, hive_error **err);
 void *cpu_buffer_host_ptr(hive_device *dev, hive_buffer *buf);
 const void *cpu_get_extension(hive_device *dev, uint32_t id, uint32_t min_version);
+/* Extensions: ops_lora.c (segmented LoRA), graph_record.c (graphs; its
+ * cpu_rec_* entries record ops while a capture runs, else call them). */
+#define CPU_LORA_MAX_RANK 1024
+extern const hive_ext_lora_segments cpu_ext_lora_segments;
+void cpu_graph_device_close(hive_device *dev);
+hive_status cpu_rec_op_embed(hive_device *dev, const hive_weight *table, const int32_t *ids, const hive_tensor *out,
+                             hive_error **err);
+hive_status cpu_rec_op_rmsnorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain, float eps,
+                               const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                              float alpha, float beta, const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_binary(hive_device *dev, uint32_t op, const hive_tensor *a, const hive_tensor *b,
+                              const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_binary_weight(hive_device *dev, uint32_t op, const hive_tensor *a, const hive_weight *w,
+                                     const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_swiglu(hive_device *dev, const hive_tensor *gate, const hive_tensor *up, const hive_tensor *out,
+                              hive_error **err);
+hive_status cpu_rec_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_desc *rope,
+                            const hive_batch *batch, hive_error **err);
+hive_status cpu_rec_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *k,
+                                const hive_tensor *v, const hive_batch *batch, hive_error **err);
+hive_status cpu_rec_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
+                                 uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
+                                 hive_error **err);
+hive_status cpu_rec_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows, uint32_t n,
+                                const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err);
+hive_status cpu_rec_synchronize(hive_device *dev, hive_error **err);
+hive_status cpu_rec_buffer_upload(hive_device *dev, hive_buffer *buf, uint64_t offset, const void *src, uint64_t nbytes,
+                                  hive_error **err);
+hive_status cpu_rec_buffer_download(hive_device *dev, const hive_buffer *buf, uint64_t offset, void *dst,
+                                    uint64_t nbytes, hive_error **err);
 
 uint32_t cpu_weight_supported(hive_device *dev, uint32_t dtype);
 hive_status cpu_weight_upload(hive_device *dev, const hive_weight_desc *desc, const void *data,

@@ -22,6 +22,12 @@ hive_status cpu_device_open(uint32_t index, const hive_device_options *opts, hiv
         long n = v ? strtol(v, NULL, 10) : 0;
         if (n > 0 && n <= 1024) threads = (uint32_t)n;
     }
+    if (cpu_host.agreed_minor >= 1 && HIVE_HAS_FIELD(hive_host_api, cpu_host.struct_size, config_get) &&
+        cpu_host.config_get) {
+        /* plugins.onednn-cpu.graphs: offer HIVE_EXT_GRAPH (see graph_record.c) */
+        const char *v = cpu_host.config_get(cpu_host.ctx, "graphs");
+        dev->graphs_enabled = v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"));
+    }
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (uint32_t)n : 1;
@@ -44,6 +50,7 @@ hive_status cpu_device_open(uint32_t index, const hive_device_options *opts, hiv
 
 void cpu_device_close(hive_device *dev) {
     if (!dev) return;
+    cpu_graph_device_close(dev);
     cpu_onednn_destroy(dev->dnnl);
     cpu_aligned_free(dev->scratch);
     free(dev);
@@ -116,9 +123,4 @@ void *cpu_buffer_host_ptr(hive_device *dev, hive_buffer *buf) {
     return buf ? buf->ptr : NULL;
 }
 
-const void *cpu_get_extension(hive_device *dev, uint32_t id, uint32_t min_version) {
-    (void)dev;
-    (void)id;
-    (void)min_version;
-    return NULL;
-}
+

@@ -44,6 +44,8 @@ int main(void) {
         cmocka_unit_test(test_attention_f16),
         cmocka_unit_test(test_attention_f32),
         cmocka_unit_test(test_attention_errors),
+        cmocka_unit_test(test_lora_segments),
+        cmocka_unit_test(test_lora_segments_errors),
     };
     static const char *isas[] = {"scalar", "avx2", "avx512"};
     int failed = 0, ran = 0;
