@@ -67,39 +67,8 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 T0=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
 
-# ---- build dependencies: use the system's, else carried .debs unpacked under /tmp ----------------
-DEPS=/tmp/hive-bench-deps
-HIVE_LD=""
-have_deps() {
-    command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libconfig libcjson libpcre2-8 libcrypto 2>/dev/null &&
-        { [ -f /usr/include/uthash.h ] || [ -f /usr/local/include/uthash.h ] || [ -f "$DEPS/usr/include/uthash.h" ]; }
-}
-use_debs() {
-    local debs=("${HIVE_BENCH_DEBS:-$HERE/peers/debs}"/*.deb)
-    [ -e "${debs[0]}" ] || return 1
-    command -v dpkg >/dev/null 2>&1 || return 1
-    mkdir -p "$DEPS"
-    for d in "${debs[@]}"; do dpkg -x "$d" "$DEPS" || return 1; done
-    # .pc files say prefix=/usr: point them at the unpacked tree
-    find "$DEPS" -name '*.pc' -path '*pkgconfig*' -exec sed -i -E "s#(^[a-z_]+=|-I|-L)/usr#\1$DEPS/usr#g" {} +
-    local ml=$DEPS/usr/lib/x86_64-linux-gnu
-    export PATH="$PATH:$DEPS/usr/bin"
-    export PKG_CONFIG_PATH="$ml/pkgconfig:$DEPS/usr/lib/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-    export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-    HIVE_LD="$ml"
-    return 0
-}
-ensure_deps() {
-    have_deps && return 0
-    say "build dependencies missing here; unpacking scripts/bench/peers/debs/*.deb into $DEPS"
-    use_debs || die "missing build dependencies (pkg-config modules libconfig libcjson libpcre2-8 libcrypto, uthash.h) and no .deb files in $HERE/peers/debs/ — see scripts/bench/README.md ('Build dependencies')"
-    # the unpacked pkg-config binary needs its library too
-    export LD_LIBRARY_PATH="$HIVE_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    have_deps || die "still missing build dependencies after unpacking the .debs (pkg-config --exists libconfig libcjson libpcre2-8 libcrypto failed)"
-}
-# hive-host with the unpacked libraries (if any) on its library path, nothing else's
-hive_cmd() { if [ -n "$HIVE_LD" ]; then HIVE=(env "LD_LIBRARY_PATH=$HIVE_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$HOST"); else HIVE=("$HOST"); fi; }
-hive() { hive_cmd; "${HIVE[@]}" "$@"; }
+# ---- build dependencies: the system's, else carried .debs unpacked under /tmp (deps.sh) ----------
+. "$HERE/deps.sh"
 
 # ---- (a) build ------------------------------------------------------------------------------------
 HOST=$BUILD/bin/hive-host

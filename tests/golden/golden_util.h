@@ -39,8 +39,12 @@ double golden_run(golden_env *g, const cJSON *fixture, const hive_adapter_set *s
  * backend offers its recording HIVE_EXT_GRAPH and the engine uses it. */
 typedef struct golden_knobs {
     int batched_lora, graphs;
+    int cpu; /* onednn-cpu even when HIVE_TEST_BACKEND names another */
 } golden_knobs;
 extern golden_knobs golden_next;
+/* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of
+ * onednn-cpu, and skip when it has no usable device; NULL: the CPU. */
+const char *golden_backend(void);
 int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t weights_dtype, int qk_hf_order);
 void golden_env_close(golden_env *g);
 /* max |a - b| / max |b| over a row */
