@@ -171,3 +171,32 @@ double gpu_rel_err(const float *a, const float *b, int64_t n, double floor) {
     }
     return emax / (bmax + floor);
 }
+
+static gpu_fx g_group_fx;
+static const char *g_group_file;
+
+static int group_setup(void **state) {
+    gpu_fx_load(&g_group_fx, g_group_file);
+    *state = &g_group_fx;
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    gpu_fx_unload(*state);
+    return 0;
+}
+
+int gpu_run_per_plugin(const struct CMUnitTest *tests, size_t n) {
+    int failed = 0;
+    (void)tests;
+    (void)n;
+#ifdef HIVE_TEST_CUDA
+    g_group_file = "cuda.so";
+    failed += _cmocka_run_group_tests("cuda", tests, n, group_setup, group_teardown);
+#endif
+#ifdef HIVE_TEST_HIP
+    g_group_file = "hip.so";
+    failed += _cmocka_run_group_tests("hip", tests, n, group_setup, group_teardown);
+#endif
+    return failed;
+}

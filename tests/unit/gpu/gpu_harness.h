@@ -3,6 +3,7 @@
 #ifndef HIVE_TEST_GPU_HARNESS_H
 #define HIVE_TEST_GPU_HARNESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hive_abi.h"
@@ -41,6 +42,12 @@ gpu_mat gpu_mat_new(gpu_fx *fx, int64_t rows, int64_t cols, int64_t pad, const f
 void gpu_mat_read(gpu_fx *fx, const gpu_mat *m, float *out); /* dense [rows, cols] */
 void gpu_mat_free(gpu_fx *fx, gpu_mat *m);
 hive_weight *gpu_weight_new(gpu_fx *fx, uint32_t dtype, int64_t rows, int64_t cols, const void *data);
+
+/* Runs `tests` as one cmocka group per GPU plugin this build has (cuda.so,
+ * hip.so), each with its loaded fixture (gpu_fx *) as the state. Returns the
+ * number of failures. */
+struct CMUnitTest;
+int gpu_run_per_plugin(const struct CMUnitTest *tests, size_t n);
 
 /* max |a - b| / (max |b| + floor) over n */
 double gpu_rel_err(const float *a, const float *b, int64_t n, double floor);

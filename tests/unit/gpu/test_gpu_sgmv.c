@@ -238,43 +238,9 @@ static void test_bad_inputs(void **state) {
 }
 
 /* ---------------------------------------------------------------- main -- */
-static gpu_fx g_fx[2];
-
-static int teardown(void **state) {
-    gpu_fx_unload(*state);
-    return 0;
-}
-
-#define SGMV_TESTS                                                                                  \
-    {                                                                                               \
-        cmocka_unit_test(test_extension), cmocka_unit_test(test_values), cmocka_unit_test(test_bad_inputs) \
-    }
-
-#ifdef HIVE_TEST_CUDA
-static int setup_cuda(void **state) {
-    gpu_fx_load(&g_fx[0], "cuda.so");
-    *state = &g_fx[0];
-    return 0;
-}
-#endif
-#ifdef HIVE_TEST_HIP
-static int setup_hip(void **state) {
-    gpu_fx_load(&g_fx[1], "hip.so");
-    *state = &g_fx[1];
-    return 0;
-}
-#endif
-
 int main(void) {
-    int failed = 0;
-#ifdef HIVE_TEST_CUDA
-    const struct CMUnitTest cuda_tests[] = SGMV_TESTS;
-    failed += cmocka_run_group_tests_name("cuda", cuda_tests, setup_cuda, teardown);
-#endif
-#ifdef HIVE_TEST_HIP
-    const struct CMUnitTest hip_tests[] = SGMV_TESTS;
-    failed += cmocka_run_group_tests_name("hip", hip_tests, setup_hip, teardown);
-#endif
-    (void)g_fx;
-    return failed;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_extension), cmocka_unit_test(test_values), cmocka_unit_test(test_bad_inputs)
+    };
+    return gpu_run_per_plugin(tests, sizeof tests / sizeof tests[0]);
 }
