@@ -86,7 +86,8 @@ static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module
     hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, e->shape.module_out[module], e->shape.module_in[module],
                           module_view(e, layer, module, 0)->name};
     hive_weight *nw = NULL;
-    hive_status st = e->be->weight_upload(e->dev, &d, w, &nw, err);
+    hive_status st = hive_engine_unstack(e, layer, module, err);
+    if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &d, w, &nw, err);
     if (st != HIVE_OK) return st;
     hive_engine_graphs_flush(e); /* captured graphs hold the old weight */
     e->be->weight_free(e->dev, *slots[module]);
@@ -111,8 +112,9 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     memcpy(s->module_path_fmt, k_module_paths, sizeof k_module_paths);
     e->base = (hive_base_access){sizeof e->base, 0, e, base_weight_f32, base_weight, base_bias_f32, replace_weight_f32};
 
-    uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
-    if (hp->ffn > widest) widest = hp->ffn;
+    /* as wide as the widest stacked output (q|k|v, gate|up): hook_base holds one */
+    uint64_t widest = hp->hidden > qd + 2 * kvd ? hp->hidden : qd + 2 * kvd;
+    if (2 * hp->ffn > widest) widest = 2 * hp->ffn;
     uint64_t bytes = (uint64_t)e->opts.max_rows * widest * sizeof(float);
     hive_status st;
     if ((st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_in, err)) ||
@@ -224,6 +226,39 @@ static hive_status output_hooks(hive_engine *e, uint32_t layer, uint32_t module,
     return HIVE_OK;
 }
 
+/* Input hooks of `module` on a copy of x in hook_in (the same x feeds other
+ * modules); returns that copy. */
+static hive_status scaled_input(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_tensor *in,
+                                hive_error **err) {
+    uint32_t n = (uint32_t)x->rows;
+    *in = hive_t(e->act.hook_in, 0, n, x->cols);
+    hive_status st = e->be->op_get_rows(e->dev, x, e->identity, n, in, err);
+    for (uint32_t s = 0; st == HIVE_OK && s < e->n_segs; s++) {
+        const segment *sg = &e->segs[s];
+        if (!sg->set) continue;
+        hive_tensor xi = rows_of(in, sg->row0, sg->n);
+        for (uint32_t a = 0; st == HIVE_OK && a < sg->set->n; a++) {
+            const hive_adapter_ref *r = &sg->set->refs[a];
+            if (hooks_at(r, layer, module) & HIVE_HOOK_LINEAR_INPUT)
+                st = r->api->linear_input(r->adapter, layer, module, &xi, err);
+        }
+    }
+    return st;
+}
+
+/* Output hooks of one module: deltas (segmented LoRA first), then scales. */
+static hive_status after_matmul(hive_engine *e, uint32_t layer, uint32_t module, uint32_t mask, const hive_tensor *in,
+                                const hive_tensor *base, const hive_tensor *out, hive_error **err) {
+    hive_status st = HIVE_OK;
+    if (mask & HIVE_HOOK_LINEAR_OUTPUT) {
+        if ((st = lora_batched(e, layer, module, in, out, err)) ||
+            (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, in, base, out, err)))
+            return st;
+    }
+    if (mask & HIVE_HOOK_OUTPUT_SCALE) st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, in, base, out, err);
+    return st;
+}
+
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
     uint32_t mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
@@ -233,32 +268,47 @@ hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, 
     hive_status st;
     uint32_t n = (uint32_t)x->rows;
     hive_tensor in = *x;
-    if (mask & HIVE_HOOK_LINEAR_INPUT) {
-        /* scale a copy: the same x may feed other modules (q, k, v share it) */
-        in = hive_t(e->act.hook_in, 0, n, x->cols);
-        if ((st = e->be->op_get_rows(e->dev, x, e->identity, n, &in, err))) return st;
-        for (uint32_t s = 0; s < e->n_segs; s++) {
-            const segment *sg = &e->segs[s];
-            if (!sg->set) continue;
-            hive_tensor xi = rows_of(&in, sg->row0, sg->n);
-            for (uint32_t a = 0; a < sg->set->n; a++) {
-                const hive_adapter_ref *r = &sg->set->refs[a];
-                if ((hooks_at(r, layer, module) & HIVE_HOOK_LINEAR_INPUT) &&
-                    (st = r->api->linear_input(r->adapter, layer, module, &xi, err)))
-                    return st;
-            }
-        }
-    }
+    /* scale a copy: the same x may feed other modules (q, k, v share it) */
+    if ((mask & HIVE_HOOK_LINEAR_INPUT) && (st = scaled_input(e, layer, module, x, &in, err))) return st;
     hive_tensor out = residual ? hive_t(e->act.hook_out, 0, n, y->cols) : *y;
     hive_tensor base = (mask & HIVE_HOOK_LINEAR_OUTPUT) ? hive_t(e->act.hook_base, 0, n, y->cols) : out;
     if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &base, err))) return st;
     if (base.buf != out.buf && (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err))) return st;
-    if ((mask & HIVE_HOOK_LINEAR_OUTPUT) && ((st = lora_batched(e, layer, module, &in, &out, err)) ||
-                                             (st = output_hooks(e, layer, module, HIVE_HOOK_LINEAR_OUTPUT, &in, &base, &out, err))))
-        return st;
-    if ((mask & HIVE_HOOK_OUTPUT_SCALE) && (st = output_hooks(e, layer, module, HIVE_HOOK_OUTPUT_SCALE, &in, &base, &out, err)))
-        return st;
+    if ((st = after_matmul(e, layer, module, mask, &in, &base, &out, err))) return st;
     return residual ? e->be->op_binary(e->dev, HIVE_BINARY_ADD, y, &out, y, err) : HIVE_OK;
+}
+
+hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint32_t *modules, int n_mod,
+                                     const hive_tensor *x, hive_weight *w, hive_weight *bias, const hive_tensor *out,
+                                     hive_error **err) {
+    const uint32_t hook_kinds = HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE;
+    uint32_t any = 0, n = (uint32_t)x->rows;
+    for (int i = 0; i < n_mod; i++) any |= e->hooks_any[layer * HIVE_MODULE_COUNT + modules[i]];
+    if (!(any & hook_kinds)) return e->be->op_matmul(e->dev, x, w, bias, 1.0f, 0.0f, out, err);
+
+    hive_status st;
+    hive_tensor full = hive_t(e->act.hook_base, 0, n, out->cols); /* W x + b of all modules: hooks' base_y */
+    if (!(any & HIVE_HOOK_LINEAR_INPUT) &&
+        ((st = e->be->op_matmul(e->dev, x, w, bias, 1.0f, 0.0f, &full, err)) ||
+         (st = e->be->op_get_rows(e->dev, &full, e->identity, n, out, err))))
+        return st;
+    int64_t col0 = 0;
+    for (int i = 0; i < n_mod; col0 += e->shape.module_out[modules[i]], i++) {
+        uint32_t module = modules[i], mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
+        int64_t width = e->shape.module_out[module];
+        hive_tensor in = *x, base = hive_cols(&full, col0, width), y = hive_cols(out, col0, width);
+        if (any & HIVE_HOOK_LINEAR_INPUT) {
+            /* modules read differently scaled inputs: the stacked matmul per
+             * module, keeping its columns (IA3 feed-forward scaling is rare on
+             * stacked modules; correctness over speed) */
+            if ((mask & HIVE_HOOK_LINEAR_INPUT) && (st = scaled_input(e, layer, module, x, &in, err))) return st;
+            if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &full, err)) ||
+                (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &y, err)))
+                return st;
+        }
+        if ((st = after_matmul(e, layer, module, mask, &in, &base, &y, err))) return st;
+    }
+    return HIVE_OK;
 }
 
 hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err) {

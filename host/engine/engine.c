@@ -18,6 +18,7 @@ void hive_engine_opts_default(hive_engine_opts *o) {
     o->qk_hf_order = 1;
     o->batched_lora = 1;
     o->graphs = 1;
+    o->fuse_linears = 1;
 }
 
 #define LOGIT_ROWS 16 /* logits are computed this many rows at a time */
@@ -28,16 +29,22 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     uint64_t qd = (uint64_t)hp->n_heads * hp->head_dim, kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
     if (hp->ffn > widest) widest = hp->ffn;
+    /* q holds k and v too (rows of [q | k | v]) unless a per-head norm needs
+     * them apart; gate holds up ([gate | up]): a stacked weight fills each in
+     * one matmul (engine_impl.h: act_qkv, act_gate_up) */
+    int split = hp->qk_norm != 0;
     struct {
         hive_buffer **b;
         uint64_t bytes;
     } bufs[] = {
-        {&e->act.x, R * hp->hidden * f},   {&e->act.h, R * hp->hidden * f}, {&e->act.q, R * qd * f},
-        {&e->act.k, R * kvd * f},          {&e->act.v, R * kvd * f},        {&e->act.att, R * qd * f},
-        {&e->act.gate, R * hp->ffn * f},   {&e->act.up, R * hp->ffn * f},   {&e->act.tmp, R * widest * f},
+        {&e->act.x, R * hp->hidden * f},   {&e->act.h, R * hp->hidden * f},
+        {&e->act.q, R * (split ? qd : qd + 2 * kvd) * f},
+        {&e->act.k, split ? R * kvd * f : 0}, {&e->act.v, split ? R * kvd * f : 0}, {&e->act.att, R * qd * f},
+        {&e->act.gate, R * 2 * hp->ffn * f}, {&e->act.tmp, R * widest * f},
         {&e->act.last, LOGIT_ROWS * hp->hidden * f}, {&e->act.logits, (uint64_t)LOGIT_ROWS * hp->vocab * f},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (!bufs[i].bytes) continue;
         hive_status st = e->be->buffer_alloc(e->dev, bufs[i].bytes, bufs[i].b, err);
         if (st != HIVE_OK) return st;
     }
@@ -90,7 +97,7 @@ void hive_engine_free(hive_engine *e) {
     if (!e) return;
     if (e->dev) {
         hive_buffer **bufs[] = {&e->act.x, &e->act.h, &e->act.q, &e->act.k, &e->act.v, &e->act.att,
-                                &e->act.gate, &e->act.up, &e->act.tmp, &e->act.last, &e->act.logits};
+                                &e->act.gate, &e->act.tmp, &e->act.last, &e->act.logits};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
         hive_engine_graphs_free(e);

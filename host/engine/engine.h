@@ -30,6 +30,9 @@ typedef struct hive_engine_opts {
     /* 1: when the backend offers HIVE_EXT_GRAPH, decode steps are captured
      * once per (batch bucket, adapter layout) and replayed (CUDA graphs). */
     int graphs;
+    /* 1: q/k/v (unless a per-head q/k norm needs them apart) and gate/up are
+     * stacked into one weight each, so each group is one matmul. */
+    int fuse_linears;
 } hive_engine_opts;
 
 void hive_engine_opts_default(hive_engine_opts *o);

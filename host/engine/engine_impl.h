@@ -7,6 +7,9 @@
 typedef struct layer_weights {
     hive_weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
     hive_weight *ffn_norm, *w_gate, *w_up, *w_down;
+    /* stacked by rows when the parts share a dtype (opts.fuse_linears); the
+     * parts' own slots are then NULL */
+    hive_weight *wqkv, *bqkv, *w_gate_up;
 } layer_weights;
 
 typedef struct seq_state {
@@ -21,7 +24,9 @@ typedef struct seq_state {
 
 /* Activations for up to max_rows rows. */
 typedef struct activations {
-    hive_buffer *x, *h, *q, *k, *v, *att, *gate, *up, *tmp, *last, *logits;
+    /* q holds [q | k | v] rows unless k, v are their own (per-head q/k norm);
+     * gate holds [gate | up] rows */
+    hive_buffer *x, *h, *q, *k, *v, *att, *gate, *tmp, *last, *logits;
     hive_buffer *hook_in, *hook_base, *hook_out; /* hooked linears: scaled input, W x + b, output */
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
@@ -90,6 +95,9 @@ struct hive_engine {
 };
 
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err);
+/* Give `module` of `layer` its own weight again when it is part of a stacked
+ * one (q/k/v, gate/up), from the model file: merging replaces one module. */
+hive_status hive_engine_unstack(hive_engine *e, uint32_t layer, uint32_t module, hive_error **err);
 void hive_engine_free_weights(hive_engine *e);
 hive_status hive_engine_kv_init(hive_engine *e, hive_error **err);
 void hive_engine_kv_free(hive_engine *e);
@@ -133,5 +141,19 @@ static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows
     hive_tensor t = {sizeof(hive_tensor), HIVE_DTYPE_F32, buf, offset, rows, cols, cols};
     return t;
 }
+/* columns [col0, col0 + cols) of t, same rows */
+static inline hive_tensor hive_cols(const hive_tensor *t, int64_t col0, int64_t cols) {
+    hive_tensor c = *t;
+    c.offset += (uint64_t)col0 * sizeof(float);
+    c.cols = cols;
+    return c;
+}
+
+/* One matmul for modules that read the same x, stacked by rows in w (q/k/v or
+ * gate/up): out is [n, sum of their widths] and module i's output is its
+ * columns, in order; hooks run per module on those column views. */
+hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint32_t *modules, int n_mod,
+                                     const hive_tensor *x, hive_weight *w, hive_weight *bias, const hive_tensor *out,
+                                     hive_error **err);
 
 #endif

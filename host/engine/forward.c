@@ -18,13 +18,22 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
     activations *a = &e->act;
     uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
     hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
-    hive_tensor q = hive_t(a->q, 0, n, qd), k = hive_t(a->k, 0, n, kvd), v = hive_t(a->v, 0, n, kvd);
     hive_tensor att = hive_t(a->att, 0, n, qd);
+    /* rows of [q | k | v] in one buffer (column views), unless a per-head norm
+     * needs q and k contiguous (then three buffers, three matmuls) */
+    hive_tensor qkv = hive_t(a->q, 0, n, qd + 2 * kvd);
+    hive_tensor q = hive_cols(&qkv, 0, qd), k = hive_cols(&qkv, qd, kvd), v = hive_cols(&qkv, qd + kvd, kvd);
+    if (a->k) q = hive_t(a->q, 0, n, qd), k = hive_t(a->k, 0, n, kvd), v = hive_t(a->v, 0, n, kvd);
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
-    TRY(hive_engine_linear(e, l, HIVE_MODULE_Q, &h, w->wq, w->bq, &q, 0, err));
-    TRY(hive_engine_linear(e, l, HIVE_MODULE_K, &h, w->wk, w->bk, &k, 0, err));
-    TRY(hive_engine_linear(e, l, HIVE_MODULE_V, &h, w->wv, w->bv, &v, 0, err));
+    if (w->wqkv) {
+        static const uint32_t qkv_modules[3] = {HIVE_MODULE_Q, HIVE_MODULE_K, HIVE_MODULE_V};
+        TRY(hive_engine_linear_group(e, l, qkv_modules, 3, &h, w->wqkv, w->bqkv, &qkv, err));
+    } else {
+        TRY(hive_engine_linear(e, l, HIVE_MODULE_Q, &h, w->wq, w->bq, &q, 0, err));
+        TRY(hive_engine_linear(e, l, HIVE_MODULE_K, &h, w->wk, w->bk, &k, 0, err));
+        TRY(hive_engine_linear(e, l, HIVE_MODULE_V, &h, w->wv, w->bv, &v, 0, err));
+    }
     if (w->q_norm) { /* qwen3: RMSNorm over each head */
         hive_tensor qh = hive_t(a->q, 0, (int64_t)n * hp->n_heads, hp->head_dim);
         hive_tensor kh = hive_t(a->k, 0, (int64_t)n * hp->n_kv_heads, hp->head_dim);
@@ -47,11 +56,18 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
     layer_weights *w = &e->layers[l];
     activations *a = &e->act;
     hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
-    hive_tensor g = hive_t(a->gate, 0, n, hp->ffn), u = hive_t(a->up, 0, n, hp->ffn);
+    /* rows of [gate | up] in one buffer: one matmul when the weights are stacked */
+    hive_tensor gu = hive_t(a->gate, 0, n, 2 * (int64_t)hp->ffn);
+    hive_tensor g = hive_cols(&gu, 0, hp->ffn), u = hive_cols(&gu, hp->ffn, hp->ffn);
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->ffn_norm, hp->rms_eps, &h, err));
-    TRY(hive_engine_linear(e, l, HIVE_MODULE_GATE, &h, w->w_gate, NULL, &g, 0, err));
-    TRY(hive_engine_linear(e, l, HIVE_MODULE_UP, &h, w->w_up, NULL, &u, 0, err));
+    if (w->w_gate_up) {
+        static const uint32_t gu_modules[2] = {HIVE_MODULE_GATE, HIVE_MODULE_UP};
+        TRY(hive_engine_linear_group(e, l, gu_modules, 2, &h, w->w_gate_up, NULL, &gu, err));
+    } else {
+        TRY(hive_engine_linear(e, l, HIVE_MODULE_GATE, &h, w->w_gate, NULL, &g, 0, err));
+        TRY(hive_engine_linear(e, l, HIVE_MODULE_UP, &h, w->w_up, NULL, &u, 0, err));
+    }
     TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
     return hive_engine_linear(e, l, HIVE_MODULE_DOWN, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
 }

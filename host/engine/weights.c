@@ -1,5 +1,6 @@
 /* Uploads the model's tensors through the backend, converting to a format the
  * backend runs (or the one --weights asked for) on the host. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,15 +16,30 @@ static int64_t view_elems(const hive_tensor_view *v) {
     return n;
 }
 
-/* Upload `v` as a [rows, cols] weight in `target` dtype (converting on the host
- * when it differs from the stored dtype). */
-static hive_status upload_as(hive_engine *e, const hive_tensor_view *v, int64_t rows, int64_t cols, uint32_t target,
-                             hive_weight **out, hive_error **err) {
-    hive_weight_desc d = {sizeof d, target, rows, cols, v->name};
+/* A matrix in host memory in the dtype it will run in, ready to upload. */
+typedef struct host_matrix {
+    const void *data;
+    void *owned;        /* freed by host_matrix_free: a conversion or a reordered copy */
+    uint64_t bytes;
+    int64_t rows, cols;
+    uint32_t dtype;
+    const char *name;
+} host_matrix;
+
+static void host_matrix_free(host_matrix *m) {
+    free(m->owned);
+    m->owned = NULL;
+}
+
+/* `v` (rows x cols, data possibly a reordered copy the caller owns) converted
+ * to `target` on the host when it differs from the stored dtype. */
+static hive_status convert_to(const hive_tensor_view *v, int64_t rows, int64_t cols, uint32_t target, host_matrix *out,
+                              hive_error **err) {
+    out->rows = rows, out->cols = cols, out->dtype = target, out->name = v->name;
     if (target == v->dtype) {
-        hive_status st = e->be->weight_upload(e->dev, &d, v->data, out, err);
-        if (st == HIVE_OK) e->weight_bytes += v->nbytes;
-        return st;
+        out->data = v->data;
+        out->bytes = v->nbytes;
+        return HIVE_OK;
     }
     int64_t n = rows * cols;
     if (cols % hive_dtype_block_elems(target) != 0)
@@ -36,25 +52,55 @@ static hive_status upload_as(hive_engine *e, const hive_tensor_view *v, int64_t 
         free(f32);
         return hive_fail(err, st, "%s: cannot convert %s on the host", v->name, hive_dtype_name(v->dtype));
     }
-    void *data = f32;
-    uint64_t bytes = (uint64_t)n * 4;
-    if (target != HIVE_DTYPE_F32) {
-        bytes = hive_dtype_row_bytes(target, cols) * (uint64_t)rows;
-        data = malloc(bytes);
-        if (!data) {
-            free(f32);
-            return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
-        }
-        st = hive_quantize(target, f32, data, n);
-        free(f32);
-        if (st != HIVE_OK) {
-            free(data);
-            return hive_fail(err, st, "%s: cannot quantize to %s", v->name, hive_dtype_name(target));
-        }
+    if (target == HIVE_DTYPE_F32) {
+        out->data = out->owned = f32;
+        out->bytes = (uint64_t)n * 4;
+        return HIVE_OK;
     }
-    st = e->be->weight_upload(e->dev, &d, data, out, err);
+    out->bytes = hive_dtype_row_bytes(target, cols) * (uint64_t)rows;
+    void *q = malloc(out->bytes);
+    if (!q) {
+        free(f32);
+        return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
+    }
+    st = hive_quantize(target, f32, q, n);
+    free(f32);
+    if (st != HIVE_OK) {
+        free(q);
+        return hive_fail(err, st, "%s: cannot quantize to %s", v->name, hive_dtype_name(target));
+    }
+    out->data = out->owned = q;
+    return HIVE_OK;
+}
+
+/* Upload parts (same dtype and cols) stacked by rows as one weight. */
+static hive_status upload_stacked(hive_engine *e, const char *name, const host_matrix *parts, int n, hive_weight **out,
+                                  hive_error **err) {
+    int64_t rows = 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++) rows += parts[i].rows, bytes += parts[i].bytes;
+    hive_weight_desc d = {sizeof d, parts[0].dtype, rows, parts[0].cols, name};
+    if (n == 1) {
+        hive_status st = e->be->weight_upload(e->dev, &d, parts[0].data, out, err);
+        if (st == HIVE_OK) e->weight_bytes += bytes;
+        return st;
+    }
+    char *all = malloc(bytes);
+    if (!all) return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", name);
+    uint64_t off = 0;
+    for (int i = 0; i < n; off += parts[i].bytes, i++) memcpy(all + off, parts[i].data, parts[i].bytes);
+    hive_status st = e->be->weight_upload(e->dev, &d, all, out, err);
     if (st == HIVE_OK) e->weight_bytes += bytes;
-    free(data);
+    free(all);
+    return st;
+}
+
+static hive_status upload_as(hive_engine *e, const hive_tensor_view *v, int64_t rows, int64_t cols, uint32_t target,
+                             hive_weight **out, hive_error **err) {
+    host_matrix m = {0};
+    hive_status st = convert_to(v, rows, cols, target, &m, err);
+    if (st == HIVE_OK) st = upload_stacked(e, v->name, &m, 1, out, err);
+    host_matrix_free(&m);
     return st;
 }
 
@@ -74,10 +120,12 @@ void hive_unpermute_qk_rows(const void *src, void *dst, uint32_t n_head, uint32_
                        s + ((uint64_t)h * head_dim + 2 * j + a) * row_bytes, row_bytes);
 }
 
-/* A matrix: native when the backend runs it, else the requested/fallback type.
- * n_head_unpermute > 0: a GGUF llama q/k weight to restore to HF row order. */
-static hive_status upload_matrix_rows(hive_engine *e, const hive_tensor_view *v, int requant, uint32_t n_head_unpermute,
-                                      hive_weight **out, hive_error **err) {
+/* A matrix in host memory: native when the backend runs it, else the
+ * requested/fallback type. n_head_unpermute > 0: a GGUF llama q/k weight to
+ * restore to HF row order. */
+static hive_status prepare_matrix(hive_engine *e, const hive_tensor_view *v, int requant, uint32_t n_head_unpermute,
+                                  host_matrix *out, hive_error **err) {
+    memset(out, 0, sizeof *out);
     int64_t rows = v->shape[0], cols = view_elems(v) / (v->shape[0] ? v->shape[0] : 1);
     hive_tensor_view hf = *v;
     void *copy = NULL;
@@ -96,15 +144,63 @@ static hive_status upload_matrix_rows(hive_engine *e, const hive_tensor_view *v,
         HLOG_INFO("%s: backend does not run %s natively; converting to f32 at load", v->name, hive_dtype_name(target));
         target = HIVE_DTYPE_F32;
     }
-    hive_status st = upload_as(e, v, rows, cols, target, out, err);
+    hive_status st = convert_to(v, rows, cols, target, out, err);
+    if (st == HIVE_OK && out->data == copy) out->owned = copy; /* not converted: the reordered copy is the data */
+    else free(copy);
     if (st != HIVE_OK && err && *err) hive_error_prefix(*err, "uploading %s", v->name);
-    free(copy);
+    return st;
+}
+
+static hive_status upload_matrix_rows(hive_engine *e, const hive_tensor_view *v, int requant, uint32_t n_head_unpermute,
+                                      hive_weight **out, hive_error **err) {
+    host_matrix m;
+    hive_status st = prepare_matrix(e, v, requant, n_head_unpermute, &m, err);
+    if (st == HIVE_OK) st = upload_stacked(e, v->name, &m, 1, out, err);
+    if (st != HIVE_OK && err && *err && m.data) hive_error_prefix(*err, "uploading %s", v->name);
+    host_matrix_free(&m);
     return st;
 }
 
 static hive_status upload_matrix(hive_engine *e, const hive_tensor_view *v, int requant, hive_weight **out,
                                  hive_error **err) {
     return upload_matrix_rows(e, v, requant, 0, out, err);
+}
+
+/* Matrices that read the same input (q/k/v, gate/up) as one weight stacked by
+ * rows when they run in the same dtype: one matmul instead of several (the
+ * forward pass splits the output by columns). Else each into its own slot. */
+static hive_status upload_group(hive_engine *e, const char *name, const hive_tensor_view *const *v,
+                                const uint32_t *unpermute, int n, hive_weight **fused, hive_weight **each[],
+                                hive_error **err) {
+    host_matrix m[3];
+    int ready = 0, same = e->opts.fuse_linears;
+    hive_status st = HIVE_OK;
+    for (; ready < n && st == HIVE_OK; ready++) st = prepare_matrix(e, v[ready], 1, unpermute[ready], &m[ready], err);
+    if (st != HIVE_OK) ready--; /* the failed one holds nothing */
+    for (int i = 1; st == HIVE_OK && i < n; i++) same &= m[i].dtype == m[0].dtype && m[i].cols == m[0].cols;
+    if (st == HIVE_OK && same) st = upload_stacked(e, name, m, n, fused, err);
+    for (int i = 0; st == HIVE_OK && !same && i < n; i++) st = upload_stacked(e, v[i]->name, &m[i], 1, each[i], err);
+    for (int i = 0; i < ready; i++) host_matrix_free(&m[i]);
+    return st;
+}
+
+/* f32 vectors concatenated as one [1, n] weight (the biases of a q/k/v group). */
+static hive_status upload_vectors(hive_engine *e, const char *name, const hive_tensor_view *const *v, int n,
+                                  hive_weight **out, hive_error **err) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += view_elems(v[i]);
+    float *all = malloc((size_t)total * sizeof *all);
+    if (!all) return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", name);
+    hive_status st = HIVE_OK;
+    int64_t off = 0;
+    for (int i = 0; st == HIVE_OK && i < n; off += view_elems(v[i]), i++)
+        if (hive_dequantize(v[i]->dtype, v[i]->data, all + off, view_elems(v[i])) != HIVE_OK)
+            st = hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", v[i]->name);
+    hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, 1, total, name};
+    if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &d, all, out, err);
+    if (st == HIVE_OK) e->weight_bytes += (uint64_t)total * 4;
+    free(all);
+    return st;
 }
 
 /* A vector (norm gain, bias): always f32 [1, n]. Absent (data == NULL) -> NULL. */
@@ -141,16 +237,32 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
         const hive_layer_tensors *t = &m->layers[l];
         layer_weights *w = &e->layers[l];
         uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
+        const hive_tensor_view *qkv[3] = {&t->wq, &t->wk, &t->wv}, *gu[2] = {&t->w_gate, &t->w_up};
+        const hive_tensor_view *bqkv[3] = {&t->bq, &t->bk, &t->bv};
+        const uint32_t qkv_unpermute[3] = {q_heads, k_heads, 0}, no_unpermute[2] = {0, 0};
+        hive_weight **qkv_each[3] = {&w->wq, &w->wk, &w->wv}, **gu_each[2] = {&w->w_gate, &w->w_up};
+        char qkv_name[48], gu_name[48];
+        snprintf(qkv_name, sizeof qkv_name, "blk.%u.attn_qkv (q, k, v stacked)", l);
+        snprintf(gu_name, sizeof gu_name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
+        /* q/k/v stay apart when a per-head norm (qwen3) needs q and k contiguous */
+        if (e->hp.qk_norm) {
+            if ((st = upload_matrix_rows(e, &t->wq, 1, q_heads, &w->wq, err)) ||
+                (st = upload_matrix_rows(e, &t->wk, 1, k_heads, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)))
+                return st;
+        } else if ((st = upload_group(e, qkv_name, qkv, qkv_unpermute, 3, &w->wqkv, qkv_each, err))) {
+            return st;
+        }
         if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) ||
-            (st = upload_matrix_rows(e, &t->wq, 1, q_heads, &w->wq, err)) ||
-            (st = upload_matrix_rows(e, &t->wk, 1, k_heads, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)) ||
-            (st = upload_matrix(e, &t->wo, 1, &w->wo, err)) || (st = upload_vector(e, &t->bq, &w->bq, err)) ||
-            (st = upload_vector(e, &t->bk, &w->bk, err)) || (st = upload_vector(e, &t->bv, &w->bv, err)) ||
+            (st = upload_matrix(e, &t->wo, 1, &w->wo, err)) ||
             (st = upload_vector(e, &t->q_norm, &w->q_norm, err)) || (st = upload_vector(e, &t->k_norm, &w->k_norm, err)) ||
             (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)) ||
-            (st = upload_matrix(e, &t->w_gate, 1, &w->w_gate, err)) || (st = upload_matrix(e, &t->w_up, 1, &w->w_up, err)) ||
+            (st = upload_group(e, gu_name, gu, no_unpermute, 2, &w->w_gate_up, gu_each, err)) ||
             (st = upload_matrix(e, &t->w_down, 1, &w->w_down, err)))
             return st;
+        if (w->wqkv && t->bq.data) st = upload_vectors(e, qkv_name, bqkv, 3, &w->bqkv, err);
+        else if ((st = upload_vector(e, &t->bq, &w->bq, err)) == HIVE_OK && (st = upload_vector(e, &t->bk, &w->bk, err)) == HIVE_OK)
+            st = upload_vector(e, &t->bv, &w->bv, err);
+        if (st != HIVE_OK) return st;
     }
     return HIVE_OK;
 }
@@ -158,6 +270,28 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
 static void wfree(hive_engine *e, hive_weight **w) {
     if (*w) e->be->weight_free(e->dev, *w);
     *w = NULL;
+}
+
+hive_status hive_engine_unstack(hive_engine *e, uint32_t layer, uint32_t module, hive_error **err) {
+    const hive_layer_tensors *t = &e->model->layers[layer];
+    layer_weights *w = &e->layers[layer];
+    hive_status st = HIVE_OK;
+    if (w->wqkv && (module == HIVE_MODULE_Q || module == HIVE_MODULE_K || module == HIVE_MODULE_V)) {
+        uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
+        if ((st = upload_matrix_rows(e, &t->wq, 1, q_heads, &w->wq, err)) ||
+            (st = upload_matrix_rows(e, &t->wk, 1, k_heads, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)) ||
+            (st = upload_vector(e, &t->bq, &w->bq, err)) || (st = upload_vector(e, &t->bk, &w->bk, err)) ||
+            (st = upload_vector(e, &t->bv, &w->bv, err)))
+            return st;
+        wfree(e, &w->wqkv);
+        wfree(e, &w->bqkv);
+    }
+    if (w->w_gate_up && (module == HIVE_MODULE_GATE || module == HIVE_MODULE_UP)) {
+        if ((st = upload_matrix(e, &t->w_gate, 1, &w->w_gate, err)) || (st = upload_matrix(e, &t->w_up, 1, &w->w_up, err)))
+            return st;
+        wfree(e, &w->w_gate_up);
+    }
+    return st;
 }
 
 void hive_engine_free_weights(hive_engine *e) {
@@ -169,7 +303,8 @@ void hive_engine_free_weights(hive_engine *e) {
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         layer_weights *w = &e->layers[l];
         hive_weight **all[] = {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->bq, &w->bk, &w->bv,
-                               &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate, &w->w_up, &w->w_down};
+                               &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate, &w->w_up, &w->w_down,
+                               &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
     }
     free(e->layers);

@@ -35,7 +35,7 @@ cJSON *golden_load_json(const char *path) {
     return j;
 }
 
-golden_knobs golden_next = {1, 0, 0};
+golden_knobs golden_next = {1, 0, 0, 1};
 
 const char *golden_backend(void) {
     const char *b = getenv("HIVE_TEST_BACKEND");
@@ -74,6 +74,7 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.qk_hf_order = qk_hf_order;
     o.batched_lora = golden_next.batched_lora;
     o.graphs = golden_next.graphs;
+    o.fuse_linears = golden_next.fuse_linears;
     if (hive_engine_new(g->model, &g->sel.plugin->backend, g->sel.device, &o, &g->eng, &err)) goto fail;
     return 0;
 fail:

@@ -40,6 +40,7 @@ double golden_run(golden_env *g, const cJSON *fixture, const hive_adapter_set *s
 typedef struct golden_knobs {
     int batched_lora, graphs;
     int cpu; /* onednn-cpu even when HIVE_TEST_BACKEND names another */
+    int fuse_linears;
 } golden_knobs;
 extern golden_knobs golden_next;
 /* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of
