@@ -1,8 +1,14 @@
 /* backend_matmul.cu — out = alpha*(x w^T + bias) + beta*out, dispatched by shape
- * and format: GEMV straight from the stored format for decode (<= 8 rows;
- * quantized weights, or every format without a vendor BLAS), vendor GEMM
- * (cuBLAS) for f32/f16/bf16, dequantize-to-f16 chunks then GEMM for prefill of
- * quantized weights, and the portable tiled GEMM when there is no vendor BLAS. */
+ * and format: for decode (<= 8 rows) one GEMV launch straight from the stored
+ * format (gpu_gemv_plain for f32/f16/bf16: f32 x, 16-byte weight loads;
+ * gpu_gemv for quantized weights); for more rows vendor GEMM (cuBLAS) for
+ * f32/f16/bf16, dequantize-to-f16 chunks then GEMM for prefill of quantized
+ * weights, and the portable tiled GEMM when there is no vendor BLAS.
+ * Config plugins.<cuda|hip>.plain_gemv = false sends f32/f16/bf16 decode back
+ * to the GEMM path (vendor GEMM, or gpu_gemv without one), for A/B timing. */
+#include <atomic>
+#include <string.h>
+
 #include "gpu_backend.h"
 #include "gpu_kernels.h"
 
@@ -19,6 +25,22 @@ void gpu_weight_prepare_scratch(hive_device *dev, const hive_weight *w) {
     if (vendor && needs_conv(w->dtype))
         gpu_scratch_ensure(dev, &dev->conv, (size_t)dev->max_rows * (size_t)w->cols * 2);
     if (gpu_dtype_is_quant(w->dtype) && w->rows > 1) gpu_scratch_ensure(dev, &dev->deq, deq_chunk_bytes(w));
+}
+
+/* plugins.<name>.plain_gemv (default true), read on first use. */
+static int plain_gemv_enabled(void) {
+    static std::atomic<int> cached(-1);
+    int v = cached.load(std::memory_order_relaxed);
+    if (v >= 0) return v;
+    v = 1;
+    if (g_gpu_host && g_gpu_host->agreed_minor >= 1 &&
+        HIVE_HAS_FIELD(hive_host_api, g_gpu_host->struct_size, config_get) && g_gpu_host->config_get) {
+        const char *c = g_gpu_host->config_get(g_gpu_host->ctx, "plain_gemv");
+        if (c && (!strcmp(c, "false") || !strcmp(c, "0") || !strcmp(c, "no") || !strcmp(c, "off"))) v = 0;
+    }
+    if (!v) gpu_log(HIVE_LOG_INFO, "plain_gemv = false: f32/f16/bf16 decode matmuls take the GEMM path");
+    cached.store(v, std::memory_order_relaxed);
+    return v;
 }
 
 static const float *bias_ptr(const hive_weight *b, const hive_weight *w) {
@@ -45,6 +67,11 @@ void gpu_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w, co
     const int quant = gpu_dtype_is_quant(w->dtype);
     const int vendor = g_gpu_vendor && g_gpu_vendor->gemm;
 
+    if (M <= GPU_GEMV_MAX_ROWS && !quant && plain_gemv_enabled()) {
+        gpu_gemv_plain(s, dev->sm_count, w->dtype, w->data, w->row_bytes, N, K, xp, x->row_stride, M, bp, alpha,
+                       beta, op, out->row_stride);
+        return;
+    }
     if (M <= GPU_GEMV_MAX_ROWS && (quant || !vendor)) {
         gpu_gemv(s, w->dtype, w->data, w->row_bytes, N, K, xp, x->row_stride, M, bp, alpha, beta, op,
                  out->row_stride);

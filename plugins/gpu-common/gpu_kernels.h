@@ -38,6 +38,12 @@ void gpu_dequant_rows_f32(gpuStream_t s, uint32_t dtype, const void *w, uint64_t
 void gpu_gemv(gpuStream_t s, uint32_t dtype, const void *w, uint64_t row_bytes, int64_t n, int64_t k,
               const float *x, int64_t sx, int64_t m, const float *bias, float alpha, float beta,
               float *out, int64_t so);
+/* Decode GEMV for w dtype F32, F16 or BF16 ([n, k], row_bytes apart; m <= 8
+ * per pass, larger m in passes of 8): f32 x read directly, 16-byte weight
+ * loads when rows are 16-byte aligned; sm_count shapes the grid. */
+void gpu_gemv_plain(gpuStream_t s, int sm_count, uint32_t dtype, const void *w, uint64_t row_bytes, int64_t n,
+                    int64_t k, const float *x, int64_t sx, int64_t m, const float *bias, float alpha, float beta,
+                    float *out, int64_t so);
 /* w dtype F32, F16 or BF16, row-major [n, k] contiguous */
 void gpu_gemm_tiled(gpuStream_t s, uint32_t dtype, const void *w, int64_t n, int64_t k,
                     const float *x, int64_t sx, int64_t m, const float *bias, float alpha,

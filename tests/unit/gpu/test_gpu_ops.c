@@ -57,8 +57,11 @@ static void test_probe(void **state) {
 }
 
 /* -------------------------------------------------------------- matmul -- */
-static void matmul_case(gpu_fx *fx, uint32_t dtype, int64_t m, int64_t n, int64_t k, int with_bias,
-                        uint32_t *seed) {
+/* x rows are k + xpad floats apart (xpad 4 keeps 16-byte rows when k % 4 == 0;
+ * 3 breaks that unless m == 1). With beta == 0, out starts as NaN: it must not
+ * be read. */
+static void matmul_case(gpu_fx *fx, uint32_t dtype, int64_t m, int64_t n, int64_t k, int with_bias, float beta,
+                        int64_t xpad, uint32_t *seed) {
     void *raw;
     float *wf;
     ref_make_weight(dtype, n, k, seed, &raw, &wf);
@@ -68,16 +71,19 @@ static void matmul_case(gpu_fx *fx, uint32_t dtype, int64_t m, int64_t n, int64_
     assert_true(bias && x && out && ref);
     ref_fill(bias, n, seed, 1.0f);
     ref_fill(x, m * k, seed, 1.0f);
-    ref_fill(ref, m * n, seed, 1.0f);
+    if (beta != 0.0f) ref_fill(ref, m * n, seed, 1.0f);
+    else
+        for (int64_t i = 0; i < m * n; i++) ref[i] = NAN;
     hive_weight *b = with_bias ? gpu_weight_new(fx, HIVE_DTYPE_F32, 1, n, bias) : NULL;
-    gpu_mat gx = gpu_mat_new(fx, m, k, 3, x), go = gpu_mat_new(fx, m, n, 5, ref);
-    const float alpha = with_bias ? 0.5f : 1.0f, beta = with_bias ? 0.25f : 0.0f;
+    gpu_mat gx = gpu_mat_new(fx, m, k, xpad, x), go = gpu_mat_new(fx, m, n, 5, ref);
+    const float alpha = with_bias ? 0.5f : 1.0f;
     hive_error *err = NULL;
     gpu_check(fx->api->op_matmul(fx->dev, &gx.t, w, b, alpha, beta, &go.t, &err), err, "op_matmul");
     gpu_mat_read(fx, &go, out);
     ref_matmul(x, wf, with_bias ? bias : NULL, alpha, beta, ref, m, n, k);
-    char what[96];
-    snprintf(what, sizeof what, "matmul dtype %u m %lld k %lld bias %d", dtype, (long long)m, (long long)k, with_bias);
+    char what[128];
+    snprintf(what, sizeof what, "matmul dtype %u m %lld n %lld k %lld bias %d beta %g xpad %lld", dtype, (long long)m,
+             (long long)n, (long long)k, with_bias, (double)beta, (long long)xpad);
     CHECK_ERR(gpu_rel_err(out, ref, m * n, 1e-3), dtype == HIVE_DTYPE_F32 ? 1e-3 : 1e-2, what);
     gpu_mat_free(fx, &gx);
     gpu_mat_free(fx, &go);
@@ -94,18 +100,33 @@ static void matmul_case(gpu_fx *fx, uint32_t dtype, int64_t m, int64_t n, int64_
 static void test_matmul(void **state) {
     gpu_fx *fx = *state;
     gpu_fx_need_device(fx);
-    static const uint32_t dtypes[] = {HIVE_DTYPE_F32, HIVE_DTYPE_F16, HIVE_DTYPE_BF16, HIVE_DTYPE_Q8_0,
-                                      HIVE_DTYPE_Q4_0, HIVE_DTYPE_Q4_1, HIVE_DTYPE_Q4_K, HIVE_DTYPE_Q6_K};
-    static const int64_t ms[] = {1, 5, 37};
     uint32_t seed = 1234;
-    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
-        assert_int_not_equal(fx->api->weight_supported(fx->dev, dtypes[d]), 0);
-        const int plain = dtypes[d] <= HIVE_DTYPE_BF16;
-        for (size_t i = 0; i < 3; i++)
-            for (int bias = 0; bias < 2; bias++) {
-                matmul_case(fx, dtypes[d], ms[i], 100, 512, bias, &seed);
-                if (plain) matmul_case(fx, dtypes[d], ms[i], 70, 72, bias, &seed);
-            }
+    /* Quantized weights: GEMV (m <= 8) and dequantize + GEMM. */
+    static const uint32_t quants[] = {HIVE_DTYPE_Q8_0, HIVE_DTYPE_Q4_0, HIVE_DTYPE_Q4_1, HIVE_DTYPE_Q4_K,
+                                      HIVE_DTYPE_Q6_K};
+    static const int64_t qms[] = {1, 5, 8, 37};
+    for (size_t d = 0; d < sizeof quants / sizeof quants[0]; d++) {
+        assert_int_not_equal(fx->api->weight_supported(fx->dev, quants[d]), 0);
+        for (size_t i = 0; i < sizeof qms / sizeof qms[0]; i++)
+            for (int bias = 0; bias < 2; bias++)
+                matmul_case(fx, quants[d], qms[i], 100, 512, bias, bias ? 0.25f : 0.0f, 3, &seed);
+    }
+    /* f32 / f16 / bf16: m <= 8 takes gpu_gemv_plain, m = 37 the GEMM path. The
+     * shapes reach every launch variant on a 132-SM H100: n 100 with k 512 /
+     * 1024 (2 or 4 warps per row), k 72 (one warp per row), k 1001 (rows off
+     * 16-byte boundaries: scalar loads, odd tail), n 3000 (one warp per row),
+     * n 4500 (two rows per warp); xpad 3 / 4 give scalar / 16-byte x loads. */
+    static const uint32_t plains[] = {HIVE_DTYPE_F32, HIVE_DTYPE_F16, HIVE_DTYPE_BF16};
+    static const int64_t pms[] = {1, 3, 8, 37};
+    static const int64_t shapes[][2] = {{100, 512}, {70, 72}, {100, 1001}, {100, 1024}, {3000, 256}, {4500, 256}};
+    for (size_t d = 0; d < sizeof plains / sizeof plains[0]; d++) {
+        assert_int_not_equal(fx->api->weight_supported(fx->dev, plains[d]), 0);
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (size_t i = 0; i < sizeof pms / sizeof pms[0]; i++)
+                for (int bias = 0; bias < 2; bias++)
+                    for (int bt = 0; bt < 2; bt++)
+                        matmul_case(fx, plains[d], pms[i], shapes[sh][0], shapes[sh][1], bias, bt ? 1.0f : 0.0f,
+                                    (bias + bt) % 2 ? 4 : 3, &seed);
     }
 }
 
