@@ -87,6 +87,10 @@ uint32_t hive_engine_max_rows(const hive_engine *e);
 /* Backend calls that ran LoRA deltas batched over segments (for tests and
  * `bench`: proves the SGMV path is taken). */
 uint64_t hive_engine_lora_batched_calls(const hive_engine *e);
+/* Adapters the engine may have run are about to be destroyed: drop whatever
+ * holds their weights (captured decode graphs). A graph key names adapter sets
+ * by address and id, which a reloaded expert can reuse. */
+void hive_engine_adapters_released(hive_engine *e);
 /* Decode-step graphs captured and replayed so far (0, 0 without the extension). */
 void hive_engine_graph_stats(const hive_engine *e, uint64_t *captured, uint64_t *replayed);
 

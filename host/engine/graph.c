@@ -90,6 +90,10 @@ void hive_engine_graphs_free(hive_engine *e) {
     free(e->argmax_host);
 }
 
+void hive_engine_adapters_released(hive_engine *e) {
+    if (e) hive_engine_graphs_flush(e);
+}
+
 void hive_engine_graph_stats(const hive_engine *e, uint64_t *captured, uint64_t *replayed) {
     *captured = e->graph_captures;
     *replayed = e->graph_replays;

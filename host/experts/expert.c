@@ -10,10 +10,11 @@
 #include "util/error.h"
 #include "util/log.h"
 
-void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, const hive_engine *e,
+void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, hive_engine *e,
                              const hive_model_files *m) {
     memset(t, 0, sizeof *t);
     t->registry = r;
+    t->engine = e;
     t->args.struct_size = sizeof t->args;
     t->args.backend = hive_engine_backend(e);
     t->args.device = hive_engine_device(e);
@@ -125,12 +126,15 @@ hive_status hive_expert_load(const char *path, const hive_expert_target *t, hive
         return st;
     }
     x->identity = identity(x);
+    x->engine = t->engine;
     *out = x;
     return HIVE_OK;
 }
 
 void hive_expert_free(hive_expert *x) {
     if (!x) return;
+    /* graphs the engine captured may hold these adapters' weights */
+    if (x->engine && x->n_refs) hive_engine_adapters_released(x->engine);
     for (uint32_t i = x->n_refs; i-- > 0;) x->refs[i].api->destroy(x->refs[i].adapter);
     free(x->refs);
     free(x->plugins);

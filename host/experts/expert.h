@@ -17,9 +17,10 @@ typedef struct hive_expert_target {
     const char *model_name;           /* hive_hparams.name */
     const char *model_path;           /* the model file or directory */
     const hive_expert_pkg_limits *limits; /* NULL = defaults */
+    hive_engine *engine;              /* told before the adapters are destroyed; NULL in tests */
 } hive_expert_target;
 
-void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, const hive_engine *e,
+void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, hive_engine *e,
                              const hive_model_files *m);
 
 typedef struct hive_expert {
@@ -31,6 +32,7 @@ typedef struct hive_expert {
     uint32_t n_refs;
     uint64_t device_bytes;           /* sum of refs' desc.device_bytes */
     uint64_t identity;               /* hash of path, name, version, content stamp */
+    hive_engine *engine;             /* the engine that may run the adapters (target.engine) */
     uint32_t n_virtual_tokens;       /* soft prompt carried, 0 if none */
     /* owned by the cache (cache.c) */
     uint32_t refcount;

@@ -118,6 +118,21 @@ static void test_graphs_match_eager(void **state) {
     assert_int_equal(cap, 3);
     assert_int_equal(rep, STEPS - 3);
     assert_int_equal(cap1 + rep1, 0);
+    /* destroying adapters drops the graphs that hold their weights: the next
+     * steps of the same batch are seen again (eager), then captured anew */
+    hive_engine_adapters_released(env[0].eng);
+    for (int step = 0; step < 3; step++) {
+        int32_t toks[NSEQ], rows[NSEQ];
+        for (int i = 0; i < 4; i++) toks[i] = next[i], rows[i] = seq[0][i];
+        hive_fwd_batch g = {4, toks, rows, NULL, NULL};
+        uint8_t every[NSEQ] = {1, 1, 1, 1, 1};
+        g.want_logits = every;
+        assert_int_equal(hive_engine_forward(env[0].eng, &g, lg[0], NULL), HIVE_OK);
+    }
+    uint64_t cap2 = 0, rep2 = 0;
+    hive_engine_graph_stats(env[0].eng, &cap2, &rep2);
+    assert_int_equal(cap2, cap + 1);
+    assert_int_equal(rep2, rep + 2);
     printf("  %d decode steps, batches of 3/5/4 with 3 expert sets: %llu graphs, %llu replays, worst rel err %.2e\n",
            STEPS, (unsigned long long)cap, (unsigned long long)rep, worst);
     for (int k = 0; k < 2; k++) {
