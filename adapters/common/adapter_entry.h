@@ -13,11 +13,15 @@
 
 #include "hive_abi.h"
 
-/* Fills the host's info within the size it declared (ABI 1.1, min host minor 0). */
+/* Fills the host's info within the size it declared (this header's ABI, min
+ * host minor 0). */
 hive_status adapter_entry_query(hive_plugin_info *info, const char *name, const char *description);
 /* Checks the host's ABI, keeps a copy of its services in *keep (up to its
  * struct_size) and returns the plugin's table. */
 hive_status adapter_entry_init(const hive_host_api *host, hive_host_api *keep, const hive_adapter_api *table,
                                const void **api, hive_error **err);
+/* describe(): these facts in the host's *out, within the size it declared. */
+hive_status adapter_entry_describe(hive_adapter_desc *out, uint32_t hooks, uint32_t n_virtual_tokens,
+                                   uint64_t device_bytes, const uint32_t *hooks_at);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter_entry.h"
 #include "peft_util.h"
 
 uint32_t peft_lora_claim(const char *config_json, int want_dora) {
@@ -33,17 +34,8 @@ void peft_lora_destroy(peft_lora *a) {
 }
 
 hive_status peft_lora_describe(const peft_lora *a, hive_adapter_desc *out) {
-    if (!a || !out || out->struct_size < offsetof(hive_adapter_desc, device_bytes)) return HIVE_E_INVALID;
-    hive_adapter_desc d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.hooks = a->merged ? 0 : a->hooks;
-    d.device_bytes = a->device_bytes;
-    d.hooks_at = a->hooks_at;
-    uint32_t n = out->struct_size < sizeof d ? out->struct_size : (uint32_t)sizeof d;
-    memcpy(out, &d, n);
-    out->struct_size = n;
-    return HIVE_OK;
+    if (!a) return HIVE_E_INVALID;
+    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at);
 }
 
 hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, const hive_tensor *x,

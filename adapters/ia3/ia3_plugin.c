@@ -26,17 +26,8 @@ static void p_destroy(hive_adapter *a) { ia3_destroy((ia3 *)a); }
 
 static hive_status p_describe(const hive_adapter *ad, hive_adapter_desc *out) {
     const ia3 *a = (const ia3 *)ad;
-    if (!a || !out || out->struct_size < offsetof(hive_adapter_desc, device_bytes)) return HIVE_E_INVALID;
-    hive_adapter_desc d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.hooks = a->merged ? 0 : a->hooks;
-    d.device_bytes = a->device_bytes;
-    d.hooks_at = a->hooks_at;
-    uint32_t n = out->struct_size < sizeof d ? out->struct_size : (uint32_t)sizeof d;
-    memcpy(out, &d, n);
-    out->struct_size = n;
-    return HIVE_OK;
+    if (!a) return HIVE_E_INVALID;
+    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at);
 }
 
 /* The module at (layer, module) after checking it has the hook `kind` and

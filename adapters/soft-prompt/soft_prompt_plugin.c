@@ -138,18 +138,8 @@ static hive_status sp_load(const hive_adapter_load_args *args, hive_adapter **ou
 
 static hive_status sp_describe(const hive_adapter *ad, hive_adapter_desc *out) {
     const soft_prompt *a = (const soft_prompt *)ad;
-    if (!a || !out || out->struct_size < offsetof(hive_adapter_desc, device_bytes)) return HIVE_E_INVALID;
-    hive_adapter_desc d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.hooks = HIVE_HOOK_EMBED;
-    d.n_virtual_tokens = a->n;
-    d.device_bytes = a->device_bytes;
-    d.hooks_at = a->hooks_at;
-    uint32_t n = out->struct_size < sizeof d ? out->struct_size : (uint32_t)sizeof d;
-    memcpy(out, &d, n);
-    out->struct_size = n;
-    return HIVE_OK;
+    if (!a) return HIVE_E_INVALID;
+    return adapter_entry_describe(out, HIVE_HOOK_EMBED, a->n, a->device_bytes, a->hooks_at);
 }
 
 static hive_status sp_embed(hive_adapter *ad, const hive_tensor *out, hive_error **err) {

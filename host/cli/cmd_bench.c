@@ -72,7 +72,7 @@ int hive_cmd_bench(hive_cli *cli) {
     int32_t *tok = malloc((size_t)B * sizeof *tok), *seq = malloc((size_t)B * sizeof *seq);
     int32_t *next = malloc((size_t)B * sizeof *next);
     uint8_t *want = calloc((size_t)B * P, 1), *every_row = malloc((size_t)B);
-    float *logits = malloc((size_t)B * V * sizeof *logits);
+    float *logits = malloc((size_t)V * sizeof *logits); /* the context fill's last row; steps take argmax ids */
     hive_adapter_set *mixed = calloc(HIVE_MAX_ADAPTERS_PER_SET, sizeof *mixed);
     uint64_t rng = 42;
     hive_error *err = NULL;

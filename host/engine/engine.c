@@ -31,7 +31,7 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     if (hp->ffn > widest) widest = hp->ffn;
     /* q holds k and v too (rows of [q | k | v]) unless a per-head norm needs
      * them apart; gate holds up ([gate | up]): a stacked weight fills each in
-     * one matmul (engine_impl.h: act_qkv, act_gate_up) */
+     * one matmul (forward.c reads column views) */
     int split = hp->qk_norm != 0;
     struct {
         hive_buffer **b;
@@ -53,6 +53,9 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     e->row_pos = malloc(R * sizeof(int32_t));
     e->local_seq_ids = malloc(R * sizeof(int32_t));
     e->logit_rows_idx = malloc(R * sizeof(int32_t));
+    /* greedy without op_argmax: logits come to the host, LOGIT_ROWS at a time */
+    if (!e->be->op_argmax && !(e->argmax_host = malloc((size_t)LOGIT_ROWS * hp->vocab * sizeof(float))))
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     e->block_table = malloc(R * (uint64_t)e->max_blocks * sizeof(int32_t));
     if (!e->row_seq || !e->row_pos || !e->local_seq_ids || !e->logit_rows_idx || !e->block_table)
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
@@ -111,6 +114,7 @@ void hive_engine_free(hive_engine *e) {
     free(e->row_pos);
     free(e->local_seq_ids);
     free(e->logit_rows_idx);
+    free(e->argmax_host);
     free(e->block_table);
     free(e);
 }

@@ -77,7 +77,7 @@ struct hive_engine {
 
     /* per-chunk scratch in host memory */
     int32_t *row_seq, *row_pos, *block_table, *local_seq_ids, *logit_rows_idx;
-    float *argmax_host;               /* [LOGIT_ROWS * vocab]: argmax without op_argmax */
+    float *argmax_host;               /* [LOGIT_ROWS * vocab] when the backend has no op_argmax */
 
     /* decode-step graphs (graph.c); graph_ext NULL: every op is launched */
     const hive_ext_graph *graph_ext;
@@ -87,8 +87,7 @@ struct hive_engine {
     int32_t *g_tokens, *g_row_seq, *g_row_pos, *g_block_table;
     const hive_adapter_set **g_sets;  /* graph key: adapter set of each row */
     uint64_t *g_set_ids;
-    hive_buffer *g_logits;
-    uint32_t g_logits_rows;
+    hive_buffer *g_logits;            /* [graph_max_rows, vocab], made at the first capture */
     struct graph_entry *graphs;
     uint32_t n_graphs;
     uint64_t graph_clock, graph_captures, graph_replays;

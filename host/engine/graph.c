@@ -46,8 +46,6 @@ void hive_engine_graphs_probe(hive_engine *e) {
 }
 
 hive_status hive_engine_graphs_init(hive_engine *e, hive_error **err) {
-    e->argmax_host = malloc((size_t)e->act.logit_rows * e->hp.vocab * sizeof(float));
-    if (!e->argmax_host) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     if (!e->graph_ext) return HIVE_OK;
     uint32_t R = e->graph_max_rows;
     e->g_tokens = calloc(R, sizeof *e->g_tokens);
@@ -87,7 +85,6 @@ void hive_engine_graphs_free(hive_engine *e) {
     free(e->g_block_table);
     free(e->g_sets);
     free(e->g_set_ids);
-    free(e->argmax_host);
 }
 
 void hive_engine_adapters_released(hive_engine *e) {
@@ -140,9 +137,7 @@ static graph_entry *entry_for(hive_engine *e, uint32_t B, int *fresh, hive_error
 static hive_status ensure_logits(hive_engine *e, hive_error **err) {
     if (e->g_logits) return HIVE_OK;
     uint32_t rows = e->graph_max_rows;
-    hive_status st = e->be->buffer_alloc(e->dev, (uint64_t)rows * e->hp.vocab * sizeof(float), &e->g_logits, err);
-    if (st == HIVE_OK) e->g_logits_rows = rows;
-    return st;
+    return e->be->buffer_alloc(e->dev, (uint64_t)rows * e->hp.vocab * sizeof(float), &e->g_logits, err);
 }
 
 /* What a graph holds: embeddings, layers, final norm and the output head. */
@@ -156,7 +151,9 @@ static hive_status record_step(hive_engine *e, uint32_t B, hive_error **err) {
     return st;
 }
 
-static hive_status capture(hive_engine *e, graph_entry *g, hive_error **err) {
+/* Records g's step. A step that cannot be captured is not an error: the key
+ * is marked failed and its steps run op by op. */
+static void capture(hive_engine *e, graph_entry *g) {
     hive_error *why = NULL;
     hive_status st = e->graph_ext->capture_begin(e->dev, &why);
     if (st == HIVE_OK) {
@@ -168,16 +165,13 @@ static hive_status capture(hive_engine *e, graph_entry *g, hive_error **err) {
     }
     if (st == HIVE_OK) {
         e->graph_captures++;
-        return HIVE_OK;
+        return;
     }
-    /* an op that cannot be captured is not an error: this key runs eagerly */
     g->g = NULL;
     g->failed = 1;
     HLOG_WARN("decode graph for %u rows not captured (%s): running those steps op by op", g->bucket,
                hive_error_message(why));
     hive_error_free(why);
-    (void)err;
-    return HIVE_OK;
 }
 
 hive_status hive_engine_graph_step(hive_engine *e, const int32_t *tokens, uint32_t n, float *logits, int32_t *argmax,
@@ -215,9 +209,9 @@ hive_status hive_engine_graph_step(hive_engine *e, const int32_t *tokens, uint32
         if (e->n_segs && !e->segs[e->n_segs - 1].set) e->segs[e->n_segs - 1].n += B - n;
         else e->segs[e->n_segs++] = (segment){n, B - n, NULL};
     }
-    if (!g->g) st = capture(e, g, err);
+    if (!g->g) capture(e, g);
     int captured = g->g != NULL;
-    if (st == HIVE_OK && captured) st = e->graph_ext->replay(e->dev, g->g, err);
+    if (captured) st = e->graph_ext->replay(e->dev, g->g, err);
     if (saved_segs) e->segs[saved_segs - 1].n = saved_last;
     e->n_segs = saved_segs;
     if (st != HIVE_OK || !captured) return st;

@@ -172,15 +172,14 @@ static hive_status upload_matrix(hive_engine *e, const hive_tensor_view *v, int 
 static hive_status upload_group(hive_engine *e, const char *name, const hive_tensor_view *const *v,
                                 const uint32_t *unpermute, int n, hive_weight **fused, hive_weight **each[],
                                 hive_error **err) {
-    host_matrix m[3];
-    int ready = 0, same = e->opts.fuse_linears;
+    host_matrix m[3] = {{0}};
+    int same = e->opts.fuse_linears;
     hive_status st = HIVE_OK;
-    for (; ready < n && st == HIVE_OK; ready++) st = prepare_matrix(e, v[ready], 1, unpermute[ready], &m[ready], err);
-    if (st != HIVE_OK) ready--; /* the failed one holds nothing */
+    for (int i = 0; i < n && st == HIVE_OK; i++) st = prepare_matrix(e, v[i], 1, unpermute[i], &m[i], err);
     for (int i = 1; st == HIVE_OK && i < n; i++) same &= m[i].dtype == m[0].dtype && m[i].cols == m[0].cols;
     if (st == HIVE_OK && same) st = upload_stacked(e, name, m, n, fused, err);
     for (int i = 0; st == HIVE_OK && !same && i < n; i++) st = upload_stacked(e, v[i]->name, &m[i], 1, each[i], err);
-    for (int i = 0; i < ready; i++) host_matrix_free(&m[i]);
+    for (int i = 0; i < n; i++) host_matrix_free(&m[i]);
     return st;
 }
 

@@ -72,8 +72,7 @@ static rec_op *rec_push(hive_device *dev, int kind) {
     rec_op *r = rec_push(dev, kind_);                                                                   \
     if (!r) return cpu_fail(err, HIVE_E_NOMEM, "graph capture: out of memory");
 
-static hive_status refuse(hive_device *dev, const char *what, hive_error **err) {
-    (void)dev;
+static hive_status refuse(const char *what, hive_error **err) {
     return cpu_fail(err, HIVE_E_INVALID, "%s is not allowed during graph capture", what);
 }
 
@@ -204,18 +203,18 @@ static hive_status rec_lora_segments(hive_device *dev, const hive_tensor *x, con
 }
 
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err) {
-    return capturing(dev) ? refuse(dev, "argmax", err) : cpu_op_argmax(dev, x, ids, err);
+    return capturing(dev) ? refuse("argmax", err) : cpu_op_argmax(dev, x, ids, err);
 }
 hive_status cpu_rec_synchronize(hive_device *dev, hive_error **err) {
-    return capturing(dev) ? refuse(dev, "synchronize", err) : cpu_synchronize(dev, err);
+    return capturing(dev) ? refuse("synchronize", err) : cpu_synchronize(dev, err);
 }
 hive_status cpu_rec_buffer_upload(hive_device *dev, hive_buffer *buf, uint64_t offset, const void *src, uint64_t nbytes,
                                   hive_error **err) {
-    return capturing(dev) ? refuse(dev, "buffer_upload", err) : cpu_buffer_upload(dev, buf, offset, src, nbytes, err);
+    return capturing(dev) ? refuse("buffer_upload", err) : cpu_buffer_upload(dev, buf, offset, src, nbytes, err);
 }
 hive_status cpu_rec_buffer_download(hive_device *dev, const hive_buffer *buf, uint64_t offset, void *dst,
                                     uint64_t nbytes, hive_error **err) {
-    return capturing(dev) ? refuse(dev, "buffer_download", err)
+    return capturing(dev) ? refuse("buffer_download", err)
                           : cpu_buffer_download(dev, buf, offset, dst, nbytes, err);
 }
 
@@ -268,7 +267,7 @@ static hive_status graph_capture_end(hive_device *dev, hive_graph **out, hive_er
 
 static hive_status graph_replay(hive_device *dev, hive_graph *g, hive_error **err) {
     if (!dev || !g || g->dev != dev) return cpu_fail(err, HIVE_E_INVALID, "replay: graph of another device");
-    if (dev->capturing) return refuse(dev, "replay", err);
+    if (dev->capturing) return refuse("replay", err);
     for (size_t i = 0; i < g->n; i++) {
         hive_status st = replay_one(dev, &g->ops[i], err);
         if (st != HIVE_OK) return st;

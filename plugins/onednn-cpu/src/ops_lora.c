@@ -12,7 +12,6 @@
 typedef struct lora_ctx {
     const hive_device *dev;
     const hive_tensor *x, *y;
-    uint32_t n;
     const int32_t *row0, *rows;
     const hive_weight *const *A, *const *B;
     float *t;           /* [rows of x, max rank]: row i's x A^T of its segment */
@@ -96,7 +95,7 @@ static hive_status cpu_op_lora_segments(hive_device *dev, const hive_tensor *x, 
     size_t seg_bytes = ((size_t)x->rows * sizeof(int32_t) + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
     char *scratch = cpu_scratch(dev, seg_bytes + (size_t)x->rows * (size_t)max_rank * sizeof(float));
     if (!scratch) return cpu_fail(err, HIVE_E_NOMEM, "lora_segments: cannot allocate scratch");
-    lora_ctx c = {dev, x, y, n, row0, rows, A, B, (float *)(scratch + seg_bytes), (int32_t *)scratch, max_rank,
+    lora_ctx c = {dev, x, y, row0, rows, A, B, (float *)(scratch + seg_bytes), (int32_t *)scratch, max_rank,
                   (y->cols + LORA_OUT_CHUNK - 1) / LORA_OUT_CHUNK};
     memset(c.seg_of, 0xff, (size_t)x->rows * sizeof(int32_t)); /* -1: no segment */
     for (uint32_t s = 0; s < n; s++)
