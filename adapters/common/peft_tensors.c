@@ -33,9 +33,12 @@ hive_status peft_tensors_open(const hive_host_api *host, const char *dir, peft_t
     } else {
         st = host->tensor_file_open(host->ctx, path, &t->file, err);
     }
-    free(path);
     free(bin);
-    if (st != HIVE_OK) return st;
+    if (st != HIVE_OK) {
+        free(path);
+        return st;
+    }
+    t->path = path;
 
     t->count = host->tensor_file_count(host->ctx, t->file);
     t->names = calloc(t->count ? t->count : 1, sizeof *t->names);
@@ -63,6 +66,7 @@ void peft_tensors_close(peft_tensors *t) {
     if (t->file && t->host && t->host->tensor_file_close) t->host->tensor_file_close(t->host->ctx, t->file);
     free(t->names);
     free(t->used);
+    free(t->path);
     memset(t, 0, sizeof *t);
 }
 
@@ -114,6 +118,13 @@ hive_status peft_tensors_f32(peft_tensors *t, const char *name, uint32_t n_dims,
     float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
     if (!f) return peft_fail(h, err, HIVE_E_NOMEM, "%s: out of memory", name);
     peft_to_f32(v.dtype, v.data, f, n);
+    const char *what = "";
+    uint64_t bad = peft_first_nonfinite(f, n, &what);
+    if (bad < n) {
+        free(f);
+        return peft_fail(h, err, HIVE_E_INVALID, "%s: tensor '%s' holds %s at element %llu (of %llu)",
+                         t->path ? t->path : ST_NAME, name, what, (unsigned long long)bad, (unsigned long long)n);
+    }
     *out = f;
     return HIVE_OK;
 }

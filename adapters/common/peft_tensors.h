@@ -12,6 +12,7 @@
 
 typedef struct peft_tensors {
     const hive_host_api *host;
+    char *path; /* dir/adapter_model.safetensors, for messages */
     hive_tensor_file *file;
     uint64_t count;
     const char **names; /* sorted; point into the file */
@@ -29,9 +30,13 @@ int peft_tensors_has(const peft_tensors *t, const char *name);
 hive_status peft_tensors_expect(peft_tensors *t, const char *name, hive_error **err);
 
 /* The tensor `name` as malloc'd f32 (F32/F16/BF16 accepted), after checking
- * its shape is exactly `shape`. Missing: HIVE_E_NOTFOUND naming the tensor;
- * wrong shape: HIVE_E_SHAPE "NAME: expected [a, b], found [c, d]". Marks the
- * tensor used. */
+ * its shape is exactly `shape` and that every element is finite. Missing:
+ * HIVE_E_NOTFOUND naming the tensor; wrong shape: HIVE_E_SHAPE "NAME:
+ * expected [a, b], found [c, d]"; a NaN or +-Inf: HIVE_E_INVALID
+ * "DIR/adapter_model.safetensors: tensor 'NAME' holds NaN at element 123 (of
+ * 4096)" (the first one, row-major). Every adapter plugin reads its weights
+ * here, so none can upload or merge a non-finite weight. Marks the tensor
+ * used. */
 hive_status peft_tensors_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape, float **out,
                              hive_error **err);
 

@@ -67,6 +67,17 @@ int peft_to_f32(uint32_t dtype, const void *src, float *dst, uint64_t n) {
     }
 }
 
+uint64_t peft_first_nonfinite(const float *x, uint64_t n, const char **what) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        if ((b & 0x7f800000u) != 0x7f800000u) continue;
+        if (what) *what = (b & 0x007fffffu) ? "NaN" : (b >> 31) ? "-Inf" : "+Inf";
+        return i;
+    }
+    return n;
+}
+
 const char *peft_dtype_name(uint32_t dtype) {
     static const char *const names[] = {"F32", "F16", "BF16", "I32", "I8"};
     if (dtype < sizeof names / sizeof names[0]) return names[dtype];

@@ -26,6 +26,11 @@ float peft_bf16_to_f32(uint16_t b);
  * another dtype. src may be unaligned. */
 int peft_to_f32(uint32_t dtype, const void *src, float *dst, uint64_t n);
 const char *peft_dtype_name(uint32_t dtype);
+/* Index of the first NaN or +-Inf among x[0..n-1] (tested on the bits, so
+ * exact under any floating-point flags), or n when all are finite; *what
+ * (when non-NULL) becomes "NaN", "+Inf" or "-Inf". F16 and BF16 NaN / Inf
+ * stay NaN / Inf through peft_to_f32, so checking after conversion is exact. */
+uint64_t peft_first_nonfinite(const float *x, uint64_t n, const char **what);
 
 /* fmt with its one "%u" replaced by layer ("model.layers.%u.mlp.up_proj"); a
  * format without "%u" is copied as is. Returns 0, or -1 when it does not fit. */

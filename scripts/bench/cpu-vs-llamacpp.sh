@@ -12,7 +12,9 @@
 #   HIVE_HOST        hive-host binary (default build/bin/hive-host, build/cpu/bin/hive-host, or hive-host on PATH);
 #                    extra args (e.g. --plugin-dir build/plugins) are passed before the bench flags.
 # Env: LLAMA_BENCH=path to an existing llama-bench; otherwise it is built on demand by
-#      /work/shared/bench/build-llama-bench.sh into $HIVE_PEER_DIR (default ~/.cache/hive-peer, ~8 min once).
+#      scripts/bench/build-llamacpp.sh (llama.cpp from llama-cpp-python's sdist on PyPI) into
+#      $HIVE_PEER_DIR (default ${XDG_CACHE_HOME:-~/.cache}/hive/peer; about 8 min once).
+#      HIVE_CPU_ISA caps Hive's kernel level (scalar|avx2|avxvnni|avx512|avx512vnni).
 #
 # Hive is invoked as:  HIVE_HOST [extra] bench --model PATH -p P -n N -d D --threads T --json
 # and must print one JSON object {"prefill_tok_s":..,"decode_tok_s":..,"ttft_ms":..,"peak_rss_mb":..}
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         -n) NG=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --json) JSON_OUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         --) shift; break ;;
         *) break ;;
     esac
@@ -54,12 +56,8 @@ fi
 
 LB=${LLAMA_BENCH:-}
 if [ -z "$LB" ]; then
-    PEER=${HIVE_PEER_DIR:-$HOME/.cache/hive-peer}
-    LB=$PEER/llama.cpp/build-cpu/bin/llama-bench
-    if [ ! -x "$LB" ]; then
-        echo "cpu-vs-llamacpp: building llama-bench into $PEER (once, ~8 min on 2 cores)" >&2
-        LB=$(/work/shared/bench/build-llama-bench.sh "$PEER" | tail -n1) || die "llama-bench build failed"
-    fi
+    BIN=$("$HERE/build-llamacpp.sh" --targets llama-bench | tail -n1) || die "building llama-bench failed"
+    LB=$BIN/llama-bench
 fi
 [ -x "$LB" ] || die "llama-bench not executable: $LB"
 
@@ -77,6 +75,10 @@ for ((i = 1; i <= REPS; i++)); do
         || { cat "$TMP/lb.$i.err" >&2; die "llama-bench failed (run $i)"; }
 done
 
+CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)
+HIVE_DEV=$("${HIVE[@]}" plugins 2>/dev/null | grep -m1 -E "^ +device 0: .*\((scalar|avx2|avxvnni|avx512|avx512vnni)\)" | sed "s/^ *//" || true)
+echo "cpu: $CPU_MODEL; flags: $(grep -m1 -o -w -E 'avx512_vnni|avx_vnni|avx512bw|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "hive kernels: HIVE_CPU_ISA=${HIVE_CPU_ISA:-(not set: best level)}; ${HIVE_DEV}"
 python3 - "$TMP" "$REPS" "$NP" "$NG" "$THREADS" "$MODEL" "$JSON_OUT" "$DEPTH" <<'EOF'
 import json, os, statistics, sys
 tmp, reps, np_, ng, threads, model, json_out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]

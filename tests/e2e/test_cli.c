@@ -189,6 +189,53 @@ static void test_experts_cli(void **s) {
     assert_int_equal(system("rm -rf /tmp/hive-e2e-expert /tmp/hive-e2e-expert-other"), 0);
 }
 
+/* Writes an f32 NaN over element `elem` of the F32 tensor `name` in a
+ * safetensors file (header: u64 length, then JSON with data_offsets). */
+static void poke_nan(const char *path, const char *name, long elem) {
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    uint64_t hl = 0;
+    assert_int_equal(fread(&hl, 8, 1, f), 1);
+    assert_true(hl > 0 && hl < (1u << 20));
+    char *h = calloc(1, hl + 1);
+    assert_non_null(h);
+    assert_int_equal(fread(h, 1, hl, f), hl);
+    char key[300];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char *at = strstr(h, key), *off = at ? strstr(at, "\"data_offsets\":[") : NULL;
+    const char *dt = at ? strstr(at, "\"dtype\":\"") : NULL;
+    assert_non_null(off);
+    assert_non_null(dt);
+    assert_int_equal(strncmp(dt + strlen("\"dtype\":\""), "F32\"", 4), 0);
+    long start = strtol(off + strlen("\"data_offsets\":["), NULL, 10);
+    uint32_t nan_bits = 0x7fc00000u;
+    assert_int_equal(fseek(f, (long)(8 + hl) + start + 4 * elem, SEEK_SET), 0);
+    assert_int_equal(fwrite(&nan_bits, 4, 1, f), 1);
+    free(h);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* An expert whose adapter holds a NaN is refused at load, naming the tensor,
+ * with and without --merge: never an empty or garbage answer. */
+static void test_expert_nonfinite(void **s) {
+    (void)s;
+    const char *model = HIVE_SOURCE_DIR "/tests/golden/data/llama";
+    const char *dir = "/tmp/hive-e2e-expert-nan";
+    const char *tensor = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight";
+    static char args[2048], want[512];
+    make_expert(dir, "llama");
+    snprintf(args, sizeof args, "%s/adapter/adapter_model.safetensors", dir);
+    poke_nan(args, tensor, 3);
+    snprintf(want, sizeof want, "tensor '%s' holds NaN at element 3", tensor);
+    snprintf(args, sizeof args, "--cpu generate --model %s --expert %s --max-tokens 4 --prompt hi", model, dir);
+    EXPECT(1, args, want);
+    assert_non_null(strstr(g_out, "adapter_model.safetensors"));
+    snprintf(args, sizeof args, "--cpu generate --model %s --expert %s --merge --max-tokens 4 --prompt hi", model, dir);
+    EXPECT(1, args, want);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    assert_int_equal(system(args), 0);
+}
+
 /* chat: two turns on stdin; the second turn reuses the KV cache of the first
  * (the whole conversation is re-rendered, only the new turn is computed). */
 /* --graphs / --no-graphs and --batched-lora reach the engine: with the CPU
@@ -301,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_backend_selection_errors),
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_experts_cli),
+        cmocka_unit_test(test_expert_nonfinite),
         cmocka_unit_test(test_bench_graphs_and_lora_paths),
         cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_chat_survives_bad_turn),

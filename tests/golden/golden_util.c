@@ -35,7 +35,7 @@ cJSON *golden_load_json(const char *path) {
     return j;
 }
 
-golden_knobs golden_next = {1, 0, 0, 1};
+golden_knobs golden_next = {1, 0, 0, 1, 0};
 
 const char *golden_backend(void) {
     const char *b = getenv("HIVE_TEST_BACKEND");
@@ -67,7 +67,7 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     hive_engine_opts o;
     hive_engine_opts_default(&o);
     o.ctx = ctx;
-    o.kv_dtype = HIVE_DTYPE_F32; /* golden comparisons are in f32 */
+    o.kv_dtype = golden_next.kv_dtype ? golden_next.kv_dtype : HIVE_DTYPE_F32; /* golden comparisons: f32 */
     o.max_rows = 64;
     o.max_seqs = 8;
     o.weights_dtype = weights_dtype;

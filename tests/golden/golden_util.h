@@ -41,6 +41,7 @@ typedef struct golden_knobs {
     int batched_lora, graphs;
     int cpu; /* onednn-cpu even when HIVE_TEST_BACKEND names another */
     int fuse_linears;
+    uint32_t kv_dtype; /* 0: f32 (golden comparisons in f32); HIVE_DTYPE_F16 as llama.cpp keeps it */
 } golden_knobs;
 extern golden_knobs golden_next;
 /* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of

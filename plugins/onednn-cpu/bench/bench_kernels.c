@@ -1,8 +1,10 @@
 /* Micro-benchmark (not a test): GEMV throughput of onednn-cpu for the decode
  * shapes of SmolLM2-135M, in GB/s of weight bytes streamed, so it can be put
  * next to the machine's memory bandwidth.
- * Usage: onednn-cpu-bench [plugin.so|-] [decode]   (HIVE_CPU_ISA=scalar|avx2|avx512 to force)
- * `decode` runs a whole SmolLM2-135M-shaped decode step instead of single GEMVs. */
+ * Usage: onednn-cpu-bench [plugin.so|-] [decode]   (HIVE_CPU_ISA=scalar|avx2|avxvnni|avx512|avx512vnni caps it)
+ *        onednn-cpu-bench levels
+ * `decode` runs a whole SmolLM2-135M-shaped decode step instead of single GEMVs;
+ * `levels` times every ISA level's kernels against each other (bench_levels.c). */
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -193,7 +195,10 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
     api->device_close(dev);
 }
 
+int bench_levels(void);
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "levels")) return bench_levels();
     const char *path = argc > 1 && strcmp(argv[1], "-") ? argv[1] : HIVE_PLUGIN_BUILD_DIR "/onednn-cpu.so";
     void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!so) {

@@ -90,14 +90,10 @@ typedef void (*cpu_task_fn)(void *ctx, int64_t begin, int64_t end);
 void cpu_parallel_for(const hive_device *dev, int64_t n, int64_t min_per_thread, cpu_task_fn fn,
                       void *ctx);
 
-/* CPU probing (cpu_probe.c) */
-typedef struct cpu_features {
-    int avx2, fma, f16c, avx512; /* avx512 = F+DQ+BW+VL + OS state */
-    int avx512vnni;
-    char brand[64];
-} cpu_features;
-void cpu_detect(cpu_features *f);
-/* Highest usable ISA level: 0 scalar, 1 avx2, 2 avx512; honours HIVE_CPU_ISA. */
+/* CPU probing (cpu_features.c, cpu_probe.c) */
+#include "cpu_features.h"
+/* Highest usable ISA level this build has, capped by HIVE_CPU_ISA (warns on
+ * a value that names no level). */
 int cpu_isa_level(const cpu_features *f);
 
 /* oneDNN (matmul_onednn.c); all return nonzero when oneDNN did the work. */

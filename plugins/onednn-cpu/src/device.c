@@ -35,12 +35,7 @@ hive_status cpu_device_open(uint32_t index, const hive_device_options *opts, hiv
     dev->threads = (int)threads;
     cpu_features f;
     cpu_detect(&f);
-    int level = cpu_isa_level(&f);
-    cpu_kernels_init_scalar(&dev->kern);
-    if (level >= 1) cpu_kernels_init_avx2(&dev->kern);
-#ifdef HIVE_CPU_HAVE_AVX512
-    if (level >= 2) cpu_kernels_init_avx512(&dev->kern);
-#endif
+    cpu_kernels_init_level(&dev->kern, cpu_isa_level(&f));
     dev->dnnl = cpu_onednn_create();
     cpu_log(HIVE_LOG_DEBUG, "device open: %s, %d threads, kernels %s, oneDNN %s", f.brand,
             dev->threads, dev->kern.isa, dev->dnnl ? cpu_onednn_version() : "off");

@@ -14,12 +14,19 @@
  * quantized ones. Writes nr results. */
 typedef void (*cpu_vec_dot_fn)(int64_t n, const void *w, size_t row_bytes, int nr,
                                const void *x, float *out);
+/* nr (1..4) consecutive weight rows x nx activation rows (act_q8 rows
+ * x_row_bytes apart): out[c * out_stride + r]. Each output equals what
+ * vec_dot gives for it, bit for bit; the tile reuses unpacked weights across
+ * activation rows (prefill). */
+typedef void (*cpu_gemm_fn)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,
+                            size_t x_row_bytes, int nx, float *out, size_t out_stride);
 /* n elements of one weight row -> f32. */
 typedef void (*cpu_dequant_fn)(const void *src, float *dst, int64_t n);
 
 typedef struct cpu_kernels {
     const char *isa;
     cpu_vec_dot_fn vec_dot[HIVE_DTYPE_COUNT];
+    cpu_gemm_fn gemm[HIVE_DTYPE_COUNT]; /* NULL: vec_dot row by row */
     cpu_dequant_fn dequant[HIVE_DTYPE_COUNT];
     /* n % 32 == 0 */
     void (*quantize_act)(const float *x, act_q8 *out, int64_t n);
@@ -36,12 +43,23 @@ typedef struct cpu_kernels {
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     /* y[i] = exp(x[i] - max), returns the sum */
     float (*exp_sum)(const float *x, float max, float *y, int64_t n);
-    float (*sum_squares)(const float *x, int64_t n);
 } cpu_kernels;
 
 void cpu_kernels_init_scalar(cpu_kernels *k);
 /* These overwrite only what they accelerate; call after the lower level. */
 void cpu_kernels_init_avx2(cpu_kernels *k);
+void cpu_kernels_init_avxvnni(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);
+void cpu_kernels_init_avx512vnni(cpu_kernels *k);
+/* Variants with 512-bit decode dots, compared by the micro-benchmark. */
+void cpu_kernels_init_avx512_wide(cpu_kernels *k);
+void cpu_kernels_init_avx512vnni_wide(cpu_kernels *k);
+
+/* ISA levels, lowest first; HIVE_CPU_ISA names one as a cap. A level above
+ * avx2 needs avx2's table underneath (its init only overrides). */
+enum { CPU_ISA_SCALAR, CPU_ISA_AVX2, CPU_ISA_AVXVNNI, CPU_ISA_AVX512, CPU_ISA_AVX512VNNI, CPU_ISA_COUNT };
+extern const char *const cpu_isa_names[CPU_ISA_COUNT];
+/* Fills k with the table of `level` (scalar, then avx2, then the level's own). */
+void cpu_kernels_init_level(cpu_kernels *k, int level);
 
 #endif

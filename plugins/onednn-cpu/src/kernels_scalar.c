@@ -262,11 +262,6 @@ static float exp_sum_scalar(const float *x, float max, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) s += (y[i] = expf(x[i] - max));
     return s;
 }
-static float sum_squares_scalar(const float *x, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
-    return s;
-}
 
 void cpu_kernels_init_scalar(cpu_kernels *k) {
     *k = (cpu_kernels){0};
@@ -298,5 +293,4 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->f32_to_f16 = f32_to_f16_scalar;
     k->silu_mul = silu_mul_scalar;
     k->exp_sum = exp_sum_scalar;
-    k->sum_squares = sum_squares_scalar;
 }

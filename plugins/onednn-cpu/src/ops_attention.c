@@ -2,6 +2,7 @@
  * slots 0..pos, read through the block table. Online softmax in chunks keeps
  * memory per task to one head_dim accumulator. */
 #include <math.h>
+#include <stdlib.h>
 #include "batch_check.h"
 
 #define ATT_CHUNK 64
@@ -13,31 +14,35 @@ typedef struct {
     float scale;
     const hive_tensor *q, *out;
     const hive_batch *batch;
+    int64_t max_ctx;  /* longest context of a row */
+    volatile int *failed; /* a task could not allocate its scores */
 } att_ctx;
 
-static void att_one(const att_ctx *c, int64_t r, uint32_t h) {
+/* The start (bytes) of slot t of sequence s in a layer's K or V pages. */
+static inline size_t att_slot_off(const att_ctx *c, const int32_t *bt, int32_t t) {
+    uint32_t bs = c->kv->desc.block_size;
+    return ((size_t)bt[(uint32_t)t / bs] * bs + (uint32_t)t % bs) * c->kv->slot_elems * c->kv->elem_size;
+}
+/* Slots from t0 on that are contiguous (one block, at most ATT_CHUNK). */
+static inline int att_run(const att_ctx *c, int32_t t0, int32_t p) {
+    uint32_t in_block = c->kv->desc.block_size - (uint32_t)t0 % c->kv->desc.block_size;
+    int n = p + 1 - t0;
+    if ((uint32_t)n > in_block) n = (int)in_block;
+    return n > ATT_CHUNK ? ATT_CHUNK : n;
+}
+
+/* f32 cache: online softmax in chunks, one head_dim accumulator. */
+static void att_one_f32(const att_ctx *c, const float *qv, const uint8_t *kbase, const uint8_t *vbase,
+                        const int32_t *bt, int32_t p, float *o) {
     const cpu_kernels *k = &c->dev->kern;
-    const hive_kv_cache *kv = c->kv;
-    uint32_t hd = kv->desc.head_dim, bs = kv->desc.block_size, kvh = h / c->group;
-    int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
-    const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
-    size_t slot_bytes = kv->slot_elems * kv->elem_size, head_off = (size_t)kvh * hd * kv->elem_size;
-    const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
-    const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
-    const float *qv = cpu_row(c->q, r) + (size_t)h * hd;
+    uint32_t hd = c->kv->desc.head_dim;
     float acc[CPU_MAX_HEAD_DIM], sc[ATT_CHUNK];
     float m = -INFINITY, l = 0.0f;
     for (uint32_t i = 0; i < hd; i++) acc[i] = 0.0f;
-    int f16 = kv->elem_size == 2;
-    /* one chunk = the slots of one physical block (at most ATT_CHUNK) */
     for (int32_t t0 = 0; t0 <= p;) {
-        uint32_t in_block = bs - (uint32_t)t0 % bs;
-        int n = p + 1 - t0;
-        if ((uint32_t)n > in_block) n = (int)in_block;
-        if (n > ATT_CHUNK) n = ATT_CHUNK;
-        size_t off = ((size_t)bt[(uint32_t)t0 / bs] * bs + (uint32_t)t0 % bs) * slot_bytes;
-        if (f16) k->dot_slots_f16(qv, (const uint16_t *)(kbase + off), kv->slot_elems, n, hd, sc);
-        else k->dot_slots_f32(qv, (const float *)(kbase + off), kv->slot_elems, n, hd, sc);
+        int n = att_run(c, t0, p);
+        size_t off = att_slot_off(c, bt, t0);
+        k->dot_slots_f32(qv, (const float *)(kbase + off), c->kv->slot_elems, n, hd, sc);
         float cm = -INFINITY;
         for (int i = 0; i < n; i++) {
             sc[i] *= c->scale;
@@ -50,17 +55,71 @@ static void att_one(const att_ctx *c, int64_t r, uint32_t h) {
             m = cm;
         }
         l += k->exp_sum(sc, m, sc, n);
-        if (f16) k->axpy_slots_f16(sc, (const uint16_t *)(vbase + off), kv->slot_elems, n, hd, acc);
-        else k->axpy_slots_f32(sc, (const float *)(vbase + off), kv->slot_elems, n, hd, acc);
+        k->axpy_slots_f32(sc, (const float *)(vbase + off), c->kv->slot_elems, n, hd, acc);
         t0 += n;
     }
-    float *o = cpu_row(c->out, r) + (size_t)h * hd, inv = 1.0f / l;
+    float inv = 1.0f / l;
     for (uint32_t i = 0; i < hd; i++) o[i] = acc[i] * inv;
+}
+
+/* f16 cache: what llama.cpp computes over its f16 cache. q is rounded to f16
+ * before q.k, the softmax is normalized before V (sum in double), and its
+ * weights are rounded to f16 before they multiply V. Two passes over the
+ * context, scores kept in `sc` (p + 1 floats). */
+static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase, const uint8_t *vbase,
+                        const int32_t *bt, int32_t p, float *sc, float *o) {
+    const cpu_kernels *k = &c->dev->kern;
+    uint32_t hd = c->kv->desc.head_dim;
+    float q16[CPU_MAX_HEAD_DIM];
+    for (uint32_t i = 0; i < hd; i++) q16[i] = cpu_round_f16(qv[i]);
+    float m = -INFINITY;
+    for (int32_t t0 = 0; t0 <= p;) {
+        int n = att_run(c, t0, p);
+        k->dot_slots_f16(q16, (const uint16_t *)(kbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, hd,
+                         sc + t0);
+        for (int i = 0; i < n; i++) {
+            sc[t0 + i] *= c->scale;
+            m = fmaxf(m, sc[t0 + i]);
+        }
+        t0 += n;
+    }
+    k->exp_sum(sc, m, sc, p + 1);
+    double sum = 0.0;
+    for (int32_t t = 0; t <= p; t++) sum += (double)sc[t];
+    float inv = (float)(1.0 / sum);
+    for (int32_t t = 0; t <= p; t++) sc[t] = cpu_round_f16(sc[t] * inv);
+    for (uint32_t i = 0; i < hd; i++) o[i] = 0.0f;
+    for (int32_t t0 = 0; t0 <= p;) {
+        int n = att_run(c, t0, p);
+        k->axpy_slots_f16(sc + t0, (const uint16_t *)(vbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, hd, o);
+        t0 += n;
+    }
+}
+
+static void att_one(const att_ctx *c, int64_t r, uint32_t h, float *scratch) {
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, kvh = h / c->group;
+    int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
+    const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
+    size_t head_off = (size_t)kvh * hd * kv->elem_size;
+    const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
+    const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
+    const float *qv = cpu_row(c->q, r) + (size_t)h * hd;
+    float *o = cpu_row(c->out, r) + (size_t)h * hd;
+    if (kv->elem_size == 2) att_one_f16(c, qv, kbase, vbase, bt, p, scratch, o);
+    else att_one_f32(c, qv, kbase, vbase, bt, p, o);
 }
 
 static void att_task(void *ctx, int64_t i0, int64_t i1) {
     const att_ctx *c = ctx;
-    for (int64_t i = i0; i < i1; i++) att_one(c, i / c->n_heads, (uint32_t)(i % c->n_heads));
+    /* the f16 path keeps one score per context position */
+    float *scratch = c->kv->elem_size == 2 ? malloc((size_t)c->max_ctx * sizeof *scratch) : NULL;
+    if (c->kv->elem_size == 2 && !scratch) {
+        c->failed[0] = 1;
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) att_one(c, i / c->n_heads, (uint32_t)(i % c->n_heads), scratch);
+    free(scratch);
 }
 
 hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
@@ -82,11 +141,14 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                         (long long)q->rows, (long long)q->cols, (long long)out->rows,
                         (long long)out->cols, n_heads, nkv, hd);
     if ((st = cpu_check_batch(batch, q->rows, kv, "attention", err)) != HIVE_OK) return st;
-    att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch};
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
+    volatile int failed = 0;
+    att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed};
     int64_t tasks = q->rows * n_heads;
     cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
+    if (failed)
+        return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld scores", (long long)max_ctx);
     return HIVE_OK;
 }

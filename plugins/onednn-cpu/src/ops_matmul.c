@@ -10,6 +10,7 @@
 
 #define CPU_ONEDNN_MIN_ROWS 16 /* below this our GEMV-style kernels win */
 #define CPU_GROUP 4            /* weight rows per kernel call */
+#define CPU_TILE_X 4           /* activation rows per gemm tile call */
 
 typedef struct mm_ctx {
     const hive_device *dev;
@@ -40,12 +41,20 @@ static void mm_task(void *ctx, int64_t g0, int64_t g1) {
     const mm_ctx *c = ctx;
     const hive_weight *w = c->w;
     cpu_vec_dot_fn dot = c->dev->kern.vec_dot[w->dtype];
-    float v[CPU_GROUP];
+    /* several activation rows: tiles that unpack each weight block once */
+    cpu_gemm_fn gemm = c->rows > 1 ? c->dev->kern.gemm[w->dtype] : NULL;
+    float v[CPU_GROUP * CPU_TILE_X];
     for (int64_t g = g0; g < g1; g++) {
         int64_t j0 = g * CPU_GROUP;
         int nr = (int)(w->rows - j0 < CPU_GROUP ? w->rows - j0 : CPU_GROUP);
         const char *wp = (const char *)w->data + (size_t)j0 * w->row_bytes;
-        for (int64_t r = 0; r < c->rows; r++) {
+        for (int64_t r = 0; gemm && r < c->rows; r += CPU_TILE_X) {
+            int nx = (int)(c->rows - r < CPU_TILE_X ? c->rows - r : CPU_TILE_X);
+            gemm(w->cols, wp, w->row_bytes, nr, c->x + (size_t)r * c->x_row_bytes, c->x_row_bytes, nx, v,
+                 CPU_GROUP);
+            for (int i = 0; i < nx; i++) mm_store(c, r + i, j0, nr, v + i * CPU_GROUP);
+        }
+        for (int64_t r = 0; !gemm && r < c->rows; r++) {
             dot(w->cols, wp, w->row_bytes, nr, c->x + (size_t)r * c->x_row_bytes, v);
             mm_store(c, r, j0, nr, v);
         }

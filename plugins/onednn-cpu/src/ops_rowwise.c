@@ -56,7 +56,11 @@ static void rmsnorm_task(void *ctx, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const float *x = cpu_row(c->x, r);
         float *o = cpu_row(c->out, r);
-        float scale = 1.0f / sqrtf(c->dev->kern.sum_squares(x, n) / (float)n + c->eps);
+        /* llama.cpp's order: squares summed in double, one by one; keeps the
+         * Q8 activation rounding downstream on the same side as its */
+        double ss = 0.0;
+        for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+        float scale = 1.0f / sqrtf((float)(ss / (double)n) + c->eps);
         for (int64_t i = 0; i < n; i++) o[i] = x[i] * scale * c->gain[i];
     }
 }

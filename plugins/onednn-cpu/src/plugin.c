@@ -56,9 +56,9 @@ HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {
         .min_host_minor = 0,
         .name = "onednn-cpu",
         .version = "0.1.0",
-        .build = "gcc " __VERSION__ "; " CPU_ONEDNN_BUILD "; kernels: scalar avx2"
+        .build = "gcc " __VERSION__ "; " CPU_ONEDNN_BUILD "; kernels: scalar avx2 avxvnni"
 #ifdef HIVE_CPU_HAVE_AVX512
-                 " avx512"
+                 " avx512 avx512vnni"
 #endif
                  "; threads: OpenMP",
         .description = "CPU backend: AVX2/AVX-512 quantized kernels, oneDNN matmul for prefill",

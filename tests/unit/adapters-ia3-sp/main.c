@@ -16,6 +16,7 @@ int main(void) {
         cmocka_unit_test(test_ia3_merge),      cmocka_unit_test(test_ia3_errors),
         cmocka_unit_test(test_ia3_hook_calls), cmocka_unit_test(test_sp_info),
         cmocka_unit_test(test_sp_embed),       cmocka_unit_test(test_sp_errors),
+        cmocka_unit_test(test_nonfinite_ia3),  cmocka_unit_test(test_nonfinite_soft_prompt),
     };
     int failed = cmocka_run_group_tests_name("adapters-ia3-sp", tests, NULL, NULL);
     harness_fini();

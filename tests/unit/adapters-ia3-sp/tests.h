@@ -10,4 +10,6 @@ void test_ia3_hook_calls(void **state);
 void test_sp_info(void **state);
 void test_sp_embed(void **state);
 void test_sp_errors(void **state);
+void test_nonfinite_ia3(void **state);
+void test_nonfinite_soft_prompt(void **state);
 #endif

@@ -26,6 +26,9 @@ int main(void) {
         cmocka_unit_test(test_err_tensors),
         cmocka_unit_test(test_err_files),
         cmocka_unit_test(test_err_hook_calls),
+        cmocka_unit_test(test_nonfinite_lora),
+        cmocka_unit_test(test_nonfinite_dora),
+        cmocka_unit_test(test_nonfinite_merge),
     };
     int failed = cmocka_run_group_tests_name("adapters", tests, NULL, NULL);
     harness_fini();

@@ -5,11 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint16_t to_f16(float f) { /* exact for the normal values the tests use */
+static uint16_t to_f16(float f) { /* exact for the normal values the tests use, and NaN / Inf */
     uint32_t b;
     memcpy(&b, &f, 4);
     uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
     if ((b & 0x7fffffffu) == 0) return sign;
+    if ((b & 0x7f800000u) == 0x7f800000u) return (uint16_t)(sign | 0x7c00u | ((b & 0x007fffffu) ? 0x200u : 0u));
     int32_t e = (int32_t)((b >> 23) & 0xff) - 127 + 15;
     return (uint16_t)(sign | (uint16_t)(e << 10) | (uint16_t)((b >> 13) & 0x3ffu));
 }
@@ -17,6 +18,7 @@ static uint16_t to_f16(float f) { /* exact for the normal values the tests use *
 static uint16_t to_bf16(float f) {
     uint32_t b;
     memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40u); /* NaN stays NaN */
     return (uint16_t)(b >> 16);
 }
 

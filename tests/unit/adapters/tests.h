@@ -22,5 +22,8 @@ void test_err_targets(void **state);
 void test_err_tensors(void **state);
 void test_err_files(void **state);
 void test_err_hook_calls(void **state);
+void test_nonfinite_lora(void **state);
+void test_nonfinite_dora(void **state);
+void test_nonfinite_merge(void **state);
 
 #endif

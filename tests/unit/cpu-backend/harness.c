@@ -77,7 +77,6 @@ const char *harness_open(const char *isa, uint32_t threads) {
     snprintf(name, sizeof name, "%s", p ? p + 1 : "?");
     char *close = strchr(name, ')');
     if (close) *close = 0;
-    if (!strncmp(name, "avx2", 4)) snprintf(name, sizeof name, "avx2");
     return name;
 }
 

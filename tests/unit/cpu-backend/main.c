@@ -1,5 +1,6 @@
 /* Runs the cpu-backend suite on every ISA path this CPU has: scalar, avx2,
- * avx512 (forced with HIVE_CPU_ISA; a path the CPU lacks is reported, skipped).
+ * avxvnni, avx512, avx512vnni (forced with HIVE_CPU_ISA; a path the CPU lacks
+ * is reported, skipped).
  * The scalar run also switches oneDNN off, so the prefill-size matmuls take the
  * plugin's own kernels there and oneDNN in the other runs. */
 #include <stdio.h>
@@ -47,9 +48,9 @@ int main(void) {
         cmocka_unit_test(test_lora_segments),
         cmocka_unit_test(test_lora_segments_errors),
     };
-    static const char *isas[] = {"scalar", "avx2", "avx512"};
+    static const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni"};
     int failed = 0, ran = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)(sizeof isas / sizeof isas[0]); i++) {
         const char *got = harness_open(isas[i], 1);
         char active[64];
         snprintf(active, sizeof active, "%s", got ? got : "?");

@@ -1,5 +1,6 @@
 /* kv_store + op_attention over a paged cache: GQA, two sequences, block tables
- * out of order, a context longer than one softmax chunk; f16 and f32 caches. */
+ * out of order, a context longer than one softmax chunk; f16 and f32 caches
+ * (f16: q and the softmax weights rounded to f16, llama.cpp's arithmetic). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,9 @@ static void attention_case(uint32_t kv_dtype) {
             for (int t = 0; t <= qpos[r]; t++) {
                 const float *kr = tt_row(&k, base + t) + kvh * HD;
                 double d = 0;
-                for (int i = 0; i < HD; i++) d += (double)qv[i] * (f16 ? ref_f16_value(kr[i]) : kr[i]);
+                /* f16 cache: q is rounded to f16 too, as llama.cpp's f16 path does */
+                for (int i = 0; i < HD; i++)
+                    d += (f16 ? (double)ref_f16_value(qv[i]) : (double)qv[i]) * (f16 ? ref_f16_value(kr[i]) : kr[i]);
                 w[t] = d * scale;
                 if (w[t] > mx) mx = w[t];
             }
@@ -62,7 +65,8 @@ static void attention_case(uint32_t kv_dtype) {
                 double o = 0;
                 for (int t = 0; t <= qpos[r]; t++) {
                     float vv = tt_row(&v, base + t)[kvh * HD + i];
-                    o += w[t] / sum * (f16 ? ref_f16_value(vv) : vv);
+                    /* f16 cache: the normalized weights are rounded to f16 */
+                    o += f16 ? (double)ref_f16_value((float)(w[t] / sum)) * ref_f16_value(vv) : w[t] / sum * vv;
                 }
                 double got = tt_row(&out, r)[h * HD + i];
                 if (!(fabs(got - o) <= 2e-5 + 2e-5 * fabs(o))) {

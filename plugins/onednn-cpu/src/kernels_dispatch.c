@@ -1,0 +1,19 @@
+/* The kernel table of each ISA level: scalar underneath, AVX2 on top of it,
+ * then the level's own entries. Per-kernel timings of every level
+ * (bench/bench_kernels.c) decide what each level's init fills. */
+#include "kernels.h"
+
+const char *const cpu_isa_names[CPU_ISA_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni"};
+
+void cpu_kernels_init_level(cpu_kernels *k, int level) {
+    cpu_kernels_init_scalar(k);
+    if (level >= CPU_ISA_AVX2) cpu_kernels_init_avx2(k);
+    switch (level) {
+    case CPU_ISA_AVXVNNI: cpu_kernels_init_avxvnni(k); break;
+#ifdef HIVE_CPU_HAVE_AVX512
+    case CPU_ISA_AVX512: cpu_kernels_init_avx512(k); break;
+    case CPU_ISA_AVX512VNNI: cpu_kernels_init_avx512vnni(k); break;
+#endif
+    default: break;
+    }
+}
