@@ -1,6 +1,6 @@
 #!/bin/bash
 # gpu-check.sh — the GPU checks of the CUDA backend, in one command on a machine with an NVIDIA GPU
-# (the device machine: it gets only the repository, so carry scripts/bench/peers for the .debs):
+# (build dependencies missing there come from .deb files in scripts/bench/debs/: scripts/bench/README.md):
 #   1. build: the cuda plugin for one architecture, tests on, into --build (default build-gpu-check/)
 #   2. unit: ctest -R gpu — every op, segmented LoRA (SGMV) and graph capture/replay against scalar
 #      references on the GPU (they skip, saying why, when there is no device)

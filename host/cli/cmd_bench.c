@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli/session.h"
+#include "cli/cli.h"
+#include "session/session.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -60,8 +61,11 @@ int hive_cmd_bench(hive_cli *cli) {
         snprintf(buf, sizeof buf, "%d", B);
         hive_config_set(cli->cfg, "model.batch", buf, HIVE_SRC_CLI, "bench -b", NULL);
     }
+    if (cli->sched) return hive_cmd_bench_sched(cli);
     hive_session s;
-    int rc = hive_session_open(cli, &s, (uint32_t)B);
+    /* bench feeds token ids: a random-weight benchmark model needs no tokenizer */
+    hive_session_opts so = {(uint32_t)B, 0, 0};
+    int rc = hive_session_open(cli->cfg, &so, &s);
     if (rc) {
         hive_session_close(&s);
         return rc;

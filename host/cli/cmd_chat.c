@@ -6,7 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/session.h"
+#include "cli/cli.h"
+#include "session/session.h"
 #include "util/error.h"
 
 typedef struct {
@@ -33,7 +34,8 @@ static int collect(void *ud, const char *text, size_t len) {
 
 int hive_cmd_chat(hive_cli *cli) {
     hive_session s;
-    int rc = hive_session_open(cli, &s, 1);
+    hive_session_opts so = {1, 1, 0};
+    int rc = hive_session_open(cli->cfg, &so, &s);
     if (rc) {
         hive_session_close(&s);
         return rc;

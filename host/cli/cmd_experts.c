@@ -11,7 +11,9 @@
 #include "experts/describe.h"
 #include "experts/expert.h"
 #include "experts/manifest.h"
+#include "experts/decoding.h"
 #include "experts/package.h"
+#include "grammar/grammar_config.h"
 #include "model/model.h"
 #include "plugin/registry.h"
 #include "util/error.h"
@@ -52,6 +54,19 @@ static void check_claims(const hive_cli *cli, const hive_manifest *m, hive_probl
 }
 
 /* --model: the base check, then tensor shapes against the model's modules. */
+/* The manifest's grammar (use_grammar / grammar_type) compiles. */
+static void check_grammar(const hive_manifest *m, hive_problems *p) {
+    hive_config *cfg = hive_config_new();
+    hive_error *err = NULL;
+    hive_grammar *g = NULL;
+    if (cfg && hive_manifest_apply_decoding(m, cfg, &err) == HIVE_OK &&
+        hive_grammar_from_config(cfg, &g, NULL, 0, &err) != HIVE_OK)
+        hive_problems_add(p, "%s: training.decoding.grammar_type: %s", m->file, hive_error_message(err));
+    hive_error_free(err);
+    hive_grammar_free(g);
+    hive_config_free(cfg);
+}
+
 static void check_model(const char *model_path, const hive_manifest *m, hive_problems *p) {
     hive_model_files *model = NULL;
     hive_error *err = NULL;
@@ -98,6 +113,7 @@ int hive_cmd_experts(hive_cli *cli) {
                                  ? hive_config_str(cli->cfg, "model.path") : "";
     if (validate) {
         check_claims(cli, &m, &probs);
+        check_grammar(&m, &probs);
         if (*model_path) check_model(model_path, &m, &probs);
     }
     int rc = 0;

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/session.h"
+#include "cli/cli.h"
+#include "grammar/grammar_config.h"
+#include "session/session.h"
 #include "util/error.h"
 
 static int write_stdout(void *ud, const char *text, size_t len) {
@@ -13,28 +15,7 @@ static int write_stdout(void *ud, const char *text, size_t len) {
     return 0;
 }
 
-int hive_thinking_flag(const hive_config *cfg) {
-    const char *t = hive_config_str(cfg, "chat.thinking");
-    return !strcmp(t, "on") ? 1 : !strcmp(t, "off") ? 0 : HIVE_THINKING_DEFAULT;
-}
-
-/* Render messages with the model's chat template and tokenize them. */
-int hive_encode_chat(hive_session *s, const hive_chat_msg *msgs, size_t n, const hive_config *cfg, int32_t **ids,
-                     size_t *n_ids) {
-    hive_error *err = NULL;
-    char *text = NULL;
-    if (hive_chat_render(msgs, n, 1, hive_thinking_flag(cfg), s->model->chat_template, &text, &err) != HIVE_OK ||
-        hive_tokenizer_encode(s->tok, text, strlen(text), 1, 0, ids, n_ids, &err) != HIVE_OK) {
-        fprintf(stderr, "hive-host: chat template: %s\n", hive_error_message(err));
-        hive_error_free(err);
-        free(text);
-        return 1;
-    }
-    free(text);
-    return 0;
-}
-
-void hive_print_stats(const hive_gen_stats *st) {
+void hive_print_stats(const struct hive_gen_stats *st) {
     fprintf(stderr,
             "\n[prompt %u tokens (%u reused) in %.1f ms: %.1f tok/s | generated %u tokens in %.1f ms: %.1f tok/s | "
             "TTFT %.1f ms | finish: %s]\n",
@@ -43,13 +24,37 @@ void hive_print_stats(const hive_gen_stats *st) {
             st->ttft_ms, hive_finish_name(st->finish));
 }
 
+/* The configured grammar (--grammar-file, --json-schema, --json, a manifest's
+ * grammar_type, ...) as a matcher over the model's vocabulary; *m = NULL when
+ * there is none. Returns an exit code. */
+static int open_grammar(hive_cli *cli, const hive_tokenizer *tok, hive_grammar **g, hive_grammar_vocab **v,
+                        hive_grammar_matcher **m) {
+    hive_error *err = NULL;
+    char what[256];
+    if (cli->json) hive_config_set(cli->cfg, "grammar.builtin", "json-object", HIVE_SRC_CLI, "--json", NULL);
+    if (hive_grammar_from_config(cli->cfg, g, what, sizeof what, &err) != HIVE_OK) {
+        fprintf(stderr, "hive-host: grammar: %s\n", hive_error_message(err));
+        hive_error_free(err);
+        return 2;
+    }
+    if (!*g) return 0;
+    if (hive_grammar_vocab_from_tokenizer(tok, v, &err) != HIVE_OK || !(*m = hive_grammar_matcher_new(*g, *v, &err))) {
+        fprintf(stderr, "hive-host: grammar: %s\n", hive_error_message(err));
+        hive_error_free(err);
+        return 1;
+    }
+    if (cli->verbose) fprintf(stderr, "[grammar: %s]\n", what);
+    return 0;
+}
+
 int hive_cmd_generate(hive_cli *cli) {
     if (!cli->prompt) {
         fprintf(stderr, "hive-host generate: --prompt TEXT is required\n");
         return 2;
     }
     hive_session s;
-    int rc = hive_session_open(cli, &s, 1);
+    hive_session_opts so = {1, 1, 0};
+    int rc = hive_session_open(cli->cfg, &so, &s);
     if (rc) {
         hive_session_close(&s);
         return rc;
@@ -72,6 +77,9 @@ int hive_cmd_generate(hive_cli *cli) {
     hive_gen_params gp;
     hive_gen_stats st;
     hive_session_gen_params(cli->cfg, &gp);
+    hive_grammar *grammar = NULL;
+    hive_grammar_vocab *gvocab = NULL;
+    if (!rc) rc = open_grammar(cli, s.tok, &grammar, &gvocab, &gp.grammar);
     if (!rc && (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK ||
                 hive_generate(s.eng, s.tok, seq, ids, n, &gp, write_stdout, NULL, &st, &err) != HIVE_OK)) {
         fprintf(stderr, "\nhive-host: %s\n", hive_error_message(err));
@@ -83,9 +91,15 @@ int hive_cmd_generate(hive_cli *cli) {
             fprintf(stderr, "hive-host: generation stopped: the context of %u tokens is full (raise --ctx)\n",
                     hive_engine_ctx(s.eng));
         if (cli->verbose) hive_print_stats(&st);
+        if (cli->verbose && gp.grammar)
+            fprintf(stderr, "[grammar: %.1f ms of masks and matching over %u tokens, %.1f%% of decode]\n", st.grammar_ms,
+                    st.n_gen, st.decode_ms > 0 ? 100.0 * st.grammar_ms / st.decode_ms : 0.0);
     }
     hive_error_free(err);
     free(ids);
+    hive_grammar_matcher_free(gp.grammar);
+    hive_grammar_vocab_free(gvocab);
+    hive_grammar_free(grammar);
     hive_session_close(&s);
     return rc;
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/session.h"
+#include "session/session.h"
 #include "util/log.h"
 
 int main(int argc, char **argv) {
@@ -33,7 +33,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(hive_cli *);
     } cmds[] = {{"plugins", hive_cmd_plugins}, {"generate", hive_cmd_generate}, {"chat", hive_cmd_chat},
-                {"info", hive_cmd_info},       {"bench", hive_cmd_bench},  {"experts", hive_cmd_experts}};
+                {"info", hive_cmd_info},       {"bench", hive_cmd_bench},  {"experts", hive_cmd_experts}, {"grammar", hive_cmd_grammar},
+                {"serve", hive_cmd_serve}};
     if (!cli.command) {
         hive_cli_usage(stderr, NULL);
         hive_config_free(cli.cfg);

@@ -70,6 +70,11 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
     e->be = backend;
     e->hp = m->hp;
     e->opts = *opts;
+    hive_status st = hive_hparams_rope_override(&e->hp, &opts->rope, err);
+    if (st != HIVE_OK) {
+        free(e);
+        return st;
+    }
     if (!e->opts.max_rows) e->opts.max_rows = 512;
     if (!e->opts.max_seqs) e->opts.max_seqs = 1;
     if (!e->opts.kv_block) e->opts.kv_block = 16;
@@ -77,17 +82,14 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
         HLOG_WARN("context %u is longer than the model was trained for (%u)", e->opts.ctx, m->hp.max_ctx);
 
     hive_device_options dopts = {sizeof dopts, opts->threads, e->opts.max_rows, 0};
-    hive_status st = backend->device_open(device, &dopts, &e->dev, err);
+    st = backend->device_open(device, &dopts, &e->dev, err);
     if (st == HIVE_OK) hive_engine_graphs_probe(e);
     if (st == HIVE_OK) st = hive_engine_upload_weights(e, m, err);
     if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
     if (st == HIVE_OK) st = alloc_act(e, err);
     if (st == HIVE_OK) st = hive_engine_adapters_init(e, m, err);
     if (st == HIVE_OK) st = hive_engine_graphs_init(e, err);
-    if (st == HIVE_OK) {
-        hive_engine_rope_init(e);
-        if (!e->inv_freq) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    }
+    if (st == HIVE_OK) st = hive_engine_rope_init(e, err);
     if (st != HIVE_OK) {
         hive_engine_free(e);
         return st;
@@ -109,7 +111,7 @@ void hive_engine_free(hive_engine *e) {
         hive_engine_free_weights(e);
         e->be->device_close(e->dev);
     }
-    free(e->inv_freq);
+    hive_engine_rope_free(e);
     free(e->row_seq);
     free(e->row_pos);
     free(e->local_seq_ids);

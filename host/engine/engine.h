@@ -33,6 +33,8 @@ typedef struct hive_engine_opts {
     /* 1: q/k/v (unless a per-head q/k norm needs them apart) and gate/up are
      * stacked into one weight each, so each group is one matmul. */
     int fuse_linears;
+    /* RoPE settings over the model file's (--rope-scaling etc.; zero: the model's) */
+    hive_rope_override rope;
 } hive_engine_opts;
 
 void hive_engine_opts_default(hive_engine_opts *o);
@@ -55,6 +57,23 @@ uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq);
  * virtual tokens stay in front. */
 /* The tokens stored for seq (valid until the next forward/truncate). */
 const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq);
+/* KV pages: the whole pool (less a graph padding page) and those free now;
+ * the pages one sequence holds. */
+void hive_engine_kv_pages(const hive_engine *e, uint32_t *total, uint32_t *free_pages);
+uint32_t hive_engine_seq_pages(const hive_engine *e, int32_t seq);
+/* Distinct pages the n sequences hold together (shared pages count once). */
+uint32_t hive_engine_kv_pages_held(const hive_engine *e, const int32_t *seqs, uint32_t n);
+/* dst takes src's KV for its first `len` real tokens without computing them:
+ * the whole pages among them are shared (reference-counted, never written
+ * again: appends go to pages after them). dst's own KV is dropped first. Both
+ * sequences must run the same adapter set (the caller's promise: KV depends
+ * on it). Returns the real tokens dst now holds (a multiple of the page size
+ * less any soft-prompt rows; unchanged when sharing would gain nothing). */
+uint32_t hive_engine_seq_share_prefix(hive_engine *e, int32_t dst, int32_t src, uint32_t len);
+/* The longest prefix of at most `len` real tokens that seq can be truncated to
+ * and then appended to: a cut inside a page another sequence shares would
+ * overwrite that sequence's KV, so such a cut moves back to the page start. */
+uint32_t hive_engine_seq_reusable_len(const hive_engine *e, int32_t seq, uint32_t len);
 /* Forget tokens from position `len` on (e.g. to reuse a shared prefix). */
 hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
 

@@ -51,10 +51,14 @@ struct hive_engine {
     uint32_t n_blocks_total, max_blocks;
     int32_t *free_blocks;
     uint32_t n_free;
+    uint32_t *page_refs;                /* [n_blocks_total] sequences holding each page (shared prefixes) */
     seq_state *seqs;
 
     float *inv_freq;      /* [rot_dims / 2] */
     float rope_attn_factor;
+    /* dynamic NTK / longrope: this pass's table and scale per local sequence
+     * (rope.c); NULL for the other types */
+    float *rope_seq_freq, *rope_seq_attn;
     activations act;
 
     const hive_model_files *model;    /* for adapters' base access */
@@ -102,7 +106,17 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err);
 void hive_engine_kv_free(hive_engine *e);
 /* Make sure seq has pages for positions < len. */
 hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
-void hive_engine_rope_init(hive_engine *e);
+/* rope.c: the tables; hive_engine_rope_plan once per pass (before the
+ * layers), hive_engine_rope to rotate q or k rows. */
+hive_status hive_engine_rope_init(hive_engine *e, hive_error **err);
+void hive_engine_rope_free(hive_engine *e);
+int hive_rope_by_length(const hive_hparams *hp);
+/* inv_freq[rot_dims / 2] for a sequence that reaches seq_len (0: at load);
+ * returns the cos/sin scale. */
+float hive_rope_compute(const hive_hparams *hp, uint32_t seq_len, float *inv_freq);
+void hive_engine_rope_plan(hive_engine *e, const hive_batch *b);
+hive_status hive_engine_rope(hive_engine *e, const hive_tensor *x, uint32_t n_heads, const hive_batch *b,
+                             hive_error **err);
 /* rows of a GGUF llama q (n_head = n_heads) or k (n_head = n_kv_heads) weight
  * back in Hugging Face order; row_bytes per row. */
 void hive_unpermute_qk_rows(const void *src, void *dst, uint32_t n_head, uint32_t head_dim, uint64_t row_bytes);

@@ -40,12 +40,8 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
         TRY(e->be->op_rmsnorm(e->dev, &qh, w->q_norm, hp->rms_eps, &qh, err));
         TRY(e->be->op_rmsnorm(e->dev, &kh, w->k_norm, hp->rms_eps, &kh, err));
     }
-    hive_rope_desc rq = {sizeof rq, hp->rope_mode, hp->n_heads, hp->head_dim, hp->rope_dims ? hp->rope_dims : hp->head_dim, e->rope_attn_factor,
-                         e->inv_freq};
-    hive_rope_desc rk = rq;
-    rk.n_heads = hp->n_kv_heads;
-    TRY(e->be->op_rope(e->dev, &q, &rq, batch, err));
-    TRY(e->be->op_rope(e->dev, &k, &rk, batch, err));
+    TRY(hive_engine_rope(e, &q, hp->n_heads, batch, err));
+    TRY(hive_engine_rope(e, &k, hp->n_kv_heads, batch, err));
     TRY(e->be->op_kv_store(e->dev, e->kv, l, &k, &v, batch, err));
     TRY(e->be->op_attention(e->dev, e->kv, l, &q, hp->n_heads, 1.0f / sqrtf((float)hp->head_dim), batch, &att, err));
     return hive_engine_linear(e, l, HIVE_MODULE_O, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */
@@ -78,6 +74,7 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
 hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
                                    uint32_t n, const hive_batch *batch, hive_error **err) {
     hive_tensor x = hive_t(e->act.x, 0, n, e->hp.hidden);
+    hive_engine_rope_plan(e, batch);
     if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
     else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {

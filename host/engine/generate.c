@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/stop.h"
+#include "grammar/grammar.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -53,12 +54,13 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
 
     float *logits = malloc((size_t)vocab * sizeof *logits);
     int32_t *seqs = malloc((n_prompt - keep) * sizeof *seqs);
+    uint32_t *allowed = p->grammar ? malloc(((size_t)vocab + 31) / 32 * sizeof *allowed) : NULL;
     hive_sampler *smp = hive_sampler_new(&p->sampling, vocab, err);
     emitter em = {0};
     em.cb = cb;
     em.ud = ud;
     if (p->n_stop) em.stop = hive_stop_new(p->stop, p->n_stop, err);
-    if (!logits || !seqs || !smp || (p->n_stop && !em.stop)) {
+    if (!logits || !seqs || !smp || (p->n_stop && !em.stop) || (p->grammar && !allowed)) {
         st = (err && *err) ? (*err)->code : hive_fail(err, HIVE_E_NOMEM, "out of memory");
         goto done;
     }
@@ -67,7 +69,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     double t0 = hive_now_ms();
     /* greedy without penalties: argmax on the device, one id crosses per step */
     int32_t next = -1;
-    int32_t *argmax = hive_sampler_is_argmax(smp) ? &next : NULL;
+    int32_t *argmax = hive_sampler_is_argmax(smp) && !p->grammar ? &next : NULL; /* a mask needs the logits */
     hive_fwd_batch b = {(uint32_t)(n_prompt - keep), prompt + keep, seqs, NULL, argmax};
     if ((st = hive_engine_forward(e, &b, logits, err)) != HIVE_OK) goto done;
     double t1 = hive_now_ms();
@@ -79,12 +81,26 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     int32_t eos = tok ? hive_tokenizer_eos(tok) : -1, eot = tok ? hive_tokenizer_eot(tok) : -1;
     stats->finish = HIVE_FINISH_LENGTH;
     for (uint32_t i = 0; i < p->max_tokens; i++) {
+        double g0 = p->grammar ? hive_now_ms() : 0;
+        if (p->grammar) {
+            if (!hive_grammar_matcher_fill_mask(p->grammar, allowed, err)) {
+                st = (err && *err) ? (*err)->code : hive_fail(err, HIVE_E_INVALID, "the grammar allows no token here");
+                goto done;
+            }
+            hive_sampler_apply_mask(logits, allowed, vocab);
+            stats->grammar_ms += hive_now_ms() - g0;
+        }
         int32_t id = argmax ? next : hive_sampler_sample(smp, logits, hist, hive_engine_seq_len(e, seq));
         if (i == 0) stats->ttft_ms = hive_now_ms() - t0;
         stats->n_gen++;
-        if (!p->ignore_eos && (id == eos || id == eot)) {
+        if ((!p->ignore_eos || p->grammar) && (id == eos || id == eot)) {
             stats->finish = HIVE_FINISH_STOP;
             break;
+        }
+        if (p->grammar) {
+            g0 = hive_now_ms();
+            if ((st = hive_grammar_matcher_accept(p->grammar, id, err)) != HIVE_OK) goto done;
+            stats->grammar_ms += hive_now_ms() - g0;
         }
         if (tok) {
             size_t n = hive_detok_push(&dt, id, text, sizeof text);
@@ -92,6 +108,10 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
         }
         if (em.stopped) {
             stats->finish = em.caller ? HIVE_FINISH_CALLER : HIVE_FINISH_STOP;
+            break;
+        }
+        if (p->grammar && hive_grammar_matcher_is_complete(p->grammar)) { /* nothing more can follow */
+            stats->finish = HIVE_FINISH_STOP;
             break;
         }
         if (i + 1 == p->max_tokens) break;
@@ -115,6 +135,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
 done:
     hive_stop_free(em.stop);
     hive_sampler_free(smp);
+    free(allowed);
     free(seqs);
     free(logits);
     return st;

@@ -17,6 +17,10 @@ typedef struct hive_gen_params {
     const char *const *stop;  /* stop strings (not emitted) */
     size_t n_stop;
     int ignore_eos;           /* benchmarks: run exactly max_tokens */
+    /* structured output (NULL = none): each step samples only tokens the
+     * matcher allows; it advances with every token and generation stops when
+     * the grammar is complete. Must match the model's vocabulary. */
+    struct hive_grammar_matcher *grammar;
 } hive_gen_params;
 
 /* Streamed text; return nonzero to stop generation. */
@@ -30,6 +34,7 @@ typedef struct hive_gen_stats {
     uint32_t n_gen;
     double prefill_ms, decode_ms, ttft_ms;
     hive_finish finish;
+    double grammar_ms;        /* structured output: masks and matcher steps (part of decode_ms) */
 } hive_gen_stats;
 const char *hive_finish_name(hive_finish f);
 

@@ -1,6 +1,7 @@
 /* Paged KV cache bookkeeping: a pool of fixed-size pages and, per sequence, a
  * block table. The device memory itself belongs to the backend. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/engine_impl.h"
 #include "util/error.h"
@@ -14,8 +15,9 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     hive_status st = e->be->kv_alloc(e->dev, &d, &e->kv, err);
     if (st != HIVE_OK) return st;
     e->free_blocks = malloc(e->n_blocks_total * sizeof *e->free_blocks);
+    e->page_refs = calloc(e->n_blocks_total, sizeof *e->page_refs);
     e->seqs = calloc(e->opts.max_seqs, sizeof *e->seqs);
-    if (!e->free_blocks || !e->seqs) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (!e->free_blocks || !e->page_refs || !e->seqs) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     /* hand out low page ids first */
     for (uint32_t i = 0; i < e->n_blocks_total; i++) e->free_blocks[i] = (int32_t)(e->n_blocks_total - 1 - i);
     e->n_free = e->n_blocks_total;
@@ -38,8 +40,10 @@ void hive_engine_kv_free(hive_engine *e) {
         }
     free(e->seqs);
     free(e->free_blocks);
+    free(e->page_refs);
     e->seqs = NULL;
     e->free_blocks = NULL;
+    e->page_refs = NULL;
 }
 
 hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err) {
@@ -50,13 +54,40 @@ hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hi
     uint32_t need = (len + e->opts.kv_block - 1) / e->opts.kv_block;
     while (s->n_blocks < need) {
         if (!e->n_free) return hive_fail(err, HIVE_E_NOMEM, "KV cache exhausted: no free pages");
-        s->blocks[s->n_blocks++] = e->free_blocks[--e->n_free];
+        int32_t p = e->free_blocks[--e->n_free];
+        e->page_refs[p] = 1;
+        s->blocks[s->n_blocks++] = p;
     }
     return HIVE_OK;
 }
 
+/* A shared page goes back to the free list when its last holder lets go. */
 static void release_pages(hive_engine *e, seq_state *s, uint32_t keep) {
-    while (s->n_blocks > keep) e->free_blocks[e->n_free++] = s->blocks[--s->n_blocks];
+    while (s->n_blocks > keep) {
+        int32_t p = s->blocks[--s->n_blocks];
+        if (--e->page_refs[p] == 0) e->free_blocks[e->n_free++] = p;
+    }
+}
+
+uint32_t hive_engine_seq_share_prefix(hive_engine *e, int32_t dst, int32_t src, uint32_t len) {
+    if (dst == src || dst < 0 || src < 0 || (uint32_t)dst >= e->opts.max_seqs || (uint32_t)src >= e->opts.max_seqs ||
+        !e->seqs[dst].active || !e->seqs[src].active)
+        return hive_engine_seq_len(e, dst);
+    seq_state *d = &e->seqs[dst], *s = &e->seqs[src];
+    uint32_t rows = s->n_virtual + len < s->len ? s->n_virtual + len : s->len;
+    uint32_t pages = rows / e->opts.kv_block; /* whole pages only: they are never written again */
+    if (pages * e->opts.kv_block < s->n_virtual || pages * e->opts.kv_block <= d->len)
+        return hive_engine_seq_len(e, dst); /* nothing gained (or a soft prompt would be cut) */
+    release_pages(e, d, 0);
+    for (uint32_t i = 0; i < pages; i++) {
+        d->blocks[i] = s->blocks[i];
+        e->page_refs[s->blocks[i]]++;
+    }
+    d->n_blocks = pages;
+    d->len = pages * e->opts.kv_block;
+    d->n_virtual = s->n_virtual;
+    memcpy(d->tokens, s->tokens, d->len * sizeof *d->tokens);
+    return d->len - d->n_virtual;
 }
 
 hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err) {
@@ -82,6 +113,28 @@ void hive_engine_seq_free(hive_engine *e, int32_t seq) {
     e->seqs[seq].len = 0;
 }
 
+void hive_engine_kv_pages(const hive_engine *e, uint32_t *total, uint32_t *free_pages) {
+    *total = e->n_blocks_total - (e->graph_ext ? 1 : 0);
+    *free_pages = e->n_free;
+}
+
+uint32_t hive_engine_seq_pages(const hive_engine *e, int32_t seq) {
+    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs && e->seqs[seq].active) ? e->seqs[seq].n_blocks : 0;
+}
+
+uint32_t hive_engine_kv_pages_held(const hive_engine *e, const int32_t *seqs, uint32_t n) {
+    uint8_t *seen = calloc(e->n_blocks_total, 1);
+    uint32_t count = 0;
+    for (uint32_t i = 0; seen && i < n; i++) {
+        if (seqs[i] < 0 || (uint32_t)seqs[i] >= e->opts.max_seqs || !e->seqs[seqs[i]].active) continue;
+        const seq_state *s = &e->seqs[seqs[i]];
+        for (uint32_t b = 0; b < s->n_blocks; b++)
+            if (!seen[s->blocks[b]]) seen[s->blocks[b]] = 1, count++;
+    }
+    free(seen);
+    return count;
+}
+
 const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq) {
     return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].tokens + e->seqs[seq].n_virtual : NULL;
 }
@@ -90,12 +143,25 @@ uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq) {
     return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].len - e->seqs[seq].n_virtual : 0;
 }
 
+uint32_t hive_engine_seq_reusable_len(const hive_engine *e, int32_t seq, uint32_t len) {
+    if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active) return 0;
+    const seq_state *s = &e->seqs[seq];
+    uint32_t rows = s->n_virtual + len < s->len ? s->n_virtual + len : s->len, page = rows / e->opts.kv_block;
+    if (rows % e->opts.kv_block && page < s->n_blocks && e->page_refs[s->blocks[page]] > 1)
+        rows = page * e->opts.kv_block;
+    return rows > s->n_virtual ? rows - s->n_virtual : 0;
+}
+
 hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, hive_error **err) {
     if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active)
         return hive_fail(err, HIVE_E_INVALID, "no sequence %d", seq);
     seq_state *s = &e->seqs[seq];
     len += s->n_virtual; /* virtual rows stay */
     if (len > s->len) return hive_fail(err, HIVE_E_INVALID, "cannot truncate sequence of %u tokens to %u", s->len, len);
+    uint32_t page = len / e->opts.kv_block;
+    if (len < s->len && len % e->opts.kv_block && page < s->n_blocks && e->page_refs[s->blocks[page]] > 1)
+        return hive_fail(err, HIVE_E_INTERNAL, "truncating sequence %d to %u tokens would overwrite a shared KV page "
+                         "(hive_engine_seq_reusable_len)", seq, len - s->n_virtual);
     s->len = len;
     release_pages(e, s, (len + e->opts.kv_block - 1) / e->opts.kv_block);
     return HIVE_OK;

@@ -357,3 +357,12 @@ int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_
 
     return draw(smp, c, n, max, p->temperature);
 }
+
+void hive_sampler_apply_mask(float *logits, const uint32_t *allowed, uint32_t n_vocab) {
+    for (uint32_t w = 0; w < (n_vocab + 31) / 32; w++) {
+        uint32_t bits = allowed[w];
+        if (bits == UINT32_MAX) continue;
+        for (uint32_t i = w * 32; i < w * 32 + 32 && i < n_vocab; i++)
+            if (!((bits >> (i & 31)) & 1)) logits[i] = -INFINITY;
+    }
+}

@@ -54,6 +54,10 @@ void hive_sampler_reseed(hive_sampler *smp, uint64_t seed);
 int hive_sampler_is_argmax(const hive_sampler *smp);
 int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history);
 
+/* Structured output: logits of tokens whose bit is clear in `allowed`
+ * ((n_vocab + 31) / 32 words) become -inf, before any other step. */
+void hive_sampler_apply_mask(float *logits, const uint32_t *allowed, uint32_t n_vocab);
+
 /* Step 1 alone, in place on a caller's copy of the logits (n_vocab values). */
 void hive_sampler_penalize(hive_sampler *smp, float *logits, const int32_t *history, size_t n_history);
 

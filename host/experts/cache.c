@@ -116,6 +116,16 @@ hive_expert *hive_expert_cache_peek(const hive_expert_cache *c, const char *path
 
 hive_expert *hive_expert_cache_first(const hive_expert_cache *c) { return c->front; }
 
+hive_status hive_expert_cache_evict(hive_expert_cache *c, const char *path, hive_error **err) {
+    hive_expert *x = hive_expert_cache_peek(c, path);
+    if (!x) return hive_fail(err, HIVE_E_NOTFOUND, "%s is not loaded", path);
+    if (x->refcount)
+        return hive_fail(err, HIVE_E_INVALID, "%s is in use by %u running sequence(s)", path, x->refcount);
+    c->stats.evictions++;
+    drop(c, x);
+    return HIVE_OK;
+}
+
 hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_expert **out, hive_error **err) {
     uint64_t t0 = now_ns();
     *out = NULL;

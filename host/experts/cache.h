@@ -31,6 +31,9 @@ void hive_expert_cache_free(hive_expert_cache *c);
  * The expert stays pinned until hive_expert_cache_release. */
 hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_expert **out, hive_error **err);
 void hive_expert_cache_release(hive_expert_cache *c, hive_expert *x);
+/* Evicts one expert now (an admin's unload): HIVE_E_NOTFOUND when it is not
+ * loaded, HIVE_E_INVALID while it is pinned. */
+hive_status hive_expert_cache_evict(hive_expert_cache *c, const char *path, hive_error **err);
 /* Evicts unpinned experts until the cache fits its budget. */
 void hive_expert_cache_trim(hive_expert_cache *c);
 void hive_expert_cache_get_stats(const hive_expert_cache *c, hive_expert_cache_stats *out);

@@ -104,11 +104,11 @@ static void read_config(hive_manifest *m, const char *field, hive_manifest_adapt
     if (cJSON_IsString(v)) snprintf(a->peft_type, sizeof a->peft_type, "%s", v->valuestring);
     a->use_dora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_dora"));
     v = cJSON_GetObjectItemCaseSensitive(j, "r");
-    a->cfg_r = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    if (!hive_json_whole(v, &a->cfg_r)) a->cfg_r = -1;
     v = cJSON_GetObjectItemCaseSensitive(j, "lora_alpha");
     a->cfg_alpha = cJSON_IsNumber(v) ? v->valuedouble : -1;
     v = cJSON_GetObjectItemCaseSensitive(j, "num_virtual_tokens");
-    a->num_virtual_tokens = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    if (!hive_json_whole(v, &a->num_virtual_tokens)) a->num_virtual_tokens = -1;
     v = cJSON_GetObjectItemCaseSensitive(j, "target_modules");
     if (cJSON_IsString(v)) {
         a->cfg_targets_regex = strdup(v->valuestring);
@@ -217,15 +217,21 @@ void hive_manifest_parse_adapter(hive_manifest *m, const cJSON *j, const char *f
         snprintf(a->type, sizeof a->type, "%s", canon);
     if (!strcmp(a->type, "lora") && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_dora"))) strcpy(a->type, "dora");
     double d;
+    int64_t whole;
     if (number_field(m, j, "r", field, &d, p)) {
-        if (d < 1 || d != floor(d)) hive_problems_add(p, "%s: %s.r: expected a positive integer", m->file, field);
-        else a->r = (int64_t)d;
+        if (!hive_json_whole(cJSON_GetObjectItemCaseSensitive(j, "r"), &whole) || whole < 1)
+            hive_problems_add(p, "%s: %s.r: expected a positive integer", m->file, field);
+        else a->r = whole;
     }
     if (number_field(m, j, "alpha", field, &d, p)) {
         if (d <= 0) hive_problems_add(p, "%s: %s.alpha: expected a positive number", m->file, field);
         else a->alpha = d;
     }
-    if (number_field(m, j, "size_bytes", field, &d, p) && d >= 0) a->size_bytes = (int64_t)d;
+    if (number_field(m, j, "size_bytes", field, &d, p)) {
+        if (!hive_json_whole(cJSON_GetObjectItemCaseSensitive(j, "size_bytes"), &whole) || whole < 0)
+            hive_problems_add(p, "%s: %s.size_bytes: expected a non-negative integer", m->file, field);
+        else a->size_bytes = whole;
+    }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "sha256");
     if (cJSON_IsString(s) && *s->valuestring) {
         if (hive_sha256_is_hex(s->valuestring)) snprintf(a->sha256, sizeof a->sha256, "%s", s->valuestring);

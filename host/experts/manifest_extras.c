@@ -1,6 +1,5 @@
 /* The manifest's non-adapter sections: training.decoding (-> sampling.*),
  * routing, constraints, runtime hints, and every field Hive ignores. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +30,7 @@ static const decoding_map k_decoding[] = {
 static const struct {
     const char *field, *why;
 } k_decoding_ignored[] = {
-    {"use_grammar", "grammar-constrained decoding is not implemented in Hive"},
-    {"grammar_type", "grammar-constrained decoding is not implemented in Hive"},
-    {"grammar", "grammar-constrained decoding is not implemented in Hive"},
+    {"grammar", "an inline grammar is not read: use grammar_type with grammar_file (docs/GRAMMAR.md)"},
     {"validation", "output validation is left to the caller"},
 };
 
@@ -96,7 +93,7 @@ static void decoding(hive_manifest *m, const cJSON *dec, hive_problems *p) {
     hive_config *scratch = hive_config_new(); /* validates values against the schema's ranges */
     const cJSON *it;
     cJSON_ArrayForEach(it, dec) {
-        if (!it->string || it->string[0] == '_') continue;
+        if (!it->string || it->string[0] == '_' || hive_manifest_is_grammar_field(it->string)) continue;
         const decoding_map *d = NULL;
         for (size_t i = 0; i < sizeof k_decoding / sizeof k_decoding[0]; i++)
             if (!strcmp(k_decoding[i].field, it->string)) d = &k_decoding[i];
@@ -112,16 +109,18 @@ static void decoding(hive_manifest *m, const cJSON *dec, hive_problems *p) {
             stop_sequences(m, d, it, scratch, p);
             continue;
         }
-        if (!cJSON_IsNumber(it) || (d->integer && it->valuedouble != floor(it->valuedouble))) {
+        int64_t whole = 0;
+        if (!cJSON_IsNumber(it) || (d->integer && !hive_json_whole(it, &whole))) {
             hive_problems_add(p, "%s: training.decoding.%s: expected %s", m->file, it->string,
                               d->integer ? "an integer" : "a number");
             continue;
         }
         char txt[64];
-        if (d->integer) snprintf(txt, sizeof txt, "%lld", (long long)it->valuedouble);
+        if (d->integer) snprintf(txt, sizeof txt, "%lld", (long long)whole);
         else snprintf(txt, sizeof txt, "%.9g", it->valuedouble);
         add_setting(m, d, txt, scratch, p);
     }
+    hive_manifest_parse_grammar(m, dec, p);
     hive_config_free(scratch);
 }
 
@@ -172,10 +171,11 @@ static void constraints(hive_manifest *m, const cJSON *c, hive_problems *p) {
         } else if (!strcmp(it->string, "requires")) {
             hive_json_strv(m, it, "constraints.requires", &m->requires, p);
         } else if (!strcmp(it->string, "max_chain")) {
-            if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble != floor(it->valuedouble))
+            int64_t n;
+            if (!hive_json_whole(it, &n) || n < 1)
                 hive_problems_add(p, "%s: constraints.max_chain: expected a positive integer", m->file);
             else
-                m->max_chain = (int64_t)it->valuedouble;
+                m->max_chain = n;
         } else if (!strcmp(it->string, "load_order")) {
             hive_manifest_ignore(m, "constraints.load_order: adapters apply in the order the experts are given; "
                                     "their effects compose commutatively (docs/EXPERTS.md)");

@@ -12,6 +12,13 @@ void hive_strv_free(hive_strv *v);
 /* A JSON array of strings into v; problems name `field` (-1 on a problem). */
 int hive_json_strv(const hive_manifest *m, const cJSON *arr, const char *field, hive_strv *v, hive_problems *p);
 void hive_manifest_ignore(hive_manifest *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON number that is a whole number of at most 2^53 in magnitude (so the
+ * conversion is exact and defined) into *out; 0 for anything else. */
+int hive_json_whole(const cJSON *j, int64_t *out);
+
+/* training.decoding's grammar fields (manifest_grammar.c). */
+int hive_manifest_is_grammar_field(const char *field);
+void hive_manifest_parse_grammar(hive_manifest *m, const cJSON *dec, hive_problems *p);
 
 /* Parses one adapter entry (`field` = "base_models[0].adapters[1]"). */
 void hive_manifest_parse_adapter(hive_manifest *m, const cJSON *j, const char *field, hive_manifest_adapter *a,

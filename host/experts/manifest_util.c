@@ -1,5 +1,6 @@
 /* Small helpers shared by the manifest parsers. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,14 @@ hive_status hive_read_text_file(const char *path, size_t max, char **out, hive_e
     buf[n] = 0;
     *out = buf;
     return HIVE_OK;
+}
+
+int hive_json_whole(const cJSON *j, int64_t *out) {
+    if (!cJSON_IsNumber(j)) return 0;
+    double d = j->valuedouble;
+    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != floor(d)) return 0;
+    *out = (int64_t)d;
+    return 1;
 }
 
 int hive_strv_push(hive_strv *v, const char *s) {

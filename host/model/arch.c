@@ -50,6 +50,12 @@ hive_status model_hparams_finish(hive_hparams *hp, hive_error **err) {
     if (!(hp->rope_high_freq_factor > 0)) hp->rope_high_freq_factor = 4.0f;
     if (!(hp->yarn_beta_fast > 0)) hp->yarn_beta_fast = 32.0f;
     if (!(hp->yarn_beta_slow > 0)) hp->yarn_beta_slow = 1.0f;
+    if (hp->rope_dims / 2 > HIVE_ROPE_MAX_PAIRS)
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "%u rotary dimensions: at most %d are supported", hp->rope_dims,
+                         2 * HIVE_ROPE_MAX_PAIRS);
+    if (hp->rope_n_ext && hp->rope_n_ext != hp->rope_dims / 2)
+        return hive_fail(err, HIVE_E_INVALID, "longrope short_factor/long_factor have %u entries; expected %u (rotary dims / 2)",
+                         hp->rope_n_ext, hp->rope_dims / 2);
     return HIVE_OK;
 }
 

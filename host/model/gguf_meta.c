@@ -134,7 +134,7 @@ static hive_status get_array(const hive_tensor_file *f, const char *key, uint64_
 hive_status hive_gguf_arr_str(const hive_tensor_file *f, const char *key, uint64_t i, hive_str *out,
                               hive_error **err) {
     const gguf_kv *kv = NULL;
-    hive_status st = get_array(f, key, i + 1, &kv, err);
+    hive_status st = get_array(f, key, i < UINT64_MAX ? i + 1 : i, &kv, err); /* i + 1 must not wrap to 0 */
     if (st) return st;
     if (kv->elem_type != HIVE_GGUF_STRING || !kv->str_offs)
         return hive_fail(err, HIVE_E_INVALID, "GGUF array %s has elements of type %s, expected string", key,

@@ -38,14 +38,19 @@ static void copy_str(char *dst, size_t cap, hive_str s) {
     dst[n] = '\0';
 }
 
+/* {arch}.rope.scaling.* as llama.cpp names them. llama.cpp's attn_factor
+ * multiplies the cos/sin scale (YaRN's 0.1 ln(s) + 1 included), so it is kept
+ * as rope_attn_mult; yarn_attn_factor (newer converters) wins over it. */
 static hive_status rope_scaling(keys *k, hive_hparams *hp, hive_error **err) {
     hive_str type;
     hive_status st = hive_gguf_get_str(k->f, akey(k, "rope.scaling.type"), &type, err);
     if (st == HIVE_OK) {
-        copy_str(hp->rope_scaling, sizeof hp->rope_scaling, type);
-        if (strcmp(hp->rope_scaling, "none") && strcmp(hp->rope_scaling, "linear") && strcmp(hp->rope_scaling, "yarn"))
-            return hive_fail(err, HIVE_E_UNSUPPORTED, "%s '%s' is not supported; supported: none linear yarn", k->key,
-                             hp->rope_scaling);
+        char name[64];
+        copy_str(name, sizeof name, type);
+        if (!hive_rope_type_known(name))
+            return hive_fail(err, HIVE_E_UNSUPPORTED, "%s '%s' is not supported; supported: %s", k->key, name,
+                             HIVE_ROPE_TYPES);
+        snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "%.15s", strcmp(name, "default") ? name : "none");
     } else if (st != HIVE_E_NOTFOUND) {
         return st;
     }
@@ -57,6 +62,8 @@ static hive_status rope_scaling(keys *k, hive_hparams *hp, hive_error **err) {
         hp->rope_factor = linear;
     }
     if ((st = get_u32(k, "rope.scaling.original_context_length", &hp->rope_orig_ctx, 0, err))) return st;
+    if ((st = get_f32(k, "rope.scaling.attn_factor", &hp->rope_attn_mult, err))) return st;
+    if ((st = get_f32(k, "rope.scaling.yarn_attn_factor", &hp->rope_attn_mult, err))) return st;
     if ((st = get_f32(k, "rope.scaling.yarn_beta_fast", &hp->yarn_beta_fast, err))) return st;
     return get_f32(k, "rope.scaling.yarn_beta_slow", &hp->yarn_beta_slow, err);
 }

@@ -89,8 +89,64 @@ static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err)
     return HIVE_OK;
 }
 
+/* A list of numbers (longrope's short_factor / long_factor). */
+static hive_status cfg_f32_list(const cJSON *cfg, const char *key, float *out, uint32_t *n, hive_error **err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(cfg, key), *v;
+    if (!j || cJSON_IsNull(j)) return HIVE_OK;
+    if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) > HIVE_ROPE_MAX_PAIRS)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be a list of at most %d numbers", key,
+                         HIVE_ROPE_MAX_PAIRS);
+    uint32_t i = 0;
+    cJSON_ArrayForEach(v, j) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+            return hive_fail(err, HIVE_E_INVALID, "config.json: %s[%u] must be a positive number", key, i);
+        out[i++] = (float)v->valuedouble;
+    }
+    *n = i;
+    return HIVE_OK;
+}
+
+/* One rope_scaling / rope_parameters object, as transformers reads it
+ * (modeling_rope_utils.py): "rope_type" or the older "type". */
+static hive_status rope_object(const cJSON *rs, const char *where, hive_hparams *hp, hive_error **err) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    const char *type = cJSON_IsString(t) ? t->valuestring : "default";
+    if (!hive_rope_type_known(type))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: %s type '%s' is not supported; supported: %s", where,
+                         type, HIVE_ROPE_TYPES);
+    snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "%.15s", strcmp(type, "default") ? type : "none");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(rs, "truncate");
+    if (cJSON_IsBool(tr)) hp->yarn_no_truncate = !cJSON_IsTrue(tr);
+    hive_status st;
+    if ((st = cfg_f32(rs, "factor", &hp->rope_factor, err)) ||
+        (st = cfg_u32(rs, "original_max_position_embeddings", &hp->rope_orig_ctx, 0, err)) ||
+        (st = cfg_f32(rs, "low_freq_factor", &hp->rope_low_freq_factor, err)) ||
+        (st = cfg_f32(rs, "high_freq_factor", &hp->rope_high_freq_factor, err)) ||
+        (st = cfg_f32(rs, "beta_fast", &hp->yarn_beta_fast, err)) ||
+        (st = cfg_f32(rs, "beta_slow", &hp->yarn_beta_slow, err)) ||
+        (st = cfg_f32(rs, "mscale", &hp->yarn_mscale, err)) ||
+        (st = cfg_f32(rs, "mscale_all_dim", &hp->yarn_mscale_all_dim, err)) ||
+        (st = cfg_f32(rs, "attention_factor", &hp->rope_attn_factor, err)))
+        return st;
+    uint32_t n_short = 0, n_long = 0;
+    if ((st = cfg_f32_list(rs, "short_factor", hp->rope_short_factor, &n_short, err)) ||
+        (st = cfg_f32_list(rs, "long_factor", hp->rope_long_factor, &n_long, err)))
+        return st;
+    if (n_short != n_long)
+        return hive_fail(err, HIVE_E_INVALID,
+                         "config.json: short_factor (%u numbers) and long_factor (%u) must both be given, equally long",
+                         n_short, n_long);
+    hp->rope_n_ext = n_short;
+    return HIVE_OK;
+}
+
 /* rope_scaling (older) or rope_parameters (newer transformers, which also
- * carries rope_theta). "default" means no scaling. */
+ * carries rope_theta); rope_scaling wins, as in transformers. Then the
+ * lengths transformers derives: llama3/yarn/longrope extend a top-level
+ * original_max_position_embeddings (Phi-3) or max_position_embeddings;
+ * dynamic NTK always grows past max_position_embeddings; yarn and longrope
+ * without a factor take max_position_embeddings / original. */
 static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
     hive_status st = cfg_f32(cfg, "rope_theta", &hp->rope_theta, err);
     const char *keys[] = {"rope_parameters", "rope_scaling"};
@@ -99,23 +155,21 @@ static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **
         if (!rs || cJSON_IsNull(rs)) continue;
         if (!cJSON_IsObject(rs)) return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be an object", keys[k]);
         if (k == 0 && (st = cfg_f32(rs, "rope_theta", &hp->rope_theta, err))) return st;
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-        if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-        const char *type = cJSON_IsString(t) ? t->valuestring : "default";
-        if (strcmp(type, "default") == 0) type = "none";
-        if (strcmp(type, "none") && strcmp(type, "linear") && strcmp(type, "yarn") && strcmp(type, "llama3"))
-            return hive_fail(err, HIVE_E_UNSUPPORTED,
-                             "config.json: %s type '%s' is not supported; supported: default linear yarn llama3",
-                             keys[k], type);
-        snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "%.15s", type);
-        if ((st = cfg_f32(rs, "factor", &hp->rope_factor, err))) return st;
-        if ((st = cfg_u32(rs, "original_max_position_embeddings", &hp->rope_orig_ctx, 0, err))) return st;
-        if ((st = cfg_f32(rs, "low_freq_factor", &hp->rope_low_freq_factor, err))) return st;
-        if ((st = cfg_f32(rs, "high_freq_factor", &hp->rope_high_freq_factor, err))) return st;
-        if ((st = cfg_f32(rs, "beta_fast", &hp->yarn_beta_fast, err))) return st;
-        if ((st = cfg_f32(rs, "beta_slow", &hp->yarn_beta_slow, err))) return st;
+        st = rope_object(rs, keys[k], hp, err);
     }
-    return st;
+    if (st || !hp->rope_scaling[0]) return st;
+    uint32_t top_orig = 0;
+    if ((st = cfg_u32(cfg, "original_max_position_embeddings", &top_orig, 0, err))) return st;
+    const char *type = hp->rope_scaling;
+    if (!strcmp(type, "dynamic")) hp->rope_orig_ctx = hp->max_ctx;
+    else if (top_orig && (!strcmp(type, "llama3") || !strcmp(type, "yarn") || !strcmp(type, "longrope")))
+        hp->rope_orig_ctx = top_orig;
+    if (!strcmp(type, "longrope") && hp->rope_n_ext == 0)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: longrope needs short_factor and long_factor");
+    uint32_t orig = hp->rope_orig_ctx ? hp->rope_orig_ctx : hp->max_ctx;
+    if (!(hp->rope_factor > 0) && orig && hp->max_ctx && (!strcmp(type, "yarn") || !strcmp(type, "longrope")))
+        hp->rope_factor = (float)((double)hp->max_ctx / orig);
+    return HIVE_OK;
 }
 
 static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, int *attention_bias, hive_error **err) {

@@ -159,6 +159,7 @@ hive_status hive_model_open(const char *path, hive_model_files **out, hive_error
         m->layers = calloc(m->hp.n_layers, sizeof *m->layers);
         st = m->layers ? model_bind_tensors(m, err) : hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
+    if (!st) st = model_rope_tensors(m, err);
     if (!st && m->vocab.n_tokens > m->hp.vocab)
         HLOG_WARN("%s: the tokenizer has %u tokens but the embedding only %u rows", path, m->vocab.n_tokens,
                   m->hp.vocab);

@@ -8,6 +8,9 @@
 #include "hive_abi.h"
 #include "tokenizer/vocab.h"
 
+#define HIVE_ROPE_MAX_PAIRS 256 /* rotated pairs per head Hive supports (head_dim 512) */
+#define HIVE_ROPE_TYPES "none (default) linear dynamic yarn longrope llama3"
+
 typedef enum { HIVE_ARCH_LLAMA = 0, HIVE_ARCH_QWEN2 = 1, HIVE_ARCH_QWEN3 = 2 } hive_arch;
 
 typedef struct hive_hparams {
@@ -25,17 +28,43 @@ typedef struct hive_hparams {
     float rms_eps;
     float rope_theta;
     uint32_t rope_mode;         /* HIVE_ROPE_NORMAL (GGUF llama, permuted q/k) or HIVE_ROPE_NEOX */
-    /* rope scaling: type "none", "linear", "yarn", "llama3"; factor etc. */
+    /* RoPE scaling (docs/LONG_CONTEXT.md): type "none", "linear", "dynamic",
+     * "yarn", "longrope" or "llama3", with transformers' parameters */
     char rope_scaling[16];
     float rope_factor;
-    uint32_t rope_orig_ctx;
+    uint32_t rope_orig_ctx;     /* pretraining length the scaling extends (dynamic: max_ctx) */
     float rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
     float yarn_beta_fast, yarn_beta_slow;
+    float yarn_mscale, yarn_mscale_all_dim; /* 0: absent */
+    int yarn_no_truncate;       /* yarn truncate: false (keep the correction range unrounded) */
+    float rope_attn_factor;     /* transformers' attention_factor (yarn, longrope); 0: computed */
+    float rope_attn_mult;       /* llama.cpp's attn_factor: multiplies the cos/sin scale; 0: 1 */
+    uint32_t rope_n_ext;        /* longrope: entries of short/long factor (rope_dims / 2) */
+    float rope_short_factor[HIVE_ROPE_MAX_PAIRS], rope_long_factor[HIVE_ROPE_MAX_PAIRS];
+    /* GGUF rope_freqs tensor (llama.cpp's llama3 conversion): inv_freq[i] /= factor[i] */
+    uint32_t rope_n_freq_factors;
+    float rope_freq_factors[HIVE_ROPE_MAX_PAIRS];
     int tied_embeddings;        /* output weight == token embedding */
     int qkv_bias;               /* qwen2 */
     int qk_norm;                /* qwen3 */
     uint32_t rope_dims;         /* rotated dims per head (GGUF rope.dimension_count; = head_dim) */
 } hive_hparams;
+
+/* RoPE settings given on the command line or in the config file, over the
+ * model file's (docs/LONG_CONTEXT.md). Zero / "" keeps the model's value. */
+typedef struct hive_rope_override {
+    char scaling[16];          /* --rope-scaling */
+    float factor;              /* --rope-scale */
+    float freq_base;           /* --rope-freq-base */
+    uint32_t orig_ctx;         /* --yarn-orig-ctx */
+    float beta_fast, beta_slow; /* --yarn-beta-fast, --yarn-beta-slow */
+    float attn_mult;           /* --yarn-attn-factor (llama.cpp's meaning: multiplies the scale) */
+} hive_rope_override;
+
+/* 1 when type names a RoPE scaling Hive computes ("default" counts as "none"). */
+int hive_rope_type_known(const char *type);
+/* Apply o to hp; an unknown type or a value out of range is an error naming it. */
+hive_status hive_hparams_rope_override(hive_hparams *hp, const hive_rope_override *o, hive_error **err);
 
 /* A tensor the model uses. data == NULL means absent (optional tensors only). */
 typedef struct hive_layer_tensors {

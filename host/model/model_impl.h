@@ -24,6 +24,8 @@ int model_arch_from_name(const char *name, hive_arch *out);
 /* Defaults and sanity checks shared by both formats (after the format filled
  * what it knows; zero means "not given"). */
 hive_status model_hparams_finish(hive_hparams *hp, hive_error **err);
+/* GGUF per-dimension RoPE factors (rope_freqs, rope_factors_long/short) into hp. */
+hive_status model_rope_tensors(hive_model_files *m, hive_error **err);
 
 /* GGUF: hyper-parameters from <arch>.* keys, tokenizer from tokenizer.*. */
 hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err);

@@ -76,13 +76,8 @@ static hive_status map_file(struct hive_tensor_file *f, hive_error **err) {
     return HIVE_OK;
 }
 
-hive_status hive_tf_open(const char *path, hive_tensor_file **out, hive_error **err) {
-    *out = NULL;
-    if (!path) return hive_fail(err, HIVE_E_INVALID, "tensor file path is NULL");
-    struct hive_tensor_file *f = calloc(1, sizeof *f);
-    if (!f) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    f->path = strdup(path);
-    hive_status st = f->path ? map_file(f, err) : hive_fail(err, HIVE_E_NOMEM, "out of memory");
+/* Format detection and parsing of mapped (or borrowed) bytes; closes f on failure. */
+static hive_status parse_any(struct hive_tensor_file *f, hive_status st, hive_tensor_file **out, hive_error **err) {
     if (st == HIVE_OK) {
         if (f->size >= 4 && memcmp(f->map, "GGUF", 4) == 0) {
             f->is_gguf = 1;
@@ -92,12 +87,38 @@ hive_status hive_tf_open(const char *path, hive_tensor_file **out, hive_error **
         }
     }
     if (st != HIVE_OK) {
-        if (err) hive_error_prefix(*err, "%s", path);
+        if (err) hive_error_prefix(*err, "%s", f->path ? f->path : "(tensor file)");
         hive_tf_close(f);
         return st;
     }
     *out = f;
     return HIVE_OK;
+}
+
+hive_status hive_tf_open(const char *path, hive_tensor_file **out, hive_error **err) {
+    *out = NULL;
+    if (!path) return hive_fail(err, HIVE_E_INVALID, "tensor file path is NULL");
+    struct hive_tensor_file *f = calloc(1, sizeof *f);
+    if (!f) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    f->path = strdup(path);
+    hive_status st = f->path ? map_file(f, err) : hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    return parse_any(f, st, out, err);
+}
+
+hive_status hive_tf_open_mem(const char *name, const void *data, uint64_t size, hive_tensor_file **out,
+                             hive_error **err) {
+    *out = NULL;
+    if (!name || (!data && size)) return hive_fail(err, HIVE_E_INVALID, "tensor file name or data is NULL");
+    struct hive_tensor_file *f = calloc(1, sizeof *f);
+    if (!f) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    f->path = strdup(name);
+    f->borrowed = 1;
+    f->map = data;
+    f->size = size;
+    hive_status st = HIVE_OK;
+    if (!f->path) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    else if (size == 0) st = hive_fail(err, HIVE_E_INVALID, "file is empty");
+    return parse_any(f, st, out, err);
 }
 
 uint64_t hive_tf_count(const hive_tensor_file *f) { return f ? f->n_tensors : 0; }
@@ -129,7 +150,7 @@ void hive_tf_close(hive_tensor_file *f) {
     free(f->entries);
     free(f->names);
     free(f->views);
-    if (f->map) munmap((void *)f->map, (size_t)f->size);
+    if (f->map && !f->borrowed) munmap((void *)f->map, (size_t)f->size);
     free(f->path);
     free(f);
 }

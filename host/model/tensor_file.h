@@ -9,6 +9,11 @@
 
 /* Opens a .gguf (detected by magic) or a .safetensors file. */
 hive_status hive_tf_open(const char *path, hive_tensor_file **out, hive_error **err);
+/* The same parse of bytes already in memory, borrowed (they must outlive the
+ * file); `name` is for messages. The fuzz harnesses use it so that ASan sees
+ * every read past the end, which a page-rounded mapping would hide. */
+hive_status hive_tf_open_mem(const char *name, const void *data, uint64_t size, hive_tensor_file **out,
+                             hive_error **err);
 uint64_t hive_tf_count(const hive_tensor_file *f);
 hive_status hive_tf_get(const hive_tensor_file *f, uint64_t index, hive_tensor_view *out);
 /* HIVE_E_NOTFOUND when absent (no error is made) */

@@ -30,6 +30,7 @@ struct hive_tensor_file {
     char *path;
     int is_gguf;
     const uint8_t *map;      /* read-only mapping of the whole file */
+    int borrowed;            /* map is the caller's memory (hive_tf_open_mem): not unmapped */
     uint64_t size;
 
     uint64_t n_tensors;

@@ -153,6 +153,7 @@ int hive_buf_append_lossy(hive_buf *b, const char *s, size_t n, int hold_tail, s
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, run = 0; /* [run, i) is valid text not yet copied */
     if (held) *held = 0;
+    if (!n) return hive_buf_append(b, NULL, 0); /* s may be NULL: no arithmetic on it */
     while (i < n) {
         size_t vp;
         int tr;

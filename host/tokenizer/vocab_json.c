@@ -119,14 +119,24 @@ static hive_status load_vocab(const cJSON *root, vocab_json_owner *o, hive_error
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (!cJSON_IsObject(vocab)) return hive_fail(err, HIVE_E_INVALID, "tokenizer.json: model.vocab missing");
-    double max_id = -1;
+    double max_id = -1, n_ids = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble > max_id) max_id = e->valuedouble;
+    cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e)) {
+        n_ids++;
+        if (e->valuedouble > max_id) max_id = e->valuedouble;
+    }
     cJSON_ArrayForEach(e, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (cJSON_IsNumber(id) && id->valuedouble > max_id) max_id = id->valuedouble;
+        if (!cJSON_IsNumber(id)) continue;
+        n_ids++;
+        if (id->valuedouble > max_id) max_id = id->valuedouble;
     }
     if (max_id < 0 || max_id > 16e6) return hive_fail(err, HIVE_E_INVALID, "tokenizer.json: bad vocabulary ids");
+    /* Ids are dense in real vocabularies; a lone huge id would make millions
+     * of empty tokens (seconds of work and memory for nothing). */
+    if (max_id >= 2 * n_ids + 1024)
+        return hive_fail(err, HIVE_E_INVALID, "tokenizer.json: token ids run up to %.0f but only %.0f tokens are defined",
+                         max_id, n_ids);
     o->n_tokens = (uint32_t)max_id + 1;
     o->tokens = calloc(o->n_tokens, sizeof *o->tokens);
     o->types = malloc(o->n_tokens * sizeof *o->types);

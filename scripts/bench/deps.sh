@@ -1,10 +1,10 @@
 # deps.sh — sourced by gpu-vs-torch.sh and ../gpu-check.sh: Hive's build dependencies from the
-# system, else from .deb files carried in scripts/bench/peers/debs/ (HIVE_BENCH_DEBS), unpacked
+# system, else from .deb files in scripts/bench/debs/ (git-ignored; HIVE_BENCH_DEBS), unpacked
 # under /tmp/hive-bench-deps (never into /). The device machines have CUDA, CMake and PyTorch but
 # not our -dev packages, and no network. Needs die() and say() from the caller.
 # HIVE_DEPS_MODULES: pkg-config modules required (default: the host's; the tests add cmocka).
 DEPS=/tmp/hive-bench-deps
-DEPS_DEBS=${HIVE_BENCH_DEBS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peers/debs}
+DEPS_DEBS=${HIVE_BENCH_DEBS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/debs}
 : "${HIVE_DEPS_MODULES:=libconfig libcjson libpcre2-8 libcrypto}"
 HIVE_LD=""
 have_deps() {

@@ -12,28 +12,28 @@
 #   --quick          batch 1 only, -n 32, 1 repetition, peers skipped (unless --peers)
 #   --peers / --no-peers   run the two PyTorch peers or not (default: run, except with --quick)
 #   --work DIR       model + experts go here and are kept (default: a temp dir, removed at exit)
-#   --peer-dir DIR   take the peer scripts from DIR first
 #   --reps R         hive repetitions per configuration, best reported (default 3)
+#   -p N, -n N       prompt and new tokens (default 512, 128), for Hive and the peers alike
 #   --backend NAME   hive backend (default cuda); --small: tiny model. Both only for a CPU dry run:
 #                    --backend onednn-cpu --small --no-peers exercises every step but the GPU.
 # Model: Qwen3-0.6B configuration, random bf16 weights (make-qwen3-bench-model.py); 8 experts of
 # LoRA r=16 on q,k,v,o,gate,up,down (make-lora-experts.py). Hive runs, each
 #   hive-host bench --model M --backend cuda --weights W -p 512 -n 128 -b B -r R --json
 # for W in bf16 q8_0, B in 1 8 64, plus -b 64 with --expert x8 --mix (W bf16 and q8_0).
-# Peers: scripts/bench/peers/peer_{hf,torch_graph}_bench.py (copied there from
-# /work/shared/bench before the device call: the device machine gets only the repo), else
-# shared/bench/ in the repo, else ../shared/bench/ beside it. See scripts/bench/README.md.
-# Build dependencies missing on the device (libconfig, cJSON, PCRE2, uthash, OpenSSL, pkg-config)
-# are taken from .deb files in scripts/bench/peers/debs/ (unpacked under /tmp, never into /).
-# Env: PEER_TIMEOUT (s, default 180 torch graph / 240 HF: its last step, torch.compile, may be cut;
-#      what it printed before is still used), HIVE_TIMEOUT (s per hive run, default 150).
+# Peers (bf16, same shapes, random weights of their own, need torch / transformers / peft):
+#   scripts/bench/peers/torch_graph_bench.py  static KV cache, SDPA, one CUDA graph per decode step
+#   scripts/bench/peers/hf_generate_bench.py  transformers generate, and with one PEFT LoRA r=16
+# Build dependencies missing here (libconfig, cJSON, PCRE2, uthash, OpenSSL, pkg-config) are
+# taken from .deb files in scripts/bench/debs/ (unpacked under /tmp, never into /; see the README).
+# Env: PEER_TIMEOUT (s per peer, default 180 torch graph / 300 HF; the lines a peer printed before
+#      it was cut still count), HIVE_TIMEOUT (s per hive run, default 150).
 # Exit: 0 ok, 1 a step failed, 2 usage, 3 no usable device for the backend.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUTDIR="" BUILD="$ROOT/build-gpu-bench" DO_BUILD=1 BUILD_ONLY=0 QUICK=0 PEERS="" WORK="" REPS=""
-BACKEND=cuda SMALL=0 NP=512 NG=128 PEERDIR_OPT=""
+BACKEND=cuda SMALL=0 NP=512 NG=128
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUTDIR=$2; shift 2 ;;
@@ -44,13 +44,12 @@ while [ $# -gt 0 ]; do
         --peers) PEERS=1; shift ;;
         --no-peers) PEERS=0; shift ;;
         --work) WORK=$2; shift 2 ;;
-        --peer-dir) PEERDIR_OPT=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --backend) BACKEND=$2; shift 2 ;;
         --small) SMALL=1; shift ;;
         -p) NP=$2; shift 2 ;;
         -n) NG=$2; shift 2 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "gpu-vs-torch: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -150,69 +149,47 @@ for W in bf16 q8_0; do
     run_hive "${W}_bs${MIXB}_lora8mix" --weights "$W" -b "$MIXB" "${EXP[@]}" --mix
 done
 
-# ---- (d) peers -----------------------------------------------------------------------------------
-PEERDIR=""
-for d in $PEERDIR_OPT "$HERE/peers" "$ROOT/shared/bench" "$ROOT/../shared/bench"; do
-    if [ -f "$d/peer_torch_graph_bench.py" ] && [ -f "$d/peer_hf_bench.py" ]; then PEERDIR=$(cd "$d" && pwd); break; fi
-done
+# ---- (d) peers: one JSON object per line, {"<config>": {...}} (scripts/bench/peers/) -------------
+PEERDIR=$HERE/peers
 : >"$OUTDIR/peers.log"
 if [ "$PEERS" = 1 ]; then
-    if [ -z "$PEERDIR" ]; then
-        echo "gpu-vs-torch: peers not found (scripts/bench/peers/, shared/bench/, ../shared/bench/): copy /work/shared/bench/peer_*.py into scripts/bench/peers/ and carry it (README)" >&2
-        FAILED=1
-    else
-        for p in peer_torch_graph_bench peer_hf_bench; do
-            say "peer $p ($PEERDIR) [$(elapsed)]"
-            echo "### $p" >>"$OUTDIR/peers.log"
-            lim=${PEER_TIMEOUT:-$([ $p = peer_hf_bench ] && echo 240 || echo 180)}
-            PYTHONUNBUFFERED=1 timeout "$lim" python3 "$PEERDIR/$p.py" >>"$OUTDIR/peers.log" 2>&1 ||
-                { echo "gpu-vs-torch: peer $p exited $? (partial results are still read; see peers.log)" >&2; }
-        done
-    fi
+    common=(--batches "${BATCHES// /,}" --prompt "$NP" --gen "$NG"); [ "$SMALL" = 1 ] && common+=(--small)
+    for p in torch_graph_bench hf_generate_bench; do
+        extra=(); [ $p = hf_generate_bench ] && extra=(--lora --lora-batches "$MIXB")
+        say "peer $p [$(elapsed)]"
+        echo "### $p" >>"$OUTDIR/peers.log"
+        lim=${PEER_TIMEOUT:-$([ $p = hf_generate_bench ] && echo 300 || echo 180)}
+        PYTHONUNBUFFERED=1 timeout "$lim" python3 "$PEERDIR/$p.py" "${common[@]}" "${extra[@]}" >>"$OUTDIR/peers.log" 2>&1 ||
+            { echo "gpu-vs-torch: peer $p exited $? (the configurations it finished still count; see peers.log)" >&2; FAILED=1; }
+    done
 fi
 
 # ---- table ---------------------------------------------------------------------------------------
 python3 - "$OUTDIR" "$NP" "$NG" "$REPS" "$MIXB" "$BACKEND" "$PEERDIR" <<'EOF' | tee "$OUTDIR/table.txt"
-import ast, json, sys
+import json, sys
 out, NP, NG, REPS, MIXB, backend, peerdir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
 hive = {}
 for line in open(f"{out}/hive.jsonl"):
     o = json.loads(line)
     hive[o["label"]] = o.get("result") or {"error": o.get("error")}
-# peers: per-config lines "name {dict}" (HF) or "{dict} B" (torch graph), and a final JSON line
-peer, section = {}, None
+# peers: every line that is a JSON object of objects ({"hf_eager_bs8": {...}}, {"torch_cudagraph_bs8": ...})
+peer = {}
 for line in open(f"{out}/peers.log", errors="replace"):
     line = line.strip()
-    if line.startswith("### "):
-        section = line[4:]
-        continue
     if line.startswith("{") and line.endswith("}"):
         try:
             o = json.loads(line)
-            if all(isinstance(v, dict) for v in o.values()):
-                peer.update(o)
-                continue
         except ValueError:
-            pass
-    if section == "peer_hf_bench" and line.startswith("hf_") and " {" in line:
-        name, _, d = line.partition(" ")
-        try:
-            peer.setdefault(name, ast.literal_eval(d))
-        except (ValueError, SyntaxError):
-            pass
-    if section == "peer_torch_graph_bench" and line.startswith("{"):
-        try:
-            d, b = line.rsplit("}", 1)
-            peer.setdefault(f"torch_cudagraph_bs{int(b)}", ast.literal_eval(d + "}"))
-        except (ValueError, SyntaxError):
-            pass
+            continue
+        if isinstance(o, dict) and all(isinstance(v, dict) for v in o.values()):
+            peer.update(o)
 
 def f(x, fmt="{:.1f}"):
     return "–" if x is None else fmt.format(x)
 
 rows, lines = [], []
 hdr = f"{'config':<26}{'hive tok/s':>11}{'HF eager':>10}{'torch+graph':>12}{'hive/best':>10}{'hive TTFT':>10}{'graph TTFT':>11}"
-lines.append(f"Hive ({backend}) vs PyTorch peers | Qwen3-0.6B shape, random weights | prompt {NP}, {NG} new tokens (peers: 512/128), "
+lines.append(f"Hive ({backend}) vs PyTorch peers | Qwen3-0.6B shape, random weights | prompt {NP}, {NG} new tokens (peers too), "
              f"best of {REPS} | decode tok/s summed over the batch, TTFT ms")
 lines.append(hdr)
 lines.append("-" * len(hdr))

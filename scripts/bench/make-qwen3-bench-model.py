@@ -3,7 +3,7 @@
 
 Usage: make-qwen3-bench-model.py OUT_DIR [--small] [--seed N] [--force]
 
-OUT_DIR/config.json        Qwen3ForCausalLM, the shape the GPU peers in ../shared/bench build:
+OUT_DIR/config.json        Qwen3ForCausalLM, the shape the GPU peers in peers/ build:
                            vocab 151936, hidden 1024, intermediate 3072, 28 layers, 16 heads,
                            8 KV heads, head_dim 128, rope_theta 1e6, tied embeddings, rms eps 1e-6,
                            max_position_embeddings 40960

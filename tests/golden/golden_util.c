@@ -35,7 +35,7 @@ cJSON *golden_load_json(const char *path) {
     return j;
 }
 
-golden_knobs golden_next = {1, 0, 0, 1, 0};
+golden_knobs golden_next = {.batched_lora = 1, .fuse_linears = 1};
 
 const char *golden_backend(void) {
     const char *b = getenv("HIVE_TEST_BACKEND");
@@ -68,7 +68,8 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     hive_engine_opts_default(&o);
     o.ctx = ctx;
     o.kv_dtype = golden_next.kv_dtype ? golden_next.kv_dtype : HIVE_DTYPE_F32; /* golden comparisons: f32 */
-    o.max_rows = 64;
+    o.max_rows = golden_next.max_rows ? golden_next.max_rows : 64;
+    o.rope = golden_next.rope;
     o.max_seqs = 8;
     o.weights_dtype = weights_dtype;
     o.qk_hf_order = qk_hf_order;

@@ -51,7 +51,9 @@ void cpu_kernels_init_avx2(cpu_kernels *k);
 void cpu_kernels_init_avxvnni(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni(cpu_kernels *k);
-/* Variants with 512-bit decode dots, compared by the micro-benchmark. */
+/* Variants the micro-benchmark compares with the levels' choices: VNNI for the
+ * Q8_0 decode dot too; 512-bit decode dots. */
+void cpu_kernels_init_avxvnni_all(cpu_kernels *k);
 void cpu_kernels_init_avx512_wide(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni_wide(cpu_kernels *k);
 

@@ -274,7 +274,12 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[HIVE_DTYPE_F32] = vd_f32;
     k->vec_dot[HIVE_DTYPE_F16] = vd_f16;
     k->vec_dot[HIVE_DTYPE_BF16] = vd_bf16;
-    avx2_fill(k);
+    k->vec_dot[HIVE_DTYPE_Q8_0] = avx2_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = avx2_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = avx2_vd_q4_1;
+    k->gemm[HIVE_DTYPE_Q8_0] = avx2_gemm_q8_0;
+    k->gemm[HIVE_DTYPE_Q4_0] = avx2_gemm_q4_0;
+    k->gemm[HIVE_DTYPE_Q4_1] = avx2_gemm_q4_1;
     k->vec_dot[HIVE_DTYPE_Q4_K] = vd_q4_k;
     k->vec_dot[HIVE_DTYPE_Q6_K] = vd_q6_k;
     k->dequant[HIVE_DTYPE_F16] = dq_f16;

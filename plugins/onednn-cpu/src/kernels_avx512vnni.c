@@ -1,7 +1,8 @@
 /* AVX-512 VNNI kernels: the Q8_0 / Q4_0 / Q4_1 tiles with vpdpbusd, in
  * 512-bit registers (prefill tiles) and 256-bit ones (EVEX-encoded, for CPUs
- * with AVX512-VNNI but not AVX-VNNI). Which width serves which entry is set
- * from bench/bench_kernels.c's per-kernel timings (docs/PERFORMANCE.md). */
+ * with AVX512-VNNI but not AVX-VNNI: Q4_0 / Q4_1 decode). The Q8_0 decode dot
+ * stays AVX2's. Which width serves which entry follows bench_levels.c's
+ * per-kernel timings (docs/PERFORMANCE.md). */
 #include <immintrin.h>
 #include <string.h>
 #include "kernels.h"
@@ -16,7 +17,8 @@
 
 void cpu_kernels_init_avx512vnni(cpu_kernels *k) {
     k->isa = "avx512vnni";
-    avx512vnni256_fill(k);
+    k->vec_dot[HIVE_DTYPE_Q4_0] = avx512vnni256_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = avx512vnni256_vd_q4_1;
     k->gemm[HIVE_DTYPE_Q8_0] = avx512vnni_gemm_q8_0;
     k->gemm[HIVE_DTYPE_Q4_0] = avx512vnni_gemm_q4_0;
     k->gemm[HIVE_DTYPE_Q4_1] = avx512vnni_gemm_q4_1;

@@ -1,6 +1,7 @@
 /* AVX-VNNI kernels (VEX vpdpbusd, e.g. Alder Lake, Sapphire Rapids): the
- * Q8_0 / Q4_0 / Q4_1 tiles in 256-bit registers. The rest is inherited from
- * the AVX2 table. */
+ * Q8_0 / Q4_0 / Q4_1 tiles in 256-bit registers. The Q8_0 decode dot and the
+ * rest are inherited from the AVX2 table (maddubs measured faster there:
+ * bench_levels.c). */
 #include <immintrin.h>
 #include <string.h>
 #include "kernels.h"
@@ -11,5 +12,16 @@
 
 void cpu_kernels_init_avxvnni(cpu_kernels *k) {
     k->isa = "avxvnni";
-    avxvnni_fill(k);
+    k->vec_dot[HIVE_DTYPE_Q4_0] = avxvnni_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = avxvnni_vd_q4_1;
+    k->gemm[HIVE_DTYPE_Q8_0] = avxvnni_gemm_q8_0;
+    k->gemm[HIVE_DTYPE_Q4_0] = avxvnni_gemm_q4_0;
+    k->gemm[HIVE_DTYPE_Q4_1] = avxvnni_gemm_q4_1;
+}
+
+/* Every entry VNNI, Q8_0 decode too: the micro-benchmark's comparison. */
+void cpu_kernels_init_avxvnni_all(cpu_kernels *k) {
+    cpu_kernels_init_avxvnni(k);
+    k->isa = "avxvnni-all";
+    k->vec_dot[HIVE_DTYPE_Q8_0] = avxvnni_vd_q8_0;
 }

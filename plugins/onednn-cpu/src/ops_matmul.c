@@ -10,7 +10,7 @@
 
 #define CPU_ONEDNN_MIN_ROWS 16 /* below this our GEMV-style kernels win */
 #define CPU_GROUP 4            /* weight rows per kernel call */
-#define CPU_TILE_X 4           /* activation rows per gemm tile call */
+#define CPU_TILE_X 8           /* activation rows per gemm call (the kernel tiles them) */
 
 typedef struct mm_ctx {
     const hive_device *dev;

@@ -1,4 +1,4 @@
-/* Q8_0 / Q4_0 / Q4_1 tiles in 512-bit registers: 4 weight rows x NX (1..4)
+/* Q8_0 / Q4_0 / Q4_1 tiles in 512-bit registers: 4 weight rows x NX (1..8)
  * activation rows. A template: the including file defines
  *   QD512(name)      the prefix of the functions it gets
  *   QD512_DOT(u, s)  16 x int32, lane j = sum of u8*s8 over bytes 4j..4j+3
@@ -8,11 +8,13 @@
  * its low and high halves) against the activation block broadcast to both, so
  * each half is exactly the 8-lane accumulator qdot256.h keeps for its row:
  * the outputs are the same bits as the 256-bit kernels and llama.cpp's. */
-#include <math.h>
 #include "simd_avx2.h"
 
 #ifndef QD512_DOT
 #error "define QD512_DOT before including qdot512.h"
+#endif
+#ifndef QD512_TILE_X
+#define QD512_TILE_X 8 /* activation rows per tile: 4 or 8 */
 #endif
 
 /* the nibbles of one block of two rows: [row a lo, row a hi, row b lo, row b hi] */
@@ -30,9 +32,9 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
     const size_t qoff = DT == 0 ? offsetof(blk_q8_0, qs) : DT == 1 ? offsetof(blk_q4_0, qs) : offsetof(blk_q4_1, qs);
     const __m512i lo_pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i hi_pair = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    __m512 acc[4][2];
-    __m128 summs[4];
-    _Pragma("GCC unroll 4") for (int c = 0; c < NX; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps(), summs[c] = _mm_setzero_ps();
+    __m512 acc[8][2];
+    __m128 summs[8];
+    _Pragma("GCC unroll 8") for (int c = 0; c < NX; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps(), summs[c] = _mm_setzero_ps();
     for (int64_t k = 0; k < nb; k++) {
         const uint8_t *b[4];
         uint64_t d4 = 0, m4 = 0; /* four f16 scales (mins), built in a register, not on the stack */
@@ -62,7 +64,7 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
                 wq[p] = QD512(nibbles2)(b[2 * p] + qoff, b[2 * p + 1] + qoff);
             }
         }
-        _Pragma("GCC unroll 4") for (int c = 0; c < NX; c++) {
+        _Pragma("GCC unroll 8") for (int c = 0; c < NX; c++) {
             const act_q8 *a = x[c] + k;
             const __m512i xq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a->q));
             const __m512i x8 = DT == 1 ? QD512_DOT(_mm512_set1_epi8(8), xq) : _mm512_setzero_si512();
@@ -76,7 +78,7 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
             if (DT == 2) summs[c] = _mm_fmadd_ps(mw, _mm_set1_ps(a->s), summs[c]);
         }
     }
-    _Pragma("GCC unroll 4") for (int c = 0; c < NX; c++) {
+    _Pragma("GCC unroll 8") for (int c = 0; c < NX; c++) {
         float s[4];
         _mm_storeu_ps(s, summs[c]);
         _Pragma("GCC unroll 4") for (int p = 0; p < 2; p++) {
@@ -86,21 +88,25 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
     }
 }
 
-/* As QD256(gemm_dt): nr (1..4) weight rows x nx activation rows. */
+/* As QD256(gemm_dt): nr (1..4) weight rows x nx activation rows, eight
+ * activation rows per tile (the weight blocks' unpacking is paid once for
+ * them all). */
 CPU_INLINE void QD512(gemm_dt)(const int DT, int64_t n, const void *w, size_t row_bytes, int nr,
                                const void *x, size_t x_row_bytes, int nx, float *out, size_t out_stride) {
     const int64_t nb = n / QK32;
     const int step = nr == 4 ? 4 : 1;
-    float tmp[4 * 4];
-    for (int c0 = 0; c0 < nx; c0 += 4) {
-        const int m = nx - c0 >= 4 ? 4 : nx - c0;
-        const act_q8 *xs[4];
-        for (int c = 0; c < 4; c++)
+    float tmp[8 * 4];
+    for (int c0 = 0; c0 < nx; c0 += QD512_TILE_X) {
+        const int m = nx - c0 >= QD512_TILE_X ? QD512_TILE_X : nx - c0;
+        const act_q8 *xs[8];
+        for (int c = 0; c < 8; c++)
             xs[c] = (const act_q8 *)((const char *)x + (size_t)(c0 + (c < m ? c : m - 1)) * x_row_bytes);
         for (int r0 = 0; r0 < nr; r0 += step) {
             const void *wr = (const char *)w + (size_t)r0 * row_bytes;
             const size_t rb = step == 4 ? row_bytes : 0;
             switch (m) {
+            case 8: QD512(tile)(DT, 8, nb, wr, rb, xs, tmp, 4, 0); break;
+            case 7: case 6: case 5: QD512(tile)(DT, 8, nb, wr, rb, xs, tmp, 4, 0); break; /* rows past m repeat */
             case 4: QD512(tile)(DT, 4, nb, wr, rb, xs, tmp, 4, 0); break;
             case 3: QD512(tile)(DT, 3, nb, wr, rb, xs, tmp, 4, 0); break;
             case 2: QD512(tile)(DT, 2, nb, wr, rb, xs, tmp, 4, 0); break;
@@ -112,12 +118,14 @@ CPU_INLINE void QD512(gemm_dt)(const int DT, int64_t n, const void *w, size_t ro
     }
 }
 
+/* Each including file takes the entries it measured fastest; the others stay
+ * unused (the micro-benchmark's variants may use them). */
 #define QD512_ENTRIES(DTNAME, DT)                                                                    \
-    static void QD512(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
+    __attribute__((unused)) static void QD512(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
                                      size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
         QD512(gemm_dt)(DT, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);                \
     }                                                                                                \
-    static void QD512(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
+    __attribute__((unused)) static void QD512(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
                                    float *out) {                                                     \
         QD512(gemm_dt)(DT, n, w, row_bytes, nr, x, 0, 1, out, 0);                                    \
     }

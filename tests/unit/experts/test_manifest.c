@@ -42,7 +42,7 @@ static void test_full_manifest(void **state) {
                "  \"target_modules\": [\"v_proj\", \"q_proj\"], \"dropout\": 0.05, \"sha256\": \"def456...\"},"
                " {\"type\": \"IA3\", \"path\": \"ia3\"}]",
                "\"training\": {\"decoding\": {\"temperature\": 0.1, \"top_p\": 0.9, \"top_k\": 50,"
-               "   \"stop_sequences\": [\";\", \"\\n\\n\"], \"use_grammar\": true, \"grammar_type\": \"sql\"},"
+               "   \"stop_sequences\": [\";\", \"\\n\\n\"], \"use_grammar\": true, \"grammar_type\": \"sql-postgres\"},"
                "   \"config\": {\"epochs\": 3}},"
                "\"runtime\": {\"candle_compatible\": true, \"attention_kernel\": \"flash-v2\"},"
                "\"routing\": {\"keywords\": [\"sql\", \"postgres\"], \"priority\": 0.7},"
@@ -63,17 +63,18 @@ static void test_full_manifest(void **state) {
     assert_non_null(strstr(a->weights, "weights/qwen/adapter_model.safetensors"));
     assert_int_equal(a->cfg_r, 12);
     assert_string_equal(m.bases[0].adapters[1].type, "ia3");
-    assert_int_equal(m.n_decoding, 4);
+    assert_int_equal(m.n_decoding, 5); /* + the grammar (docs/GRAMMAR.md) */
     assert_string_equal(m.decoding[0].key, "sampling.temperature");
     assert_string_equal(m.decoding[0].value, "0.1");
     assert_string_equal(m.decoding[2].value, "50");
     assert_string_equal(m.decoding[3].key, "sampling.stop");
     assert_string_equal(m.decoding[3].value, ";,\n\n");
+    assert_string_equal(m.decoding[4].key, "grammar.builtin");
+    assert_string_equal(m.decoding[4].value, "sql-postgres");
     assert_int_equal(m.keywords.n, 2);
     assert_int_equal(m.max_chain, 10);
     assert_int_equal(m.incompatible_with.n, 1);
     assert_true(has_ignored(&m, "runtime.attention_kernel"));
-    assert_true(has_ignored(&m, "training.decoding.use_grammar"));
     assert_true(has_ignored(&m, "training.config"));
     assert_true(has_ignored(&m, "constraints.load_order"));
     assert_true(has_ignored(&m, "license"));
@@ -130,6 +131,31 @@ static void test_errors(void **state) {
     assert_string_equal(m.bases[0].name, "Qwen3-0.6B");
     assert_string_equal(m.bases[0].sha256, "");
     assert_true(has_ignored(&m, "base_model.sha256: 'test_hash_v1' is not a sha256 digest"));
+    hive_manifest_free(&m);
+    hive_problems_free(&p);
+}
+
+/* Numbers too large for an integer are problems, not undefined conversions
+ * (found by fuzz_manifest, UBSan float-cast-overflow). */
+static void test_huge_numbers(void **state) {
+    (void)state;
+    hive_manifest m;
+    hive_problems p;
+    tu_write("huge/w/adapter_config.json", "{\"peft_type\": \"LORA\", \"r\": 1e300, \"num_virtual_tokens\": -1e300}");
+    tu_write("huge/w/adapter_model.safetensors", "");
+    tu_write("huge/manifest.json",
+             "{\"name\": \"huge\", \"version\": \"1\", \"base_models\": [{\"name\": \"X\", \"adapters\": ["
+             " {\"type\": \"lora\", \"path\": \"w\", \"r\": 1e300, \"size_bytes\": 1e300}]}],"
+             " \"constraints\": {\"max_chain\": 1e300}, \"training\": {\"decoding\": {\"top_k\": 1e300}}}");
+    load("huge", &m, &p);
+    assert_true(has_problem(&p, "adapters[0].r: expected a positive integer", NULL));
+    assert_true(has_problem(&p, "adapters[0].size_bytes: expected a non-negative integer", NULL));
+    assert_true(has_problem(&p, "constraints.max_chain: expected a positive integer", NULL));
+    assert_true(has_problem(&p, "training.decoding.top_k: expected an integer", NULL));
+    assert_int_equal(m.bases[0].adapters[0].r, -1);
+    assert_int_equal(m.bases[0].adapters[0].cfg_r, -1);
+    assert_int_equal(m.bases[0].adapters[0].num_virtual_tokens, -1);
+    assert_int_equal(m.max_chain, 0);
     hive_manifest_free(&m);
     hive_problems_free(&p);
 }
@@ -215,6 +241,7 @@ int run_manifest_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_manifest),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_huge_numbers),
         cmocka_unit_test(test_base_match),
         cmocka_unit_test(test_shapes),
     };

@@ -181,8 +181,12 @@ static void test_hf_qwen3(void **state) {
     assert_int_equal(m->hp.rope_orig_ctx, 32768);
     hive_model_close(m);
 
+    c.config_extra = "\"rope_scaling\": {\"rope_type\": \"ntk-by-parts\"}";
+    expect_hf_error(&c, HIVE_E_UNSUPPORTED, "rope_scaling type 'ntk-by-parts' is not supported");
     c.config_extra = "\"rope_scaling\": {\"rope_type\": \"longrope\"}";
-    expect_hf_error(&c, HIVE_E_UNSUPPORTED, "rope_scaling type 'longrope' is not supported");
+    expect_hf_error(&c, HIVE_E_INVALID, "longrope needs short_factor and long_factor");
+    c.config_extra = "\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1, 2, 3, 4, 5, 6, 7, 8]}";
+    expect_hf_error(&c, HIVE_E_INVALID, "must both be given");
 }
 
 static void test_hf_errors(void **state) {
@@ -306,6 +310,40 @@ static void test_gguf_llama(void **state) {
     hive_model_close(m);
 }
 
+/* llama.cpp's rope.scaling.* keys; attn_factor is its multiplier of the scale */
+static void test_gguf_rope_scaling(void **state) {
+    (void)state;
+    tiny_cfg c = tiny_default("qwen2");
+    c.gguf_yarn = 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/yarn.gguf", g_root);
+    assert_int_equal(tiny_write_gguf(path, &c, 0), 0);
+    hive_model_files *m = NULL;
+    hive_error *err = NULL;
+    if (hive_model_open(path, &m, &err)) fail_msg("%s", hive_error_message(err));
+    assert_string_equal(m->hp.rope_scaling, "yarn");
+    assert_true(m->hp.rope_factor == 4.0f);
+    assert_int_equal(m->hp.rope_orig_ctx, 1024);
+    assert_true(m->hp.yarn_beta_fast == 16.0f && m->hp.yarn_beta_slow == 2.0f);
+    assert_true(m->hp.rope_attn_mult == 1.5f);
+    /* the command line wins */
+    hive_rope_override o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.scaling, sizeof o.scaling, "linear");
+    o.factor = 2.0f;
+    o.orig_ctx = 512;
+    assert_int_equal(hive_hparams_rope_override(&m->hp, &o, &err), HIVE_OK);
+    assert_string_equal(m->hp.rope_scaling, "linear");
+    assert_true(m->hp.rope_factor == 2.0f);
+    assert_int_equal(m->hp.rope_orig_ctx, 512);
+    assert_true(m->hp.yarn_beta_fast == 16.0f); /* not given: the model's */
+    o.factor = -1.0f;
+    assert_int_not_equal(hive_hparams_rope_override(&m->hp, &o, &err), HIVE_OK);
+    assert_non_null(strstr(hive_error_message(err), "--rope-scale"));
+    hive_error_free(err);
+    hive_model_close(m);
+}
+
 static void test_gguf_qwen3_and_errors(void **state) {
     (void)state;
     tiny_cfg c = tiny_default("qwen3");
@@ -364,6 +402,7 @@ int main(void) {
         cmocka_unit_test(test_hf_qwen3),          cmocka_unit_test(test_hf_errors),
         cmocka_unit_test(test_hf_architectures_fallback), cmocka_unit_test(test_gguf_llama),
         cmocka_unit_test(test_gguf_qwen3_and_errors),
+        cmocka_unit_test(test_gguf_rope_scaling),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -46,6 +46,13 @@ static void expect_error(const tbuf *b, size_t len, hive_status code, const char
         fail_msg("expected status %d with \"%s\", got %d: %s", code, text, st, hive_error_message(err));
     assert_null(f);
     hive_error_free(err);
+    /* the same bytes parsed in place (hive_tf_open_mem, what the fuzz harnesses use) */
+    err = NULL;
+    st = hive_tf_open_mem("mem.bin", b->p, len, &f, &err);
+    if (st != code || !strstr(hive_error_message(err), text) || strncmp(hive_error_message(err), "mem.bin: ", 9))
+        fail_msg("in memory: expected status %d with \"%s\", got %d: %s", code, text, st, hive_error_message(err));
+    assert_null(f);
+    hive_error_free(err);
 }
 
 static void test_metadata(void **state) {
@@ -161,6 +168,10 @@ static void test_metadata(void **state) {
         assert_memory_equal(s.ptr, as[i], s.len);
     }
     assert_int_equal(hive_gguf_arr_str(f, "t.arr_str", 3, &s, &err), HIVE_E_INVALID);
+    hive_error_free(err);
+    err = NULL;
+    /* index + 1 used to wrap to 0 and pass the bound (found writing fuzz_gguf) */
+    assert_int_equal(hive_gguf_arr_str(f, "t.arr_str", UINT64_MAX, &s, &err), HIVE_E_INVALID);
     hive_error_free(err);
     err = NULL;
     assert_int_equal(hive_gguf_arr_str(f, "t.arr_u32", 0, &s, &err), HIVE_E_INVALID);
@@ -435,6 +446,16 @@ static void test_safetensors(void **state) {
     uint32_t u;
     assert_int_equal(hive_gguf_get_u32(f, "x", &u, &err), HIVE_E_NOTFOUND);
     hive_tf_close(f);
+    /* in place: views point into the caller's bytes, which close leaves alone */
+    assert_int_equal(hive_tf_open_mem("mem.safetensors", b.p, b.len, &f, &err), HIVE_OK);
+    assert_string_equal(hive_tf_path(f), "mem.safetensors");
+    assert_int_equal(hive_tf_count(f), 4);
+    assert_int_equal(hive_tf_find(f, "model.i", &v), HIVE_OK);
+    assert_true((const uint8_t *)v.data > b.p && (const uint8_t *)v.data + v.nbytes == b.p + b.len);
+    hive_tf_close(f);
+    assert_int_equal(hive_tf_open_mem("empty", b.p, 0, &f, &err), HIVE_E_INVALID);
+    assert_non_null(strstr(hive_error_message(err), "empty: file is empty"));
+    hive_error_free(err);
     expect_error(&b, b.len - 1, HIVE_E_INVALID, "truncated safetensors file: tensor model.i ends at data offset");
     tb_free(&b);
 

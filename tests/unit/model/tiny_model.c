@@ -162,6 +162,14 @@ int tiny_write_gguf(const char *path, const tiny_cfg *c, int with_tokenizer) {
     gw_u32(&w, K("context_length"), 4096);
     gw_f32(&w, K("rope.freq_base"), 100000.0f);
     gw_f32(&w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (c->gguf_yarn) {
+        gw_str(&w, K("rope.scaling.type"), "yarn");
+        gw_f32(&w, K("rope.scaling.factor"), 4.0f);
+        gw_u32(&w, K("rope.scaling.original_context_length"), 1024);
+        gw_f32(&w, K("rope.scaling.yarn_beta_fast"), 16.0f);
+        gw_f32(&w, K("rope.scaling.yarn_beta_slow"), 2.0f);
+        gw_f32(&w, K("rope.scaling.attn_factor"), 1.5f);
+    }
 #undef K
     if (with_tokenizer) {
         /* vocab: 4 specials then "t<i>" */

@@ -17,6 +17,7 @@ typedef struct tiny_cfg {
     const char *config_extra; /* HF: appended inside config.json's object */
     const char *model_type;   /* HF: overrides arch in model_type */
     int omit_model_type;      /* HF: no model_type (config_extra gives architectures) */
+    int gguf_yarn;            /* GGUF: llama.cpp's rope.scaling.* keys of a YaRN model */
 } tiny_cfg;
 
 /* Sensible small defaults for `arch`. */

@@ -163,6 +163,15 @@ static void test_decode(void **state) {
     assert_int_equal(hive_tokenizer_decode(t, half, 2, 0, &s, NULL), HIVE_OK);
     assert_string_equal(s, "\xEF\xBF\xBD" "b");
     free(s);
+    /* nothing left to decode (no ids, or only skipped ones): "" without
+     * arithmetic on the empty buffer's NULL (found by fuzz_gguf, UBSan) */
+    assert_int_equal(hive_tokenizer_decode(t, NULL, 0, 0, &s, NULL), HIVE_OK);
+    assert_string_equal(s, "");
+    free(s);
+    int32_t ctl[] = {CTL};
+    assert_int_equal(hive_tokenizer_decode(t, ctl, 1, 1, &s, NULL), HIVE_OK);
+    assert_string_equal(s, "");
+    free(s);
     int32_t bad[] = {N_TOK};
     hive_error *err = NULL;
     assert_int_equal(hive_tokenizer_decode(t, bad, 1, 0, &s, &err), HIVE_E_INVALID);

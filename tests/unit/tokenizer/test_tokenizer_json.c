@@ -145,6 +145,13 @@ static void test_rejects_what_it_cannot_do(void **state) {
     err = NULL;
     assert_int_equal(hive_vocab_from_tokenizer_json("/nonexistent/tokenizer.json", &v, NULL, &err), HIVE_E_IO);
     hive_error_free(err);
+    err = NULL;
+    /* one huge id would make millions of empty tokens (found by fuzz_tokenizer_json: a timeout) */
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+                                 "\"vocab\": {\"a\": 0, \"b\": 5000000}, \"merges\": []}}");
+    assert_int_equal(hive_vocab_from_tokenizer_json(dir, &v, NULL, &err), HIVE_E_INVALID);
+    assert_non_null(strstr(hive_error_message(err), "token ids run up to 5000000 but only 2 tokens are defined"));
+    hive_error_free(err);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-#include "cli/session.h"
+#include "session/session.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,9 +38,9 @@ int hive_session_apply_manifests(hive_config *cfg) {
 
 /* Load --expert packages through the adapter plugins, compose them in order,
  * and with --merge fold a single expert into the base weights. */
-static int open_experts(const hive_config *cfg, hive_session *s) {
+static int open_experts(const hive_config *cfg, const hive_session_opts *o, hive_session *s) {
     size_t n = hive_config_list_len(cfg, "experts.paths");
-    if (!n) return 0;
+    if (!n && !o->per_request_experts) return 0;
     hive_error *err = NULL;
     const char *paths[HIVE_MAX_ADAPTERS_PER_SET];
     if (n > HIVE_MAX_ADAPTERS_PER_SET) {
@@ -52,6 +52,7 @@ static int open_experts(const hive_config *cfg, hive_session *s) {
     hive_expert_target_init(&s->target, &s->reg, s->eng, s->model);
     uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
     if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
+    if (o->per_request_experts) return 0; /* each request acquires its own set */
     if (hive_expert_set_acquire(s->experts, paths, n, &s->set, &err) != HIVE_OK) return fail(err, NULL);
     s->have_set = 1;
     s->experts_ms = hive_now_ms() - t0;
@@ -79,12 +80,11 @@ hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err) 
     return hive_engine_seq_set_adapters(s->eng, seq, s->have_set && !s->merged ? &s->set.set : NULL, err);
 }
 
-int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
+int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session *s) {
     memset(s, 0, sizeof *s);
     int rc_experts;
-    /* experts' decoding defaults sit below the command line */
-    if ((rc_experts = hive_session_apply_manifests(cli->cfg)) != 0) return rc_experts;
-    const hive_config *cfg = cli->cfg;
+    /* experts' decoding defaults sit below the command line (serve: per request) */
+    if (!o->per_request_experts && (rc_experts = hive_session_apply_manifests(cfg)) != 0) return rc_experts;
     hive_error *err = NULL;
     double t0 = hive_now_ms();
     const char *path = hive_config_str(cfg, "model.path");
@@ -98,11 +98,23 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     eo.max_rows = (uint32_t)hive_config_int(cfg, "model.batch");
     eo.kv_block = (uint32_t)hive_config_int(cfg, "model.kv_block");
     eo.threads = (uint32_t)hive_config_int(cfg, "threads");
-    eo.max_seqs = max_seqs;
+    eo.max_seqs = o->max_seqs;
     /* without experts, keep a GGUF's own q/k layout: llama.cpp's arithmetic */
-    eo.qk_hf_order = hive_config_list_len(cfg, "experts.paths") > 0;
+    eo.qk_hf_order = hive_config_list_len(cfg, "experts.paths") > 0 || o->per_request_experts;
     eo.batched_lora = hive_config_bool(cfg, "experts.batched_lora");
     eo.graphs = hive_config_bool(cfg, "backend.graphs");
+    snprintf(eo.rope.scaling, sizeof eo.rope.scaling, "%.15s", hive_config_str(cfg, "rope.scaling"));
+    eo.rope.factor = (float)hive_config_float(cfg, "rope.scale");
+    eo.rope.freq_base = (float)hive_config_float(cfg, "rope.freq_base");
+    eo.rope.orig_ctx = (uint32_t)hive_config_int(cfg, "rope.yarn_orig_ctx");
+    eo.rope.beta_fast = (float)hive_config_float(cfg, "rope.yarn_beta_fast");
+    eo.rope.beta_slow = (float)hive_config_float(cfg, "rope.yarn_beta_slow");
+    eo.rope.attn_mult = (float)hive_config_float(cfg, "rope.yarn_attn_factor");
+    if (eo.rope.scaling[0] && !hive_rope_type_known(hive_config_str(cfg, "rope.scaling"))) {
+        fprintf(stderr, "hive-host: --rope-scaling %s: unknown RoPE scaling type; supported: %s\n",
+                hive_config_str(cfg, "rope.scaling"), HIVE_ROPE_TYPES);
+        return 2;
+    }
     const char *kv = hive_config_str(cfg, "model.kv_dtype");
     if (!strcmp(kv, "f16")) eo.kv_dtype = HIVE_DTYPE_F16;
     else if (!strcmp(kv, "f32")) eo.kv_dtype = HIVE_DTYPE_F32;
@@ -127,8 +139,7 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     HLOG_INFO("backend %s, device %u: %s", s->sel.plugin->name, s->sel.device, s->sel.plugin->devices[s->sel.device].name);
     if (hive_model_open(path, &s->model, &err) != HIVE_OK) return fail(err, path);
     /* bench feeds token ids: a random-weight benchmark model needs no tokenizer */
-    int need_tokenizer = !cli->command || strcmp(cli->command, "bench") != 0;
-    if (s->model->vocab.n_tokens == 0 && need_tokenizer) {
+    if (s->model->vocab.n_tokens == 0 && o->need_tokenizer) {
         fprintf(stderr, "hive-host: %s: the model has no tokenizer (tokenizer.json or GGUF vocabulary)\n", path);
         return 1;
     }
@@ -137,7 +148,7 @@ int hive_session_open(hive_cli *cli, hive_session *s, uint32_t max_seqs) {
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)
         return fail(err, s->sel.plugin->name);
     s->load_ms = hive_now_ms() - t0;
-    if ((rc_experts = open_experts(cfg, s)) != 0) return rc_experts;
+    if ((rc_experts = open_experts(cfg, o, s)) != 0) return rc_experts;
     HLOG_DEBUG("model loaded in %.0f ms: %.1f MiB of weights, %.1f MiB of KV cache", s->load_ms,
                hive_engine_weight_bytes(s->eng) / 1048576.0, hive_engine_kv_bytes(s->eng) / 1048576.0);
     return 0;

@@ -1,0 +1,255 @@
+/* The vocabulary as a byte trie, and token masks: a preorder walk of the
+ * trie where each node's state is its parent's state stepped by one byte
+ * (cached transitions); a dead state skips the whole subtree. Masks are
+ * cached per state. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar/matcher_impl.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
+
+void hive_grammar_vocab_free(hive_grammar_vocab *v) {
+    if (!v) return;
+    free(v->byte);
+    free(v->depth);
+    free(v->subtree_end);
+    free(v->tok_first);
+    free(v->tok_count);
+    free(v->tok_ids);
+    free(v->tok_off);
+    free(v->tok_len);
+    free(v->bytes);
+    free(v->end_ids);
+    free(v);
+}
+
+uint32_t hive_grammar_vocab_size(const hive_grammar_vocab *v) { return v->n_vocab; }
+
+int hive_grammar_vocab_is_end(const hive_grammar_vocab *v, int32_t id) {
+    for (size_t i = 0; i < v->n_end; i++)
+        if (v->end_ids[i] == id) return 1;
+    return 0;
+}
+
+static const hive_grammar_vocab *g_sort_vocab; /* qsort has no context argument; build is single-threaded */
+static pthread_mutex_t g_sort_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_tokens(const void *pa, const void *pb) {
+    const hive_grammar_vocab *v = g_sort_vocab;
+    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+    uint32_t la = v->tok_len[a], lb = v->tok_len[b];
+    int c = memcmp(v->bytes + v->tok_off[a], v->bytes + v->tok_off[b], la < lb ? la : lb);
+    if (c) return c;
+    if (la != lb) return la < lb ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static hive_status build_trie(hive_grammar_vocab *v) {
+    uint32_t n_tok = 0;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < v->n_vocab; i++)
+        if (v->tok_len[i]) n_tok++, total += v->tok_len[i];
+    v->tok_ids = malloc(((size_t)n_tok + 1) * sizeof *v->tok_ids);
+    size_t cap = (size_t)total + 1;
+    v->byte = malloc(cap);
+    v->depth = malloc(cap * sizeof *v->depth);
+    v->subtree_end = malloc(cap * sizeof *v->subtree_end);
+    v->tok_first = malloc(cap * sizeof *v->tok_first);
+    v->tok_count = calloc(cap, sizeof *v->tok_count);
+    uint32_t *path = malloc(70000 * sizeof *path);
+    if (!v->tok_ids || !v->byte || !v->depth || !v->subtree_end || !v->tok_first || !v->tok_count || !path) {
+        free(path);
+        return HIVE_E_NOMEM;
+    }
+    n_tok = 0;
+    for (uint32_t i = 0; i < v->n_vocab; i++)
+        if (v->tok_len[i]) v->tok_ids[n_tok++] = (int32_t)i;
+    pthread_mutex_lock(&g_sort_lock);
+    g_sort_vocab = v;
+    qsort(v->tok_ids, n_tok, sizeof *v->tok_ids, cmp_tokens);
+    g_sort_vocab = NULL;
+    pthread_mutex_unlock(&g_sort_lock);
+
+    uint32_t depth = 0, n = 0; /* path[d] = node at depth d + 1 */
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0;
+    for (uint32_t k = 0; k < n_tok; k++) {
+        int32_t t = v->tok_ids[k];
+        const uint8_t *s = v->bytes + v->tok_off[t];
+        uint32_t len = v->tok_len[t], lcp = 0;
+        while (prev && lcp < len && lcp < prev_len && s[lcp] == prev[lcp]) lcp++;
+        while (depth > lcp) v->subtree_end[path[--depth]] = n;
+        for (; depth < len; depth++) {
+            v->byte[n] = s[depth];
+            v->depth[n] = (uint16_t)(depth + 1);
+            v->tok_first[n] = k;
+            v->tok_count[n] = 0;
+            path[depth] = n++;
+        }
+        uint32_t node = path[len - 1];
+        if (!v->tok_count[node]) v->tok_first[node] = k;
+        if (v->tok_count[node] < UINT16_MAX) v->tok_count[node]++;
+        if (len > v->max_depth) v->max_depth = len;
+        prev = s;
+        prev_len = len;
+    }
+    while (depth) v->subtree_end[path[--depth]] = n;
+    v->n_nodes = n;
+    free(path);
+    return HIVE_OK;
+}
+
+hive_status hive_grammar_vocab_new(uint32_t n_vocab, const char *const *tokens, const uint32_t *lens,
+                                   const int32_t *end_ids, size_t n_end, hive_grammar_vocab **out, hive_error **err) {
+    *out = NULL;
+    hive_grammar_vocab *v = calloc(1, sizeof *v);
+    if (!v) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    v->n_vocab = n_vocab;
+    v->tok_off = malloc(((size_t)n_vocab + 1) * sizeof *v->tok_off);
+    v->tok_len = malloc(((size_t)n_vocab + 1) * sizeof *v->tok_len);
+    v->end_ids = malloc((n_end + 1) * sizeof *v->end_ids);
+    size_t total = 0;
+    for (uint32_t i = 0; i < n_vocab; i++) {
+        uint32_t l = tokens[i] ? lens[i] : 0;
+        if (l > 65535) {
+            hive_grammar_vocab_free(v);
+            return hive_fail(err, HIVE_E_INVALID, "token %u is %u bytes long (limit 65535)", i, l);
+        }
+        total += l;
+    }
+    v->bytes = malloc(total + 1);
+    if (!v->tok_off || !v->tok_len || !v->end_ids || !v->bytes) {
+        hive_grammar_vocab_free(v);
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < n_vocab; i++) {
+        uint32_t l = tokens[i] ? lens[i] : 0;
+        int is_end = 0;
+        for (size_t k = 0; k < n_end; k++) is_end |= end_ids[k] == (int32_t)i;
+        if (is_end) l = 0; /* end tokens are allowed by state, never by text */
+        v->tok_off[i] = (uint32_t)off;
+        v->tok_len[i] = l;
+        if (l) memcpy(v->bytes + off, tokens[i], l);
+        off += l;
+    }
+    for (size_t k = 0; k < n_end; k++)
+        if (end_ids[k] >= 0 && (uint32_t)end_ids[k] < n_vocab) v->end_ids[v->n_end++] = end_ids[k];
+    if (build_trie(v) != HIVE_OK) {
+        hive_grammar_vocab_free(v);
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
+    *out = v;
+    return HIVE_OK;
+}
+
+hive_status hive_grammar_vocab_from_tokenizer(const struct hive_tokenizer *tok, hive_grammar_vocab **out,
+                                              hive_error **err) {
+    uint32_t n = hive_tokenizer_n_vocab(tok);
+    char **toks = calloc(n ? n : 1, sizeof *toks);
+    uint32_t *lens = calloc(n ? n : 1, sizeof *lens);
+    hive_status st = (!toks || !lens) ? hive_fail(err, HIVE_E_NOMEM, "out of memory") : HIVE_OK;
+    for (uint32_t i = 0; i < n && st == HIVE_OK; i++) {
+        if (hive_tokenizer_is_control(tok, (int32_t)i)) continue;
+        char buf[512];
+        size_t len = 0;
+        if (hive_tokenizer_token_bytes(tok, (int32_t)i, buf, sizeof buf, &len) != HIVE_OK || !len) continue;
+        toks[i] = malloc(len);
+        if (!toks[i]) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        else memcpy(toks[i], buf, len), lens[i] = (uint32_t)len;
+    }
+    int32_t ends[2] = {hive_tokenizer_eos(tok), hive_tokenizer_eot(tok)};
+    if (st == HIVE_OK) st = hive_grammar_vocab_new(n, (const char *const *)toks, lens, ends, 2, out, err);
+    for (uint32_t i = 0; toks && i < n; i++) free(toks[i]);
+    free(toks);
+    free(lens);
+    return st;
+}
+
+static void set_bit(uint32_t *w, uint32_t i) { w[i >> 5] |= 1u << (i & 31); }
+
+static size_t words(const hive_grammar_vocab *v) { return ((size_t)v->n_vocab + 31) / 32; }
+
+static void cache_mask(hive_grammar_matcher *m, uint32_t set, const uint32_t *mask, uint32_t n_allowed) {
+    size_t bytes = words(m->v) * sizeof *mask;
+    if (m->mask_bytes + bytes > HM_MASK_CACHE_BYTES) { /* full: start over */
+        for (uint32_t i = 0; i < m->n_sets; i++) {
+            free(m->sets[i].mask);
+            m->sets[i].mask = NULL;
+        }
+        m->mask_bytes = 0;
+    }
+    uint32_t *c = malloc(bytes);
+    if (!c) return;
+    memcpy(c, mask, bytes);
+    m->sets[set].mask = c;
+    m->sets[set].n_allowed = n_allowed;
+    m->mask_bytes += bytes;
+}
+
+size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
+    const hive_grammar_vocab *v = m->v;
+    if (!v) {
+        hive_fail(err, HIVE_E_INVALID, "the matcher has no vocabulary");
+        return 0;
+    }
+    uint32_t cur = hm_current(m);
+    const hm_set *cs = &m->sets[cur];
+    if (cs->mask) {
+        memcpy(allowed, cs->mask, words(v) * sizeof *allowed);
+        return cs->n_allowed;
+    }
+    memset(allowed, 0, words(v) * sizeof *allowed);
+    hm_begin_call(m);
+    uint32_t *st = m->trie_state, n_allowed = 0;
+    st[0] = cur;
+    for (uint32_t i = 0; i < v->n_nodes;) {
+        uint32_t d = v->depth[i];
+        const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
+        uint32_t t = next ? next[v->byte[i]] : HM_UNKNOWN;
+        if (t == HM_UNKNOWN) t = hm_step(m, st[d - 1], v->byte[i]);
+        if (t == HM_ERROR) {
+            hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
+            return 0;
+        }
+        if (t == HM_DEAD) {
+            i = v->subtree_end[i];
+            continue;
+        }
+        st[d] = t;
+        uint32_t nt = v->tok_count[i];
+        if (nt) {
+            const int32_t *ids = v->tok_ids + v->tok_first[i];
+            for (uint32_t k = 0; k < nt; k++) set_bit(allowed, (uint32_t)ids[k]);
+            n_allowed += nt;
+        }
+        i++;
+    }
+    if (hm_set_accepting(m, cur))
+        for (size_t k = 0; k < v->n_end; k++) set_bit(allowed, (uint32_t)v->end_ids[k]), n_allowed++;
+    cache_mask(m, cur, allowed, n_allowed);
+    return n_allowed;
+}
+
+hive_status hive_grammar_fill_masks(hive_grammar_matcher *const *rows, uint32_t *const *allowed, size_t n_rows,
+                                    hive_error **err) {
+    hive_error **errs = calloc(n_rows ? n_rows : 1, sizeof *errs);
+    if (!errs) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    /* rows are independent (each matcher has its own caches) */
+#pragma omp parallel for schedule(dynamic, 1) if (n_rows > 1)
+    for (long i = 0; i < (long)n_rows; i++)
+        if (rows[i]) hive_grammar_matcher_fill_mask(rows[i], allowed[i], &errs[i]);
+    hive_status st = HIVE_OK;
+    for (size_t i = 0; i < n_rows; i++) {
+        if (errs[i] && st == HIVE_OK) {
+            st = errs[i]->code;
+            hive_error_prefix(errs[i], "row %zu", i);
+            if (err) *err = errs[i], errs[i] = NULL;
+        }
+        hive_error_free(errs[i]);
+    }
+    free(errs);
+    return st;
+}

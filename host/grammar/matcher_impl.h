@@ -1,0 +1,102 @@
+/* Matcher internals shared by matcher.c (states, transitions) and mask.c
+ * (vocabulary trie, masks).
+ *
+ * A parse is a set of stacks (the Earley-style "stack set" of llama.cpp's
+ * grammar engine). A stack is a persistent linked list of nodes interned by
+ * (element position, parent node), so equal stacks are the same node id and
+ * a set of stacks is a sorted array of ids. Sets are interned too: the parse
+ * state is one set id, a byte moves it to another set id, and that
+ * transition is remembered. Masks are a walk of the vocabulary trie over
+ * these cached transitions, and the mask of a set is cached as well, so a
+ * state seen before (a JSON string's body, say) costs a copy. */
+#ifndef HIVE_GRAMMAR_MATCHER_IMPL_H
+#define HIVE_GRAMMAR_MATCHER_IMPL_H
+
+#include <stdint.h>
+
+#include "grammar/grammar_impl.h"
+
+#define HM_DEAD UINT32_MAX        /* transition to nothing: the byte is not allowed */
+#define HM_ERROR (UINT32_MAX - 1) /* a limit was hit */
+
+/* Per-matcher limits (docs/GRAMMAR.md "Limits"). */
+#define HM_MAX_NODES (1u << 22)
+#define HM_MAX_SETS (1u << 20)
+#define HM_MAX_SET_SIZE 32768u     /* stacks alive at once (ambiguity, huge alternations) */
+#define HM_MASK_CACHE_BYTES (64u << 20)
+#define HM_MAX_WORK (1u << 22)     /* closure steps per call (accept, mask): bounds time on ambiguous grammars */
+
+typedef struct hm_node {
+    uint32_t pos, parent; /* node 0: the empty stack (the root rule completed) */
+} hm_node;
+
+typedef struct hm_set {
+    uint32_t off, len; /* into the id pool; sorted node ids */
+    uint32_t *mask;    /* cached mask, or NULL */
+    uint32_t n_allowed;
+    uint32_t *next;    /* 256 transitions (HM_UNKNOWN until computed), or NULL: the hash map */
+} hm_set;
+
+#define HM_UNKNOWN (UINT32_MAX - 2)
+#define HM_MAX_DIRECT_SETS 16384u /* sets with a direct transition table (1 KiB each) */
+
+/* Open-addressing map from a 64-bit key to a 32-bit value. */
+typedef struct hm_map {
+    uint64_t *keys;
+    uint32_t *vals;
+    uint32_t cap, n; /* cap is a power of two; key UINT64_MAX = empty */
+} hm_map;
+
+struct hive_grammar_vocab {
+    uint32_t n_vocab;
+    /* trie in preorder: node i has byte, depth (1 = child of the root), the
+     * index one past its subtree, and the tokens whose bytes end there */
+    uint32_t n_nodes, max_depth;
+    uint8_t *byte;
+    uint16_t *depth;
+    uint32_t *subtree_end;
+    uint32_t *tok_first; /* into tok_ids */
+    uint16_t *tok_count;
+    int32_t *tok_ids;
+    /* every token's bytes, for accept() */
+    uint32_t *tok_off, *tok_len;
+    uint8_t *bytes;
+    int32_t *end_ids;
+    size_t n_end;
+};
+
+struct hive_grammar_matcher {
+    const hive_grammar *g;
+    const hive_grammar_vocab *v;
+    hm_node *nodes;
+    uint32_t n_nodes, cap_nodes;
+    hm_map node_map; /* (pos, parent) -> node */
+    uint32_t *pool;  /* set contents */
+    size_t pool_len, pool_cap;
+    hm_set *sets;
+    uint32_t n_sets, cap_sets;
+    hm_map set_map;   /* hash of contents -> first set with it (chained by probing) */
+    hm_map trans;     /* (set << 8 | byte) -> set or HM_DEAD, for sets without `next` */
+    uint32_t n_direct; /* sets with a `next` table */
+    size_t mask_bytes; /* cached masks */
+    /* scratch for one transition */
+    uint64_t *work;
+    uint32_t n_work, cap_work;
+    uint32_t *out;
+    uint32_t n_out, cap_out;
+    hm_map seen;
+    uint32_t *trie_state; /* per trie depth */
+    /* history of states: [0] is the start; rollback pops */
+    uint32_t *hist;
+    uint32_t n_hist, cap_hist;
+    uint32_t work_left; /* closure steps left in this call (HM_MAX_WORK at each public call) */
+    char limit_msg[160];
+};
+
+/* The set reached from `set` by `byte`: a set id, HM_DEAD or HM_ERROR. */
+uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte);
+int hm_set_accepting(const hive_grammar_matcher *m, uint32_t set);
+static inline uint32_t hm_current(const hive_grammar_matcher *m) { return m->hist[m->n_hist - 1]; }
+static inline void hm_begin_call(hive_grammar_matcher *m) { m->work_left = HM_MAX_WORK; }
+
+#endif

@@ -1,0 +1,225 @@
+/* One step: a forward pass over a decode row of every running choice plus a
+ * chunk of prompt rows of choices still prefilling, rows grouped by expert
+ * set so each set is one segment; then each wanted row's token is sampled,
+ * detokenized, matched against stop strings and streamed. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_impl.h"
+#include "util/clock.h"
+#include "util/error.h"
+#include "util/log.h"
+
+/* Log-probability of `id` and the top alternatives under the model's
+ * distribution (raw logits, before penalties and truncation: OpenAI's meaning). */
+static float log_probs(const float *row, uint32_t vocab, int32_t id, hive_sched_top *top, uint32_t n_top) {
+    float mx = -INFINITY;
+    for (uint32_t v = 0; v < vocab; v++)
+        if (row[v] > mx) mx = row[v];
+    double sum = 0;
+    for (uint32_t v = 0; v < vocab; v++) sum += isnan(row[v]) ? 0 : exp((double)row[v] - mx);
+    float lse = mx + (float)log(sum);
+    for (uint32_t k = 0; k < n_top; k++) top[k].token = -1, top[k].logprob = -INFINITY;
+    for (uint32_t v = 0; v < vocab && n_top; v++) {
+        float lp = row[v] - lse;
+        if (isnan(lp) || lp <= top[n_top - 1].logprob) continue;
+        uint32_t k = n_top - 1;
+        while (k > 0 && top[k - 1].logprob < lp) top[k] = top[k - 1], k--;
+        top[k].token = (int32_t)v;
+        top[k].logprob = lp;
+    }
+    return row[id] - lse;
+}
+
+/* The sampled token of one choice: stream it, or end the choice. */
+static void on_token(hive_sched *s, sched_choice *c, int32_t id, const float *row) {
+    sched_req *r = c->req;
+    hive_engine *e = s->ss->eng;
+    sched_slot *sl = &s->slots[c->slot];
+    hive_sched_top top[HIVE_SCHED_MAX_TOP];
+    float lp = 0;
+    if (row && r->p.logprobs) lp = log_probs(row, s->vocab, id, top, r->p.top_logprobs);
+    if (!r->t_first) r->t_first = hive_now_ms();
+    c->n_gen++;
+    r->completion_tokens++;
+    pthread_mutex_lock(&s->mu);
+    s->st.generated_tokens_total++;
+    pthread_mutex_unlock(&s->mu);
+    const hive_tokenizer *tok = s->ss->tok;
+    if (!r->p.ignore_eos && tok && (id == hive_tokenizer_eos(tok) || id == hive_tokenizer_eot(tok))) {
+        sched_choice_end(s, c, HIVE_FINISH_STOP, 1);
+        return;
+    }
+    char text[256], out[1024];
+    size_t n = tok ? hive_detok_push(&c->dt, id, text, sizeof text) : 0;
+    int matched = 0;
+    const char *src = text;
+    if (c->stop) {
+        n = hive_stop_feed(c->stop, text, n, out, sizeof out, &matched);
+        src = out;
+    }
+    if (n || r->p.logprobs) {
+        hive_sched_event ev = {0};
+        ev.kind = HIVE_SCHED_TOKEN;
+        ev.choice = c->index;
+        ev.text = src;
+        ev.len = n;
+        ev.token = id;
+        ev.logprob = lp;
+        ev.top = top;
+        ev.n_top = r->p.logprobs ? r->p.top_logprobs : 0;
+        sched_emit(r, &ev);
+    }
+    if (matched) sched_choice_end(s, c, HIVE_FINISH_STOP, 0);
+    else if (c->n_gen >= r->p.max_tokens) sched_choice_end(s, c, HIVE_FINISH_LENGTH, 1);
+    else if (hive_engine_seq_len(e, sl->seq) + 1 > s->ctx) sched_choice_end(s, c, HIVE_FINISH_CONTEXT, 1);
+    else {
+        c->next = id;
+        c->phase = CH_DECODE;
+    }
+}
+
+static void add_row(hive_sched *s, uint32_t *n, sched_choice *c, int32_t token, uint8_t want) {
+    s->tok[*n] = token;
+    s->seq[*n] = s->slots[c->slot].seq;
+    s->want[*n] = want;
+    s->row_ch[*n] = c;
+    (*n)++;
+}
+
+/* Rows of one expert set next to each other (one segment each), keeping each
+ * sequence's rows in order. */
+static void group_by_set(hive_sched *s, uint32_t n) {
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t id = s->slots[s->row_ch[i]->slot].set_id;
+        int seen = 0;
+        for (uint32_t j = 0; j < i && !seen; j++) seen = s->slots[s->row_ch[j]->slot].set_id == id;
+        if (seen) continue;
+        for (uint32_t j = i; j < n; j++)
+            if (s->slots[s->row_ch[j]->slot].set_id == id) {
+                s->order_tok[m] = s->tok[j];
+                s->order_seq[m] = s->seq[j];
+                s->order_want[m] = s->want[j];
+                s->order_ch[m] = s->row_ch[j];
+                m++;
+            }
+    }
+}
+
+/* Choices 1..n-1 start from choice 0's prompt KV: its whole pages are shared,
+ * only the rest of the last page is computed again (n choices, one prefill). */
+static void share_prompt(hive_sched *s, sched_choice *c0) {
+    sched_req *r = c0->req;
+    for (uint32_t i = 1; i < r->p.n; i++) {
+        sched_choice *c = &r->ch[i];
+        if (c->phase != CH_WAIT) continue;
+        uint32_t k = hive_engine_seq_share_prefix(s->ss->eng, s->slots[c->slot].seq, s->slots[c0->slot].seq,
+                                                  (uint32_t)r->n_prompt - 1);
+        if (k > c->fed) {
+            pthread_mutex_lock(&s->mu);
+            s->st.shared_prompt_tokens_total += k - c->fed;
+            pthread_mutex_unlock(&s->mu);
+            c->fed = k;
+        }
+        c->phase = CH_PREFILL;
+    }
+}
+
+/* A failed pass fails every request that had rows in it. */
+static void fail_rows(hive_sched *s, uint32_t n, const char *msg) {
+    /* distinct requests first: finishing one frees it */
+    sched_req **reqs = (sched_req **)s->row_ch;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sched_req *r = s->order_ch[i]->req;
+        uint32_t j = 0;
+        while (j < m && reqs[j] != r) j++;
+        if (j == m) reqs[m++] = r;
+    }
+    for (uint32_t i = 0; i < m; i++) {
+        sched_req *r = reqs[i];
+        r->failed = 1;
+        for (uint32_t k = 0; k < r->p.n; k++) {
+            sched_choice *c = &r->ch[k];
+            if (c->phase == CH_DONE) continue;
+            hive_sampler_free(c->smp);
+            hive_stop_free(c->stop);
+            c->smp = NULL;
+            c->stop = NULL;
+            sched_choice_release(s, c, 0);
+            c->phase = CH_DONE;
+        }
+        sched_finish(s, r, HIVE_E_INTERNAL, msg);
+    }
+}
+
+int sched_run_step(hive_sched *s) {
+    uint32_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    sched_req *head = s->running;
+    pthread_mutex_unlock(&s->mu);
+    /* the running list only changes on this thread: walk it unlocked */
+    for (sched_req *r = head; r; r = r->next)
+        for (uint32_t i = 0; i < r->p.n; i++)
+            if (r->ch[i].phase == CH_DECODE && n < s->max_rows) add_row(s, &n, &r->ch[i], r->ch[i].next, 1);
+    uint32_t budget = s->max_rows - n < s->o.prefill_chunk ? s->max_rows - n : s->o.prefill_chunk;
+    for (sched_req *r = head; r && budget; r = r->next)
+        for (uint32_t i = 0; i < r->p.n && budget; i++) {
+            sched_choice *c = &r->ch[i];
+            if (c->phase != CH_PREFILL) continue;
+            uint32_t left = (uint32_t)r->n_prompt - c->fed, k = left < budget ? left : budget;
+            for (uint32_t j = 0; j < k; j++) add_row(s, &n, c, r->prompt[c->fed + j], c->fed + j + 1 == r->n_prompt);
+            c->pending = k;
+            budget -= k;
+        }
+    if (!n) return 0;
+    group_by_set(s, n);
+    /* greedy rows without logprobs everywhere: argmax on the device, as generate does */
+    int argmax = 1;
+    uint32_t n_want = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->order_want[i]) {
+            n_want++;
+            const sched_choice *c = s->order_ch[i];
+            if (!hive_sampler_is_argmax(c->smp) || c->req->p.logprobs) argmax = 0;
+        }
+    hive_fwd_batch b = {n, s->order_tok, s->order_seq, s->order_want, argmax ? s->argmax : NULL};
+    hive_error *err = NULL;
+    if (hive_engine_forward(s->ss->eng, &b, s->logits, &err) != HIVE_OK) {
+        HLOG_ERROR("scheduler step of %u rows failed: %s", n, hive_error_message(err));
+        fail_rows(s, n, hive_error_message(err));
+        hive_error_free(err);
+        return 1;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->st.steps++;
+    pthread_mutex_unlock(&s->mu);
+    /* prompt rows are in; a finished prompt is shared with its request's
+     * other choices; then each wanted row gives its choice a token */
+    for (uint32_t i = 0; i < n; i++) {
+        sched_choice *c = s->order_ch[i];
+        if (c->pending) {
+            c->fed += c->pending, c->pending = 0;
+            if (c->index == 0 && c->fed == c->req->n_prompt) share_prompt(s, c);
+        }
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!s->order_want[i]) continue;
+        sched_choice *c = s->order_ch[i];
+        const float *row = argmax ? NULL : s->logits + (size_t)k * s->vocab;
+        int32_t id;
+        if (argmax) id = s->argmax[k];
+        else {
+            sched_slot *sl = &s->slots[c->slot];
+            id = hive_sampler_sample(c->smp, row, hive_engine_seq_tokens(s->ss->eng, sl->seq),
+                                     hive_engine_seq_len(s->ss->eng, sl->seq));
+        }
+        k++;
+        if (c->phase != CH_DONE) on_token(s, c, id, row);
+    }
+    (void)n_want;
+    return 1;
+}

@@ -1,0 +1,67 @@
+/* OpenAI request bodies -> what a completion needs: messages or a prompt, the
+ * expert names, sampling fields the client set, stream options. A pure
+ * function of the body (no model, no HTTP), so it is unit-tested and fuzzed
+ * (tests/fuzz/fuzz_request.c). Errors carry the HTTP status and OpenAI's
+ * error fields. */
+#ifndef HIVE_SERVER_REQUEST_H
+#define HIVE_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenizer/tokenizer.h"
+
+#define HIVE_API_MAX_N 8
+#define HIVE_API_MAX_STOP 4      /* as OpenAI */
+#define HIVE_API_MAX_TOP_LOGPROBS 20
+#define HIVE_API_MAX_EXPERTS 32
+#define HIVE_API_MAX_MESSAGES 4096
+
+typedef struct hive_api_error {
+    int http;                    /* 400, 401, 404, 413, 429, 500, 503 */
+    const char *type;            /* "invalid_request_error", ... */
+    char param[64];              /* offending field, "" if none */
+    char code[64];               /* OpenAI code ("model_not_found"), "" if none */
+    char message[512];
+} hive_api_error;
+
+/* A field the client set (has = 1) and its value. */
+typedef struct { int has; double v; } hive_api_num;
+
+typedef struct hive_api_request {
+    int chat;                    /* /v1/chat/completions (else /v1/completions) */
+    char *model;
+    char **experts;              /* the `experts` body field; NULL/0 when absent */
+    size_t n_experts;
+    int has_experts;
+    hive_chat_msg *msgs;         /* chat; strings owned */
+    size_t n_msgs;
+    char *prompt;                /* completions */
+    int stream, include_usage;
+    hive_api_num temperature, top_p, top_k, min_p, presence_penalty, frequency_penalty, repetition_penalty;
+    hive_api_num seed, max_tokens;
+    char **stop;                 /* has_stop: the client gave stop (possibly empty) */
+    size_t n_stop;
+    int has_stop;
+    uint32_t n;                  /* 1 when absent */
+    int logprobs;
+    uint32_t top_logprobs;
+    int thinking;                /* chat_template_kwargs.enable_thinking: 1, 0, or -1 absent */
+    int ignore_eos;              /* extension (vLLM, llama.cpp): run to max_tokens (benchmarks) */
+} hive_api_request;
+
+/* 0 and a filled *out, or -1 with *err set (out is then freed). chat: which
+ * endpoint the body was sent to. */
+int hive_api_parse_request(const char *body, size_t len, int chat, hive_api_request *out, hive_api_error *err);
+void hive_api_request_free(hive_api_request *r);
+
+/* `model` as an expert list: "sql+json" -> {"sql", "json"}. Returns the count
+ * (0 for an empty string), or -1 when a part is empty or there are too many;
+ * parts are malloc'd into out[]. */
+int hive_api_split_model(const char *model, char **out, size_t cap);
+
+/* Fill an error. */
+void hive_api_error_set(hive_api_error *e, int http, const char *type, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

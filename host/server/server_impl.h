@@ -1,0 +1,110 @@
+/* Server internals shared by http.c (daemon, routing), completions.c,
+ * job.c (a completion in flight), endpoints.c and metrics.c. */
+#ifndef HIVE_SERVER_IMPL_H
+#define HIVE_SERVER_IMPL_H
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/request.h"
+#include "server/server.h"
+
+struct hive_server {
+    struct MHD_Daemon *d;
+    hive_server_opts o;
+    char *api_key;
+    atomic_int ready, closing;
+    atomic_int inflight;     /* requests whose response is not yet complete */
+    hive_session *ss;
+    hive_sched *sched;
+    const hive_catalog *cat;
+    const hive_config *cfg;
+    char *model_name;
+    long created;            /* unix time the server started */
+    /* requests per HTTP status, for /metrics */
+    pthread_mutex_t mu;
+    uint64_t http_status[6]; /* 2xx..: index status/100 */
+};
+
+/* One HTTP request: the body as it arrives. */
+typedef struct http_conn {
+    char *body;
+    size_t len, cap;
+    int too_big;
+} http_conn;
+
+/* ---- responses (http.c) ---- */
+enum MHD_Result hive_http_json(struct MHD_Connection *c, hive_server *s, unsigned status, cJSON *body);
+enum MHD_Result hive_http_text(struct MHD_Connection *c, hive_server *s, unsigned status, const char *type,
+                               const char *text);
+enum MHD_Result hive_http_error(struct MHD_Connection *c, hive_server *s, const hive_api_error *e);
+void hive_http_count(hive_server *s, unsigned status);
+/* 1 when the client closed its end of the connection. */
+int hive_http_client_gone(struct MHD_Connection *c);
+
+/* auth.c: 1 when the request carries the key (or none is set); compared in constant time */
+int hive_auth_ok(const hive_server *s, struct MHD_Connection *c);
+
+/* ---- a completion in flight (job.c) ---- */
+typedef struct job_choice {
+    char *text;
+    size_t len, cap;
+    hive_finish finish;
+    int done;
+    cJSON *logprobs;         /* non-stream: the content array */
+} job_choice;
+
+typedef struct job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                /* the scheduler (until FINISHED) and the HTTP side */
+    hive_server *srv;
+    struct MHD_Connection *conn; /* for noticing a client that left */
+    uint64_t sched_id;
+    int chat, stream, include_usage, logprobs;
+    uint32_t n;
+    char id[48];
+    char *model;
+    long created;
+    /* state from the scheduler */
+    int started, finished, cancelled;
+    hive_status status;
+    char error[512];
+    uint32_t prompt_tokens, cached_tokens, completion_tokens;
+    job_choice ch[HIVE_API_MAX_N];
+    /* stream: SSE bytes not yet sent */
+    char *out;
+    size_t out_len, out_cap, out_sent;
+} job;
+
+job *hive_job_new(hive_server *s, const hive_api_request *r, const char *model);
+void hive_job_unref(job *j);
+/* The scheduler's event callback (ud = job). */
+void hive_job_on_event(void *ud, const hive_sched_event *ev);
+/* Non-stream response body once finished. */
+cJSON *hive_job_response(job *j);
+/* The SSE reader and its free callback for MHD_create_response_from_callback. */
+ssize_t hive_job_read(void *cls, uint64_t pos, char *buf, size_t max);
+void hive_job_stream_free(void *cls);
+/* Cancel the request and drop the HTTP side's reference. */
+void hive_job_abandon(job *j);
+
+/* ---- endpoints ---- */
+enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, http_conn *hc, int chat);
+enum MHD_Result hive_ep_models(struct MHD_Connection *c, hive_server *s);
+enum MHD_Result hive_ep_health(struct MHD_Connection *c, hive_server *s);
+enum MHD_Result hive_ep_metrics(struct MHD_Connection *c, hive_server *s);
+enum MHD_Result hive_ep_tokenize(struct MHD_Connection *c, hive_server *s, http_conn *hc);
+enum MHD_Result hive_ep_detokenize(struct MHD_Connection *c, hive_server *s, http_conn *hc);
+enum MHD_Result hive_ep_experts_load(struct MHD_Connection *c, hive_server *s, http_conn *hc, int load);
+
+/* ---- sampling.c: request > experts' manifests > server config > default ---- */
+/* Resolves `model` and `experts` to catalog entries (404 for an unknown name). */
+int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
+                         hive_api_error *err);
+int hive_sampling_for(const hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
+                      hive_sched_params *p, char ***stop_owned, hive_api_error *err);
+
+#endif

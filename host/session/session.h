@@ -1,0 +1,65 @@
+/* What generate/chat/bench/serve need: plugins, a backend, the model, its
+ * tokenizer and an engine, set up from the effective configuration, plus the
+ * expert cache. Front ends (host/cli, host/server) share it. Errors are
+ * printed to stderr as "hive-host: ..." and an exit code is returned. */
+#ifndef HIVE_SESSION_SESSION_H
+#define HIVE_SESSION_SESSION_H
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "engine/generate.h"
+#include "experts/cache.h"
+#include "experts/compose.h"
+#include "experts/expert.h"
+#include "model/model.h"
+#include "plugin/registry.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct hive_session {
+    hive_registry reg;
+    hive_backend_choice sel;
+    hive_model_files *model;
+    hive_tokenizer *tok;
+    hive_engine *eng;
+    double load_ms;
+    /* experts given with --expert, composed in the order given */
+    hive_expert_target target;
+    hive_expert_cache *experts;
+    hive_expert_set set;
+    int have_set;
+    int merged;              /* --merge folded the expert into the weights */
+    double experts_ms;       /* cold load of all experts */
+} hive_session;
+
+typedef struct hive_session_opts {
+    uint32_t max_seqs;       /* engine sequence slots */
+    int need_tokenizer;      /* 0: token ids only (bench on a random-weight model) */
+    /* 1: experts may be attached later (serve): adapter-ready q/k layout and an
+     * expert cache even when experts.paths is empty; experts.paths are then
+     * not composed into `set` (each request names its own). */
+    int per_request_experts;
+} hive_session_opts;
+
+/* Prints the error and returns a non-zero exit code (2 usage, 1 runtime) on failure. */
+int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session *s);
+void hive_session_close(hive_session *s);
+/* Attach the session's experts (or none) to a sequence. */
+hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err);
+/* Apply the manifests' training.decoding of experts.paths to cfg (below CLI values). */
+int hive_session_apply_manifests(hive_config *cfg);
+/* Sampling and generation parameters from the configuration. The stop strings
+ * point into cfg. */
+void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p);
+
+/* Chat helpers shared by generate --chat, chat and serve (chat_encode.c). */
+/* chat.thinking: 1 on, 0 off, HIVE_THINKING_DEFAULT */
+int hive_thinking_flag(const hive_config *cfg);
+/* Render messages with the model's chat template and tokenize them; prints
+ * the error and returns 1 on failure. */
+int hive_encode_chat(hive_session *s, const hive_chat_msg *msgs, size_t n, const hive_config *cfg, int32_t **ids,
+                     size_t *n_ids);
+/* The same without printing: for a server, where the error goes to a client. */
+hive_status hive_render_chat_ids(const hive_tokenizer *tok, const char *chat_template, const hive_chat_msg *msgs,
+                                 size_t n, int thinking, int32_t **ids, size_t *n_ids, hive_error **err);
+
+#endif

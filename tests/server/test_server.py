@@ -1,0 +1,289 @@
+"""`hive-host serve` against the official openai client (tests/server/run.sh pins it): chat,
+completion, streaming, usage; per-request experts equal `hive-host generate`; concurrent
+clients over different expert sets equal their solo runs; every error case with its error
+object; a client that disconnects frees its KV; a second chat turn hits the prefix cache;
+SIGTERM exits 0. Real SmolLM2 model and the shipped experts (examples/experts)."""
+import concurrent.futures as cf
+import http.client
+import json
+import subprocess
+import sys
+import time
+
+import openai
+
+from serverlib import Server, parse_args, run_tests
+
+ARGS = parse_args()
+KEY = "test-key-123"
+A = Server(ARGS, "--max-body-kb", "64", log_name="a")
+# B: one sequence at a time, a queue of one, an API key
+B = Server(ARGS, "--api-key", KEY, "--max-queue", "1", ctx=512, parallel=1, log_name="b")
+client = openai.OpenAI(base_url=A.base + "/v1", api_key="none", max_retries=0, timeout=300)
+BASE = client.models.list().data[0].id
+
+SQL_Q = "Schema: users(id, name, age, city); orders(id, user_id, product, amount)\nQuestion: Which users live in Toronto?"
+JSON_Q = "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
+CAPS_Q = "What is the capital of Norway?"
+
+
+def chat(model, text, **kw):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **kw)
+
+
+def check_error(exc_info, status, param=None, code=None):
+    e = exc_info
+    assert e.status_code == status, (e.status_code, e.body)
+    body = e.body if isinstance(e.body, dict) else {}
+    body = body.get("error", body)
+    assert body.get("message"), body
+    assert body.get("type"), body
+    if param is not None:
+        assert body.get("param") == param, body
+    if code is not None:
+        assert body.get("code") == code, body
+
+
+def expect(status, fn, param=None, code=None):
+    try:
+        fn()
+    except openai.APIStatusError as e:
+        check_error(e, status, param, code)
+        return
+    raise AssertionError("expected HTTP %d" % status)
+
+
+def raw_error(server, status, method, path, body=None, raw=None, headers=None, param=None):
+    st, out, hdrs = server.request(method, path, body=body, raw=raw, headers=headers)
+    assert st == status, (st, out)
+    assert isinstance(out, dict) and "error" in out and out["error"]["message"] and out["error"]["type"], out
+    if param is not None:
+        assert out["error"]["param"] == param, out
+    return hdrs
+
+
+def test_models_health_metrics():
+    ids = [m.id for m in client.models.list().data]
+    assert ids[0] == BASE and {"json", "sql", "ia3", "soft-prompt"} <= set(ids), ids
+    st, body, _ = A.request("GET", "/v1/models")
+    assert all(m["description"] for m in body["data"]), body
+    st, body, _ = A.request("GET", "/health")
+    assert st == 200 and body["status"] == "ok"
+    m = A.metrics()
+    for k in ("hive_requests_running", "hive_requests_waiting", "hive_prompt_tokens_total", "hive_kv_pages_free",
+              "hive_kv_pages_used", "hive_prefix_cache_hits_total", "hive_expert_cache_hits_total",
+              "hive_expert_cache_misses_total", "hive_expert_cache_loads_total", "hive_expert_cache_evictions_total",
+              "hive_time_to_first_token_seconds_count", "hive_e2e_request_latency_seconds_count"):
+        assert k in m, k
+
+
+def test_chat_completion_usage():
+    r = chat(BASE, "What is the capital of France?", max_tokens=12, temperature=0)
+    assert r.object == "chat.completion" and r.choices[0].message.role == "assistant"
+    assert r.choices[0].message.content and r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens > 5 and 0 < r.usage.completion_tokens <= 12
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    c = client.completions.create(model=BASE, prompt="The capital of France is", max_tokens=6, temperature=0)
+    assert c.object == "text_completion" and c.choices[0].text and c.usage.completion_tokens <= 6
+
+
+def test_streaming_equals_plain():
+    full = chat("sql", SQL_Q, temperature=0, max_tokens=24)
+    chunks = list(chat("sql", SQL_Q, temperature=0, max_tokens=24, stream=True,
+                       stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == full.choices[0].message.content, (text, full.choices[0].message.content)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == full.usage.completion_tokens
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+    # completions stream
+    parts = list(client.completions.create(model=BASE, prompt="One, two, three,", max_tokens=6, temperature=0,
+                                           stream=True))
+    assert "".join(p.choices[0].text for p in parts if p.choices)
+
+
+def generate(expert, prompt):
+    out = subprocess.run([ARGS.host_bin, "generate", "--model", ARGS.model, "--expert",
+                          "%s/examples/experts/%s" % (ARGS.root, expert), "--chat", "--greedy", "--prompt", prompt,
+                          "--threads", "2"], capture_output=True, text=True, check=True,
+                         env={"HIVE_CONFIG": "/dev/null", "HIVE_LOG": "warn", "OMP_WAIT_POLICY": "passive"})
+    return out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
+
+
+def test_experts_equal_generate():
+    for expert, q in (("json", JSON_Q), ("sql", SQL_Q), ("ia3", CAPS_Q)):
+        want = generate(expert, q)
+        got = chat(expert, q, temperature=0).choices[0].message.content
+        assert got == want, (expert, got, want)
+    # the same expert named through the body field, and sets through both ways
+    a = chat(BASE, JSON_Q, temperature=0, max_tokens=16, extra_body={"experts": ["json"]}).choices[0].message.content
+    b = chat("json", JSON_Q, temperature=0, max_tokens=16).choices[0].message.content
+    assert a == b, (a, b)
+    c = chat("json+ia3", CAPS_Q, temperature=0, max_tokens=12).choices[0].message.content
+    d = chat(BASE, CAPS_Q, temperature=0, max_tokens=12, extra_body={"experts": ["json", "ia3"]}).choices[0].message.content
+    assert c == d, (c, d)
+
+
+def test_concurrent_mixed_sets():
+    jobs = [("json", JSON_Q), ("sql", SQL_Q), ("ia3", CAPS_Q), ("json+soft-prompt", CAPS_Q)] * 2
+    solo = {}
+    for model, q in jobs[:4]:
+        solo[model] = chat(model, q, temperature=0, max_tokens=16).choices[0].message.content
+    with cf.ThreadPoolExecutor(8) as ex:
+        outs = list(ex.map(lambda j: chat(j[0], j[1], temperature=0, max_tokens=16).choices[0].message.content, jobs))
+    for (model, _), got in zip(jobs, outs):
+        assert got == solo[model], (model, got, solo[model])
+
+
+def test_sampling_fields():
+    r = chat(BASE, "Say something.", max_tokens=8, temperature=0.9, top_p=0.9, seed=5, n=2,
+             presence_penalty=0.5, frequency_penalty=0.5, stop=["\n"], logprobs=True, top_logprobs=2,
+             extra_body={"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1,
+                         "chat_template_kwargs": {"enable_thinking": False}})
+    assert len(r.choices) == 2
+    lp = r.choices[0].logprobs.content
+    assert lp and len(lp[0].top_logprobs) == 2 and lp[0].logprob <= 0
+    s1 = chat(BASE, "Say something.", max_tokens=8, temperature=0.9, seed=11).choices[0].message.content
+    s2 = chat(BASE, "Say something.", max_tokens=8, temperature=0.9, seed=11).choices[0].message.content
+    assert s1 == s2, (s1, s2)
+    r = chat(BASE, "Count: 1, 2, 3,", max_completion_tokens=3, temperature=0)
+    assert r.usage.completion_tokens <= 3 and r.choices[0].finish_reason == "length"
+
+
+def test_errors():
+    expect(404, lambda: chat("no-such-expert", "hi"), param="model", code="model_not_found")
+    expect(404, lambda: chat(BASE, "hi", extra_body={"experts": ["nope"]}), param="experts")
+    expect(400, lambda: chat("json+json", "hi"))  # cannot compose: the same expert twice
+    expect(400, lambda: chat(BASE, "hi", top_p=1.5), param="top_p")
+    expect(400, lambda: chat(BASE, "hi", temperature=-1), param="temperature")
+    expect(400, lambda: chat(BASE, "hi", n=9), param="n")
+    expect(400, lambda: chat(BASE, "hi", max_tokens=5000), param="max_tokens", code="context_length_exceeded")
+    expect(400, lambda: chat(BASE, "hello " * 1500), code="context_length_exceeded")
+    raw_error(A, 400, "POST", "/v1/chat/completions", raw=b"{not json")
+    raw_error(A, 400, "POST", "/v1/chat/completions", body={"model": BASE, "messages": "hi"}, param="messages")
+    raw_error(A, 400, "POST", "/v1/chat/completions",
+              body={"model": BASE, "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"},
+              param="temperature")
+    raw_error(A, 400, "POST", "/v1/chat/completions",
+              body={"model": BASE, "messages": [{"role": "wizard", "content": "hi"}]})
+    raw_error(A, 400, "POST", "/v1/completions", body={"model": BASE}, param="prompt")
+    raw_error(A, 413, "POST", "/v1/chat/completions",
+              body={"model": BASE, "messages": [{"role": "user", "content": "x" * 100000}]})
+    raw_error(A, 404, "GET", "/v1/nothing")
+    raw_error(A, 405, "GET", "/v1/chat/completions")
+
+
+def test_auth_and_queue():
+    cb = openai.OpenAI(base_url=B.base + "/v1", api_key="wrong", max_retries=0, timeout=300)
+    expect(401, lambda: cb.models.list())
+    raw_error(B, 401, "POST", "/v1/experts/load", body={"name": "json"})
+    raw_error(B, 401, "POST", "/v1/chat/completions", body={"model": "x", "messages": []})
+    good = openai.OpenAI(base_url=B.base + "/v1", api_key=KEY, max_retries=0, timeout=300)
+    assert good.models.list().data
+    st, body, _ = B.request("POST", "/v1/experts/load", body={"name": "sql"}, headers={"Authorization": "Bearer " + KEY})
+    assert st == 200 and body["loaded"], body
+    st, body, _ = B.request("POST", "/v1/experts/unload", body={"name": "sql"},
+                            headers={"Authorization": "Bearer " + KEY})
+    assert st == 200 and not body["loaded"], body
+    m = B.metrics()
+    assert m["hive_expert_cache_loads_total"] >= 1 and m["hive_expert_cache_evictions_total"] >= 1, m
+    # one running, one waiting: the rest get 429 with Retry-After
+    def one(_):
+        c = http.client.HTTPConnection("127.0.0.1", B.port, timeout=300)
+        c.request("POST", "/v1/completions", body=json.dumps({"model": "x", "prompt": "Once upon a time",
+                                                               "max_tokens": 40, "temperature": 0}),
+                  headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        c.close()
+        return r.status, r.getheader("Retry-After"), body
+    # model "x" is unknown: 404 first, then a real burst
+    st, _, body = one(0)
+    assert st == 404 and body["error"]["code"] == "model_not_found", body
+    def burst(_):
+        c = http.client.HTTPConnection("127.0.0.1", B.port, timeout=300)
+        c.request("POST", "/v1/completions", body=json.dumps({"model": B_BASE, "prompt": "Once upon a time",
+                                                               "max_tokens": 40, "temperature": 0}),
+                  headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        c.close()
+        return r.status, r.getheader("Retry-After"), body
+    with cf.ThreadPoolExecutor(6) as ex:
+        res = list(ex.map(burst, range(6)))
+    codes = sorted(r[0] for r in res)
+    assert 200 in codes and 429 in codes and set(codes) <= {200, 429}, codes
+    for st, retry, body in res:
+        if st == 429:
+            assert retry and body["error"]["type"] == "rate_limit_error", (retry, body)
+
+
+B_BASE = BASE
+
+
+def test_disconnect_frees_kv():
+    before = A.wait_idle()
+    c = http.client.HTTPConnection("127.0.0.1", A.port, timeout=300)
+    c.request("POST", "/v1/chat/completions",
+              body=json.dumps({"model": "sql", "messages": [{"role": "user", "content": SQL_Q}], "stream": True,
+                               "max_tokens": 600, "temperature": 0.8, "ignore_eos": True}),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 200
+    got = b""
+    while got.count(b"data:") < 4:
+        got += r.read1(4096)
+    assert A.metrics()["hive_kv_pages_used"] > 0
+    c.sock.close()  # leave mid-stream
+    c.close()
+    after = A.wait_idle(timeout=30)
+    assert after["hive_requests_cancelled_total"] == before["hive_requests_cancelled_total"] + 1, after
+    assert after["hive_kv_pages_used"] == 0
+    assert after["hive_kv_pages_free"] + after["hive_kv_pages_cached"] == after["hive_kv_pages_total"]
+
+
+def test_prefix_cache_second_turn():
+    msgs = [{"role": "system", "content": "You are a helpful assistant named Hive."},
+            {"role": "user", "content": "Name a fruit."}]
+    r1 = client.chat.completions.create(model=BASE, messages=msgs, max_tokens=8, temperature=0)
+    hits = A.metrics()["hive_prefix_cache_hits_total"]
+    msgs += [{"role": "assistant", "content": r1.choices[0].message.content},
+             {"role": "user", "content": "Another one."}]
+    r2 = client.chat.completions.create(model=BASE, messages=msgs, max_tokens=8, temperature=0)
+    cached = r2.usage.prompt_tokens_details.cached_tokens
+    assert cached >= r1.usage.prompt_tokens - 1, (cached, r1.usage.prompt_tokens)
+    assert A.metrics()["hive_prefix_cache_hits_total"] == hits + 1
+    # an expert never sees the base model's KV (soft-prompt alone has run nothing yet)
+    r3 = client.chat.completions.create(model="soft-prompt", messages=msgs, max_tokens=4, temperature=0)
+    assert r3.usage.prompt_tokens_details.cached_tokens == 0, r3.usage
+
+
+def test_tokenize_roundtrip():
+    st, t, _ = A.request("POST", "/tokenize", body={"prompt": "Hello world", "add_special": False})
+    assert st == 200 and t["count"] == len(t["tokens"]) > 0, t
+    st, d, _ = A.request("POST", "/detokenize", body={"tokens": t["tokens"]})
+    assert st == 200 and d["prompt"] == "Hello world", d
+    raw_error(A, 400, "POST", "/detokenize", body={"tokens": [-1]}, param="tokens")
+
+
+def test_sigterm_exits_zero():
+    # a request in flight when SIGTERM comes still finishes (deadline 10 s)
+    with cf.ThreadPoolExecutor(1) as ex:
+        n0 = A.metrics()["hive_requests_total"]
+        fut = ex.submit(lambda: chat(BASE, "Count to five.", max_tokens=8, temperature=0))
+        while A.metrics()["hive_requests_total"] == n0:  # the server has it
+            time.sleep(0.01)
+        rc = A.stop()
+        assert rc == 0, "exit status %s (log %s)" % (rc, A.log_path)
+        r = fut.result()
+        assert r.choices[0].message.content
+    assert B.stop() == 0
+
+
+tests = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+try:
+    failed = run_tests(tests)
+finally:
+    for s in (A, B):
+        if s.proc.poll() is None:
+            s.proc.kill()
+sys.exit(1 if failed else 0)

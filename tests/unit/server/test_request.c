@@ -1,0 +1,138 @@
+/* The OpenAI request parser: fields, defaults, every kind of bad input (status,
+ * param), and the model-as-expert-set syntax. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "server/request.h"
+
+static int parse(const char *body, int chat, hive_api_request *r, hive_api_error *e) {
+    return hive_api_parse_request(body, strlen(body), chat, r, e);
+}
+
+static void test_chat_fields(void **state) {
+    (void)state;
+    hive_api_request r;
+    hive_api_error e;
+    const char *body = "{\"model\":\"sql+json\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi \"},{\"type\":\"text\",\"text\":\"there\"}]},"
+                       "{\"role\":\"assistant\",\"content\":null}],"
+                       "\"temperature\":0.5,\"top_p\":0.9,\"top_k\":-1,\"min_p\":0.1,\"max_tokens\":10,"
+                       "\"max_completion_tokens\":20,\"stop\":\"END\",\"seed\":42,\"n\":3,\"presence_penalty\":1,"
+                       "\"frequency_penalty\":-1,\"repetition_penalty\":1.2,\"logprobs\":true,\"top_logprobs\":5,"
+                       "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"experts\":[\"ia3\"],"
+                       "\"chat_template_kwargs\":{\"enable_thinking\":false},\"user\":\"ignored\",\"tools\":null}";
+    assert_int_equal(parse(body, 1, &r, &e), 0);
+    assert_string_equal(r.model, "sql+json");
+    assert_int_equal(r.n_msgs, 3);
+    assert_string_equal(r.msgs[0].role, "system");
+    assert_string_equal(r.msgs[1].content, "Hi there");
+    assert_string_equal(r.msgs[2].content, "");
+    assert_true(r.temperature.has && r.temperature.v == 0.5);
+    assert_true(r.top_k.has && r.top_k.v == 0);
+    assert_true(r.max_tokens.has && r.max_tokens.v == 20); /* max_completion_tokens wins */
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "END");
+    assert_int_equal(r.n, 3);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 5);
+    assert_true(r.stream && r.include_usage);
+    assert_int_equal(r.n_experts, 1);
+    assert_string_equal(r.experts[0], "ia3");
+    assert_int_equal(r.thinking, 0);
+    hive_api_request_free(&r);
+}
+
+static void test_defaults_and_completions(void **state) {
+    (void)state;
+    hive_api_request r;
+    hive_api_error e;
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":[\"once\"],\"logprobs\":2,\"stop\":null}", 0, &r, &e), 0);
+    assert_string_equal(r.prompt, "once");
+    assert_int_equal(r.n, 1);
+    assert_false(r.temperature.has);
+    assert_false(r.has_stop);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 2);
+    assert_int_equal(r.thinking, -1);
+    hive_api_request_free(&r);
+}
+
+static void expect_bad(const char *body, int chat, int http, const char *param) {
+    hive_api_request r;
+    hive_api_error e;
+    if (parse(body, chat, &r, &e) == 0) fail_msg("accepted: %s", body);
+    assert_int_equal(e.http, http);
+    assert_true(e.message[0] != 0);
+    if (param) assert_string_equal(e.param, param);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    expect_bad("", 1, 400, NULL);
+    expect_bad("{", 1, 400, NULL);
+    expect_bad("[1]", 1, 400, NULL);
+    expect_bad("{\"messages\":[]}", 1, 400, "model");
+    expect_bad("{\"model\":1,\"messages\":[]}", 1, 400, "model");
+    expect_bad("{\"model\":\"m\"}", 1, 400, "messages");
+    expect_bad("{\"model\":\"m\",\"messages\":[]}", 1, 400, "messages");
+    expect_bad("{\"model\":\"m\",\"messages\":\"hi\"}", 1, 400, "messages");
+    expect_bad("{\"model\":\"m\",\"messages\":[1]}", 1, 400, "messages[0]");
+    expect_bad("{\"model\":\"m\",\"messages\":[{\"role\":\"x\",\"content\":\"a\"}]}", 1, 400, "messages[0]");
+    expect_bad("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 1, 400,
+               "messages[0].content");
+    expect_bad("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", 1, 400, "messages[0].content");
+    const char *msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]";
+    char b[512];
+    static const char *bad[][2] = {
+        {"\"temperature\":\"hot\"", "temperature"}, {"\"temperature\":3", "temperature"}, {"\"top_p\":0", "top_p"},
+        {"\"top_p\":1.5", "top_p"},                 {"\"top_k\":1.5", "top_k"},           {"\"min_p\":-0.1", "min_p"},
+        {"\"max_tokens\":0", "max_tokens"},         {"\"max_tokens\":true", "max_tokens"}, {"\"n\":9", "n"},
+        {"\"n\":0", "n"},                           {"\"stop\":5", "stop"},               {"\"stop\":[\"a\",1]", "stop"},
+        {"\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]", "stop"}, {"\"stream\":\"yes\"", "stream"},
+        {"\"stream_options\":1", "stream_options"}, {"\"logprobs\":1", "logprobs"},
+        {"\"top_logprobs\":21,\"logprobs\":true", "top_logprobs"}, {"\"top_logprobs\":2", "top_logprobs"},
+        {"\"experts\":\"sql\"", "experts"},         {"\"experts\":[1]", "experts"},
+        {"\"presence_penalty\":2.5", "presence_penalty"}, {"\"seed\":1.5", "seed"},
+        {"\"chat_template_kwargs\":{\"enable_thinking\":1}", "enable_thinking"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(b, sizeof b, "{\"model\":\"m\",%s,%s}", msgs, bad[i][0]);
+        expect_bad(b, 1, 400, bad[i][1]);
+    }
+    expect_bad("{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", 0, 400, "prompt");
+    expect_bad("{\"model\":\"m\",\"prompt\":7}", 0, 400, "prompt");
+    expect_bad("{\"model\":\"m\",\"prompt\":\"a\",\"logprobs\":6}", 0, 400, "logprobs");
+    /* a NUL inside the body ends the JSON text: not valid JSON either way */
+    hive_api_request r;
+    hive_api_error e;
+    assert_int_equal(hive_api_parse_request("{\"model\"\0:1}", 12, 1, &r, &e), -1);
+}
+
+static void test_split_model(void **state) {
+    (void)state;
+    char *p[4];
+    assert_int_equal(hive_api_split_model("sql+json", p, 4), 2);
+    assert_string_equal(p[0], "sql");
+    assert_string_equal(p[1], "json");
+    free(p[0]);
+    free(p[1]);
+    assert_int_equal(hive_api_split_model("", p, 4), 0);
+    assert_int_equal(hive_api_split_model("a++b", p, 4), -1);
+    assert_int_equal(hive_api_split_model("+a", p, 4), -1);
+    assert_int_equal(hive_api_split_model("a+", p, 4), -1);
+    assert_int_equal(hive_api_split_model("a+b+c+d+e", p, 4), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chat_fields), cmocka_unit_test(test_defaults_and_completions),
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_split_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
