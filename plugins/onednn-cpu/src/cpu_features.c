@@ -16,6 +16,9 @@ void cpu_detect(cpu_features *f) {
     memset(f, 0, sizeof *f);
     unsigned a, b, c, d;
     unsigned max_leaf = __get_cpuid_max(0, NULL);
+    unsigned v[3];
+    __cpuid(0, a, v[0], v[2], v[1]); /* vendor string: ebx, edx, ecx */
+    f->amd = !memcmp(v, "AuthenticAMD", 12);
     if (max_leaf >= 1) {
         __cpuid(1, a, b, c, d);
         int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;

@@ -5,6 +5,7 @@
 typedef struct cpu_features {
     int avx2, fma, f16c, avx512; /* avx512 = F+DQ+BW+VL + OS state */
     int avx512vnni, avxvnni, avx512bf16;
+    int amd; /* vendor AuthenticAMD (the decode prefetch differs: kernels.h) */
     char brand[64];
 } cpu_features;
 

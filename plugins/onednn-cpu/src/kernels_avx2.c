@@ -274,9 +274,9 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[HIVE_DTYPE_F32] = vd_f32;
     k->vec_dot[HIVE_DTYPE_F16] = vd_f16;
     k->vec_dot[HIVE_DTYPE_BF16] = vd_bf16;
-    k->vec_dot[HIVE_DTYPE_Q8_0] = avx2_vd_q8_0;
-    k->vec_dot[HIVE_DTYPE_Q4_0] = avx2_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = avx2_vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q8_0_t0 : avx2_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_0_t0 : avx2_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_1_t0 : avx2_vd_q4_1;
     k->gemm[HIVE_DTYPE_Q8_0] = avx2_gemm_q8_0;
     k->gemm[HIVE_DTYPE_Q4_0] = avx2_gemm_q4_0;
     k->gemm[HIVE_DTYPE_Q4_1] = avx2_gemm_q4_1;

@@ -20,7 +20,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
 void cpu_kernels_init_avx512_wide(cpu_kernels *k) {
     cpu_kernels_init_avx512(k);
     k->isa = "avx512-wide";
-    k->vec_dot[HIVE_DTYPE_Q8_0] = avx512_vd_q8_0;
-    k->vec_dot[HIVE_DTYPE_Q4_0] = avx512_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = avx512_vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx512_vd_q8_0_t0 : avx512_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx512_vd_q4_0_t0 : avx512_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx512_vd_q4_1_t0 : avx512_vd_q4_1;
 }

@@ -17,8 +17,8 @@
 
 void cpu_kernels_init_avx512vnni(cpu_kernels *k) {
     k->isa = "avx512vnni";
-    k->vec_dot[HIVE_DTYPE_Q4_0] = avx512vnni256_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = avx512vnni256_vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni256_vd_q4_0_t0 : avx512vnni256_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni256_vd_q4_1_t0 : avx512vnni256_vd_q4_1;
     k->gemm[HIVE_DTYPE_Q8_0] = avx512vnni_gemm_q8_0;
     k->gemm[HIVE_DTYPE_Q4_0] = avx512vnni_gemm_q4_0;
     k->gemm[HIVE_DTYPE_Q4_1] = avx512vnni_gemm_q4_1;
@@ -28,7 +28,7 @@ void cpu_kernels_init_avx512vnni(cpu_kernels *k) {
 void cpu_kernels_init_avx512vnni_wide(cpu_kernels *k) {
     cpu_kernels_init_avx512vnni(k);
     k->isa = "avx512vnni-wide";
-    k->vec_dot[HIVE_DTYPE_Q8_0] = avx512vnni_vd_q8_0;
-    k->vec_dot[HIVE_DTYPE_Q4_0] = avx512vnni_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = avx512vnni_vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni_vd_q8_0_t0 : avx512vnni_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni_vd_q4_0_t0 : avx512vnni_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni_vd_q4_1_t0 : avx512vnni_vd_q4_1;
 }

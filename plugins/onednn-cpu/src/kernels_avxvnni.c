@@ -12,8 +12,8 @@
 
 void cpu_kernels_init_avxvnni(cpu_kernels *k) {
     k->isa = "avxvnni";
-    k->vec_dot[HIVE_DTYPE_Q4_0] = avxvnni_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = avxvnni_vd_q4_1;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avxvnni_vd_q4_0_t0 : avxvnni_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avxvnni_vd_q4_1_t0 : avxvnni_vd_q4_1;
     k->gemm[HIVE_DTYPE_Q8_0] = avxvnni_gemm_q8_0;
     k->gemm[HIVE_DTYPE_Q4_0] = avxvnni_gemm_q4_0;
     k->gemm[HIVE_DTYPE_Q4_1] = avxvnni_gemm_q4_1;
@@ -23,5 +23,5 @@ void cpu_kernels_init_avxvnni(cpu_kernels *k) {
 void cpu_kernels_init_avxvnni_all(cpu_kernels *k) {
     cpu_kernels_init_avxvnni(k);
     k->isa = "avxvnni-all";
-    k->vec_dot[HIVE_DTYPE_Q8_0] = avxvnni_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avxvnni_vd_q8_0_t0 : avxvnni_vd_q8_0;
 }

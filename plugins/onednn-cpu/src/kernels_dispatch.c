@@ -1,12 +1,25 @@
 /* The kernel table of each ISA level: scalar underneath, AVX2 on top of it,
  * then the level's own entries. Per-kernel timings of every level
  * (bench/bench_kernels.c) decide what each level's init fills. */
+#include <stdlib.h>
+#include <string.h>
+#include "cpu_features.h"
 #include "kernels.h"
+
+static int decode_prefetch(void) {
+    const char *e = getenv("HIVE_CPU_PREFETCH");
+    if (e && !strcmp(e, "nta")) return CPU_PF_NTA;
+    if (e && !strcmp(e, "t0")) return CPU_PF_T0;
+    cpu_features f;
+    cpu_detect(&f);
+    return f.amd ? CPU_PF_NTA : CPU_PF_T0;
+}
 
 const char *const cpu_isa_names[CPU_ISA_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni"};
 
 void cpu_kernels_init_level(cpu_kernels *k, int level) {
     cpu_kernels_init_scalar(k);
+    k->decode_prefetch = decode_prefetch();
     if (level >= CPU_ISA_AVX2) cpu_kernels_init_avx2(k);
     switch (level) {
     case CPU_ISA_AVXVNNI: cpu_kernels_init_avxvnni(k); break;

@@ -62,16 +62,23 @@ static void att_one_f32(const att_ctx *c, const float *qv, const uint8_t *kbase,
     for (uint32_t i = 0; i < hd; i++) o[i] = acc[i] * inv;
 }
 
+/* y = x rounded to f16 values, through the vector conversions; tmp holds n
+ * halves */
+static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n, uint16_t *tmp) {
+    k->f32_to_f16(x, tmp, n);
+    k->dequant[HIVE_DTYPE_F16](tmp, y, n);
+}
+
 /* f16 cache: what llama.cpp computes over its f16 cache. q is rounded to f16
  * before q.k, the softmax is normalized before V (sum in double), and its
  * weights are rounded to f16 before they multiply V. Two passes over the
- * context, scores kept in `sc` (p + 1 floats). */
+ * context, scores kept in `sc` (p + 1 floats, then room for p + 1 halves). */
 static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase, const uint8_t *vbase,
                         const int32_t *bt, int32_t p, float *sc, float *o) {
     const cpu_kernels *k = &c->dev->kern;
     uint32_t hd = c->kv->desc.head_dim;
     float q16[CPU_MAX_HEAD_DIM];
-    for (uint32_t i = 0; i < hd; i++) q16[i] = cpu_round_f16(qv[i]);
+    round_f16(k, qv, q16, (int64_t)hd, (uint16_t *)(sc + p + 1));
     float m = -INFINITY;
     for (int32_t t0 = 0; t0 <= p;) {
         int n = att_run(c, t0, p);
@@ -86,8 +93,8 @@ static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase,
     k->exp_sum(sc, m, sc, p + 1);
     double sum = 0.0;
     for (int32_t t = 0; t <= p; t++) sum += (double)sc[t];
-    float inv = (float)(1.0 / sum);
-    for (int32_t t = 0; t <= p; t++) sc[t] = cpu_round_f16(sc[t] * inv);
+    k->scale_f32((float)(1.0 / sum), sc, p + 1);
+    round_f16(k, sc, sc, p + 1, (uint16_t *)(sc + p + 1));
     for (uint32_t i = 0; i < hd; i++) o[i] = 0.0f;
     for (int32_t t0 = 0; t0 <= p;) {
         int n = att_run(c, t0, p);
@@ -113,7 +120,8 @@ static void att_one(const att_ctx *c, int64_t r, uint32_t h, float *scratch) {
 static void att_task(void *ctx, int64_t i0, int64_t i1) {
     const att_ctx *c = ctx;
     /* the f16 path keeps one score per context position */
-    float *scratch = c->kv->elem_size == 2 ? malloc((size_t)c->max_ctx * sizeof *scratch) : NULL;
+    size_t n_scratch = (size_t)(c->max_ctx > CPU_MAX_HEAD_DIM ? c->max_ctx : CPU_MAX_HEAD_DIM) * 2;
+    float *scratch = c->kv->elem_size == 2 ? malloc(n_scratch * sizeof *scratch) : NULL;
     if (c->kv->elem_size == 2 && !scratch) {
         c->failed[0] = 1;
         return;

@@ -39,9 +39,10 @@ CPU_INLINE void QD256(tile)(const int DT, const int NX, int64_t nb, const void *
         uint64_t d4 = 0, m4 = 0; /* the four rows' f16 scales (mins), gathered in a register */
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
             const uint8_t *b = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)k * bsz;
-            /* decode streams the weights from DRAM once: fetch the same spot of
-             * the next group of four rows, non-temporal (kept out of L2) */
-            if (prefetch) _mm_prefetch((const char *)b + 4 * row_bytes, _MM_HINT_NTA);
+            /* decode streams the weights from DRAM once: prefetch the same spot
+             * some rows ahead (kernels.h CPU_PF_*: which pays depends on the CPU) */
+            if (prefetch == CPU_PF_NTA) _mm_prefetch((const char *)b + 4 * row_bytes, _MM_HINT_NTA);
+            else if (prefetch == CPU_PF_T0) _mm_prefetch((const char *)b + 8 * row_bytes, _MM_HINT_T0);
             uint16_t h[2];
             memcpy(h, b, sizeof h);
             d4 |= (uint64_t)h[0] << (16 * r);
@@ -84,7 +85,7 @@ CPU_INLINE void QD256(tile)(const int DT, const int NX, int64_t nb, const void *
 /* nr (1..4) weight rows x nx (any) activation rows; out[c * out_stride + r].
  * A group of fewer than four rows runs row by row in tiles whose four rows
  * alias one (row_bytes 0), keeping one code path. */
-CPU_INLINE void QD256(gemm_dt)(const int DT, int64_t n, const void *w, size_t row_bytes, int nr,
+CPU_INLINE void QD256(gemm_dt)(const int DT, const int pf, int64_t n, const void *w, size_t row_bytes, int nr,
                                const void *x, size_t x_row_bytes, int nx, float *out, size_t out_stride) {
     const int64_t nb = n / QK32;
     const int step = nr == 4 ? 4 : 1;
@@ -97,7 +98,7 @@ CPU_INLINE void QD256(gemm_dt)(const int DT, int64_t n, const void *w, size_t ro
             const void *wr = (const char *)w + (size_t)r0 * row_bytes;
             const size_t rb = step == 4 ? row_bytes : 0;
             if (m == 2) QD256(tile)(DT, 2, nb, wr, rb, xs, tmp, 4, 0);
-            else QD256(tile)(DT, 1, nb, wr, rb, xs, tmp, 4, nx == 1 && step == 4);
+            else QD256(tile)(DT, 1, nb, wr, rb, xs, tmp, 4, nx == 1 && step == 4 ? pf : 0);
             for (int c = 0; c < m; c++)
                 for (int i = 0; i < step; i++) out[(size_t)(c0 + c) * out_stride + r0 + i] = tmp[c * 4 + i];
         }
@@ -109,11 +110,15 @@ CPU_INLINE void QD256(gemm_dt)(const int DT, int64_t n, const void *w, size_t ro
 #define QD256_ENTRIES(DTNAME, DT)                                                                    \
     __attribute__((unused)) static void QD256(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
                                      size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
-        QD256(gemm_dt)(DT, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);                \
+        QD256(gemm_dt)(DT, 0, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);             \
     }                                                                                                \
     __attribute__((unused)) static void QD256(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
                                    float *out) {                                                     \
-        QD256(gemm_dt)(DT, n, w, row_bytes, nr, x, 0, 1, out, 0);                                    \
+        QD256(gemm_dt)(DT, CPU_PF_NTA, n, w, row_bytes, nr, x, 0, 1, out, 0);                        \
+    }                                                                                                \
+    __attribute__((unused)) static void QD256(vd_##DTNAME##_t0)(int64_t n, const void *w, size_t row_bytes, int nr, \
+                                   const void *x, float *out) {                                      \
+        QD256(gemm_dt)(DT, CPU_PF_T0, n, w, row_bytes, nr, x, 0, 1, out, 0);                         \
     }
 QD256_ENTRIES(q8_0, 0)
 QD256_ENTRIES(q4_0, 1)

@@ -40,8 +40,9 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
         uint64_t d4 = 0, m4 = 0; /* four f16 scales (mins), built in a register, not on the stack */
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
             b[r] = (const uint8_t *)w + (size_t)r * row_bytes + (size_t)k * bsz;
-            /* decode: the next group of four rows, non-temporal (see qdot256.h) */
-            if (prefetch) _mm_prefetch((const char *)b[r] + 4 * row_bytes, _MM_HINT_NTA);
+            /* decode: prefetch some rows ahead (see qdot256.h) */
+            if (prefetch == CPU_PF_NTA) _mm_prefetch((const char *)b[r] + 4 * row_bytes, _MM_HINT_NTA);
+            else if (prefetch == CPU_PF_T0) _mm_prefetch((const char *)b[r] + 8 * row_bytes, _MM_HINT_T0);
             uint16_t h[2];
             memcpy(h, b[r], sizeof h);
             d4 |= (uint64_t)h[0] << (16 * r);
@@ -91,7 +92,7 @@ CPU_INLINE void QD512(tile)(const int DT, const int NX, int64_t nb, const void *
 /* As QD256(gemm_dt): nr (1..4) weight rows x nx activation rows, eight
  * activation rows per tile (the weight blocks' unpacking is paid once for
  * them all). */
-CPU_INLINE void QD512(gemm_dt)(const int DT, int64_t n, const void *w, size_t row_bytes, int nr,
+CPU_INLINE void QD512(gemm_dt)(const int DT, const int pf, int64_t n, const void *w, size_t row_bytes, int nr,
                                const void *x, size_t x_row_bytes, int nx, float *out, size_t out_stride) {
     const int64_t nb = n / QK32;
     const int step = nr == 4 ? 4 : 1;
@@ -110,7 +111,7 @@ CPU_INLINE void QD512(gemm_dt)(const int DT, int64_t n, const void *w, size_t ro
             case 4: QD512(tile)(DT, 4, nb, wr, rb, xs, tmp, 4, 0); break;
             case 3: QD512(tile)(DT, 3, nb, wr, rb, xs, tmp, 4, 0); break;
             case 2: QD512(tile)(DT, 2, nb, wr, rb, xs, tmp, 4, 0); break;
-            default: QD512(tile)(DT, 1, nb, wr, rb, xs, tmp, 4, nx == 1 && step == 4); break;
+            default: QD512(tile)(DT, 1, nb, wr, rb, xs, tmp, 4, nx == 1 && step == 4 ? pf : 0); break;
             }
             for (int c = 0; c < m; c++)
                 for (int i = 0; i < step; i++) out[(size_t)(c0 + c) * out_stride + r0 + i] = tmp[c * 4 + i];
@@ -123,11 +124,15 @@ CPU_INLINE void QD512(gemm_dt)(const int DT, int64_t n, const void *w, size_t ro
 #define QD512_ENTRIES(DTNAME, DT)                                                                    \
     __attribute__((unused)) static void QD512(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
                                      size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
-        QD512(gemm_dt)(DT, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);                \
+        QD512(gemm_dt)(DT, 0, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);             \
     }                                                                                                \
     __attribute__((unused)) static void QD512(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
                                    float *out) {                                                     \
-        QD512(gemm_dt)(DT, n, w, row_bytes, nr, x, 0, 1, out, 0);                                    \
+        QD512(gemm_dt)(DT, CPU_PF_NTA, n, w, row_bytes, nr, x, 0, 1, out, 0);                        \
+    }                                                                                                \
+    __attribute__((unused)) static void QD512(vd_##DTNAME##_t0)(int64_t n, const void *w, size_t row_bytes, int nr, \
+                                   const void *x, float *out) {                                      \
+        QD512(gemm_dt)(DT, CPU_PF_T0, n, w, row_bytes, nr, x, 0, 1, out, 0);                         \
     }
 QD512_ENTRIES(q8_0, 0)
 QD512_ENTRIES(q4_0, 1)
