@@ -87,22 +87,11 @@ int hive_sampling_for(const hive_server *s, const hive_api_request *r, const hiv
                       hive_sched_params *p, char ***stop_owned, hive_api_error *err) {
     memset(p, 0, sizeof *p);
     *stop_owned = NULL;
-    /* the server's configuration (read here, not through hive_session_gen_params,
-     * whose stop array is shared by every caller: handlers run in parallel) */
+    /* the server's configuration (not hive_session_gen_params, whose stop
+     * array is shared by every caller: handlers run in parallel) */
     const hive_config *cfg = s->cfg;
     hive_sampling *sp = &p->sampling;
-    hive_sampling_defaults(sp);
-    sp->temperature = (float)hive_config_float(cfg, "sampling.temperature");
-    sp->top_k = (int32_t)hive_config_int(cfg, "sampling.top_k");
-    sp->top_p = (float)hive_config_float(cfg, "sampling.top_p");
-    sp->min_p = (float)hive_config_float(cfg, "sampling.min_p");
-    sp->repetition_penalty = (float)hive_config_float(cfg, "sampling.repetition_penalty");
-    sp->presence_penalty = (float)hive_config_float(cfg, "sampling.presence_penalty");
-    sp->frequency_penalty = (float)hive_config_float(cfg, "sampling.frequency_penalty");
-    sp->penalty_last_n = (int32_t)hive_config_int(cfg, "sampling.penalty_last_n");
-    int64_t seed = hive_config_int(cfg, "sampling.seed");
-    sp->seed = seed < 0 ? HIVE_SEED_RANDOM : (uint64_t)seed;
-    p->max_tokens = (uint32_t)hive_config_int(cfg, "sampling.max_tokens");
+    hive_session_sampling(cfg, sp, &p->max_tokens);
     const char *v;
     if ((v = from_manifest(s, xs, nx, "sampling.temperature"))) sp->temperature = strtof(v, NULL);
     if ((v = from_manifest(s, xs, nx, "sampling.top_p"))) sp->top_p = strtof(v, NULL);

@@ -165,9 +165,7 @@ void hive_session_close(hive_session *s) {
     memset(s, 0, sizeof *s);
 }
 
-void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p) {
-    memset(p, 0, sizeof *p);
-    hive_sampling *sp = &p->sampling;
+void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *max_tokens) {
     hive_sampling_defaults(sp);
     sp->temperature = (float)hive_config_float(cfg, "sampling.temperature");
     sp->top_k = (int32_t)hive_config_int(cfg, "sampling.top_k");
@@ -179,7 +177,12 @@ void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p) {
     sp->penalty_last_n = (int32_t)hive_config_int(cfg, "sampling.penalty_last_n");
     int64_t seed = hive_config_int(cfg, "sampling.seed");
     sp->seed = seed < 0 ? HIVE_SEED_RANDOM : (uint64_t)seed;
-    p->max_tokens = (uint32_t)hive_config_int(cfg, "sampling.max_tokens");
+    *max_tokens = (uint32_t)hive_config_int(cfg, "sampling.max_tokens");
+}
+
+void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p) {
+    memset(p, 0, sizeof *p);
+    hive_session_sampling(cfg, &p->sampling, &p->max_tokens);
     static const char *stops[64];
     size_t n = hive_config_list_len(cfg, "sampling.stop");
     if (n > 64) n = 64;

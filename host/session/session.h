@@ -50,6 +50,9 @@ int hive_session_apply_manifests(hive_config *cfg);
 /* Sampling and generation parameters from the configuration. The stop strings
  * point into cfg. */
 void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p);
+/* The sampling settings and max tokens alone (no stop strings): safe to call
+ * from parallel request handlers. */
+void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *max_tokens);
 
 /* Chat helpers shared by generate --chat, chat and serve (chat_encode.c). */
 /* chat.thinking: 1 on, 0 off, HIVE_THINKING_DEFAULT */
