@@ -10,6 +10,12 @@
 hive_status dora_prepare(peft_lora *a, peft_lora_module *m, const float *A, float *B, const float *mag,
                          hive_error **err);
 
+/* Around peft_lora_load on one thread: the norms' helper threads (started by
+ * the first dora_prepare, plugins.dora.threads or every CPU) live until
+ * dora_load_end. */
+void dora_load_begin(void);
+void dora_load_end(void);
+
 /* y += (f - 1) * (base_y - b) + f * s * B (A x). */
 hive_status dora_apply(peft_lora *a, uint32_t layer, uint32_t module, const hive_tensor *x,
                        const hive_tensor *base_y, const hive_tensor *y, hive_error **err);

@@ -3,34 +3,63 @@
  * input dimension, with W the dequantized base weight. It is computed once
  * here, ON THE HOST, in f32 data with f64 accumulation: "computed once at load
  * from the dequantized base" needs the base weight in host memory (the base
- * gives it as f32 through hive_base_access.weight_f32). The per-token work
- * (dora_hook.c) runs as backend ops. */
+ * gives it as f32 through hive_base_access.weight_f32). The sums of squares
+ * come from the vectorized kernels in dora_kernel.h, split over helper
+ * threads kept for the whole load. The per-token work (dora_hook.c) runs as
+ * backend ops. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dora.h"
+#include "dora_kernel.h"
 #include "peft_util.h"
 
-/* f[o] for every output row; row is scratch of `in` doubles. */
+/* Threads for the norms: plugins.dora.threads, else every online CPU (as the
+ * CPU backend's default). */
+static uint32_t dora_threads(const hive_host_api *h) {
+    if (h->agreed_minor >= 1 && HIVE_HAS_FIELD(hive_host_api, h->struct_size, config_get) && h->config_get) {
+        const char *v = h->config_get(h->ctx, "threads");
+        long n = v ? strtol(v, NULL, 10) : 0;
+        if (n > 0 && n <= 1024) return (uint32_t)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (uint32_t)n : 1;
+}
+
+/* The helper threads of the load in progress on this thread: started at the
+ * first module (dora_prepare), joined when the load ends (dora_load_end). */
+static _Thread_local struct {
+    int active, started;
+    dora_pool *pool;
+} t_load;
+
+void dora_load_begin(void) {
+    t_load.active = 1;
+    t_load.started = 0;
+    t_load.pool = NULL;
+}
+
+void dora_load_end(void) {
+    dora_pool_free(t_load.pool);
+    t_load.active = t_load.started = 0;
+    t_load.pool = NULL;
+}
+
+/* f[o] = m[o] / ||W[o] + s B[o] A|| for every output row; sumsq is scratch
+ * of `out` doubles. */
 static hive_status row_factors(const peft_lora *a, const peft_lora_module *m, const float *W, const float *A,
-                               const float *B, const float *mag, double *row, float *f, hive_error **err) {
-    double s = (double)m->scale;
+                               const float *B, const float *mag, double *sumsq, float *f, hive_error **err) {
+    if (t_load.active && !t_load.started) {
+        t_load.started = 1;
+        t_load.pool = dora_pool_new(dora_threads(a->host));
+    }
+    if (dora_row_sumsq(dora_kernel_best(), t_load.pool, W, A, B, m->out, m->in, m->r, (double)m->scale, sumsq) != 0)
+        return peft_fail(a->host, err, HIVE_E_NOMEM, "%s: out of memory", m->path);
     for (uint32_t o = 0; o < m->out; o++) {
-        const float *w = W + (size_t)o * m->in;
-        for (uint32_t i = 0; i < m->in; i++) row[i] = 0.0;
-        for (uint32_t k = 0; k < m->r; k++) {
-            double b = (double)B[(size_t)o * m->r + k];
-            const float *ak = A + (size_t)k * m->in;
-            for (uint32_t i = 0; i < m->in; i++) row[i] += b * ak[i];
-        }
-        double sum = 0.0;
-        for (uint32_t i = 0; i < m->in; i++) {
-            double v = (double)w[i] + s * row[i];
-            sum += v * v;
-        }
-        double norm = sqrt(sum);
+        double norm = sqrt(sumsq[o]);
         if (!(norm > 0.0) || !isfinite(norm))
             return peft_fail(a->host, err, HIVE_E_INVALID, "%s: DoRA weight norm of output row %u is %g", m->path, o,
                              norm);
@@ -59,11 +88,11 @@ hive_status dora_prepare(peft_lora *a, peft_lora_module *m, const float *A, floa
                          hive_error **err) {
     const hive_host_api *h = a->host;
     float *W = NULL, *bias = NULL;
-    double *row = malloc((size_t)m->in * sizeof *row);
+    double *sumsq = malloc((size_t)m->out * sizeof *sumsq);
     float *tmp = malloc((size_t)m->out * sizeof *tmp);
     m->f = malloc((size_t)m->out * sizeof *m->f);
     hive_status st = HIVE_OK;
-    if (!row || !tmp || !m->f || !mag) {
+    if (!sumsq || !tmp || !m->f || !mag) {
         st = peft_fail(h, err, HIVE_E_NOMEM, "%s: out of memory", m->path);
         goto done;
     }
@@ -75,7 +104,7 @@ hive_status dora_prepare(peft_lora *a, peft_lora_module *m, const float *A, floa
     if (HIVE_HAS_FIELD(hive_base_access, a->base.struct_size, bias_f32) && a->base.bias_f32 &&
         (st = a->base.bias_f32(a->base.ctx, m->layer, m->module, &bias, err)))
         goto done;
-    if ((st = row_factors(a, m, W, A, B, mag, row, m->f, err))) goto done;
+    if ((st = row_factors(a, m, W, A, B, mag, sumsq, m->f, err))) goto done;
     for (uint32_t o = 0; o < m->out; o++) {
         float fs = m->f[o] * m->scale;
         for (uint32_t k = 0; k < m->r; k++) B[(size_t)o * m->r + k] *= fs;
@@ -84,7 +113,7 @@ hive_status dora_prepare(peft_lora *a, peft_lora_module *m, const float *A, floa
 done:
     if (W) h->free(h->ctx, W);
     if (bias) h->free(h->ctx, bias);
-    free(row);
+    free(sumsq);
     free(tmp);
     return st; /* m->f, f_minus1, bias_fix are freed with the adapter */
 }

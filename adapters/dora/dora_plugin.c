@@ -11,7 +11,10 @@ static hive_host_api g_host;
 static uint32_t dora_claim(const char *config_json) { return peft_lora_claim(config_json, 1); }
 
 static hive_status dora_load(const hive_adapter_load_args *args, hive_adapter **out, hive_error **err) {
-    return peft_lora_load(&g_host, args, 1, dora_prepare, (peft_lora **)out, err);
+    dora_load_begin();
+    hive_status st = peft_lora_load(&g_host, args, 1, dora_prepare, (peft_lora **)out, err);
+    dora_load_end();
+    return st;
 }
 
 static void dora_destroy(hive_adapter *a) { peft_lora_destroy((peft_lora *)a); }

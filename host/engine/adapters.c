@@ -5,6 +5,7 @@
 
 #include "engine/engine_impl.h"
 #include "model/dequant.h"
+#include "util/dtype.h"
 #include "util/error.h"
 
 static const char *const k_module_paths[HIVE_MODULE_COUNT] = {
@@ -44,18 +45,30 @@ static hive_status base_weight_f32(void *ctx, uint32_t layer, uint32_t module, f
     hive_engine *e = ctx;
     if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
         return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
-    hive_status st = to_f32(module_view(e, layer, module, 0), out, err);
-    if (st != HIVE_OK || !e->unpermute_qk || (module != HIVE_MODULE_Q && module != HIVE_MODULE_K)) return st;
-    /* in the HF row order the engine runs (see unpermute_qk) */
-    uint32_t heads = module == HIVE_MODULE_Q ? e->hp.n_heads : e->hp.n_kv_heads;
-    uint64_t row_bytes = (uint64_t)e->shape.module_in[module] * sizeof(float);
-    float *hf = malloc((size_t)heads * e->hp.head_dim * row_bytes);
-    if (!hf) {
-        free(*out);
-        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    }
-    hive_unpermute_qk_rows(*out, hf, heads, e->hp.head_dim, row_bytes);
-    free(*out);
+    const hive_tensor_view *v = module_view(e, layer, module, 0);
+    if (!e->unpermute_qk || (module != HIVE_MODULE_Q && module != HIVE_MODULE_K)) return to_f32(v, out, err);
+    /* in the HF row order the engine runs (see unpermute_qk): each row is
+     * dequantized straight to its HF position (hive_unpermute_qk_rows' map) */
+    uint32_t heads = module == HIVE_MODULE_Q ? e->hp.n_heads : e->hp.n_kv_heads, hd = e->hp.head_dim, half = hd / 2;
+    uint32_t in = e->shape.module_in[module], blk = hive_dtype_block_elems(v->dtype);
+    uint64_t src_row = hive_dtype_row_bytes(v->dtype, in), elems = 1;
+    for (uint32_t i = 0; i < v->n_dims; i++) elems *= (uint64_t)v->shape[i];
+    if (!blk || in % blk || !src_row || elems != (uint64_t)heads * hd * in)
+        return hive_fail(err, HIVE_E_SHAPE, "%s: cannot dequantize as %u heads of %u rows of %u", v->name, heads, hd,
+                         in);
+    float *hf = malloc((size_t)heads * hd * in * sizeof *hf);
+    if (!hf) return hive_fail(err, HIVE_E_NOMEM, "out of memory dequantizing %s", v->name);
+    const uint8_t *src = v->data;
+    for (uint32_t h = 0; h < heads; h++)
+        for (uint32_t a = 0; a < 2; a++)
+            for (uint32_t j = 0; j < half; j++) {
+                uint64_t to = (uint64_t)h * hd + a * half + j, from = (uint64_t)h * hd + 2 * j + a;
+                hive_status st = hive_dequantize(v->dtype, src + from * src_row, hf + to * in, in);
+                if (st != HIVE_OK) {
+                    free(hf);
+                    return hive_fail(err, st, "%s: cannot dequantize", v->name);
+                }
+            }
     *out = hf;
     return HIVE_OK;
 }

@@ -20,14 +20,14 @@ static void wr_f16(uint8_t *p, float f) {
     memcpy(p, &h, 2);
 }
 
-static void dq_q8_0(const uint8_t *b, float *y, int64_t nb) {
+static void dq_q8_0(const uint8_t *restrict b, float *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 34, y += QK) {
         float d = rd_f16(b);
         for (int j = 0; j < QK; j++) y[j] = d * (float)(int8_t)b[2 + j];
     }
 }
 
-static void dq_q4_0(const uint8_t *b, float *y, int64_t nb) {
+static void dq_q4_0(const uint8_t *restrict b, float *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 18, y += QK) {
         float d = rd_f16(b);
         const uint8_t *qs = b + 2;
@@ -38,7 +38,7 @@ static void dq_q4_0(const uint8_t *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q4_1(const uint8_t *b, float *y, int64_t nb) {
+static void dq_q4_1(const uint8_t *restrict b, float *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 20, y += QK) {
         float d = rd_f16(b), m = rd_f16(b + 2);
         const uint8_t *qs = b + 4;
@@ -62,7 +62,7 @@ static void q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     }
 }
 
-static void dq_q4_k(const uint8_t *b, float *y, int64_t nb) {
+static void dq_q4_k(const uint8_t *restrict b, float *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 144) {
         float d = rd_f16(b), dmin = rd_f16(b + 2);
         const uint8_t *scales = b + 4, *q = b + 16;
@@ -78,7 +78,7 @@ static void dq_q4_k(const uint8_t *b, float *y, int64_t nb) {
     }
 }
 
-static void dq_q6_k(const uint8_t *b, float *y, int64_t nb) {
+static void dq_q6_k(const uint8_t *restrict b, float *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 210) {
         const uint8_t *ql = b, *qh = b + 128;
         const int8_t *sc = (const int8_t *)(b + 192);
