@@ -85,6 +85,18 @@ int hive_cmd_serve(hive_cli *cli) {
                         "request's own experts, so it cannot merge\n");
         return 2;
     }
+    /* structured output is per request (response_format, grammar, regex) or
+     * per expert (its manifest): a server-wide grammar would silently bind
+     * every request, so it is refused rather than ignored */
+    static const char *const grammar_keys[] = {"grammar.file", "grammar.gbnf", "grammar.json_schema", "grammar.regex",
+                                               "grammar.builtin"};
+    for (size_t i = 0; i < sizeof grammar_keys / sizeof grammar_keys[0]; i++)
+        if (*hive_config_str(cfg, grammar_keys[i])) {
+            fprintf(stderr, "hive-host serve: %s (%s) does not apply to a server: each request asks for structured "
+                            "output with response_format, grammar or regex, or gets its experts' manifest grammar "
+                            "(docs/SERVER.md)\n", grammar_keys[i], hive_config_origin(cfg, grammar_keys[i]));
+            return 2;
+        }
     uint32_t parallel = (uint32_t)hive_config_int(cfg, "server.parallel");
     uint32_t cache_slots = (uint32_t)hive_config_int(cfg, "server.prefix_cache_slots");
     if ((uint32_t)hive_config_int(cfg, "model.batch") < parallel) {

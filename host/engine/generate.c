@@ -54,7 +54,9 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
 
     float *logits = malloc((size_t)vocab * sizeof *logits);
     int32_t *seqs = malloc((n_prompt - keep) * sizeof *seqs);
-    uint32_t *allowed = p->grammar ? malloc(((size_t)vocab + 31) / 32 * sizeof *allowed) : NULL;
+    /* zeroed: the matcher fills the tokenizer's words; rows of the output
+     * head past the tokenizer (padding, e.g. Qwen2.5) stay forbidden */
+    uint32_t *allowed = p->grammar ? calloc(((size_t)vocab + 31) / 32, sizeof *allowed) : NULL;
     hive_sampler *smp = hive_sampler_new(&p->sampling, vocab, err);
     emitter em = {0};
     em.cb = cb;

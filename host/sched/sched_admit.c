@@ -140,15 +140,19 @@ void sched_choice_release(hive_sched *s, sched_choice *c, int keep) {
     c->slot = -1;
 }
 
-static void choice_free_state(sched_choice *c) {
+void sched_choice_free_state(sched_choice *c) {
     hive_sampler_free(c->smp);
     hive_stop_free(c->stop);
+    hive_grammar_matcher_free(c->gm);
     c->smp = NULL;
     c->stop = NULL;
+    c->gm = NULL;
 }
 
 void sched_finish(hive_sched *s, sched_req *r, hive_status status, const char *error) {
     double now = hive_now_ms();
+    /* nothing of the request's grammar is used after FINISHED */
+    for (uint32_t i = 0; i < HIVE_SCHED_MAX_N; i++) sched_choice_free_state(&r->ch[i]);
     pthread_mutex_lock(&s->mu);
     for (sched_req **pp = &s->running; *pp; pp = &(*pp)->next)
         if (*pp == r) {
@@ -201,7 +205,7 @@ void sched_choice_end(hive_sched *s, sched_choice *c, hive_finish finish, int fl
             sched_emit(r, &ev);
         }
     }
-    choice_free_state(c);
+    sched_choice_free_state(c);
     int cancelled = atomic_load(&r->cancel);
     sched_choice_release(s, c, !cancelled && !r->failed);
     c->phase = CH_DONE;
@@ -235,13 +239,16 @@ static hive_status admit_one(hive_sched *s, sched_req *r, hive_error **err) {
         c->phase = i ? CH_WAIT : CH_PREFILL;
         if (!(c->smp = hive_sampler_new(&sp, s->vocab, err))) st = HIVE_E_INVALID;
         if (st == HIVE_OK && r->p.n_stop && !(c->stop = hive_stop_new(r->p.stop, r->p.n_stop, err))) st = HIVE_E_NOMEM;
+        /* each choice walks the grammar on its own */
+        if (st == HIVE_OK && r->p.grammar && !(c->gm = hive_grammar_matcher_new(r->p.grammar, r->p.grammar_vocab, err)))
+            st = (err && *err) ? (*err)->code : HIVE_E_NOMEM;
         hive_detok_init(&c->dt, s->ss->tok, 1);
         if (st == HIVE_OK) st = sched_choice_attach(s, c, err);
         if (st == HIVE_OK && i == 0) r->cached_tokens = c->fed;
     }
     if (st != HIVE_OK)
         for (uint32_t j = 0; j < r->p.n; j++) {
-            choice_free_state(&r->ch[j]);
+            sched_choice_free_state(&r->ch[j]);
             sched_choice_release(s, &r->ch[j], 0);
         }
     return st;

@@ -37,6 +37,7 @@ typedef struct sched_choice {
     int32_t next;            /* token to feed in the next decode row */
     hive_sampler *smp;
     hive_stop *stop;
+    hive_grammar_matcher *gm; /* NULL: no grammar */
     hive_detok dt;
 } sched_choice;
 
@@ -52,6 +53,7 @@ typedef struct sched_req {
     void *ud;
     atomic_int cancel;
     int failed;
+    char fail_msg[384];      /* set: a choice's grammar failed in this step; the request fails after it */
     sched_choice ch[HIVE_SCHED_MAX_N];
     uint32_t n_done;
     uint32_t cached_tokens, completion_tokens;
@@ -94,6 +96,12 @@ struct hive_sched {
     uint8_t *want, *order_want;
     sched_choice **row_ch, **order_ch;
     float *logits;
+    /* grammar rows of a step: matchers and their masks, [parallel] each */
+    hive_grammar_matcher **gm_rows;
+    uint32_t **gm_masks;
+    uint32_t *masks;         /* [parallel][mask_words] */
+    uint32_t mask_words;
+    int grammar_failed;      /* a request's fail_msg was set in this step */
 };
 
 /* sched_admit.c */
@@ -111,6 +119,8 @@ void sched_emit(sched_req *r, const hive_sched_event *ev);
 void sched_finish(hive_sched *s, sched_req *r, hive_status status, const char *error);
 void sched_req_free(sched_req *r);
 void sched_choice_end(hive_sched *s, sched_choice *c, hive_finish finish, int flush);
+/* Frees a choice's sampler, stop matcher and grammar matcher (idempotent). */
+void sched_choice_free_state(sched_choice *c);
 /* Ends every choice still running (cancellation); the request is then freed. */
 void sched_req_end_all(hive_sched *s, sched_req *r, hive_finish finish);
 

@@ -3,6 +3,8 @@
  * set so each set is one segment; then each wanted row's token is sampled,
  * detokenized, matched against stop strings and streamed. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +14,9 @@
 #include "util/log.h"
 
 /* Log-probability of `id` and the top alternatives under the model's
- * distribution (raw logits, before penalties and truncation: OpenAI's meaning). */
+ * distribution (raw logits, before penalties and truncation: OpenAI's
+ * meaning); for a row under a grammar, after its mask: the constrained
+ * distribution, in which a forbidden token has no probability. */
 static float log_probs(const float *row, uint32_t vocab, int32_t id, hive_sched_top *top, uint32_t n_top) {
     float mx = -INFINITY;
     for (uint32_t v = 0; v < vocab; v++)
@@ -32,6 +36,19 @@ static float log_probs(const float *row, uint32_t vocab, int32_t id, hive_sched_
     return row[id] - lse;
 }
 
+/* A choice's grammar failed: its request fails once this step's rows are
+ * done (fail_grammar_requests), so no row of it outlives the request. */
+static void grammar_fail(hive_sched *s, sched_req *r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void grammar_fail(hive_sched *s, sched_req *r, const char *fmt, ...) {
+    s->grammar_failed = 1;
+    if (r->fail_msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fail_msg, sizeof r->fail_msg, fmt, ap);
+    va_end(ap);
+    r->failed = 1;
+}
+
 /* The sampled token of one choice: stream it, or end the choice. */
 static void on_token(hive_sched *s, sched_choice *c, int32_t id, const float *row) {
     sched_req *r = c->req;
@@ -47,9 +64,19 @@ static void on_token(hive_sched *s, sched_choice *c, int32_t id, const float *ro
     s->st.generated_tokens_total++;
     pthread_mutex_unlock(&s->mu);
     const hive_tokenizer *tok = s->ss->tok;
-    if (!r->p.ignore_eos && tok && (id == hive_tokenizer_eos(tok) || id == hive_tokenizer_eot(tok))) {
+    /* under a grammar the mask allowed an end token only where the output is complete */
+    if ((!r->p.ignore_eos || c->gm) && tok && (id == hive_tokenizer_eos(tok) || id == hive_tokenizer_eot(tok))) {
         sched_choice_end(s, c, HIVE_FINISH_STOP, 1);
         return;
+    }
+    if (c->gm) {
+        hive_error *err = NULL;
+        if (hive_grammar_matcher_accept(c->gm, id, &err) != HIVE_OK) {
+            grammar_fail(s, r, "grammar: token %d after %u generated tokens: %s", id, c->n_gen - 1,
+                         hive_error_message(err));
+            hive_error_free(err);
+            return;
+        }
     }
     char text[256], out[1024];
     size_t n = tok ? hive_detok_push(&c->dt, id, text, sizeof text) : 0;
@@ -72,6 +99,7 @@ static void on_token(hive_sched *s, sched_choice *c, int32_t id, const float *ro
         sched_emit(r, &ev);
     }
     if (matched) sched_choice_end(s, c, HIVE_FINISH_STOP, 0);
+    else if (c->gm && hive_grammar_matcher_is_complete(c->gm)) sched_choice_end(s, c, HIVE_FINISH_STOP, 1);
     else if (c->n_gen >= r->p.max_tokens) sched_choice_end(s, c, HIVE_FINISH_LENGTH, 1);
     else if (hive_engine_seq_len(e, sl->seq) + 1 > s->ctx) sched_choice_end(s, c, HIVE_FINISH_CONTEXT, 1);
     else {
@@ -127,6 +155,18 @@ static void share_prompt(hive_sched *s, sched_choice *c0) {
     }
 }
 
+/* Every choice of r still running ends without a word (the request fails). */
+static void end_choices(hive_sched *s, sched_req *r) {
+    r->failed = 1;
+    for (uint32_t k = 0; k < r->p.n; k++) {
+        sched_choice *c = &r->ch[k];
+        if (c->phase == CH_DONE) continue;
+        sched_choice_free_state(c);
+        sched_choice_release(s, c, 0);
+        c->phase = CH_DONE;
+    }
+}
+
 /* A failed pass fails every request that had rows in it. */
 static void fail_rows(hive_sched *s, uint32_t n, const char *msg) {
     /* distinct requests first: finishing one frees it */
@@ -140,19 +180,63 @@ static void fail_rows(hive_sched *s, uint32_t n, const char *msg) {
     }
     for (uint32_t i = 0; i < m; i++) {
         sched_req *r = reqs[i];
-        r->failed = 1;
-        for (uint32_t k = 0; k < r->p.n; k++) {
-            sched_choice *c = &r->ch[k];
-            if (c->phase == CH_DONE) continue;
-            hive_sampler_free(c->smp);
-            hive_stop_free(c->stop);
-            c->smp = NULL;
-            c->stop = NULL;
-            sched_choice_release(s, c, 0);
-            c->phase = CH_DONE;
-        }
+        end_choices(s, r);
         sched_finish(s, r, HIVE_E_INTERNAL, msg);
     }
+}
+
+/* The requests whose grammar failed in this step leave (FINISHED with the
+ * message); the other requests go on. */
+static void fail_grammar_requests(hive_sched *s) {
+    s->grammar_failed = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        sched_req *r = s->running;
+        while (r && !r->fail_msg[0]) r = r->next;
+        pthread_mutex_unlock(&s->mu);
+        if (!r) return;
+        HLOG_DEBUG("request %llu: %s", (unsigned long long)r->id, r->fail_msg);
+        end_choices(s, r);
+        sched_finish(s, r, HIVE_E_INVALID, r->fail_msg);
+    }
+}
+
+static int mask_empty(const uint32_t *mask, uint32_t words) {
+    for (uint32_t w = 0; w < words; w++)
+        if (mask[w]) return 0;
+    return 1;
+}
+
+/* The masks of the step's wanted rows under a grammar, in row order, computed
+ * together (OpenMP inside hive_grammar_fill_masks, the runtime the CPU backend
+ * uses too). Returns how many. */
+static uint32_t grammar_masks(hive_sched *s, uint32_t n) {
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->order_want[i] && s->order_ch[i]->gm) {
+            s->gm_rows[m] = s->order_ch[i]->gm;
+            s->gm_masks[m] = s->masks + (size_t)m * s->mask_words;
+            m++;
+        }
+    if (!m) return 0;
+    hive_error *err = NULL;
+    int failed = hive_grammar_fill_masks(s->gm_rows, s->gm_masks, m, &err) != HIVE_OK;
+    hive_error_free(err);
+    for (uint32_t i = 0, k = 0; i < n; i++) {
+        if (!s->order_want[i] || !s->order_ch[i]->gm) continue;
+        sched_req *r = s->order_ch[i]->req;
+        if (failed) { /* a limit error: find its rows one by one (the others are cached copies now) */
+            hive_error *e = NULL;
+            if (!hive_grammar_matcher_fill_mask(s->gm_rows[k], s->gm_masks[k], &e) && e)
+                grammar_fail(s, r, "grammar: %s", hive_error_message(e));
+            hive_error_free(e);
+        }
+        /* the model may have more rows than the tokenizer has tokens: those are never allowed */
+        uint32_t gw = (hive_grammar_vocab_size(r->p.grammar_vocab) + 31) / 32;
+        memset(s->gm_masks[k] + gw, 0, (size_t)(s->mask_words - gw) * sizeof *s->masks);
+        k++;
+    }
+    return m;
 }
 
 int sched_run_step(hive_sched *s) {
@@ -183,7 +267,8 @@ int sched_run_step(hive_sched *s) {
         if (s->order_want[i]) {
             n_want++;
             const sched_choice *c = s->order_ch[i];
-            if (!hive_sampler_is_argmax(c->smp) || c->req->p.logprobs) argmax = 0;
+            /* a grammar row needs its logits to mask them */
+            if (!hive_sampler_is_argmax(c->smp) || c->req->p.logprobs || c->gm) argmax = 0;
         }
     hive_fwd_batch b = {n, s->order_tok, s->order_seq, s->order_want, argmax ? s->argmax : NULL};
     hive_error *err = NULL;
@@ -205,21 +290,33 @@ int sched_run_step(hive_sched *s) {
             if (c->index == 0 && c->fed == c->req->n_prompt) share_prompt(s, c);
         }
     }
-    uint32_t k = 0;
+    if (!argmax) grammar_masks(s, n);
+    uint32_t k = 0, g = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!s->order_want[i]) continue;
         sched_choice *c = s->order_ch[i];
-        const float *row = argmax ? NULL : s->logits + (size_t)k * s->vocab;
+        float *row = argmax ? NULL : s->logits + (size_t)k * s->vocab;
+        const uint32_t *mask = c->gm ? s->gm_masks[g++] : NULL;
+        k++;
+        if (c->phase == CH_DONE || c->req->fail_msg[0]) continue;
+        if (mask) {
+            if (mask_empty(mask, s->mask_words)) {
+                grammar_fail(s, c->req, "grammar: no token can follow the %u generated so far (the grammar allows "
+                             "nothing this vocabulary can write here)", c->n_gen);
+                continue;
+            }
+            hive_sampler_apply_mask(row, mask, s->vocab); /* before sampling and logprobs */
+        }
         int32_t id;
-        if (argmax) id = s->argmax[k];
+        if (argmax) id = s->argmax[k - 1];
         else {
             sched_slot *sl = &s->slots[c->slot];
             id = hive_sampler_sample(c->smp, row, hive_engine_seq_tokens(s->ss->eng, sl->seq),
                                      hive_engine_seq_len(s->ss->eng, sl->seq));
         }
-        k++;
-        if (c->phase != CH_DONE) on_token(s, c, id, row);
+        on_token(s, c, id, row);
     }
     (void)n_want;
+    if (s->grammar_failed) fail_grammar_requests(s);
     return 1;
 }

@@ -46,8 +46,12 @@ hive_status hive_sched_new(hive_session *ss, const hive_sched_opts *o, hive_sche
     s->order_ch = malloc(R * sizeof *s->order_ch);
     /* wanted rows: at most one per running choice */
     s->logits = malloc((size_t)o->parallel * s->vocab * sizeof *s->logits);
+    s->mask_words = (s->vocab + 31) / 32;
+    s->gm_rows = malloc(o->parallel * sizeof *s->gm_rows);
+    s->gm_masks = malloc(o->parallel * sizeof *s->gm_masks);
+    s->masks = malloc((size_t)o->parallel * s->mask_words * sizeof *s->masks);
     if (!s->slots || !s->tok || !s->seq || !s->slot_seqs || !s->argmax || !s->order_tok || !s->order_seq || !s->want || !s->order_want ||
-        !s->row_ch || !s->order_ch || !s->logits) {
+        !s->row_ch || !s->order_ch || !s->logits || !s->gm_rows || !s->gm_masks || !s->masks) {
         hive_sched_free(s);
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
@@ -89,6 +93,9 @@ void hive_sched_free(hive_sched *s) {
     free(s->row_ch);
     free(s->order_ch);
     free(s->logits);
+    free(s->gm_rows);
+    free(s->gm_masks);
+    free(s->masks);
     hive_sched_stats_free(&s->st);
     free(s);
 }
@@ -145,6 +152,11 @@ hive_sched_submit_rc hive_sched_submit(hive_sched *s, const hive_sched_request *
         return hive_fail(err, HIVE_E_INVALID, "%zu experts named; at most %d compose", q->n_experts, HIVE_MAX_ADAPTERS_PER_SET),
                HIVE_SCHED_REFUSED;
     if (hive_sampling_validate(&p->sampling, err) != HIVE_OK) return HIVE_SCHED_REFUSED;
+    /* a mask is as long as the model's rows: a larger vocabulary view would overrun it */
+    if (p->grammar && (!p->grammar_vocab || hive_grammar_vocab_size(p->grammar_vocab) > s->vocab))
+        return hive_fail(err, HIVE_E_INVALID, "a grammar needs a vocabulary view of at most the model's %u tokens",
+                         s->vocab),
+               HIVE_SCHED_REFUSED;
     pthread_mutex_lock(&s->mu);
     hive_sched_submit_rc rc = s->closed ? HIVE_SCHED_CLOSED
                               : (s->o.max_queue && s->n_waiting >= s->o.max_queue) ? HIVE_SCHED_QUEUE_FULL

@@ -28,6 +28,7 @@
 
 #include "engine/generate.h"
 #include "engine/sampler.h"
+#include "grammar/grammar.h"
 #include "session/session.h"
 
 #define HIVE_SCHED_MAX_N 8        /* choices per request */
@@ -51,6 +52,15 @@ typedef struct hive_sched_params {
     int logprobs;            /* report each token's log-probability */
     uint32_t top_logprobs;   /* and the top alternatives (<= HIVE_SCHED_MAX_TOP) */
     int ignore_eos;          /* benchmarks: run exactly max_tokens */
+    /* Structured output: every choice gets its own matcher of `grammar` over
+     * `grammar_vocab`; both must stay valid until FINISHED. NULL: none (such
+     * rows pay nothing). Disallowed tokens are masked before sampling, so
+     * logprobs are those of the constrained distribution; an end token is
+     * allowed only where the grammar accepts; a choice ends (stop) once
+     * nothing more can follow. A grammar error or a state that allows no
+     * token fails the request (FINISHED with the message). */
+    const hive_grammar *grammar;
+    const hive_grammar_vocab *grammar_vocab;
 } hive_sched_params;
 
 typedef enum {

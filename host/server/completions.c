@@ -1,7 +1,7 @@
 /* POST /v1/chat/completions and /v1/completions: parse, resolve experts,
- * layer sampling, tokenize, check the context, queue, then answer with one
- * JSON body or an SSE stream. The handler thread waits on the job; a client
- * that leaves while it waits cancels the request. */
+ * layer sampling, pick and compile the grammar, tokenize, check the context,
+ * queue, then answer with one JSON body or an SSE stream. The handler thread
+ * waits on the job; a client that leaves while it waits cancels the request. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,7 +62,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, hive_server *s, job *j)
         return MHD_NO; /* the client is gone: close */
     }
     pthread_mutex_lock(&j->mu);
-    int failed = j->finished && j->status != HIVE_OK && !j->started;
+    /* before a stream's headers (or any time without streaming) a failure is
+     * answered with its own status: a grammar that cannot go on is a 400 */
+    int failed = j->finished && j->status != HIVE_OK && (!j->started || !j->stream);
     int ok_done = j->finished && j->status == HIVE_OK;
     pthread_mutex_unlock(&j->mu);
     if (failed) {
@@ -110,9 +112,16 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     int32_t *ids = NULL;
     size_t n_ids = 0;
     job *j = NULL;
+    srv_grammar *grammar = NULL;
     enum MHD_Result rc = MHD_NO;
     hive_error *err = NULL;
-    if (hive_resolve_experts(s, &r, xs, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e)) goto error;
+    if (hive_resolve_experts(s, &r, xs, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
+        hive_server_grammar_for(s, &r, xs, nx, &grammar, &e))
+        goto error;
+    if (grammar) {
+        p.grammar = grammar->g;
+        p.grammar_vocab = s->gvocab;
+    }
     if (encode(s, &r, &ids, &n_ids, &err) != HIVE_OK) {
         hive_api_error_set(&e, 400, "invalid_request_error", chat ? "messages" : "prompt", "%s", hive_error_message(err));
         goto error;
@@ -141,6 +150,8 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
         goto error;
     }
     j->conn = c;
+    j->grammar = grammar; /* the job releases it */
+    grammar = NULL;
     hive_sched_request q = {ids, n_ids, paths, nx, p, hive_job_on_event, j};
     j->refs++; /* the scheduler's, dropped at FINISHED */
     hive_sched_submit_rc src = hive_sched_submit(s->sched, &q, &j->sched_id, &err);
@@ -160,6 +171,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
 error:
     rc = hive_http_error(c, s, &e);
 done:
+    hive_server_grammar_release(s, grammar);
     hive_error_free(err);
     if (stop_owned)
         for (size_t i = 0; i < p.n_stop; i++) free(stop_owned[i]);

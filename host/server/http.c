@@ -224,6 +224,7 @@ hive_status hive_server_start(const hive_server_opts *o, hive_server **out, hive
     s->o.api_key = NULL;
     s->created = (long)time(NULL);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->gmu, NULL);
     s->d = MHD_start_daemon(flags, o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)(o->max_connections ? o->max_connections : 256), MHD_OPTION_CONNECTION_TIMEOUT,
@@ -260,7 +261,9 @@ int hive_server_inflight(const hive_server *s) { return atomic_load(&s->inflight
 void hive_server_stop(hive_server *s) {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
+    hive_server_grammar_free_all(s);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->gmu);
     free(s->api_key);
     free(s->model_name);
     free(s);

@@ -44,6 +44,7 @@ void hive_job_unref(job *j) {
     }
     free(j->out);
     free(j->model);
+    hive_server_grammar_release(j->srv, j->grammar);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/grammar.h"
+#include "util/error.h"
+
 void hive_api_error_set(hive_api_error *e, int http, const char *type, const char *param, const char *fmt, ...) {
     memset(e, 0, sizeof *e);
     e->http = http;
@@ -37,6 +40,7 @@ void hive_api_request_free(hive_api_request *r) {
     free(r->prompt);
     for (size_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->stop);
+    free(r->grammar_text);
     memset(r, 0, sizeof *r);
 }
 
@@ -162,6 +166,89 @@ static int parse_strings(const cJSON *f, const char *param, size_t max, char ***
     return 0;
 }
 
+/* A grammar source of the request; a second one is refused (which would win is not obvious). */
+static int set_grammar(hive_api_request *r, hive_api_grammar_kind k, char *text, const char *param,
+                       hive_api_error *err) {
+    if (r->grammar > HIVE_API_GRAMMAR_OFF) {
+        free(text);
+        return BAD(param, "'%s' and '%s' both ask for structured output: send one", hive_api_grammar_param(r->grammar),
+                   param);
+    }
+    if (!text) return BAD(NULL, "out of memory");
+    r->grammar = k;
+    r->grammar_text = text;
+    return 0;
+}
+
+/* response_format (OpenAI), grammar (GBNF, as llama.cpp's server) and regex. */
+static int parse_structured(const cJSON *root, hive_api_request *r, hive_api_error *err) {
+    const cJSON *f;
+    if ((f = field(root, "response_format"))) {
+        const char *P = "response_format";
+        if (!cJSON_IsObject(f)) return BAD(P, "'response_format' must be an object such as {\"type\": \"json_object\"}");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(f, "type");
+        if (!cJSON_IsString(t)) return BAD(P, "'response_format.type' must be text, json_object or json_schema");
+        const char *type = t->valuestring;
+        const cJSON *schema = NULL;
+        if (!strcmp(type, "text")) {
+            r->grammar = HIVE_API_GRAMMAR_OFF;
+        } else if (!strcmp(type, "json_object")) {
+            /* llama.cpp's extension: a schema beside json_object constrains to it */
+            if (!(schema = field(f, "schema"))) r->grammar = HIVE_API_GRAMMAR_JSON_OBJECT;
+        } else if (!strcmp(type, "json_schema")) {
+            const cJSON *js = field(f, "json_schema");
+            if (!cJSON_IsObject(js))
+                return BAD(P, "'response_format.json_schema' must be an object with the schema in 'schema'");
+            const cJSON *name = field(js, "name"), *strict = field(js, "strict");
+            if (name && !cJSON_IsString(name)) return BAD(P, "'response_format.json_schema.name' must be a string");
+            if (strict && !cJSON_IsBool(strict)) return BAD(P, "'response_format.json_schema.strict' must be a boolean");
+            if (!(schema = field(js, "schema"))) return BAD(P, "'response_format.json_schema.schema' is required");
+        } else {
+            return BAD(P, "'response_format.type' must be text, json_object or json_schema, got '%.40s'", type);
+        }
+        if (schema && !cJSON_IsObject(schema) && !cJSON_IsBool(schema))
+            return BAD(P, "the JSON Schema in 'response_format' must be an object (or true/false)");
+        if (schema && set_grammar(r, HIVE_API_GRAMMAR_JSON_SCHEMA, cJSON_PrintUnformatted(schema), P, err)) return -1;
+    }
+    if ((f = field(root, "grammar"))) {
+        if (!cJSON_IsString(f)) return BAD("grammar", "'grammar' must be a string of GBNF");
+        if (set_grammar(r, HIVE_API_GRAMMAR_GBNF, strdup(f->valuestring), "grammar", err)) return -1;
+    }
+    if ((f = field(root, "regex"))) {
+        if (!cJSON_IsString(f)) return BAD("regex", "'regex' must be a string (a regular expression)");
+        if (set_grammar(r, HIVE_API_GRAMMAR_REGEX, strdup(f->valuestring), "regex", err)) return -1;
+    }
+    return 0;
+}
+
+const char *hive_api_grammar_param(hive_api_grammar_kind k) {
+    return k == HIVE_API_GRAMMAR_GBNF ? "grammar" : k == HIVE_API_GRAMMAR_REGEX ? "regex" : "response_format";
+}
+
+int hive_api_compile_grammar(hive_api_grammar_kind k, const char *text, uint32_t json_ws_max, hive_grammar **out,
+                             hive_api_error *err) {
+    *out = NULL;
+    hive_grammar_opts o;
+    hive_grammar_opts_default(&o);
+    o.json_ws_max = json_ws_max;
+    hive_error *e = NULL;
+    hive_status st;
+    switch (k) {
+    case HIVE_API_GRAMMAR_JSON_OBJECT: st = hive_grammar_builtin("json-object", &o, out, &e); break;
+    case HIVE_API_GRAMMAR_JSON_SCHEMA: st = hive_grammar_from_json_schema(text, strlen(text), &o, out, &e); break;
+    case HIVE_API_GRAMMAR_GBNF: st = hive_grammar_from_gbnf(text, strlen(text), out, &e); break;
+    case HIVE_API_GRAMMAR_REGEX: st = hive_grammar_from_regex(text, strlen(text), out, &e); break;
+    default: return 0;
+    }
+    if (st == HIVE_OK) return 0;
+    const char *where = k == HIVE_API_GRAMMAR_JSON_SCHEMA ? "response_format.json_schema.schema" : hive_api_grammar_param(k);
+    if (st == HIVE_E_NOMEM) hive_api_error_set(err, 503, "server_error", NULL, "%s: out of memory", where);
+    else hive_api_error_set(err, 400, "invalid_request_error", hive_api_grammar_param(k), "%s: %s", where,
+                            hive_error_message(e));
+    hive_error_free(e);
+    return -1;
+}
+
 static int parse_fields(const cJSON *root, hive_api_request *r, hive_api_error *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!model) return BAD("model", "'model' is required: the base model's name, an expert, or experts joined by '+'");
@@ -216,7 +303,7 @@ static int parse_fields(const cJSON *root, hive_api_request *r, hive_api_error *
         if (boolean(f, "enable_thinking", &t, err)) return -1;
         r->thinking = t;
     }
-    return 0;
+    return parse_structured(root, r, err);
 }
 
 int hive_api_parse_request(const char *body, size_t len, int chat, hive_api_request *out, hive_api_error *err) {

@@ -11,6 +11,8 @@
 
 #include "tokenizer/tokenizer.h"
 
+struct hive_grammar;
+
 #define HIVE_API_MAX_N 8
 #define HIVE_API_MAX_STOP 4      /* as OpenAI */
 #define HIVE_API_MAX_TOP_LOGPROBS 20
@@ -24,6 +26,16 @@ typedef struct hive_api_error {
     char code[64];               /* OpenAI code ("model_not_found"), "" if none */
     char message[512];
 } hive_api_error;
+
+/* Structured output the request asks for (docs/SERVER.md, "Structured output"). */
+typedef enum {
+    HIVE_API_GRAMMAR_NONE,        /* no field: the experts' manifest grammar applies, if any */
+    HIVE_API_GRAMMAR_OFF,         /* response_format {"type": "text"}: no grammar, not even a manifest's */
+    HIVE_API_GRAMMAR_JSON_OBJECT, /* response_format {"type": "json_object"} */
+    HIVE_API_GRAMMAR_JSON_SCHEMA, /* response_format {"type": "json_schema", "json_schema": {"schema": ...}} */
+    HIVE_API_GRAMMAR_GBNF,        /* `grammar` (llama.cpp's extension) */
+    HIVE_API_GRAMMAR_REGEX,       /* `regex`: the whole output matches it */
+} hive_api_grammar_kind;
 
 /* A field the client set (has = 1) and its value. */
 typedef struct { int has; double v; } hive_api_num;
@@ -48,12 +60,22 @@ typedef struct hive_api_request {
     uint32_t top_logprobs;
     int thinking;                /* chat_template_kwargs.enable_thinking: 1, 0, or -1 absent */
     int ignore_eos;              /* extension (vLLM, llama.cpp): run to max_tokens (benchmarks) */
+    hive_api_grammar_kind grammar;
+    char *grammar_text;          /* the schema (compact JSON), the GBNF or the regex; NULL otherwise */
 } hive_api_request;
 
 /* 0 and a filled *out, or -1 with *err set (out is then freed). chat: which
  * endpoint the body was sent to. */
 int hive_api_parse_request(const char *body, size_t len, int chat, hive_api_request *out, hive_api_error *err);
 void hive_api_request_free(hive_api_request *r);
+
+/* The request field a grammar kind comes from ("response_format", "grammar", "regex"). */
+const char *hive_api_grammar_param(hive_api_grammar_kind k);
+/* Compiles the request's own grammar (JSON_OBJECT .. REGEX). 0 and *out, or
+ * -1 with a 400 naming the field and giving the grammar engine's message
+ * (a syntax error, an unsupported JSON Schema keyword). */
+int hive_api_compile_grammar(hive_api_grammar_kind k, const char *text, uint32_t json_ws_max, struct hive_grammar **out,
+                             hive_api_error *err);
 
 /* `model` as an expert list: "sql+json" -> {"sql", "json"}. Returns the count
  * (0 for an empty string), or -1 when a part is empty or there are too many;

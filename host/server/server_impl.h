@@ -26,7 +26,23 @@ struct hive_server {
     /* requests per HTTP status, for /metrics */
     pthread_mutex_t mu;
     uint64_t http_status[6]; /* 2xx..: index status/100 */
+    /* structured output (structured.c) */
+    pthread_mutex_t gmu;     /* guards the three below */
+    hive_grammar_vocab *gvocab; /* built by the first request with a grammar */
+    struct srv_grammar *gcache;
+    uint32_t n_gcache;
+    uint64_t gclock;
 };
+
+/* A compiled grammar shared by the requests that use it. */
+typedef struct srv_grammar {
+    char *key;               /* its source: request text or manifest kind and value */
+    size_t key_len;
+    hive_grammar *g;
+    int refs;                /* jobs using it, + 1 while in the cache */
+    uint64_t used;
+    struct srv_grammar *next;
+} srv_grammar;
 
 /* One HTTP request: the body as it arrives. */
 typedef struct http_conn {
@@ -69,6 +85,7 @@ typedef struct job {
     char *model;
     long created;
     /* state from the scheduler */
+    srv_grammar *grammar;    /* NULL: none; released with the job */
     int started, finished, cancelled;
     hive_status status;
     char error[512];
@@ -99,6 +116,15 @@ enum MHD_Result hive_ep_metrics(struct MHD_Connection *c, hive_server *s);
 enum MHD_Result hive_ep_tokenize(struct MHD_Connection *c, hive_server *s, http_conn *hc);
 enum MHD_Result hive_ep_detokenize(struct MHD_Connection *c, hive_server *s, http_conn *hc);
 enum MHD_Result hive_ep_experts_load(struct MHD_Connection *c, hive_server *s, http_conn *hc, int load);
+
+/* ---- structured.c: request > the experts' manifest grammar > none ---- */
+/* *out: the grammar the request runs under, referenced (NULL: none). 0, or
+ * -1 with the error (400 for the request's own grammar). */
+int hive_server_grammar_for(hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs,
+                            size_t nx, srv_grammar **out, hive_api_error *err);
+void hive_server_grammar_release(hive_server *s, srv_grammar *g);
+/* At stop: the cache and the vocabulary view (no job is left). */
+void hive_server_grammar_free_all(hive_server *s);
 
 /* ---- sampling.c: request > experts' manifests > server config > default ---- */
 /* Resolves `model` and `experts` to catalog entries (404 for an unknown name). */

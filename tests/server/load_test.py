@@ -33,6 +33,8 @@ def one(rng):
     body = {"model": model, "messages": [{"role": "user", "content": rng.choice(PROMPTS)}], "stream": True,
             "max_tokens": rng.randint(4, 40), "temperature": rng.choice([0, 0.7, 1.0]),
             "stream_options": {"include_usage": True}}
+    if model == "json+sql":  # both manifests ask for a grammar: the request chooses (else 400)
+        body["response_format"] = rng.choice([{"type": "text"}, {"type": "json_object"}])
     leave_after = rng.randint(1, 6) if rng.random() < 0.25 else None
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
     try:

@@ -2,14 +2,18 @@
 completion, streaming, usage; per-request experts equal `hive-host generate`; concurrent
 clients over different expert sets equal their solo runs; every error case with its error
 object; a client that disconnects frees its KV; a second chat turn hits the prefix cache;
-SIGTERM exits 0. Real SmolLM2 model and the shipped experts (examples/experts)."""
+SIGTERM exits 0; structured output (response_format, grammar, regex, the experts' manifest
+grammars) checked by Python's json, jsonschema and re, alone and in a batch. Real SmolLM2 model
+and the shipped experts (examples/experts)."""
 import concurrent.futures as cf
 import http.client
 import json
+import re
 import subprocess
 import sys
 import time
 
+import jsonschema
 import openai
 
 from serverlib import Server, parse_args, run_tests
@@ -263,6 +267,137 @@ def test_tokenize_roundtrip():
     st, d, _ = A.request("POST", "/detokenize", body={"tokens": t["tokens"]})
     assert st == 200 and d["prompt"] == "Hello world", d
     raw_error(A, 400, "POST", "/detokenize", body={"tokens": [-1]}, param="tokens")
+
+
+# Structured output. Each prompt's unconstrained greedy answer is prose, so a grammar that was
+# ignored fails these checks (asserted below).
+MOVIE = {"type": "object", "additionalProperties": False, "required": ["title", "year", "genres"],
+         "properties": {"title": {"type": "string", "maxLength": 40},
+                        "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
+                        "genres": {"type": "array", "items": {"enum": ["drama", "comedy", "action", "horror"]},
+                                   "minItems": 1, "maxItems": 3}}}
+MOVIE_Q = "Tell me about a famous movie."
+MOVIE_RF = {"type": "json_schema", "json_schema": {"name": "movie", "schema": MOVIE, "strict": True}}
+LIST_G = 'root ::= item (", " item){2}\nitem ::= [A-Z][a-z]{2,12}'
+LIST_RE = r"[A-Z][a-z]{2,12}(, [A-Z][a-z]{2,12}){2}"
+FRUITS_Q = "List three fruits."
+CAT_Q = "Describe a cat."
+
+
+def is_json(text):
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
+
+
+def valid(schema, text):
+    try:
+        jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(json.loads(text))
+        return True
+    except (ValueError, jsonschema.ValidationError):
+        return False
+
+
+def test_response_format_json_object():
+    plain = chat(BASE, CAT_Q, temperature=0, max_tokens=40).choices[0].message.content
+    assert not is_json(plain), plain
+    r = chat(BASE, CAT_Q, temperature=0, max_tokens=40, response_format={"type": "json_object"})
+    assert r.choices[0].finish_reason == "stop", r
+    assert isinstance(json.loads(r.choices[0].message.content), dict), r.choices[0].message.content
+    # /v1/completions takes it too
+    q = "The JSON object for a cat:"
+    plain = client.completions.create(model=BASE, prompt=q, max_tokens=60, temperature=0).choices[0].text
+    assert not is_json(plain), plain
+    c = client.completions.create(model=BASE, prompt=q, max_tokens=60, temperature=0,
+                                  extra_body={"response_format": {"type": "json_object"}})
+    assert isinstance(json.loads(c.choices[0].text), dict), c.choices[0].text
+
+
+def test_response_format_json_schema():
+    plain = chat(BASE, MOVIE_Q, temperature=0, max_tokens=60).choices[0].message.content
+    assert not valid(MOVIE, plain), plain
+    r = chat(BASE, MOVIE_Q, temperature=0, max_tokens=150, response_format=MOVIE_RF)
+    assert r.choices[0].finish_reason == "stop" and valid(MOVIE, r.choices[0].message.content), r
+    # n sampled choices: each walks the grammar on its own
+    r = chat(BASE, MOVIE_Q, temperature=1.0, seed=3, n=3, max_tokens=200, response_format=MOVIE_RF)
+    for ch in r.choices:
+        assert ch.finish_reason == "stop" and valid(MOVIE, ch.message.content), ch
+    # the json expert's manifest schema applies when the request sends none
+    with open("%s/examples/experts/json/schema.json" % ARGS.root) as f:
+        person = json.load(f)
+    got = chat("json", CAT_Q, temperature=0, max_tokens=60).choices[0].message.content
+    assert valid(person, got), got
+
+
+def test_grammar_and_regex_fields():
+    plain = chat(BASE, FRUITS_Q, temperature=0, max_tokens=40).choices[0].message.content
+    assert not re.fullmatch(LIST_RE, plain), plain
+    r = chat(BASE, FRUITS_Q, temperature=0, max_tokens=60, extra_body={"grammar": LIST_G})
+    assert re.fullmatch(LIST_RE, r.choices[0].message.content), r.choices[0].message.content
+    assert r.choices[0].finish_reason == "stop"
+    # regex, with logprobs of the constrained distribution: only digits among the alternatives
+    r = chat(BASE, "Phone?", temperature=0, max_tokens=20, logprobs=True, top_logprobs=5,
+             extra_body={"regex": "[0-9]{3}-[0-9]{4}"})
+    assert re.fullmatch(r"[0-9]{3}-[0-9]{4}", r.choices[0].message.content), r.choices[0].message.content
+    first = r.choices[0].logprobs.content[0]
+    assert first.top_logprobs and all(re.fullmatch(r"[0-9]+", t.token) for t in first.top_logprobs), first
+
+
+def test_structured_streaming():
+    full = chat(BASE, MOVIE_Q, temperature=0, max_tokens=150, response_format=MOVIE_RF).choices[0].message.content
+    chunks = list(chat(BASE, MOVIE_Q, temperature=0, max_tokens=150, response_format=MOVIE_RF, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == full and valid(MOVIE, text), (text, full)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
+def test_structured_errors():
+    bad = lambda **kw: (lambda: chat(BASE, "hi", max_tokens=4, **kw))
+    for schema, words in (({"type": "object", "properties": {"a": {"type": "strin"}}}, ["#/properties/a", "type"]),
+                          ({"type": "object", "not": {"required": ["a"]}}, ["unsupported keyword 'not'"]),
+                          ({"type": "number", "minimum": 1}, ["unsupported keyword 'minimum'"])):
+        try:
+            bad(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})()
+            raise AssertionError("accepted: %s" % schema)
+        except openai.BadRequestError as e:
+            check_error(e, 400, param="response_format")
+            body = e.body if isinstance(e.body, dict) else {}
+            msg = body.get("error", body).get("message", "")
+            assert all(w in msg for w in words), (words, msg)
+    expect(400, bad(extra_body={"grammar": "root ::= item\n"}), param="grammar")  # an undefined rule
+    expect(400, bad(extra_body={"grammar": "root ::= [a-"}), param="grammar")
+    expect(400, bad(extra_body={"regex": "(a"}), param="regex")
+    expect(400, bad(response_format={"type": "xml"}), param="response_format")
+    expect(400, bad(response_format={"type": "json_schema"}), param="response_format")
+    expect(400, bad(response_format={"type": "json_object"}, extra_body={"grammar": LIST_G}), param="grammar")
+    # two experts whose manifests each set a grammar: the request must choose
+    expect(400, lambda: chat("sql+json", "hi", max_tokens=4), param="model")
+    r = chat("sql+json", "hi", max_tokens=4, temperature=0, response_format={"type": "text"})
+    assert r.choices[0].message.content is not None
+
+
+def test_structured_batch_equals_solo():
+    sql_schema = ("Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n"
+                  "Question: Which users live in Toronto?")
+    jobs = [(BASE, CAT_Q, {"response_format": {"type": "json_object"}}),
+            (BASE, MOVIE_Q, {"response_format": MOVIE_RF}),
+            (BASE, FRUITS_Q, {"extra_body": {"grammar": LIST_G}}),
+            (BASE, "Phone?", {"extra_body": {"regex": "[0-9]{3}-[0-9]{4}"}}),
+            (BASE, CAT_Q, {}),
+            ("json", JSON_Q, {}),
+            ("sql", sql_schema, {})]
+    run = lambda j: chat(j[0], j[1], temperature=0, max_tokens=100, **j[2]).choices[0].message.content
+    solo = [run(j) for j in jobs]
+    with cf.ThreadPoolExecutor(len(jobs)) as ex:
+        together = list(ex.map(run, jobs))
+    for j, a, b in zip(jobs, solo, together):
+        assert a == b, (j[0], j[2], a, b)
+    # and each grammar held in the batch
+    assert isinstance(json.loads(together[0]), dict) and valid(MOVIE, together[1]), together
+    assert re.fullmatch(LIST_RE, together[2]) and re.fullmatch(r"[0-9]{3}-[0-9]{4}", together[3]), together
+    assert not is_json(together[4]), together[4]
 
 
 def test_sigterm_exits_zero():

@@ -1,5 +1,6 @@
 /* The OpenAI request parser: fields, defaults, every kind of bad input (status,
- * param), and the model-as-expert-set syntax. */
+ * param), the model-as-expert-set syntax, and structured output (response_format,
+ * grammar, regex: parsed, then compiled with the engine's message on failure). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "grammar/grammar.h"
 #include "server/request.h"
 
 static int parse(const char *body, int chat, hive_api_request *r, hive_api_error *e) {
@@ -114,6 +116,102 @@ static void test_bad_input(void **state) {
     assert_int_equal(hive_api_parse_request("{\"model\"\0:1}", 12, 1, &r, &e), -1);
 }
 
+static void test_structured_output(void **state) {
+    (void)state;
+    hive_api_request r;
+    hive_api_error e;
+    const char *m = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]";
+    char b[1024];
+    snprintf(b, sizeof b, "%s}", m);
+    assert_int_equal(parse(b, 1, &r, &e), 0);
+    assert_int_equal(r.grammar, HIVE_API_GRAMMAR_NONE);
+    hive_api_request_free(&r);
+    static const struct {
+        const char *field;
+        hive_api_grammar_kind kind;
+        const char *text;
+    } ok[] = {
+        {"\"response_format\":{\"type\":\"text\"}", HIVE_API_GRAMMAR_OFF, NULL},
+        {"\"response_format\":{\"type\":\"json_object\"}", HIVE_API_GRAMMAR_JSON_OBJECT, NULL},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"strict\":true,"
+         "\"schema\":{\"type\":\"object\", \"required\": [\"a\"]}}}",
+         HIVE_API_GRAMMAR_JSON_SCHEMA, "{\"type\":\"object\",\"required\":[\"a\"]}"},
+        /* llama.cpp's form: a schema beside json_object */
+        {"\"response_format\":{\"type\":\"json_object\",\"schema\":{\"type\":\"integer\"}}", HIVE_API_GRAMMAR_JSON_SCHEMA,
+         "{\"type\":\"integer\"}"},
+        {"\"grammar\":\"root ::= [a-z]+\"", HIVE_API_GRAMMAR_GBNF, "root ::= [a-z]+"},
+        {"\"regex\":\"[0-9]{3}\"", HIVE_API_GRAMMAR_REGEX, "[0-9]{3}"},
+        /* text is no grammar source of its own: a grammar beside it applies */
+        {"\"response_format\":{\"type\":\"text\"},\"grammar\":\"root ::= \\\"x\\\"\"", HIVE_API_GRAMMAR_GBNF,
+         "root ::= \"x\""},
+        {"\"response_format\":null,\"grammar\":null", HIVE_API_GRAMMAR_NONE, NULL},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(b, sizeof b, "%s,%s}", m, ok[i].field);
+        if (parse(b, 1, &r, &e)) fail_msg("refused %s: %s", b, e.message);
+        assert_int_equal(r.grammar, ok[i].kind);
+        if (ok[i].text) assert_string_equal(r.grammar_text, ok[i].text);
+        else assert_null(r.grammar_text);
+        hive_api_request_free(&r);
+    }
+    static const char *bad[][2] = {
+        {"\"response_format\":\"json\"", "response_format"},
+        {"\"response_format\":{}", "response_format"},
+        {"\"response_format\":{\"type\":\"xml\"}", "response_format"},
+        {"\"response_format\":{\"type\":\"json_schema\"}", "response_format"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\"}}", "response_format"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":[1]}}", "response_format"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{},\"strict\":1}}", "response_format"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{},\"name\":2}}", "response_format"},
+        {"\"grammar\":7", "grammar"},
+        {"\"regex\":[\"a\"]", "regex"},
+        /* two sources: the second is named */
+        {"\"response_format\":{\"type\":\"json_object\"},\"grammar\":\"root ::= \\\"x\\\"\"", "grammar"},
+        {"\"grammar\":\"root ::= \\\"x\\\"\",\"regex\":\"x\"", "regex"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(b, sizeof b, "%s,%s}", m, bad[i][0]);
+        expect_bad(b, 1, 400, bad[i][1]);
+    }
+}
+
+/* Compiling: the grammar engine's message, under the field it came from. */
+static void test_structured_compile(void **state) {
+    (void)state;
+    static const struct {
+        hive_api_grammar_kind kind;
+        const char *text, *param, *says;
+    } cases[] = {
+        {HIVE_API_GRAMMAR_JSON_OBJECT, NULL, NULL, NULL},
+        {HIVE_API_GRAMMAR_JSON_SCHEMA, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}", NULL, NULL},
+        {HIVE_API_GRAMMAR_GBNF, "root ::= [a-z]+", NULL, NULL},
+        {HIVE_API_GRAMMAR_REGEX, "[0-9]{3}-[0-9]{4}", NULL, NULL},
+        {HIVE_API_GRAMMAR_JSON_SCHEMA, "{\"not\":{\"type\":\"string\"}}", "response_format", "unsupported keyword 'not'"},
+        {HIVE_API_GRAMMAR_JSON_SCHEMA, "{\"type\":\"strin\"}", "response_format", "json_schema.schema"},
+        {HIVE_API_GRAMMAR_JSON_SCHEMA, "{\"$ref\":\"http://x/y.json\"}", "response_format", "$ref"},
+        {HIVE_API_GRAMMAR_GBNF, "root ::= item", "grammar", "item"},
+        {HIVE_API_GRAMMAR_GBNF, "root ::= [a-", "grammar", "line 1"},
+        {HIVE_API_GRAMMAR_REGEX, "(a", "regex", "regex"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hive_grammar *g = NULL;
+        hive_api_error e;
+        memset(&e, 0, sizeof e);
+        int rc = hive_api_compile_grammar(cases[i].kind, cases[i].text, 2, &g, &e);
+        if (!cases[i].param) {
+            if (rc) fail_msg("case %zu refused: %s", i, e.message);
+            assert_non_null(g);
+            hive_grammar_free(g);
+            continue;
+        }
+        if (!rc) fail_msg("case %zu (%s) compiled", i, cases[i].text);
+        assert_null(g);
+        assert_int_equal(e.http, 400);
+        assert_string_equal(e.param, cases[i].param);
+        if (!strstr(e.message, cases[i].says)) fail_msg("case %zu: '%s' lacks '%s'", i, e.message, cases[i].says);
+    }
+}
+
 static void test_split_model(void **state) {
     (void)state;
     char *p[4];
@@ -133,6 +231,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_fields), cmocka_unit_test(test_defaults_and_completions),
         cmocka_unit_test(test_bad_input), cmocka_unit_test(test_split_model),
+        cmocka_unit_test(test_structured_output), cmocka_unit_test(test_structured_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
