@@ -22,6 +22,7 @@
  *  1.1  host_api.config_get; backend: op_argmax, get_extension; adapter: merge.
  *  1.2  adapter: get_extension. Extensions: backend LORA_SEGMENTS (SGMV) and
  *       GRAPH (record/replay of a step); adapter LOWRANK (its A and B).
+ *  1.3  hive_rope_desc: angles, theta_scale (llama.cpp's RoPE arithmetic).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -34,7 +35,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 2
+#define HIVE_ABI_MINOR 3
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -237,7 +238,13 @@ typedef struct hive_batch {
 } hive_batch;
 
 /* RoPE as the host computed it: rotate pairs with angle pos * inv_freq[i],
- * then multiply by attn_factor (YaRN mscale; 1 otherwise). */
+ * then multiply by attn_factor (YaRN mscale; 1 otherwise).
+ * angles (1.3) picks the arithmetic, so a GGUF model rotates exactly as
+ * llama.cpp's CPU build does and a Hugging Face one as transformers does: */
+#define HIVE_ROPE_ANGLES_TABLE 0 /* theta_i = pos * inv_freq[i]; each product rounded (transformers) */
+#define HIVE_ROPE_ANGLES_GGML  1 /* theta_0 = pos, theta_i+1 = theta_i * theta_scale (a running f32
+                                    product); x0*c - x1*s as fma(x0, c, -(x1*s)), x0*s + x1*c as
+                                    fma(x0, s, x1*c) (ggml built with FMA); inv_freq unused */
 #define HIVE_ROPE_NORMAL 0  /* pairs (2i, 2i+1)            (GGUF llama) */
 #define HIVE_ROPE_NEOX   1  /* pairs (i, i + head_dim/2)   (HF rotate_half) */
 typedef struct hive_rope_desc {
@@ -248,6 +255,10 @@ typedef struct hive_rope_desc {
     uint32_t rot_dims;           /* rotated dims per head (<= head_dim) */
     float attn_factor;
     const float *inv_freq;       /* [rot_dims/2], host memory */
+    /* ---- 1.3 ---- (absent: HIVE_ROPE_ANGLES_TABLE; a backend without it
+     * computes the table's angles, which differ in the last bits) */
+    uint32_t angles;             /* HIVE_ROPE_ANGLES_* */
+    float theta_scale;           /* ANGLES_GGML: base^(-2/rot_dims) in f32 */
 } hive_rope_desc;
 
 #define HIVE_BINARY_ADD 0

@@ -14,9 +14,15 @@ tests/golden/data/smollm2/llamacpp_greedy.json:
   .prompt_argmax / .prompt_top2_gap   per prompt position (next-token argmax and top-1 minus top-2),
   .continuation_ids (64), .continuation_top2_gap (64): gap of the row that chose each token,
   .first_eos_index (index into continuation_ids of the first EOS/<|im_end|>, or null),
-  .continuation_text (decoded up to the first EOS).
-A test should require exact token agreement only while the gaps are comfortably above the
-engine's numerical noise (llama.cpp quantizes activations to Q8 for Q4_1 matmuls).
+  .continuation_text (decoded up to the first EOS),
+  .teacher_forced_argmax / .teacher_forced_top2_gap: the prompt and its continuation evaluated
+    again in ONE batch (as a test feeds them), per continuation position (the row of the
+    prompt's last token first);
+and teacher_forced_logits_fnv: FNV-1a 64 over the bytes of those rows' f32 logits, all prompts
+in order (the test's fingerprint: equal means bit-identical logits).
+The one-batch logits differ from the one-token-per-step ones (llama.cpp multiplies f16 attention
+through its tinyBLAS GEMM when a batch has >= 2 tokens, through vec_dot when it has one), so a
+teacher-forced test compares against teacher_forced_*, not against the greedy tokens.
 Usage: python3 scripts/make-llamacpp-golden.py [--gguf PATH] [--out FILE] [--threads N]
 """
 import argparse
@@ -41,6 +47,16 @@ CHAT = [
     "What is the capital of France?",
     "Write a haiku about autumn leaves.",
 ]
+
+
+FNV_BASIS = 1469598103934665603
+
+
+def fnv1a64(data, h):
+    # byte by byte, as the C test computes it
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 def chatml(user):
@@ -74,6 +90,7 @@ def main():
     assert SYSTEM in tmpl, "GGUF chat template changed"
 
     out = []
+    fnv = FNV_BASIS
     for text, is_chat in [(p, False) for p in PLAIN] + [(chatml(q), True) for q in CHAT]:
         llm.reset()
         ids = llm.tokenize(text.encode(), add_bos=True, special=is_chat)  # add_bos honours the GGUF flag
@@ -90,6 +107,12 @@ def main():
             cont.append(t)
             gaps.append(float(r[-1] - r[-2]))
             llm.eval([t])
+        # the same tokens in one batch, as a teacher-forced test evaluates them
+        llm.reset()
+        llm.eval(ids + cont)
+        tf = np.array(llm.scores[len(ids) - 1: len(ids) + N_GEN - 1], dtype=np.float32)
+        st = np.sort(tf, axis=-1)
+        fnv = fnv1a64(tf.tobytes(), fnv)
         first_eos = next((i for i, t in enumerate(cont) if t in eos_ids), None)
         ctext = llm.detokenize(cont[:first_eos] if first_eos is not None else cont).decode("utf-8", "replace")
         out.append({
@@ -102,6 +125,8 @@ def main():
             "continuation_top2_gap": gc.F32List(gaps),
             "first_eos_index": first_eos,
             "continuation_text": ctext,
+            "teacher_forced_argmax": [int(x) for x in tf.argmax(-1)],
+            "teacher_forced_top2_gap": gc.F32List(st[:, -1] - st[:, -2]),
         })
         print(f"[{len(ids)} tok] {text[-40:]!r} -> {ctext[:70]!r} (min gap {min(gaps):.3f}, eos {first_eos})")
 
@@ -116,6 +141,7 @@ def main():
         "generator": {"llama_cpp_python": llama_cpp.__version__, "numpy": np.__version__,
                       "system_info": llama_cpp.llama_print_system_info().decode().strip()},
         "prompts": out,
+        "teacher_forced_logits_fnv": f"{fnv:016x}",
     }
     gc.write_json(os.path.abspath(a.out), rec)
     print("wrote", a.out, os.path.getsize(a.out), "bytes")

@@ -138,7 +138,11 @@ hive_status hive_engine_rope(hive_engine *e, const hive_tensor *x, uint32_t n_he
                              hive_error **err) {
     const hive_hparams *hp = &e->hp;
     uint32_t rot = rot_dims(hp);
-    hive_rope_desc d = {sizeof d, hp->rope_mode, n_heads, hp->head_dim, rot, e->rope_attn_factor, e->inv_freq};
+    hive_rope_desc d = {sizeof d, hp->rope_mode, n_heads, hp->head_dim, rot, e->rope_attn_factor, e->inv_freq, 0, 0};
+    /* unscaled RoPE of a GGUF model: llama.cpp's running product of angles
+     * (scaled types keep transformers' tables, one formula per type) */
+    if (hp->rope_ggml_arith && (!hp->rope_scaling[0] || is(hp, "none")) && !hp->rope_n_freq_factors)
+        d.angles = HIVE_ROPE_ANGLES_GGML, d.theta_scale = powf(hp->rope_theta, -2.0f / (float)rot);
     if (!e->rope_seq_freq) return e->be->op_rope(e->dev, x, &d, b, err);
     /* one call per run of rows of the same sequence, with that sequence's table */
     for (uint32_t r0 = 0, r1; r0 < b->n_rows; r0 = r1) {

@@ -106,6 +106,7 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     }
     /* llama.cpp's converter permutes llama q/k rows for interleaved pairs */
     hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
+    hp->rope_ggml_arith = 1; /* the file's home runtime is llama.cpp: its angles, to the bit */
     return model_hparams_finish(hp, err);
 }
 

@@ -48,6 +48,7 @@ typedef struct hive_hparams {
     int qkv_bias;               /* qwen2 */
     int qk_norm;                /* qwen3 */
     uint32_t rope_dims;         /* rotated dims per head (GGUF rope.dimension_count; = head_dim) */
+    int rope_ggml_arith;        /* GGUF: unscaled RoPE computed as llama.cpp does (HIVE_ROPE_ANGLES_GGML) */
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the

@@ -153,8 +153,8 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
     int32_t table[64], seq = 0, pos = ctx, id;
     for (int i = 0; i < 64; i++) table[i] = i;
     hive_batch b = {sizeof b, 1, &seq, &pos, 1, 64, table};
-    hive_rope_desc rq = {sizeof rq, HIVE_ROPE_NEOX, NH, HD, HD, 1.0f, inv};
-    hive_rope_desc rk = {sizeof rk, HIVE_ROPE_NEOX, NKV, HD, HD, 1.0f, inv};
+    hive_rope_desc rq = {sizeof rq, HIVE_ROPE_NEOX, NH, HD, HD, 1.0f, inv, 0, 0};
+    hive_rope_desc rk = {sizeof rk, HIVE_ROPE_NEOX, NKV, HD, HD, 1.0f, inv, 0, 0};
     double best = 1e30, best_cpu = 1e30;
     for (int step = 0; step < 25; step++) {
         double t0 = now_s(), c0 = cpu_s();

@@ -139,7 +139,9 @@ hive_status cpu_rec_op_rope(hive_device *dev, const hive_tensor *x, const hive_r
     if (!capturing(dev)) return cpu_op_rope(dev, x, rope, batch, err);
     if (!x || !rope || !batch || !rope->inv_freq) return cpu_fail(err, HIVE_E_INVALID, "rope: NULL argument");
     RECORD(R_ROPE);
-    r->t[0] = *x, r->rope = *rope, r->batch = *batch;
+    r->t[0] = *x, r->batch = *batch;
+    memset(&r->rope, 0, sizeof r->rope); /* a shorter desc (older host) leaves the 1.3 fields 0 */
+    memcpy(&r->rope, rope, rope->struct_size < sizeof r->rope ? rope->struct_size : sizeof r->rope);
     size_t nf = rope->rot_dims / 2 ? rope->rot_dims / 2 : 1;
     float *f = malloc(nf * sizeof *f);
     if (!f) {

@@ -42,14 +42,22 @@ typedef struct cpu_kernels {
     /* attention over n KV slots `stride` elements apart (one paged block):
      * out[t] = q . k_t  and  acc += sum_t p[t] * v_t */
     void (*dot_slots_f32)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);
-    void (*dot_slots_f16)(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd, float *out);
     void (*axpy_slots_f32)(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc);
-    void (*axpy_slots_f16)(const float *p, const uint16_t *v, size_t stride, int n, int64_t hd, float *acc);
+    /* The f16 cache, in the order of llama.cpp's f16 GEMM (tinyBLAS, eight
+     * lanes): out[t] = hsum8 of eight lane sums, lane l adding q[l+8i] k_t[l+8i]
+     * for i = 0, 1, ...; and for V, acc8[c * hd + d] += p[t] v_t[d] for the
+     * slots t with (t_first + t) % 8 == c, in order (ops_attention reduces the
+     * eight classes with hsum8). head_dim % 8 dims at the end add in order. */
+    void (*dot_slots_f16)(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd, float *out);
+    void (*pv_slots_f16)(const float *p, const uint16_t *v, size_t stride, int n, int t_first, int64_t hd,
+                         float *acc8);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* out = silu(gate) * up; e^x as ggml's (ggml_order.h) on blocks of 8, libm's on the rest */
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
-    /* y[i] = exp(x[i] - max), returns the sum */
-    float (*exp_sum)(const float *x, float max, float *y, int64_t n);
+    /* y[i] = e^(x[i] - max) (ggml's e^x); returns the sum as ggml's softmax
+     * takes it: hsum8 of each block of eight (zeros past n), added in double */
+    double (*exp_sum)(const float *x, float max, float *y, int64_t n);
 } cpu_kernels;
 
 void cpu_kernels_init_scalar(cpu_kernels *k);

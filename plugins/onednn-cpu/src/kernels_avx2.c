@@ -3,6 +3,7 @@
  * up to four weight rows share each activation load. */
 #include <math.h>
 #include <string.h>
+#include "ggml_order.h"
 #include "kernels.h"
 #include "simd_avx2.h"
 
@@ -213,9 +214,66 @@ static void dot_slots_f32_avx2(const float *q, const float *k, size_t stride, in
                                float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_avx2(q, k + (size_t)t * stride, hd);
 }
+/* q . k_t for four slots at a time: one 8-lane accumulator each (llama.cpp's order) */
 static void dot_slots_f16_avx2(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd,
                                float *out) {
-    for (int t = 0; t < n; t++) out[t] = dot_f16_avx2(q, k + (size_t)t * stride, hd);
+    int64_t body = hd & ~(int64_t)7;
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+        const uint16_t *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(load8_f16(k0 + i), qv, a0);
+            a1 = _mm256_fmadd_ps(load8_f16(k1 + i), qv, a1);
+            a2 = _mm256_fmadd_ps(load8_f16(k2 + i), qv, a2);
+            a3 = _mm256_fmadd_ps(load8_f16(k3 + i), qv, a3);
+        }
+        out[t] = hsum256(a0), out[t + 1] = hsum256(a1), out[t + 2] = hsum256(a2), out[t + 3] = hsum256(a3);
+    }
+    for (; t < n; t++) {
+        const uint16_t *kt = k + (size_t)t * stride;
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) a = _mm256_fmadd_ps(load8_f16(kt + i), _mm256_loadu_ps(q + i), a);
+        out[t] = hsum256(a);
+    }
+    if (body < hd)
+        for (t = 0; t < n; t++)
+            for (int64_t i = body; i < hd; i++) out[t] += q[i] * _cvtsh_ss(k[(size_t)t * stride + i]);
+}
+/* one slot into its class row of acc8 */
+static void pv_one_f16_avx2(float p, const uint16_t *v, int64_t hd, float *a) {
+    __m256 pv = _mm256_set1_ps(p);
+    int64_t i = 0;
+    for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(a + i, _mm256_fmadd_ps(pv, load8_f16(v + i), _mm256_loadu_ps(a + i)));
+    for (; i < hd; i++) a[i] = fmaf(p, _cvtsh_ss(v[i]), a[i]);
+}
+/* whole groups of eight slots keep the eight class sums of 8 dims in registers */
+static void pv_slots_f16_avx2(const float *p, const uint16_t *v, size_t stride, int n, int t_first, int64_t hd,
+                              float *acc8) {
+    int t = 0;
+    for (; t < n && ((t_first + t) & 7); t++)
+        pv_one_f16_avx2(p[t], v + (size_t)t * stride, hd, acc8 + (size_t)((t_first + t) & 7) * (size_t)hd);
+    int end = t + ((n - t) & ~7);
+    if (end > t) {
+        int64_t i = 0;
+        for (; i + 8 <= hd; i += 8) {
+            __m256 c[8];
+            for (int l = 0; l < 8; l++) c[l] = _mm256_loadu_ps(acc8 + (size_t)l * (size_t)hd + i);
+            for (int u = t; u < end; u += 8) {
+                const uint16_t *vu = v + (size_t)u * stride + i;
+                for (int l = 0; l < 8; l++)
+                    c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[u + l]), load8_f16(vu + (size_t)l * stride), c[l]);
+            }
+            for (int l = 0; l < 8; l++) _mm256_storeu_ps(acc8 + (size_t)l * (size_t)hd + i, c[l]);
+        }
+        for (; i < hd; i++)
+            for (int u = t; u < end; u++)
+                acc8[(size_t)(u & 7) * (size_t)hd + i] =
+                    fmaf(p[u], _cvtsh_ss(v[(size_t)u * stride + i]), acc8[(size_t)(u & 7) * (size_t)hd + i]);
+    }
+    for (t = end; t < n; t++)
+        pv_one_f16_avx2(p[t], v + (size_t)t * stride, hd, acc8 + (size_t)((t_first + t) & 7) * (size_t)hd);
 }
 /* acc += sum_t p[t] * v_t, eight dims at a time so acc stays in a register */
 #define AXPY_SLOTS(name, T, LOAD8, TO_F32)                                                        \
@@ -231,7 +289,6 @@ static void dot_slots_f16_avx2(const float *q, const uint16_t *k, size_t stride,
             for (int t = 0; t < n; t++) acc[i] += p[t] * TO_F32(v[(size_t)t * stride + i]);      \
     }
 AXPY_SLOTS(axpy_slots_f32_avx2, float, _mm256_loadu_ps, F32_ID)
-AXPY_SLOTS(axpy_slots_f16_avx2, uint16_t, load8_f16, _cvtsh_ss)
 static void scale_f32_avx2(float a, float *y, int64_t n) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
@@ -246,26 +303,30 @@ static void f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n) {
     for (; i < n; i++) y[i] = cpu_f32_to_f16(x[i]);
 }
 static void silu_mul_avx2(const float *g, const float *u, float *o, int64_t n) {
-    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    const __m256 one = _mm256_set1_ps(1.0f);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 gv = _mm256_loadu_ps(g + i);
-        __m256 e = exp256(_mm256_xor_ps(gv, neg));
+        __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
         __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
         _mm256_storeu_ps(o + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
     }
     for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
-static float exp_sum_avx2(const float *x, float max, float *y, int64_t n) {
-    __m256 vm = _mm256_set1_ps(max), acc = _mm256_setzero_ps();
+static double exp_sum_avx2(const float *x, float max, float *y, int64_t n) {
+    __m256 vm = _mm256_set1_ps(max);
+    double s = 0.0;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         _mm256_storeu_ps(y + i, e);
-        acc = _mm256_add_ps(acc, e);
+        s += (double)hsum256(e);
     }
-    float s = hsum256(acc);
-    for (; i < n; i++) s += (y[i] = expf(x[i] - max));
+    if (i < n) {
+        float blk[8] = {0};
+        for (int l = 0; i + l < n; l++) blk[l] = y[i + l] = cpu_expf_ggml(x[i + l] - max);
+        s += (double)cpu_hsum8_ggml(blk);
+    }
     return s;
 }
 
@@ -290,7 +351,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->dot_slots_f32 = dot_slots_f32_avx2;
     k->dot_slots_f16 = dot_slots_f16_avx2;
     k->axpy_slots_f32 = axpy_slots_f32_avx2;
-    k->axpy_slots_f16 = axpy_slots_f16_avx2;
+    k->pv_slots_f16 = pv_slots_f16_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;

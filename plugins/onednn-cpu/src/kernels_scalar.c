@@ -1,6 +1,9 @@
 /* Portable kernels: the fallback without AVX2 and the base every ISA table
- * starts from. Integer dot products match the vector kernels exactly. */
+ * starts from. Q8_0 / Q4_0 / Q4_1 dots, e^x, softmax, SwiGLU and the f16
+ * attention steps give the vector kernels' bits (llama.cpp's order); the
+ * K-quants and float dots sum in plain order. */
 #include <math.h>
+#include "ggml_order.h"
 #include "kernels.h"
 
 static void quantize_act_scalar(const float *x, act_q8 *out, int64_t n) {
@@ -133,45 +136,61 @@ static void vd_bf16(int64_t n, const void *w, size_t row_bytes, int nr, const vo
         out[r] = acc;
     })
 }
+/* Q8_0 / Q4_0 / Q4_1 in llama.cpp's order (qdot256.h): eight float lanes,
+ * lane j += (d_w * d_x) * P_j with P_j the exact integer sum of elements
+ * 4j..4j+3, block after block; the lanes added as the AVX2 reduction does;
+ * Q4_1 adds sum m * s with one fused multiply-add per block. The same bits
+ * as every vector level. */
+static float lanes_out(const float lane[8], float summs) { return cpu_hsum8_ggml(lane) + summs; }
+static int nib(const uint8_t *qs, int e) { return e < 16 ? qs[e] & 0xF : qs[e - 16] >> 4; }
+
 static void vd_q8_0(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
     const act_q8 *a = x;
     FOR_ROWS({
         const blk_q8_0 *b = wrow;
-        float acc = 0.0f;
+        float lane[8] = {0};
         for (int64_t k = 0; k < n / QK32; k++) {
-            int s = 0;
-            for (int i = 0; i < QK32; i++) s += b[k].qs[i] * a[k].q[i];
-            acc += cpu_f16_to_f32(b[k].d) * a[k].d * (float)s;
+            float scale = cpu_f16_to_f32(b[k].d) * a[k].d;
+            for (int j = 0; j < 8; j++) {
+                int p = 0;
+                for (int e = 4 * j; e < 4 * j + 4; e++) p += b[k].qs[e] * a[k].q[e];
+                lane[j] = fmaf(scale, (float)p, lane[j]);
+            }
         }
-        out[r] = acc;
+        out[r] = lanes_out(lane, 0.0f);
     })
 }
 static void vd_q4_0(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
     const act_q8 *a = x;
     FOR_ROWS({
         const blk_q4_0 *b = wrow;
-        float acc = 0.0f;
+        float lane[8] = {0};
         for (int64_t k = 0; k < n / QK32; k++) {
-            int s = 0;
-            for (int i = 0; i < 16; i++)
-                s += (b[k].qs[i] & 0xF) * a[k].q[i] + (b[k].qs[i] >> 4) * a[k].q[i + 16];
-            acc += cpu_f16_to_f32(b[k].d) * (a[k].d * (float)s - 8.0f * a[k].s);
+            float scale = cpu_f16_to_f32(b[k].d) * a[k].d;
+            for (int j = 0; j < 8; j++) {
+                int p = 0;
+                for (int e = 4 * j; e < 4 * j + 4; e++) p += (nib(b[k].qs, e) - 8) * a[k].q[e];
+                lane[j] = fmaf(scale, (float)p, lane[j]);
+            }
         }
-        out[r] = acc;
+        out[r] = lanes_out(lane, 0.0f);
     })
 }
 static void vd_q4_1(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
     const act_q8 *a = x;
     FOR_ROWS({
         const blk_q4_1 *b = wrow;
-        float acc = 0.0f;
+        float lane[8] = {0}, summs = 0.0f;
         for (int64_t k = 0; k < n / QK32; k++) {
-            int s = 0;
-            for (int i = 0; i < 16; i++)
-                s += (b[k].qs[i] & 0xF) * a[k].q[i] + (b[k].qs[i] >> 4) * a[k].q[i + 16];
-            acc += cpu_f16_to_f32(b[k].d) * a[k].d * (float)s + cpu_f16_to_f32(b[k].m) * a[k].s;
+            float scale = cpu_f16_to_f32(b[k].d) * a[k].d;
+            for (int j = 0; j < 8; j++) {
+                int p = 0;
+                for (int e = 4 * j; e < 4 * j + 4; e++) p += nib(b[k].qs, e) * a[k].q[e];
+                lane[j] = fmaf(scale, (float)p, lane[j]);
+            }
+            summs = fmaf(cpu_f16_to_f32(b[k].m), a[k].s, summs);
         }
-        out[r] = acc;
+        out[r] = lanes_out(lane, summs);
     })
 }
 static void vd_q4_k(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
@@ -236,17 +255,28 @@ static void dot_slots_f32_scalar(const float *q, const float *k, size_t stride, 
 }
 static void dot_slots_f16_scalar(const float *q, const uint16_t *k, size_t stride, int n,
                                  int64_t hd, float *out) {
-    for (int t = 0; t < n; t++) out[t] = dot_f16_scalar(q, k + (size_t)t * stride, hd);
+    int64_t body = hd & ~(int64_t)7;
+    for (int t = 0; t < n; t++) {
+        const uint16_t *kt = k + (size_t)t * stride;
+        float lane[8] = {0};
+        for (int64_t i = 0; i < body; i += 8)
+            for (int l = 0; l < 8; l++) lane[l] = fmaf(q[i + l], cpu_f16_to_f32(kt[i + l]), lane[l]);
+        float s = cpu_hsum8_ggml(lane);
+        for (int64_t i = body; i < hd; i++) s += q[i] * cpu_f16_to_f32(kt[i]);
+        out[t] = s;
+    }
 }
 static void axpy_slots_f32_scalar(const float *p, const float *v, size_t stride, int n, int64_t hd,
                                   float *acc) {
     for (int t = 0; t < n; t++)
         for (int64_t i = 0; i < hd; i++) acc[i] += p[t] * v[(size_t)t * stride + i];
 }
-static void axpy_slots_f16_scalar(const float *p, const uint16_t *v, size_t stride, int n,
-                                  int64_t hd, float *acc) {
-    for (int t = 0; t < n; t++)
-        for (int64_t i = 0; i < hd; i++) acc[i] += p[t] * cpu_f16_to_f32(v[(size_t)t * stride + i]);
+static void pv_slots_f16_scalar(const float *p, const uint16_t *v, size_t stride, int n, int t_first,
+                                int64_t hd, float *acc8) {
+    for (int t = 0; t < n; t++) {
+        float *a = acc8 + (size_t)((t_first + t) & 7) * (size_t)hd;
+        for (int64_t i = 0; i < hd; i++) a[i] = fmaf(p[t], cpu_f16_to_f32(v[(size_t)t * stride + i]), a[i]);
+    }
 }
 static void scale_f32_scalar(float a, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
@@ -255,11 +285,18 @@ static void f32_to_f16_scalar(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = cpu_f32_to_f16(x[i]);
 }
 static void silu_mul_scalar(const float *g, const float *u, float *o, int64_t n) {
-    for (int64_t i = 0; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) o[i + l] = g[i + l] / (1.0f + cpu_expf_ggml(0.0f - g[i + l])) * u[i + l];
+    for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
-static float exp_sum_scalar(const float *x, float max, float *y, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += (y[i] = expf(x[i] - max));
+static double exp_sum_scalar(const float *x, float max, float *y, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i += 8) {
+        float blk[8] = {0};
+        for (int l = 0; l < 8 && i + l < n; l++) blk[l] = y[i + l] = cpu_expf_ggml(x[i + l] - max);
+        s += (double)cpu_hsum8_ggml(blk);
+    }
     return s;
 }
 
@@ -288,7 +325,7 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->dot_slots_f32 = dot_slots_f32_scalar;
     k->dot_slots_f16 = dot_slots_f16_scalar;
     k->axpy_slots_f32 = axpy_slots_f32_scalar;
-    k->axpy_slots_f16 = axpy_slots_f16_scalar;
+    k->pv_slots_f16 = pv_slots_f16_scalar;
     k->scale_f32 = scale_f32_scalar;
     k->f32_to_f16 = f32_to_f16_scalar;
     k->silu_mul = silu_mul_scalar;

@@ -3,7 +3,9 @@
  * memory per task to one head_dim accumulator. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "batch_check.h"
+#include "ggml_order.h"
 
 #define ATT_CHUNK 64
 
@@ -54,7 +56,7 @@ static void att_one_f32(const att_ctx *c, const float *qv, const uint8_t *kbase,
             k->scale_f32(f, acc, hd);
             m = cm;
         }
-        l += k->exp_sum(sc, m, sc, n);
+        l += (float)k->exp_sum(sc, m, sc, n);
         k->axpy_slots_f32(sc, (const float *)(vbase + off), c->kv->slot_elems, n, hd, acc);
         t0 += n;
     }
@@ -69,15 +71,17 @@ static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n,
     k->dequant[HIVE_DTYPE_F16](tmp, y, n);
 }
 
-/* f16 cache: what llama.cpp computes over its f16 cache. q is rounded to f16
- * before q.k, the softmax is normalized before V (sum in double), and its
- * weights are rounded to f16 before they multiply V. Two passes over the
- * context, scores kept in `sc` (p + 1 floats, then room for p + 1 halves). */
+/* f16 cache: what llama.cpp's CPU build computes over its f16 cache when it
+ * evaluates a batch (ggml's soft_max and the f16 GEMM, kernels.h). q is
+ * rounded to f16 before q.k, the softmax is normalized before V (its sum in
+ * double), and its weights are rounded to f16 before they multiply V. Two
+ * passes over the context, scores kept in `sc` (p + 1 floats, then room for
+ * p + 1 halves). */
 static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase, const uint8_t *vbase,
                         const int32_t *bt, int32_t p, float *sc, float *o) {
     const cpu_kernels *k = &c->dev->kern;
     uint32_t hd = c->kv->desc.head_dim;
-    float q16[CPU_MAX_HEAD_DIM];
+    float q16[CPU_MAX_HEAD_DIM], acc8[8 * CPU_MAX_HEAD_DIM];
     round_f16(k, qv, q16, (int64_t)hd, (uint16_t *)(sc + p + 1));
     float m = -INFINITY;
     for (int32_t t0 = 0; t0 <= p;) {
@@ -90,16 +94,20 @@ static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase,
         }
         t0 += n;
     }
-    k->exp_sum(sc, m, sc, p + 1);
-    double sum = 0.0;
-    for (int32_t t = 0; t <= p; t++) sum += (double)sc[t];
+    double sum = k->exp_sum(sc, m, sc, p + 1);
     k->scale_f32((float)(1.0 / sum), sc, p + 1);
     round_f16(k, sc, sc, p + 1, (uint16_t *)(sc + p + 1));
-    for (uint32_t i = 0; i < hd; i++) o[i] = 0.0f;
+    memset(acc8, 0, 8 * hd * sizeof *acc8);
     for (int32_t t0 = 0; t0 <= p;) {
         int n = att_run(c, t0, p);
-        k->axpy_slots_f16(sc + t0, (const uint16_t *)(vbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, hd, o);
+        k->pv_slots_f16(sc + t0, (const uint16_t *)(vbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, t0, hd,
+                        acc8);
         t0 += n;
+    }
+    for (uint32_t i = 0; i < hd; i++) {
+        float lanes[8];
+        for (int l = 0; l < 8; l++) lanes[l] = acc8[(size_t)l * hd + i];
+        o[i] = cpu_hsum8_ggml(lanes);
     }
 }
 

@@ -43,7 +43,7 @@ hive_status cpu_check_batch(const hive_batch *b, int64_t rows, const hive_kv_cac
 hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_desc *rope,
                         const hive_batch *batch, hive_error **err) {
     hive_status st;
-    if (!dev || !rope || rope->struct_size < sizeof(hive_rope_desc))
+    if (!dev || !rope || !HIVE_HAS_FIELD(hive_rope_desc, rope->struct_size, inv_freq))
         return cpu_fail(err, HIVE_E_INVALID, "rope: device or rope descriptor missing");
     if ((st = cpu_check_tensor(x, "rope", "x", err)) != HIVE_OK) return st;
     if ((st = cpu_check_batch(batch, x->rows, NULL, "rope", err)) != HIVE_OK) return st;
@@ -60,12 +60,17 @@ hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_
     /* NORMAL: pair i is (2i, 2i+1); NEOX: pair i is (i, i + rot/2) */
     uint32_t stride = rope->mode == HIVE_ROPE_NORMAL ? 2 : 1;
     uint32_t other = rope->mode == HIVE_ROPE_NORMAL ? 1 : half;
+    int ggml = HIVE_HAS_FIELD(hive_rope_desc, rope->struct_size, theta_scale) &&
+               rope->angles == HIVE_ROPE_ANGLES_GGML;
+    if (HIVE_HAS_FIELD(hive_rope_desc, rope->struct_size, theta_scale) && rope->angles > HIVE_ROPE_ANGLES_GGML)
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "rope: unknown angles %u", rope->angles);
     for (int64_t r = 0; r < x->rows; r++) {
-        float pos = (float)batch->row_pos[r];
+        float pos = (float)batch->row_pos[r], theta = pos;
         for (uint32_t i = 0; i < half; i++) {
-            float theta = pos * rope->inv_freq[i];
+            if (!ggml) theta = pos * rope->inv_freq[i];
             cs[i] = cosf(theta) * rope->attn_factor;
             sn[i] = sinf(theta) * rope->attn_factor;
+            if (ggml) theta *= rope->theta_scale;
         }
         float *row = cpu_row(x, r);
         for (uint32_t h = 0; h < rope->n_heads; h++) {
@@ -73,8 +78,13 @@ hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_
             for (uint32_t i = 0; i < half; i++) {
                 float *a = v + i * stride, *b = a + other;
                 float x0 = *a, x1 = *b;
-                *a = x0 * cs[i] - x1 * sn[i];
-                *b = x0 * sn[i] + x1 * cs[i];
+                if (ggml) { /* as ggml's build contracts them */
+                    *a = fmaf(x0, cs[i], -(x1 * sn[i]));
+                    *b = fmaf(x0, sn[i], x1 * cs[i]);
+                } else {
+                    *a = x0 * cs[i] - x1 * sn[i];
+                    *b = x0 * sn[i] + x1 * cs[i];
+                }
             }
         }
     }

@@ -155,14 +155,17 @@ void test_swiglu(void **state) {
     tt_free(&u);
 }
 
-static void rope_case(uint32_t mode) {
+/* angles: HIVE_ROPE_ANGLES_TABLE, _GGML, or ~0u for a 1.2 descriptor (no angles field) */
+static void rope_case(uint32_t mode, uint32_t angles) {
     const uint32_t heads = 3, hd = 16, rot = 12;
     const int64_t rows = 3;
     float inv_freq[6];
     for (uint32_t i = 0; i < rot / 2; i++) inv_freq[i] = powf(10000.0f, -2.0f * i / rot);
     int32_t pos[3] = {0, 7, 1234};
     hive_batch batch = {sizeof batch, 3, NULL, pos, 0, 0, NULL};
-    hive_rope_desc rd = {sizeof rd, mode, heads, hd, rot, 0.9f, inv_freq};
+    hive_rope_desc rd = {sizeof rd, mode, heads, hd, rot, 0.9f, inv_freq, angles, powf(10000.0f, -2.0f / rot)};
+    int ggml = angles == HIVE_ROPE_ANGLES_GGML;
+    if (angles == ~0u) rd.struct_size = offsetof(hive_rope_desc, angles), rd.angles = HIVE_ROPE_ANGLES_GGML;
     test_tensor x = tt_new(rows, heads * hd, heads * hd + 4, 0);
     float x0[3 * 52];
     memcpy(x0, x.host, sizeof(float) * (2 * 52 + 48)); /* the last row has no padding */
@@ -173,10 +176,11 @@ static void rope_case(uint32_t mode) {
             const float *got = tt_row(&x, r) + h * hd;
             float want[16];
             memcpy(want, in, sizeof want); /* dims past rot_dims pass through */
-            for (uint32_t i = 0; i < rot / 2; i++) {
+            float run = (float)pos[r]; /* llama.cpp: a running product of f32 angles */
+            for (uint32_t i = 0; i < rot / 2; i++, run *= rd.theta_scale) {
                 uint32_t a = mode == HIVE_ROPE_NORMAL ? 2 * i : i;
                 uint32_t b = mode == HIVE_ROPE_NORMAL ? 2 * i + 1 : i + rot / 2;
-                double th = (double)((float)pos[r] * inv_freq[i]);
+                double th = ggml ? (double)run : (double)((float)pos[r] * inv_freq[i]);
                 want[a] = (float)(0.9 * (in[a] * cos(th) - in[b] * sin(th)));
                 want[b] = (float)(0.9 * (in[a] * sin(th) + in[b] * cos(th)));
             }
@@ -187,8 +191,28 @@ static void rope_case(uint32_t mode) {
 
 void test_rope(void **state) {
     (void)state;
-    rope_case(HIVE_ROPE_NORMAL);
-    rope_case(HIVE_ROPE_NEOX);
+    for (uint32_t a = 0; a < 2; a++) {
+        rope_case(HIVE_ROPE_NORMAL, a);
+        rope_case(HIVE_ROPE_NEOX, a);
+    }
+    rope_case(HIVE_ROPE_NEOX, ~0u); /* a 1.2 host's descriptor: the table's angles */
+    /* the two arithmetics differ (else the test above would not tell them apart) */
+    float inv[2] = {1.0f, powf(10000.0f, -0.5f)}, xa[4] = {0.3f, -1.1f, 0.7f, 0.2f}, xb[4];
+    memcpy(xb, xa, sizeof xa);
+    int32_t pos[1] = {1234};
+    hive_batch batch = {sizeof batch, 1, NULL, pos, 0, 0, NULL};
+    test_tensor ta = tt_new(1, 4, 4, 0), tb = tt_new(1, 4, 4, 0);
+    memcpy(tt_row(&ta, 0), xa, sizeof xa), memcpy(tt_row(&tb, 0), xb, sizeof xb);
+    hive_rope_desc ra = {sizeof ra, HIVE_ROPE_NORMAL, 1, 4, 4, 1.0f, inv, HIVE_ROPE_ANGLES_TABLE, inv[1]};
+    hive_rope_desc rb = ra;
+    rb.angles = HIVE_ROPE_ANGLES_GGML;
+    assert_int_equal(api->op_rope(dev, &ta.t, &ra, &batch, NULL), HIVE_OK);
+    assert_int_equal(api->op_rope(dev, &tb.t, &rb, &batch, NULL), HIVE_OK);
+    assert_true(memcmp(tt_row(&ta, 0), tt_row(&tb, 0), sizeof xa) != 0);
+    rb.angles = 7;
+    assert_int_equal(api->op_rope(dev, &tb.t, &rb, &batch, NULL), HIVE_E_UNSUPPORTED);
+    tt_free(&ta);
+    tt_free(&tb);
 }
 
 void test_get_rows_argmax(void **state) {
@@ -235,7 +259,7 @@ void test_op_shape_errors(void **state) {
     float inv[4] = {1, 1, 1, 1};
     int32_t pos[2] = {0, 1};
     hive_batch batch = {sizeof batch, 2, NULL, pos, 0, 0, NULL};
-    hive_rope_desc rd = {sizeof rd, HIVE_ROPE_NEOX, 3, 4, 4, 1.0f, inv}; /* 12 != 10 cols */
+    hive_rope_desc rd = {sizeof rd, HIVE_ROPE_NEOX, 3, 4, 4, 1.0f, inv, 0, 0}; /* 12 != 10 cols */
     assert_int_equal(api->op_rope(dev, &a.t, &rd, &batch, &err), HIVE_E_SHAPE);
     assert_non_null(strstr(last_error, "rope"));
     hive_tensor wrong_dtype = a.t;

@@ -4,10 +4,14 @@
  *  - Q8_0 / Q4_0 / Q4_1 with power-of-two scales (every float step exact):
  *    every level and the scalar reference agree bit for bit, so the integer
  *    dot products are identical;
- *  - Q8_0 / Q4_0 / Q4_1 with real scales: the vector levels agree bit for bit
- *    (one summation order, llama.cpp's), the gemm tiles give vec_dot's bits,
- *    and all are within float-order tolerance of the scalar reference;
- *  - Q4_K / Q6_K / F16 / BF16 / F32 dots within tolerance of scalar.
+ *  - Q8_0 / Q4_0 / Q4_1 with real scales: every level, scalar included,
+ *    agrees bit for bit (one summation order, llama.cpp's), the gemm tiles
+ *    give vec_dot's bits, and all are within float-order tolerance of the
+ *    exact dot (in double);
+ *  - Q4_K / Q6_K / F16 / BF16 / F32 dots within tolerance of scalar;
+ *  - llama.cpp's order for e^x, softmax sums, SwiGLU and the f16 attention
+ *    dots (ggml_order.h): every level, scalar included, bit for bit; e^x
+ *    within 2 ulp-ish (3e-7 relative) of libm's expf.
  * A level the CPU lacks is skipped with its name. */
 #include <math.h>
 #include <setjmp.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "cpu_features.h"
+#include "ggml_order.h"
 #include "kernels.h"
 
 #define N 576 /* SmolLM2's hidden size: 18 blocks of 32, an even count */
@@ -87,6 +92,27 @@ static double bound(const qtype *t, const uint8_t *w, const act_q8 *a, int n) {
     return s;
 }
 
+/* The dot in double from the blocks' definitions (GGUF): w = d q (Q8_0),
+ * d (q - 8) (Q4_0), d q + m (Q4_1); x = d_x q_x, and s_x = d_x sum q_x as stored. */
+static double exact_dot(const qtype *t, const uint8_t *w, const act_q8 *a, int n) {
+    double s = 0;
+    for (int k = 0; k < n / 32; k++) {
+        const uint8_t *b = w + (size_t)k * t->blk;
+        uint16_t h[2];
+        memcpy(h, b, 4);
+        double d = cpu_f16_to_f32(h[0]), acc = 0;
+        const uint8_t *qs = b + (t->dtype == HIVE_DTYPE_Q4_1 ? 4 : 2);
+        for (int e = 0; e < 32; e++) {
+            int q = t->dtype == HIVE_DTYPE_Q8_0 ? (int8_t)qs[e] : e < 16 ? qs[e] & 0xF : qs[e - 16] >> 4;
+            if (t->dtype == HIVE_DTYPE_Q4_0) q -= 8;
+            acc += (double)q * a[k].q[e];
+        }
+        s += d * a[k].d * acc;
+        if (t->dtype == HIVE_DTYPE_Q4_1) s += (double)cpu_f16_to_f32(h[1]) * a[k].s;
+    }
+    return s;
+}
+
 static int level_of(void **state) { return (int)(intptr_t)*state; }
 
 static void check_quantize(const cpu_kernels *ref, const cpu_kernels *k) {
@@ -147,10 +173,13 @@ static void check_qtype(const cpu_kernels *ref, const cpu_kernels *k, const cpu_
                                  k->isa, t->name, n, r, nr, o[r], o2[r]);
             }
             for (int r = 0; r < nr; r++) {
-                double tol = 2e-6 * bound(t, w + (size_t)(4 + r) * rb, x, n);
-                if (fabs((double)o[r] - o_ref[r]) > tol)
-                    fail_msg("%s %s n=%d: row %d gives %.9g, scalar %.9g (tolerance %.3g)", k->isa, t->name, n, r,
-                             o[r], o_ref[r], tol);
+                if (memcmp(&o[r], &o_ref[r], sizeof o[r]))
+                    fail_msg("%s %s n=%d: row %d gives %.9g, scalar %.9g: every level sums in llama.cpp's order",
+                             k->isa, t->name, n, r, o[r], o_ref[r]);
+                double tol = 2e-6 * bound(t, w + (size_t)(4 + r) * rb, x, n), exact = exact_dot(t, w + (size_t)(4 + r) * rb, x, n);
+                if (fabs((double)o[r] - exact) > tol)
+                    fail_msg("%s %s n=%d: row %d gives %.9g, exact %.9g (tolerance %.3g)", k->isa, t->name, n, r,
+                             o[r], exact, tol);
             }
         }
         /* the gemm tiles: vec_dot's bits for every (nr, nx) */
@@ -213,6 +242,58 @@ static void check_other(const cpu_kernels *ref, const cpu_kernels *k) {
     }
 }
 
+static void same_bits(const char *isa, const char *what, const float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a))
+            fail_msg("%s %s [%d]: %.9g vs scalar %.9g", isa, what, i, a[i], b[i]);
+}
+
+/* e^x, softmax sums, SwiGLU and the f16 attention dots in llama.cpp's order */
+static void check_ggml_order(const cpu_kernels *ref, const cpu_kernels *k) {
+    enum { NX = 203, HD = 72, NS = 37 }; /* odd lengths: partial blocks of 8, a head_dim tail */
+    float x[NX], y0[NX], y1[NX], u[NX];
+    for (int i = 0; i < NX; i++) x[i] = rndf(-110.0f, 95.0f), u[i] = rndf(-2, 2);
+    x[0] = -INFINITY, x[1] = 0.0f, x[2] = -0.0f, x[3] = 88.7f, x[4] = -103.9f, x[5] = -87.5f;
+    double s0 = ref->exp_sum(x, 1.5f, y0, NX), s1 = k->exp_sum(x, 1.5f, y1, NX);
+    same_bits(k->isa, "exp_sum", y1, y0, NX);
+    if (memcmp(&s0, &s1, sizeof s0)) fail_msg("%s exp_sum total %.17g vs scalar %.17g", k->isa, s1, s0);
+    for (int i = 0; i < NX; i++) x[i] = rndf(-30.0f, 30.0f);
+    ref->silu_mul(x, u, y0, NX);
+    k->silu_mul(x, u, y1, NX);
+    same_bits(k->isa, "silu_mul", y1, y0, NX);
+    /* f16 slots: q.k and the eight classes of p.v from a misaligned start */
+    uint16_t kv[NS * HD];
+    float q[HD], p[NS], d0[NS], d1[NS], a0[8 * HD], a1[8 * HD];
+    for (int i = 0; i < NS * HD; i++) kv[i] = cpu_f32_to_f16(rndf(-3, 3));
+    for (int i = 0; i < HD; i++) q[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(-2, 2)));
+    for (int i = 0; i < NS; i++) p[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(0, 1)));
+    ref->dot_slots_f16(q, kv, HD, NS, HD, d0);
+    k->dot_slots_f16(q, kv, HD, NS, HD, d1);
+    same_bits(k->isa, "dot_slots_f16", d1, d0, NS);
+    for (int t_first = 0; t_first < 16; t_first += 5) {
+        memset(a0, 0, sizeof a0), memset(a1, 0, sizeof a1);
+        ref->pv_slots_f16(p, kv, HD, NS, t_first, HD, a0);
+        k->pv_slots_f16(p, kv, HD, NS, t_first, HD, a1);
+        same_bits(k->isa, "pv_slots_f16", a1, a0, 8 * HD);
+    }
+}
+
+/* ggml's e^x is an e^x: against libm over the range softmax and SiLU use */
+static void test_expf_ggml(void **state) {
+    (void)state;
+    double worst = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float xv = -87.0f + 175.0f * (float)i / 200000.0f, want = expf(xv), got = cpu_expf_ggml(xv);
+        double rel = fabs((double)got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    printf("ggml's e^x vs libm expf on [-87, 88]: worst relative difference %.3g\n", worst);
+    assert_true(worst < 3e-7);
+    assert_true(cpu_expf_ggml(-INFINITY) == 0.0f && cpu_expf_ggml(-104.0f) == 0.0f);
+    assert_true(isinf(cpu_expf_ggml(89.0f)) && cpu_expf_ggml(0.0f) == 1.0f);
+    assert_true(isnan(cpu_expf_ggml(NAN)));
+}
+
 static void test_level(void **state) {
     int level = level_of(state);
     cpu_features f;
@@ -232,6 +313,7 @@ static void test_level(void **state) {
         check_qtype(&ref, &k, level > CPU_ISA_AVX2 ? &avx2 : NULL, &QTYPES[i], N_ODD);
     }
     check_other(&ref, &k);
+    check_ggml_order(&ref, &k);
     /* the variants the micro-benchmark compares: VNNI Q8_0 decode, 512-bit decode */
     if (level == CPU_ISA_AVXVNNI) {
         cpu_kernels all = k;
@@ -250,7 +332,7 @@ static void test_level(void **state) {
         }
     }
 #endif
-    printf("%s: quantize, q8_0/q4_0/q4_1 (vec_dot and gemm), q4_k, q6_k, f32/f16/bf16 agree\n", cpu_isa_names[level]);
+    printf("%s: quantize, q8_0/q4_0/q4_1 (vec_dot and gemm), q4_k, q6_k, f32/f16/bf16, e^x, softmax, swiglu, f16 attention agree\n", cpu_isa_names[level]);
 }
 
 /* HIVE_CPU_ISA caps the level dispatch picks: every name is honoured, an
@@ -280,6 +362,7 @@ int main(void) {
         {"level_avx512", test_level, NULL, NULL, (void *)(intptr_t)CPU_ISA_AVX512},
         {"level_avx512vnni", test_level, NULL, NULL, (void *)(intptr_t)CPU_ISA_AVX512VNNI},
         cmocka_unit_test(test_isa_cap),
+        cmocka_unit_test(test_expf_ggml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
