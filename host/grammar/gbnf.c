@@ -207,16 +207,36 @@ static int parse_uint(parser *ps, uint32_t *v) {
 
 static int parse_alternatives(parser *ps, int32_t rule, int depth);
 
+static int apply_repeat(parser *ps, hg_seq *s, uint32_t item, uint32_t min, uint32_t max, const char *rule) {
+    if (!hg_seq_repeat(ps->b, s, item, min, max, rule)) return 0;
+    if (!hg_failed(ps->b)) fail_at(ps, "bad repetition");
+    return -1;
+}
+
+/* A run of * + ? folds into one repetition before it is built: x++ is x+,
+ * x+? and x?* are x*. Nested, each would wrap the last in another rule, and
+ * the number of ways to parse a string grows exponentially with the depth
+ * (a fuzzer found `.++++++++++` taking seconds per mask). */
 static int parse_postfix(parser *ps, hg_seq *s, uint32_t item, const char *rule) {
+    int run = 0;              /* a folded * + ? run is pending */
+    uint32_t rmin = 1, rmax = 1;
     for (;;) {
         const char *save = ps->p;
         while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t')) ps->p++;
         char c = ps->p < ps->end ? *ps->p : 0;
         uint32_t min, max;
-        if (c == '*') min = 0, max = UINT32_MAX, ps->p++;
-        else if (c == '+') min = 1, max = UINT32_MAX, ps->p++;
-        else if (c == '?') min = 0, max = 1, ps->p++;
-        else if (c == '{') {
+        if (c == '*' || c == '+' || c == '?') {
+            ps->p++;
+            min = c == '+', max = c == '?' ? 1 : UINT32_MAX;
+            /* {a,b}{c,d} with a, c in {0, 1} and b, d in {1, inf}: {a c, b d} */
+            rmin = rmin && min;
+            rmax = rmax == UINT32_MAX || max == UINT32_MAX ? UINT32_MAX : 1;
+            run = 1;
+            continue;
+        }
+        if (run && apply_repeat(ps, s, item, rmin, rmax, rule)) return -1;
+        run = 0, rmin = rmax = 1;
+        if (c == '{') {
             ps->p++;
             skip_space(ps);
             if (parse_uint(ps, &min)) return -1;
@@ -234,13 +254,10 @@ static int parse_postfix(parser *ps, hg_seq *s, uint32_t item, const char *rule)
                 return -1;
             }
             ps->p++;
+            if (apply_repeat(ps, s, item, min, max, rule)) return -1;
         } else {
             ps->p = save;
             return 0;
-        }
-        if (hg_seq_repeat(ps->b, s, item, min, max, rule)) {
-            if (!hg_failed(ps->b)) fail_at(ps, "bad repetition");
-            return -1;
         }
     }
 }

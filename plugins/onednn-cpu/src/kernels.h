@@ -44,13 +44,18 @@ typedef struct cpu_kernels {
     void (*dot_slots_f32)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);
     void (*axpy_slots_f32)(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc);
     /* The f16 cache, in the order of llama.cpp's f16 GEMM (tinyBLAS, eight
-     * lanes): out[t] = hsum8 of eight lane sums, lane l adding q[l+8i] k_t[l+8i]
-     * for i = 0, 1, ...; and for V, acc8[c * hd + d] += p[t] v_t[d] for the
-     * slots t with (t_first + t) % 8 == c, in order (ops_attention reduces the
-     * eight classes with hsum8). head_dim % 8 dims at the end add in order. */
-    void (*dot_slots_f16)(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd, float *out);
-    void (*pv_slots_f16)(const float *p, const uint16_t *v, size_t stride, int n, int t_first, int64_t hd,
-                         float *acc8);
+     * lanes), over the n slots whose rows k[t] / v[t] point at (the paged
+     * cache's slots of one KV head, in order), for the nq query heads that
+     * share it (GQA: each K and V row is read once for all of them).
+     * q.k: out[j * out_stride + t] = hsum8 of eight lane sums, lane l adding
+     * q_j[l+8i] k_t[l+8i] for i = 0, 1, ... (head_dim % 8 dims at the end add
+     * in order). p.V: out[j * out_stride + d] = hsum8 over the classes c of
+     * the sum, in slot order, of p_j[t] v_t[d] over the slots t % 8 == c;
+     * cls is scratch for nq * 8 * hd floats. */
+    void (*dot_slots_f16)(const float *q, int nq, const uint16_t *const *k, int n, int64_t hd, float *out,
+                          size_t out_stride);
+    void (*pv_f16)(const float *p, size_t p_stride, int nq, const uint16_t *const *v, int n, int64_t hd, float *out,
+                   size_t out_stride, float *cls);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     /* out = silu(gate) * up; e^x as ggml's (ggml_order.h) on blocks of 8, libm's on the rest */

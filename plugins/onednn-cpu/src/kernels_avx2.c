@@ -214,66 +214,67 @@ static void dot_slots_f32_avx2(const float *q, const float *k, size_t stride, in
                                float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_avx2(q, k + (size_t)t * stride, hd);
 }
-/* q . k_t for four slots at a time: one 8-lane accumulator each (llama.cpp's order) */
-static void dot_slots_f16_avx2(const float *q, const uint16_t *k, size_t stride, int n, int64_t hd,
-                               float *out) {
+/* q_j . k_t: each K row is loaded once for up to four query heads; one
+ * 8-lane accumulator per (head, slot) (llama.cpp's order) */
+static void dot_slots_f16_avx2(const float *q, int nq, const uint16_t *const *k, int n, int64_t hd, float *out,
+                               size_t out_stride) {
     int64_t body = hd & ~(int64_t)7;
-    int t = 0;
-    for (; t + 4 <= n; t += 4) {
-        const uint16_t *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int64_t i = 0; i < body; i += 8) {
-            __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_fmadd_ps(load8_f16(k0 + i), qv, a0);
-            a1 = _mm256_fmadd_ps(load8_f16(k1 + i), qv, a1);
-            a2 = _mm256_fmadd_ps(load8_f16(k2 + i), qv, a2);
-            a3 = _mm256_fmadd_ps(load8_f16(k3 + i), qv, a3);
-        }
-        out[t] = hsum256(a0), out[t + 1] = hsum256(a1), out[t + 2] = hsum256(a2), out[t + 3] = hsum256(a3);
-    }
-    for (; t < n; t++) {
-        const uint16_t *kt = k + (size_t)t * stride;
-        __m256 a = _mm256_setzero_ps();
-        for (int64_t i = 0; i < body; i += 8) a = _mm256_fmadd_ps(load8_f16(kt + i), _mm256_loadu_ps(q + i), a);
-        out[t] = hsum256(a);
-    }
-    if (body < hd)
-        for (t = 0; t < n; t++)
-            for (int64_t i = body; i < hd; i++) out[t] += q[i] * _cvtsh_ss(k[(size_t)t * stride + i]);
-}
-/* one slot into its class row of acc8 */
-static void pv_one_f16_avx2(float p, const uint16_t *v, int64_t hd, float *a) {
-    __m256 pv = _mm256_set1_ps(p);
-    int64_t i = 0;
-    for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(a + i, _mm256_fmadd_ps(pv, load8_f16(v + i), _mm256_loadu_ps(a + i)));
-    for (; i < hd; i++) a[i] = fmaf(p, _cvtsh_ss(v[i]), a[i]);
-}
-/* whole groups of eight slots keep the eight class sums of 8 dims in registers */
-static void pv_slots_f16_avx2(const float *p, const uint16_t *v, size_t stride, int n, int t_first, int64_t hd,
-                              float *acc8) {
-    int t = 0;
-    for (; t < n && ((t_first + t) & 7); t++)
-        pv_one_f16_avx2(p[t], v + (size_t)t * stride, hd, acc8 + (size_t)((t_first + t) & 7) * (size_t)hd);
-    int end = t + ((n - t) & ~7);
-    if (end > t) {
-        int64_t i = 0;
-        for (; i + 8 <= hd; i += 8) {
-            __m256 c[8];
-            for (int l = 0; l < 8; l++) c[l] = _mm256_loadu_ps(acc8 + (size_t)l * (size_t)hd + i);
-            for (int u = t; u < end; u += 8) {
-                const uint16_t *vu = v + (size_t)u * stride + i;
-                for (int l = 0; l < 8; l++)
-                    c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[u + l]), load8_f16(vu + (size_t)l * stride), c[l]);
+    for (int j0 = 0; j0 < nq; j0 += 4) {
+        const int m = nq - j0 < 4 ? nq - j0 : 4;
+        const float *q0 = q + (size_t)j0 * (size_t)hd;
+        for (int t = 0; t < n; t++) {
+            __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int64_t i = 0; i < body; i += 8) {
+                __m256 kv = load8_f16(k[t] + i);
+                for (int j = 0; j < 4; j++)
+                    if (j < m) a[j] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + (size_t)j * (size_t)hd + i), a[j]);
             }
-            for (int l = 0; l < 8; l++) _mm256_storeu_ps(acc8 + (size_t)l * (size_t)hd + i, c[l]);
+            for (int j = 0; j < m; j++) {
+                float s = hsum256(a[j]);
+                for (int64_t i = body; i < hd; i++) s += q0[(size_t)j * (size_t)hd + i] * _cvtsh_ss(k[t][i]);
+                out[(size_t)(j0 + j) * out_stride + (size_t)t] = s;
+            }
         }
-        for (; i < hd; i++)
-            for (int u = t; u < end; u++)
-                acc8[(size_t)(u & 7) * (size_t)hd + i] =
-                    fmaf(p[u], _cvtsh_ss(v[(size_t)u * stride + i]), acc8[(size_t)(u & 7) * (size_t)hd + i]);
     }
-    for (t = end; t < n; t++)
-        pv_one_f16_avx2(p[t], v + (size_t)t * stride, hd, acc8 + (size_t)((t_first + t) & 7) * (size_t)hd);
+}
+/* p.V: each V row is read once; the eight slot classes of every head live in
+ * cls (L1) and are reduced at the end */
+static void pv_f16_avx2(const float *p, size_t p_stride, int nq, const uint16_t *const *v, int n, int64_t hd,
+                        float *out, size_t out_stride, float *cls) {
+    const int64_t body = hd & ~(int64_t)7;
+    const size_t cstride = 8 * (size_t)hd; /* one head's classes */
+    memset(cls, 0, (size_t)nq * cstride * sizeof *cls);
+    for (int t = 0; t < n; t++) {
+        float *ct = cls + (size_t)(t & 7) * (size_t)hd;
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256 vv = load8_f16(v[t] + i);
+            for (int j = 0; j < nq; j++) {
+                float *c = ct + (size_t)j * cstride + i;
+                _mm256_storeu_ps(c, _mm256_fmadd_ps(_mm256_set1_ps(p[(size_t)j * p_stride + (size_t)t]), vv,
+                                                    _mm256_loadu_ps(c)));
+            }
+        }
+        for (int64_t i = body; i < hd; i++)
+            for (int j = 0; j < nq; j++) {
+                float *c = ct + (size_t)j * cstride + i;
+                *c = fmaf(p[(size_t)j * p_stride + (size_t)t], _cvtsh_ss(v[t][i]), *c);
+            }
+    }
+    for (int j = 0; j < nq; j++) {
+        const float *c = cls + (size_t)j * cstride;
+        float *o = out + (size_t)j * out_stride;
+        int64_t i = 0;
+#define CL(l) _mm256_loadu_ps(c + (size_t)(l) * (size_t)hd + i)
+        for (; i + 8 <= hd; i += 8)
+            _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(CL(0), CL(4)), _mm256_add_ps(CL(2), CL(6))),
+                                                  _mm256_add_ps(_mm256_add_ps(CL(1), CL(5)), _mm256_add_ps(CL(3), CL(7)))));
+#undef CL
+        for (; i < hd; i++) {
+            float c8[8];
+            for (int l = 0; l < 8; l++) c8[l] = c[(size_t)l * (size_t)hd + i];
+            o[i] = cpu_hsum8_ggml(c8);
+        }
+    }
 }
 /* acc += sum_t p[t] * v_t, eight dims at a time so acc stays in a register */
 #define AXPY_SLOTS(name, T, LOAD8, TO_F32)                                                        \
@@ -351,7 +352,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->dot_slots_f32 = dot_slots_f32_avx2;
     k->dot_slots_f16 = dot_slots_f16_avx2;
     k->axpy_slots_f32 = axpy_slots_f32_avx2;
-    k->pv_slots_f16 = pv_slots_f16_avx2;
+    k->pv_f16 = pv_f16_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;

@@ -3,9 +3,7 @@
  * memory per task to one head_dim accumulator. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 #include "batch_check.h"
-#include "ggml_order.h"
 
 #define ATT_CHUNK 64
 
@@ -74,44 +72,52 @@ static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n,
 /* f16 cache: what llama.cpp's CPU build computes over its f16 cache when it
  * evaluates a batch (ggml's soft_max and the f16 GEMM, kernels.h). q is
  * rounded to f16 before q.k, the softmax is normalized before V (its sum in
- * double), and its weights are rounded to f16 before they multiply V. Two
- * passes over the context, scores kept in `sc` (p + 1 floats, then room for
- * p + 1 halves). */
-static void att_one_f16(const att_ctx *c, const float *qv, const uint8_t *kbase, const uint8_t *vbase,
-                        const int32_t *bt, int32_t p, float *sc, float *o) {
+ * double), and its weights are rounded to f16 before they multiply V. One
+ * call per (row, KV head) does the group of query heads that share it, so
+ * each K and V row is read once for all of them. */
+typedef struct {
+    float *sc;            /* [group][max_ctx] scores, then weights */
+    uint16_t *half;       /* max(max_ctx, group * head_dim) halves for the f16 rounding */
+    const uint16_t **kp;  /* [max_ctx] K rows of the slots */
+    const uint16_t **vp;  /* [max_ctx] V rows */
+    float *q16;           /* [group][head_dim] */
+    float *cls;           /* [group][8][head_dim] p.V class sums */
+} att_scratch;
+
+static void att_group_f16(const att_ctx *c, int64_t r, uint32_t kvh, const att_scratch *w) {
     const cpu_kernels *k = &c->dev->kern;
-    uint32_t hd = c->kv->desc.head_dim;
-    float q16[CPU_MAX_HEAD_DIM], acc8[8 * CPU_MAX_HEAD_DIM];
-    round_f16(k, qv, q16, (int64_t)hd, (uint16_t *)(sc + p + 1));
-    float m = -INFINITY;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, g = c->group;
+    int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
+    const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
+    size_t head_off = (size_t)kvh * hd * kv->elem_size, row = kv->slot_elems * kv->elem_size;
+    const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
+    const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
     for (int32_t t0 = 0; t0 <= p;) {
         int n = att_run(c, t0, p);
-        k->dot_slots_f16(q16, (const uint16_t *)(kbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, hd,
-                         sc + t0);
-        for (int i = 0; i < n; i++) {
-            sc[t0 + i] *= c->scale;
-            m = fmaxf(m, sc[t0 + i]);
+        size_t off = att_slot_off(c, bt, t0);
+        for (int i = 0; i < n; i++, off += row)
+            w->kp[t0 + i] = (const uint16_t *)(kbase + off), w->vp[t0 + i] = (const uint16_t *)(vbase + off);
+        t0 += n;
+    }
+    const float *q = cpu_row(c->q, r) + (size_t)kvh * g * hd;
+    round_f16(k, q, w->q16, (int64_t)g * hd, w->half);
+    size_t P = (size_t)c->max_ctx;
+    k->dot_slots_f16(w->q16, (int)g, w->kp, p + 1, hd, w->sc, P);
+    for (uint32_t j = 0; j < g; j++) {
+        float *sc = w->sc + j * P, m = -INFINITY;
+        for (int32_t t = 0; t <= p; t++) {
+            sc[t] *= c->scale;
+            m = fmaxf(m, sc[t]);
         }
-        t0 += n;
+        double sum = k->exp_sum(sc, m, sc, p + 1);
+        k->scale_f32((float)(1.0 / sum), sc, p + 1);
+        round_f16(k, sc, sc, p + 1, w->half);
     }
-    double sum = k->exp_sum(sc, m, sc, p + 1);
-    k->scale_f32((float)(1.0 / sum), sc, p + 1);
-    round_f16(k, sc, sc, p + 1, (uint16_t *)(sc + p + 1));
-    memset(acc8, 0, 8 * hd * sizeof *acc8);
-    for (int32_t t0 = 0; t0 <= p;) {
-        int n = att_run(c, t0, p);
-        k->pv_slots_f16(sc + t0, (const uint16_t *)(vbase + att_slot_off(c, bt, t0)), c->kv->slot_elems, n, t0, hd,
-                        acc8);
-        t0 += n;
-    }
-    for (uint32_t i = 0; i < hd; i++) {
-        float lanes[8];
-        for (int l = 0; l < 8; l++) lanes[l] = acc8[(size_t)l * hd + i];
-        o[i] = cpu_hsum8_ggml(lanes);
-    }
+    k->pv_f16(w->sc, P, (int)g, w->vp, p + 1, hd, cpu_row(c->out, r) + (size_t)kvh * g * hd, hd, w->cls);
 }
 
-static void att_one(const att_ctx *c, int64_t r, uint32_t h, float *scratch) {
+static void att_one_f32_task(const att_ctx *c, int64_t r, uint32_t h) {
     const hive_kv_cache *kv = c->kv;
     uint32_t hd = kv->desc.head_dim, kvh = h / c->group;
     int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
@@ -119,23 +125,34 @@ static void att_one(const att_ctx *c, int64_t r, uint32_t h, float *scratch) {
     size_t head_off = (size_t)kvh * hd * kv->elem_size;
     const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
     const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
-    const float *qv = cpu_row(c->q, r) + (size_t)h * hd;
-    float *o = cpu_row(c->out, r) + (size_t)h * hd;
-    if (kv->elem_size == 2) att_one_f16(c, qv, kbase, vbase, bt, p, scratch, o);
-    else att_one_f32(c, qv, kbase, vbase, bt, p, o);
+    att_one_f32(c, cpu_row(c->q, r) + (size_t)h * hd, kbase, vbase, bt, p, cpu_row(c->out, r) + (size_t)h * hd);
 }
 
+/* f32 cache: tasks are (row, head); f16: (row, KV head) */
 static void att_task(void *ctx, int64_t i0, int64_t i1) {
     const att_ctx *c = ctx;
-    /* the f16 path keeps one score per context position */
-    size_t n_scratch = (size_t)(c->max_ctx > CPU_MAX_HEAD_DIM ? c->max_ctx : CPU_MAX_HEAD_DIM) * 2;
-    float *scratch = c->kv->elem_size == 2 ? malloc(n_scratch * sizeof *scratch) : NULL;
-    if (c->kv->elem_size == 2 && !scratch) {
+    if (c->kv->elem_size != 2) {
+        for (int64_t i = i0; i < i1; i++) att_one_f32_task(c, i / c->n_heads, (uint32_t)(i % c->n_heads));
+        return;
+    }
+    uint32_t g = c->group, hd = c->kv->desc.head_dim, nkv = c->n_heads / g;
+    size_t P = (size_t)c->max_ctx, nh = P > (size_t)g * hd ? P : (size_t)g * hd;
+    att_scratch w;
+    char *mem = malloc(g * P * sizeof(float) + nh * sizeof(uint16_t) + 2 * P * sizeof(void *) +
+                       (size_t)g * hd * sizeof(float) + (size_t)g * 8 * hd * sizeof(float) + 64);
+    if (!mem) {
         c->failed[0] = 1;
         return;
     }
-    for (int64_t i = i0; i < i1; i++) att_one(c, i / c->n_heads, (uint32_t)(i % c->n_heads), scratch);
-    free(scratch);
+    /* pointers first (their alignment), then floats, then halves */
+    w.kp = (const uint16_t **)mem;
+    w.vp = w.kp + P;
+    w.sc = (float *)(w.vp + P);
+    w.q16 = w.sc + g * P;
+    w.cls = w.q16 + (size_t)g * hd;
+    w.half = (uint16_t *)(w.cls + (size_t)g * 8 * hd);
+    for (int64_t i = i0; i < i1; i++) att_group_f16(c, i / nkv, (uint32_t)(i % nkv), &w);
+    free(mem);
 }
 
 hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
@@ -162,7 +179,7 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
     att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed};
-    int64_t tasks = q->rows * n_heads;
+    int64_t tasks = q->rows * (kv->elem_size == 2 ? nkv : n_heads);
     cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
     if (failed)
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld scores", (long long)max_ctx);

@@ -261,21 +261,25 @@ static void check_ggml_order(const cpu_kernels *ref, const cpu_kernels *k) {
     ref->silu_mul(x, u, y0, NX);
     k->silu_mul(x, u, y1, NX);
     same_bits(k->isa, "silu_mul", y1, y0, NX);
-    /* f16 slots: q.k and the eight classes of p.v from a misaligned start */
+    /* f16 slots: q.k and the eight classes of p.v for 1..5 query heads
+     * sharing the rows (GQA), over rows in any order */
+    enum { NQ = 5 };
     uint16_t kv[NS * HD];
-    float q[HD], p[NS], d0[NS], d1[NS], a0[8 * HD], a1[8 * HD];
+    const uint16_t *rows[NS];
+    float q[NQ * HD], p[NQ * NS], d0[NQ * NS], d1[NQ * NS], o0[NQ * HD], o1[NQ * HD], cls[NQ * 8 * HD];
     for (int i = 0; i < NS * HD; i++) kv[i] = cpu_f32_to_f16(rndf(-3, 3));
-    for (int i = 0; i < HD; i++) q[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(-2, 2)));
-    for (int i = 0; i < NS; i++) p[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(0, 1)));
-    ref->dot_slots_f16(q, kv, HD, NS, HD, d0);
-    k->dot_slots_f16(q, kv, HD, NS, HD, d1);
-    same_bits(k->isa, "dot_slots_f16", d1, d0, NS);
-    for (int t_first = 0; t_first < 16; t_first += 5) {
-        memset(a0, 0, sizeof a0), memset(a1, 0, sizeof a1);
-        ref->pv_slots_f16(p, kv, HD, NS, t_first, HD, a0);
-        k->pv_slots_f16(p, kv, HD, NS, t_first, HD, a1);
-        same_bits(k->isa, "pv_slots_f16", a1, a0, 8 * HD);
-    }
+    for (int t = 0; t < NS; t++) rows[t] = kv + (size_t)((t * 7) % NS) * HD;
+    for (int i = 0; i < NQ * HD; i++) q[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(-2, 2)));
+    for (int i = 0; i < NQ * NS; i++) p[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(0, 1)));
+    for (int nq = 1; nq <= NQ; nq += 2)
+        for (int n = 1; n <= NS; n += 9) {
+            ref->dot_slots_f16(q, nq, rows, n, HD, d0, NS);
+            k->dot_slots_f16(q, nq, rows, n, HD, d1, NS);
+            for (int j = 0; j < nq; j++) same_bits(k->isa, "dot_slots_f16", d1 + j * NS, d0 + j * NS, n);
+            ref->pv_f16(p, NS, nq, rows, n, HD, o0, HD, cls);
+            k->pv_f16(p, NS, nq, rows, n, HD, o1, HD, cls);
+            same_bits(k->isa, "pv_f16", o1, o0, nq * HD);
+        }
 }
 
 /* ggml's e^x is an e^x: against libm over the range softmax and SiLU use */

@@ -34,6 +34,16 @@ static void repetition(void **state) {
     check("root ::= [0-9]{1,3}", (const char *[]){"1", "123", NULL}, (const char *[]){"", "1234", NULL});
     check("root ::= [0-9]{0,2} \"x\"", (const char *[]){"x", "1x", "12x", NULL}, (const char *[]){"123x", NULL});
     check("root ::= (\"a\" | \"b\" \"c\")* \"d\"", (const char *[]){"d", "abcad", NULL}, (const char *[]){"bd", NULL});
+    /* runs of * + ? fold into one repetition: x++ is x+, x+? and x?* are x*, x?? is x? */
+    check("root ::= \"a\"++ \"b\"", (const char *[]){"ab", "aaab", NULL}, (const char *[]){"b", NULL});
+    check("root ::= \"a\"+? \"b\"", (const char *[]){"b", "aab", NULL}, (const char *[]){"c", NULL});
+    check("root ::= \"a\"?* \"b\"", (const char *[]){"b", "aaab", NULL}, NULL);
+    check("root ::= \"a\"?? \"b\"", (const char *[]){"b", "ab", NULL}, (const char *[]){"aab", NULL});
+    check("root ::= \"a\"{2}+ \"b\"", (const char *[]){"aab", "aaaab", NULL}, (const char *[]){"ab", "aaab", NULL});
+    /* a fuzzer's find: eleven nested +, once past the matcher's parse limit
+     * (seconds per mask); folded, a long string matches at once */
+    check("root ::= \"x\" .+++++++++++", (const char *[]){"xabcdefghijabcdefghijabcdefghij", NULL},
+          (const char *[]){"x", NULL});
 }
 
 static void classes(void **state) {
