@@ -24,6 +24,10 @@ static const local_flag k_local[] = {
      "plugins info bench experts grammar generate"},
     {"input", "FILE", "a text to check against the grammar (repeatable)", "grammar"},
     {"verbose", NULL, "print timing statistics to stderr", "generate chat"},
+    {"output", "FILE", "experts pack: the .expert to write (also -o FILE)", "experts"},
+    {"name", "NAME", "experts pack: the expert's name (default: the directory's name)", "experts"},
+    {"description", "TEXT", "experts pack: the expert's description", "experts"},
+    {"decoding", "KEY=VALUE", "experts pack: a training.decoding default, e.g. temperature=0.2 (repeatable)", "experts"},
 };
 
 static const struct {
@@ -34,7 +38,7 @@ static const struct {
     {"info", "describe a model: architecture, dimensions, tensors, memory"},
     {"bench", "measure prefill and decode speed (-p N -n N [-r N])"},
     {"plugins", "list every plugin file found, its status and devices"},
-    {"experts", "inspect PATH [--json] | validate PATH [--model M]: expert packages"},
+    {"experts", "inspect PATH [--json] | validate PATH [--model M] | pack PEFT_DIR -o NAME.expert: expert packages"},
     {"grammar", "check (--grammar-file F | --json-schema F | --regex R) --model M [--input FILE]... | print ...: "
                 "debug a grammar"},
     {"serve", "OpenAI-compatible HTTP server with continuous batching; experts per request"},
@@ -159,6 +163,14 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
             if ((rc = parse_int_arg(a, argv[++i], dst))) return rc;
             continue;
         }
+        if (!strcmp(a, "-o")) { /* experts pack -o FILE */
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hive-host: -o needs a value\n");
+                return 2;
+            }
+            cli->output = argv[++i];
+            continue;
+        }
         if (!strcmp(a, "-h")) {
             cli->help = 1;
             continue;
@@ -181,7 +193,9 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         if (!strcmp(name, "verbose")) { cli->verbose = 1; continue; }
         if (!strcmp(name, "mix")) { cli->mix = 1; continue; }
         if (!strcmp(name, "sched")) { cli->sched = 1; continue; }
-        int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt") || !strcmp(name, "input");
+        int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt") || !strcmp(name, "input") ||
+                          !strcmp(name, "output") || !strcmp(name, "name") || !strcmp(name, "description") ||
+                          !strcmp(name, "decoding");
         const hive_cfg_key *k = hive_cfg_find_flag(name);
         int negated = 0;
         if (!k && !takes_local && !strncmp(name, "no-", 3)) {
@@ -212,6 +226,18 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
                 return 2;
             }
             cli->inputs[cli->n_inputs++] = val;
+            continue;
+        }
+        if (!strcmp(name, "output") || !strcmp(name, "name") || !strcmp(name, "description")) {
+            *(name[0] == 'o' ? &cli->output : name[0] == 'n' ? &cli->pack_name : &cli->pack_description) = val;
+            continue;
+        }
+        if (!strcmp(name, "decoding")) {
+            if (cli->n_decoding == sizeof cli->decoding / sizeof cli->decoding[0]) {
+                fprintf(stderr, "hive-host: too many --decoding values (at most 32)\n");
+                return 2;
+            }
+            cli->decoding[cli->n_decoding++] = val;
             continue;
         }
         if (is_bool && !val) val = negated ? "false" : "true";

@@ -26,6 +26,10 @@ typedef struct hive_cli {
     size_t n_positional;
     const char *inputs[64];   /* grammar check --input FILE (repeatable) */
     size_t n_inputs;
+    const char *output;       /* experts pack -o FILE */
+    const char *pack_name, *pack_description; /* experts pack --name, --description */
+    const char *decoding[32]; /* experts pack --decoding KEY=VALUE (repeatable) */
+    size_t n_decoding;
     hive_config *cfg;
 } hive_cli;
 
@@ -41,6 +45,7 @@ int hive_cmd_info(hive_cli *cli);
 int hive_cmd_bench(hive_cli *cli);
 int hive_cmd_bench_sched(hive_cli *cli);
 int hive_cmd_experts(hive_cli *cli);
+int hive_cmd_experts_pack(hive_cli *cli); /* experts pack (cmd_experts_pack.c) */
 int hive_cmd_grammar(hive_cli *cli);
 int hive_cmd_serve(hive_cli *cli);
 

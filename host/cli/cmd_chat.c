@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/expert_auto.h"
 #include "session/session.h"
 #include "util/error.h"
 
@@ -32,12 +33,41 @@ static int collect(void *ud, const char *text, size_t len) {
     return 0;
 }
 
+/* The next non-empty line of stdin, without its newline; -1 at the end. */
+static ssize_t read_turn(char **line, size_t *cap, int interactive) {
+    for (;;) {
+        if (interactive) fprintf(stderr, "> ");
+        ssize_t got = getline(line, cap, stdin);
+        if (got < 0) return -1;
+        while (got > 0 && ((*line)[got - 1] == '\n' || (*line)[got - 1] == '\r')) (*line)[--got] = 0;
+        if (got) return got;
+    }
+}
+
 int hive_cmd_chat(hive_cli *cli) {
+    char *line = NULL;
+    size_t cap = 0;
+    int interactive = isatty(0);
+    /* --expert auto routes once, on the first message: changing the set
+     * later would drop the conversation's KV cache */
+    int pending = 0, rc = 0;
+    if (hive_cli_expert_auto(cli->cfg)) {
+        if (read_turn(&line, &cap, interactive) < 0) {
+            free(line);
+            return 0;
+        }
+        pending = 1;
+        if ((rc = hive_cli_route_experts(cli, line))) {
+            free(line);
+            return rc;
+        }
+    }
     hive_session s;
     hive_session_opts so = {1, 1, 0};
-    int rc = hive_session_open(cli->cfg, &so, &s);
+    rc = hive_session_open(cli->cfg, &so, &s);
     if (rc) {
         hive_session_close(&s);
+        free(line);
         return rc;
     }
     hive_gen_params gp;
@@ -48,21 +78,16 @@ int hive_cmd_chat(hive_cli *cli) {
         fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
         hive_error_free(err);
         hive_session_close(&s);
+        free(line);
         return 1;
     }
     hive_chat_msg *msgs = NULL;
     char **owned = NULL;
     size_t n_msgs = 0;
     const char *sys = hive_config_str(cli->cfg, "chat.system");
-    char *line = NULL;
-    size_t cap = 0;
-    int interactive = isatty(0);
     for (;;) {
-        if (interactive) fprintf(stderr, "> ");
-        ssize_t got = getline(&line, &cap, stdin);
-        if (got < 0) break;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-        if (!got) continue;
+        if (!pending && read_turn(&line, &cap, interactive) < 0) break;
+        pending = 0;
         if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
         size_t extra = (n_msgs == 0 && *sys) ? 3 : 2;
         hive_chat_msg *nm = realloc(msgs, (n_msgs + extra) * sizeof *nm);

@@ -13,6 +13,7 @@
 #include "experts/manifest.h"
 #include "experts/decoding.h"
 #include "experts/package.h"
+#include "experts/peft_dir.h"
 #include "grammar/grammar_config.h"
 #include "model/model.h"
 #include "plugin/registry.h"
@@ -20,7 +21,9 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: hive-host experts inspect PATH [--json]\n"
-                    "       hive-host experts validate PATH [--model M] [--json]\n");
+                    "       hive-host experts validate PATH [--model M] [--strict-base] [--json]\n"
+                    "       hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D] "
+                    "[--decoding KEY=VALUE]...\n");
     return 2;
 }
 
@@ -67,7 +70,7 @@ static void check_grammar(const hive_manifest *m, hive_problems *p) {
     hive_config_free(cfg);
 }
 
-static void check_model(const char *model_path, const hive_manifest *m, hive_problems *p) {
+static void check_model(const char *model_path, const hive_manifest *m, int strict_base, hive_problems *p) {
     hive_model_files *model = NULL;
     hive_error *err = NULL;
     if (hive_model_open(model_path, &model, &err) != HIVE_OK) {
@@ -76,7 +79,7 @@ static void check_model(const char *model_path, const hive_manifest *m, hive_pro
         return;
     }
     size_t idx = 0;
-    if (hive_manifest_match_base(m, model, &idx, &err) != HIVE_OK) {
+    if (hive_expert_check_base(m, model->hp.name, model->path, strict_base, &idx, &err) != HIVE_OK) {
         hive_problems_add(p, "%s", hive_error_message(err));
         hive_error_free(err);
     } else {
@@ -90,6 +93,7 @@ static void check_model(const char *model_path, const hive_manifest *m, hive_pro
 }
 
 int hive_cmd_experts(hive_cli *cli) {
+    if (cli->n_positional >= 1 && !strcmp(cli->positional[0], "pack")) return hive_cmd_experts_pack(cli);
     if (cli->n_positional < 2) return usage();
     const char *sub = cli->positional[0], *path = cli->positional[1];
     int inspect = !strcmp(sub, "inspect"), validate = !strcmp(sub, "validate");
@@ -114,7 +118,7 @@ int hive_cmd_experts(hive_cli *cli) {
     if (validate) {
         check_claims(cli, &m, &probs);
         check_grammar(&m, &probs);
-        if (*model_path) check_model(model_path, &m, &probs);
+        if (*model_path) check_model(model_path, &m, hive_config_bool(cli->cfg, "experts.strict_base"), &probs);
     }
     int rc = 0;
     if (inspect) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/expert_auto.h"
 #include "grammar/grammar_config.h"
 #include "session/session.h"
 #include "util/error.h"
@@ -52,9 +53,11 @@ int hive_cmd_generate(hive_cli *cli) {
         fprintf(stderr, "hive-host generate: --prompt TEXT is required\n");
         return 2;
     }
+    int rc = hive_cli_route_experts(cli, cli->prompt); /* --expert auto */
+    if (rc) return rc;
     hive_session s;
     hive_session_opts so = {1, 1, 0};
-    int rc = hive_session_open(cli->cfg, &so, &s);
+    rc = hive_session_open(cli->cfg, &so, &s);
     if (rc) {
         hive_session_close(&s);
         return rc;

@@ -77,6 +77,13 @@ const hive_cfg_key hive_cfg_schema[] = {
      "run the LoRA experts of a batch as one segmented (SGMV) backend call per linear when the backend offers it; "
      "--no-batched-lora: one adapter call per expert segment (same results)",
      NORANGE},
+    {"experts.strict_base", HIVE_CFG_BOOL, "false", "strict-base", NULL,
+     "refuse a plain PEFT directory whose adapter_config.json base_model_name_or_path does not name the loaded model "
+     "(default: a warning)", NORANGE},
+    {"experts.route_threshold", HIVE_CFG_FLOAT, "0.45", "route-threshold", "F",
+     "--expert auto, model \"auto\": the score (0..1) an expert needs to be routed to (docs/EXPERTS.md, Routing)", 0, 1},
+    {"experts.route_max", HIVE_CFG_INT, "1", "route-max", "N",
+     "--expert auto, model \"auto\": most experts routed to one prompt (best first)", 1, 32},
     {"experts.cache_mb", HIVE_CFG_INT, "512", "expert-cache-mb", "MB", "memory budget of the loaded-expert LRU cache", 0, 1 << 24},
     /* serve (docs/SERVER.md) */
     {"server.host", HIVE_CFG_STRING, "127.0.0.1", "host", "ADDR", "serve: numeric IPv4/IPv6 address to listen on", NORANGE},

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "experts/package.h"
+#include "experts/peft_dir.h"
 #include "experts/problems.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -19,6 +20,8 @@ static void entry_free(hive_catalog_entry *e) {
     free(e->version);
     for (size_t i = 0; i < e->n_decoding; i++) free(e->decoding[i].value);
     free(e->decoding);
+    for (size_t i = 0; i < e->keywords.n; i++) free(e->keywords.v[i]);
+    free(e->keywords.v);
 }
 
 void hive_catalog_free(hive_catalog *c) {
@@ -78,6 +81,8 @@ hive_status hive_catalog_add_path(hive_catalog *c, const char *path, hive_error 
         ok = (e.decoding[i].value = strdup(m.decoding[i].value)) != NULL;
         if (ok) e.n_decoding++;
     }
+    e.keywords = m.keywords; /* taken over, for the router */
+    m.keywords = (hive_strv){0};
     hive_manifest_free(&m);
     if (!ok) {
         entry_free(&e);
@@ -114,7 +119,7 @@ hive_status hive_catalog_scan_dir(hive_catalog *c, const char *dir, hive_error *
         snprintf(manifest, sizeof manifest, "%s/manifest.json", path);
         size_t l = strlen(names[i]);
         struct stat sb;
-        int is_pkg = (l > 7 && !strcmp(names[i] + l - 7, ".expert")) || stat(manifest, &sb) == 0;
+        int is_pkg = (l > 7 && !strcmp(names[i] + l - 7, ".expert")) || stat(manifest, &sb) == 0 || hive_peft_dir_is(path);
         free(names[i]);
         if (!is_pkg) continue;
         hive_error *e = NULL;

@@ -14,6 +14,7 @@ typedef struct hive_catalog_entry {
     char *description, *version;
     hive_manifest_setting *decoding; /* training.decoding as config keys */
     size_t n_decoding;
+    hive_strv keywords;      /* routing.keywords (experts/router.h) */
 } hive_catalog_entry;
 
 typedef struct hive_catalog {
@@ -23,7 +24,8 @@ typedef struct hive_catalog {
 
 /* One package; an unreadable one is an error (it was named explicitly). */
 hive_status hive_catalog_add_path(hive_catalog *c, const char *path, hive_error **err);
-/* Every `*.expert` archive and every directory holding manifest.json in dir
+/* Every `*.expert` archive, every directory holding manifest.json and every
+ * plain PEFT adapter directory (adapter_config.json) in dir
  * (not recursive); packages that cannot be read are skipped with a warning.
  * A name seen before keeps its first package. */
 hive_status hive_catalog_scan_dir(hive_catalog *c, const char *dir, hive_error **err);

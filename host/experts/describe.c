@@ -28,7 +28,7 @@ static void weights(const hive_manifest_adapter *a, long long *n, long long *byt
 cJSON *hive_expert_describe_json(const hive_expert_pkg *pkg, const hive_manifest *m, const hive_problems *probs) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "package", pkg->canonical ? pkg->canonical : "");
-    cJSON_AddStringToObject(o, "format", pkg->is_archive ? "archive" : "directory");
+    cJSON_AddStringToObject(o, "format", pkg->is_archive ? "archive" : pkg->is_peft ? "peft-directory" : "directory");
     if (pkg->is_archive) {
         cJSON_AddStringToObject(o, "sha256", pkg->sha256);
         cJSON_AddStringToObject(o, "unpacked", pkg->dir ? pkg->dir : "");
@@ -90,7 +90,8 @@ void hive_expert_describe_text(const hive_expert_pkg *pkg, const hive_manifest *
                                FILE *out) {
     fprintf(out, "expert:        %s %s\n", m->name, m->version);
     fprintf(out, "description:   %s\n", *m->description ? m->description : "-");
-    fprintf(out, "package:       %s (%s)\n", pkg->canonical, pkg->is_archive ? "archive" : "directory");
+    fprintf(out, "package:       %s (%s)\n", pkg->canonical,
+            pkg->is_archive ? "archive" : pkg->is_peft ? "PEFT adapter directory, no manifest.json" : "directory");
     if (pkg->is_archive) fprintf(out, "sha256:        %s\nunpacked:      %s\n", pkg->sha256, pkg->dir);
     fprintf(out, "schema:        %s\n", m->schema_version);
     for (size_t b = 0; b < m->n_bases; b++) {

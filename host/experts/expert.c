@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "experts/base_match.h"
+#include "experts/peft_dir.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -109,7 +110,7 @@ hive_status hive_expert_load(const char *path, const hive_expert_target *t, hive
     if (st == HIVE_OK) st = hive_manifest_load(x->pkg.dir, x->pkg.manifest, &x->manifest, &probs, err);
     if (st == HIVE_OK) st = hive_problems_fail(&probs, HIVE_E_INVALID, err);
     hive_problems_free(&probs);
-    if (st == HIVE_OK) st = hive_manifest_match_base_named(&x->manifest, t->model_name, t->model_path, &x->base_index, err);
+    if (st == HIVE_OK) st = hive_expert_check_base(&x->manifest, t->model_name, t->model_path, t->strict_base, &x->base_index, err);
     if (st == HIVE_OK) {
         const hive_manifest_base *b = &x->manifest.bases[x->base_index];
         if (b->n_adapters > HIVE_MAX_ADAPTERS_PER_SET) {

@@ -18,6 +18,7 @@ typedef struct hive_expert_target {
     const char *model_path;           /* the model file or directory */
     const hive_expert_pkg_limits *limits; /* NULL = defaults */
     hive_engine *engine;              /* told before the adapters are destroyed; NULL in tests */
+    int strict_base;                  /* experts.strict_base: a PEFT directory's base mismatch is an error */
 } hive_expert_target;
 
 void hive_expert_target_init(hive_expert_target *t, const hive_registry *r, hive_engine *e,

@@ -157,6 +157,8 @@ static void parse_bases(hive_manifest *m, const cJSON *root, hive_problems *p) {
 hive_status hive_manifest_load(const char *dir, const char *file, hive_manifest *m, hive_problems *p,
                                hive_error **err) {
     memset(m, 0, sizeof *m);
+    size_t fl = strlen(file);
+    if (fl >= 20 && !strcmp(file + fl - 20, "/adapter_config.json")) return hive_peft_manifest_load(dir, file, m, p, err);
     char *text = NULL;
     hive_status st = hive_read_text_file(file, MANIFEST_MAX_BYTES, &text, err);
     if (st != HIVE_OK) return st;
@@ -170,6 +172,12 @@ hive_status hive_manifest_load(const char *dir, const char *file, hive_manifest 
         return hive_fail(err, HIVE_E_INVALID, "%s: expected a JSON object", file);
     }
     free(text);
+    hive_manifest_from_json(dir, file, root, m, p);
+    cJSON_Delete(root);
+    return HIVE_OK;
+}
+
+void hive_manifest_from_json(const char *dir, const char *file, const cJSON *root, hive_manifest *m, hive_problems *p) {
     m->file = strdup(file);
     m->dir = strdup(dir);
     m->name = opt_string(m, root, "name", 1, p);
@@ -181,9 +189,7 @@ hive_status hive_manifest_load(const char *dir, const char *file, hive_manifest 
     else
         parse_bases(m, root, p);
     hive_manifest_parse_extras(m, root, p);
-    cJSON_Delete(root);
     if (!m->file || !m->dir || !m->name || !m->version || !m->description || !m->schema_version) p->oom = 1;
-    return HIVE_OK;
 }
 
 void hive_manifest_free(hive_manifest *m) {

@@ -63,11 +63,14 @@ typedef struct hive_manifest {
     hive_strv requires;
     int64_t max_chain;           /* 0 = no limit */
     hive_strv ignored;           /* "field: why it is ignored" */
+    int peft_dir;                /* synthesized from a plain PEFT directory (file = its adapter_config.json) */
 } hive_manifest;
 
 /* Reads dir/manifest.json (`file`) and the adapter_config.json of every
- * adapter. Returns an error only when the manifest cannot be read as a JSON
- * object; everything else is added to probs (m is usable for display). */
+ * adapter; when `file` is dir/adapter_config.json (a plain PEFT directory, see
+ * peft_dir.h) the manifest is synthesized from it. Returns an error only when
+ * the manifest cannot be read as a JSON object (or a PEFT directory's type is
+ * not served); everything else is added to probs (m is usable for display). */
 hive_status hive_manifest_load(const char *dir, const char *file, hive_manifest *m, hive_problems *probs,
                                hive_error **err);
 void hive_manifest_free(hive_manifest *m);

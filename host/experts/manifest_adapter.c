@@ -50,7 +50,8 @@ static int number_field(hive_manifest *m, const cJSON *j, const char *key, const
  * file inside it such as adapter_model.safetensors). */
 static void locate(hive_manifest *m, const char *field, hive_manifest_adapter *a, hive_problems *p) {
     char full[PATH_MAX * 2];
-    snprintf(full, sizeof full, "%s/%s", m->dir, a->path);
+    if (!strcmp(a->path, ".")) snprintf(full, sizeof full, "%s", m->dir); /* a PEFT directory is its own package */
+    else snprintf(full, sizeof full, "%s/%s", m->dir, a->path);
     struct stat st;
     if (stat(full, &st) != 0) {
         hive_problems_add(p, "%s: %s.path: '%s' does not exist in the package (%s)", m->file, field, a->path,

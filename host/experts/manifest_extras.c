@@ -148,11 +148,9 @@ static void routing(hive_manifest *m, const cJSON *r, hive_problems *p) {
     cJSON_ArrayForEach(it, r) {
         if (!it->string || it->string[0] == '_') continue;
         if (!strcmp(it->string, "keywords")) {
-            hive_json_strv(m, it, "routing.keywords", &m->keywords, p);
-            hive_manifest_ignore(m, "routing.keywords: shown by `experts inspect`; Hive has no router, experts are "
-                                    "chosen explicitly (--expert)");
+            hive_json_strv(m, it, "routing.keywords", &m->keywords, p); /* read by experts/router.c */
         } else {
-            hive_manifest_ignore(m, "routing.%s: Hive has no router; experts are chosen explicitly (--expert)", it->string);
+            hive_manifest_ignore(m, "routing.%s: Hive's router reads only routing.keywords and the description", it->string);
         }
     }
 }

@@ -16,6 +16,14 @@ void hive_manifest_ignore(hive_manifest *m, const char *fmt, ...) __attribute__(
  * conversion is exact and defined) into *out; 0 for anything else. */
 int hive_json_whole(const cJSON *j, int64_t *out);
 
+/* Parses an already-read manifest (m zeroed by the caller); `file` names it in
+ * messages. hive_manifest_load's second half, shared with PEFT directories. */
+void hive_manifest_from_json(const char *dir, const char *file, const cJSON *root, hive_manifest *m, hive_problems *p);
+/* A plain PEFT directory's manifest, synthesized from its adapter_config.json
+ * (peft_dir.c); hive_manifest_load calls it when `file` is that file. */
+hive_status hive_peft_manifest_load(const char *dir, const char *config, hive_manifest *m, hive_problems *p,
+                                    hive_error **err);
+
 /* training.decoding's grammar fields (manifest_grammar.c). */
 int hive_manifest_is_grammar_field(const char *field);
 void hive_manifest_parse_grammar(hive_manifest *m, const cJSON *dec, hive_problems *p);

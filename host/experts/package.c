@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "experts/cachedir.h"
+#include "experts/peft_dir.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -84,7 +85,11 @@ hive_status hive_expert_pkg_open(const char *path, const hive_expert_pkg_limits 
     if (!(out->canonical = strdup(rp))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     const char *slash = strrchr(rp, '/');
     if (is_dir(rp)) {
-        if (!has_manifest(rp)) st = hive_fail(err, HIVE_E_NOTFOUND, "no manifest.json in %s", path);
+        out->is_peft = !has_manifest(rp) && hive_peft_dir_is(rp);
+        if (!has_manifest(rp) && !out->is_peft)
+            st = hive_fail(err, HIVE_E_NOTFOUND,
+                           "no manifest.json in %s (nor adapter_config.json: it is neither an expert package nor a "
+                           "PEFT adapter directory)", path);
         else if (!(out->dir = strdup(rp))) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     } else if (is_file(rp) && slash && !strcmp(slash + 1, "manifest.json")) {
         out->dir = strndup(rp, (size_t)(slash - rp));
@@ -97,7 +102,9 @@ hive_status hive_expert_pkg_open(const char *path, const hive_expert_pkg_limits 
     } else {
         st = hive_fail(err, HIVE_E_INVALID, "expert package %s is neither a directory nor an archive file", path);
     }
-    if (st == HIVE_OK && asprintf(&out->manifest, "%s/manifest.json", out->dir) < 0) {
+    /* a PEFT directory's "manifest" is its adapter_config.json (hive_manifest_load synthesizes one) */
+    const char *mf = out->is_peft ? "adapter_config.json" : "manifest.json";
+    if (st == HIVE_OK && asprintf(&out->manifest, "%s/%s", out->dir, mf) < 0) {
         out->manifest = NULL;
         st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }

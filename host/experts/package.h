@@ -21,13 +21,15 @@ typedef struct hive_expert_pkg_limits {
 typedef struct hive_expert_pkg {
     char *canonical;   /* real path of what was given: the cache key */
     char *dir;         /* real path of the directory holding manifest.json */
-    char *manifest;    /* dir + "/manifest.json" */
+    char *manifest;    /* dir + "/manifest.json" (PEFT directory: "/adapter_config.json") */
     int is_archive;
+    int is_peft;       /* a plain PEFT adapter directory (peft_dir.h); manifest = its adapter_config.json */
     int reused;        /* archive: its unpacked copy was already in the cache */
     char sha256[HIVE_SHA256_HEX]; /* archive: its sha256; directory: "" */
 } hive_expert_pkg;
 
-/* path: a package directory, its manifest.json, or an archive. limits NULL =
+/* path: a package directory, its manifest.json, an archive, or a plain PEFT
+ * adapter directory. limits NULL =
  * the defaults above. */
 hive_status hive_expert_pkg_open(const char *path, const hive_expert_pkg_limits *limits, hive_expert_pkg *out,
                                  hive_error **err);

@@ -24,7 +24,7 @@
 #define HM_MAX_SETS (1u << 20)
 #define HM_MAX_SET_SIZE 32768u     /* stacks alive at once (ambiguity, huge alternations) */
 #define HM_MASK_CACHE_BYTES (64u << 20)
-#define HM_MAX_WORK (1u << 22)     /* closure steps per call (accept, mask): bounds time on ambiguous grammars */
+#define HM_MAX_WORK (1u << 21)     /* closure steps per call (accept, mask): bounds time on ambiguous grammars (~20-40 ms) */
 
 typedef struct hm_node {
     uint32_t pos, parent; /* node 0: the empty stack (the root rule completed) */

@@ -56,7 +56,8 @@ static int wait_for(job *j, struct MHD_Connection *c, int until_finished) {
     return 1;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, hive_server *s, job *j) {
+/* set: the experts the request runs with, for X-Hive-Experts. */
+static enum MHD_Result respond(struct MHD_Connection *c, hive_server *s, job *j, const char *set) {
     if (!wait_for(j, c, !j->stream)) {
         hive_job_abandon(j);
         return MHD_NO; /* the client is gone: close */
@@ -76,7 +77,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, hive_server *s, job *j)
     }
     if (!j->stream) {
         enum MHD_Result rc;
-        if (ok_done && !j->cancelled) rc = hive_http_json(c, s, 200, hive_job_response(j));
+        if (ok_done && !j->cancelled)
+            rc = hive_http_json_hdr(c, s, 200, hive_job_response(j), HIVE_SERVER_EXPERTS_HEADER, set);
         else {
             hive_api_error e;
             hive_api_error_set(&e, j->cancelled ? 503 : 500, "server_error", NULL, "%s",
@@ -94,6 +96,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, hive_server *s, job *j)
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, HIVE_SERVER_EXPERTS_HEADER, set);
     enum MHD_Result rc = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r); /* the job is freed with the response */
     hive_http_count(s, 200);
@@ -115,9 +118,14 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     srv_grammar *grammar = NULL;
     enum MHD_Result rc = MHD_NO;
     hive_error *err = NULL;
+    char *set = NULL;
     if (hive_resolve_experts(s, &r, xs, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
         hive_server_grammar_for(s, &r, xs, nx, &grammar, &e))
         goto error;
+    if (!(set = hive_server_set_name(s, xs, nx))) {
+        hive_api_error_set(&e, 500, "server_error", NULL, "out of memory");
+        goto error;
+    }
     if (grammar) {
         p.grammar = grammar->g;
         p.grammar_vocab = s->gvocab;
@@ -145,7 +153,8 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     }
     const char *paths[HIVE_API_MAX_EXPERTS];
     for (size_t i = 0; i < nx; i++) paths[i] = xs[i]->path;
-    if (!(j = hive_job_new(s, &r, r.model))) {
+    /* model "auto" answers with the model it ran: the routed set */
+    if (!(j = hive_job_new(s, &r, hive_server_is_auto(s, r.model) ? set : r.model))) {
         hive_api_error_set(&e, 500, "server_error", NULL, "out of memory");
         goto error;
     }
@@ -166,7 +175,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
         j = NULL;
         goto error;
     }
-    rc = respond(c, s, j);
+    rc = respond(c, s, j, set);
     goto done;
 error:
     rc = hive_http_error(c, s, &e);
@@ -177,6 +186,7 @@ done:
         for (size_t i = 0; i < p.n_stop; i++) free(stop_owned[i]);
     free(stop_owned);
     free(ids);
+    free(set);
     hive_api_request_free(&r);
     return rc;
 }

@@ -40,6 +40,13 @@ enum MHD_Result hive_ep_models(struct MHD_Connection *c, hive_server *s) {
         cJSON_AddStringToObject(m, "parent", s->model_name);
         cJSON_AddItemToArray(data, m);
     }
+    if (s->cat->n && hive_server_is_auto(s, HIVE_SERVER_AUTO)) {
+        cJSON *m = model_entry(s, HIVE_SERVER_AUTO, "routes each request to the experts its last user message asks for "
+                                                    "(routing.keywords and descriptions), or to the base model",
+                               "router");
+        cJSON_AddStringToObject(m, "parent", s->model_name);
+        cJSON_AddItemToArray(data, m);
+    }
     return hive_http_json(c, s, 200, o);
 }
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "experts/router.h"
 #include "server/server_impl.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -33,6 +34,11 @@ enum MHD_Result hive_http_text(struct MHD_Connection *c, hive_server *s, unsigne
 }
 
 enum MHD_Result hive_http_json(struct MHD_Connection *c, hive_server *s, unsigned status, cJSON *body) {
+    return hive_http_json_hdr(c, s, status, body, NULL, NULL);
+}
+
+enum MHD_Result hive_http_json_hdr(struct MHD_Connection *c, hive_server *s, unsigned status, cJSON *body,
+                                   const char *name, const char *value) {
     char *txt = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!txt) return hive_http_text(c, s, 500, "application/json", "{\"error\":{\"message\":\"out of memory\"}}");
@@ -42,6 +48,7 @@ enum MHD_Result hive_http_json(struct MHD_Connection *c, hive_server *s, unsigne
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
+    if (name) MHD_add_response_header(r, name, value);
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     hive_http_count(s, status);
@@ -251,6 +258,8 @@ void hive_server_set_ready(hive_server *s, hive_session *ss, hive_sched *sched, 
     s->cfg = cfg;
     free(s->model_name);
     s->model_name = strdup(model_name);
+    hive_router_free(s->router);
+    if (hive_router_from_catalog(cat, &s->router, NULL) != HIVE_OK) s->router = NULL; /* model "auto": 503 */
     atomic_store(&s->ready, 1);
 }
 
@@ -262,6 +271,7 @@ void hive_server_stop(hive_server *s) {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
     hive_server_grammar_free_all(s);
+    hive_server_routing_free(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->gmu);
     free(s->api_key);

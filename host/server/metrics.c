@@ -99,6 +99,9 @@ enum MHD_Result hive_ep_metrics(struct MHD_Connection *c, hive_server *s) {
     for (size_t i = 0; i < st.n_per_expert; i++)
         put(&t, "hive_expert_requests_total{expert=\"%s\"} %llu\n", expert_name(s, st.per_expert[i].path),
             (unsigned long long)st.per_expert[i].requests);
+    char *routed = hive_server_route_metrics(s); /* takes s->mu */
+    if (routed) put(&t, "%s", routed);
+    free(routed);
     pthread_mutex_lock(&s->mu);
     put(&t, "# HELP hive_http_responses_total HTTP responses by status class.\n# TYPE hive_http_responses_total counter\n");
     for (int k = 2; k < 6; k++) put(&t, "hive_http_responses_total{code=\"%dxx\"} %llu\n", k, (unsigned long long)s->http_status[k]);

@@ -30,7 +30,9 @@ static int is_base(const hive_server *s, const char *model) {
 int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
                          hive_api_error *err) {
     *n = 0;
-    if (!is_base(s, r->model)) {
+    if (hive_server_is_auto(s, r->model)) {
+        if (hive_server_route((hive_server *)s, r, out, n, err)) return -1; /* counts under s->mu */
+    } else if (!is_base(s, r->model)) {
         if (hive_catalog_find(s->cat, r->model)) {
             if (add_name(s, r->model, "model", out, n, err)) return -1;
         } else {

@@ -32,7 +32,16 @@ struct hive_server {
     struct srv_grammar *gcache;
     uint32_t n_gcache;
     uint64_t gclock;
+    /* model "auto" (routing.c) */
+    struct hive_router *router; /* built from the catalog at ready; read-only after */
+    struct srv_routed *routed;  /* requests per routed set, under mu */
+    size_t n_routed;
 };
+
+typedef struct srv_routed {
+    char *set;               /* "sql", "sql+json", or the base model's name */
+    uint64_t requests;
+} srv_routed;
 
 /* A compiled grammar shared by the requests that use it. */
 typedef struct srv_grammar {
@@ -53,6 +62,9 @@ typedef struct http_conn {
 
 /* ---- responses (http.c) ---- */
 enum MHD_Result hive_http_json(struct MHD_Connection *c, hive_server *s, unsigned status, cJSON *body);
+/* The same with one more header (name NULL: none). */
+enum MHD_Result hive_http_json_hdr(struct MHD_Connection *c, hive_server *s, unsigned status, cJSON *body,
+                                   const char *name, const char *value);
 enum MHD_Result hive_http_text(struct MHD_Connection *c, hive_server *s, unsigned status, const char *type,
                                const char *text);
 enum MHD_Result hive_http_error(struct MHD_Connection *c, hive_server *s, const hive_api_error *e);
@@ -130,6 +142,21 @@ void hive_server_grammar_free_all(hive_server *s);
 /* Resolves `model` and `experts` to catalog entries (404 for an unknown name). */
 int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
                          hive_api_error *err);
+/* ---- routing.c: model "auto" ---- */
+#define HIVE_SERVER_AUTO "auto"
+#define HIVE_SERVER_EXPERTS_HEADER "X-Hive-Experts"
+/* 1 when model asks for routing ("auto", unless an expert has that name). */
+int hive_server_is_auto(const hive_server *s, const char *model);
+/* The experts routed from the request's text (the last user message, or the
+ * prompt); none = the base model. Counts the choice for /metrics. */
+int hive_server_route(hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
+                      hive_api_error *err);
+/* "sql+json", or the base model's name for no experts (malloc'd; NULL on OOM). */
+char *hive_server_set_name(const hive_server *s, const hive_catalog_entry *const *xs, size_t n);
+/* hive_routed_requests_total, Prometheus text (malloc'd). */
+char *hive_server_route_metrics(hive_server *s);
+void hive_server_routing_free(hive_server *s);
+
 int hive_sampling_for(const hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
                       hive_sched_params *p, char ***stop_owned, hive_api_error *err);
 

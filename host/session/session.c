@@ -50,6 +50,7 @@ static int open_experts(const hive_config *cfg, const hive_session_opts *o, hive
     for (size_t i = 0; i < n; i++) paths[i] = hive_config_list_item(cfg, "experts.paths", i);
     double t0 = hive_now_ms();
     hive_expert_target_init(&s->target, &s->reg, s->eng, s->model);
+    s->target.strict_base = hive_config_bool(cfg, "experts.strict_base");
     uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
     if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
     if (o->per_request_experts) return 0; /* each request acquires its own set */

@@ -2,9 +2,10 @@
 completion, streaming, usage; per-request experts equal `hive-host generate`; concurrent
 clients over different expert sets equal their solo runs; every error case with its error
 object; a client that disconnects frees its KV; a second chat turn hits the prefix cache;
-SIGTERM exits 0; structured output (response_format, grammar, regex, the experts' manifest
-grammars) checked by Python's json, jsonschema and re, alone and in a batch. Real SmolLM2 model
-and the shipped experts (examples/experts)."""
+model "auto" routes each request (X-Hive-Experts header, /metrics label); SIGTERM exits 0;
+structured output (response_format, grammar, regex, the experts' manifest grammars) checked by
+Python's json, jsonschema and re, alone and in a batch. Real SmolLM2 model and the shipped
+experts (examples/experts)."""
 import concurrent.futures as cf
 import http.client
 import json
@@ -68,7 +69,7 @@ def raw_error(server, status, method, path, body=None, raw=None, headers=None, p
 
 def test_models_health_metrics():
     ids = [m.id for m in client.models.list().data]
-    assert ids[0] == BASE and {"json", "sql", "ia3", "soft-prompt"} <= set(ids), ids
+    assert ids[0] == BASE and {"json", "sql", "ia3", "soft-prompt", "auto"} <= set(ids), ids
     st, body, _ = A.request("GET", "/v1/models")
     assert all(m["description"] for m in body["data"]), body
     st, body, _ = A.request("GET", "/health")
@@ -398,6 +399,35 @@ def test_structured_batch_equals_solo():
     assert isinstance(json.loads(together[0]), dict) and valid(MOVIE, together[1]), together
     assert re.fullmatch(LIST_RE, together[2]) and re.fullmatch(r"[0-9]{3}-[0-9]{4}", together[3]), together
     assert not is_json(together[4]), together[4]
+
+
+def test_model_auto_routes():
+    # model "auto": each request is routed from its last user message; X-Hive-Experts names the set
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": SQL_Q}], temperature=0, max_tokens=24)
+    assert raw.headers.get("x-hive-experts") == "sql", dict(raw.headers)
+    r = raw.parse()
+    assert r.model == "sql", r.model
+    assert r.choices[0].message.content == chat("sql", SQL_Q, temperature=0, max_tokens=24).choices[0].message.content
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": JSON_Q}], temperature=0, max_tokens=24)
+    assert raw.headers.get("x-hive-experts") == "json", dict(raw.headers)
+    assert is_json(raw.parse().choices[0].message.content), raw.parse().choices[0].message.content
+    # nothing passes the threshold: the base model, named as /v1/models names it
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Tell me a story about a dragon."}], max_tokens=4)
+    assert raw.headers.get("x-hive-experts") == BASE, dict(raw.headers)
+    # streaming carries the header too, and named sets report themselves
+    with client.chat.completions.with_streaming_response.create(
+            model="auto", messages=[{"role": "user", "content": SQL_Q}], max_tokens=4, stream=True) as st:
+        assert st.headers.get("x-hive-experts") == "sql", dict(st.headers)
+    raw = client.chat.completions.with_raw_response.create(
+        model="json+ia3", messages=[{"role": "user", "content": CAPS_Q}], max_tokens=4)
+    assert raw.headers.get("x-hive-experts") == "json+ia3", dict(raw.headers)
+    m = A.metrics()
+    assert m['hive_routed_requests_total{experts="sql"}'] >= 2, m
+    assert m['hive_routed_requests_total{experts="json"}'] >= 1, m
+    assert m['hive_routed_requests_total{experts="%s"}' % BASE] >= 1, m
 
 
 def test_sigterm_exits_zero():

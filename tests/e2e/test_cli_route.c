@@ -1,0 +1,96 @@
+/* `--expert auto`: generate and chat route the prompt to the shipped experts
+ * (examples/experts); the real-model runs skip when SmolLM2 is absent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOST HIVE_BINARY_DIR "/bin/hive-host"
+#define EXPERTS HIVE_SOURCE_DIR "/examples/experts"
+
+static char g_out[1 << 16];
+
+/* Runs `HOST args` (stderr merged), returns the exit code; output in g_out. */
+static int run(const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "HIVE_LOG=warn %s %s 2>&1", HOST, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
+    g_out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define EXPECT(rc_want, args, needle)                                                                 \
+    do {                                                                                              \
+        int rc_ = run(args);                                                                          \
+        if (rc_ != (rc_want) || !strstr(g_out, needle))                                               \
+            fail_msg("hive-host %s: exit %d (want %d), output lacks '%s':\n%s", args, rc_, rc_want, needle, g_out); \
+    } while (0)
+
+static const char *real_model(void) {
+    static char path[1024];
+    const char *env = getenv("HIVE_TEST_GGUF");
+    if (env && access(env, R_OK) == 0) return env;
+    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+/* Routing runs before the model opens: these need no model file. */
+static void test_auto_usage(void **s) {
+    (void)s;
+    EXPECT(2, "generate --model /nonexistent.gguf --expert auto --prompt 'SELECT it'", "no experts to choose from");
+    /* the choice is printed before the (missing) model is reported: exit 1 */
+    EXPECT(1, "generate --model /nonexistent.gguf --expert auto --expert-dir " EXPERTS " --verbose --prompt "
+              "'Write the SQL query for this schema'", "[route: sql (score");
+    EXPECT(1, "generate --model /nonexistent.gguf --expert auto --expert-dir " EXPERTS " --verbose --prompt "
+              "'Tell me about dragons'", "[route: the base model (no expert scored >= 0.45)");
+    EXPECT(1, "generate --model /nonexistent.gguf --expert auto --expert " EXPERTS "/json --route-threshold 0.1 "
+              "--verbose --prompt 'Tell me about the city'", "[route: json (score");
+    EXPECT(1, "generate --model /nonexistent.gguf --expert auto --expert /nonexistent-expert --prompt x",
+           "/nonexistent-expert");
+}
+
+static void test_auto_real_model(void **s) {
+    (void)s;
+    const char *m = real_model();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    char args[2048];
+    /* the README's SQL question: routed to sql, whose manifest grammar makes it a SELECT */
+    snprintf(args, sizeof args,
+             "--cpu --threads 2 generate --model %s --expert auto --expert-dir %s --verbose --chat --greedy "
+             "--max-tokens 24 --prompt 'Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n"
+             "Question: Which users live in Toronto?'", m, EXPERTS);
+    EXPECT(0, args, "[route: sql (score 0.50) of 4 candidates");
+    assert_non_null(strstr(g_out, "SELECT"));
+    /* chat routes on the first message */
+    const char *turn = "/tmp/hive-e2e-route-chat.txt";
+    FILE *f = fopen(turn, "w");
+    assert_non_null(f);
+    fputs("Extract the person as JSON: Oliver is 29 years old and lives in Toronto.\n", f);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "--cpu --threads 2 chat --model %s --expert auto --expert-dir %s --verbose --greedy --max-tokens 24 < %s",
+             m, EXPERTS, turn);
+    EXPECT(0, args, "[route: json (score");
+    assert_non_null(strstr(g_out, "\"name\""));
+    unlink(turn);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auto_usage),
+        cmocka_unit_test(test_auto_real_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
