@@ -12,36 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HOST HIVE_BINARY_DIR "/bin/hive-host"
-
-static char g_out[1 << 16];
-
-/* Runs `HOST args` (stderr merged), returns the exit code; output in g_out. */
-static int run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "HIVE_LOG=warn %s %s 2>&1", HOST, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
-    g_out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-#define EXPECT(rc_want, args, needle)                                                                 \
-    do {                                                                                              \
-        int rc_ = run(args);                                                                          \
-        if (rc_ != (rc_want) || !strstr(g_out, needle))                                               \
-            fail_msg("hive-host %s: exit %d (want %d), output lacks '%s':\n%s", args, rc_, rc_want, needle, g_out); \
-    } while (0)
-
-static const char *real_model(void) {
-    static char path[1024];
-    const char *env = getenv("HIVE_TEST_GGUF");
-    if (env && access(env, R_OK) == 0) return env;
-    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    return access(path, R_OK) == 0 ? path : NULL;
-}
+#include "cli_run.h"
 
 static void test_help_and_usage_errors(void **s) {
     (void)s;
