@@ -14,10 +14,8 @@
 
 #include "sched/scheduler.h"
 #include "util/error.h"
+#include "sched_session.h"
 
-static hive_config *g_cfg;
-static hive_session g_s;
-static int g_open;
 
 #define PARALLEL 8
 #define CACHE_SLOTS 4
@@ -59,30 +57,12 @@ static int collect(void *ud, const char *text, size_t len) {
 
 static int setup(void **state) {
     (void)state;
-    const char *env = getenv("HIVE_TEST_GGUF");
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/.cache/hive/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    if (access(path, R_OK) != 0) return 0;
-    g_cfg = hive_config_new();
-    hive_error *err = NULL;
-    const char *kv[][2] = {{"plugin_dirs", HIVE_PLUGIN_BUILD_DIR}, {"default_plugins", "false"}, {"backend.cpu", "true"},
-                           {"model.path", path}, {"model.ctx", "512"}, {"model.batch", "128"}, {"log_level", "warn"}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        if (hive_config_set(g_cfg, kv[i][0], kv[i][1], HIVE_SRC_CLI, "test", &err) != HIVE_OK) {
-            fprintf(stderr, "%s\n", hive_error_message(err));
-            return -1;
-        }
-    hive_session_opts so = {PARALLEL + CACHE_SLOTS, 1, 1};
-    if (hive_session_open(g_cfg, &so, &g_s) != 0) return -1;
-    g_open = 1;
-    return 0;
+    return sched_session_open(PARALLEL + CACHE_SLOTS);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (g_open) hive_session_close(&g_s);
-    hive_config_free(g_cfg);
+    sched_session_close();
     return 0;
 }
 
