@@ -38,7 +38,6 @@ typedef struct cpu_kernels {
     /* n % 32 == 0 */
     void (*quantize_act)(const float *x, act_q8 *out, int64_t n);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
-    float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);
     /* attention over n KV slots `stride` elements apart (one paged block):
      * out[t] = q . k_t  and  acc += sum_t p[t] * v_t */
     void (*dot_slots_f32)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);

@@ -198,18 +198,6 @@ static float dot_f32_avx2(const float *a, const float *b, int64_t n) {
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
-static float dot_f16_avx2(const float *a, const uint16_t *b, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8_f16(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load8_f16(b + i + 8), acc1);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8_f16(b + i), acc0);
-    float s = hsum256(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) s += a[i] * _cvtsh_ss(b[i]);
-    return s;
-}
 static void dot_slots_f32_avx2(const float *q, const float *k, size_t stride, int n, int64_t hd,
                                float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_avx2(q, k + (size_t)t * stride, hd);
@@ -276,20 +264,18 @@ static void pv_f16_avx2(const float *p, size_t p_stride, int nq, const uint16_t 
         }
     }
 }
-/* acc += sum_t p[t] * v_t, eight dims at a time so acc stays in a register */
-#define AXPY_SLOTS(name, T, LOAD8, TO_F32)                                                        \
-    static void name(const float *p, const T *v, size_t stride, int n, int64_t hd, float *acc) { \
-        int64_t i = 0;                                                                           \
-        for (; i + 8 <= hd; i += 8) {                                                            \
-            __m256 a = _mm256_loadu_ps(acc + i);                                                 \
-            for (int t = 0; t < n; t++)                                                          \
-                a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), LOAD8(v + (size_t)t * stride + i), a); \
-            _mm256_storeu_ps(acc + i, a);                                                        \
-        }                                                                                        \
-        for (; i < hd; i++)                                                                      \
-            for (int t = 0; t < n; t++) acc[i] += p[t] * TO_F32(v[(size_t)t * stride + i]);      \
+/* acc += sum_t p[t] * v_t (f32 cache), eight dims at a time so acc stays in a register */
+static void axpy_slots_f32_avx2(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc) {
+    int64_t i = 0;
+    for (; i + 8 <= hd; i += 8) {
+        __m256 a = _mm256_loadu_ps(acc + i);
+        for (int t = 0; t < n; t++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(v + (size_t)t * stride + i), a);
+        _mm256_storeu_ps(acc + i, a);
     }
-AXPY_SLOTS(axpy_slots_f32_avx2, float, _mm256_loadu_ps, F32_ID)
+    for (; i < hd; i++)
+        for (int t = 0; t < n; t++) acc[i] += p[t] * v[(size_t)t * stride + i];
+}
 static void scale_f32_avx2(float a, float *y, int64_t n) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
@@ -348,7 +334,6 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->dequant[HIVE_DTYPE_Q8_0] = dq_q8_0;
     k->quantize_act = quantize_act_avx2;
     k->dot_f32 = dot_f32_avx2;
-    k->dot_f16 = dot_f16_avx2;
     k->dot_slots_f32 = dot_slots_f32_avx2;
     k->dot_slots_f16 = dot_slots_f16_avx2;
     k->axpy_slots_f32 = axpy_slots_f32_avx2;

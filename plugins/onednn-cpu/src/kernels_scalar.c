@@ -244,11 +244,6 @@ static float dot_f32_scalar(const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) acc += a[i] * b[i];
     return acc;
 }
-static float dot_f16_scalar(const float *a, const uint16_t *b, int64_t n) {
-    float acc = 0.0f;
-    for (int64_t i = 0; i < n; i++) acc += a[i] * cpu_f16_to_f32(b[i]);
-    return acc;
-}
 static void dot_slots_f32_scalar(const float *q, const float *k, size_t stride, int n, int64_t hd,
                                  float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_scalar(q, k + (size_t)t * stride, hd);
@@ -325,7 +320,6 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->dequant[HIVE_DTYPE_Q6_K] = dq_q6_k;
     k->quantize_act = quantize_act_scalar;
     k->dot_f32 = dot_f32_scalar;
-    k->dot_f16 = dot_f16_scalar;
     k->dot_slots_f32 = dot_slots_f32_scalar;
     k->dot_slots_f16 = dot_slots_f16_scalar;
     k->axpy_slots_f32 = axpy_slots_f32_scalar;
