@@ -51,8 +51,14 @@ struct hive_kv_cache {
     size_t slot_elems;   /* n_kv_heads * head_dim */
     size_t elem_size;    /* 2 (f16) or 4 (f32) */
     size_t layer_bytes;  /* one of K or V for one layer */
-    uint8_t *k, *v;      /* [n_layers][n_blocks*block_size][slot_elems] */
+    /* [n_layers][n_blocks][n_kv_heads][block_size][head_dim]: within a page
+     * each KV head's rows are contiguous, so attention streams them */
+    uint8_t *k, *v;
 };
+/* Byte offset of (head h, slot `slot` of page `block`) within one layer. */
+static inline size_t cpu_kv_row_off(const hive_kv_cache *kv, size_t block, uint32_t h, uint32_t slot) {
+    return ((block * kv->desc.n_kv_heads + h) * kv->desc.block_size + slot) * kv->desc.head_dim * kv->elem_size;
+}
 
 /* Makes an error through the host (message formatted here) and returns code. */
 hive_status cpu_fail(hive_error **err, hive_status code, const char *fmt, ...)

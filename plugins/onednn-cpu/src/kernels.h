@@ -43,18 +43,19 @@ typedef struct cpu_kernels {
     void (*dot_slots_f32)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);
     void (*axpy_slots_f32)(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc);
     /* The f16 cache, in the order of llama.cpp's f16 GEMM (tinyBLAS, eight
-     * lanes), over the n slots whose rows k[t] / v[t] point at (the paged
-     * cache's slots of one KV head, in order), for the nq query heads that
-     * share it (GQA: each K and V row is read once for all of them).
-     * q.k: out[j * out_stride + t] = hsum8 of eight lane sums, lane l adding
-     * q_j[l+8i] k_t[l+8i] for i = 0, 1, ... (head_dim % 8 dims at the end add
-     * in order). p.V: out[j * out_stride + d] = hsum8 over the classes c of
-     * the sum, in slot order, of p_j[t] v_t[d] over the slots t % 8 == c;
-     * cls is scratch for nq * 8 * hd floats. */
-    void (*dot_slots_f16)(const float *q, int nq, const uint16_t *const *k, int n, int64_t hd, float *out,
-                          size_t out_stride);
-    void (*pv_f16)(const float *p, size_t p_stride, int nq, const uint16_t *const *v, int n, int64_t hd, float *out,
-                   size_t out_stride, float *cls);
+     * lanes), for one query head over the n slots whose rows start at
+     * base + slot_off[t] bytes (the paged cache's slots of its KV head, in
+     * order). q.k: out[t] = hsum8 of eight lane sums, lane l adding
+     * q[l+8i] k_t[l+8i] for i = 0, 1, ... (head_dim % 8 dims at the end add in
+     * order). p.V: out[d] = hsum8 over the classes c of the sum, in slot
+     * order, of p[t] v_t[d] over the slots t % 8 == c; cls is scratch for
+     * 8 * hd floats. */
+    void (*dot_slots_f16)(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                          float *out);
+    void (*pv_f16)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
+                   float *cls);
+    /* y *= a; returns max(y) after scaling (-inf when n == 0) */
+    float (*scale_max_f32)(float a, float *y, int64_t n);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     /* out = silu(gate) * up; e^x as ggml's (ggml_order.h) on blocks of 8, libm's on the rest */
@@ -82,5 +83,15 @@ enum { CPU_ISA_SCALAR, CPU_ISA_AVX2, CPU_ISA_AVXVNNI, CPU_ISA_AVX512, CPU_ISA_AV
 extern const char *const cpu_isa_names[CPU_ISA_COUNT];
 /* Fills k with the table of `level` (scalar, then avx2, then the level's own). */
 void cpu_kernels_init_level(cpu_kernels *k, int level);
+
+/* Attention reads KV rows page by page, pages anywhere in the pool: fetch the
+ * rows of slots t..t+7 (of n) ahead of use. */
+static inline void cpu_prefetch_slot_rows(const uint8_t *base, const size_t *slot_off, int t, int n, int64_t hd) {
+    for (int e = t + 8 < n ? t + 8 : n; t < e; t++)
+        for (int64_t i = 0; i < hd; i += 32) __builtin_prefetch(base + slot_off[t] + 2 * i, 0, 3);
+}
+
+/* The AVX-512 attention kernels, for both 512-bit levels (kernels_avx512.c). */
+void cpu_kernels_attention_avx512(cpu_kernels *k);
 
 #endif

@@ -202,68 +202,85 @@ static void dot_slots_f32_avx2(const float *q, const float *k, size_t stride, in
                                float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_avx2(q, k + (size_t)t * stride, hd);
 }
-/* q_j . k_t: each K row is loaded once for up to four query heads; one
- * 8-lane accumulator per (head, slot) (llama.cpp's order) */
-static void dot_slots_f16_avx2(const float *q, int nq, const uint16_t *const *k, int n, int64_t hd, float *out,
-                               size_t out_stride) {
-    int64_t body = hd & ~(int64_t)7;
-    for (int j0 = 0; j0 < nq; j0 += 4) {
-        const int m = nq - j0 < 4 ? nq - j0 : 4;
-        const float *q0 = q + (size_t)j0 * (size_t)hd;
-        for (int t = 0; t < n; t++) {
-            __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int64_t i = 0; i < body; i += 8) {
-                __m256 kv = load8_f16(k[t] + i);
-                for (int j = 0; j < 4; j++)
-                    if (j < m) a[j] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + (size_t)j * (size_t)hd + i), a[j]);
-            }
-            for (int j = 0; j < m; j++) {
-                float s = hsum256(a[j]);
-                for (int64_t i = body; i < hd; i++) s += q0[(size_t)j * (size_t)hd + i] * _cvtsh_ss(k[t][i]);
-                out[(size_t)(j0 + j) * out_stride + (size_t)t] = s;
-            }
+#define SLOT_ROW(t) ((const uint16_t *)(base + slot_off[t]))
+
+/* q.k for one head: eight slots at a time, each its own 8-lane accumulator
+ * (llama.cpp's order), reduced together by hsum256_x8 */
+static void dot_slots_f16_avx2(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                               float *out) {
+    const int64_t body = hd & ~(int64_t)7;
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, hd);
+        const uint16_t *k0 = SLOT_ROW(t), *k1 = SLOT_ROW(t + 1), *k2 = SLOT_ROW(t + 2), *k3 = SLOT_ROW(t + 3);
+        const uint16_t *k4 = SLOT_ROW(t + 4), *k5 = SLOT_ROW(t + 5), *k6 = SLOT_ROW(t + 6), *k7 = SLOT_ROW(t + 7);
+        __m256 a[8];
+        for (int l = 0; l < 8; l++) a[l] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a[0] = _mm256_fmadd_ps(load8_f16(k0 + i), qv, a[0]);
+            a[1] = _mm256_fmadd_ps(load8_f16(k1 + i), qv, a[1]);
+            a[2] = _mm256_fmadd_ps(load8_f16(k2 + i), qv, a[2]);
+            a[3] = _mm256_fmadd_ps(load8_f16(k3 + i), qv, a[3]);
+            a[4] = _mm256_fmadd_ps(load8_f16(k4 + i), qv, a[4]);
+            a[5] = _mm256_fmadd_ps(load8_f16(k5 + i), qv, a[5]);
+            a[6] = _mm256_fmadd_ps(load8_f16(k6 + i), qv, a[6]);
+            a[7] = _mm256_fmadd_ps(load8_f16(k7 + i), qv, a[7]);
         }
+        _mm256_storeu_ps(out + t, hsum256_x8(a));
+        for (int l = 0; l < 8 && body < hd; l++)
+            for (int64_t i = body; i < hd; i++) out[t + l] += q[i] * _cvtsh_ss(SLOT_ROW(t + l)[i]);
+    }
+    for (; t < n; t++) {
+        const uint16_t *kt = SLOT_ROW(t);
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) a = _mm256_fmadd_ps(load8_f16(kt + i), _mm256_loadu_ps(q + i), a);
+        float s = hsum256(a);
+        for (int64_t i = body; i < hd; i++) s += q[i] * _cvtsh_ss(kt[i]);
+        out[t] = s;
     }
 }
-/* p.V: each V row is read once; the eight slot classes of every head live in
- * cls (L1) and are reduced at the end */
-static void pv_f16_avx2(const float *p, size_t p_stride, int nq, const uint16_t *const *v, int n, int64_t hd,
-                        float *out, size_t out_stride, float *cls) {
+/* p.V for one head: per eight dims, the eight slot classes in registers over
+ * a chunk of slots (its V rows stay in L1), then back to cls */
+#define PV_CHUNK 64
+static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
+                        float *cls) {
     const int64_t body = hd & ~(int64_t)7;
-    const size_t cstride = 8 * (size_t)hd; /* one head's classes */
-    memset(cls, 0, (size_t)nq * cstride * sizeof *cls);
-    for (int t = 0; t < n; t++) {
-        float *ct = cls + (size_t)(t & 7) * (size_t)hd;
+    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
+    for (int t0 = 0; t0 < n; t0 += PV_CHUNK) {
+        const int t1 = n - t0 < PV_CHUNK ? n : t0 + PV_CHUNK;
         for (int64_t i = 0; i < body; i += 8) {
-            __m256 vv = load8_f16(v[t] + i);
-            for (int j = 0; j < nq; j++) {
-                float *c = ct + (size_t)j * cstride + i;
-                _mm256_storeu_ps(c, _mm256_fmadd_ps(_mm256_set1_ps(p[(size_t)j * p_stride + (size_t)t]), vv,
-                                                    _mm256_loadu_ps(c)));
+            __m256 c[8];
+            for (int l = 0; l < 8; l++) c[l] = _mm256_loadu_ps(cls + (size_t)l * (size_t)hd + i);
+            int t = t0;
+            for (; t + 8 <= t1; t += 8) {
+                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, hd); /* the next chunk */
+                for (int l = 0; l < 8; l++)
+                    c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), load8_f16(SLOT_ROW(t + l) + i), c[l]);
             }
+            for (int l = 0; t + l < t1; l++) /* t is a multiple of 8: slot t + l is class l */
+                c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), load8_f16(SLOT_ROW(t + l) + i), c[l]);
+            for (int l = 0; l < 8; l++) _mm256_storeu_ps(cls + (size_t)l * (size_t)hd + i, c[l]);
         }
         for (int64_t i = body; i < hd; i++)
-            for (int j = 0; j < nq; j++) {
-                float *c = ct + (size_t)j * cstride + i;
-                *c = fmaf(p[(size_t)j * p_stride + (size_t)t], _cvtsh_ss(v[t][i]), *c);
+            for (int t = t0; t < t1; t++) {
+                float *c = cls + (size_t)(t & 7) * (size_t)hd + i;
+                *c = fmaf(p[t], _cvtsh_ss(SLOT_ROW(t)[i]), *c);
             }
     }
-    for (int j = 0; j < nq; j++) {
-        const float *c = cls + (size_t)j * cstride;
-        float *o = out + (size_t)j * out_stride;
-        int64_t i = 0;
-#define CL(l) _mm256_loadu_ps(c + (size_t)(l) * (size_t)hd + i)
-        for (; i + 8 <= hd; i += 8)
-            _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(CL(0), CL(4)), _mm256_add_ps(CL(2), CL(6))),
-                                                  _mm256_add_ps(_mm256_add_ps(CL(1), CL(5)), _mm256_add_ps(CL(3), CL(7)))));
+    int64_t i = 0;
+#define CL(l) _mm256_loadu_ps(cls + (size_t)(l) * (size_t)hd + i)
+    for (; i + 8 <= hd; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(CL(0), CL(4)), _mm256_add_ps(CL(2), CL(6))),
+                                                _mm256_add_ps(_mm256_add_ps(CL(1), CL(5)), _mm256_add_ps(CL(3), CL(7)))));
 #undef CL
-        for (; i < hd; i++) {
-            float c8[8];
-            for (int l = 0; l < 8; l++) c8[l] = c[(size_t)l * (size_t)hd + i];
-            o[i] = cpu_hsum8_ggml(c8);
-        }
+    for (; i < hd; i++) {
+        float c8[8];
+        for (int l = 0; l < 8; l++) c8[l] = cls[(size_t)l * (size_t)hd + i];
+        out[i] = cpu_hsum8_ggml(c8);
     }
 }
+#undef SLOT_ROW
 /* acc += sum_t p[t] * v_t (f32 cache), eight dims at a time so acc stays in a register */
 static void axpy_slots_f32_avx2(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc) {
     int64_t i = 0;
@@ -281,6 +298,23 @@ static void scale_f32_avx2(float a, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] *= a;
+}
+static float scale_max_f32_avx2(float a, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(a), m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(va, _mm256_loadu_ps(y + i));
+        _mm256_storeu_ps(y + i, v);
+        m = _mm256_max_ps(v, m); /* NaN in v leaves m as it was, as the scalar loop does */
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    float mx = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+    for (; i < n; i++) {
+        y[i] *= a;
+        if (y[i] > mx) mx = y[i];
+    }
+    return mx;
 }
 static void f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
@@ -338,6 +372,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->dot_slots_f16 = dot_slots_f16_avx2;
     k->axpy_slots_f32 = axpy_slots_f32_avx2;
     k->pv_f16 = pv_f16_avx2;
+    k->scale_max_f32 = scale_max_f32_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;

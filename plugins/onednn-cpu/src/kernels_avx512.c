@@ -2,12 +2,64 @@
  * tiles in 512-bit registers, integer dots by maddubs+madd. Decode dots stay
  * the AVX2 table's 256-bit ones (faster: bench_levels.c's "-wide" rows). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
+#include "ggml_order.h"
 #include "kernels.h"
 
 #define QD512(name) avx512_##name
 #define QD512_DOT(u, s) _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
 #include "qdot512.h"
+
+/* p.V for one head, sixteen dims per register: each dim's eight slot
+ * classes summed in slot order and reduced as the AVX2 kernel does (so the
+ * result is bit-identical), with half its conversions and FMAs. The q.k dots
+ * stay AVX2's: their eight-lane order does not widen. */
+#define PV_CHUNK 64
+#define SLOT_ROW(t) ((const uint16_t *)(base + slot_off[t]))
+static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
+                          float *cls) {
+    const int64_t body = hd & ~(int64_t)15;
+    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
+    for (int t0 = 0; t0 < n; t0 += PV_CHUNK) {
+        const int t1 = n - t0 < PV_CHUNK ? n : t0 + PV_CHUNK;
+        for (int64_t i = 0; i < body; i += 16) {
+            __m512 c[8];
+            for (int l = 0; l < 8; l++) c[l] = _mm512_loadu_ps(cls + (size_t)l * (size_t)hd + i);
+            int t = t0;
+            for (; t + 8 <= t1; t += 8) {
+                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, hd); /* the next chunk */
+                for (int l = 0; l < 8; l++)
+                    c[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[t + l]),
+                                           _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(SLOT_ROW(t + l) + i))),
+                                           c[l]);
+            }
+            for (int l = 0; t + l < t1; l++) /* t is a multiple of 8: slot t + l is class l */
+                c[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[t + l]),
+                                       _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(SLOT_ROW(t + l) + i))), c[l]);
+            for (int l = 0; l < 8; l++) _mm512_storeu_ps(cls + (size_t)l * (size_t)hd + i, c[l]);
+        }
+        for (int64_t i = body; i < hd; i++)
+            for (int t = t0; t < t1; t++) {
+                float *c = cls + (size_t)(t & 7) * (size_t)hd + i;
+                *c = fmaf(p[t], _cvtsh_ss(SLOT_ROW(t)[i]), *c);
+            }
+    }
+    int64_t i = 0;
+#define CL(l) _mm512_loadu_ps(cls + (size_t)(l) * (size_t)hd + i)
+    for (; i + 16 <= hd; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(CL(0), CL(4)), _mm512_add_ps(CL(2), CL(6))),
+                                                _mm512_add_ps(_mm512_add_ps(CL(1), CL(5)), _mm512_add_ps(CL(3), CL(7)))));
+#undef CL
+    for (; i < hd; i++) {
+        float c8[8];
+        for (int l = 0; l < 8; l++) c8[l] = cls[(size_t)l * (size_t)hd + i];
+        out[i] = cpu_hsum8_ggml(c8);
+    }
+}
+#undef SLOT_ROW
+
+void cpu_kernels_attention_avx512(cpu_kernels *k) { k->pv_f16 = pv_f16_avx512; }
 
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->isa = "avx512";

@@ -24,8 +24,14 @@ void cpu_kernels_init_level(cpu_kernels *k, int level) {
     switch (level) {
     case CPU_ISA_AVXVNNI: cpu_kernels_init_avxvnni(k); break;
 #ifdef HIVE_CPU_HAVE_AVX512
-    case CPU_ISA_AVX512: cpu_kernels_init_avx512(k); break;
-    case CPU_ISA_AVX512VNNI: cpu_kernels_init_avx512vnni(k); break;
+    case CPU_ISA_AVX512:
+        cpu_kernels_init_avx512(k);
+        cpu_kernels_attention_avx512(k);
+        break;
+    case CPU_ISA_AVX512VNNI:
+        cpu_kernels_init_avx512vnni(k);
+        cpu_kernels_attention_avx512(k);
+        break;
 #endif
     default: break;
     }

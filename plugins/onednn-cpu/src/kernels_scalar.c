@@ -248,37 +248,44 @@ static void dot_slots_f32_scalar(const float *q, const float *k, size_t stride, 
                                  float *out) {
     for (int t = 0; t < n; t++) out[t] = dot_f32_scalar(q, k + (size_t)t * stride, hd);
 }
-static void dot_slots_f16_scalar(const float *q, int nq, const uint16_t *const *k, int n, int64_t hd, float *out,
-                                 size_t out_stride) {
+static void dot_slots_f16_scalar(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                                 float *out) {
     int64_t body = hd & ~(int64_t)7;
-    for (int j = 0; j < nq; j++)
-        for (int t = 0; t < n; t++) {
-            const float *qj = q + (size_t)j * (size_t)hd;
-            float lane[8] = {0};
-            for (int64_t i = 0; i < body; i += 8)
-                for (int l = 0; l < 8; l++) lane[l] = fmaf(qj[i + l], cpu_f16_to_f32(k[t][i + l]), lane[l]);
-            float s = cpu_hsum8_ggml(lane);
-            for (int64_t i = body; i < hd; i++) s += qj[i] * cpu_f16_to_f32(k[t][i]);
-            out[(size_t)j * out_stride + (size_t)t] = s;
-        }
+    for (int t = 0; t < n; t++) {
+        const uint16_t *k = (const uint16_t *)(base + slot_off[t]);
+        float lane[8] = {0};
+        for (int64_t i = 0; i < body; i += 8)
+            for (int l = 0; l < 8; l++) lane[l] = fmaf(q[i + l], cpu_f16_to_f32(k[i + l]), lane[l]);
+        float s = cpu_hsum8_ggml(lane);
+        for (int64_t i = body; i < hd; i++) s += q[i] * cpu_f16_to_f32(k[i]);
+        out[t] = s;
+    }
 }
 static void axpy_slots_f32_scalar(const float *p, const float *v, size_t stride, int n, int64_t hd,
                                   float *acc) {
     for (int t = 0; t < n; t++)
         for (int64_t i = 0; i < hd; i++) acc[i] += p[t] * v[(size_t)t * stride + i];
 }
-static void pv_f16_scalar(const float *p, size_t p_stride, int nq, const uint16_t *const *v, int n, int64_t hd,
-                          float *out, size_t out_stride, float *cls) {
+static void pv_f16_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                          float *out, float *cls) {
     (void)cls;
-    for (int j = 0; j < nq; j++)
-        for (int64_t i = 0; i < hd; i++) {
-            float c8[8] = {0};
-            for (int t = 0; t < n; t++) c8[t & 7] = fmaf(p[(size_t)j * p_stride + (size_t)t], cpu_f16_to_f32(v[t][i]), c8[t & 7]);
-            out[(size_t)j * out_stride + (size_t)i] = cpu_hsum8_ggml(c8);
-        }
+    for (int64_t i = 0; i < hd; i++) {
+        float c8[8] = {0};
+        for (int t = 0; t < n; t++)
+            c8[t & 7] = fmaf(p[t], cpu_f16_to_f32(((const uint16_t *)(base + slot_off[t]))[i]), c8[t & 7]);
+        out[i] = cpu_hsum8_ggml(c8);
+    }
 }
 static void scale_f32_scalar(float a, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+static float scale_max_f32_scalar(float a, float *y, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] *= a;
+        if (y[i] > m) m = y[i];
+    }
+    return m;
 }
 static void f32_to_f16_scalar(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = cpu_f32_to_f16(x[i]);
@@ -324,6 +331,7 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->dot_slots_f16 = dot_slots_f16_scalar;
     k->axpy_slots_f32 = axpy_slots_f32_scalar;
     k->pv_f16 = pv_f16_scalar;
+    k->scale_max_f32 = scale_max_f32_scalar;
     k->scale_f32 = scale_f32_scalar;
     k->f32_to_f16 = f32_to_f16_scalar;
     k->silu_mul = silu_mul_scalar;

@@ -1,5 +1,6 @@
-/* Paged KV cache: per layer, K and V arrays of n_blocks*block_size slots, each
- * slot n_kv_heads*head_dim elements (f16 or f32). */
+/* Paged KV cache: per layer, K and V arrays of n_blocks pages, each page one
+ * run of block_size rows per KV head, each row head_dim elements (f16 or f32):
+ * cpu_kv_row_off. */
 #include <stdlib.h>
 #include <string.h>
 #include "batch_check.h"
@@ -64,20 +65,20 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
                         (long long)v->cols, kv->slot_elems, kv->desc.n_kv_heads,
                         kv->desc.head_dim);
     if ((st = cpu_check_batch(batch, k->rows, kv, "kv_store", err)) != HIVE_OK) return st;
-    uint32_t bs = kv->desc.block_size;
-    size_t slot_bytes = kv->slot_elems * kv->elem_size;
+    uint32_t bs = kv->desc.block_size, hd = kv->desc.head_dim;
     for (int64_t r = 0; r < k->rows; r++) {
         int32_t s = batch->row_seq[r], p = batch->row_pos[r];
-        size_t slot = (size_t)batch->block_table[(size_t)s * batch->max_blocks + (uint32_t)p / bs] * bs +
-                      (uint32_t)p % bs;
-        uint8_t *kd = kv->k + layer * kv->layer_bytes + slot * slot_bytes;
-        uint8_t *vd = kv->v + layer * kv->layer_bytes + slot * slot_bytes;
-        if (kv->elem_size == 2) {
-            dev->kern.f32_to_f16(cpu_row(k, r), (uint16_t *)kd, (int64_t)kv->slot_elems);
-            dev->kern.f32_to_f16(cpu_row(v, r), (uint16_t *)vd, (int64_t)kv->slot_elems);
-        } else {
-            memcpy(kd, cpu_row(k, r), slot_bytes);
-            memcpy(vd, cpu_row(v, r), slot_bytes);
+        size_t block = (size_t)batch->block_table[(size_t)s * batch->max_blocks + (uint32_t)p / bs];
+        for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
+            size_t off = layer * kv->layer_bytes + cpu_kv_row_off(kv, block, h, (uint32_t)p % bs);
+            const float *ks = cpu_row(k, r) + (size_t)h * hd, *vs = cpu_row(v, r) + (size_t)h * hd;
+            if (kv->elem_size == 2) {
+                dev->kern.f32_to_f16(ks, (uint16_t *)(kv->k + off), hd);
+                dev->kern.f32_to_f16(vs, (uint16_t *)(kv->v + off), hd);
+            } else {
+                memcpy(kv->k + off, ks, hd * sizeof(float));
+                memcpy(kv->v + off, vs, hd * sizeof(float));
+            }
         }
     }
     return HIVE_OK;

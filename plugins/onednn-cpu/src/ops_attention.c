@@ -1,6 +1,8 @@
 /* op_attention: causal attention of each (row, head) over its sequence's KV
- * slots 0..pos, read through the block table. Online softmax in chunks keeps
- * memory per task to one head_dim accumulator. */
+ * slots 0..pos, read through the block table; one task per (row, query
+ * head). An f32 cache runs an online softmax in chunks (one head_dim
+ * accumulator per task); an f16 cache computes what llama.cpp does
+ * (att_head_f16). */
 #include <math.h>
 #include <stdlib.h>
 #include "batch_check.h"
@@ -16,13 +18,16 @@ typedef struct {
     const hive_batch *batch;
     int64_t max_ctx;  /* longest context of a row */
     volatile int *failed; /* a task could not allocate its scores */
+    size_t **slot_off;    /* f16: [seq][slot] byte offsets (att_slot_offsets) */
 } att_ctx;
 
-/* The start (bytes) of slot t of sequence s in a layer's K or V pages. */
+/* The start (bytes) of slot t of a sequence (block table bt) in a layer's K
+ * or V pages, for KV head 0; head h is att_head_off(h) further. */
 static inline size_t att_slot_off(const att_ctx *c, const int32_t *bt, int32_t t) {
     uint32_t bs = c->kv->desc.block_size;
-    return ((size_t)bt[(uint32_t)t / bs] * bs + (uint32_t)t % bs) * c->kv->slot_elems * c->kv->elem_size;
+    return cpu_kv_row_off(c->kv, (size_t)bt[(uint32_t)t / bs], 0, (uint32_t)t % bs);
 }
+static inline size_t att_head_off(const att_ctx *c, uint32_t kvh) { return cpu_kv_row_off(c->kv, 0, kvh, 0); }
 /* Slots from t0 on that are contiguous (one block, at most ATT_CHUNK). */
 static inline int att_run(const att_ctx *c, int32_t t0, int32_t p) {
     uint32_t in_block = c->kv->desc.block_size - (uint32_t)t0 % c->kv->desc.block_size;
@@ -42,7 +47,7 @@ static void att_one_f32(const att_ctx *c, const float *qv, const uint8_t *kbase,
     for (int32_t t0 = 0; t0 <= p;) {
         int n = att_run(c, t0, p);
         size_t off = att_slot_off(c, bt, t0);
-        k->dot_slots_f32(qv, (const float *)(kbase + off), c->kv->slot_elems, n, hd, sc);
+        k->dot_slots_f32(qv, (const float *)(kbase + off), hd, n, hd, sc);
         float cm = -INFINITY;
         for (int i = 0; i < n; i++) {
             sc[i] *= c->scale;
@@ -55,7 +60,7 @@ static void att_one_f32(const att_ctx *c, const float *qv, const uint8_t *kbase,
             m = cm;
         }
         l += (float)k->exp_sum(sc, m, sc, n);
-        k->axpy_slots_f32(sc, (const float *)(vbase + off), c->kv->slot_elems, n, hd, acc);
+        k->axpy_slots_f32(sc, (const float *)(vbase + off), hd, n, hd, acc);
         t0 += n;
     }
     float inv = 1.0f / l;
@@ -73,48 +78,32 @@ static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n,
  * evaluates a batch (ggml's soft_max and the f16 GEMM, kernels.h). q is
  * rounded to f16 before q.k, the softmax is normalized before V (its sum in
  * double), and its weights are rounded to f16 before they multiply V. One
- * call per (row, KV head) does the group of query heads that share it, so
- * each K and V row is read once for all of them. */
+ * task per (row, query head): at decode that is 9-32 tasks rather than 3-8
+ * per KV head, so two threads stay busy; the K and V rows a KV head's query
+ * heads share come from L2 for all but the first. */
 typedef struct {
-    float *sc;            /* [group][max_ctx] scores, then weights */
-    uint16_t *half;       /* max(max_ctx, group * head_dim) halves for the f16 rounding */
-    const uint16_t **kp;  /* [max_ctx] K rows of the slots */
-    const uint16_t **vp;  /* [max_ctx] V rows */
-    float *q16;           /* [group][head_dim] */
-    float *cls;           /* [group][8][head_dim] p.V class sums */
+    float *sc;            /* [max_ctx] scores, then weights */
+    uint16_t *half;       /* max(max_ctx, head_dim) halves for the f16 rounding */
+    float *q16;           /* [head_dim] */
+    float *cls;           /* [8][head_dim] p.V class sums */
 } att_scratch;
 
-static void att_group_f16(const att_ctx *c, int64_t r, uint32_t kvh, const att_scratch *w) {
+static void att_head_f16(const att_ctx *c, int64_t r, uint32_t h, const att_scratch *w) {
     const cpu_kernels *k = &c->dev->kern;
     const hive_kv_cache *kv = c->kv;
-    uint32_t hd = kv->desc.head_dim, g = c->group;
-    int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
-    const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
-    size_t head_off = (size_t)kvh * hd * kv->elem_size, row = kv->slot_elems * kv->elem_size;
+    uint32_t hd = kv->desc.head_dim;
+    int32_t s = c->batch->row_seq[r], n = c->batch->row_pos[r] + 1;
+    size_t head_off = att_head_off(c, h / c->group);
     const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
     const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
-    for (int32_t t0 = 0; t0 <= p;) {
-        int n = att_run(c, t0, p);
-        size_t off = att_slot_off(c, bt, t0);
-        for (int i = 0; i < n; i++, off += row)
-            w->kp[t0 + i] = (const uint16_t *)(kbase + off), w->vp[t0 + i] = (const uint16_t *)(vbase + off);
-        t0 += n;
-    }
-    const float *q = cpu_row(c->q, r) + (size_t)kvh * g * hd;
-    round_f16(k, q, w->q16, (int64_t)g * hd, w->half);
-    size_t P = (size_t)c->max_ctx;
-    k->dot_slots_f16(w->q16, (int)g, w->kp, p + 1, hd, w->sc, P);
-    for (uint32_t j = 0; j < g; j++) {
-        float *sc = w->sc + j * P, m = -INFINITY;
-        for (int32_t t = 0; t <= p; t++) {
-            sc[t] *= c->scale;
-            m = fmaxf(m, sc[t]);
-        }
-        double sum = k->exp_sum(sc, m, sc, p + 1);
-        k->scale_f32((float)(1.0 / sum), sc, p + 1);
-        round_f16(k, sc, sc, p + 1, w->half);
-    }
-    k->pv_f16(w->sc, P, (int)g, w->vp, p + 1, hd, cpu_row(c->out, r) + (size_t)kvh * g * hd, hd, w->cls);
+    const size_t *off = c->slot_off[s];
+    round_f16(k, cpu_row(c->q, r) + (size_t)h * hd, w->q16, hd, w->half);
+    k->dot_slots_f16(w->q16, kbase, off, n, hd, w->sc);
+    float m = k->scale_max_f32(c->scale, w->sc, n);
+    double sum = k->exp_sum(w->sc, m, w->sc, n);
+    k->scale_f32((float)(1.0 / sum), w->sc, n);
+    round_f16(k, w->sc, w->sc, n, w->half);
+    k->pv_f16(w->sc, vbase, off, n, hd, cpu_row(c->out, r) + (size_t)h * hd, w->cls);
 }
 
 static void att_one_f32_task(const att_ctx *c, int64_t r, uint32_t h) {
@@ -122,37 +111,57 @@ static void att_one_f32_task(const att_ctx *c, int64_t r, uint32_t h) {
     uint32_t hd = kv->desc.head_dim, kvh = h / c->group;
     int32_t s = c->batch->row_seq[r], p = c->batch->row_pos[r];
     const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
-    size_t head_off = (size_t)kvh * hd * kv->elem_size;
+    size_t head_off = att_head_off(c, kvh);
     const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
     const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
     att_one_f32(c, cpu_row(c->q, r) + (size_t)h * hd, kbase, vbase, bt, p, cpu_row(c->out, r) + (size_t)h * hd);
 }
 
-/* f32 cache: tasks are (row, head); f16: (row, KV head) */
+/* tasks are (row, head) */
 static void att_task(void *ctx, int64_t i0, int64_t i1) {
     const att_ctx *c = ctx;
     if (c->kv->elem_size != 2) {
         for (int64_t i = i0; i < i1; i++) att_one_f32_task(c, i / c->n_heads, (uint32_t)(i % c->n_heads));
         return;
     }
-    uint32_t g = c->group, hd = c->kv->desc.head_dim, nkv = c->n_heads / g;
-    size_t P = (size_t)c->max_ctx, nh = P > (size_t)g * hd ? P : (size_t)g * hd;
+    size_t hd = c->kv->desc.head_dim, P = (size_t)c->max_ctx, nh = P > hd ? P : hd;
     att_scratch w;
-    char *mem = malloc(g * P * sizeof(float) + nh * sizeof(uint16_t) + 2 * P * sizeof(void *) +
-                       (size_t)g * hd * sizeof(float) + (size_t)g * 8 * hd * sizeof(float) + 64);
+    float *mem = malloc((P + hd + 8 * hd) * sizeof(float) + nh * sizeof(uint16_t));
     if (!mem) {
         c->failed[0] = 1;
         return;
     }
-    /* pointers first (their alignment), then floats, then halves */
-    w.kp = (const uint16_t **)mem;
-    w.vp = w.kp + P;
-    w.sc = (float *)(w.vp + P);
-    w.q16 = w.sc + g * P;
-    w.cls = w.q16 + (size_t)g * hd;
-    w.half = (uint16_t *)(w.cls + (size_t)g * 8 * hd);
-    for (int64_t i = i0; i < i1; i++) att_group_f16(c, i / nkv, (uint32_t)(i % nkv), &w);
+    w.sc = mem;
+    w.q16 = w.sc + P;
+    w.cls = w.q16 + hd;
+    w.half = (uint16_t *)(w.cls + 8 * hd);
+    for (int64_t i = i0; i < i1; i++) att_head_f16(c, i / c->n_heads, (uint32_t)(i % c->n_heads), &w);
     free(mem);
+}
+
+/* Byte offsets of every slot each sequence of the batch reads, within a
+ * layer's K (or V) pages: computed once per call for all its heads.
+ * Returns NULL when out of memory. */
+static size_t **att_slot_offsets(const att_ctx *c) {
+    const hive_batch *b = c->batch;
+    int64_t *need = calloc(b->n_seqs ? b->n_seqs : 1, sizeof *need);
+    if (!need) return NULL;
+    for (uint32_t r = 0; r < b->n_rows; r++)
+        if (b->row_pos[r] + 1 > need[b->row_seq[r]]) need[b->row_seq[r]] = b->row_pos[r] + 1;
+    size_t total = 0;
+    for (uint32_t s = 0; s < b->n_seqs; s++) total += (size_t)need[s];
+    size_t **offs = malloc(b->n_seqs * sizeof *offs + total * sizeof **offs + 1);
+    if (offs) {
+        size_t *flat = (size_t *)(offs + b->n_seqs);
+        for (uint32_t s = 0; s < b->n_seqs; s++) {
+            const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
+            offs[s] = flat;
+            for (int32_t t = 0; t < need[s]; t++) flat[t] = att_slot_off(c, bt, t);
+            flat += need[s];
+        }
+    }
+    free(need);
+    return offs;
 }
 
 hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
@@ -178,9 +187,12 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
-    att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed};
-    int64_t tasks = q->rows * (kv->elem_size == 2 ? nkv : n_heads);
-    cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
+    att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed, NULL};
+    if (kv->elem_size == 2 && !(c.slot_off = att_slot_offsets(&c)))
+        return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
+                        batch->n_seqs);
+    cpu_parallel_for(dev, q->rows * n_heads, 16384 / (max_ctx * hd) + 1, att_task, &c);
+    free(c.slot_off);
     if (failed)
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld scores", (long long)max_ctx);
     return HIVE_OK;

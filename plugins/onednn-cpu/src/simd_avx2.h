@@ -14,6 +14,20 @@ CPU_INLINE float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* The eight hsum256(a[s]) as lanes s = 0..7 of one vector, each added in
+ * hsum256's order (lanes l + l+4, then (0+2) + (1+3)): bit-identical. */
+CPU_INLINE __m256 hsum256_x8(const __m256 *a) {
+#define LOHI(x, y) _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31))
+    __m256 b01 = LOHI(a[0], a[1]), b23 = LOHI(a[2], a[3]), b45 = LOHI(a[4], a[5]), b67 = LOHI(a[6], a[7]);
+#undef LOHI
+    /* [s0+s2, s1+s3] of a0, a2 | a1, a3 (and of a4, a6 | a5, a7) */
+    __m256 e0 = _mm256_add_ps(_mm256_shuffle_ps(b01, b23, 0x44), _mm256_shuffle_ps(b01, b23, 0xee));
+    __m256 e1 = _mm256_add_ps(_mm256_shuffle_ps(b45, b67, 0x44), _mm256_shuffle_ps(b45, b67, 0xee));
+    /* results of a0, a2, a4, a6 | a1, a3, a5, a7 */
+    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(e0, e1, 0x88), _mm256_shuffle_ps(e0, e1, 0xdd));
+    return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 CPU_INLINE int hsum256_epi32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));

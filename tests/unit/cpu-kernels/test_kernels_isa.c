@@ -250,7 +250,7 @@ static void same_bits(const char *isa, const char *what, const float *a, const f
 
 /* e^x, softmax sums, SwiGLU and the f16 attention dots in llama.cpp's order */
 static void check_ggml_order(const cpu_kernels *ref, const cpu_kernels *k) {
-    enum { NX = 203, HD = 72, NS = 37 }; /* odd lengths: partial blocks of 8, a head_dim tail */
+    enum { NX = 203, HD = 76 }; /* odd lengths: partial blocks of 8, a head_dim tail */
     float x[NX], y0[NX], y1[NX], u[NX];
     for (int i = 0; i < NX; i++) x[i] = rndf(-110.0f, 95.0f), u[i] = rndf(-2, 2);
     x[0] = -INFINITY, x[1] = 0.0f, x[2] = -0.0f, x[3] = 88.7f, x[4] = -103.9f, x[5] = -87.5f;
@@ -261,25 +261,28 @@ static void check_ggml_order(const cpu_kernels *ref, const cpu_kernels *k) {
     ref->silu_mul(x, u, y0, NX);
     k->silu_mul(x, u, y1, NX);
     same_bits(k->isa, "silu_mul", y1, y0, NX);
-    /* f16 slots: q.k and the eight classes of p.v for 1..5 query heads
-     * sharing the rows (GQA), over rows in any order */
-    enum { NQ = 5 };
-    uint16_t kv[NS * HD];
-    const uint16_t *rows[NS];
-    float q[NQ * HD], p[NQ * NS], d0[NQ * NS], d1[NQ * NS], o0[NQ * HD], o1[NQ * HD], cls[NQ * 8 * HD];
-    for (int i = 0; i < NS * HD; i++) kv[i] = cpu_f32_to_f16(rndf(-3, 3));
-    for (int t = 0; t < NS; t++) rows[t] = kv + (size_t)((t * 7) % NS) * HD;
-    for (int i = 0; i < NQ * HD; i++) q[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(-2, 2)));
-    for (int i = 0; i < NQ * NS; i++) p[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(0, 1)));
-    for (int nq = 1; nq <= NQ; nq += 2)
-        for (int n = 1; n <= NS; n += 9) {
-            ref->dot_slots_f16(q, nq, rows, n, HD, d0, NS);
-            k->dot_slots_f16(q, nq, rows, n, HD, d1, NS);
-            for (int j = 0; j < nq; j++) same_bits(k->isa, "dot_slots_f16", d1 + j * NS, d0 + j * NS, n);
-            ref->pv_f16(p, NS, nq, rows, n, HD, o0, HD, cls);
-            k->pv_f16(p, NS, nq, rows, n, HD, o1, HD, cls);
-            same_bits(k->isa, "pv_f16", o1, o0, nq * HD);
+    /* f16 slots: q.k and the eight classes of p.v of one head, over rows in
+     * any order; n crosses the kernels' blocks of 8 slots and chunks of 64 */
+    enum { NSLOT = 150 };
+    static uint16_t kv[NSLOT * HD];
+    static size_t off[NSLOT];
+    static float q[HD], p[NSLOT], d0[NSLOT], d1[NSLOT], o0[HD], o1[HD], cls[8 * HD];
+    for (int i = 0; i < NSLOT * HD; i++) kv[i] = cpu_f32_to_f16(rndf(-3, 3));
+    for (int t = 0; t < NSLOT; t++) off[t] = (size_t)((t * 7) % NSLOT) * HD * sizeof *kv;
+    for (int i = 0; i < HD; i++) q[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(-2, 2)));
+    for (int i = 0; i < NSLOT; i++) p[i] = cpu_f16_to_f32(cpu_f32_to_f16(rndf(0, 1)));
+    for (int hd = HD; hd >= 64; hd -= 12) /* a tail of 4 dims, then none */
+        for (int n = 1; n <= NSLOT; n += n < 20 ? 1 : 13) {
+            ref->dot_slots_f16(q, (const uint8_t *)kv, off, n, hd, d0);
+            k->dot_slots_f16(q, (const uint8_t *)kv, off, n, hd, d1);
+            same_bits(k->isa, "dot_slots_f16", d1, d0, n);
+            ref->pv_f16(p, (const uint8_t *)kv, off, n, hd, o0, cls);
+            k->pv_f16(p, (const uint8_t *)kv, off, n, hd, o1, cls);
+            same_bits(k->isa, "pv_f16", o1, o0, hd);
         }
+    float mx0 = ref->scale_max_f32(0.125f, d0, NSLOT), mx1 = k->scale_max_f32(0.125f, d1, NSLOT);
+    same_bits(k->isa, "scale_max_f32", d1, d0, NSLOT);
+    if (mx0 != mx1) fail_msg("%s scale_max_f32 max %g vs scalar %g", k->isa, mx1, mx0);
 }
 
 /* ggml's e^x is an e^x: against libm over the range softmax and SiLU use */
