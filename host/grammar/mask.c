@@ -18,6 +18,7 @@ void hive_grammar_vocab_free(hive_grammar_vocab *v) {
     free(v->tok_first);
     free(v->tok_count);
     free(v->tok_ids);
+    free(v->below);
     free(v->tok_off);
     free(v->tok_len);
     free(v->bytes);
@@ -44,6 +45,32 @@ static int cmp_tokens(const void *pa, const void *pb) {
     if (c) return c;
     if (la != lb) return la < lb ? -1 : 1;
     return a < b ? -1 : a > b;
+}
+
+static void byte_bit(uint64_t *b, uint8_t c) {
+    if (c > 127) c = 127;
+    b[c >> 6] |= 1ull << (c & 63);
+}
+
+/* below[i]: the bytes of node i's strict descendants. In reverse preorder a
+ * node comes right after its whole subtree, so acc[d + 1] then holds exactly
+ * what its children (depth d + 1) and their subtrees spell. */
+static hive_status below_bytes(hive_grammar_vocab *v) {
+    v->below = calloc(v->n_nodes ? v->n_nodes : 1, sizeof *v->below);
+    uint64_t (*acc)[2] = calloc((size_t)v->max_depth + 2, sizeof *acc);
+    if (!v->below || !acc) {
+        free(acc);
+        return HIVE_E_NOMEM;
+    }
+    for (uint32_t i = v->n_nodes; i-- > 0;) {
+        uint32_t d = v->depth[i];
+        v->below[i][0] = acc[d + 1][0], v->below[i][1] = acc[d + 1][1];
+        acc[d + 1][0] = acc[d + 1][1] = 0;
+        acc[d][0] |= v->below[i][0], acc[d][1] |= v->below[i][1];
+        byte_bit(acc[d], v->byte[i]);
+    }
+    free(acc);
+    return HIVE_OK;
 }
 
 static hive_status build_trie(hive_grammar_vocab *v) {
@@ -97,8 +124,9 @@ static hive_status build_trie(hive_grammar_vocab *v) {
     }
     while (depth) v->subtree_end[path[--depth]] = n;
     v->n_nodes = n;
+    v->n_tok = n_tok;
     free(path);
-    return HIVE_OK;
+    return below_bytes(v);
 }
 
 hive_status hive_grammar_vocab_new(uint32_t n_vocab, const char *const *tokens, const uint32_t *lens,
@@ -189,6 +217,21 @@ static void cache_mask(hive_grammar_matcher *m, uint32_t set, const uint32_t *ma
     m->mask_bytes += bytes;
 }
 
+/* The bytes that step `set` to itself (hm_set.loop), computed once; 0 or HM_ERROR. */
+static uint32_t loop_bytes(hive_grammar_matcher *m, uint32_t set) {
+    if (m->sets[set].loop_known) return 0;
+    uint64_t loop[2] = {0, 0};
+    for (int b = 0; b < 127; b++) {
+        uint32_t t = hm_step(m, set, (uint8_t)b); /* may grow m->sets */
+        if (t == HM_ERROR) return HM_ERROR;
+        if (t == set) loop[b >> 6] |= 1ull << (b & 63);
+    }
+    hm_set *s = &m->sets[set];
+    s->loop[0] = loop[0], s->loop[1] = loop[1];
+    s->loop_known = 1;
+    return 0;
+}
+
 size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
     const hive_grammar_vocab *v = m->v;
     if (!v) {
@@ -219,6 +262,24 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
             continue;
         }
         st[d] = t;
+        const uint64_t *below = v->below[i];
+        if (t == st[d - 1] && (below[0] | below[1])) {
+            /* a self-loop (a string body, digits): if every byte below is one
+             * too, the subtree's tokens all stay in this state: all allowed */
+            if (loop_bytes(m, t) == HM_ERROR) {
+                hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
+                return 0;
+            }
+            const uint64_t *loop = m->sets[t].loop;
+            if (!(below[0] & ~loop[0]) && !(below[1] & ~loop[1])) {
+                uint32_t end = v->subtree_end[i];
+                uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
+                for (uint32_t k = v->tok_first[i]; k < k1; k++) set_bit(allowed, (uint32_t)v->tok_ids[k]);
+                n_allowed += k1 - v->tok_first[i];
+                i = end;
+                continue;
+            }
+        }
         uint32_t nt = v->tok_count[i];
         if (nt) {
             const int32_t *ids = v->tok_ids + v->tok_first[i];

@@ -134,7 +134,7 @@ static uint32_t intern_set(hive_grammar_matcher *m, const uint32_t *ids, uint32_
                 m->pool_cap = cap;
             }
             memcpy(m->pool + m->pool_len, ids, n * sizeof *ids);
-            m->sets[m->n_sets] = (hm_set){(uint32_t)m->pool_len, n, NULL, 0, NULL};
+            m->sets[m->n_sets] = (hm_set){.off = (uint32_t)m->pool_len, .len = n};
             m->pool_len += n;
             if (map_put(&m->set_map, key, m->n_sets)) return limit(m, "states (out of memory)", m->n_sets), HM_ERROR;
             return m->n_sets++;

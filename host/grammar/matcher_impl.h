@@ -35,6 +35,10 @@ typedef struct hm_set {
     uint32_t *mask;    /* cached mask, or NULL */
     uint32_t n_allowed;
     uint32_t *next;    /* 256 transitions (HM_UNKNOWN until computed), or NULL: the hash map */
+    /* bytes 0..126 that step this set to itself (bit 127: never set), once
+     * loop_known: a trie subtree spelled only with them is allowed whole */
+    uint64_t loop[2];
+    uint32_t loop_known;
 } hm_set;
 
 #define HM_UNKNOWN (UINT32_MAX - 2)
@@ -55,9 +59,12 @@ struct hive_grammar_vocab {
     uint8_t *byte;
     uint16_t *depth;
     uint32_t *subtree_end;
-    uint32_t *tok_first; /* into tok_ids */
+    uint32_t *tok_first; /* into tok_ids: the first token of the node's subtree (tokens sorted by bytes) */
     uint16_t *tok_count;
     int32_t *tok_ids;
+    uint32_t n_tok;      /* tokens in the trie (tok_ids) */
+    /* bytes below each node: bit b for b < 127, bit 127 for any byte >= 127 */
+    uint64_t (*below)[2];
     /* every token's bytes, for accept() */
     uint32_t *tok_off, *tok_len;
     uint8_t *bytes;

@@ -11,7 +11,10 @@
 #define N_SINGLE 256
 static const char *const k_multi[] = {"{\"", "\":", "\"}", "true", "false", "null", "12", "\xC3\xA9", " \"", ",\"",
                                       "name", "\":\"", "\"\n", "  ", "age", "\": ", "[1", ",2]", "}\n", "\xA9\"",
-                                      "abc", "SELECT", " FROM", " *", "\xE2\x82", "\xAC"};
+                                      "abc", "SELECT", " FROM", " *", "\xE2\x82", "\xAC",
+                                      /* a string body's bytes, then one that ends it: the mask walk may not
+                                       * take these subtrees whole (mask.c's self-loop skip) */
+                                      "ab\"", "nam\",", "99\"", "12345"};
 #define N_MULTI (sizeof k_multi / sizeof k_multi[0])
 #define END_ID (N_SINGLE + (int32_t)N_MULTI)
 #define N_VOCAB (END_ID + 2) /* + the end token + a control token with no text */
