@@ -19,6 +19,7 @@ void hive_grammar_vocab_free(hive_grammar_vocab *v) {
     free(v->tok_count);
     free(v->tok_ids);
     free(v->below);
+    free(v->height);
     free(v->tok_off);
     free(v->tok_len);
     free(v->bytes);
@@ -52,25 +53,30 @@ static void byte_bit(uint64_t *b, uint8_t c) {
     b[c >> 6] |= 1ull << (c & 63);
 }
 
-/* below[i]: the bytes of node i's strict descendants. In reverse preorder a
- * node comes right after its whole subtree, so acc[d + 1] then holds exactly
- * what its children (depth d + 1) and their subtrees spell. */
+/* below[i] and height[i]: the bytes of node i's strict descendants and
+ * their depth under it. In reverse preorder a node comes right after its
+ * whole subtree, so acc[d + 1] / up[d + 1] then hold exactly what its
+ * children (depth d + 1) and their subtrees contribute. */
 static hive_status below_bytes(hive_grammar_vocab *v) {
+    size_t levels = (size_t)v->max_depth + 2;
     v->below = calloc(v->n_nodes ? v->n_nodes : 1, sizeof *v->below);
-    uint64_t (*acc)[2] = calloc((size_t)v->max_depth + 2, sizeof *acc);
-    if (!v->below || !acc) {
-        free(acc);
-        return HIVE_E_NOMEM;
-    }
-    for (uint32_t i = v->n_nodes; i-- > 0;) {
+    v->height = calloc(v->n_nodes ? v->n_nodes : 1, sizeof *v->height);
+    uint64_t (*acc)[2] = calloc(levels, sizeof *acc);
+    uint16_t *up = calloc(levels, sizeof *up);
+    hive_status st = v->below && v->height && acc && up ? HIVE_OK : HIVE_E_NOMEM;
+    for (uint32_t i = v->n_nodes; st == HIVE_OK && i-- > 0;) {
         uint32_t d = v->depth[i];
         v->below[i][0] = acc[d + 1][0], v->below[i][1] = acc[d + 1][1];
+        v->height[i] = up[d + 1];
         acc[d + 1][0] = acc[d + 1][1] = 0;
+        up[d + 1] = 0;
         acc[d][0] |= v->below[i][0], acc[d][1] |= v->below[i][1];
         byte_bit(acc[d], v->byte[i]);
+        if (v->height[i] + 1 > up[d]) up[d] = (uint16_t)(v->height[i] + 1);
     }
     free(acc);
-    return HIVE_OK;
+    free(up);
+    return st;
 }
 
 static hive_status build_trie(hive_grammar_vocab *v) {
@@ -217,19 +223,48 @@ static void cache_mask(hive_grammar_matcher *m, uint32_t set, const uint32_t *ma
     m->mask_bytes += bytes;
 }
 
-/* The bytes that step `set` to itself (hm_set.loop), computed once; 0 or HM_ERROR. */
-static uint32_t loop_bytes(hive_grammar_matcher *m, uint32_t set) {
-    if (m->sets[set].loop_known) return 0;
-    uint64_t loop[2] = {0, 0};
+/* hm_set's uniform step of `set`: the successor most bytes 0..126 share
+ * (ties: the lower id) and those bytes. 0, or HM_ERROR at a limit. */
+static uint32_t uniform_step(hive_grammar_matcher *m, uint32_t set) {
+    if (m->sets[set].uni_known) return 0;
+    uint32_t to[127], best = HM_DEAD, best_n = 0;
+    for (int b = 0; b < 127; b++)
+        if ((to[b] = hm_step(m, set, (uint8_t)b)) == HM_ERROR) return HM_ERROR; /* may grow m->sets */
     for (int b = 0; b < 127; b++) {
-        uint32_t t = hm_step(m, set, (uint8_t)b); /* may grow m->sets */
-        if (t == HM_ERROR) return HM_ERROR;
-        if (t == set) loop[b >> 6] |= 1ull << (b & 63);
+        if (to[b] == HM_DEAD || to[b] == best) continue;
+        uint32_t n = 0;
+        for (int c = b; c < 127; c++) n += to[c] == to[b];
+        if (n > best_n || (n == best_n && to[b] < best)) best = to[b], best_n = n;
     }
     hm_set *s = &m->sets[set];
-    s->loop[0] = loop[0], s->loop[1] = loop[1];
-    s->loop_known = 1;
+    s->uni[0] = s->uni[1] = 0;
+    for (int b = 0; b < 127 && best != HM_DEAD; b++)
+        if (to[b] == best) s->uni[b >> 6] |= 1ull << (b & 63);
+    s->uni_next = best;
+    s->uni_run = best == set ? UINT32_MAX : 0; /* 0: not computed (uniform_run) */
+    s->uni_known = 1;
     return 0;
+}
+
+/* uni_run of `set` (its uniform step known): follow the chain while the next
+ * set steps uniformly on the same bytes, at most max_depth sets. */
+static uint32_t uniform_run(hive_grammar_matcher *m, uint32_t set, uint32_t max_depth) {
+    uint32_t chain[64], n = 0, s = set;
+    if (max_depth > 64) max_depth = 64;
+    while (n < max_depth && !m->sets[s].uni_run) {
+        chain[n++] = s;
+        uint32_t nx = m->sets[s].uni_next;
+        if (nx == HM_DEAD || uniform_step(m, nx) == HM_ERROR) break;
+        if (m->sets[nx].uni[0] != m->sets[s].uni[0] || m->sets[nx].uni[1] != m->sets[s].uni[1]) break;
+        s = nx;
+    }
+    /* each set's run is one more than its successor's (when it shares the bytes) */
+    uint32_t run = n && m->sets[s].uni_run && s != chain[n - 1] ? m->sets[s].uni_run : 0;
+    while (n--) {
+        run = run == UINT32_MAX ? run : run + 1;
+        m->sets[chain[n]].uni_run = run;
+    }
+    return m->sets[set].uni_run;
 }
 
 size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
@@ -248,6 +283,10 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
     hm_begin_call(m);
     uint32_t *st = m->trie_state, n_allowed = 0;
     st[0] = cur;
+    if (uniform_step(m, cur) == HM_ERROR) { /* so a bounded string's first position chains */
+        hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
+        return 0;
+    }
     for (uint32_t i = 0; i < v->n_nodes;) {
         uint32_t d = v->depth[i];
         const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
@@ -263,15 +302,18 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         }
         st[d] = t;
         const uint64_t *below = v->below[i];
-        if (t == st[d - 1] && (below[0] | below[1])) {
-            /* a self-loop (a string body, digits): if every byte below is one
-             * too, the subtree's tokens all stay in this state: all allowed */
-            if (loop_bytes(m, t) == HM_ERROR) {
+        const hm_set *ps = &m->sets[st[d - 1]];
+        int chained = ps->uni_known && t == ps->uni_next; /* a step along a uniform chain */
+        if ((t == st[d - 1] || chained) && (below[0] | below[1])) {
+            /* a string body or a bounded string's next position: if every
+             * token below stays on the chain, the subtree is allowed whole */
+            if (uniform_step(m, t) == HM_ERROR) {
                 hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
                 return 0;
             }
-            const uint64_t *loop = m->sets[t].loop;
-            if (!(below[0] & ~loop[0]) && !(below[1] & ~loop[1])) {
+            uint32_t run = uniform_run(m, t, v->max_depth);
+            const hm_set *ts = &m->sets[t];
+            if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1]) && v->height[i] <= run) {
                 uint32_t end = v->subtree_end[i];
                 uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
                 for (uint32_t k = v->tok_first[i]; k < k1; k++) set_bit(allowed, (uint32_t)v->tok_ids[k]);

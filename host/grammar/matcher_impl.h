@@ -35,10 +35,13 @@ typedef struct hm_set {
     uint32_t *mask;    /* cached mask, or NULL */
     uint32_t n_allowed;
     uint32_t *next;    /* 256 transitions (HM_UNKNOWN until computed), or NULL: the hash map */
-    /* bytes 0..126 that step this set to itself (bit 127: never set), once
-     * loop_known: a trie subtree spelled only with them is allowed whole */
-    uint64_t loop[2];
-    uint32_t loop_known;
+    /* Its uniform step, once uni_known (mask.c): the bytes 0..126 (bit 127:
+     * never set) that all lead to one set, uni_next (itself in a string body,
+     * the next position in a bounded one), and uni_run, how many sets of that
+     * chain from this one on share those bytes (UINT32_MAX: a self-loop). A
+     * trie subtree spelled with them, no deeper than uni_run, is allowed whole. */
+    uint64_t uni[2];
+    uint32_t uni_next, uni_run, uni_known;
 } hm_set;
 
 #define HM_UNKNOWN (UINT32_MAX - 2)
@@ -63,8 +66,10 @@ struct hive_grammar_vocab {
     uint16_t *tok_count;
     int32_t *tok_ids;
     uint32_t n_tok;      /* tokens in the trie (tok_ids) */
-    /* bytes below each node: bit b for b < 127, bit 127 for any byte >= 127 */
+    /* bytes below each node: bit b for b < 127, bit 127 for any byte >= 127;
+     * and how many levels its subtree goes below it */
     uint64_t (*below)[2];
+    uint16_t *height;
     /* every token's bytes, for accept() */
     uint32_t *tok_off, *tok_len;
     uint8_t *bytes;
