@@ -20,6 +20,7 @@ void hive_grammar_vocab_free(hive_grammar_vocab *v) {
     free(v->tok_ids);
     free(v->below);
     free(v->height);
+    free(v->utf8);
     free(v->tok_off);
     free(v->tok_len);
     free(v->bytes);
@@ -48,34 +49,74 @@ static int cmp_tokens(const void *pa, const void *pb) {
     return a < b ? -1 : a > b;
 }
 
-static void byte_bit(uint64_t *b, uint8_t c) {
-    if (c > 127) c = 127;
-    b[c >> 6] |= 1ull << (c & 63);
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as
+ * the grammar's character classes encode it: 0 at a character boundary,
+ * 1-3 continuation bytes to go, 4-7 a lead byte whose next byte is narrower
+ * (E0, ED, F0, F4), UTF8_BAD after an invalid byte (sticky). */
+#define UTF8_BAD 255
+static uint8_t utf8_next(uint8_t st, uint8_t c) {
+    static const uint8_t lo[8] = {0, 0x80, 0x80, 0x80, 0xA0, 0x80, 0x90, 0x80};
+    static const uint8_t hi[8] = {0, 0xBF, 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0x8F};
+    static const uint8_t then[8] = {0, 0, 1, 2, 1, 1, 2, 2};
+    if (st == UTF8_BAD) return UTF8_BAD;
+    if (st == 0) {
+        if (c < 0x80) return 0;
+        if (c >= 0xC2 && c <= 0xDF) return 1;
+        if (c == 0xE0) return 4;
+        if (c == 0xED) return 5;
+        if (c >= 0xE1 && c <= 0xEF) return 2;
+        if (c == 0xF0) return 6;
+        if (c == 0xF4) return 7;
+        if (c >= 0xF1 && c <= 0xF3) return 3;
+        return UTF8_BAD;
+    }
+    return c >= lo[st] && c <= hi[st] ? then[st] : UTF8_BAD;
 }
 
-/* below[i] and height[i]: the bytes of node i's strict descendants and
- * their depth under it. In reverse preorder a node comes right after its
- * whole subtree, so acc[d + 1] / up[d + 1] then hold exactly what its
- * children (depth d + 1) and their subtrees contribute. */
+static void byte_bit(uint64_t *b, uint8_t c) {
+    if (c < 128) b[c >> 6] |= 1ull << (c & 63);
+}
+
+/* below[i], height[i] and utf8[i] (matcher_impl.h). The UTF-8 state of a
+ * node follows from its parent's (preorder, one per depth). In reverse
+ * preorder a node comes right after its whole subtree, so acc[d + 1],
+ * up[d + 1] and fl[d + 1] then hold exactly what its children (depth d + 1)
+ * and their subtrees contribute. */
 static hive_status below_bytes(hive_grammar_vocab *v) {
     size_t levels = (size_t)v->max_depth + 2;
-    v->below = calloc(v->n_nodes ? v->n_nodes : 1, sizeof *v->below);
-    v->height = calloc(v->n_nodes ? v->n_nodes : 1, sizeof *v->height);
+    size_t nn = v->n_nodes ? v->n_nodes : 1;
+    v->below = calloc(nn, sizeof *v->below);
+    v->height = calloc(nn, sizeof *v->height);
+    v->utf8 = calloc(nn, 1);
     uint64_t (*acc)[2] = calloc(levels, sizeof *acc);
     uint16_t *up = calloc(levels, sizeof *up);
-    hive_status st = v->below && v->height && acc && up ? HIVE_OK : HIVE_E_NOMEM;
+    uint8_t *dec = calloc(levels, 1), *fl = calloc(levels, 1);
+    hive_status st = v->below && v->height && v->utf8 && acc && up && dec && fl ? HIVE_OK : HIVE_E_NOMEM;
+    for (uint32_t i = 0; st == HIVE_OK && i < v->n_nodes; i++) {
+        uint32_t d = v->depth[i];
+        dec[d] = utf8_next(dec[d - 1], v->byte[i]); /* dec[0] = 0: a token starts at a boundary */
+        v->utf8[i] = dec[d] == 0 ? HM_UTF8_BOUNDARY : 0;
+        if (dec[d] == UTF8_BAD) v->utf8[i] |= HM_UTF8_INVALID; /* itself; folded into its parent below */
+    }
     for (uint32_t i = v->n_nodes; st == HIVE_OK && i-- > 0;) {
         uint32_t d = v->depth[i];
+        uint8_t self_bad = v->utf8[i] & HM_UTF8_INVALID;
         v->below[i][0] = acc[d + 1][0], v->below[i][1] = acc[d + 1][1];
         v->height[i] = up[d + 1];
+        v->utf8[i] = (uint8_t)((v->utf8[i] & HM_UTF8_BOUNDARY) | fl[d + 1]);
         acc[d + 1][0] = acc[d + 1][1] = 0;
         up[d + 1] = 0;
+        fl[d + 1] = 0;
         acc[d][0] |= v->below[i][0], acc[d][1] |= v->below[i][1];
         byte_bit(acc[d], v->byte[i]);
         if (v->height[i] + 1 > up[d]) up[d] = (uint16_t)(v->height[i] + 1);
+        fl[d] |= (uint8_t)((v->utf8[i] & (HM_UTF8_HIGH | HM_UTF8_INVALID)) | self_bad |
+                           (v->byte[i] >= 0x80 ? HM_UTF8_HIGH : 0));
     }
     free(acc);
     free(up);
+    free(dec);
+    free(fl);
     return st;
 }
 
@@ -223,22 +264,22 @@ static void cache_mask(hive_grammar_matcher *m, uint32_t set, const uint32_t *ma
     m->mask_bytes += bytes;
 }
 
-/* hm_set's uniform step of `set`: the successor most bytes 0..126 share
+/* hm_set's uniform step of `set`: the successor most ASCII bytes share
  * (ties: the lower id) and those bytes. 0, or HM_ERROR at a limit. */
 static uint32_t uniform_step(hive_grammar_matcher *m, uint32_t set) {
     if (m->sets[set].uni_known) return 0;
-    uint32_t to[127], best = HM_DEAD, best_n = 0;
-    for (int b = 0; b < 127; b++)
+    uint32_t to[128], best = HM_DEAD, best_n = 0;
+    for (int b = 0; b < 128; b++)
         if ((to[b] = hm_step(m, set, (uint8_t)b)) == HM_ERROR) return HM_ERROR; /* may grow m->sets */
-    for (int b = 0; b < 127; b++) {
+    for (int b = 0; b < 128; b++) {
         if (to[b] == HM_DEAD || to[b] == best) continue;
         uint32_t n = 0;
-        for (int c = b; c < 127; c++) n += to[c] == to[b];
+        for (int c = b; c < 128; c++) n += to[c] == to[b];
         if (n > best_n || (n == best_n && to[b] < best)) best = to[b], best_n = n;
     }
     hm_set *s = &m->sets[set];
     s->uni[0] = s->uni[1] = 0;
-    for (int b = 0; b < 127 && best != HM_DEAD; b++)
+    for (int b = 0; b < 128 && best != HM_DEAD; b++)
         if (to[b] == best) s->uni[b >> 6] |= 1ull << (b & 63);
     s->uni_next = best;
     s->uni_run = best == set ? UINT32_MAX : 0; /* 0: not computed (uniform_run) */
@@ -265,6 +306,42 @@ static uint32_t uniform_run(hive_grammar_matcher *m, uint32_t set, uint32_t max_
         m->sets[chain[n]].uni_run = run;
     }
     return m->sets[set].uni_run;
+}
+
+/* Checking utf8_closed costs about a thousand transitions once per set and
+ * matcher: worth it only to skip a subtree at least this big (a vocabulary
+ * rich in CJK has many; SmolLM2's has few). Once known, any size is. */
+#define UTF8_SKIP_MIN_NODES 512
+
+/* hm_set.utf8_closed of a self-loop `set`: every valid UTF-8 character from
+ * U+0080 on, byte by byte, stays alive and ends back in `set` (a string body
+ * that takes any character). Explores each (set, UTF-8 state) pair once;
+ * more than 64 pairs count as "no". Returns 1, 2 or HM_ERROR. */
+static uint32_t utf8_closed(hive_grammar_matcher *m, uint32_t set) {
+    if (m->sets[set].utf8_closed) return m->sets[set].utf8_closed;
+    enum { MAX_PAIRS = 64 };
+    uint32_t pg[MAX_PAIRS], res = 1, n = 1, next = 0;
+    uint8_t pd[MAX_PAIRS];
+    pg[0] = set, pd[0] = 0;
+    while (next < n && res == 1) {
+        uint32_t g = pg[next];
+        uint8_t d = pd[next++];
+        for (int c = d ? 0x80 : 0xC2; c <= (d ? 0xBF : 0xF4) && res == 1; c++) {
+            uint8_t d2 = utf8_next(d, (uint8_t)c);
+            if (d2 == UTF8_BAD) continue;
+            uint32_t g2 = hm_step(m, g, (uint8_t)c);
+            if (g2 == HM_ERROR) return HM_ERROR;
+            if (g2 == HM_DEAD || (d2 == 0 && g2 != set)) res = 2;
+            if (d2 == 0 || res != 1) continue;
+            uint32_t k = 0;
+            while (k < n && (pg[k] != g2 || pd[k] != d2)) k++;
+            if (k < n) continue;
+            if (n == MAX_PAIRS) res = 2;
+            else pg[n] = g2, pd[n++] = d2;
+        }
+    }
+    m->sets[set].utf8_closed = res;
+    return res;
 }
 
 size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
@@ -302,18 +379,35 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         }
         st[d] = t;
         const uint64_t *below = v->below[i];
+        const uint8_t u8 = v->utf8[i];
         const hm_set *ps = &m->sets[st[d - 1]];
         int chained = ps->uni_known && t == ps->uni_next; /* a step along a uniform chain */
-        if ((t == st[d - 1] || chained) && (below[0] | below[1])) {
+        /* or back into a known body (after a multi-byte character) */
+        int body = m->sets[t].uni_known && m->sets[t].uni_next == t;
+        if ((t == st[d - 1] || chained || body) && (below[0] | below[1] | (u8 & HM_UTF8_HIGH))) {
             /* a string body or a bounded string's next position: if every
              * token below stays on the chain, the subtree is allowed whole */
             if (uniform_step(m, t) == HM_ERROR) {
                 hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
                 return 0;
             }
-            uint32_t run = uniform_run(m, t, v->max_depth);
+            uint32_t run = uniform_run(m, t, v->max_depth), whole = 0;
             const hm_set *ts = &m->sets[t];
-            if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1]) && v->height[i] <= run) {
+            if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1])) {
+                if (!(u8 & HM_UTF8_HIGH)) whole = v->height[i] <= run;
+                /* non-ASCII below: valid UTF-8 from a character boundary,
+                 * into a body that takes any character */
+                else if (ts->uni_next == t && (u8 & HM_UTF8_BOUNDARY) && !(u8 & HM_UTF8_INVALID) &&
+                         (ts->utf8_closed || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
+                    uint32_t r = utf8_closed(m, t);
+                    if (r == HM_ERROR) {
+                        hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
+                        return 0;
+                    }
+                    whole = r == 1;
+                }
+            }
+            if (whole) {
                 uint32_t end = v->subtree_end[i];
                 uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
                 for (uint32_t k = v->tok_first[i]; k < k1; k++) set_bit(allowed, (uint32_t)v->tok_ids[k]);

@@ -35,16 +35,21 @@ typedef struct hm_set {
     uint32_t *mask;    /* cached mask, or NULL */
     uint32_t n_allowed;
     uint32_t *next;    /* 256 transitions (HM_UNKNOWN until computed), or NULL: the hash map */
-    /* Its uniform step, once uni_known (mask.c): the bytes 0..126 (bit 127:
-     * never set) that all lead to one set, uni_next (itself in a string body,
-     * the next position in a bounded one), and uni_run, how many sets of that
-     * chain from this one on share those bytes (UINT32_MAX: a self-loop). A
-     * trie subtree spelled with them, no deeper than uni_run, is allowed whole. */
+    /* Its uniform step, once uni_known (mask.c): the ASCII bytes that all
+     * lead to one set, uni_next (itself in a string body, the next position
+     * in a bounded one), and uni_run, how many sets of that chain from this
+     * one on share those bytes (UINT32_MAX: a self-loop). A trie subtree
+     * spelled with them, no deeper than uni_run, is allowed whole. */
     uint64_t uni[2];
     uint32_t uni_next, uni_run, uni_known;
+    uint32_t utf8_closed; /* a self-loop every valid UTF-8 character returns to: 0 unknown, 1 yes, 2 no */
 } hm_set;
 
 #define HM_UNKNOWN (UINT32_MAX - 2)
+
+#define HM_UTF8_BOUNDARY 1  /* the node's bytes from the root are whole UTF-8 characters */
+#define HM_UTF8_HIGH 2      /* a byte >= 0x80 below the node */
+#define HM_UTF8_INVALID 4   /* a path below it is not a valid UTF-8 prefix (from the root) */
 #define HM_MAX_DIRECT_SETS 16384u /* sets with a direct transition table (1 KiB each) */
 
 /* Open-addressing map from a 64-bit key to a 32-bit value. */
@@ -66,10 +71,11 @@ struct hive_grammar_vocab {
     uint16_t *tok_count;
     int32_t *tok_ids;
     uint32_t n_tok;      /* tokens in the trie (tok_ids) */
-    /* bytes below each node: bit b for b < 127, bit 127 for any byte >= 127;
-     * and how many levels its subtree goes below it */
+    /* the ASCII bytes below each node, how many levels its subtree goes
+     * below it, and its HM_UTF8_* flags */
     uint64_t (*below)[2];
     uint16_t *height;
+    uint8_t *utf8;
     /* every token's bytes, for accept() */
     uint32_t *tok_off, *tok_len;
     uint8_t *bytes;

@@ -86,6 +86,53 @@ static void masks_equal_brute_force(void **state) {
     hive_grammar_vocab_free(v);
 }
 
+/* Subtrees with multi-byte characters below a string body (mask.c's UTF-8
+ * skip, which only runs for subtrees of 512+ nodes): valid ones allowed
+ * whole, a stray continuation byte, a character the class lacks, and a quote
+ * never; every mask equals accepting each token one by one. */
+static void masks_with_utf8_subtrees(void **state) {
+    (void)state;
+    enum { N_EURO = 600, N_ODD = 20, N = 256 + N_EURO + 2 * N_ODD + 2 };
+    static char text[N][16];
+    const char *toks[N];
+    uint32_t lens[N];
+    int n = 0;
+    for (int i = 0; i < 256; i++) text[n][0] = (char)i, toks[n] = text[n], lens[n++] = 1;
+    for (int i = 0; i < N_EURO; i++) /* e a EURO x y */
+        lens[n] = (uint32_t)snprintf(text[n], 16, "\xC3\xA9" "a\xE2\x82\xAC%c%c", 'a' + i / 26, 'a' + i % 26),
+        toks[n] = text[n], n++;
+    for (int i = 0; i < N_ODD; i++) { /* e b <stray continuation> x ; e c u-umlaut x (e d EURO quote below) */
+        lens[n] = (uint32_t)snprintf(text[n], 16, "\xC3\xA9" "b\x80%c", 'a' + i), toks[n] = text[n], n++;
+        lens[n] = (uint32_t)snprintf(text[n], 16, "\xC3\xA9" "c\xC3\xBC%c", 'a' + i), toks[n] = text[n], n++;
+    }
+    lens[n] = (uint32_t)snprintf(text[n], 16, "\xC3\xA9" "d\xE2\x82\xAC\""), toks[n] = text[n], n++;
+    int32_t end = n;
+    lens[n] = 4, toks[n] = "</s>", n++;
+    hive_grammar_vocab *v = NULL;
+    assert_int_equal(hive_grammar_vocab_new((uint32_t)n, toks, lens, &end, 1, &v, NULL), HIVE_OK);
+    const char *grammars[2] = {"root ::= \"\\\"\" [^\"\\\\]* \"\\\"\"", /* any character: the skip applies */
+                               "root ::= \"\\\"\" [a-z\\u00e9\\u20ac]* \"\\\"\""}; /* not every character */
+    for (int gi = 0; gi < 2; gi++) {
+        hive_grammar *g = g_gbnf(grammars[gi]);
+        hive_grammar_matcher *m = hive_grammar_matcher_new(g, v, NULL);
+        assert_int_equal(hive_grammar_matcher_accept(m, '"', NULL), HIVE_OK);
+        for (int round = 0; round < 2; round++) { /* the second mask: the cached one */
+            uint32_t mask[(N + 31) / 32];
+            size_t allowed = hive_grammar_matcher_fill_mask(m, mask, NULL), count = 0;
+            for (int32_t t = 0; t < n; t++) {
+                int ok = hive_grammar_matcher_accept(m, t, NULL) == HIVE_OK;
+                if (ok) assert_int_equal(hive_grammar_matcher_rollback(m, 1, NULL), HIVE_OK);
+                if (ok != bit(mask, t)) fail_msg("grammar %d, token %d: mask says %d, accept says %d", gi, t, bit(mask, t), ok);
+                count += (size_t)ok;
+            }
+            assert_int_equal(allowed, count);
+        }
+        hive_grammar_matcher_free(m);
+        hive_grammar_free(g);
+    }
+    hive_grammar_vocab_free(v);
+}
+
 static void utf8_split_across_tokens(void **state) {
     (void)state;
     hive_grammar_vocab *v = test_vocab();
@@ -196,6 +243,7 @@ static void ambiguity_hits_a_limit_not_a_hang(void **state) {
 const struct CMUnitTest matcher_tests[] = {
     cmocka_unit_test(masks_equal_brute_force),
     cmocka_unit_test(utf8_split_across_tokens),
+    cmocka_unit_test(masks_with_utf8_subtrees),
     cmocka_unit_test(end_only_when_accepting_and_rollback),
     cmocka_unit_test(batch_rows_equal_solo_rows),
     cmocka_unit_test(ambiguity_hits_a_limit_not_a_hang),
