@@ -1,9 +1,19 @@
 /* Paged KV cache: per layer, K and V arrays of n_blocks pages, each page one
  * run of block_size rows per KV head, each row head_dim elements (f16 or f32):
  * cpu_kv_row_off. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "batch_check.h"
+
+/* The pool is mapped, never touched here: the kernel supplies zero pages on
+ * first write, so memory grows with the tokens stored, not with the pool
+ * (a 128k-token context costs what it holds). */
+static uint8_t *kv_map(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
 
 hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cache **out,
                          hive_error **err) {
@@ -27,14 +37,12 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
     kv->elem_size = desc->dtype == HIVE_DTYPE_F16 ? 2 : 4;
     kv->layer_bytes = (size_t)desc->n_blocks * desc->block_size * kv->slot_elems * kv->elem_size;
     size_t total = kv->layer_bytes * desc->n_layers;
-    kv->k = cpu_aligned_alloc(total);
-    kv->v = cpu_aligned_alloc(total);
+    kv->k = kv_map(total);
+    kv->v = kv_map(total);
     if (!kv->k || !kv->v) {
         cpu_kv_free(dev, kv);
-        return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot allocate 2 x %zu bytes", total);
+        return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot map 2 x %zu bytes", total);
     }
-    memset(kv->k, 0, total);
-    memset(kv->v, 0, total);
     *out = kv;
     return HIVE_OK;
 }
@@ -42,8 +50,9 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
 void cpu_kv_free(hive_device *dev, hive_kv_cache *kv) {
     (void)dev;
     if (!kv) return;
-    cpu_aligned_free(kv->k);
-    cpu_aligned_free(kv->v);
+    size_t total = kv->layer_bytes * kv->desc.n_layers;
+    if (kv->k) munmap(kv->k, total);
+    if (kv->v) munmap(kv->v, total);
     free(kv);
 }
 

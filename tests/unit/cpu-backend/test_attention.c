@@ -122,3 +122,37 @@ void test_attention_errors(void **state) {
     tt_free(&q); tt_free(&out); tt_free(&q4); tt_free(&o4); tt_free(&k);
     api->kv_free(dev, kv);
 }
+
+/* Resident memory of this process, bytes (/proc/self/statm). */
+static long long rss_bytes(void) {
+    long long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%lld %lld", &pages, &resident) != 2) resident = 0;
+    if (f) fclose(f);
+    return resident * 4096;
+}
+
+/* A pool of 1 GiB costs nothing until written: pages come on demand. */
+void test_kv_pages_on_demand(void **state) {
+    (void)state;
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 8, 2048, 16, 8, 128, 0}; /* 2 x 512 MiB */
+    long long before = rss_bytes();
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    long long after = rss_bytes();
+    printf("kv_alloc of 2 x 512 MiB: resident memory +%lld KiB\n", (after - before) / 1024);
+    assert_true(after - before < (32ll << 20));
+    /* a stored row reads back through attention (the untouched pages are zero) */
+    int32_t table[1] = {2047}, seq = 0, pos = 0;
+    hive_batch b = {sizeof b, 1, &seq, &pos, 1, 1, table};
+    test_tensor k = tt_new(1, 8 * 128, 8 * 128, 0), q = tt_new(1, 8 * 128, 8 * 128, 0),
+                out = tt_new(1, 8 * 128, 8 * 128, 0);
+    assert_int_equal(api->op_kv_store(dev, kv, 7, &k.t, &k.t, &b, NULL), HIVE_OK);
+    assert_int_equal(api->op_attention(dev, kv, 7, &q.t, 8, 1.0f, &b, &out.t, NULL), HIVE_OK);
+    const float *kv_row = tt_row(&k, 0), *o = tt_row(&out, 0);
+    for (int i = 0; i < 8 * 128; i++) /* one slot: the output is its V row, rounded to f16 */
+        assert_float_equal(o[i], kv_row[i], 2e-3f * fabsf(kv_row[i]) + 1e-3f);
+    assert_true(rss_bytes() - before < (64ll << 20));
+    tt_free(&k); tt_free(&q); tt_free(&out);
+    api->kv_free(dev, kv);
+}
