@@ -139,6 +139,93 @@ static void att_task(void *ctx, int64_t i0, int64_t i1) {
     free(mem);
 }
 
+/* Decode with fewer (row, head) tasks than twice the threads (SmolLM2 has 9
+ * heads; a server has 16+ cores): each head's work is split so every thread
+ * works (flash-decoding), in three passes that keep att_head_f16's bits: q.k
+ * by ranges of slots (every dot is on its own), the softmax whole per head,
+ * p.V by ranges of dims (every dim's eight class sums are on their own). */
+#define SPLIT_SLOTS 256 /* slots per q.k task */
+#define SPLIT_DIMS 16   /* dims per p.V task */
+typedef struct {
+    const att_ctx *c;
+    float *sc;      /* [row * heads + head][max_ctx]: scores, then weights */
+    float *q16;     /* [row * heads + head][head_dim] */
+    uint16_t *half; /* [row * heads + head][max_ctx] */
+    int64_t chunks; /* q.k tasks per head, p.V tasks per head */
+    int64_t dchunks;
+} att_split;
+
+static void split_qk_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rh = i / sp->chunks, t0 = (i % sp->chunks) * SPLIT_SLOTS, r = rh / c->n_heads;
+        uint32_t h = (uint32_t)(rh % c->n_heads);
+        int64_t n = c->batch->row_pos[r] + 1;
+        if (t0 >= n) continue;
+        int64_t t1 = n - t0 < SPLIT_SLOTS ? n : t0 + SPLIT_SLOTS;
+        const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + att_head_off(c, h / c->group);
+        c->dev->kern.dot_slots_f16(sp->q16 + rh * hd, kbase, c->slot_off[c->batch->row_seq[r]] + t0, (int)(t1 - t0),
+                                   hd, sp->sc + rh * c->max_ctx + t0);
+    }
+}
+
+static void split_softmax_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const cpu_kernels *k = &c->dev->kern;
+    for (int64_t rh = i0; rh < i1; rh++) {
+        int64_t n = c->batch->row_pos[rh / c->n_heads] + 1;
+        float *sc = sp->sc + rh * c->max_ctx;
+        float m = k->scale_max_f32(c->scale, sc, n);
+        double sum = k->exp_sum(sc, m, sc, n);
+        k->scale_f32((float)(1.0 / sum), sc, n);
+        round_f16(k, sc, sc, n, sp->half + rh * c->max_ctx);
+    }
+}
+
+static void split_pv_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim;
+    float cls[8 * SPLIT_DIMS];
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rh = i / sp->dchunks, d0 = (i % sp->dchunks) * SPLIT_DIMS, r = rh / c->n_heads;
+        uint32_t h = (uint32_t)(rh % c->n_heads);
+        int64_t nd = hd - d0 < SPLIT_DIMS ? hd - d0 : SPLIT_DIMS;
+        const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + att_head_off(c, h / c->group) + d0 * kv->elem_size;
+        c->dev->kern.pv_f16(sp->sc + rh * c->max_ctx, vbase, c->slot_off[c->batch->row_seq[r]],
+                            c->batch->row_pos[r] + 1, nd, cpu_row(c->out, r) + (size_t)h * hd + d0, cls);
+    }
+}
+
+/* 1 when it ran, 0 when it could not allocate (the caller runs the tasks per head) */
+static int att_split_f16(const att_ctx *c) {
+    uint32_t hd = c->kv->desc.head_dim;
+    int64_t rh = c->q->rows * c->n_heads, P = c->max_ctx;
+    att_split sp = {c, malloc((size_t)(rh * P + rh * hd) * sizeof(float)), NULL,
+                    malloc((size_t)(rh * (P > hd ? P : hd)) * sizeof(uint16_t)), (P + SPLIT_SLOTS - 1) / SPLIT_SLOTS,
+                    (hd + SPLIT_DIMS - 1) / SPLIT_DIMS};
+    if (!sp.sc || !sp.half) {
+        free(sp.sc);
+        free(sp.half);
+        return 0;
+    }
+    sp.q16 = sp.sc + rh * P;
+    for (int64_t i = 0; i < rh; i++)
+        round_f16(&c->dev->kern, cpu_row(c->q, i / c->n_heads) + (size_t)(i % c->n_heads) * hd, sp.q16 + i * hd, hd,
+                  sp.half);
+    cpu_parallel_for(c->dev, rh * sp.chunks, 1, split_qk_task, &sp);
+    cpu_parallel_for(c->dev, rh, 1, split_softmax_task, &sp);
+    cpu_parallel_for(c->dev, rh * sp.dchunks, 1, split_pv_task, &sp);
+    free(sp.sc);
+    free(sp.half);
+    return 1;
+}
+
 /* Byte offsets of every slot each sequence of the batch reads, within a
  * layer's K (or V) pages: computed once per call for all its heads.
  * Returns NULL when out of memory. */
@@ -191,7 +278,10 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
     if (kv->elem_size == 2 && !(c.slot_off = att_slot_offsets(&c)))
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
                         batch->n_seqs);
-    cpu_parallel_for(dev, q->rows * n_heads, 16384 / (max_ctx * hd) + 1, att_task, &c);
+    int64_t tasks = q->rows * n_heads;
+    if (!(kv->elem_size == 2 && tasks < 2 * (int64_t)dev->threads && max_ctx >= 2 * SPLIT_SLOTS &&
+          tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c)))
+        cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
     free(c.slot_off);
     if (failed)
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld scores", (long long)max_ctx);

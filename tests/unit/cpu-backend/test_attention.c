@@ -156,3 +156,36 @@ void test_kv_pages_on_demand(void **state) {
     tt_free(&k); tt_free(&q); tt_free(&out);
     api->kv_free(dev, kv);
 }
+
+/* With more threads than (row, head) tasks, decode attention splits each head
+ * (q.k by slots, p.V by dims): the same bits as one task per head. */
+void test_attention_split_exact(void **state) {
+    (void)state;
+    enum { HD2 = 72, SLOTS = 1300, BS2 = 16, NB = (SLOTS + BS2 - 1) / BS2 + 2 }; /* 72 = 4 x 16 + 8 dims */
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, NB, BS2, 1, HD2, 0};
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    int32_t table[NB], seq[SLOTS], pos[SLOTS];
+    for (int i = 0; i < NB; i++) table[i] = (i * 5 + 3) % NB; /* pages out of order */
+    for (int i = 0; i < SLOTS; i++) seq[i] = 0, pos[i] = i;
+    hive_batch sb = {sizeof sb, SLOTS, seq, pos, 1, NB, table};
+    test_tensor k = tt_new(SLOTS, HD2, HD2, 0), v = tt_new(SLOTS, HD2, HD2, 0);
+    assert_int_equal(api->op_kv_store(dev, kv, 0, &k.t, &v.t, &sb, NULL), HIVE_OK);
+    int32_t qseq[2] = {0, 0}, qpos[2] = {SLOTS - 1, 700}; /* 2 rows x 2 heads = 4 tasks */
+    hive_batch qb = {sizeof qb, 2, qseq, qpos, 1, NB, table};
+    test_tensor q = tt_new(2, 2 * HD2, 2 * HD2, 0);
+    test_tensor out[2] = {tt_new(2, 2 * HD2, 2 * HD2, 0), tt_new(2, 2 * HD2, 2 * HD2, 0)};
+    const uint32_t threads[2] = {1, 16}; /* 4 >= 2 x 1 tasks: per head; 4 < 2 x 16: split */
+    for (int i = 0; i < 2; i++) {
+        hive_device_options opts = {sizeof opts, threads[i], 64, 0};
+        hive_device *d = NULL;
+        assert_int_equal(api->device_open(0, &opts, &d, NULL), HIVE_OK);
+        assert_int_equal(api->op_attention(d, kv, 0, &q.t, 2, 0.125f, &qb, &out[i].t, NULL), HIVE_OK);
+        api->device_close(d);
+    }
+    for (int r = 0; r < 2; r++)
+        if (memcmp(tt_row(&out[0], r), tt_row(&out[1], r), 2 * HD2 * sizeof(float)))
+            fail_msg("row %d: split attention differs from per-head attention", r);
+    tt_free(&k); tt_free(&v); tt_free(&q); tt_free(&out[0]); tt_free(&out[1]);
+    api->kv_free(dev, kv);
+}
