@@ -29,22 +29,34 @@ static uint32_t dora_threads(const hive_host_api *h) {
     return n > 0 ? (uint32_t)n : 1;
 }
 
-/* The helper threads of the load in progress on this thread: started at the
- * first module (dora_prepare), joined when the load ends (dora_load_end). */
+/* The helper threads of the load in progress on this thread: started once
+ * the load has done DORA_POOL_MIN_WORK multiply-adds on the loading thread
+ * alone (dora_prepare), joined when the load ends (dora_load_end). A small
+ * adapter (a few modules: about a millisecond of work) never starts them:
+ * starting threads and handing them rows cost more than they save, and on a
+ * busy machine a helper descheduled while it holds rows stalls the load
+ * (a 2-module DoRA took up to 0.9 s at load average 10 with helpers, 14 ms
+ * without). Large loads (the SQL expert: 180 modules) start them after the
+ * first layer or so. */
+#define DORA_POOL_MIN_WORK (16ull << 20)
+
 static _Thread_local struct {
     int active, started;
+    uint64_t work; /* multiply-adds of the norms so far in this load */
     dora_pool *pool;
 } t_load;
 
 void dora_load_begin(void) {
     t_load.active = 1;
     t_load.started = 0;
+    t_load.work = 0;
     t_load.pool = NULL;
 }
 
 void dora_load_end(void) {
     dora_pool_free(t_load.pool);
     t_load.active = t_load.started = 0;
+    t_load.work = 0;
     t_load.pool = NULL;
 }
 
@@ -52,10 +64,11 @@ void dora_load_end(void) {
  * of `out` doubles. */
 static hive_status row_factors(const peft_lora *a, const peft_lora_module *m, const float *W, const float *A,
                                const float *B, const float *mag, double *sumsq, float *f, hive_error **err) {
-    if (t_load.active && !t_load.started) {
+    if (t_load.active && !t_load.started && t_load.work >= DORA_POOL_MIN_WORK) {
         t_load.started = 1;
         t_load.pool = dora_pool_new(dora_threads(a->host));
     }
+    t_load.work += (uint64_t)m->out * m->in * ((uint64_t)m->r + 1);
     if (dora_row_sumsq(dora_kernel_best(), t_load.pool, W, A, B, m->out, m->in, m->r, (double)m->scale, sumsq) != 0)
         return peft_fail(a->host, err, HIVE_E_NOMEM, "%s: out of memory", m->path);
     for (uint32_t o = 0; o < m->out; o++) {

@@ -18,16 +18,18 @@ static const local_flag k_local[] = {
     {"config", "FILE", "configuration file (default: $HIVE_CONFIG, else <prefix>/etc/hive/hive.cfg)", ""},
     {"print-config", NULL, "print every effective setting with its source, then exit", ""},
     {"help", NULL, "show this help", ""},
-    {"prompt", "TEXT", "prompt text", "generate"},
-    {"chat", NULL, "render the prompt with the model's chat template (ChatML)", "generate"},
+    {"prompt", "TEXT", "prompt text (bench: with --draft)", "generate bench"},
+    {"chat", NULL, "render the prompt with the model's chat template (ChatML)", "generate bench"},
     {"json", NULL, "machine-readable output; generate: constrain the output to a JSON object",
      "plugins info bench experts grammar generate"},
     {"input", "FILE", "a text to check against the grammar (repeatable)", "grammar"},
-    {"verbose", NULL, "print timing statistics to stderr", "generate chat"},
+    {"verbose", NULL, "print timing statistics (and --draft's acceptance) to stderr", "generate chat"},
     {"output", "FILE", "experts pack: the .expert to write (also -o FILE)", "experts"},
     {"name", "NAME", "experts pack: the expert's name (default: the directory's name)", "experts"},
     {"description", "TEXT", "experts pack: the expert's description", "experts"},
     {"decoding", "KEY=VALUE", "experts pack: a training.decoding default, e.g. temperature=0.2 (repeatable)", "experts"},
+    {"requests", "N", "bench --expert-dir: expert requests drawn (default 1000)", "bench"},
+    {"zipf", "S", "bench --expert-dir: Zipf exponent of the experts' popularity (default 1.0)", "bench"},
 };
 
 static const struct {
@@ -36,9 +38,10 @@ static const struct {
     {"generate", "generate text from --prompt and stream it to stdout"},
     {"chat", "interactive multi-turn chat (reads lines from stdin)"},
     {"info", "describe a model: architecture, dimensions, tensors, memory"},
-    {"bench", "measure prefill and decode speed (-p N -n N [-r N])"},
+    {"bench", "measure prefill and decode speed (-p N -n N [-r N]); --draft D --prompt TEXT: speculation's speedup"},
     {"plugins", "list every plugin file found, its status and devices"},
-    {"experts", "inspect PATH [--json] | validate PATH [--model M] | pack PEFT_DIR -o NAME.expert: expert packages"},
+    {"experts", "list DIR [--json] | inspect PATH [--json] | validate PATH [--model M] | pack PEFT_DIR -o NAME.expert: "
+                "expert packages"},
     {"grammar", "check (--grammar-file F | --json-schema F | --regex R) --model M [--input FILE]... | print ...: "
                 "debug a grammar"},
     {"serve", "OpenAI-compatible HTTP server with continuous batching; experts per request"},
@@ -135,6 +138,8 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
     cli->n_gen = 128;
     cli->reps = 1;
     cli->batch = 1;
+    cli->requests = 1000;
+    cli->zipf = 1.0;
     if (!(cli->cfg = hive_config_new())) {
         fprintf(stderr, "hive-host: out of memory\n");
         return 2;
@@ -195,7 +200,7 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         if (!strcmp(name, "sched")) { cli->sched = 1; continue; }
         int takes_local = !strcmp(name, "config") || !strcmp(name, "prompt") || !strcmp(name, "input") ||
                           !strcmp(name, "output") || !strcmp(name, "name") || !strcmp(name, "description") ||
-                          !strcmp(name, "decoding");
+                          !strcmp(name, "decoding") || !strcmp(name, "requests") || !strcmp(name, "zipf");
         const hive_cfg_key *k = hive_cfg_find_flag(name);
         int negated = 0;
         if (!k && !takes_local && !strncmp(name, "no-", 3)) {
@@ -230,6 +235,19 @@ int hive_cli_parse(hive_cli *cli, int argc, char **argv) {
         }
         if (!strcmp(name, "output") || !strcmp(name, "name") || !strcmp(name, "description")) {
             *(name[0] == 'o' ? &cli->output : name[0] == 'n' ? &cli->pack_name : &cli->pack_description) = val;
+            continue;
+        }
+        if (!strcmp(name, "requests")) {
+            if ((rc = parse_int_arg("--requests", val, &cli->requests))) return rc;
+            continue;
+        }
+        if (!strcmp(name, "zipf")) {
+            char *end;
+            cli->zipf = strtod(val, &end);
+            if (end == val || *end || !(cli->zipf >= 0 && cli->zipf <= 100)) {
+                fprintf(stderr, "hive-host: --zipf: '%s' is not a number from 0 to 100\n", val);
+                return 2;
+            }
             continue;
         }
         if (!strcmp(name, "decoding")) {

@@ -22,6 +22,8 @@ typedef struct hive_cli {
     int depth;                /* bench -d: context tokens before the decode test */
     int mix;                  /* bench --mix: one expert per sequence */
     int sched;                /* bench --sched: run through the continuous-batching scheduler */
+    int requests;             /* bench --expert-dir: requests drawn (--requests, default 1000) */
+    double zipf;              /* bench --expert-dir: Zipf exponent s of the draw (--zipf, default 1.0) */
     const char *positional[8];
     size_t n_positional;
     const char *inputs[64];   /* grammar check --input FILE (repeatable) */
@@ -44,13 +46,29 @@ int hive_cmd_chat(hive_cli *cli);
 int hive_cmd_info(hive_cli *cli);
 int hive_cmd_bench(hive_cli *cli);
 int hive_cmd_bench_sched(hive_cli *cli);
+int hive_cmd_bench_experts(hive_cli *cli); /* bench --expert-dir: the expert cache under a Zipf trace (cmd_bench_experts.c) */
 int hive_cmd_experts(hive_cli *cli);
 int hive_cmd_experts_pack(hive_cli *cli); /* experts pack (cmd_experts_pack.c) */
+int hive_cmd_experts_list(hive_cli *cli); /* experts list DIR (cmd_experts_list.c) */
 int hive_cmd_grammar(hive_cli *cli);
 int hive_cmd_serve(hive_cli *cli);
 
 /* generate/chat --verbose: prompt/decode speed, TTFT, finish reason (cmd_generate.c). */
 struct hive_gen_stats;
 void hive_print_stats(const struct hive_gen_stats *st);
+/* --verbose with --draft: verify passes, acceptance, plain steps (cmd_generate.c). */
+struct hive_spec_opts;
+void hive_print_spec_stats(const struct hive_gen_stats *st, const struct hive_spec_opts *o);
+/* The configured grammar (--grammar-file, --json-schema, --json, a manifest's
+ * grammar_type, ...) as a matcher over the model's vocabulary; *m = NULL when
+ * there is none. Returns an exit code (cmd_generate.c). */
+struct hive_tokenizer;
+struct hive_grammar;
+struct hive_grammar_vocab;
+struct hive_grammar_matcher;
+int hive_cli_open_grammar(hive_cli *cli, const struct hive_tokenizer *tok, struct hive_grammar **g,
+                          struct hive_grammar_vocab **v, struct hive_grammar_matcher **m);
+/* bench --draft: the same prompt decoded without and with speculation (cmd_bench_spec.c). */
+int hive_cmd_bench_spec(hive_cli *cli);
 
 #endif

@@ -43,6 +43,9 @@ static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B,
 }
 
 int hive_cmd_bench(hive_cli *cli) {
+    const char *draft = hive_config_str(cli->cfg, "speculative.draft");
+    if (*draft && strcmp(draft, "none") != 0) return hive_cmd_bench_spec(cli);
+    if (hive_config_list_len(cli->cfg, "server.expert_dirs")) return hive_cmd_bench_experts(cli);
     const int P = cli->n_prompt, N = cli->n_gen, B = cli->batch;
     if (P < 1 || N < 1 || cli->reps < 1 || B < 1) {
         fprintf(stderr, "hive-host bench: -p, -n, -r and -b must be at least 1\n");

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/expert_auto.h"
+#include "engine/speculate.h"
 #include "session/session.h"
 #include "util/error.h"
 
@@ -62,9 +63,15 @@ int hive_cmd_chat(hive_cli *cli) {
             return rc;
         }
     }
+    hive_spec_opts spec;
+    if ((rc = hive_session_spec_opts(cli->cfg, NULL, &spec))) { /* a bad --draft before any loading */
+        free(line);
+        return rc;
+    }
     hive_session s;
-    hive_session_opts so = {1, 1, 0};
+    hive_session_opts so = {hive_session_seqs_for(cli->cfg, 1), 1, 0};
     rc = hive_session_open(cli->cfg, &so, &s);
+    if (!rc) rc = hive_session_spec_opts(cli->cfg, &s, &spec);
     if (rc) {
         hive_session_close(&s);
         free(line);
@@ -72,10 +79,12 @@ int hive_cmd_chat(hive_cli *cli) {
     }
     hive_gen_params gp;
     hive_session_gen_params(cli->cfg, &gp);
+    gp.spec = &spec; /* the base drafter's sequence keeps its KV across turns, as the target's does */
     hive_error *err = NULL;
     int32_t seq = 0;
-    if (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK) {
-        fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
+    if (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK ||
+        hive_session_spec_seq(&s, &spec)) {
+        if (err) fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
         hive_error_free(err);
         hive_session_close(&s);
         free(line);
@@ -128,6 +137,7 @@ int hive_cmd_chat(hive_cli *cli) {
         fputc('\n', stdout);
         fflush(stdout);
         if (cli->verbose) hive_print_stats(&st);
+        if (cli->verbose) hive_print_spec_stats(&st, &spec);
         owned[n_msgs] = reply.buf ? reply.buf : strdup("");
         msgs[n_msgs] = (hive_chat_msg){"assistant", owned[n_msgs]};
         n_msgs++;

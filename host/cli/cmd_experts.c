@@ -1,4 +1,4 @@
-/* `hive-host experts inspect PATH [--json]` and
+/* `hive-host experts inspect PATH [--json]` and (list: cmd_experts_list.c)
  * `hive-host experts validate PATH [--model M] [--json]` (docs/EXPERTS.md). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -20,7 +20,8 @@
 #include "util/error.h"
 
 static int usage(void) {
-    fprintf(stderr, "usage: hive-host experts inspect PATH [--json]\n"
+    fprintf(stderr, "usage: hive-host experts list DIR [--json]\n"
+                    "       hive-host experts inspect PATH [--json]\n"
                     "       hive-host experts validate PATH [--model M] [--strict-base] [--json]\n"
                     "       hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D] "
                     "[--decoding KEY=VALUE]...\n");
@@ -94,6 +95,7 @@ static void check_model(const char *model_path, const hive_manifest *m, int stri
 
 int hive_cmd_experts(hive_cli *cli) {
     if (cli->n_positional >= 1 && !strcmp(cli->positional[0], "pack")) return hive_cmd_experts_pack(cli);
+    if (cli->n_positional >= 1 && !strcmp(cli->positional[0], "list")) return hive_cmd_experts_list(cli);
     if (cli->n_positional < 2) return usage();
     const char *sub = cli->positional[0], *path = cli->positional[1];
     int inspect = !strcmp(sub, "inspect"), validate = !strcmp(sub, "validate");

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/expert_auto.h"
+#include "engine/speculate.h"
 #include "grammar/grammar_config.h"
 #include "session/session.h"
 #include "util/error.h"
@@ -25,11 +26,23 @@ void hive_print_stats(const struct hive_gen_stats *st) {
             st->ttft_ms, hive_finish_name(st->finish));
 }
 
+void hive_print_spec_stats(const struct hive_gen_stats *st, const struct hive_spec_opts *o) {
+    if (!o || o->kind == HIVE_DRAFT_NONE) return;
+    char name[32];
+    hive_spec_describe(o, name, sizeof name);
+    fprintf(stderr,
+            "[speculation %s, k %u: %u verify passes, %u of %u draft tokens accepted (%.1f%%), %.2f accepted per pass, "
+            "%u plain steps, turned off %u times]\n",
+            name, o->k, st->n_verify, st->n_accepted, st->n_drafted,
+            st->n_drafted ? 100.0 * st->n_accepted / st->n_drafted : 0.0,
+            st->n_verify ? (double)st->n_accepted / st->n_verify : 0.0, st->n_plain, st->n_spec_off);
+}
+
 /* The configured grammar (--grammar-file, --json-schema, --json, a manifest's
  * grammar_type, ...) as a matcher over the model's vocabulary; *m = NULL when
  * there is none. Returns an exit code. */
-static int open_grammar(hive_cli *cli, const hive_tokenizer *tok, hive_grammar **g, hive_grammar_vocab **v,
-                        hive_grammar_matcher **m) {
+int hive_cli_open_grammar(hive_cli *cli, const hive_tokenizer *tok, hive_grammar **g, hive_grammar_vocab **v,
+                          hive_grammar_matcher **m) {
     hive_error *err = NULL;
     char what[256];
     if (cli->json) hive_config_set(cli->cfg, "grammar.builtin", "json-object", HIVE_SRC_CLI, "--json", NULL);
@@ -55,9 +68,12 @@ int hive_cmd_generate(hive_cli *cli) {
     }
     int rc = hive_cli_route_experts(cli, cli->prompt); /* --expert auto */
     if (rc) return rc;
+    hive_spec_opts spec;
+    if ((rc = hive_session_spec_opts(cli->cfg, NULL, &spec))) return rc; /* a bad --draft before any loading */
     hive_session s;
-    hive_session_opts so = {1, 1, 0};
+    hive_session_opts so = {hive_session_seqs_for(cli->cfg, 1), 1, 0};
     rc = hive_session_open(cli->cfg, &so, &s);
+    if (!rc) rc = hive_session_spec_opts(cli->cfg, &s, &spec);
     if (rc) {
         hive_session_close(&s);
         return rc;
@@ -80,11 +96,16 @@ int hive_cmd_generate(hive_cli *cli) {
     hive_gen_params gp;
     hive_gen_stats st;
     hive_session_gen_params(cli->cfg, &gp);
+    gp.spec = &spec;
     hive_grammar *grammar = NULL;
     hive_grammar_vocab *gvocab = NULL;
-    if (!rc) rc = open_grammar(cli, s.tok, &grammar, &gvocab, &gp.grammar);
-    if (!rc && (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK ||
-                hive_generate(s.eng, s.tok, seq, ids, n, &gp, write_stdout, NULL, &st, &err) != HIVE_OK)) {
+    if (!rc) rc = hive_cli_open_grammar(cli, s.tok, &grammar, &gvocab, &gp.grammar);
+    if (!rc && (hive_engine_seq_new(s.eng, &seq, &err) != HIVE_OK || hive_session_attach(&s, seq, &err) != HIVE_OK)) {
+        fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
+        rc = 1;
+    }
+    if (!rc) rc = hive_session_spec_seq(&s, &spec);
+    if (!rc && hive_generate(s.eng, s.tok, seq, ids, n, &gp, write_stdout, NULL, &st, &err) != HIVE_OK) {
         fprintf(stderr, "\nhive-host: %s\n", hive_error_message(err));
         rc = 1;
     }
@@ -94,6 +115,7 @@ int hive_cmd_generate(hive_cli *cli) {
             fprintf(stderr, "hive-host: generation stopped: the context of %u tokens is full (raise --ctx)\n",
                     hive_engine_ctx(s.eng));
         if (cli->verbose) hive_print_stats(&st);
+        if (cli->verbose) hive_print_spec_stats(&st, &spec);
         if (cli->verbose && gp.grammar)
             fprintf(stderr, "[grammar: %.1f ms of masks and matching over %u tokens, %.1f%% of decode]\n", st.grammar_ms,
                     st.n_gen, st.decode_ms > 0 ? 100.0 * st.grammar_ms / st.decode_ms : 0.0);

@@ -38,8 +38,10 @@ int hive_cmd_info(hive_cli *cli) {
         for (size_t i = 0; i < nv; i++) count_dtype(counts, &all[i]);
     }
     uint64_t ctx = (uint64_t)hive_config_int(cli->cfg, "model.ctx");
-    int kv_f32 = !strcmp(hive_config_str(cli->cfg, "model.kv_dtype"), "f32");
-    uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hp->head_dim * (kv_f32 ? 4 : 2);
+    const char *kv_name = hive_config_str(cli->cfg, "model.kv_dtype");
+    int kv_dtype = hive_dtype_from_name(kv_name);
+    if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
+    uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
     const char *layer_type = hp->qk_norm ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP"
                              : hp->qkv_bias ? "attention(GQA, q/k/v bias) + SwiGLU MLP"
                                             : "attention(GQA) + SwiGLU MLP";
@@ -70,7 +72,7 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(mem, "weights_bytes", (double)m->weight_bytes);
         cJSON_AddNumberToObject(mem, "kv_bytes", (double)kv_bytes);
         cJSON_AddNumberToObject(mem, "ctx", (double)ctx);
-        cJSON_AddStringToObject(mem, "kv_dtype", kv_f32 ? "f32" : "f16");
+        cJSON_AddStringToObject(mem, "kv_dtype", kv_name);
         cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes));
         char *txt = cJSON_Print(o);
         printf("%s\n", txt);
@@ -89,7 +91,7 @@ int hive_cmd_info(hive_cli *cli) {
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
             if (counts[d]) printf(" %s x %llu", hive_dtype_name(d), (unsigned long long)counts[d]);
         printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu) = %.1f MiB\n",
-               m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_f32 ? "f32" : "f16", (unsigned long long)ctx,
+               m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_name, (unsigned long long)ctx,
                (m->weight_bytes + kv_bytes) / 1048576.0);
     }
     hive_model_close(m);

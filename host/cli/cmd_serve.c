@@ -51,8 +51,11 @@ static int open_catalog(const hive_config *cfg, hive_catalog *cat) {
         const char *p = hive_config_list_item(cfg, "experts.paths", i);
         if (hive_catalog_add_path(cat, p, &err) != HIVE_OK) goto fail;
     }
+    double t0 = hive_now_ms();
     for (size_t i = 0; i < hive_config_list_len(cfg, "server.expert_dirs"); i++)
         if (hive_catalog_scan_dir(cat, hive_config_list_item(cfg, "server.expert_dirs", i), &err) != HIVE_OK) goto fail;
+    HLOG_DEBUG("%zu expert(s) in the catalog after %.2f ms (directories: names only; manifests are read on first use)",
+               cat->n, hive_now_ms() - t0);
     return 0;
 fail:
     fprintf(stderr, "hive-host serve: %s\n", hive_error_message(err));

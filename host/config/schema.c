@@ -26,7 +26,7 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"model.ctx", HIVE_CFG_INT, "4096", "ctx", "N", "context length (tokens) of the KV cache per sequence", 16, 1 << 24},
     {"model.weights", HIVE_CFG_STRING, "native", "weights", "TYPE",
      "weight format: native (as stored) | f32 | bf16 | q8_0 | q4_0 (requantize at load)", NORANGE},
-    {"model.kv_dtype", HIVE_CFG_STRING, "f16", "kv-dtype", "TYPE", "KV cache element type: f16 | f32", NORANGE},
+    {"model.kv_dtype", HIVE_CFG_STRING, "f16", "kv-dtype", "TYPE", "KV cache element type: f16 | f32 | q8_0 (CPU; blocks of 32 as llama.cpp)", NORANGE},
     {"model.kv_block", HIVE_CFG_INT, "16", "kv-block", "N", "KV cache block size (tokens per page)", 1, 4096},
     {"model.batch", HIVE_CFG_INT, "512", "batch", "N", "largest number of token rows in one forward pass", 1, 65536},
     /* RoPE scaling over the model file's (docs/LONG_CONTEXT.md); 0 / "" = the model's value */
@@ -55,6 +55,14 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"sampling.max_tokens", HIVE_CFG_INT, "256", "max-tokens", "N", "tokens to generate at most", 1, 1 << 24},
     {"sampling.stop", HIVE_CFG_STRLIST, "", "stop", "TEXT", "stop string (repeatable); not included in the output", NORANGE},
     {"sampling.greedy", HIVE_CFG_BOOL, "false", "greedy", NULL, "greedy decoding (same as --temperature 0)", NORANGE},
+    /* speculative decoding (docs/SPECULATIVE.md) */
+    {"speculative.draft", HIVE_CFG_STRING, "", "draft", "lookup[:N]|base",
+     "generate, chat, bench: speculative decoding with the output unchanged: draft by n-gram lookup over the "
+     "prompt and the text so far (N: longest n-gram, default 3), or with the base model without the experts "
+     "(needs --expert); none or empty = off",
+     NORANGE},
+    {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
+     "generate, chat, bench: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},
     /* structured output (docs/GRAMMAR.md); CLI > expert manifest > config file */
     {"grammar.file", HIVE_CFG_STRING, "", "grammar-file", "FILE", "constrain the output to a GBNF grammar file", NORANGE},
     {"grammar.gbnf", HIVE_CFG_STRING, "", "grammar", "TEXT", "constrain the output to this GBNF grammar", NORANGE},
@@ -85,12 +93,15 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"experts.route_max", HIVE_CFG_INT, "1", "route-max", "N",
      "--expert auto, model \"auto\": most experts routed to one prompt (best first)", 1, 32},
     {"experts.cache_mb", HIVE_CFG_INT, "512", "expert-cache-mb", "MB", "memory budget of the loaded-expert LRU cache", 0, 1 << 24},
+    {"experts.cache_max", HIVE_CFG_INT, "0", "expert-cache-max", "N",
+     "most experts the loaded-expert LRU cache keeps, besides its memory budget (0 = no count limit)", 0, 1 << 24},
     /* serve (docs/SERVER.md) */
     {"server.host", HIVE_CFG_STRING, "127.0.0.1", "host", "ADDR", "serve: numeric IPv4/IPv6 address to listen on", NORANGE},
     {"server.port", HIVE_CFG_INT, "8080", "port", "N", "serve: TCP port (0 = any free port, printed at start)", 0, 65535},
     {"server.parallel", HIVE_CFG_INT, "8", "parallel", "N", "serve: sequences generated at once (continuous batching)", 1, 1024},
     {"server.expert_dirs", HIVE_CFG_STRLIST, "", "expert-dir", "DIR",
-     "serve: directory of expert packages a request may name (repeatable); --expert adds single packages", NORANGE},
+     "serve: directory of expert packages a request may name (repeatable; found by name, each manifest read on "
+     "first use); --expert adds single packages. Also --expert auto's candidates and bench's experts", NORANGE},
     {"server.api_key", HIVE_CFG_STRING, "", "api-key", "KEY",
      "serve: require 'Authorization: Bearer KEY' (empty = no key; prefer --api-key-file)", NORANGE},
     {"server.api_key_file", HIVE_CFG_STRING, "", "api-key-file", "FILE", "serve: read the API key from the first line of FILE",

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/engine_impl.h"
+#include "util/dtype.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -125,6 +126,6 @@ const hive_hparams *hive_engine_hparams(const hive_engine *e) { return &e->hp; }
 uint64_t hive_engine_weight_bytes(const hive_engine *e) { return e->weight_bytes; }
 uint32_t hive_engine_ctx(const hive_engine *e) { return e->opts.ctx; }
 uint64_t hive_engine_kv_bytes(const hive_engine *e) {
-    uint64_t el = e->opts.kv_dtype == HIVE_DTYPE_F32 ? 4 : 2;
-    return 2ull * e->hp.n_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads * e->hp.head_dim * el;
+    return 2ull * e->hp.n_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads *
+           hive_dtype_row_bytes(e->opts.kv_dtype, e->hp.head_dim);
 }

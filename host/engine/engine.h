@@ -96,6 +96,8 @@ typedef struct hive_adapter_set {
  * dropped (KV is never reused across a change of expert set); a soft-prompt
  * adapter's virtual tokens are prefilled at once. */
 hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err);
+/* The set attached to seq (NULL: the base model, or no such sequence). */
+const hive_adapter_set *hive_engine_seq_adapters(const hive_engine *e, int32_t seq);
 
 /* What adapter plugins are given at load. */
 const hive_model_shape *hive_engine_model_shape(const hive_engine *e);

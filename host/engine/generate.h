@@ -21,6 +21,9 @@ typedef struct hive_gen_params {
      * matcher allows; it advances with every token and generation stops when
      * the grammar is complete. Must match the model's vocabulary. */
     struct hive_grammar_matcher *grammar;
+    /* speculative decoding (NULL or kind NONE = off; engine/speculate.h): the
+     * output is the same as without it (greedy: the same tokens) */
+    const struct hive_spec_opts *spec;
 } hive_gen_params;
 
 /* Streamed text; return nonzero to stop generation. */
@@ -35,6 +38,9 @@ typedef struct hive_gen_stats {
     double prefill_ms, decode_ms, ttft_ms;
     hive_finish finish;
     double grammar_ms;        /* structured output: masks and matcher steps (part of decode_ms) */
+    /* speculative decoding: verify passes, draft tokens proposed and accepted,
+     * plain steps, and how often speculation turned itself off */
+    uint32_t n_verify, n_drafted, n_accepted, n_plain, n_spec_off;
 } hive_gen_stats;
 const char *hive_finish_name(hive_finish f);
 

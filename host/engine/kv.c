@@ -139,6 +139,10 @@ const int32_t *hive_engine_seq_tokens(const hive_engine *e, int32_t seq) {
     return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].tokens + e->seqs[seq].n_virtual : NULL;
 }
 
+const hive_adapter_set *hive_engine_seq_adapters(const hive_engine *e, int32_t seq) {
+    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs && e->seqs[seq].active) ? e->seqs[seq].set : NULL;
+}
+
 uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq) {
     return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].len - e->seqs[seq].n_virtual : 0;
 }

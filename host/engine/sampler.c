@@ -291,13 +291,20 @@ static size_t apply_top_p(hive_sampler *smp, candidate *c, size_t n, int sorted,
     return len ? len : n; /* rounding kept the mass just under top_p: keep everything */
 }
 
-/* Softmax at `temperature` over c[0..n) and one draw from it. */
-static int32_t draw(hive_sampler *smp, candidate *c, size_t n, float max, float temperature) {
+/* Softmax weights at `temperature` over c[0..n), written into c[i].logit;
+ * returns their sum. */
+static double weigh(candidate *c, size_t n, float max, float temperature) {
     double total = 0.0;
     for (size_t i = 0; i < n; i++) {
         c[i].logit = expf((c[i].logit - max) / temperature);
         total += (double)c[i].logit;
     }
+    return total;
+}
+
+/* Softmax at `temperature` over c[0..n) and one draw from it. */
+static int32_t draw(hive_sampler *smp, candidate *c, size_t n, float max, float temperature) {
+    double total = weigh(c, n, max, temperature);
     double u = rng_uniform(smp->rng) * total;
     double cum = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -315,7 +322,11 @@ int hive_sampler_is_argmax(const hive_sampler *smp) {
     return (p->temperature == 0.0f || p->top_k == 1) && !penalties_active(p);
 }
 
-int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history) {
+/* Steps 1-5 of the pipeline: penalties, then top-k, min-p and top-p leave the
+ * survivors in smp->cand[0..*n) with the best logit *max. Returns a token id
+ * when the answer is one token (greedy, or probabilities undefined), else -1. */
+static int32_t filter(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history, size_t *n_out,
+                      float *max_out) {
     const hive_sampling *p = &smp->params;
     candidate *c = smp->cand;
     size_t n = smp->n_vocab;
@@ -354,8 +365,48 @@ int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_
      * the order they run in; min-p first is a linear pass that shrinks what top-p sorts. */
     if (p->min_p > 0.0f) n = apply_min_p(c, n, max, p->min_p);
     if (p->top_p < 1.0f) n = apply_top_p(smp, c, n, sorted, max, z, p->top_p);
+    *n_out = n;
+    *max_out = max;
+    return -1;
+}
 
-    return draw(smp, c, n, max, p->temperature);
+int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history) {
+    size_t n = 0;
+    float max = 0.0f;
+    int32_t only = filter(smp, logits, history, n_history, &n, &max);
+    return only >= 0 ? only : draw(smp, smp->cand, n, max, smp->params.temperature);
+}
+
+size_t hive_sampler_distribution(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history,
+                                 hive_token_prob *out) {
+    size_t n = 0;
+    float max = 0.0f;
+    int32_t only = filter(smp, logits, history, n_history, &n, &max);
+    if (only >= 0) {
+        out[0] = (hive_token_prob){only, 1.0};
+        return 1;
+    }
+    candidate *c = smp->cand;
+    double total = weigh(c, n, max, smp->params.temperature);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].logit > 0.0f) out[kept++] = (hive_token_prob){c[i].id, (double)c[i].logit / total};
+    return kept;
+}
+
+double hive_sampler_uniform(hive_sampler *smp) { return rng_uniform(smp->rng); }
+
+int32_t hive_sampler_draw_from(hive_sampler *smp, const hive_token_prob *w, size_t n) {
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) total += w[i].p;
+    double u = rng_uniform(smp->rng) * total, cum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        cum += w[i].p;
+        if (u < cum) return w[i].id;
+    }
+    for (size_t i = n; i-- > 0;) /* u fell past the rounded total */
+        if (w[i].p > 0.0) return w[i].id;
+    return n ? w[0].id : -1;
 }
 
 void hive_sampler_apply_mask(float *logits, const uint32_t *allowed, uint32_t n_vocab) {

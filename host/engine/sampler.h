@@ -54,6 +54,25 @@ void hive_sampler_reseed(hive_sampler *smp, uint64_t seed);
 int hive_sampler_is_argmax(const hive_sampler *smp);
 int32_t hive_sampler_sample(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history);
 
+/* One token of a sparse distribution. */
+typedef struct hive_token_prob {
+    int32_t id;
+    double p;
+} hive_token_prob;
+
+/* The final distribution hive_sampler_sample draws from, after the whole
+ * pipeline (penalties over history, top-k, top-p, min-p, temperature): the
+ * tokens with p > 0 (summing to 1) written to out (room for n_vocab entries),
+ * in no particular order; returns how many. Greedy (temperature 0 or top_k 1)
+ * gives one token with p = 1. Speculative decoding verifies drafts against it
+ * (engine/speculate.c). Does not touch the random stream. */
+size_t hive_sampler_distribution(hive_sampler *smp, const float *logits, const int32_t *history, size_t n_history,
+                                 hive_token_prob *out);
+/* One seeded draw from w[0..n): weights >= 0 that need not sum to 1; -1 when n == 0. */
+int32_t hive_sampler_draw_from(hive_sampler *smp, const hive_token_prob *w, size_t n);
+/* A uniform number in [0, 1) from the sampler's random stream. */
+double hive_sampler_uniform(hive_sampler *smp);
+
 /* Structured output: logits of tokens whose bit is clear in `allowed`
  * ((n_vocab + 31) / 32 words) become -inf, before any other step. */
 void hive_sampler_apply_mask(float *logits, const uint32_t *allowed, uint32_t n_vocab);

@@ -89,8 +89,17 @@ static uint64_t counted_bytes(const hive_expert_cache *c) {
     return b;
 }
 
+void hive_expert_cache_set_max_experts(hive_expert_cache *c, uint32_t n) {
+    c->stats.max_experts = n;
+    hive_expert_cache_trim(c);
+}
+
+static int over_limits(const hive_expert_cache *c) {
+    return counted_bytes(c) > c->budget || (c->stats.max_experts && c->stats.n_experts > c->stats.max_experts);
+}
+
 void hive_expert_cache_trim(hive_expert_cache *c) {
-    while (counted_bytes(c) > c->budget) {
+    while (over_limits(c)) {
         hive_expert *victim = NULL;
         for (hive_expert *x = c->back; x && !victim; x = x->prev) /* oversized first */
             if (!x->refcount && x->device_bytes > c->budget) victim = x;

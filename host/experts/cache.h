@@ -1,5 +1,6 @@
 /* An LRU cache of loaded experts keyed by the package's real path, under a
- * budget of device bytes (config experts.cache_mb). get() pins the expert
+ * budget of device bytes (config experts.cache_mb) and optionally a count
+ * (experts.cache_max). get() pins the expert
  * (refcount) until release(); only unpinned experts are evicted: experts larger
  * than the whole budget first, then least recently used. An expert larger
  * than the budget still loads (with a warning); while pinned it does not count
@@ -15,6 +16,7 @@ typedef struct hive_expert_cache hive_expert_cache;
 typedef struct hive_expert_cache_stats {
     uint64_t hits, loads, evictions;
     uint64_t bytes, budget;          /* device bytes held, budget */
+    uint32_t max_experts;            /* count limit, 0 = none */
     uint32_t n_experts, n_pinned;
     uint64_t hit_ns_total, load_ns_total;
     uint64_t last_ns;                /* duration of the last get() */
@@ -24,6 +26,9 @@ typedef struct hive_expert_cache_stats {
 /* `target` is copied; the registry/engine it points to must outlive the cache. */
 hive_status hive_expert_cache_new(uint64_t budget_bytes, const hive_expert_target *target, hive_expert_cache **out,
                                   hive_error **err);
+/* At most n experts loaded (0 = no count limit); unpinned ones beyond it are
+ * evicted least recently used first, as for the byte budget. */
+void hive_expert_cache_set_max_experts(hive_expert_cache *c, uint32_t n);
 /* Frees every expert (pinned ones too, with a warning). */
 void hive_expert_cache_free(hive_expert_cache *c);
 

@@ -194,6 +194,7 @@ oom:
 }
 
 hive_status hive_router_from_catalog(const hive_catalog *cat, hive_router **out, hive_error **err) {
+    hive_catalog_resolve_all(cat); /* routing reads every manifest; unreadable ones stay without words */
     hive_route_candidate *c = calloc(cat->n ? cat->n : 1, sizeof *c);
     if (!c) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (size_t i = 0; i < cat->n; i++)

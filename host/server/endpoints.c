@@ -5,6 +5,7 @@
 
 #include "server/server_impl.h"
 #include "util/error.h"
+#include "util/log.h"
 
 enum MHD_Result hive_ep_health(struct MHD_Connection *c, hive_server *s) {
     int ready = atomic_load(&s->ready);
@@ -35,6 +36,13 @@ enum MHD_Result hive_ep_models(struct MHD_Connection *c, hive_server *s) {
     cJSON_AddNumberToObject(base, "max_model_len", hive_engine_ctx(s->ss->eng));
     cJSON_AddItemToArray(data, base);
     for (size_t i = 0; i < s->cat->n; i++) {
+        /* lists descriptions, so it reads every manifest (once); unreadable experts are logged and left out */
+        hive_error *e = NULL;
+        if (hive_catalog_resolve(s->cat, i, &e) != HIVE_OK) {
+            HLOG_WARN("/v1/models: %s", hive_error_message(e));
+            hive_error_free(e);
+            continue;
+        }
         cJSON *m = model_entry(s, s->cat->v[i].name, s->cat->v[i].description, "expert");
         cJSON_AddStringToObject(m, "version", s->cat->v[i].version);
         cJSON_AddStringToObject(m, "parent", s->model_name);

@@ -232,6 +232,7 @@ hive_status hive_server_start(const hive_server_opts *o, hive_server **out, hive
     s->created = (long)time(NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->gmu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
     s->d = MHD_start_daemon(flags, o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)(o->max_connections ? o->max_connections : 256), MHD_OPTION_CONNECTION_TIMEOUT,
@@ -258,8 +259,7 @@ void hive_server_set_ready(hive_server *s, hive_session *ss, hive_sched *sched, 
     s->cfg = cfg;
     free(s->model_name);
     s->model_name = strdup(model_name);
-    hive_router_free(s->router);
-    if (hive_router_from_catalog(cat, &s->router, NULL) != HIVE_OK) s->router = NULL; /* model "auto": 503 */
+    /* the router reads every manifest: built by the first model "auto" request (routing.c) */
     atomic_store(&s->ready, 1);
 }
 
@@ -274,6 +274,7 @@ void hive_server_stop(hive_server *s) {
     hive_server_routing_free(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->gmu);
+    pthread_mutex_destroy(&s->rmu);
     free(s->api_key);
     free(s->model_name);
     free(s);

@@ -57,8 +57,12 @@ static void count_route(hive_server *s, const char *set) {
 int hive_server_route(hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
                       hive_api_error *err) {
     *n = 0;
+    pthread_mutex_lock(&s->rmu); /* the first request reads every manifest (lazy discovery) */
+    if (!s->router_state)
+        s->router_state = hive_router_from_catalog(s->cat, &s->router, NULL) == HIVE_OK ? 1 : -1;
+    pthread_mutex_unlock(&s->rmu);
     if (!s->router) {
-        hive_api_error_set(err, 503, "server_error", "model", "the router is not available (out of memory at start)");
+        hive_api_error_set(err, 503, "server_error", "model", "the router is not available (out of memory)");
         return -1;
     }
     size_t max = (size_t)hive_config_int(s->cfg, "experts.route_max");
@@ -125,6 +129,7 @@ char *hive_server_route_metrics(hive_server *s) {
 void hive_server_routing_free(hive_server *s) {
     hive_router_free(s->router);
     s->router = NULL;
+    s->router_state = 0;
     for (size_t i = 0; i < s->n_routed; i++) free(s->routed[i].set);
     free(s->routed);
     s->routed = NULL;

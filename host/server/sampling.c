@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/server_impl.h"
+#include "util/error.h"
 
 static int add_name(const hive_server *s, const char *name, const char *param, const hive_catalog_entry **out,
                     size_t *n, hive_api_error *err) {
@@ -54,6 +55,16 @@ int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const 
     }
     for (size_t i = 0; i < r->n_experts; i++)
         if (add_name(s, r->experts[i], "experts", out, n, err)) return -1;
+    /* lazy discovery: an expert's manifest is read on its first request */
+    for (size_t i = 0; i < *n; i++) {
+        hive_error *e = NULL;
+        if (hive_catalog_resolve(s->cat, (size_t)(out[i] - s->cat->v), &e) != HIVE_OK) {
+            hive_api_error_set(err, 500, "server_error", "model", "%s", hive_error_message(e));
+            snprintf(err->code, sizeof err->code, "expert_unavailable");
+            hive_error_free(e);
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -33,7 +33,9 @@ struct hive_server {
     uint32_t n_gcache;
     uint64_t gclock;
     /* model "auto" (routing.c) */
-    struct hive_router *router; /* built from the catalog at ready; read-only after */
+    pthread_mutex_t rmu;        /* guards building the router */
+    int router_state;           /* 0 not built, 1 built, -1 failed (out of memory); under rmu */
+    struct hive_router *router; /* built from the catalog by the first "auto" request; read-only after */
     struct srv_routed *routed;  /* requests per routed set, under mu */
     size_t n_routed;
 };

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/speculate.h"
 #include "experts/decoding.h"
 #include "experts/manifest.h"
 #include "experts/package.h"
@@ -53,6 +54,7 @@ static int open_experts(const hive_config *cfg, const hive_session_opts *o, hive
     s->target.strict_base = hive_config_bool(cfg, "experts.strict_base");
     uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
     if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
+    hive_expert_cache_set_max_experts(s->experts, (uint32_t)hive_config_int(cfg, "experts.cache_max"));
     if (o->per_request_experts) return 0; /* each request acquires its own set */
     if (hive_expert_set_acquire(s->experts, paths, n, &s->set, &err) != HIVE_OK) return fail(err, NULL);
     s->have_set = 1;
@@ -119,8 +121,9 @@ int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session
     const char *kv = hive_config_str(cfg, "model.kv_dtype");
     if (!strcmp(kv, "f16")) eo.kv_dtype = HIVE_DTYPE_F16;
     else if (!strcmp(kv, "f32")) eo.kv_dtype = HIVE_DTYPE_F32;
+    else if (!strcmp(kv, "q8_0")) eo.kv_dtype = HIVE_DTYPE_Q8_0;
     else {
-        fprintf(stderr, "hive-host: --kv-dtype %s: must be f16 or f32\n", kv);
+        fprintf(stderr, "hive-host: --kv-dtype %s: must be f16, f32 or q8_0\n", kv);
         return 2;
     }
     const char *wt = hive_config_str(cfg, "model.weights");
@@ -190,4 +193,32 @@ void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p) {
     for (size_t i = 0; i < n; i++) stops[i] = hive_config_list_item(cfg, "sampling.stop", i);
     p->stop = stops;
     p->n_stop = n;
+}
+
+int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, hive_spec_opts *o) {
+    hive_error *err = NULL;
+    if (hive_spec_parse(hive_config_str(cfg, "speculative.draft"), (uint32_t)hive_config_int(cfg, "speculative.draft_max"),
+                        o, &err) != HIVE_OK) {
+        fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
+        hive_error_free(err);
+        return 2;
+    }
+    if (s && o->kind == HIVE_DRAFT_BASE && (!s->have_set || s->merged)) {
+        fprintf(stderr, "hive-host: --draft base drafts with the base model for the experts' verification, but %s: "
+                        "the drafter would be the target itself; use --draft lookup\n",
+                s->merged ? "--merge folded the expert into the base weights" : "no --expert is given");
+        return 2;
+    }
+    return 0;
+}
+
+uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs) {
+    return seqs + (strcmp(hive_config_str(cfg, "speculative.draft"), "base") == 0 ? 1 : 0);
+}
+
+int hive_session_spec_seq(hive_session *s, hive_spec_opts *o) {
+    if (o->kind != HIVE_DRAFT_BASE) return 0;
+    hive_error *err = NULL;
+    if (hive_engine_seq_new(s->eng, &o->draft_seq, &err) != HIVE_OK) return fail(err, "--draft base");
+    return 0;
 }

@@ -54,6 +54,18 @@ void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p);
  * from parallel request handlers. */
 void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *max_tokens);
 
+/* speculative.draft / draft_max as options (kind NONE when off); prints the
+ * error and returns 2 on a bad value. --draft base without experts (or with
+ * --merge) is refused too, once the session is open (s != NULL). */
+struct hive_spec_opts;
+int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, struct hive_spec_opts *o);
+/* Engine sequence slots a front end needs: one per sequence it runs, plus the
+ * base drafter's own (--draft base). */
+uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs);
+/* --draft base: the drafter's sequence (no adapters); o->draft_seq stays -1
+ * for other drafters. Prints the error and returns 1 on failure. */
+int hive_session_spec_seq(hive_session *s, struct hive_spec_opts *o);
+
 /* Chat helpers shared by generate --chat, chat and serve (chat_encode.c). */
 /* chat.thinking: 1 on, 0 off, HIVE_THINKING_DEFAULT */
 int hive_thinking_flag(const hive_config *cfg);

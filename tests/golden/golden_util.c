@@ -70,7 +70,7 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.kv_dtype = golden_next.kv_dtype ? golden_next.kv_dtype : HIVE_DTYPE_F32; /* golden comparisons: f32 */
     o.max_rows = golden_next.max_rows ? golden_next.max_rows : 64;
     o.rope = golden_next.rope;
-    o.max_seqs = 8;
+    o.max_seqs = golden_next.max_seqs ? golden_next.max_seqs : 8;
     o.weights_dtype = weights_dtype;
     o.qk_hf_order = qk_hf_order;
     o.batched_lora = golden_next.batched_lora;

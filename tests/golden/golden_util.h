@@ -44,6 +44,7 @@ typedef struct golden_knobs {
     uint32_t kv_dtype; /* 0: f32 (golden comparisons in f32); HIVE_DTYPE_F16 as llama.cpp keeps it */
     uint32_t max_rows; /* rows per forward pass; 0: 64 */
     hive_rope_override rope; /* over the model's RoPE settings (zero: none) */
+    uint32_t max_seqs; /* sequence slots; 0: 8 */
 } golden_knobs;
 extern golden_knobs golden_next;
 /* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of

@@ -4,14 +4,17 @@ clients over different expert sets equal their solo runs; every error case with 
 object; a client that disconnects frees its KV; a second chat turn hits the prefix cache;
 model "auto" routes each request (X-Hive-Experts header, /metrics label); SIGTERM exits 0;
 structured output (response_format, grammar, regex, the experts' manifest grammars) checked by
-Python's json, jsonschema and re, alone and in a batch. Real SmolLM2 model and the shipped
-experts (examples/experts)."""
+Python's json, jsonschema and re, alone and in a batch; a broken package in an --expert-dir
+fails only its own requests. Real SmolLM2 model and the shipped experts (examples/experts)."""
 import concurrent.futures as cf
 import http.client
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import jsonschema
@@ -428,6 +431,37 @@ def test_model_auto_routes():
     assert m['hive_routed_requests_total{experts="sql"}'] >= 2, m
     assert m['hive_routed_requests_total{experts="json"}'] >= 1, m
     assert m['hive_routed_requests_total{experts="%s"}' % BASE] >= 1, m
+
+
+def test_broken_expert_is_lazy():
+    # --expert-dir is discovered by name only (docs/EXPERTS.md, A thousand experts): the server
+    # starts with a broken package among good ones, serves the good ones, fails only the broken
+    # one's requests (500 expert_unavailable, naming it) and leaves it out of /v1/models
+    d = tempfile.mkdtemp(prefix="hive-server-lazy-")
+    try:
+        shutil.copytree(os.path.join(ARGS.root, "examples", "experts", "ia3"), os.path.join(d, "good"))
+        os.mkdir(os.path.join(d, "broken"))
+        with open(os.path.join(d, "broken", "manifest.json"), "w") as f:
+            f.write('{"name": ')
+        with open(os.path.join(d, "garbage.expert"), "w") as f:
+            f.write("not an archive")
+        c = Server(ARGS, "--expert-dir", d, ctx=256, parallel=1, log_name="lazy")
+        try:
+            for name, why in (("broken", "manifest.json: not valid JSON"), ("garbage", "not a readable .expert")):
+                st, out, _ = c.request("POST", "/v1/completions", {"model": name, "prompt": "Hi", "max_tokens": 1})
+                assert st == 500 and out["error"]["code"] == "expert_unavailable", (st, out)
+                assert "expert '%s' (" % name in out["error"]["message"] and why in out["error"]["message"], out
+            st, out, hdrs = c.request("POST", "/v1/completions", {"model": "good", "prompt": "Hi", "max_tokens": 2})
+            assert st == 200 and {k.lower(): v for k, v in hdrs.items()}.get("x-hive-experts") == "good", (st, out, hdrs)
+            st, out, _ = c.request("GET", "/v1/models")
+            ids = [m["id"] for m in out["data"]]
+            assert "good" in ids and "sql" in ids and "broken" not in ids and "garbage" not in ids, ids
+            st, out, _ = c.request("POST", "/v1/completions", {"model": "broken", "prompt": "Hi", "max_tokens": 1})
+            assert st == 500, (st, out)  # still failing, still named, server still up
+        finally:
+            assert c.stop() == 0, c.log_path
+    finally:
+        shutil.rmtree(d)
 
 
 def test_sigterm_exits_zero():

@@ -49,15 +49,19 @@ struct hive_weight {
 struct hive_kv_cache {
     hive_kv_desc desc;
     size_t slot_elems;   /* n_kv_heads * head_dim */
-    size_t elem_size;    /* 2 (f16) or 4 (f32) */
+    size_t elem_size;    /* 2 (f16) or 4 (f32); q8_0: 0 (blocks of 32: row_bytes) */
+    size_t row_bytes;    /* one KV head's row of head_dim elements */
     size_t layer_bytes;  /* one of K or V for one layer */
     /* [n_layers][n_blocks][n_kv_heads][block_size][head_dim]: within a page
      * each KV head's rows are contiguous, so attention streams them */
     uint8_t *k, *v;
 };
+/* A q8_0 KV row: blocks of 32 as llama.cpp's quantize_row_q8_0 makes them. */
+void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n);
+
 /* Byte offset of (head h, slot `slot` of page `block`) within one layer. */
 static inline size_t cpu_kv_row_off(const hive_kv_cache *kv, size_t block, uint32_t h, uint32_t slot) {
-    return ((block * kv->desc.n_kv_heads + h) * kv->desc.block_size + slot) * kv->desc.head_dim * kv->elem_size;
+    return ((block * kv->desc.n_kv_heads + h) * kv->desc.block_size + slot) * kv->row_bytes;
 }
 
 /* Makes an error through the host (message formatted here) and returns code. */

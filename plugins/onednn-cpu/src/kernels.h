@@ -54,6 +54,12 @@ typedef struct cpu_kernels {
                           float *out);
     void (*pv_f16)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
                    float *cls);
+    /* A q8_0 cache (blocks of 32: d, qs): q.k as sum over blocks of
+     * d * hsum8(eight lanes of q[i] qs[i]); p.V as out[d] = the sum, in slot
+     * order, of (p[t] * d_block) qs[d] (one FMA per slot). */
+    void (*dot_slots_q8_0)(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                           float *out);
+    void (*pv_q8_0)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out);
     /* y *= a; returns max(y) after scaling (-inf when n == 0) */
     float (*scale_max_f32)(float a, float *y, int64_t n);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */

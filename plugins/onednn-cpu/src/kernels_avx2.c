@@ -280,6 +280,41 @@ static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_
         out[i] = cpu_hsum8_ggml(c8);
     }
 }
+/* q8_0 cache: the scalar kernels' order, eight lanes (or dims) at a time */
+static inline __m256 load8_i8(const int8_t *x) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)x)));
+}
+static void dot_slots_q8_0_avx2(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                                float *out) {
+    for (int t = 0; t < n; t++) {
+        if ((t & 7) == 0) cpu_prefetch_slot_rows(base, slot_off, t + 16, n, hd / 2);
+        const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
+        float s = 0.0f;
+        for (int64_t b = 0; b < hd / 32; b++) {
+            __m256 a = _mm256_setzero_ps();
+            for (int i = 0; i < 32; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + b * 32 + i), load8_i8(row[b].qs + i), a);
+            s = fmaf(_cvtsh_ss(row[b].d), hsum256(a), s);
+        }
+        out[t] = s;
+    }
+}
+static void pv_q8_0_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out) {
+    for (int64_t b = 0; b < hd / 32; b++) { /* one block of dims: four accumulators over every slot */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < n; t++) {
+            const blk_q8_0 *blk = (const blk_q8_0 *)(base + slot_off[t]) + b;
+            __m256 w = _mm256_set1_ps(p[t] * _cvtsh_ss(blk->d));
+            a0 = _mm256_fmadd_ps(w, load8_i8(blk->qs), a0);
+            a1 = _mm256_fmadd_ps(w, load8_i8(blk->qs + 8), a1);
+            a2 = _mm256_fmadd_ps(w, load8_i8(blk->qs + 16), a2);
+            a3 = _mm256_fmadd_ps(w, load8_i8(blk->qs + 24), a3);
+        }
+        _mm256_storeu_ps(out + b * 32, a0);
+        _mm256_storeu_ps(out + b * 32 + 8, a1);
+        _mm256_storeu_ps(out + b * 32 + 16, a2);
+        _mm256_storeu_ps(out + b * 32 + 24, a3);
+    }
+}
 #undef SLOT_ROW
 /* acc += sum_t p[t] * v_t (f32 cache), eight dims at a time so acc stays in a register */
 static void axpy_slots_f32_avx2(const float *p, const float *v, size_t stride, int n, int64_t hd, float *acc) {
@@ -373,6 +408,8 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->axpy_slots_f32 = axpy_slots_f32_avx2;
     k->pv_f16 = pv_f16_avx2;
     k->scale_max_f32 = scale_max_f32_avx2;
+    k->dot_slots_q8_0 = dot_slots_q8_0_avx2;
+    k->pv_q8_0 = pv_q8_0_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;

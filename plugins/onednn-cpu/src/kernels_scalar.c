@@ -266,6 +266,29 @@ static void axpy_slots_f32_scalar(const float *p, const float *v, size_t stride,
     for (int t = 0; t < n; t++)
         for (int64_t i = 0; i < hd; i++) acc[i] += p[t] * v[(size_t)t * stride + i];
 }
+static void dot_slots_q8_0_scalar(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                                  float *out) {
+    for (int t = 0; t < n; t++) {
+        const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
+        float s = 0.0f;
+        for (int64_t b = 0; b < hd / 32; b++) {
+            float lane[8] = {0};
+            for (int i = 0; i < 32; i += 8)
+                for (int l = 0; l < 8; l++) lane[l] = fmaf(q[b * 32 + i + l], (float)row[b].qs[i + l], lane[l]);
+            s = fmaf(cpu_f16_to_f32(row[b].d), cpu_hsum8_ggml(lane), s);
+        }
+        out[t] = s;
+    }
+}
+static void pv_q8_0_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                           float *out) {
+    for (int64_t i = 0; i < hd; i++) out[i] = 0.0f;
+    for (int t = 0; t < n; t++) {
+        const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
+        for (int64_t i = 0; i < hd; i++)
+            out[i] = fmaf(p[t] * cpu_f16_to_f32(row[i / 32].d), (float)row[i / 32].qs[i % 32], out[i]);
+    }
+}
 static void pv_f16_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
                           float *out, float *cls) {
     (void)cls;
@@ -332,6 +355,8 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->axpy_slots_f32 = axpy_slots_f32_scalar;
     k->pv_f16 = pv_f16_scalar;
     k->scale_max_f32 = scale_max_f32_scalar;
+    k->dot_slots_q8_0 = dot_slots_q8_0_scalar;
+    k->pv_q8_0 = pv_q8_0_scalar;
     k->scale_f32 = scale_f32_scalar;
     k->f32_to_f16 = f32_to_f16_scalar;
     k->silu_mul = silu_mul_scalar;

@@ -2,6 +2,7 @@
  * run of block_size rows per KV head, each row head_dim elements (f16 or f32):
  * cpu_kv_row_off. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,9 +21,12 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
     (void)dev;
     if (!desc || !out || desc->struct_size < offsetof(hive_kv_desc, reserved0))
         return cpu_fail(err, HIVE_E_INVALID, "kv_alloc: descriptor or out missing");
-    if (desc->dtype != HIVE_DTYPE_F16 && desc->dtype != HIVE_DTYPE_F32)
-        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: dtype %s not supported (f16, f32)",
+    if (desc->dtype != HIVE_DTYPE_F16 && desc->dtype != HIVE_DTYPE_F32 && desc->dtype != HIVE_DTYPE_Q8_0)
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: dtype %s not supported (f16, f32, q8_0)",
                         cpu_dtype_name(desc->dtype));
+    if (desc->dtype == HIVE_DTYPE_Q8_0 && desc->head_dim % 32)
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: a q8_0 cache needs head_dim a multiple of 32 (it is %u)",
+                        desc->head_dim);
     if (!desc->n_layers || !desc->n_blocks || !desc->block_size || !desc->n_kv_heads ||
         !desc->head_dim || desc->head_dim > CPU_MAX_HEAD_DIM)
         return cpu_fail(err, HIVE_E_INVALID,
@@ -34,8 +38,10 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
     if (!kv) return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: out of memory");
     kv->desc = *desc;
     kv->slot_elems = (size_t)desc->n_kv_heads * desc->head_dim;
-    kv->elem_size = desc->dtype == HIVE_DTYPE_F16 ? 2 : 4;
-    kv->layer_bytes = (size_t)desc->n_blocks * desc->block_size * kv->slot_elems * kv->elem_size;
+    kv->elem_size = desc->dtype == HIVE_DTYPE_F16 ? 2 : desc->dtype == HIVE_DTYPE_F32 ? 4 : 0;
+    kv->row_bytes = desc->dtype == HIVE_DTYPE_Q8_0 ? desc->head_dim / 32 * sizeof(blk_q8_0)
+                                                   : desc->head_dim * kv->elem_size;
+    kv->layer_bytes = (size_t)desc->n_blocks * desc->block_size * desc->n_kv_heads * kv->row_bytes;
     size_t total = kv->layer_bytes * desc->n_layers;
     kv->k = kv_map(total);
     kv->v = kv_map(total);
@@ -54,6 +60,17 @@ void cpu_kv_free(hive_device *dev, hive_kv_cache *kv) {
     if (kv->k) munmap(kv->k, total);
     if (kv->v) munmap(kv->v, total);
     free(kv);
+}
+
+/* llama.cpp's quantize_row_q8_0 (reference): d = max|x| / 127, q = round(x / d). */
+void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = cpu_f32_to_f16(d);
+        for (int i = 0; i < 32; i++) y[b].qs[i] = (int8_t)roundf(x[i] * id);
+    }
 }
 
 hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
@@ -84,6 +101,9 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
             if (kv->elem_size == 2) {
                 dev->kern.f32_to_f16(ks, (uint16_t *)(kv->k + off), hd);
                 dev->kern.f32_to_f16(vs, (uint16_t *)(kv->v + off), hd);
+            } else if (!kv->elem_size) {
+                cpu_quantize_q8_0(ks, (blk_q8_0 *)(kv->k + off), hd);
+                cpu_quantize_q8_0(vs, (blk_q8_0 *)(kv->v + off), hd);
             } else {
                 memcpy(kv->k + off, ks, hd * sizeof(float));
                 memcpy(kv->v + off, vs, hd * sizeof(float));

@@ -80,7 +80,9 @@ static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n,
  * double), and its weights are rounded to f16 before they multiply V. One
  * task per (row, query head): at decode that is 9-32 tasks rather than 3-8
  * per KV head, so two threads stay busy; the K and V rows a KV head's query
- * heads share come from L2 for all but the first. */
+ * heads share come from L2 for all but the first. A q8_0 cache takes the
+ * same path with its own kernels (blocks dequantized in registers) and no
+ * f16 rounding of q or the weights. */
 typedef struct {
     float *sc;            /* [max_ctx] scores, then weights */
     uint16_t *half;       /* max(max_ctx, head_dim) halves for the f16 rounding */
@@ -97,13 +99,20 @@ static void att_head_f16(const att_ctx *c, int64_t r, uint32_t h, const att_scra
     const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + head_off;
     const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + head_off;
     const size_t *off = c->slot_off[s];
-    round_f16(k, cpu_row(c->q, r) + (size_t)h * hd, w->q16, hd, w->half);
-    k->dot_slots_f16(w->q16, kbase, off, n, hd, w->sc);
+    const float *q = cpu_row(c->q, r) + (size_t)h * hd;
+    int f16 = kv->elem_size == 2; /* else q8_0: q and the weights stay f32 */
+    if (f16) round_f16(k, q, w->q16, hd, w->half);
+    (f16 ? k->dot_slots_f16 : k->dot_slots_q8_0)(f16 ? w->q16 : q, kbase, off, n, hd, w->sc);
     float m = k->scale_max_f32(c->scale, w->sc, n);
     double sum = k->exp_sum(w->sc, m, w->sc, n);
     k->scale_f32((float)(1.0 / sum), w->sc, n);
+    float *o = cpu_row(c->out, r) + (size_t)h * hd;
+    if (!f16) {
+        k->pv_q8_0(w->sc, vbase, off, n, hd, o);
+        return;
+    }
     round_f16(k, w->sc, w->sc, n, w->half);
-    k->pv_f16(w->sc, vbase, off, n, hd, cpu_row(c->out, r) + (size_t)h * hd, w->cls);
+    k->pv_f16(w->sc, vbase, off, n, hd, o, w->cls);
 }
 
 static void att_one_f32_task(const att_ctx *c, int64_t r, uint32_t h) {
@@ -120,7 +129,7 @@ static void att_one_f32_task(const att_ctx *c, int64_t r, uint32_t h) {
 /* tasks are (row, head) */
 static void att_task(void *ctx, int64_t i0, int64_t i1) {
     const att_ctx *c = ctx;
-    if (c->kv->elem_size != 2) {
+    if (c->kv->elem_size == 4) {
         for (int64_t i = i0; i < i1; i++) att_one_f32_task(c, i / c->n_heads, (uint32_t)(i % c->n_heads));
         return;
     }
@@ -275,7 +284,7 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
     att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed, NULL};
-    if (kv->elem_size == 2 && !(c.slot_off = att_slot_offsets(&c)))
+    if (kv->elem_size != 4 && !(c.slot_off = att_slot_offsets(&c)))
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
                         batch->n_seqs);
     int64_t tasks = q->rows * n_heads;

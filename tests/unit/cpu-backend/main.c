@@ -47,6 +47,7 @@ int main(void) {
         cmocka_unit_test(test_attention_errors),
         cmocka_unit_test(test_kv_pages_on_demand),
         cmocka_unit_test(test_attention_split_exact),
+        cmocka_unit_test(test_attention_q8_0),
         cmocka_unit_test(test_lora_segments),
         cmocka_unit_test(test_lora_segments_errors),
     };

@@ -116,9 +116,12 @@ void test_attention_errors(void **state) {
     assert_int_equal(api->op_kv_store(dev, kv, 0, &k.t, &k.t, &b, &err), HIVE_E_SHAPE);
     assert_non_null(strstr(last_error, "kv_store"));
     hive_kv_desc bad = kd;
-    bad.dtype = HIVE_DTYPE_Q8_0;
+    bad.dtype = HIVE_DTYPE_Q4_1;
     hive_kv_cache *kv2 = NULL;
     assert_int_equal(api->kv_alloc(dev, &bad, &kv2, &err), HIVE_E_UNSUPPORTED);
+    bad.dtype = HIVE_DTYPE_Q8_0; /* head_dim 8: not whole blocks of 32 */
+    assert_int_equal(api->kv_alloc(dev, &bad, &kv2, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(last_error, "multiple of 32"));
     tt_free(&q); tt_free(&out); tt_free(&q4); tt_free(&o4); tt_free(&k);
     api->kv_free(dev, kv);
 }
@@ -187,5 +190,65 @@ void test_attention_split_exact(void **state) {
         if (memcmp(tt_row(&out[0], r), tt_row(&out[1], r), 2 * HD2 * sizeof(float)))
             fail_msg("row %d: split attention differs from per-head attention", r);
     tt_free(&k); tt_free(&v); tt_free(&q); tt_free(&out[0]); tt_free(&out[1]);
+    api->kv_free(dev, kv);
+}
+
+/* What a q8_0 cache holds for x: llama.cpp's quantize_row_q8_0, written out
+ * again here (d = max|x| / 127 rounded to f16, q = round(x / d)). */
+static void ref_q8_0_values(const float *x, float *y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) y[b * 32 + i] = ref_f16_value(d) * roundf(x[b * 32 + i] * id);
+    }
+}
+
+/* A q8_0 cache: attention equals exact attention over the quantized values. */
+void test_attention_q8_0(void **state) {
+    (void)state;
+    enum { HD8 = 64, NKV8 = 2, NH8 = 6, LEN = 3000, NB8 = 190 };
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_Q8_0, 1, NB8, 16, NKV8, HD8, 0};
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    int32_t table[NB8], seq[LEN], pos[LEN];
+    for (int i = 0; i < NB8; i++) table[i] = (i * 7 + 2) % NB8;
+    for (int i = 0; i < LEN; i++) seq[i] = 0, pos[i] = i;
+    hive_batch sb = {sizeof sb, LEN, seq, pos, 1, NB8, table};
+    test_tensor k = tt_new(LEN, NKV8 * HD8, NKV8 * HD8, 0), v = tt_new(LEN, NKV8 * HD8, NKV8 * HD8, 0);
+    assert_int_equal(api->op_kv_store(dev, kv, 0, &k.t, &v.t, &sb, NULL), HIVE_OK);
+    int32_t qseq[3] = {0, 0, 0}, qpos[3] = {LEN - 1, 1700, 0};
+    hive_batch qb = {sizeof qb, 3, qseq, qpos, 1, NB8, table};
+    test_tensor q = tt_new(3, NH8 * HD8, NH8 * HD8, 0), out = tt_new(3, NH8 * HD8, NH8 * HD8, 0);
+    const float scale = 0.3f;
+    assert_int_equal(api->op_attention(dev, kv, 0, &q.t, NH8, scale, &qb, &out.t, NULL), HIVE_OK);
+    static float kq[LEN][NKV8 * HD8], vq[LEN][NKV8 * HD8];
+    for (int t = 0; t < LEN; t++)
+        for (int h = 0; h < NKV8; h++) {
+            ref_q8_0_values(tt_row(&k, t) + h * HD8, kq[t] + h * HD8, HD8);
+            ref_q8_0_values(tt_row(&v, t) + h * HD8, vq[t] + h * HD8, HD8);
+        }
+    double worst = 0;
+    for (int r = 0; r < 3; r++)
+        for (int h = 0; h < NH8; h++) {
+            int kvh = h / (NH8 / NKV8);
+            double w[LEN], mx = -1e300, sum = 0;
+            for (int t = 0; t <= qpos[r]; t++) {
+                double d = 0;
+                for (int i = 0; i < HD8; i++) d += (double)tt_row(&q, r)[h * HD8 + i] * kq[t][kvh * HD8 + i];
+                w[t] = d * scale;
+                if (w[t] > mx) mx = w[t];
+            }
+            for (int t = 0; t <= qpos[r]; t++) sum += (w[t] = exp(w[t] - mx));
+            for (int i = 0; i < HD8; i++) {
+                double o = 0;
+                for (int t = 0; t <= qpos[r]; t++) o += w[t] / sum * vq[t][kvh * HD8 + i];
+                double err = fabs(tt_row(&out, r)[h * HD8 + i] - o);
+                if (err > worst) worst = err;
+            }
+        }
+    printf("q8_0 cache: worst |attention - exact over the quantized values| = %.3g\n", worst);
+    assert_true(worst < 2e-5);
+    tt_free(&k); tt_free(&v); tt_free(&q); tt_free(&out);
     api->kv_free(dev, kv);
 }

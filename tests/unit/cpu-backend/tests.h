@@ -27,6 +27,7 @@ void test_attention_f32(void **state);
 void test_attention_errors(void **state);
 void test_kv_pages_on_demand(void **state);
 void test_attention_split_exact(void **state);
+void test_attention_q8_0(void **state);
 
 void test_lora_segments(void **state);
 void test_lora_segments_errors(void **state);

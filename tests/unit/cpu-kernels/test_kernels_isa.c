@@ -280,6 +280,26 @@ static void check_ggml_order(const cpu_kernels *ref, const cpu_kernels *k) {
             k->pv_f16(p, (const uint8_t *)kv, off, n, hd, o1, cls);
             same_bits(k->isa, "pv_f16", o1, o0, hd);
         }
+    /* q8_0 slots (head_dim 64 and 96: two and three blocks) */
+    static blk_q8_0 q8[NSLOT * 3];
+    static size_t off8[NSLOT];
+    static float q96[96], v0[96], v1[96];
+    for (int i = 0; i < 96; i++) q96[i] = rndf(-2, 2);
+    for (int i = 0; i < NSLOT * 3; i++) {
+        q8[i].d = cpu_f32_to_f16(rndf(0.001f, 0.05f));
+        for (int j = 0; j < 32; j++) q8[i].qs[j] = (int8_t)(rand() % 255 - 127);
+    }
+    for (int t = 0; t < NSLOT; t++) off8[t] = (size_t)((t * 7) % NSLOT) * 3 * sizeof(blk_q8_0);
+    for (int hd = 64; hd <= 96; hd += 32)
+        for (int n = 1; n <= NSLOT; n += n < 20 ? 1 : 13) {
+            ref->dot_slots_q8_0(q96, (const uint8_t *)q8, off8, n, hd, d0);
+            k->dot_slots_q8_0(q96, (const uint8_t *)q8, off8, n, hd, d1);
+            same_bits(k->isa, "dot_slots_q8_0", d1, d0, n);
+            ref->pv_q8_0(p, (const uint8_t *)q8, off8, n, hd, v0);
+            k->pv_q8_0(p, (const uint8_t *)q8, off8, n, hd, v1);
+            same_bits(k->isa, "pv_q8_0", v1, v0, hd);
+        }
+    memcpy(d1, d0, sizeof d1);
     float mx0 = ref->scale_max_f32(0.125f, d0, NSLOT), mx1 = k->scale_max_f32(0.125f, d1, NSLOT);
     same_bits(k->isa, "scale_max_f32", d1, d0, NSLOT);
     if (mx0 != mx1) fail_msg("%s scale_max_f32 max %g vs scalar %g", k->isa, mx1, mx0);

@@ -14,6 +14,7 @@ int main(void) {
     failed += run_cache_tests();
     failed += run_compose_tests();
     failed += run_plugin_tests();
+    failed += run_zoo_tests();
     tu_cleanup_tmp();
     return failed ? 1 : 0;
 }

@@ -1,0 +1,365 @@
+/* Drafters, the verification step and the speculation meter (speculate.h). */
+#include "engine/speculate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar/grammar.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+/* The meter: speculation is judged after SPEC_MIN_STEPS verify passes (one
+ * for the base drafter, whose every draft token costs about a plain step)
+ * against the cost of a plain step (measured on plain steps, PLAIN_PROBE of
+ * them taken on purpose when none was seen; for the base drafter its own
+ * 1-row steps stand in until then); when a produced token costs more than a
+ * plain step, it stays off for OFF_TOKENS tokens (doubling each time, up to
+ * 16x), then is probed again. */
+#define METER_ALPHA 0.3
+#define SPEC_MIN_STEPS 4
+#define PLAIN_PROBE 3
+#define OFF_TOKENS 48
+#define FIRST_K 2
+/* the base drafter first has to compute the whole prompt on its own sequence
+ * (about a prefill): it waits this many plain tokens, so short answers never
+ * pay for it */
+#define BASE_FIRST_PLAIN 16
+#define BASE_MAX_COST 0.5
+
+typedef struct meter {
+    /* draft length now: doubles after a fully accepted draft, drops to one
+     * past the accepted tokens after a rejection (a long copy run earns long
+     * drafts; a wrong guess costs a short pass) */
+    uint32_t k_now;
+    double plain_ms;    /* moving average of one plain decode step */
+    double draft_ms;    /* base drafter: moving average of one of its 1-row steps (a plain step's
+                         * lower bound, known before any plain step is) */
+    uint32_t n_draft_steps;
+    double spec_ms_tok; /* moving average of a verify step's time per token it produced */
+    uint32_t n_plain, n_spec;
+    uint32_t off_left;  /* plain tokens to go before drafting again */
+    uint32_t times_off;
+} meter;
+
+struct hive_spec {
+    hive_engine *e;
+    hive_spec_opts o;
+    uint32_t vocab;
+    int greedy;           /* deterministic target sampler: verification compares tokens */
+    hive_token_prob *p;   /* [vocab] the target's distribution at one row */
+    hive_token_prob *resid;
+    double *dense;        /* [vocab] zero between calls */
+    /* base drafter */
+    hive_sampler *dsmp;   /* the drafter's own sampler (same settings) */
+    int draft_argmax;     /* draft ids from the device */
+    float *dlogits;       /* [vocab] */
+    int32_t *dhist;       /* [ctx + k + 1] history plus drafts, for penalties */
+    uint32_t *allowed;    /* grammar mask of a draft row */
+    hive_token_prob *q;   /* [k * vocab] the drafter's distribution at each draft row (sampling) */
+    size_t *q_n;          /* [k] entries of each */
+    meter m;
+};
+
+hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hive_error **err) {
+    memset(o, 0, sizeof *o);
+    o->draft_seq = -1;
+    o->k = k;
+    if (!text || !*text || !strcmp(text, "none")) return HIVE_OK;
+    if (k < 1 || k > HIVE_DRAFT_MAX_K)
+        return hive_fail(err, HIVE_E_INVALID, "--draft-max %u out of range: must be in 1..%d", k, HIVE_DRAFT_MAX_K);
+    if (!strcmp(text, "base")) {
+        o->kind = HIVE_DRAFT_BASE;
+        return HIVE_OK;
+    }
+    if (!strncmp(text, "lookup", 6) && (text[6] == 0 || text[6] == ':')) {
+        o->kind = HIVE_DRAFT_LOOKUP;
+        o->ngram = 3;
+        if (!text[6]) return HIVE_OK;
+        const char *d = text + 7;
+        unsigned n = 0;
+        size_t len = strspn(d, "0123456789");
+        if (len && len <= 2 && !d[len]) n = (unsigned)atoi(d);
+        if (n >= 1 && n <= HIVE_DRAFT_MAX_NGRAM) {
+            o->ngram = n;
+            return HIVE_OK;
+        }
+        o->kind = HIVE_DRAFT_NONE;
+        return hive_fail(err, HIVE_E_INVALID, "--draft %s: the n-gram length must be a whole number in 1..%d", text,
+                         HIVE_DRAFT_MAX_NGRAM);
+    }
+    return hive_fail(err, HIVE_E_INVALID, "--draft '%s': unknown drafter; use lookup, lookup:N (N = 1..%d), base or none",
+                     text, HIVE_DRAFT_MAX_NGRAM);
+}
+
+void hive_spec_describe(const hive_spec_opts *o, char *buf, size_t cap) {
+    if (o->kind == HIVE_DRAFT_LOOKUP) snprintf(buf, cap, "lookup:%u", o->ngram);
+    else snprintf(buf, cap, "%s", o->kind == HIVE_DRAFT_BASE ? "base" : "none");
+}
+
+/* ---- verification ---- */
+
+int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, size_t n_p, const hive_token_prob *q,
+                                 size_t n_q, int32_t x, double *dense, hive_token_prob *resid, int *accepted) {
+    double px = 0.0, qx = n_q ? 0.0 : 1.0;
+    for (size_t i = 0; i < n_p; i++)
+        if (p[i].id == x) px = p[i].p;
+    for (size_t i = 0; i < n_q; i++)
+        if (q[i].id == x) qx = q[i].p;
+    /* accept with probability min(1, p(x) / q(x)) */
+    if (qx > 0.0 && hive_sampler_uniform(smp) * qx < px) {
+        *accepted = 1;
+        return x;
+    }
+    *accepted = 0;
+    /* rejected: draw from norm(max(0, p - q)) */
+    if (n_q)
+        for (size_t i = 0; i < n_q; i++) dense[q[i].id] = q[i].p;
+    else
+        dense[x] = 1.0;
+    size_t n_r = 0;
+    for (size_t i = 0; i < n_p; i++) {
+        double r = p[i].p - dense[p[i].id];
+        if (r > 0.0) resid[n_r++] = (hive_token_prob){p[i].id, r};
+    }
+    if (n_q)
+        for (size_t i = 0; i < n_q; i++) dense[q[i].id] = 0.0;
+    else
+        dense[x] = 0.0;
+    /* p <= q everywhere happens only by rounding (then rejection had probability ~0) */
+    return n_r ? hive_sampler_draw_from(smp, resid, n_r) : hive_sampler_draw_from(smp, p, n_p);
+}
+
+/* ---- lookup drafter ---- */
+
+uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out) {
+    for (size_t g = ngram; g >= 1; g--) {
+        if (n_hist < g + 1) continue;
+        const int32_t *key = hist + n_hist - g;
+        /* the most recent earlier occurrence: starts at most n_hist - g - 1, so
+         * at least one token follows it */
+        for (size_t i = n_hist - g; i-- > 0;) {
+            if (memcmp(hist + i, key, g * sizeof *key)) continue;
+            size_t avail = n_hist - (i + g);
+            uint32_t n = avail < max_k ? (uint32_t)avail : max_k;
+            memcpy(out, hist + i + g, n * sizeof *out);
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* The longest prefix of draft the grammar allows; the matcher is left as it was. */
+static uint32_t grammar_prefix(struct hive_grammar_matcher *g, const int32_t *draft, uint32_t n) {
+    uint32_t ok = 0;
+    while (ok < n && hive_grammar_matcher_accept(g, draft[ok], NULL) == HIVE_OK) ok++;
+    if (ok) hive_grammar_matcher_rollback(g, ok, NULL);
+    return ok;
+}
+
+/* ---- state ---- */
+
+hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
+                         int argmax, hive_error **err) {
+    if (o->kind == HIVE_DRAFT_NONE || o->k < 1 || o->k > HIVE_DRAFT_MAX_K) {
+        hive_fail(err, HIVE_E_INVALID, "speculation needs a drafter and a draft length in 1..%d", HIVE_DRAFT_MAX_K);
+        return NULL;
+    }
+    if (o->kind == HIVE_DRAFT_BASE) {
+        const hive_adapter_set *set = hive_engine_seq_adapters(e, seq);
+        if (!set || !set->n) {
+            hive_fail(err, HIVE_E_INVALID,
+                      "--draft base drafts with the base model for a sequence's experts, and this one runs none "
+                      "(or they are merged into the weights): the drafter would be the target itself; use --draft "
+                      "lookup, or give --expert");
+            return NULL;
+        }
+        if (o->draft_seq < 0 || o->draft_seq == seq || hive_engine_seq_adapters(e, o->draft_seq)) {
+            hive_fail(err, HIVE_E_INVALID, "--draft base needs a second sequence with no adapters for the drafter");
+            return NULL;
+        }
+    }
+    const uint32_t V = hive_engine_hparams(e)->vocab;
+    hive_spec *s = calloc(1, sizeof *s);
+    if (!s) goto nomem;
+    s->e = e;
+    s->o = *o;
+    s->vocab = V;
+    s->greedy = greedy;
+    /* start short: on a CPU a pass of 9 rows costs about three plain steps,
+     * so a long first guess that fails is the expensive mistake */
+    s->m.k_now = o->k < FIRST_K ? o->k : FIRST_K;
+    if (o->kind == HIVE_DRAFT_BASE && !o->keep_on) s->m.off_left = BASE_FIRST_PLAIN;
+    s->p = malloc((size_t)V * sizeof *s->p);
+    s->resid = malloc((size_t)V * sizeof *s->resid);
+    s->dense = calloc(V, sizeof *s->dense);
+    if (!s->p || !s->resid || !s->dense) goto nomem;
+    if (o->kind == HIVE_DRAFT_BASE) {
+        hive_sampling ds = *sp;
+        if (ds.seed != HIVE_SEED_RANDOM) ds.seed ^= 0x9e3779b97f4a7c15ULL; /* its own stream */
+        if (!(s->dsmp = hive_sampler_new(&ds, V, err))) goto fail;
+        s->draft_argmax = argmax;
+        s->dlogits = malloc((size_t)V * sizeof *s->dlogits);
+        s->dhist = malloc(((size_t)hive_engine_ctx(e) + o->k + 1) * sizeof *s->dhist);
+        s->allowed = calloc(((size_t)V + 31) / 32, sizeof *s->allowed);
+        if (!s->dlogits || !s->dhist || !s->allowed) goto nomem;
+        if (!greedy) {
+            s->q = malloc((size_t)o->k * V * sizeof *s->q);
+            s->q_n = calloc(o->k, sizeof *s->q_n);
+            if (!s->q || !s->q_n) goto nomem;
+        }
+    }
+    return s;
+nomem:
+    hive_fail(err, HIVE_E_NOMEM, "speculative decoding: out of memory");
+fail:
+    hive_spec_free(s);
+    return NULL;
+}
+
+void hive_spec_free(hive_spec *s) {
+    if (!s) return;
+    free(s->p);
+    free(s->resid);
+    free(s->dense);
+    hive_sampler_free(s->dsmp);
+    free(s->dlogits);
+    free(s->dhist);
+    free(s->allowed);
+    free(s->q);
+    free(s->q_n);
+    free(s);
+}
+
+int hive_spec_wants_draft(const hive_spec *s) { return s->m.off_left == 0; }
+uint32_t hive_spec_times_off(const hive_spec *s) { return s->m.times_off; }
+
+void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produced) {
+    meter *m = &s->m;
+    if (!produced) return;
+    if (!drafted) {
+        m->plain_ms = m->n_plain++ ? (1 - METER_ALPHA) * m->plain_ms + METER_ALPHA * ms : ms;
+        m->off_left = m->off_left > produced ? m->off_left - produced : 0;
+        return;
+    }
+    uint32_t accepted = produced - 1; /* a pass cut short by a stop counts as a rejection */
+    s->m.k_now = accepted >= drafted ? (2 * drafted < s->o.k ? 2 * drafted : s->o.k) : accepted + 1;
+    double per_tok = ms / produced;
+    m->spec_ms_tok = m->n_spec++ ? (1 - METER_ALPHA) * m->spec_ms_tok + METER_ALPHA * per_tok : per_tok;
+    if (s->o.keep_on || m->n_spec < (s->o.kind == HIVE_DRAFT_BASE ? 1u : SPEC_MIN_STEPS)) return;
+    double plain = m->n_plain ? m->plain_ms : m->n_draft_steps ? m->draft_ms : 0.0;
+    if (plain <= 0.0) { /* nothing to compare with yet: measure a few plain steps */
+        m->off_left = PLAIN_PROBE;
+        return;
+    }
+    if (m->spec_ms_tok > plain) {
+        m->off_left = OFF_TOKENS << (m->times_off < 4 ? m->times_off : 4);
+        m->times_off++;
+        m->n_spec = 0; /* the next probe is judged afresh */
+    }
+}
+
+/* Feed the drafter's sequence what it lacks of hist (the target's tokens) and
+ * leave the next draft row's logits (or argmax id) ready. */
+static hive_status base_sync(hive_spec *s, const int32_t *hist, size_t n_hist, int32_t *next, hive_error **err) {
+    hive_engine *e = s->e;
+    int32_t ds = s->o.draft_seq;
+    uint32_t have = hive_engine_seq_len(e, ds);
+    const int32_t *dt = hive_engine_seq_tokens(e, ds);
+    size_t common = 0; /* keep at least the last token to feed */
+    while (common < have && common + 1 < n_hist && dt[common] == hist[common]) common++;
+    hive_status st = hive_engine_seq_truncate(e, ds, (uint32_t)common, err);
+    if (st != HIVE_OK) return st;
+    size_t n = n_hist - common;
+    int32_t *seqs = malloc(n * sizeof *seqs);
+    if (!seqs) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) seqs[i] = ds;
+    hive_fwd_batch b = {(uint32_t)n, hist + common, seqs, NULL, s->draft_argmax ? next : NULL};
+    st = hive_engine_forward(e, &b, s->dlogits, err);
+    free(seqs);
+    return st;
+}
+
+/* Before the base drafter computes the prompt on its own sequence: one base
+ * step on one token (no history) prices a draft token. When it costs more
+ * than BASE_MAX_COST of a plain target step, no draft length can pay (a
+ * verify pass costs at least a plain step), so drafting stops for this
+ * generation. Returns 1 when drafting may go on. */
+static int base_worth_it(hive_spec *s, const int32_t *hist, size_t n_hist, hive_error **err) {
+    meter *m = &s->m;
+    if (s->o.keep_on || m->n_draft_steps || !m->n_plain) return 1;
+    int32_t ds = s->o.draft_seq, next = -1;
+    if (hive_engine_seq_truncate(s->e, ds, 0, err) != HIVE_OK) return -1;
+    hive_fwd_batch one = {1, &hist[n_hist - 1], &ds, NULL, s->draft_argmax ? &next : NULL};
+    double t0 = hive_now_ms();
+    if (hive_engine_forward(s->e, &one, s->dlogits, err) != HIVE_OK) return -1;
+    m->draft_ms = hive_now_ms() - t0;
+    m->n_draft_steps = 1;
+    if (m->draft_ms <= BASE_MAX_COST * m->plain_ms) return 1;
+    m->off_left = UINT32_MAX; /* for good: the experts add too little to the base's cost */
+    m->times_off++;
+    return 0;
+}
+
+static int draft_base(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
+                      int32_t *out, hive_error **err) {
+    int32_t next = -1, ds = s->o.draft_seq;
+    int worth = base_worth_it(s, hist, n_hist, err);
+    if (worth <= 0) return worth;
+    if (base_sync(s, hist, n_hist, &next, err) != HIVE_OK) return -1;
+    memcpy(s->dhist, hist, n_hist * sizeof *hist);
+    uint32_t n = 0, in_grammar = 0;
+    while (n < max_k) {
+        if (g) {
+            hive_error *gerr = NULL; /* a limit error only ends the draft; verification meets it again */
+            if (!hive_grammar_matcher_fill_mask(g, s->allowed, &gerr)) {
+                hive_error_free(gerr);
+                break;
+            }
+            hive_sampler_apply_mask(s->dlogits, s->allowed, s->vocab);
+        }
+        int32_t t;
+        if (s->greedy) {
+            t = s->draft_argmax ? next : hive_sampler_sample(s->dsmp, s->dlogits, s->dhist, n_hist + n);
+        } else {
+            hive_token_prob *q = s->q + (size_t)n * s->vocab;
+            s->q_n[n] = hive_sampler_distribution(s->dsmp, s->dlogits, s->dhist, n_hist + n, q);
+            t = hive_sampler_draw_from(s->dsmp, q, s->q_n[n]);
+        }
+        if (g) {
+            if (hive_grammar_matcher_accept(g, t, NULL) != HIVE_OK) break;
+            in_grammar++;
+        }
+        out[n] = t;
+        s->dhist[n_hist + n] = t;
+        n++;
+        if (n == max_k) break;
+        hive_fwd_batch one = {1, &t, &ds, NULL, s->draft_argmax ? &next : NULL};
+        double t0 = hive_now_ms();
+        if (hive_engine_forward(s->e, &one, s->dlogits, err) != HIVE_OK) {
+            if (in_grammar) hive_grammar_matcher_rollback(g, in_grammar, NULL);
+            return -1;
+        }
+        double ms = hive_now_ms() - t0;
+        s->m.draft_ms = s->m.n_draft_steps++ ? (1 - METER_ALPHA) * s->m.draft_ms + METER_ALPHA * ms : ms;
+    }
+    if (in_grammar) hive_grammar_matcher_rollback(g, in_grammar, NULL);
+    return (int)n;
+}
+
+int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
+                    int32_t *out, hive_error **err) {
+    if (max_k > s->m.k_now) max_k = s->m.k_now;
+    if (!max_k || !n_hist) return 0;
+    if (s->o.kind == HIVE_DRAFT_BASE) return draft_base(s, hist, n_hist, max_k, g, out, err);
+    uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
+    return (int)(g ? grammar_prefix(g, out, n) : n);
+}
+
+int32_t hive_spec_verify_row(hive_spec *s, hive_sampler *smp, uint32_t row, const float *logits, const int32_t *hist,
+                             size_t n_hist, int32_t x, int *accepted) {
+    size_t n_p = hive_sampler_distribution(smp, logits, hist, n_hist, s->p);
+    const hive_token_prob *q = s->q ? s->q + (size_t)row * s->vocab : NULL;
+    size_t n_q = s->q ? s->q_n[row] : 0;
+    return hive_spec_verify_sampled(smp, s->p, n_p, q, n_q, x, s->dense, s->resid, accepted);
+}

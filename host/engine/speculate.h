@@ -1,0 +1,97 @@
+/* Speculative decoding (docs/SPECULATIVE.md): a drafter proposes up to k
+ * tokens, the target scores them all in one forward pass (rows of the same
+ * sequence, with the sequence's own expert set), and verification keeps the
+ * target's output distribution exactly:
+ *   - greedy: accept while the draft equals the target's token, then take the
+ *     target's token at the first mismatch (or one bonus token after k);
+ *   - sampling: rejection sampling (Leviathan et al. 2023) on the final
+ *     distributions of the sampler pipeline (hive_sampler_distribution).
+ * Rejected rows are cut from the KV cache. hive_generate drives it
+ * (generate.c); this file holds the drafters, the verification step and the
+ * meter that turns speculation off when it does not pay. */
+#ifndef HIVE_ENGINE_SPECULATE_H
+#define HIVE_ENGINE_SPECULATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/sampler.h"
+
+struct hive_grammar_matcher;
+
+typedef enum hive_draft_kind {
+    HIVE_DRAFT_NONE = 0,
+    HIVE_DRAFT_LOOKUP, /* n-gram lookup over the prompt and the text so far */
+    HIVE_DRAFT_BASE,   /* the same engine without the sequence's experts */
+} hive_draft_kind;
+
+/* --draft-max upper bound: a verify pass is at most 15 rows. Exactness needs
+ * a row's logits not to depend on the rows beside it; onednn-cpu keeps that
+ * for passes under 16 rows, but from 16 on it multiplies f32/bf16 weights
+ * through oneDNN, whose sums differ in the last bits (docs/SPECULATIVE.md). */
+#define HIVE_DRAFT_MAX_K 14
+#define HIVE_DRAFT_MAX_NGRAM 16 /* lookup:N upper bound */
+
+typedef struct hive_spec_opts {
+    hive_draft_kind kind;
+    uint32_t ngram;    /* lookup: longest n-gram matched (shorter ones down to 1 are tried next) */
+    uint32_t k;        /* most draft tokens per step (--draft-max) */
+    /* base: the drafter's own sequence in the same engine, with no adapters
+     * (the caller creates it and may keep it across calls: its KV is reused
+     * and rolled back like the target's) */
+    int32_t draft_seq;
+    /* 1: never turn speculation off (tests that want every step verified);
+     * 0: the meter turns it off while it is slower than plain decoding */
+    int keep_on;
+} hive_spec_opts;
+
+/* --draft TEXT: "lookup", "lookup:N" (N in 1..16), "base", or "none"/"" (off);
+ * k is --draft-max (1..HIVE_DRAFT_MAX_K). HIVE_E_INVALID with the accepted forms otherwise. */
+hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hive_error **err);
+/* "lookup:3", "base", "none": for messages and bench output. */
+void hive_spec_describe(const hive_spec_opts *o, char *buf, size_t cap);
+
+/* The verification step of rejection sampling, for one drafted token x:
+ * p is the target's final distribution (sparse, sums to 1), q the drafter's,
+ * from which x was drawn; n_q == 0 means q is one-hot at x (a deterministic
+ * drafter such as lookup). Returns x with probability min(1, p(x)/q(x))
+ * (*accepted = 1), else a draw from norm(max(0, p - q)) (*accepted = 0).
+ * Either way the result is distributed exactly as p. dense: n_vocab doubles,
+ * all zero on entry and on return; resid: room for n_p entries. */
+int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, size_t n_p, const hive_token_prob *q,
+                                 size_t n_q, int32_t x, double *dense, hive_token_prob *resid, int *accepted);
+
+/* lookup: the tokens that followed the most recent earlier occurrence of the
+ * last `ngram` tokens of hist (shorter n-grams down to 1 when none matches),
+ * at most max_k of them, into out. Returns how many. */
+uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out);
+
+/* ---- per-generation state (hive_generate) ---- */
+typedef struct hive_spec hive_spec;
+
+/* greedy: the sampler is deterministic (temperature 0 / top_k 1); argmax:
+ * the engine may compute argmax ids on the device (no penalties, no grammar). */
+hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
+                         int argmax, hive_error **err);
+void hive_spec_free(hive_spec *s);
+
+/* Whether the next step should draft (the meter may have turned it off). */
+int hive_spec_wants_draft(const hive_spec *s);
+/* Draft up to max_k tokens to follow hist[0..n_hist) (the last entry is the
+ * token about to be fed) into out; g (may be NULL) cuts the draft at the
+ * first token the grammar refuses and is left as it was. Returns how many
+ * (0: nothing to propose; a plain step follows) or -1 with *err set. */
+int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
+                    int32_t *out, hive_error **err);
+/* Sampling: the token at row `row` of a verify pass whose draft there is x:
+ * logits is the target's row (grammar-masked), hist the tokens before it. */
+int32_t hive_spec_verify_row(hive_spec *s, hive_sampler *smp, uint32_t row, const float *logits, const int32_t *hist,
+                             size_t n_hist, int32_t x, int *accepted);
+/* One finished step: a verify pass (drafted > 0) or a plain one, its time
+ * (drafting, forward and verification) and the tokens it produced. */
+void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produced);
+/* Times speculation turned itself off in this generation. */
+uint32_t hive_spec_times_off(const hive_spec *s);
+
+#endif

@@ -1,0 +1,79 @@
+/* --draft / --draft-max on the command line: bad values are usage errors
+ * before any loading; generate and chat give the same output with and without
+ * speculation; bench --draft runs both and reports the speedup. The
+ * real-model runs skip when SmolLM2 is absent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXPERTS HIVE_SOURCE_DIR "/examples/experts"
+#include "cli_run.h"
+
+static void test_usage(void **s) {
+    (void)s;
+    /* refused before the (missing) model is opened: exit 2 */
+    EXPECT(2, "generate --model /nonexistent.gguf --draft nonsense --prompt x", "--draft 'nonsense': unknown drafter");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup:0 --prompt x", "n-gram length");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup --draft-max 0 --prompt x", "outside [1, 14]");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup --draft-max 15 --prompt x", "outside [1, 14]");
+    EXPECT(2, "chat --model /nonexistent.gguf --draft lookup:x < /dev/null", "n-gram length");
+    EXPECT(2, "bench --model /nonexistent.gguf --draft lookup", "--prompt TEXT is required");
+    EXPECT(2, "bench --model /nonexistent.gguf --draft lookup --prompt x -b 2", "-b and -d do not apply");
+}
+
+static void test_real_model(void **s) {
+    (void)s;
+    const char *m = real_model();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    static char plain[1 << 16];
+    char args[2048];
+    const char *q = "'Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n"
+                    "Question: Which users live in Toronto and how old are they?'";
+    /* the same bytes with and without each drafter (SQL expert, its grammar) */
+    snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --expert %s/sql.expert --chat --greedy "
+             "--max-tokens 40 --prompt %s", m, EXPERTS, q);
+    EXPECT(0, args, "SELECT");
+    memcpy(plain, g_out, sizeof plain);
+    for (int d = 0; d < 2; d++) {
+        snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --expert %s/sql.expert --chat --greedy "
+                 "--max-tokens 40 --draft %s --prompt %s", m, EXPERTS, d ? "base --draft-max 4" : "lookup:2", q);
+        EXPECT(0, args, "SELECT");
+        if (strcmp(plain, g_out)) fail_msg("--draft changed the output:\nplain: %s\nspec:  %s", plain, g_out);
+    }
+    /* --verbose reports the speculation */
+    snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --greedy --max-tokens 24 --draft lookup "
+             "--verbose --prompt 'one two three four, one two three four, one two three'", m);
+    EXPECT(0, args, "[speculation lookup:3, k 8:");
+    /* base without experts: a usage error that names the way out */
+    snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --draft base --prompt x", m);
+    EXPECT(2, args, "use --draft lookup");
+    /* bench --draft: both runs in one command */
+    snprintf(args, sizeof args, "--cpu --threads 2 bench --model %s --greedy -n 32 --draft lookup --prompt "
+             "'Repeat: red, green, blue, red, green, blue, red, green'", m);
+    EXPECT(0, args, "speedup");
+    assert_non_null(strstr(g_out, "acceptance"));
+    assert_non_null(strstr(g_out, "output       identical"));
+    snprintf(args, sizeof args, "--cpu --threads 2 bench --model %s --greedy -n 16 --draft lookup --json --prompt "
+             "'a b c a b c a b'", m);
+    EXPECT(0, args, "\"identical_output\":true");
+    assert_non_null(strstr(g_out, "\"speedup\":"));
+    assert_non_null(strstr(g_out, "\"mean_accepted\":"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_real_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,417 @@
+/* Speculative decoding never changes greedy output: for every drafter
+ * (lookup:N, base), with and without experts of each adapter type (LoRA,
+ * DoRA, IA3, soft prompt) and under a grammar, hive_generate gives the same
+ * text, the same tokens, the same finish reason and the same KV contents as
+ * plain decoding. On the tiny llama fixture (PEFT adapters, many prompts,
+ * fast) and on SmolLM2 with the shipped experts (50 prompts x 64 tokens with
+ * lookup and no experts, $HIVE_SPEC_PROMPTS to change it; one prompt per
+ * expert and drafter; skipped without the model).
+ * Each case also requires drafts to have been accepted and rejected, so the
+ * comparison exercises both paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/generate.h"
+#include "engine/speculate.h"
+#include "experts/cache.h"
+#include "experts/compose.h"
+#include "experts/expert.h"
+#include "golden_util.h"
+#include "grammar/grammar.h"
+#include "tokenizer/tokenizer.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+typedef struct gen_out {
+    char text[8192];
+    size_t len;
+    int32_t kv[4096];
+    uint32_t n_kv, n_gen;
+    hive_finish finish;
+    hive_gen_stats st;
+} gen_out;
+
+static int collect(void *ud, const char *t, size_t n) {
+    gen_out *o = ud;
+    if (o->len + n < sizeof o->text) memcpy(o->text + o->len, t, n), o->len += n;
+    return 0;
+}
+
+typedef struct spec_totals {
+    uint32_t drafted, accepted, verify, cases;
+} spec_totals;
+
+/* One generation on a fresh sequence (and a fresh drafter sequence). */
+static void generate_one(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const int32_t *prompt,
+                         size_t n, const hive_spec_opts *spec, hive_grammar_matcher *m, uint32_t max_tokens,
+                         gen_out *out) {
+    memset(out, 0, sizeof *out);
+    int32_t seq, dseq = -1;
+    hive_error *err = NULL;
+    assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_set_adapters(g->eng, seq, set, NULL), HIVE_OK);
+    hive_spec_opts so;
+    if (spec) {
+        so = *spec;
+        if (so.kind == HIVE_DRAFT_BASE) {
+            assert_int_equal(hive_engine_seq_new(g->eng, &dseq, NULL), HIVE_OK);
+            so.draft_seq = dseq;
+        }
+    }
+    hive_gen_params gp;
+    memset(&gp, 0, sizeof gp);
+    hive_sampling_defaults(&gp.sampling);
+    gp.sampling.temperature = 0;
+    gp.max_tokens = max_tokens;
+    gp.ignore_eos = 1; /* full length: every prompt gives max_tokens tokens to compare */
+    gp.grammar = m;
+    gp.spec = spec ? &so : NULL;
+    if (m) hive_grammar_matcher_reset(m);
+    if (hive_generate(g->eng, tok, seq, prompt, n, &gp, collect, out, &out->st, &err) != HIVE_OK)
+        fail_msg("generate: %s", hive_error_message(err));
+    out->n_kv = hive_engine_seq_len(g->eng, seq);
+    assert_true(out->n_kv <= sizeof out->kv / sizeof out->kv[0]);
+    memcpy(out->kv, hive_engine_seq_tokens(g->eng, seq), out->n_kv * sizeof(int32_t));
+    out->n_gen = out->st.n_gen;
+    out->finish = out->st.finish;
+    hive_engine_seq_free(g->eng, seq);
+    if (dseq >= 0) hive_engine_seq_free(g->eng, dseq);
+}
+
+/* Plain vs speculative on one prompt: everything equal. */
+static void compare_one(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const int32_t *prompt,
+                        size_t n, const hive_spec_opts *spec, hive_grammar_matcher *m, uint32_t max_tokens,
+                        const char *what, spec_totals *tot) {
+    static gen_out a, b;
+    generate_one(g, tok, set, prompt, n, NULL, m, max_tokens, &a);
+    generate_one(g, tok, set, prompt, n, spec, m, max_tokens, &b);
+    if (a.n_gen != b.n_gen || a.finish != b.finish || a.len != b.len || memcmp(a.text, b.text, a.len) ||
+        a.n_kv != b.n_kv || memcmp(a.kv, b.kv, a.n_kv * sizeof(int32_t)))
+        fail_msg("%s: speculative output differs from plain: %u vs %u tokens, finish %s vs %s, text:\n"
+                 "plain: %.*s\nspec:  %.*s", what, a.n_gen, b.n_gen, hive_finish_name(a.finish),
+                 hive_finish_name(b.finish), (int)a.len, a.text, (int)b.len, b.text);
+    tot->drafted += b.st.n_drafted;
+    tot->accepted += b.st.n_accepted;
+    tot->verify += b.st.n_verify;
+    tot->cases++;
+}
+
+/* strict: this case alone must have run both verification paths (some
+ * drafts accepted, some rejected); else only the sum over cases must */
+static double t_last;
+
+static void report(const char *what, const spec_totals *t, int strict, spec_totals *sum) {
+    double now = hive_now_ms();
+    printf("%-52s %3u generations identical; %u verify passes, %u of %u draft tokens accepted (%.1f s)\n", what,
+           t->cases, t->verify, t->accepted, t->drafted, t_last ? (now - t_last) / 1e3 : 0.0);
+    t_last = now;
+    if (sum) sum->verify += t->verify, sum->accepted += t->accepted, sum->drafted += t->drafted, sum->cases += t->cases;
+    if (!strict) return;
+    assert_true(t->verify > 0);
+    assert_true(t->accepted > 0);
+    assert_true(t->accepted < t->drafted);
+}
+
+/* ---- tiny llama: PEFT adapters of each type, many cheap generations ---- */
+
+#define TINY_PROMPTS 8
+#define TINY_TOKENS 40
+
+static void tiny_prompt(int i, uint32_t V, int32_t *p, size_t *n) {
+    /* a motif repeated with variations, so lookup finds n-grams to copy */
+    size_t len = 24 + (size_t)(i % 4) * 6;
+    for (size_t j = 0; j < len; j++) {
+        uint32_t motif = (uint32_t)(j % (5 + i % 3));
+        p[j] = (int32_t)((motif * 37u + (uint32_t)i * 11u + (j % 17 == 16 ? 5u : 0u)) % (V - 4)) + 3;
+    }
+    *n = len;
+}
+
+static void tiny_cases(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const char *set_name,
+                       hive_grammar_matcher *m) {
+    const uint32_t V = hive_engine_hparams(g->eng)->vocab;
+    /* the meter stays out of the way (keep_on): every step that can draft is verified */
+    static const hive_spec_opts drafters[] = {
+        {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1}, {HIVE_DRAFT_BASE, 0, 8, -1, 1}, /* every set */
+        {HIVE_DRAFT_LOOKUP, 1, 4, -1, 1}, {HIVE_DRAFT_BASE, 0, HIVE_DRAFT_MAX_K, -1, 1}}; /* LoRA and no experts */
+    for (size_t d = 0; d < sizeof drafters / sizeof drafters[0]; d++) {
+        if (drafters[d].kind == HIVE_DRAFT_BASE && !set) continue; /* base needs experts (refused: below) */
+        if (d >= 2 && set && set->id != 100) continue;
+        spec_totals tot = {0};
+        char what[96], name[32];
+        hive_spec_describe(&drafters[d], name, sizeof name);
+        snprintf(what, sizeof what, "tiny llama, %s, %s k %u%s", set_name, name, drafters[d].k, m ? ", grammar" : "");
+        for (int i = 0; i < TINY_PROMPTS; i++) {
+            int32_t p[64];
+            size_t n;
+            tiny_prompt(i, V, p, &n);
+            compare_one(g, tok, set, p, n, &drafters[d], m, TINY_TOKENS, what, &tot);
+        }
+        report(what, &tot, 1, NULL);
+    }
+}
+
+static void test_tiny(void **state) {
+    (void)state;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/llama", HIVE_SOURCE_DIR);
+    golden_env g;
+    assert_int_equal(golden_env_open(&g, dir, 256, -1, 1), 0);
+    hive_tokenizer *tok = NULL;
+    assert_int_equal(hive_tokenizer_new(&g.model->vocab, &tok, NULL), HIVE_OK);
+    static const char *const names[] = {"lora", "dora", "ia3", "prompt"};
+    hive_adapter_ref refs[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/adapters/%s", dir, names[i]);
+        assert_int_equal(golden_load_adapter(&g, path, &refs[i]), 0);
+    }
+    tiny_cases(&g, tok, NULL, "no experts", NULL);
+    for (int i = 0; i < 4; i++) {
+        hive_adapter_set set = {(uint64_t)(100 + i), 1, {refs[i]}};
+        tiny_cases(&g, tok, &set, names[i], NULL);
+    }
+    /* a grammar: each verified position is masked as plain decoding masks it */
+    hive_grammar *gr = NULL;
+    hive_grammar_vocab *gv = NULL;
+    const char *gbnf = "root ::= (word \" \")+ [0-9]\nword ::= [a-f] [a-f] [a-f]? [a-f]?";
+    assert_int_equal(hive_grammar_from_gbnf(gbnf, strlen(gbnf), &gr, NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_vocab_from_tokenizer(tok, &gv, NULL), HIVE_OK);
+    hive_grammar_matcher *m = hive_grammar_matcher_new(gr, gv, NULL);
+    assert_non_null(m);
+    tiny_cases(&g, tok, NULL, "no experts", m);
+    hive_adapter_set lora = {200, 1, {refs[0]}};
+    tiny_cases(&g, tok, &lora, "lora", m);
+    hive_grammar_matcher_free(m);
+    hive_grammar_vocab_free(gv);
+    hive_grammar_free(gr);
+
+    /* --draft base on a sequence without experts is refused, naming the way out */
+    int32_t seq, dseq;
+    assert_int_equal(hive_engine_seq_new(g.eng, &seq, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_new(g.eng, &dseq, NULL), HIVE_OK);
+    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0};
+    hive_gen_params gp;
+    memset(&gp, 0, sizeof gp);
+    hive_sampling_defaults(&gp.sampling);
+    gp.max_tokens = 4;
+    gp.spec = &so;
+    hive_gen_stats st;
+    hive_error *err = NULL;
+    int32_t p[3] = {5, 6, 7};
+    assert_int_equal(hive_generate(g.eng, tok, seq, p, 3, &gp, NULL, NULL, &st, &err), HIVE_E_INVALID);
+    assert_non_null(strstr(hive_error_message(err), "--draft lookup"));
+    hive_error_free(err);
+    hive_engine_seq_free(g.eng, seq);
+    hive_engine_seq_free(g.eng, dseq);
+
+    for (int i = 0; i < 4; i++) golden_free_adapter(&refs[i]);
+    hive_tokenizer_free(tok);
+    golden_env_close(&g);
+}
+
+/* ---- SmolLM2 with the shipped experts ---- */
+
+static const char *const subjects[] = {"users", "orders", "products", "invoices", "employees"};
+static const char *const cities[] = {"Toronto", "Oslo", "Lima", "Kyoto", "Accra"};
+
+/* 50 prompts of several kinds: input-grounded (schemas, records, lists to
+ * repeat or transform), code, and open-ended text */
+static void smol_prompt(int i, char *buf, size_t cap) {
+    const char *s = subjects[i % 5], *c = cities[(i / 5) % 5];
+    switch (i % 5) {
+    case 0:
+        snprintf(buf, cap, "Schema: %s(id, name, age, city); orders(id, %s_id, amount)\nQuestion: Which %s live in %s?\n"
+                 "SQL:", s, s, s, c);
+        break;
+    case 1:
+        snprintf(buf, cap, "Extract the person as JSON: Person %d is %d years old and lives in %s.\nJSON:", i, 20 + i, c);
+        break;
+    case 2:
+        snprintf(buf, cap, "Repeat this list three times: %s, %s, apples, pears, %d.\n1.", c, s, i);
+        break;
+    case 3:
+        snprintf(buf, cap, "def total_%s(rows):\n    \"\"\"Sum the amount of every row in %s.\"\"\"\n", s, c);
+        break;
+    default:
+        snprintf(buf, cap, "Write a short story about a trip to %s with %d friends.", c, i % 7 + 2);
+        break;
+    }
+}
+
+static spec_totals smol_sum;
+
+static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const char *what,
+                     const hive_spec_opts *spec, int n_prompts, int first, uint32_t max_tokens, hive_grammar_matcher *m) {
+    spec_totals tot = {0};
+    for (int i = first; i < first + n_prompts; i++) {
+        char text[512];
+        smol_prompt(i, text, sizeof text);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 1, -1, &ids, &n, NULL), HIVE_OK);
+        compare_one(g, tok, set, ids, n, spec, m, max_tokens, what, &tot);
+        free(ids);
+    }
+    report(what, &tot, 0, &smol_sum);
+}
+
+/* Plain greedy references for n prompts decoded side by side, one row per
+ * sequence per step, argmax on the device (a row's result does not depend on
+ * the rows beside it: test_spec_kv), so 50 references cost a few passes. Each
+ * prompt is prefilled alone, as hive_generate does. out: n x steps tokens. */
+static void batched_reference(golden_env *g, int32_t *const *prompts, const size_t *lens, int n, uint32_t steps,
+                              int32_t *out) {
+    int32_t seqs[16], rows[16], next[16], pseq[512];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(hive_engine_seq_new(g->eng, &seqs[i], NULL), HIVE_OK);
+        for (size_t j = 0; j < lens[i]; j++) pseq[j] = seqs[i];
+        hive_fwd_batch b = {(uint32_t)lens[i], prompts[i], pseq, NULL, &next[i]};
+        assert_int_equal(hive_engine_forward(g->eng, &b, NULL, NULL), HIVE_OK);
+    }
+    for (uint32_t t = 0; t < steps; t++) {
+        for (int i = 0; i < n; i++) out[(size_t)i * steps + t] = rows[i] = next[i];
+        if (t + 1 == steps) break;
+        uint8_t want[16];
+        memset(want, 1, sizeof want);
+        hive_fwd_batch b = {(uint32_t)n, rows, seqs, want, next};
+        assert_int_equal(hive_engine_forward(g->eng, &b, NULL, NULL), HIVE_OK);
+    }
+    for (int i = 0; i < n; i++) hive_engine_seq_free(g->eng, seqs[i]);
+}
+
+/* The issue's 50 prompts x 64 tokens, lookup drafter, no experts: each
+ * speculative run's tokens against the batched plain reference; the
+ * reference itself is checked against hive_generate's plain decoding on the
+ * first prompt of the first and the last batch. */
+#define SMOL_TOKENS 64
+#define SMOL_BATCH 10
+
+static void smol_lookup_50(golden_env *g, const hive_tokenizer *tok, int n_prompts) {
+    const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0}; /* the meter on, as hive-host runs */
+    spec_totals tot = {0};
+    static gen_out run;
+    for (int b0 = 0; b0 < n_prompts; b0 += SMOL_BATCH) {
+        int n = n_prompts - b0 < SMOL_BATCH ? n_prompts - b0 : SMOL_BATCH;
+        int32_t *ids[SMOL_BATCH], ref[SMOL_BATCH * SMOL_TOKENS];
+        size_t lens[SMOL_BATCH];
+        for (int i = 0; i < n; i++) {
+            char text[512];
+            smol_prompt(b0 + i, text, sizeof text);
+            assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 1, -1, &ids[i], &lens[i], NULL), HIVE_OK);
+        }
+        batched_reference(g, ids, lens, n, SMOL_TOKENS, ref);
+        for (int i = 0; i < n; i++) {
+            /* SMOL_TOKENS + 1 tokens: the KV then holds all SMOL_TOKENS compared */
+            /* the reference is checked against plain hive_generate on the first prompt of the first and last batch */
+            int check_plain = i == 0 && (b0 == 0 || b0 + SMOL_BATCH >= n_prompts);
+            for (int spec = check_plain ? 0 : 1; spec < 2; spec++) {
+                generate_one(g, tok, NULL, ids[i], lens[i], spec ? &lookup : NULL, NULL, SMOL_TOKENS + 1, &run);
+                assert_int_equal(run.n_kv, lens[i] + SMOL_TOKENS);
+                const int32_t *want = ref + (size_t)i * SMOL_TOKENS, *got = run.kv + lens[i];
+                for (int t = 0; t < SMOL_TOKENS; t++)
+                    if (got[t] != want[t])
+                        fail_msg("prompt %d: %s decoding differs from the plain reference at token %d (%d vs %d)",
+                                 b0 + i, spec ? "speculative" : "plain", t, got[t], want[t]);
+                if (!spec) continue;
+                tot.drafted += run.st.n_drafted;
+                tot.accepted += run.st.n_accepted;
+                tot.verify += run.st.n_verify;
+                tot.cases++;
+            }
+            free(ids[i]);
+        }
+    }
+    report("SmolLM2, no experts, lookup:3 k 8, 64 tokens", &tot, 1, &smol_sum);
+}
+
+static void test_smollm2(void **state) {
+    (void)state;
+    const char *model = golden_model_path();
+    if (!model) {
+        printf("[ SKIPPED ] SmolLM2 GGUF absent: run scripts/fetch-models.sh\n");
+        skip();
+    }
+    golden_env g;
+    golden_next.kv_dtype = HIVE_DTYPE_F16; /* as hive-host runs it */
+    golden_next.max_seqs = SMOL_BATCH + 1;
+    /* without experts hive-host keeps the GGUF's q/k layout (llama.cpp's arithmetic) */
+    int rc = golden_env_open(&g, model, 160, -1, 0);
+    golden_next.max_seqs = 0;
+    assert_int_equal(rc, 0);
+    hive_tokenizer *tok = NULL;
+    assert_int_equal(hive_tokenizer_new(&g.model->vocab, &tok, NULL), HIVE_OK);
+    const char *env = getenv("HIVE_SPEC_PROMPTS"); /* the 50 by default; more or fewer by hand */
+    smol_lookup_50(&g, tok, env && atoi(env) > 0 ? atoi(env) : 50);
+    hive_tokenizer_free(tok);
+    golden_env_close(&g);
+
+    /* with experts (HF q/k order, as hive-host loads a model for experts) */
+    assert_int_equal(golden_env_open(&g, model, 512, -1, 1), 0);
+    golden_next.kv_dtype = 0;
+    assert_int_equal(hive_tokenizer_new(&g.model->vocab, &tok, NULL), HIVE_OK);
+    hive_expert_target target;
+    hive_expert_target_init(&target, &g.reg, g.eng, g.model);
+    hive_expert_cache *cache = NULL;
+    assert_int_equal(hive_expert_cache_new(256u << 20, &target, &cache, NULL), HIVE_OK);
+    static const char *const experts[] = {"json", "sql", "ia3", "soft-prompt"};
+    static const int own_prompt[] = {1, 0, 4, 2}; /* a prompt of the kind each expert was trained for */
+    const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1};
+    for (int i = 0; i < 4; i++) {
+        char path[600], what[96];
+        snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, experts[i]);
+        const char *paths[1] = {path};
+        hive_expert_set set;
+        hive_error *err = NULL;
+        if (hive_expert_set_acquire(cache, paths, 1, &set, &err) != HIVE_OK)
+            fail_msg("%s: %s", path, hive_error_message(err));
+        snprintf(what, sizeof what, "SmolLM2, %s expert, lookup:2 k 6, 32 tokens", experts[i]);
+        smol_run(&g, tok, &set.set, what, &lookup2, 1, own_prompt[i], 32, NULL);
+        snprintf(what, sizeof what, "SmolLM2, %s expert, base k 8, 32 tokens", experts[i]);
+        smol_run(&g, tok, &set.set, what, &base, 1, own_prompt[i] + 5, 32, NULL);
+        if (i == 0) { /* the JSON expert under its own schema's grammar */
+            char schema_path[600];
+            snprintf(schema_path, sizeof schema_path, "%s/examples/experts/json/schema.json", HIVE_SOURCE_DIR);
+            FILE *f = fopen(schema_path, "rb");
+            assert_non_null(f);
+            char schema[4096];
+            size_t n = fread(schema, 1, sizeof schema - 1, f);
+            fclose(f);
+            schema[n] = 0;
+            hive_grammar_opts go;
+            hive_grammar_opts_default(&go);
+            hive_grammar *gr = NULL;
+            hive_grammar_vocab *gv = NULL;
+            assert_int_equal(hive_grammar_from_json_schema(schema, n, &go, &gr, NULL), HIVE_OK);
+            assert_int_equal(hive_grammar_vocab_from_tokenizer(tok, &gv, NULL), HIVE_OK);
+            hive_grammar_matcher *m = hive_grammar_matcher_new(gr, gv, NULL);
+            assert_non_null(m);
+            smol_run(&g, tok, &set.set, "SmolLM2, json expert + schema grammar, lookup:2 k 6", &lookup2, 1, 1, 32, m);
+            smol_run(&g, tok, &set.set, "SmolLM2, json expert + schema grammar, base k 8", &base, 1, 6, 32, m);
+            hive_grammar_matcher_free(m);
+            hive_grammar_vocab_free(gv);
+            hive_grammar_free(gr);
+        }
+        hive_expert_set_release(&set);
+    }
+    hive_expert_cache_free(cache);
+    hive_tokenizer_free(tok);
+    golden_env_close(&g);
+    /* over all SmolLM2 cases, both verification paths ran */
+    assert_true(smol_sum.accepted > 0);
+    assert_true(smol_sum.accepted < smol_sum.drafted);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny),
+        cmocka_unit_test(test_smollm2),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
