@@ -68,6 +68,17 @@ struct hive_grammar_vocab;
 struct hive_grammar_matcher;
 int hive_cli_open_grammar(hive_cli *cli, const struct hive_tokenizer *tok, struct hive_grammar **g,
                           struct hive_grammar_vocab **v, struct hive_grammar_matcher **m);
+/* --prompt as token ids: through the chat template with --chat (and
+ * chat.system), else as plain text; prints the error and returns an exit
+ * code (prompt_text.c). */
+struct hive_session;
+int hive_cli_encode_prompt(hive_cli *cli, struct hive_session *s, int32_t **ids, size_t *n);
+/* Streamed text kept whole (NUL-terminated); append returns nonzero when out of memory. */
+typedef struct hive_cli_text {
+    char *buf;
+    size_t len, cap;
+} hive_cli_text;
+int hive_cli_text_append(hive_cli_text *b, const char *text, size_t len);
 /* bench --draft: the same prompt decoded without and with speculation (cmd_bench_spec.c). */
 int hive_cmd_bench_spec(hive_cli *cli);
 

@@ -14,25 +14,7 @@
 #include "session/session.h"
 #include "util/error.h"
 
-typedef struct text_buf {
-    char *buf;
-    size_t len, cap;
-} text_buf;
-
-static int collect(void *ud, const char *text, size_t len) {
-    text_buf *b = ud;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = (b->len + len + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return 1;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, text, len);
-    b->len += len;
-    b->buf[b->len] = 0;
-    return 0;
-}
+static int collect(void *ud, const char *text, size_t len) { return hive_cli_text_append(ud, text, len); }
 
 static double decode_tok_s(const hive_gen_stats *st) {
     return st->decode_ms > 0 && st->n_gen > 1 ? (st->n_gen - 1) * 1e3 / st->decode_ms : 0.0;
@@ -40,7 +22,7 @@ static double decode_tok_s(const hive_gen_stats *st) {
 
 typedef struct run_result {
     hive_gen_stats best;   /* the fastest run's stats */
-    text_buf text;         /* the last run's output */
+    hive_cli_text text;         /* the last run's output */
 } run_result;
 
 /* One generation from an empty KV cache (the drafter's too). */
@@ -120,17 +102,7 @@ int hive_cmd_bench_spec(hive_cli *cli) {
     int32_t *ids = NULL, seq = -1;
     size_t n = 0;
     hive_error *err = NULL;
-    if (cli->chat) {
-        hive_chat_msg msgs[2];
-        size_t m = 0;
-        const char *sys = hive_config_str(cli->cfg, "chat.system");
-        if (*sys) msgs[m++] = (hive_chat_msg){"system", sys};
-        msgs[m++] = (hive_chat_msg){"user", cli->prompt};
-        rc = hive_encode_chat(&s, msgs, m, cli->cfg, &ids, &n);
-    } else if (hive_tokenizer_encode(s.tok, cli->prompt, strlen(cli->prompt), 1, -1, &ids, &n, &err) != HIVE_OK) {
-        fprintf(stderr, "hive-host: tokenizer: %s\n", hive_error_message(err));
-        rc = 1;
-    }
+    rc = hive_cli_encode_prompt(cli, &s, &ids, &n);
     hive_gen_params gp;
     hive_session_gen_params(cli->cfg, &gp);
     gp.max_tokens = (uint32_t)cli->n_gen;

@@ -12,26 +12,10 @@
 #include "session/session.h"
 #include "util/error.h"
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
 static int collect(void *ud, const char *text, size_t len) {
-    strbuf *b = ud;
     fwrite(text, 1, len, stdout);
     fflush(stdout);
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = (b->len + len + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return 1;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, text, len);
-    b->len += len;
-    b->buf[b->len] = 0;
-    return 0;
+    return hive_cli_text_append(ud, text, len);
 }
 
 /* The next non-empty line of stdin, without its newline; -1 at the end. */
@@ -121,7 +105,7 @@ int hive_cmd_chat(hive_cli *cli) {
         int32_t *ids = NULL;
         size_t n = 0;
         if ((rc = hive_encode_chat(&s, msgs, n_msgs, cli->cfg, &ids, &n))) break;
-        strbuf reply = {0};
+        hive_cli_text reply = {0};
         hive_gen_stats st;
         if (hive_generate(s.eng, s.tok, seq, ids, n, &gp, collect, &reply, &st, &err) != HIVE_OK) {
             /* refuse this turn, keep the conversation (and its KV cache) */

@@ -81,17 +81,7 @@ int hive_cmd_generate(hive_cli *cli) {
     int32_t *ids = NULL;
     size_t n = 0;
     hive_error *err = NULL;
-    if (cli->chat) {
-        hive_chat_msg msgs[2];
-        size_t m = 0;
-        const char *sys = hive_config_str(cli->cfg, "chat.system");
-        if (*sys) msgs[m++] = (hive_chat_msg){"system", sys};
-        msgs[m++] = (hive_chat_msg){"user", cli->prompt};
-        rc = hive_encode_chat(&s, msgs, m, cli->cfg, &ids, &n);
-    } else if (hive_tokenizer_encode(s.tok, cli->prompt, strlen(cli->prompt), 1, -1, &ids, &n, &err) != HIVE_OK) {
-        fprintf(stderr, "hive-host: tokenizer: %s\n", hive_error_message(err));
-        rc = 1;
-    }
+    rc = hive_cli_encode_prompt(cli, &s, &ids, &n);
     int32_t seq = 0;
     hive_gen_params gp;
     hive_gen_stats st;
