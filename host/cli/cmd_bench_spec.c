@@ -89,16 +89,9 @@ int hive_cmd_bench_spec(hive_cli *cli) {
         return 2;
     }
     hive_spec_opts spec;
-    int rc = hive_session_spec_opts(cli->cfg, NULL, &spec);
-    if (rc) return rc;
     hive_session s;
-    hive_session_opts so = {hive_session_seqs_for(cli->cfg, 1), 1, 0};
-    rc = hive_session_open(cli->cfg, &so, &s);
-    if (!rc) rc = hive_session_spec_opts(cli->cfg, &s, &spec);
-    if (rc) {
-        hive_session_close(&s);
-        return rc;
-    }
+    int rc = hive_session_open_speculative(cli->cfg, &s, &spec);
+    if (rc) return rc;
     int32_t *ids = NULL, seq = -1;
     size_t n = 0;
     hive_error *err = NULL;

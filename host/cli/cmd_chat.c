@@ -48,16 +48,8 @@ int hive_cmd_chat(hive_cli *cli) {
         }
     }
     hive_spec_opts spec;
-    if ((rc = hive_session_spec_opts(cli->cfg, NULL, &spec))) { /* a bad --draft before any loading */
-        free(line);
-        return rc;
-    }
     hive_session s;
-    hive_session_opts so = {hive_session_seqs_for(cli->cfg, 1), 1, 0};
-    rc = hive_session_open(cli->cfg, &so, &s);
-    if (!rc) rc = hive_session_spec_opts(cli->cfg, &s, &spec);
-    if (rc) {
-        hive_session_close(&s);
+    if ((rc = hive_session_open_speculative(cli->cfg, &s, &spec))) {
         free(line);
         return rc;
     }

@@ -69,15 +69,8 @@ int hive_cmd_generate(hive_cli *cli) {
     int rc = hive_cli_route_experts(cli, cli->prompt); /* --expert auto */
     if (rc) return rc;
     hive_spec_opts spec;
-    if ((rc = hive_session_spec_opts(cli->cfg, NULL, &spec))) return rc; /* a bad --draft before any loading */
     hive_session s;
-    hive_session_opts so = {hive_session_seqs_for(cli->cfg, 1), 1, 0};
-    rc = hive_session_open(cli->cfg, &so, &s);
-    if (!rc) rc = hive_session_spec_opts(cli->cfg, &s, &spec);
-    if (rc) {
-        hive_session_close(&s);
-        return rc;
-    }
+    if ((rc = hive_session_open_speculative(cli->cfg, &s, &spec))) return rc;
     int32_t *ids = NULL;
     size_t n = 0;
     hive_error *err = NULL;

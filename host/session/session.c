@@ -195,6 +195,16 @@ void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p) {
     p->n_stop = n;
 }
 
+int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_opts *spec) {
+    int rc = hive_session_spec_opts(cfg, NULL, spec); /* a bad --draft before any loading */
+    if (rc) return rc;
+    hive_session_opts so = {hive_session_seqs_for(cfg, 1), 1, 0};
+    rc = hive_session_open(cfg, &so, s);
+    if (!rc) rc = hive_session_spec_opts(cfg, s, spec);
+    if (rc) hive_session_close(s);
+    return rc;
+}
+
 int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, hive_spec_opts *o) {
     hive_error *err = NULL;
     if (hive_spec_parse(hive_config_str(cfg, "speculative.draft"), (uint32_t)hive_config_int(cfg, "speculative.draft_max"),

@@ -59,6 +59,11 @@ void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *
  * --merge) is refused too, once the session is open (s != NULL). */
 struct hive_spec_opts;
 int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, struct hive_spec_opts *o);
+/* generate, chat and bench --draft: check the speculative options before any
+ * loading, open the session for one sequence (plus the base drafter's), then
+ * resolve the options against it. Returns an exit code; on failure nothing
+ * stays open. */
+int hive_session_open_speculative(hive_config *cfg, hive_session *s, struct hive_spec_opts *spec);
 /* Engine sequence slots a front end needs: one per sequence it runs, plus the
  * base drafter's own (--draft base). */
 uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs);
