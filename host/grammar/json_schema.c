@@ -479,7 +479,7 @@ int sc_schema(sc *c, const cJSON *s, const char *path) {
             cJSON_AddItemToArray(branches, m);
         }
         cJSON_Delete(siblings);
-        if (c->err || keep(c, branches)) goto out;
+        if (keep(c, branches) || c->err) goto out; /* kept first: a failed merge must not leak it */
         rule = alternatives(c, branches, comb, path);
         goto out;
     }
