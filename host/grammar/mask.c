@@ -360,19 +360,13 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
     hm_begin_call(m);
     uint32_t *st = m->trie_state, n_allowed = 0;
     st[0] = cur;
-    if (uniform_step(m, cur) == HM_ERROR) { /* so a bounded string's first position chains */
-        hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
-        return 0;
-    }
+    if (uniform_step(m, cur) == HM_ERROR) goto limit; /* so a bounded string's first position chains */
     for (uint32_t i = 0; i < v->n_nodes;) {
         uint32_t d = v->depth[i];
         const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
         uint32_t t = next ? next[v->byte[i]] : HM_UNKNOWN;
         if (t == HM_UNKNOWN) t = hm_step(m, st[d - 1], v->byte[i]);
-        if (t == HM_ERROR) {
-            hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
-            return 0;
-        }
+        if (t == HM_ERROR) goto limit;
         if (t == HM_DEAD) {
             i = v->subtree_end[i];
             continue;
@@ -387,10 +381,7 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         if ((t == st[d - 1] || chained || body) && (below[0] | below[1] | (u8 & HM_UTF8_HIGH))) {
             /* a string body or a bounded string's next position: if every
              * token below stays on the chain, the subtree is allowed whole */
-            if (uniform_step(m, t) == HM_ERROR) {
-                hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
-                return 0;
-            }
+            if (uniform_step(m, t) == HM_ERROR) goto limit;
             uint32_t run = uniform_run(m, t, v->max_depth), whole = 0;
             const hm_set *ts = &m->sets[t];
             if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1])) {
@@ -400,10 +391,7 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
                 else if (ts->uni_next == t && (u8 & HM_UTF8_BOUNDARY) && !(u8 & HM_UTF8_INVALID) &&
                          (ts->utf8_closed || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
                     uint32_t r = utf8_closed(m, t);
-                    if (r == HM_ERROR) {
-                        hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
-                        return 0;
-                    }
+                    if (r == HM_ERROR) goto limit;
                     whole = r == 1;
                 }
             }
@@ -428,6 +416,9 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         for (size_t k = 0; k < v->n_end; k++) set_bit(allowed, (uint32_t)v->end_ids[k]), n_allowed++;
     cache_mask(m, cur, allowed, n_allowed);
     return n_allowed;
+limit: /* a parse limit (matcher_impl.h) was hit: the message says which */
+    hive_fail(err, HIVE_E_INVALID, "%s", m->limit_msg);
+    return 0;
 }
 
 hive_status hive_grammar_fill_masks(hive_grammar_matcher *const *rows, uint32_t *const *allowed, size_t n_rows,

@@ -91,10 +91,11 @@ extern const char *const cpu_isa_names[CPU_ISA_COUNT];
 void cpu_kernels_init_level(cpu_kernels *k, int level);
 
 /* Attention reads KV rows page by page, pages anywhere in the pool: fetch the
- * rows of slots t..t+7 (of n) ahead of use. */
-static inline void cpu_prefetch_slot_rows(const uint8_t *base, const size_t *slot_off, int t, int n, int64_t hd) {
+ * rows (row_bytes each) of slots t..t+7 (of n) ahead of use. */
+static inline void cpu_prefetch_slot_rows(const uint8_t *base, const size_t *slot_off, int t, int n,
+                                          size_t row_bytes) {
     for (int e = t + 8 < n ? t + 8 : n; t < e; t++)
-        for (int64_t i = 0; i < hd; i += 32) __builtin_prefetch(base + slot_off[t] + 2 * i, 0, 3);
+        for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(base + slot_off[t] + b, 0, 3);
 }
 
 /* The AVX-512 attention kernels, for both 512-bit levels (kernels_avx512.c). */

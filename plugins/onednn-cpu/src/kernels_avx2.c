@@ -211,7 +211,7 @@ static void dot_slots_f16_avx2(const float *q, const uint8_t *base, const size_t
     const int64_t body = hd & ~(int64_t)7;
     int t = 0;
     for (; t + 8 <= n; t += 8) {
-        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, hd);
+        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, 2 * (size_t)hd);
         const uint16_t *k0 = SLOT_ROW(t), *k1 = SLOT_ROW(t + 1), *k2 = SLOT_ROW(t + 2), *k3 = SLOT_ROW(t + 3);
         const uint16_t *k4 = SLOT_ROW(t + 4), *k5 = SLOT_ROW(t + 5), *k6 = SLOT_ROW(t + 6), *k7 = SLOT_ROW(t + 7);
         __m256 a[8];
@@ -254,7 +254,7 @@ static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_
             for (int l = 0; l < 8; l++) c[l] = _mm256_loadu_ps(cls + (size_t)l * (size_t)hd + i);
             int t = t0;
             for (; t + 8 <= t1; t += 8) {
-                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, hd); /* the next chunk */
+                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, 2 * (size_t)hd); /* the next chunk */
                 for (int l = 0; l < 8; l++)
                     c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), load8_f16(SLOT_ROW(t + l) + i), c[l]);
             }
@@ -287,7 +287,7 @@ static inline __m256 load8_i8(const int8_t *x) {
 static void dot_slots_q8_0_avx2(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
                                 float *out) {
     for (int t = 0; t < n; t++) {
-        if ((t & 7) == 0) cpu_prefetch_slot_rows(base, slot_off, t + 16, n, hd / 2);
+        if ((t & 7) == 0) cpu_prefetch_slot_rows(base, slot_off, t + 16, n, (size_t)hd / 32 * sizeof(blk_q8_0));
         const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
         float s = 0.0f;
         for (int64_t b = 0; b < hd / 32; b++) {

@@ -28,7 +28,7 @@ static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slo
             for (int l = 0; l < 8; l++) c[l] = _mm512_loadu_ps(cls + (size_t)l * (size_t)hd + i);
             int t = t0;
             for (; t + 8 <= t1; t += 8) {
-                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, hd); /* the next chunk */
+                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, 2 * (size_t)hd); /* the next chunk */
                 for (int l = 0; l < 8; l++)
                     c[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[t + l]),
                                            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(SLOT_ROW(t + l) + i))),

@@ -1,8 +1,8 @@
 /* op_attention: causal attention of each (row, head) over its sequence's KV
  * slots 0..pos, read through the block table; one task per (row, query
  * head). An f32 cache runs an online softmax in chunks (one head_dim
- * accumulator per task); an f16 cache computes what llama.cpp does
- * (att_head_f16). */
+ * accumulator per task); an f16 cache computes what llama.cpp does, and a
+ * q8_0 cache reads its blocks in place (att_head). */
 #include <math.h>
 #include <stdlib.h>
 #include "batch_check.h"
@@ -18,7 +18,7 @@ typedef struct {
     const hive_batch *batch;
     int64_t max_ctx;  /* longest context of a row */
     volatile int *failed; /* a task could not allocate its scores */
-    size_t **slot_off;    /* f16: [seq][slot] byte offsets (att_slot_offsets) */
+    size_t **slot_off;    /* f16 and q8_0: [seq][slot] byte offsets (att_slot_offsets) */
 } att_ctx;
 
 /* The start (bytes) of slot t of a sequence (block table bt) in a layer's K
@@ -83,6 +83,14 @@ static void round_f16(const cpu_kernels *k, const float *x, float *y, int64_t n,
  * heads share come from L2 for all but the first. A q8_0 cache takes the
  * same path with its own kernels (blocks dequantized in registers) and no
  * f16 rounding of q or the weights. */
+/* Scores -> normalized softmax weights in place: ggml's soft_max (the max,
+ * e^x with the sum in double, one scale by its inverse). */
+static void att_softmax(const cpu_kernels *k, float scale, float *sc, int64_t n) {
+    float m = k->scale_max_f32(scale, sc, n);
+    double sum = k->exp_sum(sc, m, sc, n);
+    k->scale_f32((float)(1.0 / sum), sc, n);
+}
+
 typedef struct {
     float *sc;            /* [max_ctx] scores, then weights */
     uint16_t *half;       /* max(max_ctx, head_dim) halves for the f16 rounding */
@@ -90,7 +98,7 @@ typedef struct {
     float *cls;           /* [8][head_dim] p.V class sums */
 } att_scratch;
 
-static void att_head_f16(const att_ctx *c, int64_t r, uint32_t h, const att_scratch *w) {
+static void att_head(const att_ctx *c, int64_t r, uint32_t h, const att_scratch *w) {
     const cpu_kernels *k = &c->dev->kern;
     const hive_kv_cache *kv = c->kv;
     uint32_t hd = kv->desc.head_dim;
@@ -103,9 +111,7 @@ static void att_head_f16(const att_ctx *c, int64_t r, uint32_t h, const att_scra
     int f16 = kv->elem_size == 2; /* else q8_0: q and the weights stay f32 */
     if (f16) round_f16(k, q, w->q16, hd, w->half);
     (f16 ? k->dot_slots_f16 : k->dot_slots_q8_0)(f16 ? w->q16 : q, kbase, off, n, hd, w->sc);
-    float m = k->scale_max_f32(c->scale, w->sc, n);
-    double sum = k->exp_sum(w->sc, m, w->sc, n);
-    k->scale_f32((float)(1.0 / sum), w->sc, n);
+    att_softmax(k, c->scale, w->sc, n);
     float *o = cpu_row(c->out, r) + (size_t)h * hd;
     if (!f16) {
         k->pv_q8_0(w->sc, vbase, off, n, hd, o);
@@ -144,13 +150,13 @@ static void att_task(void *ctx, int64_t i0, int64_t i1) {
     w.q16 = w.sc + P;
     w.cls = w.q16 + hd;
     w.half = (uint16_t *)(w.cls + 8 * hd);
-    for (int64_t i = i0; i < i1; i++) att_head_f16(c, i / c->n_heads, (uint32_t)(i % c->n_heads), &w);
+    for (int64_t i = i0; i < i1; i++) att_head(c, i / c->n_heads, (uint32_t)(i % c->n_heads), &w);
     free(mem);
 }
 
 /* Decode with fewer (row, head) tasks than twice the threads (SmolLM2 has 9
  * heads; a server has 16+ cores): each head's work is split so every thread
- * works (flash-decoding), in three passes that keep att_head_f16's bits: q.k
+ * works (flash-decoding), in three passes that keep att_head's bits: q.k
  * by ranges of slots (every dot is on its own), the softmax whole per head,
  * p.V by ranges of dims (every dim's eight class sums are on their own). */
 #define SPLIT_SLOTS 256 /* slots per q.k task */
@@ -188,9 +194,7 @@ static void split_softmax_task(void *ctx, int64_t i0, int64_t i1) {
     for (int64_t rh = i0; rh < i1; rh++) {
         int64_t n = c->batch->row_pos[rh / c->n_heads] + 1;
         float *sc = sp->sc + rh * c->max_ctx;
-        float m = k->scale_max_f32(c->scale, sc, n);
-        double sum = k->exp_sum(sc, m, sc, n);
-        k->scale_f32((float)(1.0 / sum), sc, n);
+        att_softmax(k, c->scale, sc, n);
         round_f16(k, sc, sc, n, sp->half + rh * c->max_ctx);
     }
 }

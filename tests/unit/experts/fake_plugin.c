@@ -73,7 +73,7 @@ static hive_status fake_describe(const hive_adapter *h, hive_adapter_desc *out) 
     return HIVE_OK;
 }
 
-void tu_fake_registry(void) {
+static void fake_registry(void) {
     memset(&g_reg, 0, sizeof g_reg);
     hive_plugin *p = calloc(1, sizeof *p);
     p->file = strdup("fake-lora.so");
@@ -94,7 +94,7 @@ void tu_fake_registry(void) {
     g_destroy_log[0] = 0;
 }
 
-void tu_fake_registry_free(void) {
+static void fake_registry_free(void) {
     hive_plugin *p = g_reg.all;
     if (p) {
         free(p->file);
@@ -118,4 +118,16 @@ void tu_target(hive_expert_target *t) {
     t->args.max_rows = 8;
     t->model_name = "SmolLM2 135M";
     t->model_path = "/nonexistent/SmolLM2-135M-Q8_0.gguf";
+}
+
+int tu_fake_registry_setup(void **state) {
+    (void)state;
+    fake_registry();
+    return 0;
+}
+
+int tu_fake_registry_teardown(void **state) {
+    (void)state;
+    fake_registry_free();
+    return 0;
 }

@@ -7,18 +7,6 @@
 #include "util/error.h"
 #include "util.h"
 
-static int setup(void **state) {
-    (void)state;
-    tu_fake_registry();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tu_fake_registry_free();
-    return 0;
-}
-
 static void test_load_and_rollback(void **state) {
     (void)state;
     hive_expert_target t;
@@ -149,5 +137,5 @@ int run_cache_tests(void) {
         cmocka_unit_test(test_no_plugin),
         cmocka_unit_test(test_lru),
     };
-    return cmocka_run_group_tests_name("cache", tests, setup, teardown);
+    return cmocka_run_group_tests_name("cache", tests, tu_fake_registry_setup, tu_fake_registry_teardown);
 }

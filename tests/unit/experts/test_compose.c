@@ -7,18 +7,6 @@
 #include "util/error.h"
 #include "util.h"
 
-static int setup(void **state) {
-    (void)state;
-    tu_fake_registry();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tu_fake_registry_free();
-    return 0;
-}
-
 static void test_twelve(void **state) {
     (void)state;
     hive_expert_target t;
@@ -155,5 +143,5 @@ int run_compose_tests(void) {
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_too_many_adapters),
     };
-    return cmocka_run_group_tests_name("compose", tests, setup, teardown);
+    return cmocka_run_group_tests_name("compose", tests, tu_fake_registry_setup, tu_fake_registry_teardown);
 }

@@ -18,18 +18,6 @@
 #include "util/error.h"
 #include "util.h"
 
-static int setup(void **state) {
-    (void)state;
-    tu_fake_registry();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tu_fake_registry_free();
-    return 0;
-}
-
 /* Runs `trace` through the ideal LRU; returns the hit count, and each
  * access's result as 'h'/'m' in out. */
 static uint64_t run_trace(hive_lru_sim *l, const size_t *trace, const uint64_t *bytes, size_t n, char *out) {
@@ -262,5 +250,5 @@ int run_zoo_tests(void) {
         cmocka_unit_test(test_cache_matches_ideal_lru),
         cmocka_unit_test(test_catalog_lazy),
     };
-    return cmocka_run_group_tests_name("zoo", tests, setup, teardown);
+    return cmocka_run_group_tests_name("zoo", tests, tu_fake_registry_setup, tu_fake_registry_teardown);
 }

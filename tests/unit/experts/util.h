@@ -47,8 +47,9 @@ const char *tu_tar_dir(const char *rel, const char *pkg_dir, const char *prefix)
 extern hive_registry g_reg;
 extern int g_live_adapters;
 extern char g_destroy_log[512]; /* "a,b," names of destroyed adapters in order */
-void tu_fake_registry(void);
-void tu_fake_registry_free(void);
+/* g_reg holds only the fake adapter plugin: a cmocka group's setup and teardown. */
+int tu_fake_registry_setup(void **state);
+int tu_fake_registry_teardown(void **state);
 /* A target with a fake model shape "SmolLM2-135M" and the fake registry. */
 void tu_target(hive_expert_target *t);
 
