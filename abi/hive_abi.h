@@ -23,6 +23,7 @@
  *  1.2  adapter: get_extension. Extensions: backend LORA_SEGMENTS (SGMV) and
  *       GRAPH (record/replay of a step); adapter LOWRANK (its A and B).
  *  1.3  hive_rope_desc: angles, theta_scale (llama.cpp's RoPE arithmetic).
+ *  1.4  backend: op_add_rows_scaled (mixture-of-experts combine).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -35,7 +36,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 3
+#define HIVE_ABI_MINOR 4
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -355,6 +356,15 @@ typedef struct hive_backend_api {
                              hive_error **err);
     /* Optional: typed extension by id (struct_size first), or NULL. */
     const void *(*get_extension)(hive_device *dev, uint32_t id, uint32_t min_version);
+
+    /* ---- 1.4 ---- */
+    /* Optional: out[rows[i]] += scale[i] * x[i] for each row i of x; rows and
+     * scale in host memory, rows distinct, x and out of one width. A
+     * mixture-of-experts layer adds each expert's output rows, weighted by
+     * the router, into the residual stream with it. HIVE_EXT_GRAPH v1 does
+     * not record it (a backend refuses it during a capture). */
+    hive_status (*op_add_rows_scaled)(hive_device *dev, const hive_tensor *x, const int32_t *rows,
+                                      const float *scale, const hive_tensor *out, hive_error **err);
 } hive_backend_api;
 
 /* ---------------------------------------------------------- adapters -- */

@@ -19,7 +19,10 @@ config.json flavours (both must be read by Hive): llama and qwen3 are written by
 which stores RoPE as "rope_parameters": {"rope_theta", "rope_type"}; qwen2 is rewritten to the
 legacy (transformers 4 / Hub) layout with top-level "rope_theta" and no "rope_parameters".
 
-Usage: python3 scripts/make-fixtures.py [--out tests/golden/data] [--only llama,qwen2,qwen3]
+MoE models (qwen3_moe*) also need a clear router decision: the salt search rejects weights where
+any token's k-th and (k+1)-th router probabilities are within MIN_ROUTE_GAP.
+
+Usage: python3 scripts/make-fixtures.py [--out tests/golden/data] [--only llama,qwen2,qwen3,qwen3_moe,...]
 Deterministic: running it twice gives byte-identical files.
 """
 import argparse
@@ -37,6 +40,7 @@ from transformers import (  # noqa: E402
     LlamaConfig,
     Qwen2Config,
     Qwen3Config,
+    Qwen3MoeConfig,
 )
 
 N_DECODE = 20
@@ -81,8 +85,28 @@ MODELS = {
         rope_parameters={"rope_type": "default", "rope_theta": 500000.0}, attention_bias=False,
         use_sliding_window=False,
     ),
+    # qwen3_moe: qwen3 attention; 4 routed SwiGLU experts (32 wide) in every layer, top-2 with
+    # the top-k probabilities renormalised (as Qwen3-30B-A3B, and as llama.cpp's qwen3moe graph
+    # always does); 3 layers. llama.cpp's converter takes it (it maps no dense layers).
+    "qwen3_moe": lambda: Qwen3MoeConfig(
+        **COMMON, head_dim=16, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, attention_bias=False,
+        use_sliding_window=False, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+        norm_topk_prob=True, mlp_only_layers=[], decoder_sparse_step=1,
+    ),
+    # qwen3_moe_sparse: 3 of 6 experts per token, top-k probabilities NOT renormalised (the
+    # config default); decoder_sparse_step 2 routes layers 1 and 3, mlp_only_layers [3] takes 3
+    # back: layers 0, 2, 3 dense, 1 MoE; 4 layers
+    "qwen3_moe_sparse": lambda: Qwen3MoeConfig(
+        **COMMON, head_dim=16, num_hidden_layers=4, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, attention_bias=False,
+        use_sliding_window=False, num_experts=6, num_experts_per_tok=3, moe_intermediate_size=24,
+        norm_topk_prob=False, mlp_only_layers=[3], decoder_sparse_step=2,
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
+MOE = {"qwen3_moe", "qwen3_moe_sparse"}
+MIN_ROUTE_GAP = 1e-4  # smallest gap between the k-th and (k+1)-th router probability
 
 
 def bytes_to_unicode():
@@ -132,20 +156,36 @@ def randomize(model, arch, salt):
     sd = model.state_dict()
     with torch.no_grad():
         for name, p in model.named_parameters():
+            fan_in = p.shape[-1]  # also for transformers 5's stacked experts [E, out, in]
             if name.endswith("norm.weight"):  # input/post-attn/final norms and qwen3 q_norm/k_norm
                 new = gc.uniform_like(p, 0.6, 1.4, tag, name)
             elif name.endswith(".bias"):
                 new = gc.randn_like(p, 0.2, tag, name)
             elif "embed_tokens" in name or "lm_head" in name:
                 new = gc.randn_like(p, 0.4, tag, name)  # logits std ~ 0.4*sqrt(64) ~ 3
-            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj")):
                 # residual writers: strong, so the output depends on attention and FFN rather
                 # than mostly on the current token's embedding (avoids greedy fixed points)
-                new = gc.randn_like(p, 4.0 / (p.shape[1] ** 0.5), tag, name)
-            else:  # other linear weights [out, in]
-                new = gc.randn_like(p, 1.2 / (p.shape[1] ** 0.5), tag, name)
+                new = gc.randn_like(p, 4.0 / (fan_in ** 0.5), tag, name)
+            elif name.endswith("mlp.gate.weight"):  # MoE router: spread-out expert choices
+                new = gc.randn_like(p, 3.0 / (fan_in ** 0.5), tag, name)
+            else:  # other linear weights [out, in] (or [E, out, in])
+                new = gc.randn_like(p, 1.2 / (fan_in ** 0.5), tag, name)
             p.copy_(new)
     assert set(sd) >= {n for n, _ in model.named_parameters()}
+
+
+def min_route_gap(model, ids):
+    """Smallest gap, over every token and MoE layer, between the router's k-th and (k+1)-th
+    probability: a near-tie could pick a different expert under float noise."""
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), output_router_logits=True)
+    k = model.config.num_experts_per_tok
+    gap = float("inf")
+    for logits in out.router_logits:
+        probs = torch.softmax(logits.float(), dim=-1).sort(dim=-1, descending=True).values
+        gap = min(gap, float((probs[:, k - 1] - probs[:, k]).min()))
+    return gap
 
 
 def to_legacy_config(path):
@@ -170,8 +210,9 @@ def build(arch, out_root):
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager").eval()
         randomize(model, arch, salt)
-        p, t, dd, _ = gc.greedy_run(model, prompt, N_DECODE)
-        if len(set(t)) >= MIN_DISTINCT and gc.min_top2_gap(p, dd) >= MIN_GAP:
+        p, t, dd, nx = gc.greedy_run(model, prompt, N_DECODE)
+        route_ok = arch not in MOE or min_route_gap(model, prompt + t + [nx]) >= MIN_ROUTE_GAP
+        if len(set(t)) >= MIN_DISTINCT and gc.min_top2_gap(p, dd) >= MIN_GAP and route_ok:
             break
     else:
         raise SystemExit(f"{arch}: no salt gave a usable model")
@@ -201,6 +242,12 @@ def build(arch, out_root):
     gap = gc.min_top2_gap(prefill, dec)
     assert gap >= MIN_GAP and len(set(toks)) >= MIN_DISTINCT, (arch, gap, toks)
     tc = m.config
+    moe = {}
+    if arch in MOE:
+        moe = {"moe": {"num_experts": tc.num_experts, "experts_per_tok": tc.num_experts_per_tok,
+                       "moe_ffn": tc.moe_intermediate_size, "norm_topk_prob": bool(tc.norm_topk_prob),
+                       "mlp_only_layers": list(tc.mlp_only_layers), "decoder_sparse_step": tc.decoder_sparse_step,
+                       "min_route_gap": min_route_gap(m, prompt + toks + [nxt])}}
     rec = gc.golden_record(
         prompt, prefill, toks, dec, nxt,
         arch=arch,
@@ -214,6 +261,7 @@ def build(arch, out_root):
             "config_layout": "legacy rope_theta" if arch in LEGACY_CONFIG else "transformers5 rope_parameters",
         },
         logit_stats={"prefill_std": float(prefill.std()), "max_abs": float(abs(prefill).max())},
+        **moe,
     )
     gc.write_json(os.path.join(d, "golden.json"), rec)
     print(f"{arch}: prompt {prompt} -> decode {toks} (min top-2 gap {gap:.3f}, logit std {prefill.std():.2f})")

@@ -61,7 +61,7 @@ void hive_cli_usage(FILE *out, const char *command) {
     }
     if (!command || !strcmp(command, "bench"))
         fprintf(out, "  %-28s prompt tokens (bench, default 512)\n  %-28s tokens to generate (bench, default 128)\n"
-                     "  %-28s repetitions, best is reported (bench, default 1)\n"
+                     "  %-28s repetitions, best is reported, after one untimed warm-up as llama-bench (bench, default 1)\n"
                      "  %-28s parallel sequences decoded together (bench, default 1)\n"
                      "  %-28s context tokens already in the KV cache for the decode test (bench, default 0)\n"
                      "  %-28s give each sequence one of the --expert packages in turn (bench)\n"

@@ -1,5 +1,6 @@
 /* `hive-host info`: what a model is, without loading it onto a device. */
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,47 @@
 
 static void count_dtype(uint64_t *counts, const hive_tensor_view *v) {
     if (v->data && v->dtype < HIVE_DTYPE_COUNT) counts[v->dtype]++;
+}
+
+static uint64_t view_elems(const hive_tensor_view *v) {
+    uint64_t n = v->data ? 1 : 0;
+    for (uint32_t i = 0; v->data && i < v->n_dims; i++) n *= (uint64_t)v->shape[i];
+    return n;
+}
+
+/* Routed experts: how many layers route, and the experts' share of the
+ * weights (stored bytes and parameters; per token only top-k of them run). */
+typedef struct expert_totals {
+    uint32_t moe_layers;
+    uint64_t bytes, params, active_params;
+} expert_totals;
+
+static expert_totals count_experts(const hive_model_files *m, uint64_t *counts) {
+    expert_totals t = {0};
+    const hive_hparams *hp = &m->hp;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        const hive_layer_tensors *lt = &m->layers[l];
+        if (!lt->moe_router.data) continue;
+        t.moe_layers++;
+        for (uint32_t x = 0; x < hp->n_experts; x++) {
+            const hive_tensor_view *v[3] = {&lt->moe_gate[x], &lt->moe_up[x], &lt->moe_down[x]};
+            for (int k = 0; k < 3; k++) {
+                count_dtype(counts, v[k]);
+                t.bytes += v[k]->nbytes;
+                t.params += view_elems(v[k]);
+            }
+        }
+    }
+    t.active_params = hp->n_experts ? t.params / hp->n_experts * hp->n_experts_used : 0;
+    return t;
+}
+
+/* "moe" or "mlp" per layer, in order */
+static void layer_kinds(const hive_model_files *m, char *out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    for (uint32_t l = 0; l < m->hp.n_layers && k + 8 < cap; l++)
+        k += (size_t)snprintf(out + k, cap - k, "%s%s", l ? " " : "", m->layers[l].moe_router.data ? "moe" : "mlp");
 }
 
 int hive_cmd_info(hive_cli *cli) {
@@ -34,15 +76,20 @@ int hive_cmd_info(hive_cli *cli) {
     if (!hp->tied_embeddings) count_dtype(counts, &m->output);
     for (uint32_t l = 0; l < hp->n_layers; l++) {
         const hive_tensor_view *all = &m->layers[l].attn_norm;
-        size_t nv = sizeof(hive_layer_tensors) / sizeof(hive_tensor_view);
+        /* the views up to the router; the experts' arrays follow */
+        size_t nv = offsetof(hive_layer_tensors, moe_gate) / sizeof(hive_tensor_view);
         for (size_t i = 0; i < nv; i++) count_dtype(counts, &all[i]);
     }
+    expert_totals ex = count_experts(m, counts);
+    char kinds[4096];
+    layer_kinds(m, kinds, sizeof kinds);
     uint64_t ctx = (uint64_t)hive_config_int(cli->cfg, "model.ctx");
     const char *kv_name = hive_config_str(cli->cfg, "model.kv_dtype");
     int kv_dtype = hive_dtype_from_name(kv_name);
     if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
     uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
-    const char *layer_type = hp->qk_norm ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP"
+    const char *layer_type = hp->n_experts ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP or routed SwiGLU experts"
+                             : hp->qk_norm ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP"
                              : hp->qkv_bias ? "attention(GQA, q/k/v bias) + SwiGLU MLP"
                                             : "attention(GQA) + SwiGLU MLP";
     if (cli->json) {
@@ -65,6 +112,20 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(o, "rms_eps", hp->rms_eps);
         cJSON_AddBoolToObject(o, "tied_embeddings", hp->tied_embeddings);
         cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
+        if (hp->n_experts) {
+            cJSON *kind = cJSON_AddArrayToObject(o, "feed_forward_per_layer");
+            for (uint32_t l = 0; l < hp->n_layers; l++)
+                cJSON_AddItemToArray(kind, cJSON_CreateString(m->layers[l].moe_router.data ? "moe" : "mlp"));
+            cJSON *e = cJSON_AddObjectToObject(o, "experts");
+            cJSON_AddNumberToObject(e, "per_layer", hp->n_experts);
+            cJSON_AddNumberToObject(e, "used_per_token", hp->n_experts_used);
+            cJSON_AddNumberToObject(e, "ffn", hp->moe_ffn);
+            cJSON_AddBoolToObject(e, "renormalise_top_k", hp->moe_norm_topk);
+            cJSON_AddNumberToObject(e, "moe_layers", ex.moe_layers);
+            cJSON_AddNumberToObject(e, "parameters", (double)ex.params);
+            cJSON_AddNumberToObject(e, "active_parameters_per_token", (double)ex.active_params);
+            cJSON_AddNumberToObject(e, "bytes", (double)ex.bytes);
+        }
         cJSON *dt = cJSON_AddObjectToObject(o, "tensor_dtypes");
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
             if (counts[d]) cJSON_AddNumberToObject(dt, hive_dtype_name(d), (double)counts[d]);
@@ -87,6 +148,13 @@ int hive_cmd_info(hive_cli *cli) {
         printf("vocab:          %u%s\n", hp->vocab, hp->tied_embeddings ? " (tied input/output embeddings)" : "");
         printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
                hp->rope_scaling, hp->rms_eps);
+        if (hp->n_experts) {
+            printf("feed-forward:   %s\n", kinds);
+            printf("experts:        %u per MoE layer (%u layers), top %u%s, expert ffn %u; %.1f M parameters, "
+                   "%.1f MiB (%.1f M run per token)\n",
+                   hp->n_experts, ex.moe_layers, hp->n_experts_used, hp->moe_norm_topk ? " renormalised" : "",
+                   hp->moe_ffn, ex.params / 1e6, ex.bytes / 1048576.0, ex.active_params / 1e6);
+        }
         printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
             if (counts[d]) printf(" %s x %llu", hive_dtype_name(d), (unsigned long long)counts[d]);

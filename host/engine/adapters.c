@@ -27,6 +27,18 @@ static const hive_tensor_view *module_view(const hive_engine *e, uint32_t layer,
     }
 }
 
+/* A routed layer has no dense gate/up/down for an adapter to hook or merge. */
+static hive_status module_exists(const hive_engine *e, uint32_t layer, uint32_t module, hive_error **err) {
+    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
+        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    if (module >= HIVE_MODULE_GATE && e->layers[layer].moe_router)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "layer %u routes to experts and has no dense %s: adapters on mixture-of-experts "
+                         "feed-forwards are not supported yet",
+                         layer, module == HIVE_MODULE_GATE ? "gate_proj" : module == HIVE_MODULE_UP ? "up_proj" : "down_proj");
+    return HIVE_OK;
+}
+
 static hive_status to_f32(const hive_tensor_view *v, float **out, hive_error **err) {
     int64_t n = 1;
     for (uint32_t i = 0; i < v->n_dims; i++) n *= v->shape[i];
@@ -43,8 +55,8 @@ static hive_status to_f32(const hive_tensor_view *v, float **out, hive_error **e
 
 static hive_status base_weight_f32(void *ctx, uint32_t layer, uint32_t module, float **out, hive_error **err) {
     hive_engine *e = ctx;
-    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
-        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    hive_status st = module_exists(e, layer, module, err);
+    if (st != HIVE_OK) return st;
     const hive_tensor_view *v = module_view(e, layer, module, 0);
     if (!e->unpermute_qk || (module != HIVE_MODULE_Q && module != HIVE_MODULE_K)) return to_f32(v, out, err);
     /* in the HF row order the engine runs (see unpermute_qk): each row is
@@ -92,8 +104,8 @@ static hive_weight *base_weight(void *ctx, uint32_t layer, uint32_t module) {
 
 static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module, const float *w, hive_error **err) {
     hive_engine *e = ctx;
-    if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
-        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    hive_status st0 = module_exists(e, layer, module, err);
+    if (st0 != HIVE_OK) return st0;
     layer_weights *lw = &e->layers[layer];
     hive_weight **slots[HIVE_MODULE_COUNT] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
     hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, e->shape.module_out[module], e->shape.module_in[module],
@@ -344,6 +356,16 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
                                      "adapter %u hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted "
                                      "q/k rows; create it with qk_hf_order = 1",
                                      i);
+    for (uint32_t i = 0; set && i < set->n; i++)
+        for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
+            for (uint32_t mod = HIVE_MODULE_GATE; mod <= HIVE_MODULE_DOWN; mod++)
+                if (set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + mod]) {
+                    hive_status st = module_exists(e, l, mod, err);
+                    if (st != HIVE_OK) {
+                        if (err && *err) hive_error_prefix(*err, "adapter %u", i);
+                        return st;
+                    }
+                }
     /* drop all KV, virtual rows included */
     s->n_virtual = 0;
     hive_status st = hive_engine_seq_truncate(e, seq, 0, err);

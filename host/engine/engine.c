@@ -29,7 +29,8 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     uint64_t R = e->opts.max_rows, f = sizeof(float);
     uint64_t qd = (uint64_t)hp->n_heads * hp->head_dim, kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
-    if (hp->ffn > widest) widest = hp->ffn;
+    uint64_t ffn = hp->ffn > hp->moe_ffn ? hp->ffn : hp->moe_ffn; /* gate holds an expert's [gate | up] too */
+    if (ffn > widest) widest = ffn;
     /* q holds k and v too (rows of [q | k | v]) unless a per-head norm needs
      * them apart; gate holds up ([gate | up]): a stacked weight fills each in
      * one matmul (forward.c reads column views) */
@@ -41,8 +42,10 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
         {&e->act.x, R * hp->hidden * f},   {&e->act.h, R * hp->hidden * f},
         {&e->act.q, R * (split ? qd : qd + 2 * kvd) * f},
         {&e->act.k, split ? R * kvd * f : 0}, {&e->act.v, split ? R * kvd * f : 0}, {&e->act.att, R * qd * f},
-        {&e->act.gate, R * 2 * hp->ffn * f}, {&e->act.tmp, R * widest * f},
+        {&e->act.gate, R * 2 * ffn * f}, {&e->act.tmp, R * widest * f},
         {&e->act.last, LOGIT_ROWS * hp->hidden * f}, {&e->act.logits, (uint64_t)LOGIT_ROWS * hp->vocab * f},
+        {&e->act.moe_logits, R * hp->n_experts * f}, {&e->act.moe_x, hp->n_experts ? R * hp->hidden * f : 0},
+        {&e->act.moe_y, hp->n_experts ? R * hp->hidden * f : 0},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (!bufs[i].bytes) continue;
@@ -58,6 +61,14 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     if (!e->be->op_argmax && !(e->argmax_host = malloc((size_t)LOGIT_ROWS * hp->vocab * sizeof(float))))
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     e->block_table = malloc(R * (uint64_t)e->max_blocks * sizeof(int32_t));
+    if (hp->n_experts) {
+        moe_scratch *m = &e->moe;
+        m->probs = malloc(R * hp->n_experts * sizeof *m->probs);
+        m->rows = malloc(R * hp->n_experts * sizeof *m->rows);
+        m->weights = malloc(R * hp->n_experts * sizeof *m->weights);
+        m->count = malloc(hp->n_experts * sizeof *m->count);
+        if (!m->probs || !m->rows || !m->weights || !m->count) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
     if (!e->row_seq || !e->row_pos || !e->local_seq_ids || !e->logit_rows_idx || !e->block_table)
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     return HIVE_OK;
@@ -103,7 +114,8 @@ void hive_engine_free(hive_engine *e) {
     if (!e) return;
     if (e->dev) {
         hive_buffer **bufs[] = {&e->act.x, &e->act.h, &e->act.q, &e->act.k, &e->act.v, &e->act.att,
-                                &e->act.gate, &e->act.tmp, &e->act.last, &e->act.logits};
+                                &e->act.gate, &e->act.tmp, &e->act.last, &e->act.logits,
+                                &e->act.moe_logits, &e->act.moe_x, &e->act.moe_y};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
         hive_engine_graphs_free(e);
@@ -119,6 +131,10 @@ void hive_engine_free(hive_engine *e) {
     free(e->logit_rows_idx);
     free(e->argmax_host);
     free(e->block_table);
+    free(e->moe.probs);
+    free(e->moe.rows);
+    free(e->moe.weights);
+    free(e->moe.count);
     free(e);
 }
 

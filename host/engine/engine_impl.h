@@ -10,7 +10,19 @@ typedef struct layer_weights {
     /* stacked by rows when the parts share a dtype (opts.fuse_linears); the
      * parts' own slots are then NULL */
     hive_weight *wqkv, *bqkv, *w_gate_up;
+    /* mixture-of-experts layers (moe_router NULL on dense ones): per expert,
+     * gate and up stacked by rows, and down */
+    hive_weight *moe_router, **moe_gate_up, **moe_down;
 } layer_weights;
+
+/* Host scratch of a mixture-of-experts layer for one chunk (forward.c):
+ * router probabilities, then each expert's rows and their weights. */
+typedef struct moe_scratch {
+    float *probs;      /* [max_rows * n_experts] */
+    int32_t *rows;     /* [n_experts * max_rows] rows routed to expert e at e * max_rows */
+    float *weights;    /* same layout: the router weight of each of those rows */
+    uint32_t *count;   /* [n_experts] */
+} moe_scratch;
 
 typedef struct seq_state {
     int active;
@@ -28,6 +40,7 @@ typedef struct activations {
      * gate holds [gate | up] rows */
     hive_buffer *x, *h, *q, *k, *v, *att, *gate, *tmp, *last, *logits;
     hive_buffer *hook_in, *hook_base, *hook_out; /* hooked linears: scaled input, W x + b, output */
+    hive_buffer *moe_logits, *moe_x, *moe_y;     /* router logits, an expert's input rows and output rows */
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
 
@@ -60,6 +73,7 @@ struct hive_engine {
      * (rope.c); NULL for the other types */
     float *rope_seq_freq, *rope_seq_attn;
     activations act;
+    moe_scratch moe;                  /* NULL arrays when the model has no experts */
 
     const hive_model_files *model;    /* for adapters' base access */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine

@@ -1,5 +1,7 @@
 /* The forward pass, top to bottom, as calls into the backend kernel table.
- * llama, qwen2 (q/k/v bias) and qwen3 (per-head q/k RMSNorm) share it. */
+ * llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm) and qwen3_moe
+ * (routed experts in place of some feed-forwards) share it. Each layer is
+ * attention, then its feed-forward: dense (ffn_block) or experts (moe_block). */
 #include <math.h>
 #include <string.h>
 
@@ -68,6 +70,69 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
     return hive_engine_linear(e, l, HIVE_MODULE_DOWN, &g, w->w_down, NULL, &x, 1, err); /* x += swiglu @ down^T */
 }
 
+/* Router probabilities -> each row's top-k experts and weights, grouped by
+ * expert, as transformers' Qwen3MoeTopKRouter: softmax over all experts,
+ * the k largest (ties: lower index), optionally renormalised. */
+static void moe_route(hive_engine *e, uint32_t n) {
+    const hive_hparams *hp = &e->hp;
+    moe_scratch *m = &e->moe;
+    uint32_t E = hp->n_experts, K = hp->n_experts_used, R = e->opts.max_rows;
+    memset(m->count, 0, E * sizeof *m->count);
+    for (uint32_t r = 0; r < n; r++) {
+        float *p = m->probs + (uint64_t)r * E, mx = p[0], sum = 0;
+        for (uint32_t x = 1; x < E; x++) mx = p[x] > mx ? p[x] : mx;
+        for (uint32_t x = 0; x < E; x++) sum += p[x] = expf(p[x] - mx);
+        for (uint32_t x = 0; x < E; x++) p[x] /= sum;
+        uint32_t pick[K];
+        float w[K], wsum = 0;
+        for (uint32_t k = 0; k < K; k++) { /* K is small: selection, not a sort */
+            uint32_t best = E;
+            for (uint32_t x = 0; x < E; x++) {
+                int taken = 0;
+                for (uint32_t j = 0; j < k; j++) taken |= pick[j] == x;
+                if (!taken && (best == E || p[x] > p[best])) best = x;
+            }
+            pick[k] = best, w[k] = p[best], wsum += p[best];
+        }
+        for (uint32_t k = 0; k < K; k++) {
+            uint32_t x = pick[k], i = m->count[x]++;
+            m->rows[(uint64_t)x * R + i] = (int32_t)r;
+            m->weights[(uint64_t)x * R + i] = hp->moe_norm_topk ? w[k] / wsum : w[k];
+        }
+    }
+}
+
+/* Mixture of experts: route each row on the host, then per expert gather its
+ * rows, run SwiGLU over them and add them back weighted: x += sum_k w_k E_k(h). */
+static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    layer_weights *w = &e->layers[l];
+    activations *a = &e->act;
+    moe_scratch *m = &e->moe;
+    uint32_t E = hp->n_experts, F = hp->moe_ffn, R = e->opts.max_rows;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
+    hive_tensor logits = hive_t(a->moe_logits, 0, n, E);
+
+    TRY(e->be->op_rmsnorm(e->dev, &x, w->ffn_norm, hp->rms_eps, &h, err));
+    TRY(e->be->op_matmul(e->dev, &h, w->moe_router, NULL, 1.0f, 0.0f, &logits, err));
+    TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, m->probs, (uint64_t)n * E * sizeof(float), err));
+    moe_route(e, n);
+    for (uint32_t ex = 0; ex < E; ex++) {
+        uint32_t k = m->count[ex];
+        if (!k) continue;
+        const int32_t *rows = m->rows + (uint64_t)ex * R;
+        hive_tensor xe = hive_t(a->moe_x, 0, k, hp->hidden), ye = hive_t(a->moe_y, 0, k, hp->hidden);
+        hive_tensor gu = hive_t(a->gate, 0, k, 2 * (int64_t)F);
+        hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
+        TRY(e->be->op_get_rows(e->dev, &h, rows, k, &xe, err));
+        TRY(e->be->op_matmul(e->dev, &xe, w->moe_gate_up[ex], NULL, 1.0f, 0.0f, &gu, err));
+        TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+        TRY(e->be->op_matmul(e->dev, &g, w->moe_down[ex], NULL, 1.0f, 0.0f, &ye, err));
+        TRY(e->be->op_add_rows_scaled(e->dev, &ye, rows, m->weights + (uint64_t)ex * R, &x, err));
+    }
+    return HIVE_OK;
+}
+
 /* The device work of a pass up to the last hidden state in act.x: embeddings
  * (tokens, or an adapter's virtual rows when tokens == NULL), then every layer.
  * Graph capture (graph.c) records exactly this, plus the output head. */
@@ -79,7 +144,7 @@ hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const 
     else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         TRY(attention_block(e, l, n, batch, err));
-        TRY(ffn_block(e, l, n, err));
+        TRY(e->layers[l].moe_router ? moe_block(e, l, n, err) : ffn_block(e, l, n, err));
     }
     return HIVE_OK;
 }

@@ -209,8 +209,42 @@ static hive_status upload_vector(hive_engine *e, const hive_tensor_view *v, hive
     return upload_as(e, v, 1, view_elems(v), HIVE_DTYPE_F32, out, err);
 }
 
+/* A mixture-of-experts layer: the router (f32 or as stored, like any matrix)
+ * and each expert's gate/up (stacked) and down. */
+static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
+                                  hive_error **err) {
+    uint32_t E = e->hp.n_experts;
+    w->moe_gate_up = calloc(E, sizeof *w->moe_gate_up);
+    w->moe_down = calloc(E, sizeof *w->moe_down);
+    if (!w->moe_gate_up || !w->moe_down) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    hive_status st = upload_matrix(e, &t->moe_router, 0, &w->moe_router, err); /* routing keeps its precision */
+    for (uint32_t x = 0; st == HIVE_OK && x < E; x++) {
+        /* always stacked (whatever opts.fuse_linears says): forward.c reads
+         * one [gate | up] per expert */
+        host_matrix gu[2] = {{0}};
+        char name[64];
+        snprintf(name, sizeof name, "blk.%u.expert.%u.gate_up (gate, up stacked)", l, x);
+        if ((st = prepare_matrix(e, &t->moe_gate[x], 1, 0, &gu[0], err)) == HIVE_OK &&
+            (st = prepare_matrix(e, &t->moe_up[x], 1, 0, &gu[1], err)) == HIVE_OK) {
+            if (gu[0].dtype != gu[1].dtype)
+                st = hive_fail(err, HIVE_E_UNSUPPORTED, "%s (%s) and %s (%s) must run in one format", gu[0].name,
+                               hive_dtype_name(gu[0].dtype), gu[1].name, hive_dtype_name(gu[1].dtype));
+            else
+                st = upload_stacked(e, name, gu, 2, &w->moe_gate_up[x], err);
+        }
+        host_matrix_free(&gu[0]);
+        host_matrix_free(&gu[1]);
+        if (st == HIVE_OK) st = upload_matrix(e, &t->moe_down[x], 1, &w->moe_down[x], err);
+    }
+    return st;
+}
+
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err) {
     hive_status st;
+    if (m->hp.n_experts && !e->be->op_add_rows_scaled)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "%s routes tokens to experts, which needs a backend with op_add_rows_scaled (plugin ABI 1.4)",
+                         m->hp.name);
     e->unpermute_qk = e->opts.qk_hf_order && m->is_gguf && m->hp.arch == HIVE_ARCH_LLAMA &&
                       m->hp.rope_mode == HIVE_ROPE_NORMAL;
     if (e->unpermute_qk) {
@@ -254,10 +288,12 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
         if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) ||
             (st = upload_matrix(e, &t->wo, 1, &w->wo, err)) ||
             (st = upload_vector(e, &t->q_norm, &w->q_norm, err)) || (st = upload_vector(e, &t->k_norm, &w->k_norm, err)) ||
-            (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)) ||
-            (st = upload_group(e, gu_name, gu, no_unpermute, 2, &w->w_gate_up, gu_each, err)) ||
-            (st = upload_matrix(e, &t->w_down, 1, &w->w_down, err)))
+            (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
             return st;
+        if (t->moe_router.data) st = upload_experts(e, l, t, w, err);
+        else if ((st = upload_group(e, gu_name, gu, no_unpermute, 2, &w->w_gate_up, gu_each, err)) == HIVE_OK)
+            st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
+        if (st != HIVE_OK) return st;
         if (w->wqkv && t->bq.data) st = upload_vectors(e, qkv_name, bqkv, 3, &w->bqkv, err);
         else if ((st = upload_vector(e, &t->bq, &w->bq, err)) == HIVE_OK && (st = upload_vector(e, &t->bk, &w->bk, err)) == HIVE_OK)
             st = upload_vector(e, &t->bv, &w->bv, err);
@@ -305,6 +341,13 @@ void hive_engine_free_weights(hive_engine *e) {
                                &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate, &w->w_up, &w->w_down,
                                &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
+        wfree(e, &w->moe_router);
+        for (uint32_t x = 0; x < e->hp.n_experts && (w->moe_gate_up || w->moe_down); x++) {
+            if (w->moe_gate_up) wfree(e, &w->moe_gate_up[x]);
+            if (w->moe_down) wfree(e, &w->moe_down[x]);
+        }
+        free(w->moe_gate_up);
+        free(w->moe_down);
     }
     free(e->layers);
     e->layers = NULL;

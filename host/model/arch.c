@@ -1,7 +1,9 @@
-/* Architecture knowledge: which tensors llama / qwen2 / qwen3 need, what
- * they are called in GGUF and in Hugging Face checkpoints, and their shapes. */
+/* Architecture knowledge: which tensors llama / qwen2 / qwen3 / qwen3_moe
+ * need, what they are called in GGUF and in Hugging Face checkpoints, and
+ * their shapes. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model_impl.h"
@@ -11,7 +13,8 @@
 
 int model_arch_from_name(const char *name, hive_arch *out) {
     static const struct { const char *name; hive_arch arch; } k_arches[] = {
-        {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3}};
+        {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
+        {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -50,6 +53,12 @@ hive_status model_hparams_finish(hive_hparams *hp, hive_error **err) {
     if (!(hp->rope_high_freq_factor > 0)) hp->rope_high_freq_factor = 4.0f;
     if (!(hp->yarn_beta_fast > 0)) hp->yarn_beta_fast = 32.0f;
     if (!(hp->yarn_beta_slow > 0)) hp->yarn_beta_slow = 1.0f;
+    if (hp->n_experts && (hp->n_experts > HIVE_MAX_EXPERTS || !hp->n_experts_used ||
+                          hp->n_experts_used > hp->n_experts || !hp->moe_ffn))
+        return hive_fail(err, HIVE_E_INVALID,
+                         "mixture of experts: %u experts (at most %d), %u used per token (1 to the expert count), expert "
+                         "feed-forward %u (> 0)",
+                         hp->n_experts, HIVE_MAX_EXPERTS, hp->n_experts_used, hp->moe_ffn);
     if (hp->rope_dims / 2 > HIVE_ROPE_MAX_PAIRS)
         return hive_fail(err, HIVE_E_UNSUPPORTED, "%u rotary dimensions: at most %d are supported", hp->rope_dims,
                          2 * HIVE_ROPE_MAX_PAIRS);
@@ -67,8 +76,8 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 }
 
 /* Expected extents, resolved from hparams. */
-enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB };
-enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM };
+enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN };
+enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM, NEED_DENSE /* feed-forward of a layer without experts */ };
 
 typedef struct {
     size_t field;          /* offsetof(hive_layer_tensors, ...) */
@@ -89,9 +98,9 @@ static const layer_slot k_layer_slots[] = {
     {offsetof(hive_layer_tensors, q_norm), "attn_q_norm.weight", "self_attn.q_norm.weight", D_HEAD, D_NONE, NEED_QK_NORM},
     {offsetof(hive_layer_tensors, k_norm), "attn_k_norm.weight", "self_attn.k_norm.weight", D_HEAD, D_NONE, NEED_QK_NORM},
     {offsetof(hive_layer_tensors, ffn_norm), "ffn_norm.weight", "post_attention_layernorm.weight", D_HIDDEN, D_NONE, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, w_gate), "ffn_gate.weight", "mlp.gate_proj.weight", D_FFN, D_HIDDEN, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, w_up), "ffn_up.weight", "mlp.up_proj.weight", D_FFN, D_HIDDEN, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, w_down), "ffn_down.weight", "mlp.down_proj.weight", D_HIDDEN, D_FFN, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, w_gate), "ffn_gate.weight", "mlp.gate_proj.weight", D_FFN, D_HIDDEN, NEED_DENSE},
+    {offsetof(hive_layer_tensors, w_up), "ffn_up.weight", "mlp.up_proj.weight", D_FFN, D_HIDDEN, NEED_DENSE},
+    {offsetof(hive_layer_tensors, w_down), "ffn_down.weight", "mlp.down_proj.weight", D_HIDDEN, D_FFN, NEED_DENSE},
 };
 
 static int64_t extent(const hive_hparams *hp, int d) {
@@ -102,6 +111,8 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_FFN: return hp->ffn;
     case D_HEAD: return hp->head_dim;
     case D_VOCAB: return hp->vocab;
+    case D_EXPERTS: return hp->n_experts;
+    case D_MOE_FFN: return hp->moe_ffn;
     default: return 0;
     }
 }
@@ -120,16 +131,17 @@ typedef struct {
 
 /* Finds `name`; checks it is a weight dtype with the expected shape. An
  * absent optional tensor leaves *out zeroed. */
-static hive_status bind(binder *b, const char *name, int rows, int cols, int required, hive_tensor_view *out,
-                        hive_error **err) {
+static hive_status bind3(binder *b, const char *name, int d0, int rows, int cols, int required, hive_tensor_view *out,
+                         hive_error **err) {
     memset(out, 0, sizeof *out);
     hive_tensor_view v;
     if (!model_find_tensor(b->m, name, &v)) {
         if (!required) return HIVE_OK;
         return hive_fail(err, HIVE_E_NOTFOUND, "missing tensor %s (required by %s)", name, b->m->hp.arch_name);
     }
-    int64_t want[2] = {extent(&b->m->hp, rows), extent(&b->m->hp, cols)};
-    uint32_t want_n = cols == D_NONE ? 1 : 2;
+    int64_t want[3] = {extent(&b->m->hp, d0), extent(&b->m->hp, rows), extent(&b->m->hp, cols)};
+    uint32_t want_n = d0 != D_NONE ? 3 : cols == D_NONE ? 1 : 2;
+    if (d0 == D_NONE) want[0] = want[1], want[1] = want[2];
     int ok = v.n_dims == want_n;
     for (uint32_t i = 0; ok && i < want_n; i++) ok = v.shape[i] == want[i];
     if (!ok) {
@@ -149,9 +161,69 @@ static hive_status bind(binder *b, const char *name, int rows, int cols, int req
     return HIVE_OK;
 }
 
+static hive_status bind(binder *b, const char *name, int rows, int cols, int required, hive_tensor_view *out,
+                        hive_error **err) {
+    return bind3(b, name, D_NONE, rows, cols, required, out, err);
+}
+
 static hive_status reject_present(const hive_model_files *m, const char *name, const char *what, hive_error **err) {
     if (model_find_tensor(m, name, NULL))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "%s: %s is not supported by Hive's %s", name, what, m->hp.arch_name);
+    return HIVE_OK;
+}
+
+/* A mixture-of-experts layer's router and experts. Hugging Face keeps one
+ * matrix per expert (mlp.experts.E.gate_proj.weight); llama.cpp stacks them
+ * in one [experts, rows, cols] tensor per projection, split here into views. */
+static hive_status bind_moe(binder *b, uint32_t l, hive_error **err) {
+    hive_model_files *m = b->m;
+    hive_layer_tensors *t = &m->layers[l];
+    uint32_t E = m->hp.n_experts;
+    char name[256];
+    hive_status st;
+    hive_tensor_view **each[3] = {&t->moe_gate, &t->moe_up, &t->moe_down};
+    static const int rows[3] = {D_MOE_FFN, D_MOE_FFN, D_HIDDEN}, cols[3] = {D_HIDDEN, D_HIDDEN, D_MOE_FFN};
+    model_priv *p = m->priv;
+    for (int k = 0; k < 3; k++) *each[k] = p->expert_views + ((uint64_t)l * 3 + k) * E;
+    snprintf(name, sizeof name, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
+    if ((st = bind(b, name, D_EXPERTS, D_HIDDEN, 1, &t->moe_router, err))) return st;
+    if (m->is_gguf) {
+        static const char *const stacked[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+        for (int k = 0; k < 3; k++) {
+            hive_tensor_view all;
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, stacked[k]);
+            if ((st = bind3(b, name, D_EXPERTS, rows[k], cols[k], 1, &all, err))) return st;
+            for (uint32_t e = 0; e < E; e++) {
+                hive_tensor_view *v = &(*each[k])[e];
+                *v = all;
+                v->n_dims = 2, v->shape[0] = all.shape[1], v->shape[1] = all.shape[2];
+                v->nbytes = all.nbytes / E;
+                v->data = (const char *)all.data + (uint64_t)e * v->nbytes;
+            }
+        }
+        return HIVE_OK;
+    }
+    static const char *const proj[3] = {"gate_proj", "up_proj", "down_proj"};
+    for (uint32_t e = 0; e < E; e++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "model.layers.%u.mlp.experts.%u.%s.weight", l, e, proj[k]);
+            if ((st = bind(b, name, rows[k], cols[k], 1, &(*each[k])[e], err))) return st;
+        }
+    return HIVE_OK;
+}
+
+/* Does layer l route to experts? HF: the config says (checked against the
+ * file); GGUF: the router tensor's presence does. */
+static hive_status layer_is_moe(const hive_model_files *m, uint32_t l, int *moe, hive_error **err) {
+    const model_priv *p = m->priv;
+    char router[96];
+    snprintf(router, sizeof router, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
+    int has_router = m->hp.n_experts && model_find_tensor(m, router, NULL);
+    *moe = m->is_gguf ? has_router : p->moe_layer && p->moe_layer[l];
+    if (!m->is_gguf && !*moe && has_router)
+        return hive_fail(err, HIVE_E_INVALID,
+                         "%s is present but config.json (mlp_only_layers, decoder_sparse_step) makes layer %u dense",
+                         router, l);
     return HIVE_OK;
 }
 
@@ -159,18 +231,20 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     hive_model_files *m = b->m;
     const char *prefix = m->is_gguf ? "blk.%u.%s" : "model.layers.%u.%s";
     char name[256];
+    int moe = 0;
+    hive_status st = layer_is_moe(m, l, &moe, err);
+    if (st || (moe && (st = bind_moe(b, l, err)))) return st;
     for (size_t s = 0; s < sizeof k_layer_slots / sizeof k_layer_slots[0]; s++) {
         const layer_slot *sl = &k_layer_slots[s];
         int need = sl->need == NEED_ALWAYS || (sl->need == NEED_BIAS && m->hp.qkv_bias) ||
-                   (sl->need == NEED_QK_NORM && m->hp.qk_norm);
+                   (sl->need == NEED_QK_NORM && m->hp.qk_norm) || (sl->need == NEED_DENSE && !moe);
         hive_tensor_view *dst = (hive_tensor_view *)((char *)&m->layers[l] + sl->field);
         if (!need) { /* unused by this model: stays absent (data == NULL) */
             memset(dst, 0, sizeof *dst);
             continue;
         }
         snprintf(name, sizeof name, prefix, l, m->is_gguf ? sl->gguf : sl->hf);
-        hive_status st = bind(b, name, sl->rows, sl->cols, 1, dst, err);
-        if (st) return st;
+        if ((st = bind(b, name, sl->rows, sl->cols, 1, dst, err))) return st;
     }
     snprintf(name, sizeof name, prefix, l, m->is_gguf ? "attn_output.bias" : "self_attn.o_proj.bias");
     return reject_present(m, name, "an attention output bias", err);
@@ -192,7 +266,7 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
             hp->vocab = (uint32_t)v.shape[0];
     }
     hp->qkv_bias = hp->arch == HIVE_ARCH_QWEN2 || p->hf_attention_bias || model_find_tensor(m, q_bias0, NULL);
-    hp->qk_norm = hp->arch == HIVE_ARCH_QWEN3 || model_find_tensor(m, q_norm0, NULL);
+    hp->qk_norm = hp->arch == HIVE_ARCH_QWEN3 || hp->arch == HIVE_ARCH_QWEN3_MOE || model_find_tensor(m, q_norm0, NULL);
     if (!m->is_gguf && hp->tied_embeddings) {
         /* config says tied: an lm_head in the file is a duplicate */
     } else {
@@ -206,6 +280,11 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
             m->output = m->tok_embd;
         else
             st = bind(&b, head, D_VOCAB, D_HIDDEN, 1, &m->output, err);
+    }
+    if (!st && hp->n_experts) {
+        model_priv *pw = m->priv;
+        pw->expert_views = calloc((size_t)hp->n_layers * 3 * hp->n_experts, sizeof *pw->expert_views);
+        if (!pw->expert_views) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
     for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);
     if (st) return st;

@@ -1,5 +1,6 @@
 /* Hyper-parameters from a Hugging Face config.json (transformers' LlamaConfig,
- * Qwen2Config, Qwen3Config field names; rope_parameters from newer releases). */
+ * Qwen2Config, Qwen3Config, Qwen3MoeConfig field names; rope_parameters from
+ * newer releases). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -68,7 +69,8 @@ static int cfg_bool(const cJSON *cfg, const char *key, int dflt) {
 
 static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
     static const struct { const char *cls, *arch; } k_classes[] = {
-        {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"}};
+        {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"},
+        {"Qwen3MoeForCausalLM", "qwen3_moe"}};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
     const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
     const char *from = "model_type";
@@ -172,7 +174,36 @@ static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **
     return HIVE_OK;
 }
 
-static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, int *attention_bias, hive_error **err) {
+/* Qwen3-MoE's routing keys. Layer l routes unless it is in mlp_only_layers,
+ * and when (l + 1) is a multiple of decoder_sparse_step (transformers'
+ * Qwen3MoeDecoderLayer); the result goes to p->moe_layer for binding. */
+static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
+    hive_status st;
+    uint32_t step = 1;
+    if ((st = cfg_u32(cfg, "num_experts", &hp->n_experts, 0, err)) ||
+        (st = cfg_u32(cfg, "num_local_experts", &hp->n_experts, 0, err)) || /* transformers 5's name */
+        (st = cfg_u32(cfg, "num_experts_per_tok", &hp->n_experts_used, 1, err)) ||
+        (st = cfg_u32(cfg, "moe_intermediate_size", &hp->moe_ffn, 1, err)) ||
+        (st = cfg_u32(cfg, "decoder_sparse_step", &step, 0, err)))
+        return st;
+    hp->moe_norm_topk = cfg_bool(cfg, "norm_topk_prob", 0);
+    if (!hp->n_experts) return hive_fail(err, HIVE_E_INVALID, "config.json: num_experts is missing or 0");
+    if (!(p->moe_layer = calloc(hp->n_layers, 1))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (uint32_t l = 0; l < hp->n_layers; l++) p->moe_layer[l] = step > 0 && (l + 1) % step == 0;
+    const cJSON *only = cJSON_GetObjectItemCaseSensitive(cfg, "mlp_only_layers"), *v;
+    if (only && !cJSON_IsNull(only) && !cJSON_IsArray(only))
+        return hive_fail(err, HIVE_E_INVALID, "config.json: mlp_only_layers must be a list of layer indices");
+    cJSON_ArrayForEach(v, only) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= hp->n_layers ||
+            floor(v->valuedouble) != v->valuedouble)
+            return hive_fail(err, HIVE_E_INVALID, "config.json: mlp_only_layers holds %g, not a layer index below %u",
+                             cJSON_IsNumber(v) ? v->valuedouble : -1.0, hp->n_layers);
+        p->moe_layer[(uint32_t)v->valuedouble] = 0;
+    }
+    return HIVE_OK;
+}
+
+static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
     if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
     hive_status st = arch_of(cfg, hp, err);
     if (!st) st = cfg_u32(cfg, "num_hidden_layers", &hp->n_layers, 1, err);
@@ -185,16 +216,17 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, int *attenti
     if (!st) st = cfg_u32(cfg, "max_position_embeddings", &hp->max_ctx, 0, err);
     if (!st) st = cfg_f32(cfg, "rms_norm_eps", &hp->rms_eps, err);
     if (!st) st = rope_params(cfg, hp, err);
+    if (!st && hp->arch == HIVE_ARCH_QWEN3_MOE) st = moe_params(cfg, hp, p, err);
     if (st) return st;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
      * also means tied (decided when binding tensors) */
     hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
-    *attention_bias = cfg_bool(cfg, "attention_bias", 0);
+    p->hf_attention_bias = cfg_bool(cfg, "attention_bias", 0);
     hp->rope_mode = HIVE_ROPE_NEOX; /* HF checkpoints keep rotate_half layout */
     return model_hparams_finish(hp, err);
 }
 
-hive_status model_hf_config(const char *dir, hive_hparams *hp, int *attention_bias, hive_error **err) {
+hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hive_error **err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *text = NULL;
@@ -203,7 +235,7 @@ hive_status model_hf_config(const char *dir, hive_hparams *hp, int *attention_bi
     cJSON *cfg = cJSON_Parse(text);
     free(text);
     if (!cfg) return hive_fail(err, HIVE_E_INVALID, "%s is not valid JSON", path);
-    st = parse_config(cfg, hp, attention_bias, err);
+    st = parse_config(cfg, hp, p, err);
     cJSON_Delete(cfg);
     return st;
 }

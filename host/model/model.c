@@ -97,7 +97,7 @@ static hive_status open_hf_tokenizer(hive_model_files *m, const char *dir, hive_
 
 static hive_status open_hf(hive_model_files *m, const char *dir, hive_error **err) {
     model_priv *p = m->priv;
-    hive_status st = model_hf_config(dir, &m->hp, &p->hf_attention_bias, err);
+    hive_status st = model_hf_config(dir, &m->hp, p, err);
     if (st) {
         if (err) hive_error_prefix(*err, "%s", dir);
         return st;
@@ -183,6 +183,8 @@ void hive_model_close(hive_model_files *m) {
         free(p->tokens);
         free(p->merges);
         free(p->token_types);
+        free(p->moe_layer);
+        free(p->expert_views);
         free(p);
     }
     free(m->chat_template);

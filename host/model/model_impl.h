@@ -14,9 +14,11 @@ typedef struct model_priv {
     int32_t *token_types;
     int vocab_from_json;        /* release with hive_vocab_src_free */
     int hf_attention_bias;      /* HF config attention_bias */
+    uint8_t *moe_layer;         /* [n_layers] 1: the config makes layer l route to experts (HF MoE) */
+    hive_tensor_view *expert_views; /* the layers' moe_gate/up/down arrays, one allocation */
 } model_priv;
 
-#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3"
+#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe"
 
 /* "llama" -> HIVE_ARCH_LLAMA; 0 when unknown. */
 int model_arch_from_name(const char *name, hive_arch *out);
@@ -32,7 +34,7 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
 hive_status model_gguf_vocab(hive_model_files *m, const hive_tensor_file *f, hive_error **err);
 
 /* HF: hyper-parameters from dir/config.json. */
-hive_status model_hf_config(const char *dir, hive_hparams *hp, int *attention_bias, hive_error **err);
+hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hive_error **err);
 
 /* Finds and validates every tensor the architecture needs; fills
  * tok_embd/output_norm/output/layers, tied/qkv_bias/qk_norm, n_params, weight_bytes. */

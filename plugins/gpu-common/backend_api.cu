@@ -214,6 +214,15 @@ static hive_status api_op_argmax(hive_device *d, const hive_tensor *x, int32_t *
     });
 }
 
+static hive_status api_op_add_rows_scaled(hive_device *d, const hive_tensor *x, const int32_t *rows, const float *scale,
+                                          const hive_tensor *out, hive_error **err) {
+    return gpu_guard_op(d, err, [&] {
+        CHECK_DEV(d);
+        CHECK_NOT_CAPTURING(d, "op_add_rows_scaled");
+        gpu_impl_add_rows_scaled(d, x, rows, scale, out);
+    });
+}
+
 static const void *api_get_extension(hive_device *d, uint32_t id, uint32_t min_version) {
     const void *ext = nullptr;
     uint32_t version = 0;
@@ -235,6 +244,7 @@ static const hive_backend_api k_table = {
     api_op_embed, api_op_rmsnorm, api_op_matmul, api_op_binary, api_op_binary_weight, api_op_swiglu,
     api_op_rope, api_op_kv_store, api_op_attention, api_op_get_rows,
     api_op_argmax, api_get_extension,
+    api_op_add_rows_scaled,
 };
 
 hive_status gpu_backend_init(const hive_host_api *host, const gpu_vendor_ops *vendor, const void **api,

@@ -116,6 +116,33 @@ void gpu_impl_get_rows(hive_device *d, const hive_tensor *x, const int32_t *rows
     gpu_get_rows(d->stream, xp, x->row_stride, (const int32_t *)dr, o, out->row_stride, n, x->cols);
 }
 
+/* Not capturable (HIVE_EXT_GRAPH v1 does not list its arrays): backend_api.cu
+ * refuses it during capture. */
+void gpu_impl_add_rows_scaled(hive_device *d, const hive_tensor *x, const int32_t *rows, const float *scale,
+                              const hive_tensor *out) {
+    const float *xp = gpu_tensor_ptr(x, "add_rows_scaled x");
+    float *o = gpu_tensor_ptr(out, "add_rows_scaled out");
+    if (out->cols != x->cols)
+        gpu_throw(HIVE_E_SHAPE, "add_rows_scaled: x has %lld columns, out %lld", (long long)x->cols,
+                  (long long)out->cols);
+    if (x->rows == 0) return;
+    if (!rows || !scale) gpu_throw(HIVE_E_INVALID, "add_rows_scaled: missing rows or scale");
+    gpu_host_check c;
+    memset(&c, 0, sizeof c);
+    c.kind = GPU_HOST_CHECK_IDS;
+    c.what = "add_rows_scaled rows";
+    c.n = (uint32_t)x->rows;
+    c.ids = rows;
+    c.limit = out->rows;
+    gpu_host_check_apply(d, &c);
+    GPU_CHECK(gpuSetDevice(d->index));
+    gpu_stage_part p[2] = {{rows, (size_t)x->rows * sizeof(int32_t), 1}, {scale, (size_t)x->rows * sizeof(float), 1}};
+    void *dp[2];
+    gpu_stage(d, p, 2, dp);
+    gpu_add_rows_scaled(d->stream, xp, x->row_stride, (const int32_t *)dp[0], (const float *)dp[1], o,
+                        out->row_stride, x->rows, x->cols);
+}
+
 /* Not capturable (it reads results back to the host): backend_api.cu refuses
  * it during capture. */
 void gpu_impl_argmax(hive_device *d, const hive_tensor *x, int32_t *ids) {

@@ -38,6 +38,8 @@ void gpu_impl_attention(hive_device *d, hive_kv_cache *kv, uint32_t layer, const
 void gpu_impl_get_rows(hive_device *d, const hive_tensor *x, const int32_t *rows, uint32_t n,
                        const hive_tensor *out);
 void gpu_impl_argmax(hive_device *d, const hive_tensor *x, int32_t *ids);
+void gpu_impl_add_rows_scaled(hive_device *d, const hive_tensor *x, const int32_t *rows, const float *scale,
+                              const hive_tensor *out);
 
 /* Extensions handed out by get_extension; NULL when this build has none.
  * backend_sgmv.cu: segmented multi-LoRA. backend_graph.cu: graph capture. */

@@ -18,6 +18,9 @@ void gpu_swiglu(gpuStream_t s, const float *g, int64_t sg, const float *u, int64
                 int64_t so, int64_t rows, int64_t cols);
 void gpu_get_rows(gpuStream_t s, const float *x, int64_t sx, const int32_t *rows_dev, float *out,
                   int64_t so, int64_t n, int64_t cols);
+/* out[rows[i]] += scale[i] * x[i] for i < n; rows and scale in device memory */
+void gpu_add_rows_scaled(gpuStream_t s, const float *x, int64_t sx, const int32_t *rows_dev, const float *scale_dev,
+                         float *out, int64_t so, int64_t n, int64_t cols);
 /* out = alpha * bias + beta * out (beta == 0: out not read) */
 void gpu_bias_prep(gpuStream_t s, const float *bias, float alpha, float beta, float *out, int64_t so,
                    int64_t rows, int64_t cols);

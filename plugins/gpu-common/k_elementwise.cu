@@ -1,5 +1,5 @@
 /* k_elementwise.cu — row-wise and elementwise kernels: rmsnorm, binary ops,
- * SwiGLU, get_rows, bias preparation, activation conversion, argmax. */
+ * SwiGLU, get_rows, add_rows_scaled, bias preparation, activation conversion, argmax. */
 #include "gpu_backend.h"
 #include "gpu_kernels.h"
 
@@ -90,6 +90,22 @@ void gpu_get_rows(gpuStream_t s, const float *x, int64_t sx, const int32_t *rows
     if (n <= 0) return;
     k_get_rows<<<(unsigned)n, EW_THREADS, 0, s>>>(x, sx, rows_dev, out, so, cols);
     GPU_CHECK_LAUNCH("get_rows");
+}
+
+/* out[rows[i]] += scale[i] * x[i]: one block per row (rows are distinct) */
+__global__ static void k_add_rows_scaled(const float *x, int64_t sx, const int32_t *idx, const float *scale,
+                                         float *out, int64_t so, int64_t cols) {
+    const float *src = x + (int64_t)blockIdx.x * sx;
+    float *dst = out + (int64_t)idx[blockIdx.x] * so;
+    const float s = scale[blockIdx.x];
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) dst[j] += s * src[j];
+}
+
+void gpu_add_rows_scaled(gpuStream_t s, const float *x, int64_t sx, const int32_t *rows_dev, const float *scale_dev,
+                         float *out, int64_t so, int64_t n, int64_t cols) {
+    if (n <= 0) return;
+    k_add_rows_scaled<<<(unsigned)n, EW_THREADS, 0, s>>>(x, sx, rows_dev, scale_dev, out, so, cols);
+    GPU_CHECK_LAUNCH("add_rows_scaled");
 }
 
 __global__ static void k_bias_prep(const float *bias, float alpha, float beta, float *out, int64_t so,

@@ -1,4 +1,4 @@
-/* Tiny random llama / qwen2 / qwen3 models against Hugging Face transformers
+/* Tiny random llama / qwen2 / qwen3 / qwen3_moe models against Hugging Face transformers
  * (scripts/make-fixtures.py): prefill logits at every prompt position and 20
  * greedy decode steps with the KV cache match to 1e-4 relative in f32, and
  * the greedy tokens are identical. */
@@ -9,20 +9,26 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
 
 #include "golden_util.h"
 #include "util/dtype.h"
+#include "util/error.h"
 
 #define TOL 1e-4
 
-static void run_arch(const char *arch) {
-    char dir[512], path[600];
+/* model: NULL for the arch's safetensors directory, else a file beside it
+ * (the same weights converted to GGUF) checked against the same golden. */
+static void run_model(const char *arch, const char *model) {
+    char dir[512], path[600], model_path[600];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/%s", HIVE_SOURCE_DIR, arch);
     snprintf(path, sizeof path, "%s/golden.json", dir);
+    snprintf(model_path, sizeof model_path, "%s/tests/golden/data/%s", HIVE_SOURCE_DIR, model ? model : arch);
     cJSON *g = golden_load_json(path);
     assert_non_null(g);
     golden_env env;
-    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
+    assert_int_equal(golden_env_open(&env, model_path, 256, -1, 1), 0);
     uint32_t V = (uint32_t)cJSON_GetObjectItem(g, "n_vocab")->valueint;
     assert_int_equal(hive_engine_hparams(env.eng)->vocab, V);
 
@@ -59,7 +65,9 @@ static void run_arch(const char *arch) {
         if (golden_argmax(logits, V) != want_next)
             fail_msg("%s: decode step %d: greedy token %d, transformers %d", arch, k, golden_argmax(logits, V), want_next);
     }
-    printf("%s: %d prefill rows + %d decode steps, worst relative error %.2e\n", arch, np, nd, worst);
+    /* the MoE fixtures really route (the GGUF too) */
+    assert_int_equal(hive_engine_hparams(env.eng)->n_experts > 0, strstr(arch, "moe") != NULL);
+    printf("%s: %d prefill rows + %d decode steps, worst relative error %.2e\n", model ? model : arch, np, nd, worst);
     free(logits);
     golden_env_close(&env);
     cJSON_Delete(g);
@@ -103,15 +111,180 @@ static void test_requantized_weights(void **s) {
     cJSON_Delete(g);
 }
 
+/* Rows of two sequences interleaved in one batch through the routed layers:
+ * each row takes its own experts, so the golden sequence's rows still match
+ * transformers, in prefill and in decode steps that carry both sequences. A
+ * gather or scatter that mixed rows up would put the other sequence's
+ * hidden states into them. */
+static void test_qwen3_moe_mixed_batch(void **s) {
+    (void)s;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen3_moe", HIVE_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/golden.json", dir);
+    cJSON *g = golden_load_json(path);
+    assert_non_null(g);
+    golden_env env;
+    assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
+    uint32_t V = (uint32_t)cJSON_GetObjectItem(g, "n_vocab")->valueint;
+    int32_t prompt[64], decode[64], other[9] = {80, 81, 200, 3, 17, 99, 101, 250, 7};
+    int np = golden_json_ints(cJSON_GetObjectItem(g, "prompt_ids"), prompt, 64);
+    int nd = golden_json_ints(cJSON_GetObjectItem(g, "decode_tokens"), decode, 64);
+    assert_true(np > 0 && nd > 0 && np + 9 <= 64);
+    int32_t a, b, toks[64], seqs[64];
+    uint8_t want[64];
+    assert_int_equal(hive_engine_seq_new(env.eng, &a, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_new(env.eng, &b, NULL), HIVE_OK);
+    int n = 0, ia = 0, ib = 0;
+    while (ia < np || ib < 9) { /* a, b, a, b, ... then the rest of a */
+        if (ia < np) toks[n] = prompt[ia++], seqs[n] = a, want[n++] = 1;
+        if (ib < 9) toks[n] = other[ib++], seqs[n] = b, want[n++] = 1;
+    }
+    float *logits = malloc((size_t)n * V * sizeof *logits);
+    hive_fwd_batch batch = {(uint32_t)n, toks, seqs, want, NULL};
+    assert_int_equal(hive_engine_forward(env.eng, &batch, logits, NULL), HIVE_OK);
+    const cJSON *pre = cJSON_GetObjectItem(g, "prefill_logits"), *dec = cJSON_GetObjectItem(g, "decode_logits");
+    double worst = 0;
+    for (int i = 0, pos = 0; i < n; i++) {
+        if (seqs[i] != a) continue;
+        double e = golden_row_rel_err(logits + (size_t)i * V, cJSON_GetArrayItem(pre, pos), V);
+        if (e > TOL) fail_msg("mixed batch: prefill position %d (batch row %d): relative error %.3g", pos, i, e);
+        worst = e > worst ? e : worst;
+        pos++;
+    }
+    int last_b = n - 1;
+    while (seqs[last_b] != b) last_b--;
+    int32_t other_next = golden_argmax(logits + (size_t)last_b * V, V);
+    for (int k = 0; k < nd; k++) { /* both sequences decode in one batch: row 0 b, row 1 a */
+        int32_t two[2] = {other_next, decode[k]}, two_seqs[2] = {b, a};
+        uint8_t both[2] = {1, 1};
+        hive_fwd_batch step = {2, two, two_seqs, both, NULL};
+        assert_int_equal(hive_engine_forward(env.eng, &step, logits, NULL), HIVE_OK);
+        double e = golden_row_rel_err(logits + V, cJSON_GetArrayItem(dec, k), V);
+        if (e > TOL) fail_msg("mixed batch: decode step %d: relative error %.3g", k, e);
+        worst = e > worst ? e : worst;
+        other_next = golden_argmax(logits, V);
+    }
+    printf("qwen3_moe mixed batch: %d rows of two sequences + %d two-row decode steps, worst relative error %.2e\n", n,
+           nd, worst);
+    free(logits);
+    golden_env_close(&env);
+    cJSON_Delete(g);
+}
+
+static void run_arch(const char *arch) { run_model(arch, NULL); }
+
+/* Adapters cannot hook or merge into a routed layer's feed-forward (it has no
+ * dense gate/up/down): refused with the reason, while the dense layer's are
+ * accepted. qwen3_moe_sparse routes layer 1 only. */
+static void test_qwen3_moe_refuses_ffn_adapters(void **s) {
+    (void)s;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen3_moe_sparse", HIVE_SOURCE_DIR);
+    golden_env env;
+    assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
+    uint32_t hooks[4 * HIVE_MODULE_COUNT] = {0};
+    hive_adapter_set set = {.id = 77, .n = 1};
+    set.refs[0].desc.hooks_at = hooks;
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
+    hooks[0 * HIVE_MODULE_COUNT + HIVE_MODULE_GATE] = HIVE_HOOK_LINEAR_OUTPUT; /* dense layer 0: fine */
+    hooks[1 * HIVE_MODULE_COUNT + HIVE_MODULE_Q] = HIVE_HOOK_LINEAR_OUTPUT;    /* attention of layer 1: fine */
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, &set, NULL), HIVE_OK);
+    hooks[1 * HIVE_MODULE_COUNT + HIVE_MODULE_DOWN] = HIVE_HOOK_LINEAR_OUTPUT;
+    hive_error *err = NULL;
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, &set, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(hive_error_message(err), "layer 1 routes to experts and has no dense down_proj"));
+    hive_error_free(err);
+    err = NULL;
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, NULL, NULL), HIVE_OK);
+    const hive_base_access *base = hive_engine_base_access(env.eng);
+    float *w = NULL;
+    assert_int_equal(base->weight_f32(base->ctx, 1, HIVE_MODULE_UP, &w, &err), HIVE_E_UNSUPPORTED);
+    assert_null(w);
+    hive_error_free(err);
+    assert_int_equal(base->weight_f32(base->ctx, 0, HIVE_MODULE_UP, &w, NULL), HIVE_OK);
+    assert_non_null(w);
+    free(w);
+    golden_env_close(&env);
+}
+
+/* config.json and the tensors must agree on which layers route and how many
+ * experts there are; each mismatch is an error naming the tensor or key. */
+static void test_qwen3_moe_config_errors(void **s) {
+    (void)s;
+    static const struct {
+        const char *extra, *want;
+        hive_status code;
+    } k[] = {
+        {"\"mlp_only_layers\": [1]", "model.layers.1.mlp.gate.weight is present but config.json", HIVE_E_INVALID},
+        {"\"decoder_sparse_step\": 1, \"mlp_only_layers\": []", "missing tensor model.layers.0.mlp.gate.weight", HIVE_E_NOTFOUND},
+        {"\"num_local_experts\": 7", "model.layers.1.mlp.gate.weight: expected [7, 64], found [6, 64]", HIVE_E_SHAPE},
+        {"\"num_experts_per_tok\": 7", "6 experts (at most 1024), 7 used per token", HIVE_E_INVALID},
+        {"\"mlp_only_layers\": [9]", "mlp_only_layers holds 9, not a layer index below 4", HIVE_E_INVALID},
+        {"\"mlp_only_layers\": 3", "mlp_only_layers must be a list", HIVE_E_INVALID},
+        {"\"moe_intermediate_size\": null", "moe_intermediate_size is missing", HIVE_E_INVALID},
+    };
+    char src[512], tmpl[] = "/tmp/hive-moe-cfg-XXXXXX", path[700], target[700];
+    snprintf(src, sizeof src, "%s/tests/golden/data/qwen3_moe_sparse", HIVE_SOURCE_DIR);
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpl);
+    snprintf(target, sizeof target, "%s/model.safetensors", src);
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(path, sizeof path, "%s/config.json", src);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    static char base[8192];
+    size_t len = fread(base, 1, sizeof base - 1, fp);
+    fclose(fp);
+    base[len] = '\0';
+    char *end = strrchr(base, '}');
+    assert_non_null(end);
+    *end = '\0';
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        snprintf(path, sizeof path, "%s/config.json", tmpl);
+        fp = fopen(path, "wb");
+        assert_non_null(fp);
+        /* the override goes first: cJSON finds the first of duplicate keys */
+        fprintf(fp, "{%s,%s}", k[i].extra, strchr(base, '{') + 1);
+        fclose(fp);
+        hive_model_files *m = NULL;
+        hive_error *err = NULL;
+        hive_status st = hive_model_open(tmpl, &m, &err);
+        if (st != k[i].code || !strstr(hive_error_message(err), k[i].want))
+            fail_msg("%s: expected %d \"%s\", got %d: %s", k[i].extra, k[i].code, k[i].want, st,
+                     err ? hive_error_message(err) : "(none)");
+        assert_null(m);
+        hive_error_free(err);
+    }
+    snprintf(path, sizeof path, "%s/config.json", tmpl);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpl);
+    unlink(path);
+    rmdir(tmpl);
+}
+
 static void test_llama(void **s) { (void)s; run_arch("llama"); }
 static void test_qwen2(void **s) { (void)s; run_arch("qwen2"); }
 static void test_qwen3(void **s) { (void)s; run_arch("qwen3"); }
+/* top-2 of 4 experts renormalised, a dense layer between (mlp_only_layers) */
+static void test_qwen3_moe(void **s) { (void)s; run_arch("qwen3_moe"); }
+/* top-3 of 6 not renormalised, every other layer routed (decoder_sparse_step 2) */
+static void test_qwen3_moe_sparse(void **s) { (void)s; run_arch("qwen3_moe_sparse"); }
+/* qwen3_moe converted by llama.cpp's convert_hf_to_gguf.py (scripts/make-moe-gguf.py): stacked
+ * expert tensors, qwen3moe.expert_* keys, llama.cpp's RoPE arithmetic */
+static void test_qwen3_moe_gguf(void **s) { (void)s; run_model("qwen3_moe", "qwen3_moe.gguf"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
+        cmocka_unit_test(test_qwen3_moe),
+        cmocka_unit_test(test_qwen3_moe_sparse),
+        cmocka_unit_test(test_qwen3_moe_gguf),
+        cmocka_unit_test(test_qwen3_moe_mixed_batch),
+        cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
+        cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

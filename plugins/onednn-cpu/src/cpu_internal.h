@@ -159,6 +159,8 @@ hive_status cpu_rec_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t l
 hive_status cpu_rec_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows, uint32_t n,
                                 const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err);
+hive_status cpu_rec_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
+                                       const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_synchronize(hive_device *dev, hive_error **err);
 hive_status cpu_rec_buffer_upload(hive_device *dev, hive_buffer *buf, uint64_t offset, const void *src, uint64_t nbytes,
                                   hive_error **err);
@@ -197,6 +199,8 @@ hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_
                         const hive_batch *batch, hive_error **err);
 hive_status cpu_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows,
                             uint32_t n, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
+                                   const hive_tensor *out, hive_error **err);
 hive_status cpu_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids,
                           hive_error **err);
 

@@ -204,6 +204,10 @@ static hive_status rec_lora_segments(hive_device *dev, const hive_tensor *x, con
     return HIVE_OK;
 }
 
+hive_status cpu_rec_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
+                                       const hive_tensor *out, hive_error **err) {
+    return capturing(dev) ? refuse("add_rows_scaled", err) : cpu_op_add_rows_scaled(dev, x, rows, scale, out, err);
+}
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err) {
     return capturing(dev) ? refuse("argmax", err) : cpu_op_argmax(dev, x, ids, err);
 }

@@ -177,7 +177,7 @@ hive_status cpu_op_swiglu(hive_device *dev, const hive_tensor *gate, const hive_
     return HIVE_OK;
 }
 
-/* ----------------------------------------------------- get_rows, argmax -- */
+/* ------------------------------------ get_rows, add_rows_scaled, argmax -- */
 hive_status cpu_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows,
                             uint32_t n, const hive_tensor *out, hive_error **err) {
     hive_status st;
@@ -193,6 +193,27 @@ hive_status cpu_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_
                             (long long)x->rows);
     for (uint32_t i = 0; i < n; i++)
         memmove(cpu_row(out, i), cpu_row(x, rows[i]), (size_t)x->cols * sizeof(float));
+    return HIVE_OK;
+}
+
+hive_status cpu_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
+                                   const hive_tensor *out, hive_error **err) {
+    hive_status st;
+    if (!dev || !rows || !scale) return cpu_fail(err, HIVE_E_INVALID, "add_rows_scaled: device, rows or scale is NULL");
+    if ((st = cpu_check_tensor(x, "add_rows_scaled", "x", err)) != HIVE_OK) return st;
+    if ((st = cpu_check_tensor(out, "add_rows_scaled", "out", err)) != HIVE_OK) return st;
+    if (out->cols != x->cols)
+        return cpu_fail(err, HIVE_E_SHAPE, "add_rows_scaled: x has %lld columns, out %lld", (long long)x->cols,
+                        (long long)out->cols);
+    for (int64_t i = 0; i < x->rows; i++)
+        if (rows[i] < 0 || rows[i] >= out->rows)
+            return cpu_fail(err, HIVE_E_INVALID, "add_rows_scaled: row %d outside out of %lld rows", rows[i],
+                            (long long)out->rows);
+    for (int64_t i = 0; i < x->rows; i++) {
+        const float *src = cpu_row(x, i);
+        float *dst = cpu_row(out, rows[i]), s = scale[i];
+        for (int64_t c = 0; c < x->cols; c++) dst[c] += s * src[c];
+    }
     return HIVE_OK;
 }
 

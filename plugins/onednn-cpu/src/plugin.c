@@ -44,6 +44,7 @@ static const hive_backend_api cpu_api = {
     .op_get_rows = cpu_rec_op_get_rows,
     .op_argmax = cpu_rec_op_argmax,
     .get_extension = cpu_get_extension,
+    .op_add_rows_scaled = cpu_rec_op_add_rows_scaled,
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {

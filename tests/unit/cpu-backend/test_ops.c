@@ -242,6 +242,38 @@ void test_get_rows_argmax(void **state) {
     tt_free(&out);
 }
 
+/* out[rows[i]] += scale[i] * x[i]; rows not listed stay as they were; a row
+ * outside out or a width mismatch is refused with out untouched. */
+void test_add_rows_scaled(void **state) {
+    (void)state;
+    assert_non_null(api->op_add_rows_scaled);
+    test_tensor x = tt_new(3, 40, 44, 0), out = tt_new(5, 40, 48, 0), before = tt_new(5, 40, 40, 0);
+    for (int r = 0; r < 5; r++) memcpy(tt_row(&before, r), tt_row(&out, r), 40 * sizeof(float));
+    int32_t rows[3] = {4, 0, 2};
+    float scale[3] = {0.5f, -2.0f, 1.25f};
+    assert_int_equal(api->op_add_rows_scaled(dev, &x.t, rows, scale, &out.t, NULL), HIVE_OK);
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 40; c++) {
+            float want = tt_row(&before, r)[c];
+            for (int i = 0; i < 3; i++)
+                if (rows[i] == r) want += scale[i] * tt_row(&x, i)[c];
+            assert_float_equal(tt_row(&out, r)[c], want, 1e-6f * (1.0f + fabsf(want)));
+        }
+    for (int r = 0; r < 5; r++) memcpy(tt_row(&before, r), tt_row(&out, r), 40 * sizeof(float));
+    rows[1] = 5;
+    hive_error *err = NULL;
+    assert_int_equal(api->op_add_rows_scaled(dev, &x.t, rows, scale, &out.t, &err), HIVE_E_INVALID);
+    assert_non_null(strstr(last_error, "add_rows_scaled"));
+    for (int r = 0; r < 5; r++) assert_memory_equal(tt_row(&out, r), tt_row(&before, r), 40 * sizeof(float));
+    test_tensor narrow = tt_new(3, 39, 39, 0);
+    rows[1] = 1;
+    assert_int_equal(api->op_add_rows_scaled(dev, &narrow.t, rows, scale, &out.t, &err), HIVE_E_SHAPE);
+    tt_free(&x);
+    tt_free(&out);
+    tt_free(&before);
+    tt_free(&narrow);
+}
+
 void test_op_shape_errors(void **state) {
     (void)state;
     test_tensor a = tt_new(2, 10, 10, 0), b = tt_new(2, 11, 11, 0);
