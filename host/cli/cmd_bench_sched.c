@@ -60,15 +60,18 @@ int hive_cmd_bench_sched(hive_cli *cli) {
         fprintf(stderr, "hive-host bench: %s\n", err ? hive_error_message(err) : "out of memory");
         rc = 1;
     }
+    hive_expert_specs specs = {0}; /* --expert PATH:W */
+    if (!rc) rc = hive_session_expert_specs(cli->cfg, &specs);
     double t0 = hive_now_ms();
     for (int b = 0; !rc && b < B; b++) {
         for (int i = 0; i < P; i++) prompt[i] = (int32_t)(lcg(&rng) % V);
-        const char *path = n_exp ? hive_config_list_item(cli->cfg, "experts.paths", (size_t)b % n_exp) : NULL;
+        const char *path = n_exp ? specs.paths[(size_t)b % n_exp] : NULL;
         hive_sched_request q;
         memset(&q, 0, sizeof q);
         q.prompt = prompt;
         q.n_prompt = (size_t)P;
         q.experts = path ? &path : NULL;
+        q.expert_weights = path ? &specs.weights[(size_t)b % n_exp] : NULL;
         q.n_experts = path ? 1 : 0;
         hive_sampling_defaults(&q.params.sampling);
         q.params.sampling.temperature = 0;
@@ -126,6 +129,7 @@ int hive_cmd_bench_sched(hive_cli *cli) {
     }
     hive_error_free(err);
     hive_sched_free(sc);
+    hive_expert_specs_free(&specs);
     free(prompt);
     free(reqs);
     hive_session_close(&s);

@@ -47,10 +47,25 @@ static int read_api_key(const hive_config *cfg, char *key, size_t cap) {
 
 static int open_catalog(const hive_config *cfg, hive_catalog *cat) {
     hive_error *err = NULL;
-    for (size_t i = 0; i < hive_config_list_len(cfg, "experts.paths"); i++) {
-        const char *p = hive_config_list_item(cfg, "experts.paths", i);
-        if (hive_catalog_add_path(cat, p, &err) != HIVE_OK) goto fail;
+    hive_expert_specs specs;
+    int rc = hive_session_expert_specs(cfg, &specs);
+    if (rc) return rc;
+    for (size_t i = 0; i < specs.n; i++) {
+        if (specs.weights[i] != 1.0) {
+            /* --expert only adds to the catalog here; a set's weights come with each request */
+            fprintf(stderr,
+                    "hive-host serve: --expert %s: serve takes weights per request ({\"name\": ..., \"weight\": %g} "
+                    "in \"experts\"); give the path without ':%g'\n",
+                    hive_config_list_item(cfg, "experts.paths", i), specs.weights[i], specs.weights[i]);
+            hive_expert_specs_free(&specs);
+            return 2;
+        }
+        if (hive_catalog_add_path(cat, specs.paths[i], &err) != HIVE_OK) {
+            hive_expert_specs_free(&specs);
+            goto fail;
+        }
     }
+    hive_expert_specs_free(&specs);
     double t0 = hive_now_ms();
     for (size_t i = 0; i < hive_config_list_len(cfg, "server.expert_dirs"); i++)
         if (hive_catalog_scan_dir(cat, hive_config_list_item(cfg, "server.expert_dirs", i), &err) != HIVE_OK) goto fail;

@@ -8,6 +8,7 @@
 
 #include "experts/catalog.h"
 #include "experts/router.h"
+#include "experts/weight.h"
 #include "util/error.h"
 
 #define AUTO "auto"
@@ -50,7 +51,14 @@ int hive_cli_route_experts(hive_cli *cli, const char *prompt) {
     int rc = 0;
     for (size_t i = 0; !rc && i < hive_config_list_len(cli->cfg, "experts.paths"); i++) {
         const char *p = hive_config_list_item(cli->cfg, "experts.paths", i);
-        if (strcmp(p, AUTO) != 0 && hive_catalog_add_path(&cat, p, &err) != HIVE_OK) rc = fail(err, p);
+        char path[4096];
+        double w = 1.0;
+        if (strcmp(p, AUTO) != 0 && hive_expert_spec_parse(p, path, sizeof path, &w, &err) != HIVE_OK) rc = fail(err, NULL);
+        else if (w != 1.0) { /* the router picks experts, not how much of each */
+            fprintf(stderr, "hive-host: --expert auto: the candidate %s has a weight; routed experts run at weight 1: "
+                            "give the path without ':%g'\n", p, w);
+            rc = 2;
+        } else if (strcmp(p, AUTO) != 0 && hive_catalog_add_path(&cat, path, &err) != HIVE_OK) rc = fail(err, p);
     }
     for (size_t i = 0; !rc && i < hive_config_list_len(cli->cfg, "server.expert_dirs"); i++)
         if (hive_catalog_scan_dir(&cat, hive_config_list_item(cli->cfg, "server.expert_dirs", i), &err) != HIVE_OK)

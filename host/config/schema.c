@@ -78,7 +78,9 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"chat.system", HIVE_CFG_STRING, "", "system", "TEXT", "system message for --chat and chat", NORANGE},
     {"chat.thinking", HIVE_CFG_STRING, "default", "thinking", "on|off|default", "Qwen3 thinking mode", NORANGE},
     /* experts */
-    {"experts.paths", HIVE_CFG_STRLIST, "", "expert", "PATH", "expert package (.expert or directory); repeatable", NORANGE},
+    {"experts.paths", HIVE_CFG_STRLIST, "", "expert", "PATH[:W]",
+     "expert package (.expert, directory, PEFT directory); PATH:W runs a LoRA expert at weight W "
+     "(0 < W <= 100): its delta times W; repeatable", NORANGE},
     {"experts.merge", HIVE_CFG_BOOL, "false", "merge", NULL,
      "fold a single expert into the base weights (fast path; LoRA, DoRA, IA3 without biases)", NORANGE},
     {"experts.batched_lora", HIVE_CFG_BOOL, "true", "batched-lora", NULL,

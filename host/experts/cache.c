@@ -1,8 +1,9 @@
 /* LRU of loaded experts (see cache.h). A doubly linked list front = most
- * recent; lookup by real path through a uthash table. */
+ * recent; lookup by real path (+ weight, when not 1) through a uthash table. */
 #include "experts/cache.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,8 +14,15 @@
 
 typedef struct cache_slot {
     hive_expert *x;
-    UT_hash_handle hh; /* key: x->pkg.canonical */
+    char key[PATH_MAX + 40];
+    UT_hash_handle hh; /* key: x->pkg.canonical, then "\n<weight>" when the weight is not 1 */
 } cache_slot;
+
+/* A weighted expert is a load of its own (its LoRA scales differ): keyed apart. */
+static void make_key(char *key, size_t cap, const char *canonical, double weight) {
+    if (weight == 1.0) snprintf(key, cap, "%s", canonical);
+    else snprintf(key, cap, "%s\n%.17g", canonical, weight);
+}
 
 struct hive_expert_cache {
     hive_expert_target target;
@@ -59,7 +67,9 @@ hive_status hive_expert_cache_new(uint64_t budget_bytes, const hive_expert_targe
 
 static void drop(hive_expert_cache *c, hive_expert *x) {
     cache_slot *s = NULL;
-    HASH_FIND_STR(c->by_path, x->pkg.canonical, s);
+    char key[PATH_MAX + 40];
+    make_key(key, sizeof key, x->pkg.canonical, x->weight);
+    HASH_FIND_STR(c->by_path, key, s);
     if (s) {
         HASH_DEL(c->by_path, s);
         free(s);
@@ -125,25 +135,41 @@ hive_expert *hive_expert_cache_peek(const hive_expert_cache *c, const char *path
 
 hive_expert *hive_expert_cache_first(const hive_expert_cache *c) { return c->front; }
 
+/* Every weight of the package goes: an unload means the package. */
 hive_status hive_expert_cache_evict(hive_expert_cache *c, const char *path, hive_error **err) {
-    hive_expert *x = hive_expert_cache_peek(c, path);
-    if (!x) return hive_fail(err, HIVE_E_NOTFOUND, "%s is not loaded", path);
-    if (x->refcount)
-        return hive_fail(err, HIVE_E_INVALID, "%s is in use by %u running sequence(s)", path, x->refcount);
-    c->stats.evictions++;
-    drop(c, x);
+    char rp[PATH_MAX];
+    if (!realpath(path, rp)) return hive_fail(err, HIVE_E_NOTFOUND, "%s is not loaded", path);
+    size_t l = strlen(rp);
+    if (l > 14 && !strcmp(rp + l - 14, "/manifest.json")) rp[l - 14] = 0;
+    uint32_t found = 0, users = 0;
+    for (const hive_expert *x = c->front; x; x = x->next)
+        if (!strcmp(x->pkg.canonical, rp)) found++, users += x->refcount;
+    if (!found) return hive_fail(err, HIVE_E_NOTFOUND, "%s is not loaded", path);
+    if (users) return hive_fail(err, HIVE_E_INVALID, "%s is in use by %u running sequence(s)", path, users);
+    for (hive_expert *x = c->front, *next; x; x = next) {
+        next = x->next;
+        if (strcmp(x->pkg.canonical, rp) != 0) continue;
+        c->stats.evictions++;
+        drop(c, x);
+    }
     return HIVE_OK;
 }
 
 hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_expert **out, hive_error **err) {
+    return hive_expert_cache_get_weighted(c, path, 1.0, out, err);
+}
+
+hive_status hive_expert_cache_get_weighted(hive_expert_cache *c, const char *path, double weight, hive_expert **out,
+                                           hive_error **err) {
     uint64_t t0 = now_ns();
     *out = NULL;
-    char rp[PATH_MAX];
+    char rp[PATH_MAX], key[PATH_MAX + 40];
     cache_slot *s = NULL;
     if (realpath(path, rp)) {
         size_t l = strlen(rp);
         if (l > 14 && !strcmp(rp + l - 14, "/manifest.json")) rp[l - 14] = 0; /* keyed by the directory */
-        HASH_FIND_STR(c->by_path, rp, s);
+        make_key(key, sizeof key, rp, weight);
+        HASH_FIND_STR(c->by_path, key, s);
     }
     if (s) {
         hive_expert *x = s->x;
@@ -158,7 +184,7 @@ hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_e
         return HIVE_OK;
     }
     hive_expert *x = NULL;
-    hive_status st = hive_expert_load(path, &c->target, &x, err);
+    hive_status st = hive_expert_load_weighted(path, weight, &c->target, &x, err);
     if (st != HIVE_OK) return st;
     if (!(s = calloc(1, sizeof *s))) {
         hive_expert_free(x);
@@ -169,7 +195,8 @@ hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_e
                   "evicted first once unused",
                   x->manifest.name, (unsigned long long)x->device_bytes, (unsigned long long)c->budget);
     s->x = x;
-    HASH_ADD_KEYPTR(hh, c->by_path, x->pkg.canonical, strlen(x->pkg.canonical), s);
+    make_key(s->key, sizeof s->key, x->pkg.canonical, x->weight);
+    HASH_ADD_KEYPTR(hh, c->by_path, s->key, strlen(s->key), s);
     push_front(c, x);
     x->refcount = 1;
     c->stats.n_pinned++;

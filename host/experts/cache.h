@@ -35,14 +35,19 @@ void hive_expert_cache_free(hive_expert_cache *c);
 /* Hit: move to front. Miss: cold load, then evict down to the budget.
  * The expert stays pinned until hive_expert_cache_release. */
 hive_status hive_expert_cache_get(hive_expert_cache *c, const char *path, hive_expert **out, hive_error **err);
+/* The same at a weight (experts/weight.h): each (path, weight) is its own
+ * entry, loaded and counted on its own; weight 1 is hive_expert_cache_get. */
+hive_status hive_expert_cache_get_weighted(hive_expert_cache *c, const char *path, double weight, hive_expert **out,
+                                           hive_error **err);
 void hive_expert_cache_release(hive_expert_cache *c, hive_expert *x);
-/* Evicts one expert now (an admin's unload): HIVE_E_NOTFOUND when it is not
- * loaded, HIVE_E_INVALID while it is pinned. */
+/* Evicts an expert now (an admin's unload), at every weight it is loaded
+ * with: HIVE_E_NOTFOUND when it is not loaded, HIVE_E_INVALID (nothing
+ * evicted) while any of them is pinned. */
 hive_status hive_expert_cache_evict(hive_expert_cache *c, const char *path, hive_error **err);
 /* Evicts unpinned experts until the cache fits its budget. */
 void hive_expert_cache_trim(hive_expert_cache *c);
 void hive_expert_cache_get_stats(const hive_expert_cache *c, hive_expert_cache_stats *out);
-/* The cached expert for a path, or NULL (no pin, no LRU update). */
+/* The cached expert for a path at weight 1, or NULL (no pin, no LRU update). */
 hive_expert *hive_expert_cache_peek(const hive_expert_cache *c, const char *path);
 /* Experts front (most recent) to back. */
 hive_expert *hive_expert_cache_first(const hive_expert_cache *c);

@@ -72,13 +72,18 @@ hive_status hive_expert_compose(hive_expert *const *xs, size_t n, hive_adapter_s
 
 hive_status hive_expert_set_acquire(hive_expert_cache *c, const char *const *paths, size_t n, hive_expert_set *out,
                                     hive_error **err) {
+    return hive_expert_set_acquire_weighted(c, paths, NULL, n, out, err);
+}
+
+hive_status hive_expert_set_acquire_weighted(hive_expert_cache *c, const char *const *paths, const double *weights,
+                                             size_t n, hive_expert_set *out, hive_error **err) {
     memset(out, 0, sizeof *out);
     out->cache = c;
     if (n > HIVE_MAX_ADAPTERS_PER_SET)
         return hive_fail(err, HIVE_E_INVALID, "%zu experts given; a set holds at most %d", n, HIVE_MAX_ADAPTERS_PER_SET);
     hive_status st = HIVE_OK;
     for (size_t i = 0; i < n && st == HIVE_OK; i++) {
-        st = hive_expert_cache_get(c, paths[i], &out->members[i], err);
+        st = hive_expert_cache_get_weighted(c, paths[i], weights ? weights[i] : 1.0, &out->members[i], err);
         if (st == HIVE_OK) out->n++;
     }
     if (st == HIVE_OK) st = hive_expert_compose(out->members, out->n, &out->set, err);

@@ -27,6 +27,10 @@ typedef struct hive_expert_set {
  * failure nothing stays pinned. */
 hive_status hive_expert_set_acquire(hive_expert_cache *c, const char *const *paths, size_t n, hive_expert_set *out,
                                     hive_error **err);
+/* The same with a weight per path (experts/weight.h; NULL = all 1). The
+ * same package twice is refused whatever the weights. */
+hive_status hive_expert_set_acquire_weighted(hive_expert_cache *c, const char *const *paths, const double *weights,
+                                             size_t n, hive_expert_set *out, hive_error **err);
 /* Unpins the members (they may be evicted afterwards). Detach the set from
  * every sequence first. */
 void hive_expert_set_release(hive_expert_set *s);

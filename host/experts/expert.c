@@ -8,6 +8,7 @@
 
 #include "experts/base_match.h"
 #include "experts/peft_dir.h"
+#include "experts/weight.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -51,7 +52,11 @@ static uint64_t identity(const hive_expert *x) {
     else if (stat(x->pkg.manifest, &st) == 0)
         snprintf(stamp, sizeof stamp, "%lld.%ld:%lld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
                  (long long)st.st_size);
-    return fnv(h, stamp);
+    h = fnv(h, stamp);
+    if (x->weight == 1.0) return h; /* unweighted identities (and set ids) stay as they were */
+    char w[40];
+    snprintf(w, sizeof w, "weight=%.17g", x->weight);
+    return fnv(h, w);
 }
 
 static hive_status load_one(hive_expert *x, const hive_expert_target *t, const hive_manifest_adapter *a,
@@ -69,11 +74,30 @@ static hive_status load_one(hive_expert *x, const hive_expert_target *t, const h
     args.struct_size = sizeof args;
     args.dir = a->dir;
     args.config_json = a->config_json;
+    char *weighted = NULL; /* the weight folded into lora_alpha (weight.h) */
+    if (x->weight != 1.0) {
+        if (!hive_adapter_type_weightable(a->type))
+            return hive_fail(err, HIVE_E_UNSUPPORTED,
+                             "expert '%s': weight %g given, but its type is %s%s%s: only LoRA adapters take a "
+                             "weight other than 1 (a weight scales a LoRA's delta)",
+                             x->manifest.name, x->weight, a->type, strcmp(a->path, ".") ? "; adapter " : "",
+                             strcmp(a->path, ".") ? a->path : "");
+        hive_error *we = NULL;
+        if (!(weighted = hive_lora_config_weighted(a->config_json, x->weight, &we))) {
+            hive_error_prefix(we, "expert '%s': adapter %s", x->manifest.name, a->path);
+            hive_status wst = we ? we->code : HIVE_E_NOMEM;
+            if (err) *err = we;
+            else hive_error_free(we);
+            return wst;
+        }
+        args.config_json = weighted;
+    }
     hive_adapter_ref *r = &x->refs[x->n_refs];
     memset(r, 0, sizeof *r);
     r->api = &p->adapter;
     hive_error *e = NULL;
     hive_status st = p->adapter.load(&args, &r->adapter, &e);
+    free(weighted);
     if (st != HIVE_OK || !r->adapter) {
         if (!e) e = hive_error_new(st ? st : HIVE_E_INTERNAL, "load returned no adapter");
         hive_error_prefix(e, "expert '%s': adapter %s (plugin %s)", x->manifest.name, a->path, p->name);
@@ -102,9 +126,17 @@ static hive_status load_one(hive_expert *x, const hive_expert_target *t, const h
 }
 
 hive_status hive_expert_load(const char *path, const hive_expert_target *t, hive_expert **out, hive_error **err) {
+    return hive_expert_load_weighted(path, 1.0, t, out, err);
+}
+
+hive_status hive_expert_load_weighted(const char *path, double weight, const hive_expert_target *t, hive_expert **out,
+                                      hive_error **err) {
     *out = NULL;
+    hive_status wst = hive_expert_weight_check(weight, path, err);
+    if (wst != HIVE_OK) return wst;
     hive_expert *x = calloc(1, sizeof *x);
     if (!x) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    x->weight = weight;
     hive_problems probs = {0};
     hive_status st = hive_expert_pkg_open(path, t->limits, &x->pkg, err);
     if (st == HIVE_OK) st = hive_manifest_load(x->pkg.dir, x->pkg.manifest, &x->manifest, &probs, err);

@@ -32,7 +32,8 @@ typedef struct hive_expert {
     const hive_plugin **plugins;     /* the plugin of each ref */
     uint32_t n_refs;
     uint64_t device_bytes;           /* sum of refs' desc.device_bytes */
-    uint64_t identity;               /* hash of path, name, version, content stamp */
+    uint64_t identity;               /* hash of path, name, version, content stamp (and weight when not 1) */
+    double weight;                   /* scales LoRA deltas (experts/weight.h); 1 = as trained */
     hive_engine *engine;             /* the engine that may run the adapters (target.engine) */
     uint32_t n_virtual_tokens;       /* soft prompt carried, 0 if none */
     /* owned by the cache (cache.c) */
@@ -43,6 +44,11 @@ typedef struct hive_expert {
 /* Open, check (manifest, base model), claim and load every adapter. On
  * failure, adapters already loaded are destroyed in reverse order. */
 hive_status hive_expert_load(const char *path, const hive_expert_target *t, hive_expert **out, hive_error **err);
+/* The same with a weight (experts/weight.h): a LoRA adapter loads with its
+ * scale multiplied by `weight`; any other adapter type with a weight other
+ * than 1 is an error naming the expert and the type. */
+hive_status hive_expert_load_weighted(const char *path, double weight, const hive_expert_target *t, hive_expert **out,
+                                      hive_error **err);
 void hive_expert_free(hive_expert *x);
 
 /* "lora, dora (adapters/dora.so)" for messages: the loaded adapter plugins. */

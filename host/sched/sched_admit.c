@@ -69,7 +69,8 @@ hive_status sched_choice_attach(hive_sched *s, sched_choice *c, hive_error **err
     if (r->n_experts) {
         if (!s->ss->experts) return hive_fail(err, HIVE_E_INVALID, "this server was started without experts");
         if (!(xs = calloc(1, sizeof *xs))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
-        if (hive_expert_set_acquire(s->ss->experts, (const char *const *)r->experts, r->n_experts, xs, err) != HIVE_OK) {
+        if (hive_expert_set_acquire_weighted(s->ss->experts, (const char *const *)r->experts, r->weights, r->n_experts, xs,
+                                             err) != HIVE_OK) {
             free(xs);
             return (err && *err) ? (*err)->code : HIVE_E_INVALID;
         }

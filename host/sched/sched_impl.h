@@ -46,6 +46,7 @@ typedef struct sched_req {
     int32_t *prompt;
     size_t n_prompt;
     char **experts;
+    double *weights;         /* one per expert */
     size_t n_experts;
     hive_sched_params p;
     char **stop;

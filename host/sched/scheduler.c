@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "experts/weight.h"
 #include "sched/sched_impl.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -105,6 +106,7 @@ void sched_req_free(sched_req *r) {
     free(r->prompt);
     for (size_t i = 0; i < r->n_experts; i++) free(r->experts[i]);
     free(r->experts);
+    free(r->weights);
     for (size_t i = 0; i < r->p.n_stop; i++) free(r->stop[i]);
     free(r->stop);
     free(r);
@@ -119,9 +121,11 @@ static sched_req *req_copy(const hive_sched_request *q) {
     r->n_prompt = q->n_prompt;
     r->prompt = malloc(q->n_prompt * sizeof *r->prompt);
     r->experts = calloc(q->n_experts ? q->n_experts : 1, sizeof *r->experts);
+    r->weights = calloc(q->n_experts ? q->n_experts : 1, sizeof *r->weights);
     r->stop = calloc(q->params.n_stop ? q->params.n_stop : 1, sizeof *r->stop);
-    int ok = r->prompt && r->experts && r->stop;
+    int ok = r->prompt && r->experts && r->weights && r->stop;
     if (ok) memcpy(r->prompt, q->prompt, q->n_prompt * sizeof *r->prompt);
+    for (size_t i = 0; ok && i < q->n_experts; i++) r->weights[i] = q->expert_weights ? q->expert_weights[i] : 1.0;
     for (size_t i = 0; ok && i < q->n_experts; i++) ok = (r->experts[i] = dup_str(q->experts[i])) != NULL, r->n_experts++;
     for (size_t i = 0; ok && i < q->params.n_stop; i++) ok = (r->stop[i] = dup_str(q->params.stop[i])) != NULL;
     r->p.stop = (const char *const *)r->stop;
@@ -151,6 +155,8 @@ hive_sched_submit_rc hive_sched_submit(hive_sched *s, const hive_sched_request *
     if (q->n_experts > HIVE_MAX_ADAPTERS_PER_SET)
         return hive_fail(err, HIVE_E_INVALID, "%zu experts named; at most %d compose", q->n_experts, HIVE_MAX_ADAPTERS_PER_SET),
                HIVE_SCHED_REFUSED;
+    for (size_t i = 0; q->expert_weights && i < q->n_experts; i++)
+        if (hive_expert_weight_check(q->expert_weights[i], q->experts[i], err) != HIVE_OK) return HIVE_SCHED_REFUSED;
     if (hive_sampling_validate(&p->sampling, err) != HIVE_OK) return HIVE_SCHED_REFUSED;
     /* a mask is as long as the model's rows: a larger vocabulary view would overrun it */
     if (p->grammar && (!p->grammar_vocab || hive_grammar_vocab_size(p->grammar_vocab) > s->vocab))

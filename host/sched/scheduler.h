@@ -105,6 +105,7 @@ typedef struct hive_sched_request {
     hive_sched_params params;
     hive_sched_cb cb;
     void *ud;
+    const double *expert_weights; /* one per expert (experts/weight.h), copied; NULL: all 1 */
 } hive_sched_request;
 
 typedef enum { HIVE_SCHED_ACCEPTED, HIVE_SCHED_QUEUE_FULL, HIVE_SCHED_CLOSED, HIVE_SCHED_REFUSED } hive_sched_submit_rc;

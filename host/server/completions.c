@@ -108,6 +108,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     hive_api_error e;
     if (hive_api_parse_request(hc->body ? hc->body : "", hc->len, chat, &r, &e)) return hive_http_error(c, s, &e);
     const hive_catalog_entry *xs[HIVE_API_MAX_EXPERTS];
+    double weights[HIVE_API_MAX_EXPERTS];
     size_t nx = 0;
     hive_sched_params p;
     memset(&p, 0, sizeof p);
@@ -119,7 +120,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     enum MHD_Result rc = MHD_NO;
     hive_error *err = NULL;
     char *set = NULL;
-    if (hive_resolve_experts(s, &r, xs, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
+    if (hive_resolve_experts(s, &r, xs, weights, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
         hive_server_grammar_for(s, &r, xs, nx, &grammar, &e))
         goto error;
     if (!(set = hive_server_set_name(s, xs, nx))) {
@@ -161,7 +162,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     j->conn = c;
     j->grammar = grammar; /* the job releases it */
     grammar = NULL;
-    hive_sched_request q = {ids, n_ids, paths, nx, p, hive_job_on_event, j};
+    hive_sched_request q = {ids, n_ids, paths, nx, p, hive_job_on_event, j, weights};
     j->refs++; /* the scheduler's, dropped at FINISHED */
     hive_sched_submit_rc src = hive_sched_submit(s->sched, &q, &j->sched_id, &err);
     if (src != HIVE_SCHED_ACCEPTED) {

@@ -32,6 +32,7 @@ void hive_api_request_free(hive_api_request *r) {
     free(r->model);
     for (size_t i = 0; i < r->n_experts; i++) free(r->experts[i]);
     free(r->experts);
+    free(r->expert_weights);
     for (size_t i = 0; i < r->n_msgs; i++) {
         free((char *)r->msgs[i].role);
         free((char *)r->msgs[i].content);
@@ -256,11 +257,7 @@ static int parse_fields(const cJSON *root, hive_api_request *r, hive_api_error *
     if (!(r->model = strdup(model->valuestring))) return BAD(NULL, "out of memory");
     if (r->chat ? parse_messages(root, r, err) : parse_prompt(root, r, err)) return -1;
     const cJSON *f;
-    if ((f = field(root, "experts"))) {
-        r->has_experts = 1;
-        if (!cJSON_IsArray(f)) return BAD("experts", "'experts' must be a list of expert names");
-        if (parse_strings(f, "experts", HIVE_API_MAX_EXPERTS, &r->experts, &r->n_experts, err)) return -1;
-    }
+    if ((f = field(root, "experts")) && hive_api_parse_experts(f, r, err)) return -1;
     if (boolean(root, "stream", &r->stream, err) || boolean(root, "ignore_eos", &r->ignore_eos, err)) return -1;
     if ((f = field(root, "stream_options"))) {
         if (!cJSON_IsObject(f)) return BAD("stream_options", "'stream_options' must be an object");

@@ -44,6 +44,7 @@ typedef struct hive_api_request {
     int chat;                    /* /v1/chat/completions (else /v1/completions) */
     char *model;
     char **experts;              /* the `experts` body field; NULL/0 when absent */
+    double *expert_weights;      /* one per expert: 1, or {"name": ..., "weight": W}'s W */
     size_t n_experts;
     int has_experts;
     hive_chat_msg *msgs;         /* chat; strings owned */
@@ -68,6 +69,11 @@ typedef struct hive_api_request {
  * endpoint the body was sent to. */
 int hive_api_parse_request(const char *body, size_t len, int chat, hive_api_request *out, hive_api_error *err);
 void hive_api_request_free(hive_api_request *r);
+
+/* The `experts` field (request_experts.c): names or {"name", "weight"}
+ * objects into r->experts / r->expert_weights. 0, or -1 with a 400. */
+struct cJSON;
+int hive_api_parse_experts(const struct cJSON *f, hive_api_request *r, hive_api_error *err);
 
 /* The request field a grammar kind comes from ("response_format", "grammar", "regex"). */
 const char *hive_api_grammar_param(hive_api_grammar_kind k);

@@ -28,8 +28,8 @@ static int is_base(const hive_server *s, const char *model) {
     return !strcmp(model, s->model_name) || !strcmp(model, hive_engine_hparams(s->ss->eng)->name);
 }
 
-int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
-                         hive_api_error *err) {
+int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out,
+                         double *weights, size_t *n, hive_api_error *err) {
     *n = 0;
     if (hive_server_is_auto(s, r->model)) {
         if (hive_server_route((hive_server *)s, r, out, n, err)) return -1; /* counts under s->mu */
@@ -53,8 +53,10 @@ int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const 
             if (rc) return -1;
         }
     }
+    size_t from_model = *n; /* `model` takes no weights: "sql+json" runs both at 1 */
     for (size_t i = 0; i < r->n_experts; i++)
         if (add_name(s, r->experts[i], "experts", out, n, err)) return -1;
+    for (size_t i = 0; i < *n; i++) weights[i] = i < from_model ? 1.0 : r->expert_weights[i - from_model];
     /* lazy discovery: an expert's manifest is read on its first request */
     for (size_t i = 0; i < *n; i++) {
         hive_error *e = NULL;

@@ -141,9 +141,10 @@ void hive_server_grammar_release(hive_server *s, srv_grammar *g);
 void hive_server_grammar_free_all(hive_server *s);
 
 /* ---- sampling.c: request > experts' manifests > server config > default ---- */
-/* Resolves `model` and `experts` to catalog entries (404 for an unknown name). */
-int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out, size_t *n,
-                         hive_api_error *err);
+/* Resolves `model` and `experts` to catalog entries (404 for an unknown name),
+ * with each one's weight: `experts`' own, 1 for those `model` names or routes. */
+int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const hive_catalog_entry **out,
+                         double *weights, size_t *n, hive_api_error *err);
 /* ---- routing.c: model "auto" ---- */
 #define HIVE_SERVER_AUTO "auto"
 #define HIVE_SERVER_EXPERTS_HEADER "X-Hive-Experts"

@@ -19,44 +19,55 @@ static int fail(hive_error *err, const char *what) {
 }
 
 int hive_session_apply_manifests(hive_config *cfg) {
-    for (size_t i = 0; i < hive_config_list_len(cfg, "experts.paths"); i++) {
-        const char *path = hive_config_list_item(cfg, "experts.paths", i);
+    hive_expert_specs specs;
+    int rc = hive_session_expert_specs(cfg, &specs);
+    for (size_t i = 0; !rc && i < specs.n; i++) {
+        const char *path = specs.paths[i];
         hive_expert_pkg pkg;
         hive_manifest m;
         hive_problems probs = {0};
         hive_error *err = NULL;
         memset(&m, 0, sizeof m);
-        if (hive_expert_pkg_open(path, NULL, &pkg, &err) != HIVE_OK) return fail(err, path);
+        if (hive_expert_pkg_open(path, NULL, &pkg, &err) != HIVE_OK) {
+            rc = fail(err, path);
+            break;
+        }
         hive_status st = hive_manifest_load(pkg.dir, pkg.manifest, &m, &probs, &err);
         if (st == HIVE_OK) st = hive_manifest_apply_decoding(&m, cfg, &err);
         hive_manifest_free(&m);
         hive_problems_free(&probs);
         hive_expert_pkg_close(&pkg);
-        if (st != HIVE_OK) return fail(err, path);
+        if (st != HIVE_OK) rc = fail(err, path);
     }
-    return 0;
+    hive_expert_specs_free(&specs);
+    return rc;
 }
 
-/* Load --expert packages through the adapter plugins, compose them in order,
- * and with --merge fold a single expert into the base weights. */
+/* Load --expert packages (at their weights) through the adapter plugins,
+ * compose them in order, and with --merge fold a single expert into the base
+ * weights. */
 static int open_experts(const hive_config *cfg, const hive_session_opts *o, hive_session *s) {
     size_t n = hive_config_list_len(cfg, "experts.paths");
     if (!n && !o->per_request_experts) return 0;
     hive_error *err = NULL;
-    const char *paths[HIVE_MAX_ADAPTERS_PER_SET];
-    if (n > HIVE_MAX_ADAPTERS_PER_SET) {
-        fprintf(stderr, "hive-host: %zu experts given; at most %d can be active together\n", n, HIVE_MAX_ADAPTERS_PER_SET);
-        return 2;
-    }
-    for (size_t i = 0; i < n; i++) paths[i] = hive_config_list_item(cfg, "experts.paths", i);
+    hive_expert_specs specs;
+    int rc = hive_session_expert_specs(cfg, &specs);
+    if (rc) return rc;
     double t0 = hive_now_ms();
     hive_expert_target_init(&s->target, &s->reg, s->eng, s->model);
     s->target.strict_base = hive_config_bool(cfg, "experts.strict_base");
     uint64_t budget = (uint64_t)hive_config_int(cfg, "experts.cache_mb") << 20;
-    if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) return fail(err, "experts");
-    hive_expert_cache_set_max_experts(s->experts, (uint32_t)hive_config_int(cfg, "experts.cache_max"));
-    if (o->per_request_experts) return 0; /* each request acquires its own set */
-    if (hive_expert_set_acquire(s->experts, paths, n, &s->set, &err) != HIVE_OK) return fail(err, NULL);
+    if (hive_expert_cache_new(budget, &s->target, &s->experts, &err) != HIVE_OK) rc = fail(err, "experts");
+    else hive_expert_cache_set_max_experts(s->experts, (uint32_t)hive_config_int(cfg, "experts.cache_max"));
+    /* serve: each request acquires its own set */
+    if (!rc && !o->per_request_experts &&
+        hive_expert_set_acquire_weighted(s->experts, (const char *const *)specs.paths, specs.weights, n, &s->set, &err) !=
+            HIVE_OK)
+        rc = fail(err, NULL);
+    char first[1024];
+    snprintf(first, sizeof first, "%s", n ? specs.paths[0] : "");
+    hive_expert_specs_free(&specs);
+    if (rc || o->per_request_experts) return rc;
     s->have_set = 1;
     s->experts_ms = hive_now_ms() - t0;
     HLOG_INFO("%zu expert(s) loaded in %.1f ms", n, s->experts_ms);
@@ -69,13 +80,13 @@ static int open_experts(const hive_config *cfg, const hive_session_opts *o, hive
         hive_adapter_ref *r = &s->set.set.refs[i];
         if (!r->api->merge) {
             fprintf(stderr, "hive-host: --merge: adapter %u of %s cannot be merged (a soft prompt is not a weight "
-                            "change); run without --merge\n", i, paths[0]);
+                            "change); run without --merge\n", i, first);
             return 1;
         }
         if (r->api->merge(r->adapter, &err) != HIVE_OK) return fail(err, "--merge");
     }
     s->merged = 1;
-    HLOG_INFO("%s merged into the base weights", paths[0]);
+    HLOG_INFO("%s merged into the base weights", first);
     return 0;
 }
 

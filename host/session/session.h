@@ -71,6 +71,20 @@ uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs);
  * for other drafters. Prints the error and returns 1 on failure. */
 int hive_session_spec_seq(hive_session *s, struct hive_spec_opts *o);
 
+/* experts.paths as given: "PATH" or "PATH:W" (experts/weight.h), in order
+ * (expert_specs.c). */
+typedef struct hive_expert_specs {
+    size_t n;
+    char *paths[HIVE_MAX_ADAPTERS_PER_SET];
+    double weights[HIVE_MAX_ADAPTERS_PER_SET]; /* 1 when none was given */
+} hive_expert_specs;
+/* Parses experts.paths; prints "hive-host: --expert: ..." and returns 2 on a
+ * bad weight or too many experts (1 out of memory), 0 on success. */
+int hive_session_expert_specs(const hive_config *cfg, hive_expert_specs *out);
+/* 1 when some weight is not 1. */
+int hive_expert_specs_weighted(const hive_expert_specs *s);
+void hive_expert_specs_free(hive_expert_specs *s);
+
 /* Chat helpers shared by generate --chat, chat and serve (chat_encode.c). */
 /* chat.thinking: 1 on, 0 off, HIVE_THINKING_DEFAULT */
 int hive_thinking_flag(const hive_config *cfg);

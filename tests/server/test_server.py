@@ -131,6 +131,37 @@ def test_experts_equal_generate():
     assert c == d, (c, d)
 
 
+def test_expert_weights():
+    # {"name", "weight"} in `experts`: weight 1 is the expert as named; the LoRA `json` at 0.5 is
+    # what `generate --expert .../json:0.5` writes
+    one = chat(BASE, JSON_Q, temperature=0, max_tokens=16,
+               extra_body={"experts": [{"name": "json", "weight": 1}]}).choices[0].message.content
+    assert one == chat("json", JSON_Q, temperature=0, max_tokens=16).choices[0].message.content
+    want = generate("json:0.5", JSON_Q)
+    got = chat(BASE, JSON_Q, temperature=0, extra_body={"experts": [{"name": "json", "weight": 0.5}]})
+    assert got.choices[0].message.content == want, (got.choices[0].message.content, want)
+
+    def runner_up(experts):  # the second-best first token's logprob, without the manifest grammar
+        r = chat(BASE, JSON_Q, temperature=0, max_tokens=1, logprobs=True, top_logprobs=2,
+                 response_format={"type": "text"}, extra_body={"experts": experts})
+        return r.choices[0].logprobs.content[0].top_logprobs[1].logprob
+    lp1, lp_half = runner_up(["json"]), runner_up([{"name": "json", "weight": 0.5}])
+    assert abs(lp1 - lp_half) > 1e-2, (lp1, lp_half)  # the weight reached the model
+    for bad in (0, -1, 101, "0.5", None):
+        expect(400, lambda: chat(BASE, "hi", extra_body={"experts": [{"name": "json", "weight": bad}]}),
+               param="experts")
+    expect(400, lambda: chat(BASE, "hi", extra_body={"experts": [{"name": "json", "wieght": 0.5}]}), param="experts")
+    expect(404, lambda: chat("json:0.5", "hi"), param="model")  # `model` takes names only
+    # a weight means a LoRA's scale: the DoRA `sql` refuses one, naming itself and its type
+    try:
+        chat(BASE, SQL_Q, max_tokens=4, extra_body={"experts": [{"name": "sql", "weight": 0.5}]})
+        raise AssertionError("a weighted DoRA expert was accepted")
+    except openai.APIStatusError as e:
+        check_error(e, 400)
+        msg = (e.body.get("error", e.body) if isinstance(e.body, dict) else {}).get("message", "")
+        assert "sql" in msg and "dora" in msg, msg
+
+
 def test_concurrent_mixed_sets():
     jobs = [("json", JSON_Q), ("sql", SQL_Q), ("ia3", CAPS_Q), ("json+soft-prompt", CAPS_Q)] * 2
     solo = {}
@@ -479,6 +510,8 @@ def test_sigterm_exits_zero():
 
 
 tests = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+if os.environ.get("HIVE_SERVER_TESTS"):  # e.g. HIVE_SERVER_TESTS=test_expert_weights: a subset while debugging
+    tests = [(n, f) for n, f in tests if n in os.environ["HIVE_SERVER_TESTS"].split(",")]
 try:
     failed = run_tests(tests)
 finally:

@@ -227,8 +227,38 @@ static void test_split_model(void **state) {
     assert_int_equal(hive_api_split_model("a+b+c+d+e", p, 4), -1);
 }
 
+/* `experts`: names and {"name", "weight"} objects, mixed; bad weights are 400s naming `experts`. */
+static void test_expert_weights(void **state) {
+    (void)state;
+    hive_api_request r;
+    hive_api_error e;
+    const char *ok = "{\"model\":\"m\",\"prompt\":\"x\",\"experts\":[\"json\",{\"name\":\"sql\",\"weight\":0.5},"
+                     "{\"name\":\"style\"}]}";
+    if (parse(ok, 0, &r, &e)) fail_msg("refused: %s", e.message);
+    assert_int_equal(r.n_experts, 3);
+    assert_string_equal(r.experts[0], "json");
+    assert_string_equal(r.experts[1], "sql");
+    assert_string_equal(r.experts[2], "style");
+    assert_true(r.expert_weights[0] == 1.0 && r.expert_weights[1] == 0.5 && r.expert_weights[2] == 1.0);
+    hive_api_request_free(&r);
+    static const char *const bad[] = {
+        "{\"name\":\"sql\",\"weight\":0}",      "{\"name\":\"sql\",\"weight\":-1}",
+        "{\"name\":\"sql\",\"weight\":1e400}",  "{\"name\":\"sql\",\"weight\":101}",
+        "{\"name\":\"sql\",\"weight\":\"0.5\"}", "{\"name\":\"sql\",\"weight\":null}",
+        "{\"weight\":0.5}",                      "{\"name\":3}",
+        "{\"name\":\"sql\",\"wieght\":0.5}",    "3",
+        "[\"sql\"]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"x\",\"experts\":[%s]}", bad[i]);
+        expect_bad(body, 0, 400, "experts");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expert_weights),
         cmocka_unit_test(test_chat_fields), cmocka_unit_test(test_defaults_and_completions),
         cmocka_unit_test(test_bad_input), cmocka_unit_test(test_split_model),
         cmocka_unit_test(test_structured_output), cmocka_unit_test(test_structured_compile),
