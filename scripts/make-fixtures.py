@@ -40,6 +40,7 @@ from transformers import (  # noqa: E402
     LlamaConfig,
     Qwen2Config,
     Qwen3Config,
+    Qwen2MoeConfig,
     Qwen3MoeConfig,
 )
 
@@ -103,9 +104,17 @@ MODELS = {
         use_sliding_window=False, num_experts=6, num_experts_per_tok=3, moe_intermediate_size=24,
         norm_topk_prob=False, mlp_only_layers=[3], decoder_sparse_step=2,
     ),
+    # qwen2_moe: q/k/v bias, 4 routed experts top-2 NOT renormalised (as llama.cpp's qwen2moe graph)
+    # plus a shared expert (48 wide) scaled by sigmoid(shared_expert_gate . x), every layer MoE; 2 layers
+    "qwen2_moe": lambda: Qwen2MoeConfig(
+        **COMMON, num_hidden_layers=2, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, use_sliding_window=False,
+        num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
+        norm_topk_prob=False, mlp_only_layers=[], decoder_sparse_step=1,
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
-MOE = {"qwen3_moe", "qwen3_moe_sparse"}
+MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe"}
 MIN_ROUTE_GAP = 1e-4  # smallest gap between the k-th and (k+1)-th router probability
 
 
@@ -247,6 +256,7 @@ def build(arch, out_root):
         moe = {"moe": {"num_experts": tc.num_experts, "experts_per_tok": tc.num_experts_per_tok,
                        "moe_ffn": tc.moe_intermediate_size, "norm_topk_prob": bool(tc.norm_topk_prob),
                        "mlp_only_layers": list(tc.mlp_only_layers), "decoder_sparse_step": tc.decoder_sparse_step,
+                       "shared_expert_ffn": getattr(tc, "shared_expert_intermediate_size", 0),
                        "min_route_gap": min_route_gap(m, prompt + toks + [nxt])}}
     rec = gc.golden_record(
         prompt, prefill, toks, dec, nxt,

@@ -34,6 +34,9 @@ static expert_totals count_experts(const hive_model_files *m, uint64_t *counts) 
         const hive_layer_tensors *lt = &m->layers[l];
         if (!lt->moe_router.data) continue;
         t.moe_layers++;
+        const hive_tensor_view *shared[4] = {&lt->moe_shared_gate, &lt->moe_shared_up, &lt->moe_shared_down,
+                                             &lt->moe_shared_gate_inp};
+        for (int k = 0; k < 4; k++) count_dtype(counts, shared[k]);
         for (uint32_t x = 0; x < hp->n_experts; x++) {
             const hive_tensor_view *v[3] = {&lt->moe_gate[x], &lt->moe_up[x], &lt->moe_down[x]};
             for (int k = 0; k < 3; k++) {
@@ -88,10 +91,14 @@ int hive_cmd_info(hive_cli *cli) {
     int kv_dtype = hive_dtype_from_name(kv_name);
     if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
     uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
-    const char *layer_type = hp->n_experts ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP or routed SwiGLU experts"
-                             : hp->qk_norm ? "attention(GQA, q/k RMSNorm) + SwiGLU MLP"
-                             : hp->qkv_bias ? "attention(GQA, q/k/v bias) + SwiGLU MLP"
-                                            : "attention(GQA) + SwiGLU MLP";
+    const char *attention = hp->qk_norm ? "attention(GQA, q/k RMSNorm)"
+                            : hp->qkv_bias ? "attention(GQA, q/k/v bias)"
+                                           : "attention(GQA)";
+    char layer_type[160];
+    snprintf(layer_type, sizeof layer_type, "%s + %s", attention,
+             !hp->n_experts ? "SwiGLU MLP"
+             : hp->moe_shared_ffn ? "SwiGLU MLP or routed SwiGLU experts with a gated shared expert"
+                                  : "SwiGLU MLP or routed SwiGLU experts");
     if (cli->json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", path);
@@ -121,6 +128,7 @@ int hive_cmd_info(hive_cli *cli) {
             cJSON_AddNumberToObject(e, "used_per_token", hp->n_experts_used);
             cJSON_AddNumberToObject(e, "ffn", hp->moe_ffn);
             cJSON_AddBoolToObject(e, "renormalise_top_k", hp->moe_norm_topk);
+            cJSON_AddNumberToObject(e, "shared_expert_ffn", hp->moe_shared_ffn);
             cJSON_AddNumberToObject(e, "moe_layers", ex.moe_layers);
             cJSON_AddNumberToObject(e, "parameters", (double)ex.params);
             cJSON_AddNumberToObject(e, "active_parameters_per_token", (double)ex.active_params);
@@ -154,6 +162,7 @@ int hive_cmd_info(hive_cli *cli) {
                    "%.1f MiB (%.1f M run per token)\n",
                    hp->n_experts, ex.moe_layers, hp->n_experts_used, hp->moe_norm_topk ? " renormalised" : "",
                    hp->moe_ffn, ex.params / 1e6, ex.bytes / 1048576.0, ex.active_params / 1e6);
+            if (hp->moe_shared_ffn) printf("shared expert:  ffn %u, sigmoid-gated, in every MoE layer\n", hp->moe_shared_ffn);
         }
         printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)

@@ -30,6 +30,7 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
     uint64_t qd = (uint64_t)hp->n_heads * hp->head_dim, kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
     uint64_t ffn = hp->ffn > hp->moe_ffn ? hp->ffn : hp->moe_ffn; /* gate holds an expert's [gate | up] too */
+    if (hp->moe_shared_ffn > ffn) ffn = hp->moe_shared_ffn;
     if (ffn > widest) widest = ffn;
     /* q holds k and v too (rows of [q | k | v]) unless a per-head norm needs
      * them apart; gate holds up ([gate | up]): a stacked weight fills each in

@@ -13,6 +13,7 @@ typedef struct layer_weights {
     /* mixture-of-experts layers (moe_router NULL on dense ones): per expert,
      * gate and up stacked by rows, and down */
     hive_weight *moe_router, **moe_gate_up, **moe_down;
+    hive_weight *moe_shared_gate_up, *moe_shared_down, *moe_shared_gate_inp; /* qwen2_moe's shared expert */
 } layer_weights;
 
 /* Host scratch of a mixture-of-experts layer for one chunk (forward.c):

@@ -1,6 +1,7 @@
 /* The forward pass, top to bottom, as calls into the backend kernel table.
- * llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm) and qwen3_moe
- * (routed experts in place of some feed-forwards) share it. Each layer is
+ * llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm), qwen3_moe and
+ * qwen2_moe (routed experts in place of some feed-forwards; qwen2_moe adds a
+ * shared expert) share it. Each layer is
  * attention, then its feed-forward: dense (ffn_block) or experts (moe_block). */
 #include <math.h>
 #include <string.h>
@@ -102,8 +103,36 @@ static void moe_route(hive_engine *e, uint32_t n) {
     }
 }
 
+/* SwiGLU of the n rows of in through a stacked [gate | up] weight (ffn wide)
+ * and down, into out. */
+static hive_status swiglu_mlp(hive_engine *e, const hive_tensor *in, hive_weight *gate_up, hive_weight *down,
+                              uint32_t ffn, const hive_tensor *out, hive_error **err) {
+    hive_tensor gu = hive_t(e->act.gate, 0, in->rows, 2 * (int64_t)ffn);
+    hive_tensor g = hive_cols(&gu, 0, ffn), u = hive_cols(&gu, ffn, ffn);
+    TRY(e->be->op_matmul(e->dev, in, gate_up, NULL, 1.0f, 0.0f, &gu, err));
+    TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+    return e->be->op_matmul(e->dev, &g, down, NULL, 1.0f, 0.0f, out, err);
+}
+
+/* Qwen2-MoE's shared expert: every row, scaled by sigmoid(gate_inp . h). */
+static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *h, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    layer_weights *w = &e->layers[l];
+    activations *a = &e->act;
+    uint32_t n = (uint32_t)h->rows;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden), y = hive_t(a->moe_y, 0, n, hp->hidden);
+    hive_tensor gate = hive_t(a->moe_logits, 0, n, 1);
+    float *scale = e->moe.probs;
+    TRY(swiglu_mlp(e, h, w->moe_shared_gate_up, w->moe_shared_down, hp->moe_shared_ffn, &y, err));
+    TRY(e->be->op_matmul(e->dev, h, w->moe_shared_gate_inp, NULL, 1.0f, 0.0f, &gate, err));
+    TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, scale, (uint64_t)n * sizeof(float), err));
+    for (uint32_t r = 0; r < n; r++) scale[r] = 1.0f / (1.0f + expf(-scale[r]));
+    return e->be->op_add_rows_scaled(e->dev, &y, e->identity, scale, &x, err);
+}
+
 /* Mixture of experts: route each row on the host, then per expert gather its
- * rows, run SwiGLU over them and add them back weighted: x += sum_k w_k E_k(h). */
+ * rows, run SwiGLU over them and add them back weighted: x += sum_k w_k E_k(h),
+ * plus a shared expert where the model has one. */
 static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     layer_weights *w = &e->layers[l];
@@ -122,15 +151,11 @@ static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
         if (!k) continue;
         const int32_t *rows = m->rows + (uint64_t)ex * R;
         hive_tensor xe = hive_t(a->moe_x, 0, k, hp->hidden), ye = hive_t(a->moe_y, 0, k, hp->hidden);
-        hive_tensor gu = hive_t(a->gate, 0, k, 2 * (int64_t)F);
-        hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
         TRY(e->be->op_get_rows(e->dev, &h, rows, k, &xe, err));
-        TRY(e->be->op_matmul(e->dev, &xe, w->moe_gate_up[ex], NULL, 1.0f, 0.0f, &gu, err));
-        TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
-        TRY(e->be->op_matmul(e->dev, &g, w->moe_down[ex], NULL, 1.0f, 0.0f, &ye, err));
+        TRY(swiglu_mlp(e, &xe, w->moe_gate_up[ex], w->moe_down[ex], F, &ye, err));
         TRY(e->be->op_add_rows_scaled(e->dev, &ye, rows, m->weights + (uint64_t)ex * R, &x, err));
     }
-    return HIVE_OK;
+    return w->moe_shared_gate_up ? shared_expert(e, l, &h, err) : HIVE_OK;
 }
 
 /* The device work of a pass up to the last hidden state in act.x: embeddings

@@ -209,8 +209,27 @@ static hive_status upload_vector(hive_engine *e, const hive_tensor_view *v, hive
     return upload_as(e, v, 1, view_elems(v), HIVE_DTYPE_F32, out, err);
 }
 
-/* A mixture-of-experts layer: the router (f32 or as stored, like any matrix)
- * and each expert's gate/up (stacked) and down. */
+/* An expert's gate and up stacked by rows, always (whatever
+ * opts.fuse_linears says): forward.c reads one [gate | up] per expert. */
+static hive_status upload_gate_up(hive_engine *e, const char *name, const hive_tensor_view *gate,
+                                  const hive_tensor_view *up, hive_weight **out, hive_error **err) {
+    host_matrix gu[2] = {{0}};
+    hive_status st;
+    if ((st = prepare_matrix(e, gate, 1, 0, &gu[0], err)) == HIVE_OK &&
+        (st = prepare_matrix(e, up, 1, 0, &gu[1], err)) == HIVE_OK) {
+        if (gu[0].dtype != gu[1].dtype)
+            st = hive_fail(err, HIVE_E_UNSUPPORTED, "%s (%s) and %s (%s) must run in one format", gu[0].name,
+                           hive_dtype_name(gu[0].dtype), gu[1].name, hive_dtype_name(gu[1].dtype));
+        else
+            st = upload_stacked(e, name, gu, 2, out, err);
+    }
+    host_matrix_free(&gu[0]);
+    host_matrix_free(&gu[1]);
+    return st;
+}
+
+/* A mixture-of-experts layer: the router and a shared expert's gate (as
+ * stored), a shared expert, and each expert's gate/up (stacked) and down. */
 static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
                                   hive_error **err) {
     uint32_t E = e->hp.n_experts;
@@ -218,22 +237,18 @@ static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_t
     w->moe_down = calloc(E, sizeof *w->moe_down);
     if (!w->moe_gate_up || !w->moe_down) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     hive_status st = upload_matrix(e, &t->moe_router, 0, &w->moe_router, err); /* routing keeps its precision */
+    if (st == HIVE_OK && t->moe_shared_gate.data) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%u.shared_expert.gate_up (gate, up stacked)", l);
+        if ((st = upload_gate_up(e, name, &t->moe_shared_gate, &t->moe_shared_up, &w->moe_shared_gate_up, err)) ||
+            (st = upload_matrix(e, &t->moe_shared_down, 1, &w->moe_shared_down, err)) ||
+            (st = upload_matrix(e, &t->moe_shared_gate_inp, 0, &w->moe_shared_gate_inp, err)))
+            return st;
+    }
     for (uint32_t x = 0; st == HIVE_OK && x < E; x++) {
-        /* always stacked (whatever opts.fuse_linears says): forward.c reads
-         * one [gate | up] per expert */
-        host_matrix gu[2] = {{0}};
         char name[64];
         snprintf(name, sizeof name, "blk.%u.expert.%u.gate_up (gate, up stacked)", l, x);
-        if ((st = prepare_matrix(e, &t->moe_gate[x], 1, 0, &gu[0], err)) == HIVE_OK &&
-            (st = prepare_matrix(e, &t->moe_up[x], 1, 0, &gu[1], err)) == HIVE_OK) {
-            if (gu[0].dtype != gu[1].dtype)
-                st = hive_fail(err, HIVE_E_UNSUPPORTED, "%s (%s) and %s (%s) must run in one format", gu[0].name,
-                               hive_dtype_name(gu[0].dtype), gu[1].name, hive_dtype_name(gu[1].dtype));
-            else
-                st = upload_stacked(e, name, gu, 2, &w->moe_gate_up[x], err);
-        }
-        host_matrix_free(&gu[0]);
-        host_matrix_free(&gu[1]);
+        st = upload_gate_up(e, name, &t->moe_gate[x], &t->moe_up[x], &w->moe_gate_up[x], err);
         if (st == HIVE_OK) st = upload_matrix(e, &t->moe_down[x], 1, &w->moe_down[x], err);
     }
     return st;
@@ -342,6 +357,9 @@ void hive_engine_free_weights(hive_engine *e) {
                                &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
         wfree(e, &w->moe_router);
+        wfree(e, &w->moe_shared_gate_up);
+        wfree(e, &w->moe_shared_down);
+        wfree(e, &w->moe_shared_gate_inp);
         for (uint32_t x = 0; x < e->hp.n_experts && (w->moe_gate_up || w->moe_down); x++) {
             if (w->moe_gate_up) wfree(e, &w->moe_gate_up[x]);
             if (w->moe_down) wfree(e, &w->moe_down[x]);

@@ -14,7 +14,8 @@
 int model_arch_from_name(const char *name, hive_arch *out) {
     static const struct { const char *name; hive_arch arch; } k_arches[] = {
         {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
-        {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */};
+        {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
+        {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -76,7 +77,7 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 }
 
 /* Expected extents, resolved from hparams. */
-enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN };
+enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE };
 enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM, NEED_DENSE /* feed-forward of a layer without experts */ };
 
 typedef struct {
@@ -113,6 +114,8 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_VOCAB: return hp->vocab;
     case D_EXPERTS: return hp->n_experts;
     case D_MOE_FFN: return hp->moe_ffn;
+    case D_SHARED_FFN: return hp->moe_shared_ffn;
+    case D_ONE: return 1;
     default: return 0;
     }
 }
@@ -172,6 +175,36 @@ static hive_status reject_present(const hive_model_files *m, const char *name, c
     return HIVE_OK;
 }
 
+/* Qwen2-MoE's shared expert: a SwiGLU every row runs, scaled by
+ * sigmoid(gate_inp . x). The gate input is [1, hidden] (or a [hidden]
+ * vector, which llama.cpp also accepts). */
+static hive_status bind_shared_expert(binder *b, uint32_t l, hive_error **err) {
+    hive_model_files *m = b->m;
+    hive_layer_tensors *t = &m->layers[l];
+    static const struct {
+        size_t field;
+        const char *gguf, *hf;
+        int rows, cols;
+    } k[] = {
+        {offsetof(hive_layer_tensors, moe_shared_gate), "ffn_gate_shexp", "mlp.shared_expert.gate_proj", D_SHARED_FFN, D_HIDDEN},
+        {offsetof(hive_layer_tensors, moe_shared_up), "ffn_up_shexp", "mlp.shared_expert.up_proj", D_SHARED_FFN, D_HIDDEN},
+        {offsetof(hive_layer_tensors, moe_shared_down), "ffn_down_shexp", "mlp.shared_expert.down_proj", D_HIDDEN, D_SHARED_FFN},
+        {offsetof(hive_layer_tensors, moe_shared_gate_inp), "ffn_gate_inp_shexp", "mlp.shared_expert_gate", D_ONE, D_HIDDEN},
+    };
+    char name[256];
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        hive_tensor_view *dst = (hive_tensor_view *)((char *)t + k[i].field);
+        snprintf(name, sizeof name, m->is_gguf ? "blk.%u.%s.weight" : "model.layers.%u.%s.weight", l,
+                 m->is_gguf ? k[i].gguf : k[i].hf);
+        hive_tensor_view v;
+        int vector = k[i].rows == D_ONE && model_find_tensor(m, name, &v) && v.n_dims == 1; /* [hidden] */
+        hive_status st = vector ? bind(b, name, D_HIDDEN, D_NONE, 1, dst, err) : bind(b, name, k[i].rows, k[i].cols, 1, dst, err);
+        if (st) return st;
+        if (vector) dst->n_dims = 2, dst->shape[0] = 1, dst->shape[1] = m->hp.hidden;
+    }
+    return HIVE_OK;
+}
+
 /* A mixture-of-experts layer's router and experts. Hugging Face keeps one
  * matrix per expert (mlp.experts.E.gate_proj.weight); llama.cpp stacks them
  * in one [experts, rows, cols] tensor per projection, split here into views. */
@@ -187,6 +220,7 @@ static hive_status bind_moe(binder *b, uint32_t l, hive_error **err) {
     for (int k = 0; k < 3; k++) *each[k] = p->expert_views + ((uint64_t)l * 3 + k) * E;
     snprintf(name, sizeof name, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
     if ((st = bind(b, name, D_EXPERTS, D_HIDDEN, 1, &t->moe_router, err))) return st;
+    if (m->hp.moe_shared_ffn && (st = bind_shared_expert(b, l, err))) return st;
     if (m->is_gguf) {
         static const char *const stacked[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
         for (int k = 0; k < 3; k++) {
@@ -265,7 +299,8 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
         if (model_find_tensor(m, embd, &v) && v.n_dims == 2 && v.shape[0] > 0 && v.shape[0] <= UINT32_MAX)
             hp->vocab = (uint32_t)v.shape[0];
     }
-    hp->qkv_bias = hp->arch == HIVE_ARCH_QWEN2 || p->hf_attention_bias || model_find_tensor(m, q_bias0, NULL);
+    hp->qkv_bias = hp->arch == HIVE_ARCH_QWEN2 || hp->arch == HIVE_ARCH_QWEN2_MOE || p->hf_attention_bias ||
+                   model_find_tensor(m, q_bias0, NULL);
     hp->qk_norm = hp->arch == HIVE_ARCH_QWEN3 || hp->arch == HIVE_ARCH_QWEN3_MOE || model_find_tensor(m, q_norm0, NULL);
     if (!m->is_gguf && hp->tied_embeddings) {
         /* config says tied: an lm_head in the file is a duplicate */

@@ -93,12 +93,17 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     if ((st = get_f32(&k, "rope.freq_base", &hp->rope_theta, err))) return st;
     if ((st = get_f32(&k, "attention.layer_norm_rms_epsilon", &hp->rms_eps, err))) return st;
     if ((st = rope_scaling(&k, hp, err))) return st;
-    if (hp->arch == HIVE_ARCH_QWEN3_MOE) {
+    if (hp->arch == HIVE_ARCH_QWEN3_MOE || hp->arch == HIVE_ARCH_QWEN2_MOE) {
         if ((st = get_u32(&k, "expert_count", &hp->n_experts, 1, err)) ||
             (st = get_u32(&k, "expert_used_count", &hp->n_experts_used, 1, err)) ||
             (st = get_u32(&k, "expert_feed_forward_length", &hp->moe_ffn, 1, err)))
             return st;
-        hp->moe_norm_topk = 1; /* llama.cpp's qwen3moe graph always renormalises the top-k weights */
+        /* llama.cpp's graphs: qwen3moe always renormalises the top-k weights,
+         * qwen2moe never does and adds a sigmoid-gated shared expert */
+        hp->moe_norm_topk = hp->arch == HIVE_ARCH_QWEN3_MOE;
+        if (hp->arch == HIVE_ARCH_QWEN2_MOE &&
+            (st = get_u32(&k, "expert_shared_feed_forward_length", &hp->moe_shared_ffn, 1, err)))
+            return st;
     }
 
     uint32_t et;

@@ -70,7 +70,7 @@ static int cfg_bool(const cJSON *cfg, const char *key, int dflt) {
 static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
     static const struct { const char *cls, *arch; } k_classes[] = {
         {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"},
-        {"Qwen3MoeForCausalLM", "qwen3_moe"}};
+        {"Qwen3MoeForCausalLM", "qwen3_moe"}, {"Qwen2MoeForCausalLM", "qwen2_moe"}};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
     const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
     const char *from = "model_type";
@@ -174,7 +174,7 @@ static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **
     return HIVE_OK;
 }
 
-/* Qwen3-MoE's routing keys. Layer l routes unless it is in mlp_only_layers,
+/* Qwen3-MoE's and Qwen2-MoE's routing keys (Qwen2-MoE adds a shared expert). Layer l routes unless it is in mlp_only_layers,
  * and when (l + 1) is a multiple of decoder_sparse_step (transformers'
  * Qwen3MoeDecoderLayer); the result goes to p->moe_layer for binding. */
 static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
@@ -187,6 +187,9 @@ static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, model_priv *p,
         (st = cfg_u32(cfg, "decoder_sparse_step", &step, 0, err)))
         return st;
     hp->moe_norm_topk = cfg_bool(cfg, "norm_topk_prob", 0);
+    if (hp->arch == HIVE_ARCH_QWEN2_MOE &&
+        (st = cfg_u32(cfg, "shared_expert_intermediate_size", &hp->moe_shared_ffn, 1, err)))
+        return st;
     if (!hp->n_experts) return hive_fail(err, HIVE_E_INVALID, "config.json: num_experts is missing or 0");
     if (!(p->moe_layer = calloc(hp->n_layers, 1))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t l = 0; l < hp->n_layers; l++) p->moe_layer[l] = step > 0 && (l + 1) % step == 0;
@@ -216,7 +219,7 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
     if (!st) st = cfg_u32(cfg, "max_position_embeddings", &hp->max_ctx, 0, err);
     if (!st) st = cfg_f32(cfg, "rms_norm_eps", &hp->rms_eps, err);
     if (!st) st = rope_params(cfg, hp, err);
-    if (!st && hp->arch == HIVE_ARCH_QWEN3_MOE) st = moe_params(cfg, hp, p, err);
+    if (!st && (hp->arch == HIVE_ARCH_QWEN3_MOE || hp->arch == HIVE_ARCH_QWEN2_MOE)) st = moe_params(cfg, hp, p, err);
     if (st) return st;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
      * also means tied (decided when binding tensors) */

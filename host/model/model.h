@@ -11,13 +11,19 @@
 #define HIVE_ROPE_MAX_PAIRS 256 /* rotated pairs per head Hive supports (head_dim 512) */
 #define HIVE_ROPE_TYPES "none (default) linear dynamic yarn longrope llama3"
 
-typedef enum { HIVE_ARCH_LLAMA = 0, HIVE_ARCH_QWEN2 = 1, HIVE_ARCH_QWEN3 = 2, HIVE_ARCH_QWEN3_MOE = 3 } hive_arch;
+typedef enum {
+    HIVE_ARCH_LLAMA = 0,
+    HIVE_ARCH_QWEN2 = 1,
+    HIVE_ARCH_QWEN3 = 2,
+    HIVE_ARCH_QWEN3_MOE = 3,
+    HIVE_ARCH_QWEN2_MOE = 4
+} hive_arch;
 
 #define HIVE_MAX_EXPERTS 1024 /* routed experts per layer Hive accepts */
 
 typedef struct hive_hparams {
     hive_arch arch;
-    char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe" */
+    char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe", "qwen2moe") */
     char name[128];             /* general.name or directory name */
     uint32_t n_layers;
     uint32_t hidden;            /* n_embd */
@@ -51,12 +57,13 @@ typedef struct hive_hparams {
     int qk_norm;                /* qwen3 */
     uint32_t rope_dims;         /* rotated dims per head (GGUF rope.dimension_count; = head_dim) */
     int rope_ggml_arith;        /* GGUF: unscaled RoPE computed as llama.cpp does (HIVE_ROPE_ANGLES_GGML) */
-    /* Mixture of experts (qwen3_moe): 0 experts means every layer is dense.
+    /* Mixture of experts (qwen3_moe, qwen2_moe): 0 experts means every layer is dense.
      * Which layers route is per layer (hive_layer_tensors.moe_router). */
     uint32_t n_experts;         /* routed experts per MoE layer */
     uint32_t n_experts_used;    /* top-k */
     uint32_t moe_ffn;           /* each expert's intermediate size */
     int moe_norm_topk;          /* renormalise the top-k probabilities to sum to 1 */
+    uint32_t moe_shared_ffn;    /* a shared expert every row runs (qwen2_moe), its intermediate size; 0: none */
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the
@@ -88,6 +95,9 @@ typedef struct hive_layer_tensors {
      * [hidden, moe_ffn] (arrays of n_experts, owned by the model) */
     hive_tensor_view moe_router;
     hive_tensor_view *moe_gate, *moe_up, *moe_down;
+    /* the shared expert (moe_shared_ffn > 0): gate/up [moe_shared_ffn, hidden],
+     * down [hidden, moe_shared_ffn], and its sigmoid gate [1, hidden] */
+    hive_tensor_view moe_shared_gate, moe_shared_up, moe_shared_down, moe_shared_gate_inp;
 } hive_layer_tensors;
 
 typedef struct hive_model_files {

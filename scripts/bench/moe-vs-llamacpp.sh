@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # moe-vs-llamacpp.sh — Hive beside llama.cpp on Qwen3-MoE models, same GGUF, same threads:
-#   1. the tiny golden fixture as llama.cpp's converter writes it (tests/golden/data/qwen3_moe.gguf, f32);
+#   1. the tiny golden fixtures as llama.cpp's converter writes them (tests/golden/data/qwen3_moe.gguf
+#      and qwen2_moe.gguf, f32);
 #   2. a random Qwen3-MoE made here (make-moe-model.py: hidden 512, 8 layers, 16 experts, top 4,
 #      expert ffn 256; 57 M parameters) converted to q8_0 by llama.cpp's converter (../make-moe-gguf.py).
 # Each goes through cpu-vs-llamacpp.sh (alternating runs, medians, hive/llama ratios).
@@ -28,6 +29,8 @@ mkdir -p "$WORK"
 [ -f "$WORK/model/model.safetensors" ] || "$PY" "$HERE/make-moe-model.py" "$WORK/model" >/dev/null
 [ -f "$WORK/moe-q8_0.gguf" ] ||
     "$PY" "$ROOT/scripts/make-moe-gguf.py" --model "$WORK/model" --out "$WORK/moe-q8_0.gguf" --outtype q8_0 >/dev/null 2>&1
-bash "$HERE/cpu-vs-llamacpp.sh" --model "$ROOT/tests/golden/data/qwen3_moe.gguf" --threads "$THREADS" -p 64 -n 128 \
-    --reps "$REPS" -- "$@"
+for tiny in qwen3_moe qwen2_moe; do
+    bash "$HERE/cpu-vs-llamacpp.sh" --model "$ROOT/tests/golden/data/$tiny.gguf" --threads "$THREADS" -p 64 -n 128 \
+        --reps "$REPS" -- "$@"
+done
 bash "$HERE/cpu-vs-llamacpp.sh" --model "$WORK/moe-q8_0.gguf" --threads "$THREADS" -p 128 -n 64 --reps "$REPS" -- "$@"

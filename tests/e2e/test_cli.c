@@ -238,13 +238,13 @@ static void test_bench_graphs_and_lora_paths(void **s) {
     assert_int_equal(system(args), 0);
 }
 
-static void test_chat_reuses_kv(void **s) {
-    (void)s;
+/* the second chat turn reuses the first's KV (model: a golden fixture) */
+static void chat_reuses_kv(const char *model) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/llama --greedy "
+             "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/%s --greedy "
              "--max-tokens 6 --verbose 2>&1",
-             HOST, HIVE_SOURCE_DIR);
+             HOST, HIVE_SOURCE_DIR, model);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(g_out, 1, sizeof g_out - 1, p);
@@ -257,6 +257,31 @@ static void test_chat_reuses_kv(void **s) {
     assert_int_equal(sscanf(t2, "[prompt %u tokens (%u reused)", &fed2, &reused2), 2);
     assert_int_equal(reused1, 0);
     if (reused2 < fed1) fail_msg("turn 2 reused %u tokens, turn 1 fed %u:\n%s", reused2, fed1, g_out);
+}
+
+static void test_chat_reuses_kv(void **s) {
+    (void)s;
+    chat_reuses_kv("llama");
+}
+
+/* Mixture-of-experts models through the CLI: info shows which layers route
+ * and the experts (text and JSON, safetensors and llama.cpp's GGUF),
+ * generate runs them, and chat reuses the attention layers' KV. */
+static void test_moe_models(void **s) {
+    (void)s;
+    char args[2048];
+    snprintf(args, sizeof args, "info --model %s/tests/golden/data/qwen3_moe_sparse", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "feed-forward:   mlp moe mlp mlp");
+    assert_non_null(strstr(g_out, "experts:        6 per MoE layer (1 layers), top 3, expert ffn 24"));
+    snprintf(args, sizeof args, "info --json --model %s/tests/golden/data/qwen2_moe.gguf", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "\"architecture\":\t\"qwen2moe\"");
+    assert_non_null(strstr(g_out, "\"shared_expert_ffn\":\t48"));
+    assert_non_null(strstr(g_out, "\"used_per_token\":\t2"));
+    snprintf(args, sizeof args, "--cpu generate --model %s/tests/golden/data/qwen3_moe --greedy --max-tokens 5 --prompt 'Hello, Hive!'",
+             HIVE_SOURCE_DIR);
+    EXPECT(0, args, "");
+    chat_reuses_kv("qwen3_moe");
+    chat_reuses_kv("qwen2_moe");
 }
 
 /* chat: a turn that cannot fit the context is refused with a message and
@@ -323,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_expert_nonfinite),
         cmocka_unit_test(test_bench_graphs_and_lora_paths),
         cmocka_unit_test(test_chat_reuses_kv),
+        cmocka_unit_test(test_moe_models),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };

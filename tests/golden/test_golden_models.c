@@ -1,4 +1,4 @@
-/* Tiny random llama / qwen2 / qwen3 / qwen3_moe models against Hugging Face transformers
+/* Tiny random llama / qwen2 / qwen3 / qwen3_moe / qwen2_moe models against Hugging Face transformers
  * (scripts/make-fixtures.py): prefill logits at every prompt position and 20
  * greedy decode steps with the KV cache match to 1e-4 relative in f32, and
  * the greedy tokens are identical. */
@@ -273,6 +273,10 @@ static void test_qwen3_moe_sparse(void **s) { (void)s; run_arch("qwen3_moe_spars
 /* qwen3_moe converted by llama.cpp's convert_hf_to_gguf.py (scripts/make-moe-gguf.py): stacked
  * expert tensors, qwen3moe.expert_* keys, llama.cpp's RoPE arithmetic */
 static void test_qwen3_moe_gguf(void **s) { (void)s; run_model("qwen3_moe", "qwen3_moe.gguf"); }
+/* q/k/v bias, top-2 of 4 not renormalised, a sigmoid-gated shared expert; and as llama.cpp's GGUF
+ * (ffn_*_shexp, the gate input as a vector) */
+static void test_qwen2_moe(void **s) { (void)s; run_arch("qwen2_moe"); }
+static void test_qwen2_moe_gguf(void **s) { (void)s; run_model("qwen2_moe", "qwen2_moe.gguf"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -282,6 +286,8 @@ int main(void) {
         cmocka_unit_test(test_qwen3_moe),
         cmocka_unit_test(test_qwen3_moe_sparse),
         cmocka_unit_test(test_qwen3_moe_gguf),
+        cmocka_unit_test(test_qwen2_moe),
+        cmocka_unit_test(test_qwen2_moe_gguf),
         cmocka_unit_test(test_qwen3_moe_mixed_batch),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
