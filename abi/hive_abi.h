@@ -24,6 +24,7 @@
  *       GRAPH (record/replay of a step); adapter LOWRANK (its A and B).
  *  1.3  hive_rope_desc: angles, theta_scale (llama.cpp's RoPE arithmetic).
  *  1.4  backend: op_add_rows_scaled (mixture-of-experts combine).
+ *  1.5  backend: op_ssm_conv, op_ssm_scan (Mamba2 layers), hive_ssm_desc.
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -36,7 +37,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 4
+#define HIVE_ABI_MINOR 5
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -238,6 +239,18 @@ typedef struct hive_batch {
     const int32_t *block_table;  /* [n_seqs * max_blocks] physical block ids */
 } hive_batch;
 
+/* A selective state-space (Mamba2) mixer's shape, for op_ssm_scan (1.5).
+ * Head h reads B and C of group h / (n_heads / n_groups). */
+typedef struct hive_ssm_desc {
+    uint32_t struct_size;
+    uint32_t n_heads;
+    uint32_t head_dim;
+    uint32_t n_groups;
+    uint32_t state_size;
+    uint32_t reserved0;
+    float dt_min, dt_max;        /* clamp of softplus(dt + dt_bias); 0 and +inf: none */
+} hive_ssm_desc;
+
 /* RoPE as the host computed it: rotate pairs with angle pos * inv_freq[i],
  * then multiply by attn_factor (YaRN mscale; 1 otherwise).
  * angles (1.3) picks the arithmetic, so a GGUF model rotates exactly as
@@ -365,6 +378,35 @@ typedef struct hive_backend_api {
      * not record it (a backend refuses it during a capture). */
     hive_status (*op_add_rows_scaled)(hive_device *dev, const hive_tensor *x, const int32_t *rows,
                                       const float *scale, const hive_tensor *out, hive_error **err);
+
+    /* ---- 1.5 ---- */
+    /* Optional, Mamba2 layers. Each sequence's recurrent state is one row of
+     * `state` (f32, in device memory, kept between calls): local sequence j
+     * (hive_batch.row_seq) owns row slots[j] (host memory). Rows of one
+     * sequence are consumed in batch order, each continuing its state. Not
+     * recordable by HIVE_EXT_GRAPH v1. */
+    /* out = silu(causal depthwise conv1d(x)) over each sequence, kernel K:
+     * out[t][c] = silu(bias[c] + sum_k w[c*K + k] * in[t - K + 1 + k][c]),
+     * inputs before the row from the state row ([c * (K - 1) + i], the last
+     * K - 1 inputs, oldest first), which is then advanced. x, out: [n, C];
+     * w: a [1, C * K] weight; bias: [1, C] or NULL; state cols C * (K - 1). */
+    hive_status (*op_ssm_conv)(hive_device *dev, const hive_tensor *x, const hive_weight *w,
+                               const hive_weight *bias, uint32_t kernel, const hive_batch *batch,
+                               const int32_t *slots, const hive_tensor *state, const hive_tensor *out,
+                               hive_error **err);
+    /* The selective scan, one token at a time per sequence (exact; any
+     * chunking is the backend's): for head h, dim p, state n, with g the
+     * head's group, dt_h = clamp(softplus(dt[h] + dt_bias[h])),
+     *   s[h][p][n] = s[h][p][n] * exp(dt_h * A[h]) + dt_h * B[g][n] * x[h][p]
+     *   y[h][p]    = sum_n s[h][p][n] * C[g][n] + D[h] * x[h][p].
+     * x, y: [n, heads * head_dim]; dt: [n, heads]; B, C: [n, groups *
+     * state_size]; A (negative), D, dt_bias: [1, heads] weights; state cols
+     * heads * head_dim * state_size, laid out [h][p][n]. */
+    hive_status (*op_ssm_scan)(hive_device *dev, const hive_tensor *x, const hive_tensor *dt,
+                               const hive_tensor *B, const hive_tensor *C, const hive_weight *A,
+                               const hive_weight *D, const hive_weight *dt_bias, const hive_ssm_desc *desc,
+                               const hive_batch *batch, const int32_t *slots, const hive_tensor *state,
+                               const hive_tensor *y, hive_error **err);
 } hive_backend_api;
 
 /* ---------------------------------------------------------- adapters -- */

@@ -40,6 +40,7 @@ from transformers import (  # noqa: E402
     LlamaConfig,
     Qwen2Config,
     Qwen3Config,
+    Mamba2Config,
     Qwen2MoeConfig,
     Qwen3MoeConfig,
 )
@@ -112,9 +113,19 @@ MODELS = {
         num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
         norm_topk_prob=False, mlp_only_layers=[], decoder_sparse_step=1,
     ),
+    # mamba2: Mamba2ForCausalLM, no attention: 8 heads of 16 (inner 128 = 2 x 64), 2 groups, state 16,
+    # conv kernel 4, chunk_size 8 (the 12-token prompt spans two chunks of transformers' chunked scan);
+    # 2 layers, untied
+    "mamba2": lambda: Mamba2Config(
+        vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, state_size=16, num_heads=8, head_dim=16,
+        expand=2, n_groups=2, conv_kernel=4, chunk_size=8, layer_norm_epsilon=1e-5, tie_word_embeddings=False,
+        bos_token_id=None, eos_token_id=EOS, pad_token_id=PAD, use_bias=False, use_conv_bias=True,
+        pad_vocab_size_multiple=4,  # llama.cpp's converter pads the vocabulary to this (260 already is)
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
 MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe"}
+SSM = {"mamba2"}
 MIN_ROUTE_GAP = 1e-4  # smallest gap between the k-th and (k+1)-th router probability
 
 
@@ -170,9 +181,9 @@ def randomize(model, arch, salt):
                 new = gc.uniform_like(p, 0.6, 1.4, tag, name)
             elif name.endswith(".bias"):
                 new = gc.randn_like(p, 0.2, tag, name)
-            elif "embed_tokens" in name or "lm_head" in name:
+            elif "embed_tokens" in name or "embeddings" in name or "lm_head" in name:
                 new = gc.randn_like(p, 0.4, tag, name)  # logits std ~ 0.4*sqrt(64) ~ 3
-            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj")):
+            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj", "out_proj.weight")):
                 # residual writers: strong, so the output depends on attention and FFN rather
                 # than mostly on the current token's embedding (avoids greedy fixed points)
                 new = gc.randn_like(p, 4.0 / (fan_in ** 0.5), tag, name)
@@ -197,6 +208,35 @@ def min_route_gap(model, ids):
     return gap
 
 
+def greedy_full(model, prompt_ids, n_decode):
+    """gc.greedy_run for models without a KV cache object (Mamba2): every step is a forward pass
+    over the whole sequence so far, without a cache (the math, through transformers' chunked
+    scan); transformers' own cached generate() is checked against it in build()."""
+    ids = list(prompt_ids)
+    with torch.no_grad():
+        prefill = model(input_ids=torch.tensor([ids])).logits[0].float().clone()
+        tok = int(prefill[-1].argmax())
+        toks, rows = [], []
+        for _ in range(n_decode):
+            toks.append(tok)
+            ids.append(tok)
+            row = model(input_ids=torch.tensor([ids])).logits[0, -1].float().clone()
+            rows.append(row)
+            tok = int(row.argmax())
+    return prefill.numpy(), toks, torch.stack(rows).numpy(), tok
+
+
+def greedy(arch, model, prompt, n):
+    return greedy_full(model, prompt, n) if arch in SSM else gc.greedy_run(model, prompt, n)
+
+
+def ssm_summary(tc):
+    return {"n_layers": tc.num_hidden_layers, "hidden": tc.hidden_size, "vocab": tc.vocab_size,
+            "heads": tc.num_heads, "head_dim": tc.head_dim, "groups": tc.n_groups, "state": tc.state_size,
+            "conv_kernel": tc.conv_kernel, "chunk_size": tc.chunk_size, "eps": tc.layer_norm_epsilon,
+            "tied_embeddings": bool(tc.tie_word_embeddings)}
+
+
 def to_legacy_config(path):
     with open(path) as f:
         cfg = json.load(f)
@@ -219,7 +259,7 @@ def build(arch, out_root):
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager").eval()
         randomize(model, arch, salt)
-        p, t, dd, nx = gc.greedy_run(model, prompt, N_DECODE)
+        p, t, dd, nx = greedy(arch, model, prompt, N_DECODE)
         route_ok = arch not in MOE or min_route_gap(model, prompt + t + [nx]) >= MIN_ROUTE_GAP
         if len(set(t)) >= MIN_DISTINCT and gc.min_top2_gap(p, dd) >= MIN_GAP and route_ok:
             break
@@ -234,9 +274,10 @@ def build(arch, out_root):
     m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
     for (n1, t1), (n2, t2) in zip(model.state_dict().items(), m.state_dict().items()):
         assert n1 == n2 and torch.equal(t1, t2), n1
-    assert m.config.get_text_config().rope_parameters["rope_theta"] == cfg.rope_parameters["rope_theta"]
+    if arch not in SSM:
+        assert m.config.get_text_config().rope_parameters["rope_theta"] == cfg.rope_parameters["rope_theta"]
 
-    prefill, toks, dec, nxt = gc.greedy_run(m, prompt, N_DECODE)
+    prefill, toks, dec, nxt = greedy(arch, m, prompt, N_DECODE)
 
     # cross-check the manual loop against transformers' own greedy generate()
     g = m.generate(
@@ -263,7 +304,7 @@ def build(arch, out_root):
         arch=arch,
         weight_salt=salt,
         prompt_text=PROMPT_TEXT,
-        model={
+        model=ssm_summary(tc) if arch in SSM else {
             "n_layers": tc.num_hidden_layers, "hidden": tc.hidden_size, "n_heads": tc.num_attention_heads,
             "n_kv_heads": tc.num_key_value_heads, "head_dim": getattr(tc, "head_dim", None) or tc.hidden_size // tc.num_attention_heads,
             "ffn": tc.intermediate_size, "vocab": tc.vocab_size, "rms_eps": tc.rms_norm_eps,

@@ -17,7 +17,7 @@ uses its own gguf-py).
 
 Usage: python3 scripts/make-moe-gguf.py [--llama-cpp DIR] [--model tests/golden/data/qwen3_moe]
                                         [--out tests/golden/data/qwen3_moe.gguf] [--outtype f32]
-(scripts/bench/moe-vs-llamacpp.sh also converts a larger random Qwen3-MoE with it.)
+(scripts/bench/layers-vs-llamacpp.sh also converts larger random models with it.)
 """
 import argparse
 import os

@@ -82,6 +82,8 @@ int hive_cmd_info(hive_cli *cli) {
         /* the views up to the router; the experts' arrays follow */
         size_t nv = offsetof(hive_layer_tensors, moe_gate) / sizeof(hive_tensor_view);
         for (size_t i = 0; i < nv; i++) count_dtype(counts, &all[i]);
+        const hive_tensor_view *ssm = &m->layers[l].ssm_in; /* the Mamba2 views, in declaration order */
+        for (size_t i = 0; i < 8; i++) count_dtype(counts, &ssm[i]);
     }
     expert_totals ex = count_experts(m, counts);
     char kinds[4096];
@@ -90,12 +92,23 @@ int hive_cmd_info(hive_cli *cli) {
     const char *kv_name = hive_config_str(cli->cfg, "model.kv_dtype");
     int kv_dtype = hive_dtype_from_name(kv_name);
     if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
-    uint64_t kv_bytes = 2ull * hp->n_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
+    uint64_t kv_bytes = 2ull * hp->n_attn_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
+    /* Mamba2: a fixed state per sequence and layer (conv window + SSM state, f32), whatever the context */
+    uint64_t ssm_state_bytes = hp->ssm_heads ? 4ull * hp->n_layers *
+                                                   (((uint64_t)hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state) *
+                                                        (hp->ssm_conv - 1) +
+                                                    (uint64_t)hp->ssm_inner * hp->ssm_state)
+                                             : 0;
     const char *attention = hp->qk_norm ? "attention(GQA, q/k RMSNorm)"
                             : hp->qkv_bias ? "attention(GQA, q/k/v bias)"
                                            : "attention(GQA)";
     char layer_type[160];
-    snprintf(layer_type, sizeof layer_type, "%s + %s", attention,
+    if (hp->ssm_heads)
+        snprintf(layer_type, sizeof layer_type,
+                 "Mamba2 mixer (%u heads x %u, %u groups, state %u, conv kernel %u, inner %u)", hp->ssm_heads,
+                 hp->ssm_head_dim, hp->ssm_groups, hp->ssm_state, hp->ssm_conv, hp->ssm_inner);
+    else
+        snprintf(layer_type, sizeof layer_type, "%s + %s", attention,
              !hp->n_experts ? "SwiGLU MLP"
              : hp->moe_shared_ffn ? "SwiGLU MLP or routed SwiGLU experts with a gated shared expert"
                                   : "SwiGLU MLP or routed SwiGLU experts");
@@ -142,7 +155,8 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(mem, "kv_bytes", (double)kv_bytes);
         cJSON_AddNumberToObject(mem, "ctx", (double)ctx);
         cJSON_AddStringToObject(mem, "kv_dtype", kv_name);
-        cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes));
+        cJSON_AddNumberToObject(mem, "ssm_state_bytes_per_sequence", (double)ssm_state_bytes);
+        cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes + ssm_state_bytes));
         char *txt = cJSON_Print(o);
         printf("%s\n", txt);
         free(txt);
@@ -151,11 +165,17 @@ int hive_cmd_info(hive_cli *cli) {
         printf("model:          %s (%s)\n", path, m->is_gguf ? "gguf" : "safetensors");
         printf("name:           %s\narchitecture:   %s\n", hp->name, hp->arch_name);
         printf("layers:         %u x %s\n", hp->n_layers, layer_type);
-        printf("hidden:         %u, heads %u, kv heads %u, head dim %u, ffn %u\n", hp->hidden, hp->n_heads,
-               hp->n_kv_heads, hp->head_dim, hp->ffn);
+        if (hp->ssm_heads)
+            printf("hidden:         %u\n", hp->hidden);
+        else
+            printf("hidden:         %u, heads %u, kv heads %u, head dim %u, ffn %u\n", hp->hidden, hp->n_heads,
+                   hp->n_kv_heads, hp->head_dim, hp->ffn);
         printf("vocab:          %u%s\n", hp->vocab, hp->tied_embeddings ? " (tied input/output embeddings)" : "");
-        printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
-               hp->rope_scaling, hp->rms_eps);
+        if (hp->ssm_heads)
+            printf("context:        no positions (a recurrent state); rms eps %g\n", hp->rms_eps);
+        else
+            printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
+                   hp->rope_scaling, hp->rms_eps);
         if (hp->n_experts) {
             printf("feed-forward:   %s\n", kinds);
             printf("experts:        %u per MoE layer (%u layers), top %u%s, expert ffn %u; %.1f M parameters, "
@@ -167,9 +187,13 @@ int hive_cmd_info(hive_cli *cli) {
         printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
             if (counts[d]) printf(" %s x %llu", hive_dtype_name(d), (unsigned long long)counts[d]);
-        printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu) = %.1f MiB\n",
-               m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_name, (unsigned long long)ctx,
-               (m->weight_bytes + kv_bytes) / 1048576.0);
+        if (hp->ssm_heads)
+            printf("\nmemory:         %.1f MiB weights + %.1f KiB Mamba2 state per sequence (any context; no KV cache)\n",
+                   m->weight_bytes / 1048576.0, ssm_state_bytes / 1024.0);
+        else
+            printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu) = %.1f MiB\n",
+                   m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_name, (unsigned long long)ctx,
+                   (m->weight_bytes + kv_bytes) / 1048576.0);
     }
     hive_model_close(m);
     return 0;

@@ -27,10 +27,14 @@ static const hive_tensor_view *module_view(const hive_engine *e, uint32_t layer,
     }
 }
 
-/* A routed layer has no dense gate/up/down for an adapter to hook or merge. */
+/* A routed layer has no dense gate/up/down for an adapter to hook or merge;
+ * a Mamba2 layer has none of the seven modules. */
 static hive_status module_exists(const hive_engine *e, uint32_t layer, uint32_t module, hive_error **err) {
     if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
         return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
+    if (e->layers[layer].ssm_in)
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u is a Mamba2 mixer: it has no %s for an adapter", layer,
+                         k_module_paths[module] + strlen("model.layers.%u."));
     if (module >= HIVE_MODULE_GATE && e->layers[layer].moe_router)
         return hive_fail(err, HIVE_E_UNSUPPORTED,
                          "layer %u routes to experts and has no dense %s: adapters on mixture-of-experts "
@@ -356,6 +360,8 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
                                      "adapter %u hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted "
                                      "q/k rows; create it with qk_hf_order = 1",
                                      i);
+    if (e->n_ssm_layers && set && set->n)
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on Mamba2 models are not supported yet");
     for (uint32_t i = 0; set && i < set->n; i++)
         for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
             for (uint32_t mod = HIVE_MODULE_GATE; mod <= HIVE_MODULE_DOWN; mod++)

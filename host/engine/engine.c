@@ -47,6 +47,9 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
         {&e->act.last, LOGIT_ROWS * hp->hidden * f}, {&e->act.logits, (uint64_t)LOGIT_ROWS * hp->vocab * f},
         {&e->act.moe_logits, R * hp->n_experts * f}, {&e->act.moe_x, hp->n_experts ? R * hp->hidden * f : 0},
         {&e->act.moe_y, hp->n_experts ? R * hp->hidden * f : 0},
+        {&e->act.ssm_proj, R * (2ull * hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state + hp->ssm_heads) * f},
+        {&e->act.ssm_conv, R * ((uint64_t)hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state) * f},
+        {&e->act.ssm_y, R * hp->ssm_inner * f},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (!bufs[i].bytes) continue;
@@ -98,6 +101,7 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
     st = backend->device_open(device, &dopts, &e->dev, err);
     if (st == HIVE_OK) hive_engine_graphs_probe(e);
     if (st == HIVE_OK) st = hive_engine_upload_weights(e, m, err);
+    if (st == HIVE_OK) st = hive_engine_ssm_init(e, err);
     if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
     if (st == HIVE_OK) st = alloc_act(e, err);
     if (st == HIVE_OK) st = hive_engine_adapters_init(e, m, err);
@@ -116,12 +120,14 @@ void hive_engine_free(hive_engine *e) {
     if (e->dev) {
         hive_buffer **bufs[] = {&e->act.x, &e->act.h, &e->act.q, &e->act.k, &e->act.v, &e->act.att,
                                 &e->act.gate, &e->act.tmp, &e->act.last, &e->act.logits,
-                                &e->act.moe_logits, &e->act.moe_x, &e->act.moe_y};
+                                &e->act.moe_logits, &e->act.moe_x, &e->act.moe_y,
+                                &e->act.ssm_proj, &e->act.ssm_conv, &e->act.ssm_y};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
         hive_engine_graphs_free(e);
         hive_engine_adapters_free(e);
         hive_engine_kv_free(e);
+        hive_engine_ssm_free(e);
         hive_engine_free_weights(e);
         e->be->device_close(e->dev);
     }
@@ -143,6 +149,6 @@ const hive_hparams *hive_engine_hparams(const hive_engine *e) { return &e->hp; }
 uint64_t hive_engine_weight_bytes(const hive_engine *e) { return e->weight_bytes; }
 uint32_t hive_engine_ctx(const hive_engine *e) { return e->opts.ctx; }
 uint64_t hive_engine_kv_bytes(const hive_engine *e) {
-    return 2ull * e->hp.n_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads *
+    return 2ull * e->hp.n_attn_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads *
            hive_dtype_row_bytes(e->opts.kv_dtype, e->hp.head_dim);
 }

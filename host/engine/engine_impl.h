@@ -14,6 +14,10 @@ typedef struct layer_weights {
      * gate and up stacked by rows, and down */
     hive_weight *moe_router, **moe_gate_up, **moe_down;
     hive_weight *moe_shared_gate_up, *moe_shared_down, *moe_shared_gate_inp; /* qwen2_moe's shared expert */
+    /* Mamba2 layers (ssm_in NULL on others; attn_norm is the block's norm):
+     * conv_w [1, conv dim * kernel] f32, A = -exp(A_log) */
+    hive_weight *ssm_in, *ssm_out, *ssm_conv_w, *ssm_conv_b, *ssm_dt_bias, *ssm_A, *ssm_D, *ssm_norm;
+    hive_buffer *ssm_conv_state, *ssm_scan_state; /* [max_seqs rows] each sequence's recurrent state */
 } layer_weights;
 
 /* Host scratch of a mixture-of-experts layer for one chunk (forward.c):
@@ -42,6 +46,7 @@ typedef struct activations {
     hive_buffer *x, *h, *q, *k, *v, *att, *gate, *tmp, *last, *logits;
     hive_buffer *hook_in, *hook_base, *hook_out; /* hooked linears: scaled input, W x + b, output */
     hive_buffer *moe_logits, *moe_x, *moe_y;     /* router logits, an expert's input rows and output rows */
+    hive_buffer *ssm_proj, *ssm_conv, *ssm_y;    /* Mamba2: in_proj output, conv output, scan output */
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
 
@@ -75,6 +80,8 @@ struct hive_engine {
     float *rope_seq_freq, *rope_seq_attn;
     activations act;
     moe_scratch moe;                  /* NULL arrays when the model has no experts */
+    hive_weight *ssm_ones;            /* [1, inner / groups] of 1: the gated norm's per-group RMSNorm */
+    uint32_t n_ssm_layers;
 
     const hive_model_files *model;    /* for adapters' base access */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine
@@ -163,6 +170,13 @@ void hive_engine_graphs_flush(hive_engine *e);
  * its graph and writes logits or argmax ids. *ran = 0: run it eagerly. */
 hive_status hive_engine_graph_step(hive_engine *e, const int32_t *tokens, uint32_t n, float *logits, int32_t *argmax,
                                    int *ran, hive_error **err);
+
+/* ssm.c: Mamba2 layers. init after the weights (sizes the state buffers);
+ * reset zeroes a sequence's state (a new or emptied sequence). */
+hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err);
+void hive_engine_ssm_free(hive_engine *e);
+hive_status hive_engine_ssm_reset(hive_engine *e, int32_t seq, hive_error **err);
+hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err);
 
 /* tensor view helper */
 static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {

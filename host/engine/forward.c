@@ -168,6 +168,10 @@ hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const 
     if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
     else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        if (e->layers[l].ssm_in) { /* Mamba2 mixer in place of attention and feed-forward */
+            TRY(hive_engine_ssm_block(e, l, n, batch, err));
+            continue;
+        }
         TRY(attention_block(e, l, n, batch, err));
         TRY(e->layers[l].moe_router ? moe_block(e, l, n, err) : ffn_block(e, l, n, err));
     }

@@ -86,6 +86,11 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     size_t keep = 0, have = hive_engine_seq_len(e, seq);
     const int32_t *hist = hive_engine_seq_tokens(e, seq);
     while (keep < have && keep < n_prompt - 1 && hist[keep] == prompt[keep]) keep++;
+    keep = hive_engine_seq_reusable_len(e, seq, (uint32_t)keep); /* a Mamba2 state: all or nothing */
+    if (so && hive_engine_hparams(e)->ssm_heads)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "speculative decoding rolls rejected drafts back, which a Mamba2 state cannot do; run without "
+                         "--draft");
     hive_status st = hive_engine_seq_truncate(e, seq, (uint32_t)keep, err);
     if (st != HIVE_OK) return st;
     stats->n_reused = (uint32_t)keep;

@@ -40,7 +40,9 @@ void hive_engine_graphs_probe(hive_engine *e) {
     e->pad_block = -1;
     /* a captured step keeps its rope table; dynamic NTK / longrope change it per step */
     /* experts are routed on the host between ops: a step is not one graph */
-    if (!e->opts.graphs || !e->be->get_extension || hive_rope_by_length(&e->hp) || e->hp.n_experts) return;
+    /* nor are Mamba2 steps: their state ops are not recordable */
+    if (!e->opts.graphs || !e->be->get_extension || hive_rope_by_length(&e->hp) || e->hp.n_experts || e->hp.ssm_heads)
+        return;
     e->graph_ext = e->be->get_extension(e->dev, HIVE_EXT_GRAPH, 1);
     /* the largest bucket the activation buffers hold */
     uint32_t m = e->opts.max_rows < GRAPH_MAX_ROWS ? e->opts.max_rows : GRAPH_MAX_ROWS;

@@ -12,7 +12,8 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     e->n_blocks_total = e->max_blocks * e->opts.max_seqs + (e->graph_ext ? 1 : 0);
     hive_kv_desc d = {sizeof d, e->opts.kv_dtype, e->hp.n_layers, e->n_blocks_total, e->opts.kv_block,
                       e->hp.n_kv_heads, e->hp.head_dim, 0};
-    hive_status st = e->be->kv_alloc(e->dev, &d, &e->kv, err);
+    /* no attention (Mamba2): pages still count each sequence's positions */
+    hive_status st = e->hp.n_attn_layers ? e->be->kv_alloc(e->dev, &d, &e->kv, err) : HIVE_OK;
     if (st != HIVE_OK) return st;
     e->free_blocks = malloc(e->n_blocks_total * sizeof *e->free_blocks);
     e->page_refs = calloc(e->n_blocks_total, sizeof *e->page_refs);
@@ -74,6 +75,7 @@ uint32_t hive_engine_seq_share_prefix(hive_engine *e, int32_t dst, int32_t src, 
         !e->seqs[dst].active || !e->seqs[src].active)
         return hive_engine_seq_len(e, dst);
     seq_state *d = &e->seqs[dst], *s = &e->seqs[src];
+    if (e->n_ssm_layers) return hive_engine_seq_len(e, dst); /* a state is not shareable by pages: recompute */
     uint32_t rows = s->n_virtual + len < s->len ? s->n_virtual + len : s->len;
     uint32_t pages = rows / e->opts.kv_block; /* whole pages only: they are never written again */
     if (pages * e->opts.kv_block < s->n_virtual || pages * e->opts.kv_block <= d->len)
@@ -98,6 +100,11 @@ hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err) 
             e->seqs[i].n_blocks = 0;
             e->seqs[i].n_virtual = 0;
             e->seqs[i].set = NULL;
+            hive_status st = hive_engine_ssm_reset(e, (int32_t)i, err);
+            if (st != HIVE_OK) {
+                e->seqs[i].active = 0;
+                return st;
+            }
             *seq = (int32_t)i;
             return HIVE_OK;
         }
@@ -150,6 +157,8 @@ uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq) {
 uint32_t hive_engine_seq_reusable_len(const hive_engine *e, int32_t seq, uint32_t len) {
     if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active) return 0;
     const seq_state *s = &e->seqs[seq];
+    /* Mamba2 keeps all or nothing: its state is the whole past */
+    if (e->n_ssm_layers) return s->n_virtual + len >= s->len ? s->len - s->n_virtual : 0;
     uint32_t rows = s->n_virtual + len < s->len ? s->n_virtual + len : s->len, page = rows / e->opts.kv_block;
     if (rows % e->opts.kv_block && page < s->n_blocks && e->page_refs[s->blocks[page]] > 1)
         rows = page * e->opts.kv_block;
@@ -162,6 +171,16 @@ hive_status hive_engine_seq_truncate(hive_engine *e, int32_t seq, uint32_t len, 
     seq_state *s = &e->seqs[seq];
     len += s->n_virtual; /* virtual rows stay */
     if (len > s->len) return hive_fail(err, HIVE_E_INVALID, "cannot truncate sequence of %u tokens to %u", s->len, len);
+    if (e->n_ssm_layers && len != s->len) {
+        if (len > s->n_virtual)
+            return hive_fail(err, HIVE_E_UNSUPPORTED,
+                             "sequence %d: a Mamba2 state holds its whole past, so it cannot be cut back to %u of %u "
+                             "tokens (only kept whole or restarted); speculative decoding and partial prefix reuse "
+                             "need attention-only models",
+                             seq, len - s->n_virtual, s->len - s->n_virtual);
+        hive_status st = hive_engine_ssm_reset(e, seq, err);
+        if (st != HIVE_OK) return st;
+    }
     uint32_t page = len / e->opts.kv_block;
     if (len < s->len && len % e->opts.kv_block && page < s->n_blocks && e->page_refs[s->blocks[page]] > 1)
         return hive_fail(err, HIVE_E_INTERNAL, "truncating sequence %d to %u tokens would overwrite a shared KV page "

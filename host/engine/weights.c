@@ -1,5 +1,6 @@
 /* Uploads the model's tensors through the backend, converting to a format the
  * backend runs (or the one --weights asked for) on the host. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,11 +255,48 @@ static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_t
     return st;
 }
 
+/* f32 values as a [1, n] weight. */
+static hive_status upload_f32_row(hive_engine *e, const char *name, const float *v, int64_t n, hive_weight **out,
+                                  hive_error **err) {
+    hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, 1, n, name};
+    hive_status st = e->be->weight_upload(e->dev, &d, v, out, err);
+    if (st == HIVE_OK) e->weight_bytes += (uint64_t)n * 4;
+    return st;
+}
+
+/* A Mamba2 layer. The conv kernel goes up as one f32 row (channel-major) and
+ * A as -exp(A_log), computed once here (unless the file stores A). */
+static hive_status upload_ssm_layer(hive_engine *e, const hive_layer_tensors *t, layer_weights *w, hive_error **err) {
+    hive_status st;
+    if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) || (st = upload_matrix(e, &t->ssm_in, 1, &w->ssm_in, err)) ||
+        (st = upload_matrix(e, &t->ssm_out, 1, &w->ssm_out, err)) ||
+        (st = upload_vector(e, &t->ssm_conv_b, &w->ssm_conv_b, err)) ||
+        (st = upload_vector(e, &t->ssm_dt_bias, &w->ssm_dt_bias, err)) || (st = upload_vector(e, &t->ssm_D, &w->ssm_D, err)) ||
+        (st = upload_vector(e, &t->ssm_norm, &w->ssm_norm, err)))
+        return st;
+    int64_t nk = view_elems(&t->ssm_conv_w), nh = view_elems(&t->ssm_A_log);
+    float *buf = malloc((size_t)(nk > nh ? nk : nh) * sizeof *buf);
+    if (!buf) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (hive_dequantize(t->ssm_conv_w.dtype, t->ssm_conv_w.data, buf, nk) != HIVE_OK)
+        st = hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", t->ssm_conv_w.name);
+    if (!st) st = upload_f32_row(e, t->ssm_conv_w.name, buf, nk, &w->ssm_conv_w, err);
+    if (!st && hive_dequantize(t->ssm_A_log.dtype, t->ssm_A_log.data, buf, nh) != HIVE_OK)
+        st = hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", t->ssm_A_log.name);
+    for (int64_t i = 0; !st && !e->hp.ssm_a_stored && i < nh; i++) buf[i] = -expf(buf[i]);
+    if (!st) st = upload_f32_row(e, t->ssm_A_log.name, buf, nh, &w->ssm_A, err);
+    free(buf);
+    return st;
+}
+
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err) {
     hive_status st;
     if (m->hp.n_experts && !e->be->op_add_rows_scaled)
         return hive_fail(err, HIVE_E_UNSUPPORTED,
                          "%s routes tokens to experts, which needs a backend with op_add_rows_scaled (plugin ABI 1.4)",
+                         m->hp.name);
+    if (m->hp.ssm_heads && (!e->be->op_ssm_conv || !e->be->op_ssm_scan))
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "%s has Mamba2 layers, which need a backend with op_ssm_conv and op_ssm_scan (plugin ABI 1.5)",
                          m->hp.name);
     e->unpermute_qk = e->opts.qk_hf_order && m->is_gguf && m->hp.arch == HIVE_ARCH_LLAMA &&
                       m->hp.rope_mode == HIVE_ROPE_NORMAL;
@@ -284,6 +322,11 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
     for (uint32_t l = 0; l < m->hp.n_layers; l++) {
         const hive_layer_tensors *t = &m->layers[l];
         layer_weights *w = &e->layers[l];
+        if (t->ssm_in.data) {
+            if ((st = upload_ssm_layer(e, t, w, err))) return st;
+            e->n_ssm_layers++;
+            continue;
+        }
         uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
         const hive_tensor_view *qkv[3] = {&t->wq, &t->wk, &t->wv}, *gu[2] = {&t->w_gate, &t->w_up};
         const hive_tensor_view *bqkv[3] = {&t->bq, &t->bk, &t->bv};
@@ -357,6 +400,9 @@ void hive_engine_free_weights(hive_engine *e) {
                                &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
         wfree(e, &w->moe_router);
+        hive_weight **ssm[] = {&w->ssm_in, &w->ssm_out, &w->ssm_conv_w, &w->ssm_conv_b, &w->ssm_dt_bias, &w->ssm_A, &w->ssm_D,
+                               &w->ssm_norm};
+        for (size_t i = 0; i < sizeof ssm / sizeof ssm[0]; i++) wfree(e, ssm[i]);
         wfree(e, &w->moe_shared_gate_up);
         wfree(e, &w->moe_shared_down);
         wfree(e, &w->moe_shared_gate_inp);

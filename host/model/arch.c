@@ -15,7 +15,7 @@ int model_arch_from_name(const char *name, hive_arch *out) {
     static const struct { const char *name; hive_arch arch; } k_arches[] = {
         {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
         {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
-        {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}};
+        {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -24,7 +24,27 @@ int model_arch_from_name(const char *name, hive_arch *out) {
     return 0;
 }
 
+/* Mamba2: mixers only, no attention geometry. */
+static hive_status ssm_hparams_finish(hive_hparams *hp, hive_error **err) {
+    if (!hp->n_layers || hp->n_layers > 100000 || !hp->hidden)
+        return hive_fail(err, HIVE_E_INVALID, "incomplete hyper-parameters: layers %u, hidden %u", hp->n_layers, hp->hidden);
+    if (!hp->ssm_heads || !hp->ssm_head_dim || !hp->ssm_state || !hp->ssm_groups || hp->ssm_heads % hp->ssm_groups ||
+        !hp->ssm_conv || hp->ssm_conv > 64 || hp->ssm_state > 1024 || hp->ssm_head_dim > 4096 || hp->ssm_heads > 4096 ||
+        !(hp->ssm_dt_min <= hp->ssm_dt_max))
+        return hive_fail(err, HIVE_E_INVALID,
+                         "Mamba2: %u heads of %u, %u groups (dividing the heads), state %u (1-1024), conv kernel %u (1-64), "
+                         "time step limit [%g, %g]: out of range",
+                         hp->ssm_heads, hp->ssm_head_dim, hp->ssm_groups, hp->ssm_state, hp->ssm_conv, hp->ssm_dt_min,
+                         hp->ssm_dt_max);
+    if (!(hp->rms_eps > 0)) hp->rms_eps = 1e-5f;
+    if (!hp->max_ctx) hp->max_ctx = 1u << 20; /* no positions: nothing bounds the context but memory */
+    snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "none");
+    hp->rope_factor = 1.0f;
+    return HIVE_OK;
+}
+
 hive_status model_hparams_finish(hive_hparams *hp, hive_error **err) {
+    if (hp->arch == HIVE_ARCH_MAMBA2) return ssm_hparams_finish(hp, err);
     if (!hp->n_layers || !hp->hidden || !hp->n_heads || !hp->ffn)
         return hive_fail(err, HIVE_E_INVALID,
                          "incomplete hyper-parameters: layers %u, hidden %u, heads %u, feed-forward %u (all must be > 0)",
@@ -77,7 +97,10 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 }
 
 /* Expected extents, resolved from hparams. */
-enum { D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE };
+enum {
+    D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE,
+    D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE
+};
 enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM, NEED_DENSE /* feed-forward of a layer without experts */ };
 
 typedef struct {
@@ -116,6 +139,13 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_MOE_FFN: return hp->moe_ffn;
     case D_SHARED_FFN: return hp->moe_shared_ffn;
     case D_ONE: return 1;
+    case D_SSM_IN: return 2 * (int64_t)hp->ssm_inner + 2 * (int64_t)hp->ssm_groups * hp->ssm_state + hp->ssm_heads;
+    case D_SSM_INNER: return hp->ssm_inner;
+    case D_SSM_CONV: return hp->ssm_inner + 2 * (int64_t)hp->ssm_groups * hp->ssm_state;
+    case D_SSM_HEADS: return hp->ssm_heads;
+    case D_SSM_KERNEL: return hp->ssm_conv;
+    case D_SSM_GROUPS: return hp->ssm_groups;
+    case D_SSM_GROUP_SIZE: return hp->ssm_groups ? hp->ssm_inner / hp->ssm_groups : 0;
     default: return 0;
     }
 }
@@ -284,8 +314,83 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     return reject_present(m, name, "an attention output bias", err);
 }
 
+/* A Mamba2 layer: the block's norm and its mixer. Hugging Face names and
+ * shapes, or llama.cpp's: conv1d squeezed to [C, K], A and D as [H, 1], the
+ * gated norm as [groups, inner / groups], and A stored as -exp(A_log)
+ * (hp.ssm_a_stored). */
+static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err) {
+    hive_layer_tensors *t = &b->m->layers[l];
+    int gguf = b->m->is_gguf;
+    static const struct {
+        size_t field;
+        const char *hf, *gguf;
+        int d0, rows, cols;        /* Hugging Face */
+        int g0, grows, gcols;      /* GGUF */
+        int required;
+    } k[] = {
+        {offsetof(hive_layer_tensors, attn_norm), "norm.weight", "attn_norm.weight", D_NONE, D_HIDDEN, D_NONE, D_NONE,
+         D_HIDDEN, D_NONE, 1},
+        {offsetof(hive_layer_tensors, ssm_in), "mixer.in_proj.weight", "ssm_in.weight", D_NONE, D_SSM_IN, D_HIDDEN, D_NONE,
+         D_SSM_IN, D_HIDDEN, 1},
+        {offsetof(hive_layer_tensors, ssm_conv_w), "mixer.conv1d.weight", "ssm_conv1d.weight", D_SSM_CONV, D_ONE,
+         D_SSM_KERNEL, D_NONE, D_SSM_CONV, D_SSM_KERNEL, 1},
+        {offsetof(hive_layer_tensors, ssm_conv_b), "mixer.conv1d.bias", "ssm_conv1d.bias", D_NONE, D_SSM_CONV, D_NONE,
+         D_NONE, D_SSM_CONV, D_NONE, 0},
+        {offsetof(hive_layer_tensors, ssm_dt_bias), "mixer.dt_bias", "ssm_dt.bias", D_NONE, D_SSM_HEADS, D_NONE, D_NONE,
+         D_SSM_HEADS, D_NONE, 1},
+        {offsetof(hive_layer_tensors, ssm_A_log), "mixer.A_log", "ssm_a", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS,
+         D_ONE, 1},
+        {offsetof(hive_layer_tensors, ssm_D), "mixer.D", "ssm_d", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS, D_ONE, 1},
+        {offsetof(hive_layer_tensors, ssm_norm), "mixer.norm.weight", "ssm_norm.weight", D_NONE, D_SSM_INNER, D_NONE, D_NONE,
+         D_SSM_GROUPS, D_SSM_GROUP_SIZE, 1},
+        {offsetof(hive_layer_tensors, ssm_out), "mixer.out_proj.weight", "ssm_out.weight", D_NONE, D_HIDDEN, D_SSM_INNER,
+         D_NONE, D_HIDDEN, D_SSM_INNER, 1},
+    };
+    char name[256];
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        snprintf(name, sizeof name, gguf ? "blk.%u.%s" : "backbone.layers.%u.%s", l, gguf ? k[i].gguf : k[i].hf);
+        hive_status st = gguf ? bind3(b, name, k[i].g0, k[i].grows, k[i].gcols, k[i].required,
+                                      (hive_tensor_view *)((char *)t + k[i].field), err)
+                              : bind3(b, name, k[i].d0, k[i].rows, k[i].cols, k[i].required,
+                                      (hive_tensor_view *)((char *)t + k[i].field), err);
+        if (st) return st;
+    }
+    snprintf(name, sizeof name, gguf ? "blk.%u.ssm_in.bias" : "backbone.layers.%u.mixer.in_proj.bias", l);
+    return reject_present(b->m, name, "an in_proj bias", err);
+}
+
+/* Mamba2ForCausalLM (or llama.cpp's mamba2): embeddings, Mamba2 layers,
+ * final norm, head. */
+static hive_status bind_ssm_model(binder *b, hive_error **err) {
+    hive_model_files *m = b->m;
+    hive_hparams *hp = &m->hp;
+    const char *embd = m->is_gguf ? "token_embd.weight" : "backbone.embeddings.weight";
+    const char *norm = m->is_gguf ? "output_norm.weight" : "backbone.norm_f.weight";
+    const char *head = m->is_gguf ? "output.weight" : "lm_head.weight";
+    hp->ssm_a_stored = m->is_gguf;
+    if (!hp->vocab) {
+        hive_tensor_view v;
+        if (model_find_tensor(m, embd, &v) && v.n_dims == 2 && v.shape[0] > 0 && v.shape[0] <= UINT32_MAX)
+            hp->vocab = (uint32_t)v.shape[0];
+    }
+    if (!hp->tied_embeddings) hp->tied_embeddings = !model_find_tensor(m, head, NULL);
+    hive_status st = bind(b, embd, D_VOCAB, D_HIDDEN, 1, &m->tok_embd, err);
+    if (!st) st = bind(b, norm, D_HIDDEN, D_NONE, 1, &m->output_norm, err);
+    if (!st && hp->tied_embeddings) m->output = m->tok_embd;
+    else if (!st) st = bind(b, head, D_VOCAB, D_HIDDEN, 1, &m->output, err);
+    for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_ssm_layer(b, l, err);
+    if (st) return st;
+    m->n_params = b->n_params;
+    m->weight_bytes = b->bytes;
+    return HIVE_OK;
+}
+
 hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
     hive_hparams *hp = &m->hp;
+    if (hp->arch == HIVE_ARCH_MAMBA2) {
+        binder sb = {m, 0, 0};
+        return bind_ssm_model(&sb, err);
+    }
     const model_priv *p = m->priv;
     binder b = {m, 0, 0};
     const char *embd = m->is_gguf ? "token_embd.weight" : "model.embed_tokens.weight";
@@ -323,6 +428,7 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
     }
     for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);
     if (st) return st;
+    hp->n_attn_layers = hp->n_layers;
     m->n_params = b.n_params;
     m->weight_bytes = b.bytes;
     HLOG_DEBUG("%s: %s, %u layers, %llu parameters, %llu weight bytes", m->path, hp->arch_name, hp->n_layers,

@@ -1,5 +1,6 @@
 /* A model's hyper-parameters and tokenizer source from GGUF metadata
  * (<arch>.* and tokenizer.* keys, as llama.cpp's converter writes them). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,29 @@ static hive_status rope_scaling(keys *k, hive_hparams *hp, hive_error **err) {
     return get_f32(k, "rope.scaling.yarn_beta_slow", &hp->yarn_beta_slow, err);
 }
 
+static hive_status vocab_size(keys *k, const hive_tensor_file *f, hive_hparams *hp, hive_error **err);
+
+/* llama.cpp's mamba2 keys: heads are ssm.time_step_rank, head_dim the inner
+ * size over them; no attention. */
+static hive_status ssm_hparams(keys *k, const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    if ((st = get_u32(k, "block_count", &hp->n_layers, 1, err)) || (st = get_u32(k, "embedding_length", &hp->hidden, 1, err)) ||
+        (st = get_u32(k, "ssm.conv_kernel", &hp->ssm_conv, 1, err)) ||
+        (st = get_u32(k, "ssm.inner_size", &hp->ssm_inner, 1, err)) ||
+        (st = get_u32(k, "ssm.state_size", &hp->ssm_state, 1, err)) ||
+        (st = get_u32(k, "ssm.time_step_rank", &hp->ssm_heads, 1, err)) ||
+        (st = get_u32(k, "ssm.group_count", &hp->ssm_groups, 0, err)) ||
+        (st = get_f32(k, "attention.layer_norm_rms_epsilon", &hp->rms_eps, err)) || (st = vocab_size(k, f, hp, err)))
+        return st;
+    if (!hp->ssm_groups) hp->ssm_groups = 1;
+    if (!hp->ssm_heads || hp->ssm_inner % hp->ssm_heads)
+        return hive_fail(err, HIVE_E_INVALID, "mamba2: inner size %u is not a multiple of %u heads", hp->ssm_inner,
+                         hp->ssm_heads);
+    hp->ssm_head_dim = hp->ssm_inner / hp->ssm_heads;
+    hp->ssm_dt_min = 0.0f, hp->ssm_dt_max = INFINITY; /* llama.cpp applies no time-step limit */
+    return model_hparams_finish(hp, err);
+}
+
 hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
     hive_str s;
     hive_status st = hive_gguf_get_str(f, "general.architecture", &s, err);
@@ -82,6 +106,7 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     if (hive_gguf_get_str(f, "general.name", &s, NULL) == HIVE_OK) copy_str(hp->name, sizeof hp->name, s);
 
     keys k = {f, hp->arch_name, {0}};
+    if (hp->arch == HIVE_ARCH_MAMBA2) return ssm_hparams(&k, f, hp, err);
     if ((st = get_u32(&k, "block_count", &hp->n_layers, 1, err))) return st;
     if ((st = get_u32(&k, "embedding_length", &hp->hidden, 1, err))) return st;
     if ((st = get_u32(&k, "feed_forward_length", &hp->ffn, 1, err))) return st;
@@ -106,20 +131,27 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
             return st;
     }
 
+    if ((st = vocab_size(&k, f, hp, err))) return st;
+    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs */
+    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
+    hp->rope_ggml_arith = 1; /* the file's home runtime is llama.cpp: its angles, to the bit */
+    return model_hparams_finish(hp, err);
+}
+
+/* tokenizer.ggml.tokens' length, else <arch>.vocab_size */
+static hive_status vocab_size(keys *k, const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
+    hive_status st;
     uint32_t et;
     uint64_t n;
     st = hive_gguf_get_arr(f, "tokenizer.ggml.tokens", &et, &n, err);
     if (st == HIVE_OK && n > 0 && n <= UINT32_MAX) {
         hp->vocab = (uint32_t)n;
     } else if (st == HIVE_OK || st == HIVE_E_NOTFOUND) {
-        if ((st = get_u32(&k, "vocab_size", &hp->vocab, 0, err))) return st;
+        if ((st = get_u32(k, "vocab_size", &hp->vocab, 0, err))) return st;
     } else {
         return st;
     }
-    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs */
-    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
-    hp->rope_ggml_arith = 1; /* the file's home runtime is llama.cpp: its angles, to the bit */
-    return model_hparams_finish(hp, err);
+    return HIVE_OK;
 }
 
 static hive_status str_array(const hive_tensor_file *f, const char *key, hive_str **out, uint32_t *n_out,

@@ -3,6 +3,7 @@
  * newer releases). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ static hive_status cfg_f32(const cJSON *cfg, const char *key, float *out, hive_e
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(cfg, key);
     if (!j || cJSON_IsNull(j)) return HIVE_OK;
     if (!cJSON_IsNumber(j)) return hive_fail(err, HIVE_E_INVALID, "config.json: %s must be a number", key);
+    if (!(fabs(j->valuedouble) <= FLT_MAX)) /* else the conversion is undefined (C11 6.3.1.5) */
+        return hive_fail(err, HIVE_E_INVALID, "config.json: %s = %g does not fit a 32-bit float", key, j->valuedouble);
     *out = (float)j->valuedouble;
     return HIVE_OK;
 }
@@ -70,7 +73,8 @@ static int cfg_bool(const cJSON *cfg, const char *key, int dflt) {
 static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
     static const struct { const char *cls, *arch; } k_classes[] = {
         {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"},
-        {"Qwen3MoeForCausalLM", "qwen3_moe"}, {"Qwen2MoeForCausalLM", "qwen2_moe"}};
+        {"Qwen3MoeForCausalLM", "qwen3_moe"}, {"Qwen2MoeForCausalLM", "qwen2_moe"},
+        {"Mamba2ForCausalLM", "mamba2"}};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
     const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
     const char *from = "model_type";
@@ -100,7 +104,8 @@ static hive_status cfg_f32_list(const cJSON *cfg, const char *key, float *out, u
                          HIVE_ROPE_MAX_PAIRS);
     uint32_t i = 0;
     cJSON_ArrayForEach(v, j) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+        /* positive also as a float: 1e-50 would become a factor of 0 */
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !(v->valuedouble <= FLT_MAX) || !((float)v->valuedouble > 0))
             return hive_fail(err, HIVE_E_INVALID, "config.json: %s[%u] must be a positive number", key, i);
         out[i++] = (float)v->valuedouble;
     }
@@ -174,23 +179,31 @@ static hive_status rope_params(const cJSON *cfg, hive_hparams *hp, hive_error **
     return HIVE_OK;
 }
 
-/* Qwen3-MoE's and Qwen2-MoE's routing keys (Qwen2-MoE adds a shared expert). Layer l routes unless it is in mlp_only_layers,
- * and when (l + 1) is a multiple of decoder_sparse_step (transformers'
- * Qwen3MoeDecoderLayer); the result goes to p->moe_layer for binding. */
-static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
+/* Qwen3-MoE's and Qwen2-MoE's routing keys (Qwen2-MoE adds a shared expert). */
+static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, uint32_t *step, hive_error **err) {
     hive_status st;
-    uint32_t step = 1;
     if ((st = cfg_u32(cfg, "num_experts", &hp->n_experts, 0, err)) ||
         (st = cfg_u32(cfg, "num_local_experts", &hp->n_experts, 0, err)) || /* transformers 5's name */
         (st = cfg_u32(cfg, "num_experts_per_tok", &hp->n_experts_used, 1, err)) ||
         (st = cfg_u32(cfg, "moe_intermediate_size", &hp->moe_ffn, 1, err)) ||
-        (st = cfg_u32(cfg, "decoder_sparse_step", &step, 0, err)))
+        (st = cfg_u32(cfg, "decoder_sparse_step", step, 0, err)))
         return st;
     hp->moe_norm_topk = cfg_bool(cfg, "norm_topk_prob", 0);
     if (hp->arch == HIVE_ARCH_QWEN2_MOE &&
         (st = cfg_u32(cfg, "shared_expert_intermediate_size", &hp->moe_shared_ffn, 1, err)))
         return st;
     if (!hp->n_experts) return hive_fail(err, HIVE_E_INVALID, "config.json: num_experts is missing or 0");
+    return HIVE_OK;
+}
+
+/* Which layers route (MoE only): layer l routes unless it is in
+ * mlp_only_layers, and when (l + 1) is a multiple of decoder_sparse_step
+ * (transformers' Qwen3MoeDecoderLayer); the result goes to p->moe_layer for
+ * binding. Runs after model_hparams_finish has bounded n_layers: the array is
+ * n_layers bytes, so an unchecked count (up to 2^32 - 1) would allocate and
+ * write gigabytes before the config was rejected. */
+static hive_status moe_layers(const cJSON *cfg, const hive_hparams *hp, uint32_t step, model_priv *p,
+                              hive_error **err) {
     if (!(p->moe_layer = calloc(hp->n_layers, 1))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t l = 0; l < hp->n_layers; l++) p->moe_layer[l] = step > 0 && (l + 1) % step == 0;
     const cJSON *only = cJSON_GetObjectItemCaseSensitive(cfg, "mlp_only_layers"), *v;
@@ -206,9 +219,48 @@ static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, model_priv *p,
     return HIVE_OK;
 }
 
+/* Mamba2ForCausalLM: no attention, every layer a Mamba2 mixer. */
+static hive_status mamba2_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    float expand = 2.0f;
+    hp->ssm_groups = 1, hp->ssm_conv = 4;
+    hive_status st;
+    if ((st = cfg_u32(cfg, "num_hidden_layers", &hp->n_layers, 1, err)) ||
+        (st = cfg_u32(cfg, "hidden_size", &hp->hidden, 1, err)) || (st = cfg_u32(cfg, "vocab_size", &hp->vocab, 0, err)) ||
+        (st = cfg_u32(cfg, "state_size", &hp->ssm_state, 1, err)) ||
+        (st = cfg_u32(cfg, "num_heads", &hp->ssm_heads, 1, err)) ||
+        (st = cfg_u32(cfg, "head_dim", &hp->ssm_head_dim, 1, err)) ||
+        (st = cfg_u32(cfg, "n_groups", &hp->ssm_groups, 0, err)) ||
+        (st = cfg_u32(cfg, "conv_kernel", &hp->ssm_conv, 0, err)) || (st = cfg_f32(cfg, "expand", &expand, err)) ||
+        (st = cfg_f32(cfg, "layer_norm_epsilon", &hp->rms_eps, err)))
+        return st;
+    if (cfg_bool(cfg, "use_bias", 0))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: use_bias (in_proj/out_proj biases) is not supported");
+    double inner = (double)expand * hp->hidden;
+    if (!(inner > 0) || inner != (double)hp->ssm_heads * hp->ssm_head_dim)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: expand x hidden_size (%g) must equal num_heads x head_dim (%u x %u)",
+                         inner, hp->ssm_heads, hp->ssm_head_dim);
+    hp->ssm_inner = hp->ssm_heads * hp->ssm_head_dim;
+    /* time_step_limit: [min, max]; transformers writes an infinite max as
+     * {"__float__": "Infinity"} */
+    hp->ssm_dt_min = 0.0f, hp->ssm_dt_max = INFINITY;
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(cfg, "time_step_limit");
+    if (cJSON_IsArray(lim) && cJSON_GetArraySize(lim) == 2) {
+        const cJSON *lo = cJSON_GetArrayItem(lim, 0), *hi = cJSON_GetArrayItem(lim, 1);
+        if (cJSON_IsNumber(lo)) hp->ssm_dt_min = (float)lo->valuedouble;
+        if (cJSON_IsNumber(hi)) hp->ssm_dt_max = (float)hi->valuedouble;
+    } else if (lim && !cJSON_IsNull(lim)) {
+        return hive_fail(err, HIVE_E_INVALID, "config.json: time_step_limit must be [min, max]");
+    }
+    hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
+    return model_hparams_finish(hp, err);
+}
+
 static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
     if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
+    int moe = 0;
+    uint32_t step = 1;
     hive_status st = arch_of(cfg, hp, err);
+    if (!st && hp->arch == HIVE_ARCH_MAMBA2) return mamba2_params(cfg, hp, err);
     if (!st) st = cfg_u32(cfg, "num_hidden_layers", &hp->n_layers, 1, err);
     if (!st) st = cfg_u32(cfg, "hidden_size", &hp->hidden, 1, err);
     if (!st) st = cfg_u32(cfg, "intermediate_size", &hp->ffn, 1, err);
@@ -219,14 +271,27 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
     if (!st) st = cfg_u32(cfg, "max_position_embeddings", &hp->max_ctx, 0, err);
     if (!st) st = cfg_f32(cfg, "rms_norm_eps", &hp->rms_eps, err);
     if (!st) st = rope_params(cfg, hp, err);
-    if (!st && (hp->arch == HIVE_ARCH_QWEN3_MOE || hp->arch == HIVE_ARCH_QWEN2_MOE)) st = moe_params(cfg, hp, p, err);
+    if (!st && (hp->arch == HIVE_ARCH_QWEN3_MOE || hp->arch == HIVE_ARCH_QWEN2_MOE)) {
+        moe = 1;
+        st = moe_params(cfg, hp, &step, err);
+    }
     if (st) return st;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
      * also means tied (decided when binding tensors) */
     hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
     p->hf_attention_bias = cfg_bool(cfg, "attention_bias", 0);
     hp->rope_mode = HIVE_ROPE_NEOX; /* HF checkpoints keep rotate_half layout */
-    return model_hparams_finish(hp, err);
+    if ((st = model_hparams_finish(hp, err))) return st;
+    return moe ? moe_layers(cfg, hp, step, p, err) : HIVE_OK;
+}
+
+hive_status model_hf_config_text(const char *text, const char *path, hive_hparams *hp, model_priv *p,
+                                 hive_error **err) {
+    cJSON *cfg = cJSON_Parse(text);
+    if (!cfg) return hive_fail(err, HIVE_E_INVALID, "%s is not valid JSON", path);
+    hive_status st = parse_config(cfg, hp, p, err);
+    cJSON_Delete(cfg);
+    return st;
 }
 
 hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hive_error **err) {
@@ -235,10 +300,7 @@ hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hi
     char *text = NULL;
     hive_status st = model_read_text(path, &text, err);
     if (st) return st;
-    cJSON *cfg = cJSON_Parse(text);
+    st = model_hf_config_text(text, path, hp, p, err);
     free(text);
-    if (!cfg) return hive_fail(err, HIVE_E_INVALID, "%s is not valid JSON", path);
-    st = parse_config(cfg, hp, p, err);
-    cJSON_Delete(cfg);
     return st;
 }

@@ -16,14 +16,16 @@ typedef enum {
     HIVE_ARCH_QWEN2 = 1,
     HIVE_ARCH_QWEN3 = 2,
     HIVE_ARCH_QWEN3_MOE = 3,
-    HIVE_ARCH_QWEN2_MOE = 4
+    HIVE_ARCH_QWEN2_MOE = 4,
+    HIVE_ARCH_MAMBA2 = 5
 } hive_arch;
 
 #define HIVE_MAX_EXPERTS 1024 /* routed experts per layer Hive accepts */
 
 typedef struct hive_hparams {
     hive_arch arch;
-    char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe", "qwen2moe") */
+    char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe",
+                                   "qwen2moe"), "mamba2" */
     char name[128];             /* general.name or directory name */
     uint32_t n_layers;
     uint32_t hidden;            /* n_embd */
@@ -64,6 +66,13 @@ typedef struct hive_hparams {
     uint32_t moe_ffn;           /* each expert's intermediate size */
     int moe_norm_topk;          /* renormalise the top-k probabilities to sum to 1 */
     uint32_t moe_shared_ffn;    /* a shared expert every row runs (qwen2_moe), its intermediate size; 0: none */
+    /* Selective state-space (Mamba2) mixers, 0 heads: none. Which layers are
+     * Mamba2 is per layer (hive_layer_tensors.ssm_in). */
+    uint32_t ssm_heads, ssm_head_dim, ssm_groups, ssm_state, ssm_conv;
+    uint32_t ssm_inner;         /* heads * head_dim (config: expand * hidden) */
+    float ssm_dt_min, ssm_dt_max; /* time_step_limit */
+    int ssm_a_stored;           /* the file holds A = -exp(A_log) (llama.cpp's GGUF), not A_log */
+    uint32_t n_attn_layers;     /* layers with attention (the KV cache's users) */
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the
@@ -98,6 +107,11 @@ typedef struct hive_layer_tensors {
     /* the shared expert (moe_shared_ffn > 0): gate/up [moe_shared_ffn, hidden],
      * down [hidden, moe_shared_ffn], and its sigmoid gate [1, hidden] */
     hive_tensor_view moe_shared_gate, moe_shared_up, moe_shared_down, moe_shared_gate_inp;
+    /* Mamba2 layers (ssm_in.data NULL on others; attn_norm is the block's
+     * pre-norm): in_proj [2 inner + 2 groups * state + heads, hidden],
+     * conv1d weight [conv dim, 1, kernel] and bias [conv dim], dt_bias, A_log,
+     * D [heads], the gated norm [inner], out_proj [hidden, inner] */
+    hive_tensor_view ssm_in, ssm_conv_w, ssm_conv_b, ssm_dt_bias, ssm_A_log, ssm_D, ssm_norm, ssm_out;
 } hive_layer_tensors;
 
 typedef struct hive_model_files {

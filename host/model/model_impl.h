@@ -18,7 +18,7 @@ typedef struct model_priv {
     hive_tensor_view *expert_views; /* the layers' moe_gate/up/down arrays, one allocation */
 } model_priv;
 
-#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe"
+#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2"
 
 /* "llama" -> HIVE_ARCH_LLAMA; 0 when unknown. */
 int model_arch_from_name(const char *name, hive_arch *out);
@@ -35,6 +35,7 @@ hive_status model_gguf_vocab(hive_model_files *m, const hive_tensor_file *f, hiv
 
 /* HF: hyper-parameters from dir/config.json. */
 hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hive_error **err);
+hive_status model_hf_config_text(const char *text, const char *path, hive_hparams *hp, model_priv *p, hive_error **err);
 
 /* Finds and validates every tensor the architecture needs; fills
  * tok_embd/output_norm/output/layers, tied/qkv_bias/qk_norm, n_params, weight_bytes. */

@@ -284,6 +284,36 @@ static void test_moe_models(void **s) {
     chat_reuses_kv("qwen2_moe");
 }
 
+/* Mamba2 through the CLI: info describes the mixers and the per-sequence
+ * state instead of a KV cache; generate and a two-turn chat run; speculative
+ * decoding is refused with the reason (it rolls back, a state cannot). */
+static void test_mamba2_model(void **s) {
+    (void)s;
+    char args[2048];
+    snprintf(args, sizeof args, "info --model %s/tests/golden/data/mamba2", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "2 x Mamba2 mixer (8 heads x 16, 2 groups, state 16, conv kernel 4, inner 128)");
+    assert_non_null(strstr(g_out, "20.5 KiB Mamba2 state per sequence"));
+    snprintf(args, sizeof args, "--cpu generate --model %s/tests/golden/data/mamba2 --greedy --max-tokens 5 --prompt 'Hello'",
+             HIVE_SOURCE_DIR);
+    EXPECT(0, args, "");
+    snprintf(args, sizeof args,
+             "--cpu generate --model %s/tests/golden/data/mamba2 --greedy --max-tokens 5 --prompt 'Hello' --draft lookup",
+             HIVE_SOURCE_DIR);
+    EXPECT(1, args, "a Mamba2 state cannot do");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/mamba2 --greedy "
+             "--max-tokens 4 --verbose 2>&1",
+             HOST, HIVE_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
+    g_out[n] = 0;
+    assert_int_equal(pclose(p), 0);
+    const char *t1 = strstr(g_out, "[prompt ");
+    if (!t1 || !strstr(t1 + 1, "[prompt ")) fail_msg("expected two chat turns:\n%s", g_out);
+}
+
 /* chat: a turn that cannot fit the context is refused with a message and
  * the conversation goes on, its KV cache intact. */
 static void test_chat_survives_bad_turn(void **s) {
@@ -349,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_bench_graphs_and_lora_paths),
         cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_moe_models),
+        cmocka_unit_test(test_mamba2_model),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };

@@ -159,6 +159,13 @@ hive_status cpu_rec_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t l
 hive_status cpu_rec_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows, uint32_t n,
                                 const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err);
+hive_status cpu_rec_op_ssm_conv(hive_device *dev, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                                uint32_t kernel, const hive_batch *batch, const int32_t *slots, const hive_tensor *state,
+                                const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_ssm_scan(hive_device *dev, const hive_tensor *x, const hive_tensor *dt, const hive_tensor *B,
+                                const hive_tensor *C, const hive_weight *A, const hive_weight *D, const hive_weight *dt_bias,
+                                const hive_ssm_desc *d, const hive_batch *batch, const int32_t *slots,
+                                const hive_tensor *state, const hive_tensor *y, hive_error **err);
 hive_status cpu_rec_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
                                        const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_synchronize(hive_device *dev, hive_error **err);
@@ -199,6 +206,14 @@ hive_status cpu_op_rope(hive_device *dev, const hive_tensor *x, const hive_rope_
                         const hive_batch *batch, hive_error **err);
 hive_status cpu_op_get_rows(hive_device *dev, const hive_tensor *x, const int32_t *rows,
                             uint32_t n, const hive_tensor *out, hive_error **err);
+/* ops_ssm.c */
+hive_status cpu_op_ssm_conv(hive_device *dev, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                            uint32_t kernel, const hive_batch *batch, const int32_t *slots, const hive_tensor *state,
+                            const hive_tensor *out, hive_error **err);
+hive_status cpu_op_ssm_scan(hive_device *dev, const hive_tensor *x, const hive_tensor *dt, const hive_tensor *B,
+                            const hive_tensor *C, const hive_weight *A, const hive_weight *D, const hive_weight *dt_bias,
+                            const hive_ssm_desc *d, const hive_batch *batch, const int32_t *slots,
+                            const hive_tensor *state, const hive_tensor *y, hive_error **err);
 hive_status cpu_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, const int32_t *rows, const float *scale,
                                    const hive_tensor *out, hive_error **err);
 hive_status cpu_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids,

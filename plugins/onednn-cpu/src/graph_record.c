@@ -208,6 +208,19 @@ hive_status cpu_rec_op_add_rows_scaled(hive_device *dev, const hive_tensor *x, c
                                        const hive_tensor *out, hive_error **err) {
     return capturing(dev) ? refuse("add_rows_scaled", err) : cpu_op_add_rows_scaled(dev, x, rows, scale, out, err);
 }
+hive_status cpu_rec_op_ssm_conv(hive_device *dev, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                                uint32_t kernel, const hive_batch *batch, const int32_t *slots, const hive_tensor *state,
+                                const hive_tensor *out, hive_error **err) {
+    return capturing(dev) ? refuse("ssm_conv", err)
+                          : cpu_op_ssm_conv(dev, x, w, bias, kernel, batch, slots, state, out, err);
+}
+hive_status cpu_rec_op_ssm_scan(hive_device *dev, const hive_tensor *x, const hive_tensor *dt, const hive_tensor *B,
+                                const hive_tensor *C, const hive_weight *A, const hive_weight *D, const hive_weight *dt_bias,
+                                const hive_ssm_desc *d, const hive_batch *batch, const int32_t *slots,
+                                const hive_tensor *state, const hive_tensor *y, hive_error **err) {
+    return capturing(dev) ? refuse("ssm_scan", err)
+                          : cpu_op_ssm_scan(dev, x, dt, B, C, A, D, dt_bias, d, batch, slots, state, y, err);
+}
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err) {
     return capturing(dev) ? refuse("argmax", err) : cpu_op_argmax(dev, x, ids, err);
 }

@@ -45,6 +45,8 @@ static const hive_backend_api cpu_api = {
     .op_argmax = cpu_rec_op_argmax,
     .get_extension = cpu_get_extension,
     .op_add_rows_scaled = cpu_rec_op_add_rows_scaled,
+    .op_ssm_conv = cpu_rec_op_ssm_conv,
+    .op_ssm_scan = cpu_rec_op_ssm_scan,
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {

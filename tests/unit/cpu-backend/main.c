@@ -42,6 +42,7 @@ int main(void) {
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_get_rows_argmax),
         cmocka_unit_test(test_add_rows_scaled),
+        cmocka_unit_test(test_ssm_ops),
         cmocka_unit_test(test_op_shape_errors),
         cmocka_unit_test(test_attention_f16),
         cmocka_unit_test(test_attention_f32),

@@ -274,6 +274,87 @@ void test_add_rows_scaled(void **state) {
     tt_free(&narrow);
 }
 
+/* Mamba2's ops against the formulas written out here: two sequences, rows
+ * interleaved, each continuing its own state row; bad slots and shapes are
+ * refused naming the op. */
+void test_ssm_ops(void **state) {
+    (void)state;
+    assert_non_null(api->op_ssm_conv);
+    assert_non_null(api->op_ssm_scan);
+    /* conv: 3 channels, kernel 3; rows: seq 0, seq 1, seq 0; state rows 2 and 0 */
+    enum { CH = 3, K = 3, R = 3 };
+    test_tensor x = tt_new(R, CH, CH, 0), out = tt_new(R, CH, CH, 0), st = tt_new(3, CH * (K - 1), CH * (K - 1), 0);
+    float w[CH * K], bias[CH];
+    for (int i = 0; i < CH * K; i++) w[i] = 0.1f * (float)(i + 1) - 0.4f;
+    for (int c = 0; c < CH; c++) bias[c] = 0.05f * (float)c;
+    float st0[3][CH * (K - 1)];
+    for (int r = 0; r < 3; r++) memcpy(st0[r], tt_row(&st, r), sizeof st0[r]);
+    hive_weight *ww = tw_upload(HIVE_DTYPE_F32, 1, CH * K, w), *bw = tw_upload(HIVE_DTYPE_F32, 1, CH, bias);
+    int32_t row_seq[R] = {0, 1, 0}, pos[R] = {0, 0, 1}, slots[2] = {2, 0};
+    hive_batch b = {sizeof b, R, row_seq, pos, 2, 0, NULL};
+    assert_int_equal(api->op_ssm_conv(dev, &x.t, ww, bw, K, &b, slots, &st.t, &out.t, NULL), HIVE_OK);
+    float hist[2][CH][K]; /* per sequence: the window, oldest first */
+    for (int j = 0; j < 2; j++)
+        for (int c = 0; c < CH; c++)
+            for (int k = 0; k < K - 1; k++) hist[j][c][k] = st0[slots[j]][c * (K - 1) + k];
+    for (int r = 0; r < R; r++) {
+        int j = row_seq[r];
+        for (int c = 0; c < CH; c++) {
+            hist[j][c][K - 1] = tt_row(&x, r)[c];
+            float acc = bias[c];
+            for (int k = 0; k < K; k++) acc += w[c * K + k] * hist[j][c][k];
+            float want = acc / (1.0f + expf(-acc));
+            assert_float_equal(tt_row(&out, r)[c], want, 1e-5f);
+            memmove(hist[j][c], hist[j][c] + 1, (K - 1) * sizeof(float));
+        }
+    }
+    for (int c = 0; c < CH; c++) /* the state rows hold each sequence's last K - 1 inputs */
+        assert_float_equal(tt_row(&st, 2)[c * (K - 1) + 1], tt_row(&x, 2)[c], 0);
+    assert_memory_equal(tt_row(&st, 1), st0[1], sizeof st0[1]); /* no sequence's row: untouched */
+    slots[1] = 3;
+    hive_error *err = NULL;
+    assert_int_equal(api->op_ssm_conv(dev, &x.t, ww, bw, K, &b, slots, &st.t, &out.t, &err), HIVE_E_INVALID);
+    assert_non_null(strstr(last_error, "ssm_conv"));
+    slots[1] = 0;
+    assert_int_equal(api->op_ssm_conv(dev, &x.t, ww, bw, K + 1, &b, slots, &st.t, &out.t, &err), HIVE_E_SHAPE);
+
+    /* scan: 2 heads of 2 dims, 1 group, state 2 */
+    enum { H = 2, P = 2, N = 2 };
+    test_tensor xs = tt_new(R, H * P, H * P, 0), dt = tt_new(R, H, H, 0), Bm = tt_new(R, N, N, 0),
+                Cm = tt_new(R, N, N, 0), y = tt_new(R, H * P, H * P, 0), ss = tt_new(2, H * P * N, H * P * N, 0);
+    float A[H] = {-0.5f, -1.5f}, D[H] = {0.3f, -0.2f}, dtb[H] = {0.1f, -0.4f}, s0[2][H * P * N];
+    for (int r = 0; r < 2; r++) memcpy(s0[r], tt_row(&ss, r), sizeof s0[r]);
+    hive_weight *Aw = tw_upload(HIVE_DTYPE_F32, 1, H, A), *Dw = tw_upload(HIVE_DTYPE_F32, 1, H, D),
+                *bw2 = tw_upload(HIVE_DTYPE_F32, 1, H, dtb);
+    hive_ssm_desc d = {sizeof d, H, P, 1, N, 0, 0.0f, INFINITY};
+    int32_t sslots[2] = {1, 0};
+    assert_int_equal(api->op_ssm_scan(dev, &xs.t, &dt.t, &Bm.t, &Cm.t, Aw, Dw, bw2, &d, &b, sslots, &ss.t, &y.t, NULL),
+                     HIVE_OK);
+    for (int r = 0; r < R; r++) {
+        float *s_ = s0[sslots[row_seq[r]]];
+        for (int h = 0; h < H; h++) {
+            float v = tt_row(&dt, r)[h] + dtb[h], dth = logf(1.0f + expf(v)), decay = expf(dth * A[h]);
+            for (int p = 0; p < P; p++) {
+                float xv = tt_row(&xs, r)[h * P + p], acc = 0;
+                for (int n = 0; n < N; n++) {
+                    float *sv = &s_[(h * P + p) * N + n];
+                    *sv = *sv * decay + dth * tt_row(&Bm, r)[n] * xv;
+                    acc += *sv * tt_row(&Cm, r)[n];
+                }
+                assert_float_equal(tt_row(&y, r)[h * P + p], acc + D[h] * xv, 1e-5f);
+            }
+        }
+    }
+    d.n_groups = 3; /* does not divide the heads */
+    assert_int_equal(api->op_ssm_scan(dev, &xs.t, &dt.t, &Bm.t, &Cm.t, Aw, Dw, bw2, &d, &b, sslots, &ss.t, &y.t, &err),
+                     HIVE_E_SHAPE);
+    assert_non_null(strstr(last_error, "ssm_scan"));
+    test_tensor *all[] = {&x, &out, &st, &xs, &dt, &Bm, &Cm, &y, &ss};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tt_free(all[i]);
+    hive_weight *ws[] = {ww, bw, Aw, Dw, bw2};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) api->weight_free(dev, ws[i]);
+}
+
 void test_op_shape_errors(void **state) {
     (void)state;
     test_tensor a = tt_new(2, 10, 10, 0), b = tt_new(2, 11, 11, 0);

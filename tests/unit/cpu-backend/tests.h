@@ -21,6 +21,7 @@ void test_swiglu(void **state);
 void test_rope(void **state);
 void test_get_rows_argmax(void **state);
 void test_add_rows_scaled(void **state);
+void test_ssm_ops(void **state);
 void test_op_shape_errors(void **state);
 
 void test_attention_f16(void **state);

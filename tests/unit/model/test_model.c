@@ -236,6 +236,32 @@ static void test_hf_errors(void **state) {
     hive_error_free(err);
     err = NULL;
 
+    /* found by tests/fuzz/fuzz_hf_config: a layer count far past the limit is
+     * rejected before the MoE layer table (one byte a layer) is made; numbers
+     * a float cannot hold, and longrope factors that are 0 as floats, are errors */
+    static const struct {
+        const char *json, *want;
+    } k_bad[] = {
+        {"{\"model_type\": \"qwen3_moe\", \"num_hidden_layers\": 4294967295, \"hidden_size\": 64,"
+         " \"intermediate_size\": 128, \"num_attention_heads\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2,"
+         " \"moe_intermediate_size\": 24}",
+         "implausible layer count 4294967295"},
+        {"{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 1, \"num_attention_heads\": 4,"
+         " \"intermediate_size\": 128, \"rope_theta\": 1e39}",
+         "config.json: rope_theta = 1e+39 does not fit a 32-bit float"},
+        {"{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 1, \"num_attention_heads\": 4,"
+         " \"intermediate_size\": 128, \"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1e-50],"
+         " \"long_factor\": [1]}}",
+         "config.json: short_factor[0] must be a positive number"},
+    };
+    for (size_t i = 0; i < sizeof k_bad / sizeof k_bad[0]; i++) {
+        assert_int_equal(write_text(path, k_bad[i].json), 0);
+        assert_int_equal(hive_model_open(dir, &m, &err), HIVE_E_INVALID);
+        assert_non_null(strstr(hive_error_message(err), k_bad[i].want));
+        hive_error_free(err);
+        err = NULL;
+    }
+
     /* architectures[] when model_type is absent */
     assert_int_equal(write_text(path, "{\"architectures\": [\"MistralForCausalLM\"]}"), 0);
     assert_int_equal(hive_model_open(dir, &m, &err), HIVE_E_UNSUPPORTED);

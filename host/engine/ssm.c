@@ -1,0 +1,101 @@
+/* Mamba2 layers: each sequence's recurrent state (conv window and SSM state,
+ * one row per sequence slot and layer, zeroed when the sequence starts) and
+ * the block, top to bottom:
+ *   x += out_proj(gated_norm(scan(conv(xBC)), z)),  [z | xBC | dt] = in_proj(rmsnorm(x))
+ * The state holds the whole past, not one entry per position: a sequence
+ * can continue or start over, not be cut back (kv.c refuses that). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_impl.h"
+#include "util/error.h"
+
+#define TRY(call)                              \
+    do {                                       \
+        hive_status st_ = (call);              \
+        if (st_ != HIVE_OK) return st_;        \
+    } while (0)
+
+static uint64_t conv_cols(const hive_hparams *hp) {
+    return ((uint64_t)hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state) * (hp->ssm_conv - 1);
+}
+static uint64_t scan_cols(const hive_hparams *hp) { return (uint64_t)hp->ssm_inner * hp->ssm_state; }
+
+hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    if (!e->n_ssm_layers) return HIVE_OK;
+    uint64_t S = e->opts.max_seqs;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        layer_weights *w = &e->layers[l];
+        if (!w->ssm_in) continue;
+        uint64_t cb = S * (conv_cols(hp) ? conv_cols(hp) : 1) * sizeof(float), sb = S * scan_cols(hp) * sizeof(float);
+        TRY(e->be->buffer_alloc(e->dev, cb, &w->ssm_conv_state, err));
+        TRY(e->be->buffer_alloc(e->dev, sb, &w->ssm_scan_state, err));
+    }
+    uint32_t group = hp->ssm_inner / hp->ssm_groups;
+    float *ones = malloc(group * sizeof *ones);
+    if (!ones) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < group; i++) ones[i] = 1.0f;
+    hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, 1, group, "ssm group norm (ones)"};
+    hive_status st = e->be->weight_upload(e->dev, &d, ones, &e->ssm_ones, err);
+    free(ones);
+    return st;
+}
+
+void hive_engine_ssm_free(hive_engine *e) {
+    for (uint32_t l = 0; e->layers && l < e->hp.n_layers; l++) {
+        layer_weights *w = &e->layers[l];
+        if (w->ssm_conv_state) e->be->buffer_free(e->dev, w->ssm_conv_state);
+        if (w->ssm_scan_state) e->be->buffer_free(e->dev, w->ssm_scan_state);
+        w->ssm_conv_state = w->ssm_scan_state = NULL;
+    }
+    if (e->ssm_ones) e->be->weight_free(e->dev, e->ssm_ones);
+    e->ssm_ones = NULL;
+}
+
+hive_status hive_engine_ssm_reset(hive_engine *e, int32_t seq, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    if (!e->n_ssm_layers) return HIVE_OK;
+    uint64_t cc = conv_cols(hp), sc = scan_cols(hp), most = cc > sc ? cc : sc;
+    float *zeros = calloc(most ? most : 1, sizeof *zeros);
+    if (!zeros) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    hive_status st = HIVE_OK;
+    for (uint32_t l = 0; st == HIVE_OK && l < hp->n_layers; l++) {
+        layer_weights *w = &e->layers[l];
+        if (!w->ssm_in) continue;
+        if (cc) st = e->be->buffer_upload(e->dev, w->ssm_conv_state, (uint64_t)seq * cc * 4, zeros, cc * 4, err);
+        if (st == HIVE_OK) st = e->be->buffer_upload(e->dev, w->ssm_scan_state, (uint64_t)seq * sc * 4, zeros, sc * 4, err);
+    }
+    free(zeros);
+    return st;
+}
+
+hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    layer_weights *w = &e->layers[l];
+    activations *a = &e->act;
+    uint32_t I = hp->ssm_inner, G = hp->ssm_groups, N = hp->ssm_state, H = hp->ssm_heads;
+    int64_t C = (int64_t)I + 2 * (int64_t)G * N, proj_cols = (int64_t)I + C + H;
+    hive_tensor x = hive_t(a->x, 0, n, hp->hidden), h = hive_t(a->h, 0, n, hp->hidden);
+    hive_tensor proj = hive_t(a->ssm_proj, 0, n, proj_cols), conv = hive_t(a->ssm_conv, 0, n, C);
+    hive_tensor z = hive_cols(&proj, 0, I), xbc = hive_cols(&proj, I, C), dt = hive_cols(&proj, I + C, H);
+    hive_tensor xs = hive_cols(&conv, 0, I), B = hive_cols(&conv, I, (int64_t)G * N), Cm = hive_cols(&conv, I + (int64_t)G * N, (int64_t)G * N);
+    hive_tensor y = hive_t(a->ssm_y, 0, n, I), groups = hive_t(a->ssm_y, 0, (int64_t)n * G, I / G);
+    hive_tensor conv_state = hive_t(w->ssm_conv_state, 0, e->opts.max_seqs, (int64_t)conv_cols(hp));
+    hive_tensor scan_state = hive_t(w->ssm_scan_state, 0, e->opts.max_seqs, (int64_t)scan_cols(hp));
+    hive_ssm_desc d = {sizeof d, H, hp->ssm_head_dim, G, N, 0, hp->ssm_dt_min, hp->ssm_dt_max};
+    const int32_t *slots = e->local_seq_ids; /* local sequence j's state row: its engine slot */
+
+    TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
+    TRY(e->be->op_matmul(e->dev, &h, w->ssm_in, NULL, 1.0f, 0.0f, &proj, err));
+    TRY(e->be->op_ssm_conv(e->dev, &xbc, w->ssm_conv_w, w->ssm_conv_b, hp->ssm_conv, batch, slots, &conv_state, &conv,
+                           err));
+    TRY(e->be->op_ssm_scan(e->dev, &xs, &dt, &B, &Cm, w->ssm_A, w->ssm_D, w->ssm_dt_bias, &d, batch, slots, &scan_state,
+                           &y, err));
+    /* gated RMSNorm: y * silu(z), normalised per group of I / G, times the gain */
+    TRY(e->be->op_swiglu(e->dev, &z, &y, &z, err));
+    TRY(e->be->op_get_rows(e->dev, &z, e->identity, n, &y, err)); /* contiguous, to view it as groups */
+    TRY(e->be->op_rmsnorm(e->dev, &groups, e->ssm_ones, hp->rms_eps, &groups, err));
+    TRY(e->be->op_binary_weight(e->dev, HIVE_BINARY_MUL, &y, w->ssm_norm, &y, err));
+    return e->be->op_matmul(e->dev, &y, w->ssm_out, NULL, 1.0f, 1.0f, &x, err); /* x += out_proj(y) */
+}
