@@ -40,6 +40,7 @@ from transformers import (  # noqa: E402
     LlamaConfig,
     Qwen2Config,
     Qwen3Config,
+    DeepseekV2Config,
     Mamba2Config,
     Qwen2MoeConfig,
     Qwen3MoeConfig,
@@ -121,6 +122,21 @@ MODELS = {
         expand=2, n_groups=2, conv_kernel=4, chunk_size=8, layer_norm_epsilon=1e-5, tie_word_embeddings=False,
         bos_token_id=None, eos_token_id=EOS, pad_token_id=PAD, use_bias=False, use_conv_bias=True,
         pad_vocab_size_multiple=4,  # llama.cpp's converter pads the vocabulary to this (260 already is)
+    ),
+    # deepseek_v2: multi-head latent attention: q straight from x (no q_lora), a 32-wide latent c_kv
+    # (RMSNorm'd) + one shared 8-dim interleaved-RoPE key; per head 16 nope + 8 rope query dims,
+    # 16 value dims; every layer dense (first_k_dense_replace = layers); 2 layers
+    "deepseek_v2": lambda: DeepseekV2Config(
+        # num_key_value_heads = heads: transformers repeats the expanded K/V per query head
+        **{**COMMON, "num_key_value_heads": 4}, num_hidden_layers=2, rms_norm_eps=1e-6, tie_word_embeddings=False, q_lora_rank=None,
+        kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16, first_k_dense_replace=2,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
+    # deepseek_v2_qlora: the same with a 24-wide query latent (q_a_proj, q_a_layernorm, q_b_proj), 3 layers
+    "deepseek_v2_qlora": lambda: DeepseekV2Config(
+        **{**COMMON, "num_key_value_heads": 4}, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False, q_lora_rank=24,
+        kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16, first_k_dense_replace=3,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     ),
 }
 LEGACY_CONFIG = {"qwen2"}

@@ -99,10 +99,14 @@ int hive_cmd_info(hive_cli *cli) {
                                                         (hp->ssm_conv - 1) +
                                                     (uint64_t)hp->ssm_inner * hp->ssm_state)
                                              : 0;
-    const char *attention = hp->qk_norm ? "attention(GQA, q/k RMSNorm)"
+    char mla[128];
+    snprintf(mla, sizeof mla, "latent attention(MLA: %u heads, cache of latent %u + rope key %u%s)", hp->n_heads,
+             hp->mla_kv_rank, hp->mla_rope, hp->mla_q_rank ? ", query latent" : "");
+    const char *attention = hp->mla_kv_rank ? mla
+                            : hp->qk_norm ? "attention(GQA, q/k RMSNorm)"
                             : hp->qkv_bias ? "attention(GQA, q/k/v bias)"
                                            : "attention(GQA)";
-    char layer_type[160];
+    char layer_type[256];
     if (hp->ssm_heads)
         snprintf(layer_type, sizeof layer_type,
                  "Mamba2 mixer (%u heads x %u, %u groups, state %u, conv kernel %u, inner %u)", hp->ssm_heads,

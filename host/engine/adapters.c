@@ -360,8 +360,9 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
                                      "adapter %u hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted "
                                      "q/k rows; create it with qk_hf_order = 1",
                                      i);
-    if (e->n_ssm_layers && set && set->n)
-        return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on Mamba2 models are not supported yet");
+    if ((e->n_ssm_layers || e->hp.mla_kv_rank) && set && set->n)
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on %s models are not supported yet",
+                         e->n_ssm_layers ? "Mamba2" : "latent-attention (DeepSeek-V2)");
     for (uint32_t i = 0; set && i < set->n; i++)
         for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
             for (uint32_t mod = HIVE_MODULE_GATE; mod <= HIVE_MODULE_DOWN; mod++)

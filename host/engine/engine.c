@@ -50,6 +50,11 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
         {&e->act.ssm_proj, R * (2ull * hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state + hp->ssm_heads) * f},
         {&e->act.ssm_conv, R * ((uint64_t)hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state) * f},
         {&e->act.ssm_y, R * hp->ssm_inner * f},
+        {&e->act.mla_qa, R * hp->mla_q_rank * f},
+        {&e->act.mla_q, hp->mla_kv_rank ? R * hp->n_heads * (hp->mla_nope + hp->mla_rope) * f : 0},
+        {&e->act.mla_k, hp->mla_kv_rank ? R * hp->head_dim * f : 0},
+        {&e->act.mla_v, hp->mla_kv_rank ? R * hp->head_dim * f : 0},
+        {&e->act.mla_o, R * hp->n_heads * hp->mla_v * f},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (!bufs[i].bytes) continue;
@@ -104,6 +109,7 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
     if (st == HIVE_OK) st = hive_engine_ssm_init(e, err);
     if (st == HIVE_OK) st = hive_engine_kv_init(e, err);
     if (st == HIVE_OK) st = alloc_act(e, err);
+    if (st == HIVE_OK) st = hive_engine_mla_init(e, err);
     if (st == HIVE_OK) st = hive_engine_adapters_init(e, m, err);
     if (st == HIVE_OK) st = hive_engine_graphs_init(e, err);
     if (st == HIVE_OK) st = hive_engine_rope_init(e, err);
@@ -121,7 +127,8 @@ void hive_engine_free(hive_engine *e) {
         hive_buffer **bufs[] = {&e->act.x, &e->act.h, &e->act.q, &e->act.k, &e->act.v, &e->act.att,
                                 &e->act.gate, &e->act.tmp, &e->act.last, &e->act.logits,
                                 &e->act.moe_logits, &e->act.moe_x, &e->act.moe_y,
-                                &e->act.ssm_proj, &e->act.ssm_conv, &e->act.ssm_y};
+                                &e->act.ssm_proj, &e->act.ssm_conv, &e->act.ssm_y,
+                                &e->act.mla_qa, &e->act.mla_q, &e->act.mla_k, &e->act.mla_v, &e->act.mla_o};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
         hive_engine_graphs_free(e);

@@ -18,6 +18,11 @@ typedef struct layer_weights {
      * conv_w [1, conv dim * kernel] f32, A = -exp(A_log) */
     hive_weight *ssm_in, *ssm_out, *ssm_conv_w, *ssm_conv_b, *ssm_dt_bias, *ssm_A, *ssm_D, *ssm_norm;
     hive_buffer *ssm_conv_state, *ssm_scan_state; /* [max_seqs rows] each sequence's recurrent state */
+    /* multi-head latent attention (mla_kv_a NULL on others): mla_q's rows are
+     * [every head's nope | every head's rope] (wq or q_b reordered at load);
+     * per head, mla_kb_t = W_kb^T [kv rank, nope] absorbs the key up-projection
+     * into the query and mla_vb = W_vb [v, kv rank] expands the attended latent */
+    hive_weight *mla_q, *mla_q_a, *mla_q_a_norm, *mla_kv_a, *mla_kv_a_norm, **mla_kb_t, **mla_vb;
 } layer_weights;
 
 /* Host scratch of a mixture-of-experts layer for one chunk (forward.c):
@@ -47,6 +52,9 @@ typedef struct activations {
     hive_buffer *hook_in, *hook_base, *hook_out; /* hooked linears: scaled input, W x + b, output */
     hive_buffer *moe_logits, *moe_x, *moe_y;     /* router logits, an expert's input rows and output rows */
     hive_buffer *ssm_proj, *ssm_conv, *ssm_y;    /* Mamba2: in_proj output, conv output, scan output */
+    /* MLA: query latent, queries [nope | rope], the KV row [c_kv | rope key],
+     * the value row [c_kv | 0] (tail zeroed once), per-head outputs */
+    hive_buffer *mla_qa, *mla_q, *mla_k, *mla_v, *mla_o;
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
 
@@ -177,6 +185,10 @@ hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err);
 void hive_engine_ssm_free(hive_engine *e);
 hive_status hive_engine_ssm_reset(hive_engine *e, int32_t seq, hive_error **err);
 hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err);
+
+/* mla.c: a multi-head latent attention block (attention_block's place). */
+hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err);
+hive_status hive_engine_mla_init(hive_engine *e, hive_error **err);
 
 /* tensor view helper */
 static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {

@@ -172,7 +172,8 @@ hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const 
             TRY(hive_engine_ssm_block(e, l, n, batch, err));
             continue;
         }
-        TRY(attention_block(e, l, n, batch, err));
+        if (e->layers[l].mla_kv_a) TRY(hive_engine_mla_block(e, l, n, batch, err));
+        else TRY(attention_block(e, l, n, batch, err));
         TRY(e->layers[l].moe_router ? moe_block(e, l, n, err) : ffn_block(e, l, n, err));
     }
     return HIVE_OK;

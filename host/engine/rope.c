@@ -138,7 +138,9 @@ hive_status hive_engine_rope(hive_engine *e, const hive_tensor *x, uint32_t n_he
                              hive_error **err) {
     const hive_hparams *hp = &e->hp;
     uint32_t rot = rot_dims(hp);
-    hive_rope_desc d = {sizeof d, hp->rope_mode, n_heads, hp->head_dim, rot, e->rope_attn_factor, e->inv_freq, 0, 0};
+    /* a latent-attention model rotates only its rope parts, heads of rot dims */
+    uint32_t head_dim = hp->mla_kv_rank ? rot : hp->head_dim;
+    hive_rope_desc d = {sizeof d, hp->rope_mode, n_heads, head_dim, rot, e->rope_attn_factor, e->inv_freq, 0, 0};
     /* unscaled RoPE of a GGUF model: llama.cpp's running product of angles
      * (scaled types keep transformers' tables, one formula per type) */
     if (hp->rope_ggml_arith && (!hp->rope_scaling[0] || is(hp, "none")) && !hp->rope_n_freq_factors)

@@ -288,6 +288,75 @@ static hive_status upload_ssm_layer(hive_engine *e, const hive_layer_tensors *t,
     return st;
 }
 
+/* f32 copy of a stored matrix (caller frees). */
+static float *f32_copy(const hive_tensor_view *v, hive_error **err) {
+    int64_t n = view_elems(v);
+    float *f = malloc((size_t)n * sizeof *f);
+    if (!f) {
+        hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
+        return NULL;
+    }
+    if (hive_dequantize(v->dtype, v->data, f, n) != HIVE_OK) {
+        free(f);
+        hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", v->name);
+        return NULL;
+    }
+    return f;
+}
+
+/* Multi-head latent attention: q's rows regrouped as [every head's nope |
+ * every head's rope] so RoPE sees one contiguous block; kv_b split per head
+ * into W_kb^T [kv rank, nope] (absorbed into the query) and W_vb [v, kv
+ * rank], as f32. */
+static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
+                                    hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    uint32_t H = hp->n_heads, nope = hp->mla_nope, rope = hp->mla_rope, v = hp->mla_v, r = hp->mla_kv_rank;
+    hive_status st;
+    if ((st = upload_matrix(e, &t->mla_kv_a, 1, &w->mla_kv_a, err)) ||
+        (st = upload_vector(e, &t->mla_kv_a_norm, &w->mla_kv_a_norm, err)) || (st = upload_matrix(e, &t->wo, 1, &w->wo, err)))
+        return st;
+    if (t->mla_q_a.data && ((st = upload_matrix(e, &t->mla_q_a, 1, &w->mla_q_a, err)) ||
+                            (st = upload_vector(e, &t->mla_q_a_norm, &w->mla_q_a_norm, err))))
+        return st;
+    const hive_tensor_view *qv = t->mla_q_a.data ? &t->mla_q_b : &t->wq;
+    int64_t qcols = qv->shape[1];
+    float *q = f32_copy(qv, err), *kvb = q ? f32_copy(&t->mla_kv_b, err) : NULL;
+    float *tmp = kvb ? malloc((size_t)H * (nope + rope) * qcols * sizeof *tmp) : NULL;
+    if (!q || !kvb || !tmp) {
+        free(q), free(kvb);
+        return err && *err ? HIVE_E_NOMEM : hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    }
+    for (uint32_t h = 0; h < H; h++) { /* head h's row j: nope rows first, then rope rows */
+        for (uint32_t j = 0; j < nope + rope; j++) {
+            uint64_t to = j < nope ? (uint64_t)h * nope + j : (uint64_t)H * nope + (uint64_t)h * rope + (j - nope);
+            memcpy(tmp + to * qcols, q + ((uint64_t)h * (nope + rope) + j) * qcols, (size_t)qcols * sizeof *tmp);
+        }
+    }
+    char name[64];
+    snprintf(name, sizeof name, "blk.%u.mla_q (nope | rope)", l);
+    hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, (int64_t)H * (nope + rope), qcols, name};
+    st = e->be->weight_upload(e->dev, &d, tmp, &w->mla_q, err);
+    if (st == HIVE_OK) e->weight_bytes += (uint64_t)d.rows * qcols * 4;
+    w->mla_kb_t = calloc(H, sizeof *w->mla_kb_t);
+    w->mla_vb = calloc(H, sizeof *w->mla_vb);
+    if (st == HIVE_OK && (!w->mla_kb_t || !w->mla_vb)) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (uint32_t h = 0; st == HIVE_OK && h < H; h++) {
+        const float *kb = kvb + (uint64_t)h * (nope + v) * r, *vb = kb + (uint64_t)nope * r;
+        for (uint32_t i = 0; i < r; i++) /* W_kb^T: [r, nope] */
+            for (uint32_t j = 0; j < nope; j++) tmp[(uint64_t)i * nope + j] = kb[(uint64_t)j * r + i];
+        snprintf(name, sizeof name, "blk.%u.mla_kb_t.%u", l, h);
+        hive_weight_desc dk = {sizeof dk, HIVE_DTYPE_F32, r, nope, name};
+        st = e->be->weight_upload(e->dev, &dk, tmp, &w->mla_kb_t[h], err);
+        snprintf(name, sizeof name, "blk.%u.mla_vb.%u", l, h);
+        hive_weight_desc dv = {sizeof dv, HIVE_DTYPE_F32, v, r, name};
+        if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &dv, vb, &w->mla_vb[h], err);
+        if (st == HIVE_OK) e->weight_bytes += ((uint64_t)r * nope + (uint64_t)v * r) * 4;
+    }
+    free(q), free(kvb), free(tmp);
+    return st;
+}
+
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err) {
     hive_status st;
     if (m->hp.n_experts && !e->be->op_add_rows_scaled)
@@ -336,7 +405,9 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
         snprintf(qkv_name, sizeof qkv_name, "blk.%u.attn_qkv (q, k, v stacked)", l);
         snprintf(gu_name, sizeof gu_name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
         /* q/k/v stay apart when a per-head norm (qwen3) needs q and k contiguous */
-        if (e->hp.qk_norm) {
+        if (t->mla_kv_a.data) {
+            if ((st = upload_mla_layer(e, l, t, w, err))) return st;
+        } else if (e->hp.qk_norm) {
             if ((st = upload_matrix_rows(e, &t->wq, 1, q_heads, &w->wq, err)) ||
                 (st = upload_matrix_rows(e, &t->wk, 1, k_heads, &w->wk, err)) || (st = upload_matrix(e, &t->wv, 1, &w->wv, err)))
                 return st;
@@ -344,7 +415,7 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
             return st;
         }
         if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) ||
-            (st = upload_matrix(e, &t->wo, 1, &w->wo, err)) ||
+            (!t->mla_kv_a.data && (st = upload_matrix(e, &t->wo, 1, &w->wo, err))) ||
             (st = upload_vector(e, &t->q_norm, &w->q_norm, err)) || (st = upload_vector(e, &t->k_norm, &w->k_norm, err)) ||
             (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
             return st;
@@ -400,6 +471,14 @@ void hive_engine_free_weights(hive_engine *e) {
                                &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
         wfree(e, &w->moe_router);
+        hive_weight **mla[] = {&w->mla_q, &w->mla_q_a, &w->mla_q_a_norm, &w->mla_kv_a, &w->mla_kv_a_norm};
+        for (size_t i = 0; i < sizeof mla / sizeof mla[0]; i++) wfree(e, mla[i]);
+        for (uint32_t h = 0; h < e->hp.n_heads && (w->mla_kb_t || w->mla_vb); h++) {
+            if (w->mla_kb_t) wfree(e, &w->mla_kb_t[h]);
+            if (w->mla_vb) wfree(e, &w->mla_vb[h]);
+        }
+        free(w->mla_kb_t);
+        free(w->mla_vb);
         hive_weight **ssm[] = {&w->ssm_in, &w->ssm_out, &w->ssm_conv_w, &w->ssm_conv_b, &w->ssm_dt_bias, &w->ssm_A, &w->ssm_D,
                                &w->ssm_norm};
         for (size_t i = 0; i < sizeof ssm / sizeof ssm[0]; i++) wfree(e, ssm[i]);

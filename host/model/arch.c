@@ -15,7 +15,8 @@ int model_arch_from_name(const char *name, hive_arch *out) {
     static const struct { const char *name; hive_arch arch; } k_arches[] = {
         {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
         {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
-        {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2}};
+        {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2},
+        {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -99,9 +100,14 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 /* Expected extents, resolved from hparams. */
 enum {
     D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE,
-    D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE
+    D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE,
+    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O
 };
-enum { NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM, NEED_DENSE /* feed-forward of a layer without experts */ };
+enum {
+    NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM,
+    NEED_DENSE, /* feed-forward of a layer without experts */
+    NEED_GQA    /* q/k/v/o of attention without a latent (MLA binds its own) */
+};
 
 typedef struct {
     size_t field;          /* offsetof(hive_layer_tensors, ...) */
@@ -112,10 +118,10 @@ typedef struct {
 
 static const layer_slot k_layer_slots[] = {
     {offsetof(hive_layer_tensors, attn_norm), "attn_norm.weight", "input_layernorm.weight", D_HIDDEN, D_NONE, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, wq), "attn_q.weight", "self_attn.q_proj.weight", D_Q, D_HIDDEN, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, wk), "attn_k.weight", "self_attn.k_proj.weight", D_KV, D_HIDDEN, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, wv), "attn_v.weight", "self_attn.v_proj.weight", D_KV, D_HIDDEN, NEED_ALWAYS},
-    {offsetof(hive_layer_tensors, wo), "attn_output.weight", "self_attn.o_proj.weight", D_HIDDEN, D_Q, NEED_ALWAYS},
+    {offsetof(hive_layer_tensors, wq), "attn_q.weight", "self_attn.q_proj.weight", D_Q, D_HIDDEN, NEED_GQA},
+    {offsetof(hive_layer_tensors, wk), "attn_k.weight", "self_attn.k_proj.weight", D_KV, D_HIDDEN, NEED_GQA},
+    {offsetof(hive_layer_tensors, wv), "attn_v.weight", "self_attn.v_proj.weight", D_KV, D_HIDDEN, NEED_GQA},
+    {offsetof(hive_layer_tensors, wo), "attn_output.weight", "self_attn.o_proj.weight", D_HIDDEN, D_Q, NEED_GQA},
     {offsetof(hive_layer_tensors, bq), "attn_q.bias", "self_attn.q_proj.bias", D_Q, D_NONE, NEED_BIAS},
     {offsetof(hive_layer_tensors, bk), "attn_k.bias", "self_attn.k_proj.bias", D_KV, D_NONE, NEED_BIAS},
     {offsetof(hive_layer_tensors, bv), "attn_v.bias", "self_attn.v_proj.bias", D_KV, D_NONE, NEED_BIAS},
@@ -144,6 +150,12 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_SSM_CONV: return hp->ssm_inner + 2 * (int64_t)hp->ssm_groups * hp->ssm_state;
     case D_SSM_HEADS: return hp->ssm_heads;
     case D_SSM_KERNEL: return hp->ssm_conv;
+    case D_MLA_Q: return (int64_t)hp->n_heads * (hp->mla_nope + hp->mla_rope);
+    case D_MLA_QRANK: return hp->mla_q_rank;
+    case D_MLA_KVA: return (int64_t)hp->mla_kv_rank + hp->mla_rope;
+    case D_MLA_KVRANK: return hp->mla_kv_rank;
+    case D_MLA_KVB: return (int64_t)hp->n_heads * (hp->mla_nope + hp->mla_v);
+    case D_MLA_O: return (int64_t)hp->n_heads * hp->mla_v;
     case D_SSM_GROUPS: return hp->ssm_groups;
     case D_SSM_GROUP_SIZE: return hp->ssm_groups ? hp->ssm_inner / hp->ssm_groups : 0;
     default: return 0;
@@ -202,6 +214,38 @@ static hive_status bind(binder *b, const char *name, int rows, int cols, int req
 static hive_status reject_present(const hive_model_files *m, const char *name, const char *what, hive_error **err) {
     if (model_find_tensor(m, name, NULL))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "%s: %s is not supported by Hive's %s", name, what, m->hp.arch_name);
+    return HIVE_OK;
+}
+
+/* DeepSeek-V2's latent attention (Hugging Face names): q_proj, or the query
+ * latent q_a_proj / q_a_layernorm / q_b_proj; kv_a_proj_with_mqa,
+ * kv_a_layernorm, kv_b_proj; o_proj [hidden, heads * v]. */
+static hive_status bind_mla(binder *b, uint32_t l, hive_error **err) {
+    hive_model_files *m = b->m;
+    hive_layer_tensors *t = &m->layers[l];
+    if (m->is_gguf) return hive_fail(err, HIVE_E_UNSUPPORTED, "GGUF deepseek2 files are not supported yet");
+    const int qlat = m->hp.mla_q_rank > 0;
+    const struct {
+        hive_tensor_view *dst;
+        const char *name;
+        int rows, cols, need;
+    } k[] = {
+        {&t->wq, "self_attn.q_proj.weight", D_MLA_Q, D_HIDDEN, !qlat},
+        {&t->mla_q_a, "self_attn.q_a_proj.weight", D_MLA_QRANK, D_HIDDEN, qlat},
+        {&t->mla_q_a_norm, "self_attn.q_a_layernorm.weight", D_MLA_QRANK, D_NONE, qlat},
+        {&t->mla_q_b, "self_attn.q_b_proj.weight", D_MLA_Q, D_MLA_QRANK, qlat},
+        {&t->mla_kv_a, "self_attn.kv_a_proj_with_mqa.weight", D_MLA_KVA, D_HIDDEN, 1},
+        {&t->mla_kv_a_norm, "self_attn.kv_a_layernorm.weight", D_MLA_KVRANK, D_NONE, 1},
+        {&t->mla_kv_b, "self_attn.kv_b_proj.weight", D_MLA_KVB, D_MLA_KVRANK, 1},
+        {&t->wo, "self_attn.o_proj.weight", D_HIDDEN, D_MLA_O, 1},
+    };
+    char name[256];
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (!k[i].need) continue;
+        snprintf(name, sizeof name, "model.layers.%u.%s", l, k[i].name);
+        hive_status st = bind(b, name, k[i].rows, k[i].cols, 1, k[i].dst, err);
+        if (st) return st;
+    }
     return HIVE_OK;
 }
 
@@ -301,7 +345,8 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     for (size_t s = 0; s < sizeof k_layer_slots / sizeof k_layer_slots[0]; s++) {
         const layer_slot *sl = &k_layer_slots[s];
         int need = sl->need == NEED_ALWAYS || (sl->need == NEED_BIAS && m->hp.qkv_bias) ||
-                   (sl->need == NEED_QK_NORM && m->hp.qk_norm) || (sl->need == NEED_DENSE && !moe);
+                   (sl->need == NEED_QK_NORM && m->hp.qk_norm) || (sl->need == NEED_DENSE && !moe) ||
+                   (sl->need == NEED_GQA && !m->hp.mla_kv_rank);
         hive_tensor_view *dst = (hive_tensor_view *)((char *)&m->layers[l] + sl->field);
         if (!need) { /* unused by this model: stays absent (data == NULL) */
             memset(dst, 0, sizeof *dst);
@@ -310,6 +355,8 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
         snprintf(name, sizeof name, prefix, l, m->is_gguf ? sl->gguf : sl->hf);
         if ((st = bind(b, name, sl->rows, sl->cols, 1, dst, err))) return st;
     }
+    /* after the slots, which clear the q/o views a latent-attention layer fills */
+    if (m->hp.mla_kv_rank && (st = bind_mla(b, l, err))) return st;
     snprintf(name, sizeof name, prefix, l, m->is_gguf ? "attn_output.bias" : "self_attn.o_proj.bias");
     return reject_present(m, name, "an attention output bias", err);
 }

@@ -74,7 +74,7 @@ static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err)
     static const struct { const char *cls, *arch; } k_classes[] = {
         {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"},
         {"Qwen3MoeForCausalLM", "qwen3_moe"}, {"Qwen2MoeForCausalLM", "qwen2_moe"},
-        {"Mamba2ForCausalLM", "mamba2"}};
+        {"Mamba2ForCausalLM", "mamba2"}, {"DeepseekV2ForCausalLM", "deepseek_v2"}};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
     const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
     const char *from = "model_type";
@@ -255,6 +255,35 @@ static hive_status mamba2_params(const cJSON *cfg, hive_hparams *hp, hive_error 
     return model_hparams_finish(hp, err);
 }
 
+/* DeepSeek-V2's multi-head latent attention. Its config's head_dim is the
+ * RoPE part; the KV cache row Hive keeps is [c_kv | rope key], one "head". */
+static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    uint32_t dense = 0;
+    if ((st = cfg_u32(cfg, "kv_lora_rank", &hp->mla_kv_rank, 1, err)) ||
+        (st = cfg_u32(cfg, "q_lora_rank", &hp->mla_q_rank, 0, err)) ||
+        (st = cfg_u32(cfg, "qk_rope_head_dim", &hp->mla_rope, 1, err)) ||
+        (st = cfg_u32(cfg, "qk_nope_head_dim", &hp->mla_nope, 1, err)) ||
+        (st = cfg_u32(cfg, "v_head_dim", &hp->mla_v, 1, err)) ||
+        (st = cfg_u32(cfg, "first_k_dense_replace", &dense, 0, err)))
+        return st;
+    if (dense < hp->n_layers)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "config.json: DeepSeek-V2 mixture-of-experts layers (first_k_dense_replace %u < %u layers) are "
+                         "not supported yet",
+                         dense, hp->n_layers);
+    if (!hp->mla_kv_rank || !hp->mla_rope || hp->mla_rope % 2 || !hp->mla_nope || !hp->mla_v ||
+        hp->mla_kv_rank + hp->mla_rope > 4096)
+        return hive_fail(err, HIVE_E_INVALID,
+                         "config.json: kv_lora_rank %u, qk_rope_head_dim %u (even), qk_nope_head_dim %u, v_head_dim %u "
+                         "out of range",
+                         hp->mla_kv_rank, hp->mla_rope, hp->mla_nope, hp->mla_v);
+    hp->n_kv_heads = 1;
+    hp->head_dim = hp->mla_kv_rank + hp->mla_rope;
+    hp->rope_dims = hp->mla_rope;
+    return HIVE_OK;
+}
+
 static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
     if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
     int moe = 0;
@@ -275,12 +304,14 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
         moe = 1;
         st = moe_params(cfg, hp, &step, err);
     }
+    if (!st && hp->arch == HIVE_ARCH_DEEPSEEK2) st = mla_params(cfg, hp, err);
     if (st) return st;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
      * also means tied (decided when binding tensors) */
     hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
     p->hf_attention_bias = cfg_bool(cfg, "attention_bias", 0);
-    hp->rope_mode = HIVE_ROPE_NEOX; /* HF checkpoints keep rotate_half layout */
+    /* HF checkpoints keep rotate_half layout; DeepSeek-V2 rotates adjacent pairs (complex form) */
+    hp->rope_mode = hp->arch == HIVE_ARCH_DEEPSEEK2 ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
     if ((st = model_hparams_finish(hp, err))) return st;
     return moe ? moe_layers(cfg, hp, step, p, err) : HIVE_OK;
 }

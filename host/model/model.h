@@ -17,7 +17,8 @@ typedef enum {
     HIVE_ARCH_QWEN3 = 2,
     HIVE_ARCH_QWEN3_MOE = 3,
     HIVE_ARCH_QWEN2_MOE = 4,
-    HIVE_ARCH_MAMBA2 = 5
+    HIVE_ARCH_MAMBA2 = 5,
+    HIVE_ARCH_DEEPSEEK2 = 6
 } hive_arch;
 
 #define HIVE_MAX_EXPERTS 1024 /* routed experts per layer Hive accepts */
@@ -25,7 +26,7 @@ typedef enum {
 typedef struct hive_hparams {
     hive_arch arch;
     char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe",
-                                   "qwen2moe"), "mamba2" */
+                                   "qwen2moe"), "mamba2", "deepseek_v2" */
     char name[128];             /* general.name or directory name */
     uint32_t n_layers;
     uint32_t hidden;            /* n_embd */
@@ -73,6 +74,11 @@ typedef struct hive_hparams {
     float ssm_dt_min, ssm_dt_max; /* time_step_limit */
     int ssm_a_stored;           /* the file holds A = -exp(A_log) (llama.cpp's GGUF), not A_log */
     uint32_t n_attn_layers;     /* layers with attention (the KV cache's users) */
+    /* Multi-head latent attention (deepseek_v2), mla_kv_rank 0: none. The KV
+     * cache then holds one row per token of [latent c_kv | rope key]
+     * (n_kv_heads 1, head_dim = mla_kv_rank + mla_rope). */
+    uint32_t mla_kv_rank, mla_q_rank; /* latent widths (q: 0 = q straight from x) */
+    uint32_t mla_nope, mla_rope, mla_v; /* per head: query/key dims without and with RoPE, value dims */
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the
@@ -112,6 +118,11 @@ typedef struct hive_layer_tensors {
      * conv1d weight [conv dim, 1, kernel] and bias [conv dim], dt_bias, A_log,
      * D [heads], the gated norm [inner], out_proj [hidden, inner] */
     hive_tensor_view ssm_in, ssm_conv_w, ssm_conv_b, ssm_dt_bias, ssm_A_log, ssm_D, ssm_norm, ssm_out;
+    /* multi-head latent attention (wq is q_proj when there is no query latent;
+     * wo is [hidden, heads * v]): q_a [q rank, hidden] + q_a_norm + q_b
+     * [heads * (nope + rope), q rank]; kv_a [kv rank + rope, hidden] +
+     * kv_a_norm [kv rank]; kv_b [heads * (nope + v), kv rank] */
+    hive_tensor_view mla_q_a, mla_q_a_norm, mla_q_b, mla_kv_a, mla_kv_a_norm, mla_kv_b;
 } hive_layer_tensors;
 
 typedef struct hive_model_files {

@@ -18,7 +18,7 @@ typedef struct model_priv {
     hive_tensor_view *expert_views; /* the layers' moe_gate/up/down arrays, one allocation */
 } model_priv;
 
-#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2"
+#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2 deepseek_v2"
 
 /* "llama" -> HIVE_ARCH_LLAMA; 0 when unknown. */
 int model_arch_from_name(const char *name, hive_arch *out);

@@ -223,6 +223,27 @@ static hive_status api_op_add_rows_scaled(hive_device *d, const hive_tensor *x, 
     });
 }
 
+static hive_status api_op_ssm_conv(hive_device *d, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                                   uint32_t kernel, const hive_batch *b, const int32_t *slots, const hive_tensor *state,
+                                   const hive_tensor *out, hive_error **err) {
+    return gpu_guard_op(d, err, [&] {
+        CHECK_DEV(d);
+        CHECK_NOT_CAPTURING(d, "op_ssm_conv");
+        gpu_impl_ssm_conv(d, x, w, bias, kernel, b, slots, state, out);
+    });
+}
+static hive_status api_op_ssm_scan(hive_device *d, const hive_tensor *x, const hive_tensor *dt, const hive_tensor *B,
+                                   const hive_tensor *C, const hive_weight *A, const hive_weight *D,
+                                   const hive_weight *dt_bias, const hive_ssm_desc *desc, const hive_batch *b,
+                                   const int32_t *slots, const hive_tensor *state, const hive_tensor *y,
+                                   hive_error **err) {
+    return gpu_guard_op(d, err, [&] {
+        CHECK_DEV(d);
+        CHECK_NOT_CAPTURING(d, "op_ssm_scan");
+        gpu_impl_ssm_scan(d, x, dt, B, C, A, D, dt_bias, desc, b, slots, state, y);
+    });
+}
+
 static const void *api_get_extension(hive_device *d, uint32_t id, uint32_t min_version) {
     const void *ext = nullptr;
     uint32_t version = 0;
@@ -245,6 +266,7 @@ static const hive_backend_api k_table = {
     api_op_rope, api_op_kv_store, api_op_attention, api_op_get_rows,
     api_op_argmax, api_get_extension,
     api_op_add_rows_scaled,
+    api_op_ssm_conv, api_op_ssm_scan,
 };
 
 hive_status gpu_backend_init(const hive_host_api *host, const gpu_vendor_ops *vendor, const void **api,

@@ -38,6 +38,14 @@ void gpu_impl_attention(hive_device *d, hive_kv_cache *kv, uint32_t layer, const
 void gpu_impl_get_rows(hive_device *d, const hive_tensor *x, const int32_t *rows, uint32_t n,
                        const hive_tensor *out);
 void gpu_impl_argmax(hive_device *d, const hive_tensor *x, int32_t *ids);
+/* backend_ssm.cu: Mamba2 */
+void gpu_impl_ssm_conv(hive_device *d, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
+                       uint32_t kernel, const hive_batch *b, const int32_t *slots, const hive_tensor *state,
+                       const hive_tensor *out);
+void gpu_impl_ssm_scan(hive_device *d, const hive_tensor *x, const hive_tensor *dt, const hive_tensor *B,
+                       const hive_tensor *C, const hive_weight *A, const hive_weight *D, const hive_weight *dt_bias,
+                       const hive_ssm_desc *desc, const hive_batch *b, const int32_t *slots, const hive_tensor *state,
+                       const hive_tensor *y);
 void gpu_impl_add_rows_scaled(hive_device *d, const hive_tensor *x, const int32_t *rows, const float *scale,
                               const hive_tensor *out);
 

@@ -5,6 +5,7 @@ set(HIVE_GPU_COMMON_KERNELS
   ${HIVE_GPU_COMMON_DIR}/backend_core.cu
   ${HIVE_GPU_COMMON_DIR}/backend_device.cu
   ${HIVE_GPU_COMMON_DIR}/backend_ops.cu
+  ${HIVE_GPU_COMMON_DIR}/backend_ssm.cu
   ${HIVE_GPU_COMMON_DIR}/backend_attn_ops.cu
   ${HIVE_GPU_COMMON_DIR}/backend_matmul.cu
   ${HIVE_GPU_COMMON_DIR}/backend_api.cu

@@ -264,9 +264,10 @@ static void test_chat_reuses_kv(void **s) {
     chat_reuses_kv("llama");
 }
 
-/* Mixture-of-experts models through the CLI: info shows which layers route
- * and the experts (text and JSON, safetensors and llama.cpp's GGUF),
- * generate runs them, and chat reuses the attention layers' KV. */
+/* Mixture-of-experts and latent-attention models through the CLI: info
+ * shows which layers route and the experts (text and JSON, safetensors and
+ * llama.cpp's GGUF) or the latent cache, generate runs them, and chat
+ * reuses the attention layers' KV. */
 static void test_moe_models(void **s) {
     (void)s;
     char args[2048];
@@ -282,6 +283,10 @@ static void test_moe_models(void **s) {
     EXPECT(0, args, "");
     chat_reuses_kv("qwen3_moe");
     chat_reuses_kv("qwen2_moe");
+    /* DeepSeek-V2's latent cache is reused across turns like any KV */
+    snprintf(args, sizeof args, "info --model %s/tests/golden/data/deepseek_v2_qlora", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "3 x latent attention(MLA: 4 heads, cache of latent 32 + rope key 8, query latent) + SwiGLU MLP");
+    chat_reuses_kv("deepseek_v2");
 }
 
 /* Mamba2 through the CLI: info describes the mixers and the per-sequence

@@ -1,5 +1,6 @@
 /* Batches and sequence state on the layer types whose rows interact with
- * more than their own KV: mixture-of-experts routing (per row) and Mamba2
+ * more than their own KV: mixture-of-experts routing (per row), latent
+ * attention (a cache of latents, per-head absorbed projections) and Mamba2
  * (a recurrent state per sequence). The references are the transformers
  * goldens of scripts/make-fixtures.py; a row that took another sequence's
  * experts or state would miss them. */
@@ -102,6 +103,11 @@ static void test_qwen3_moe_mixed_batch(void **s) {
     mixed_batch("qwen3_moe");
 }
 
+static void test_deepseek_v2_mixed_batch(void **s) {
+    (void)s;
+    mixed_batch("deepseek_v2_qlora");
+}
+
 static void test_mamba2_mixed_batch(void **s) {
     (void)s;
     mixed_batch("mamba2");
@@ -175,6 +181,7 @@ static void test_mamba2_sequence_state(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_moe_mixed_batch),
+        cmocka_unit_test(test_deepseek_v2_mixed_batch),
         cmocka_unit_test(test_mamba2_mixed_batch),
         cmocka_unit_test(test_mamba2_sequence_state),
     };

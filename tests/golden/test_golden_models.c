@@ -223,6 +223,10 @@ static void test_mamba2(void **s) { (void)s; run_arch("mamba2"); }
 /* as llama.cpp's converter writes it: A stored as -exp(A_log), conv [C, K], A/D [H, 1], the norm
  * [groups, inner / groups], no time-step limit (the fixture has none either) */
 static void test_mamba2_gguf(void **s) { (void)s; run_model("mamba2", "mamba2.gguf"); }
+/* DeepSeek-V2 latent attention: a KV cache of latents, absorbed up-projections, interleaved RoPE
+ * on the rope dims; with q straight from x, and with a query latent (q_a, q_a_layernorm, q_b) */
+static void test_deepseek_v2(void **s) { (void)s; run_arch("deepseek_v2"); }
+static void test_deepseek_v2_qlora(void **s) { (void)s; run_arch("deepseek_v2_qlora"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -236,6 +240,8 @@ int main(void) {
         cmocka_unit_test(test_qwen2_moe_gguf),
         cmocka_unit_test(test_mamba2),
         cmocka_unit_test(test_mamba2_gguf),
+        cmocka_unit_test(test_deepseek_v2),
+        cmocka_unit_test(test_deepseek_v2_qlora),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
