@@ -138,10 +138,21 @@ MODELS = {
         kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16, first_k_dense_replace=3,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     ),
+    # deepseek_v2_moe: latent attention and DeepSeek's experts from layer 1 on (first_k_dense_replace
+    # 1): 8 routed experts (16 wide), group-limited top-2 (the best 2 of 4 groups), weights times
+    # routed_scaling_factor 2.0, not renormalised, plus 1 shared expert; 3 layers
+    "deepseek_v2_moe": lambda: DeepseekV2Config(
+        **{**COMMON, "num_key_value_heads": 4}, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        q_lora_rank=None, kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16,
+        first_k_dense_replace=1, n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=16,
+        n_shared_experts=1, topk_method="group_limited_greedy", n_group=4, topk_group=2,
+        routed_scaling_factor=2.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
 MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe"}
 SSM = {"mamba2"}
+DEEPSEEK_MOE = {"deepseek_v2_moe"}
 MIN_ROUTE_GAP = 1e-4  # smallest gap between the k-th and (k+1)-th router probability
 
 
@@ -253,6 +264,31 @@ def ssm_summary(tc):
             "tied_embeddings": bool(tc.tie_word_embeddings)}
 
 
+def min_deepseek_gap(model, ids):
+    """min_route_gap for DeepseekV2TopkRouter (no router_logits output): hooks read each router's
+    logits; the gap is the smaller of the group choice's (topk_group-th vs next best group score)
+    and the expert choice's among the kept groups."""
+    logits = []
+    hooks = [mod.register_forward_hook(lambda _m, _i, out: logits.append(out[0].detach()))
+             for name, mod in model.named_modules() if name.endswith("mlp.gate")]
+    with torch.no_grad():
+        model(input_ids=torch.tensor([ids]))
+    for h in hooks:
+        h.remove()
+    c = model.config
+    k, G, TG = c.num_experts_per_tok, c.n_group, c.topk_group
+    gap = float("inf")
+    for lg in logits:
+        p = torch.softmax(lg.float(), dim=-1)
+        groups = p.view(p.shape[0], G, -1).max(dim=-1).values.sort(dim=-1, descending=True).values
+        gap = min(gap, float((groups[:, TG - 1] - groups[:, TG]).min()))
+        keep = torch.zeros_like(groups, dtype=torch.bool)
+        keep.scatter_(1, p.view(p.shape[0], G, -1).max(dim=-1).values.topk(TG, dim=-1).indices, True)
+        masked = p.masked_fill(~keep.repeat_interleave(p.shape[1] // G, dim=1), 0.0).sort(dim=-1, descending=True).values
+        gap = min(gap, float((masked[:, k - 1] - masked[:, k]).min()))
+    return gap
+
+
 def to_legacy_config(path):
     with open(path) as f:
         cfg = json.load(f)
@@ -276,7 +312,8 @@ def build(arch, out_root):
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager").eval()
         randomize(model, arch, salt)
         p, t, dd, nx = greedy(arch, model, prompt, N_DECODE)
-        route_ok = arch not in MOE or min_route_gap(model, prompt + t + [nx]) >= MIN_ROUTE_GAP
+        route_ok = ((arch not in MOE or min_route_gap(model, prompt + t + [nx]) >= MIN_ROUTE_GAP) and
+                    (arch not in DEEPSEEK_MOE or min_deepseek_gap(model, prompt + t + [nx]) >= MIN_ROUTE_GAP))
         if len(set(t)) >= MIN_DISTINCT and gc.min_top2_gap(p, dd) >= MIN_GAP and route_ok:
             break
     else:

@@ -114,7 +114,7 @@ int hive_cmd_info(hive_cli *cli) {
     else
         snprintf(layer_type, sizeof layer_type, "%s + %s", attention,
              !hp->n_experts ? "SwiGLU MLP"
-             : hp->moe_shared_ffn ? "SwiGLU MLP or routed SwiGLU experts with a gated shared expert"
+             : hp->moe_shared_ffn ? "SwiGLU MLP or routed SwiGLU experts with a shared expert"
                                   : "SwiGLU MLP or routed SwiGLU experts");
     if (cli->json) {
         cJSON *o = cJSON_CreateObject();
@@ -186,7 +186,14 @@ int hive_cmd_info(hive_cli *cli) {
                    "%.1f MiB (%.1f M run per token)\n",
                    hp->n_experts, ex.moe_layers, hp->n_experts_used, hp->moe_norm_topk ? " renormalised" : "",
                    hp->moe_ffn, ex.params / 1e6, ex.bytes / 1048576.0, ex.active_params / 1e6);
-            if (hp->moe_shared_ffn) printf("shared expert:  ffn %u, sigmoid-gated, in every MoE layer\n", hp->moe_shared_ffn);
+            if (hp->moe_groups)
+                printf("routing:        top %u within the best %u of %u expert groups, weights x %g\n", hp->n_experts_used,
+                       hp->moe_topk_groups, hp->moe_groups, hp->moe_scale);
+            else if (hp->moe_scale > 0 && hp->moe_scale != 1.0f)
+                printf("routing:        weights x %g\n", hp->moe_scale);
+            if (hp->moe_shared_ffn)
+                printf("shared expert:  ffn %u, %s, in every MoE layer\n", hp->moe_shared_ffn,
+                       hp->arch == HIVE_ARCH_QWEN2_MOE ? "sigmoid-gated" : "always added");
         }
         printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)

@@ -72,8 +72,30 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
 }
 
 /* Router probabilities -> each row's top-k experts and weights, grouped by
- * expert, as transformers' Qwen3MoeTopKRouter: softmax over all experts,
- * the k largest (ties: lower index), optionally renormalised. */
+ * expert, as transformers' Qwen3MoeTopKRouter / DeepseekV2TopkRouter:
+ * softmax over all experts, the k largest (ties: lower index; with groups,
+ * only among the topk_groups groups of the highest best score), optionally
+ * renormalised, times the routed scale. */
+/* Group-limited routing: zero the experts outside the topk_groups groups
+ * whose best probability is highest (groups tie toward the lower index). */
+static void mask_groups(const hive_hparams *hp, float *p) {
+    uint32_t G = hp->moe_groups, per = hp->n_experts / G;
+    float best[G];
+    uint8_t keep[G];
+    for (uint32_t g = 0; g < G; g++) {
+        best[g] = p[g * per], keep[g] = 0;
+        for (uint32_t x = 1; x < per; x++) best[g] = p[g * per + x] > best[g] ? p[g * per + x] : best[g];
+    }
+    for (uint32_t k = 0; k < hp->moe_topk_groups; k++) {
+        uint32_t pick = G;
+        for (uint32_t g = 0; g < G; g++)
+            if (!keep[g] && (pick == G || best[g] > best[pick])) pick = g;
+        keep[pick] = 1;
+    }
+    for (uint32_t g = 0; g < G; g++)
+        if (!keep[g]) memset(p + g * per, 0, per * sizeof *p);
+}
+
 static void moe_route(hive_engine *e, uint32_t n) {
     const hive_hparams *hp = &e->hp;
     moe_scratch *m = &e->moe;
@@ -84,6 +106,7 @@ static void moe_route(hive_engine *e, uint32_t n) {
         for (uint32_t x = 1; x < E; x++) mx = p[x] > mx ? p[x] : mx;
         for (uint32_t x = 0; x < E; x++) sum += p[x] = expf(p[x] - mx);
         for (uint32_t x = 0; x < E; x++) p[x] /= sum;
+        if (hp->moe_groups) mask_groups(hp, p);
         uint32_t pick[K];
         float w[K], wsum = 0;
         for (uint32_t k = 0; k < K; k++) { /* K is small: selection, not a sort */
@@ -98,7 +121,7 @@ static void moe_route(hive_engine *e, uint32_t n) {
         for (uint32_t k = 0; k < K; k++) {
             uint32_t x = pick[k], i = m->count[x]++;
             m->rows[(uint64_t)x * R + i] = (int32_t)r;
-            m->weights[(uint64_t)x * R + i] = hp->moe_norm_topk ? w[k] / wsum : w[k];
+            m->weights[(uint64_t)x * R + i] = (hp->moe_norm_topk ? w[k] / wsum : w[k]) * (hp->moe_scale > 0 ? hp->moe_scale : 1.0f);
         }
     }
 }
@@ -114,7 +137,8 @@ static hive_status swiglu_mlp(hive_engine *e, const hive_tensor *in, hive_weight
     return e->be->op_matmul(e->dev, &g, down, NULL, 1.0f, 0.0f, out, err);
 }
 
-/* Qwen2-MoE's shared expert: every row, scaled by sigmoid(gate_inp . h). */
+/* The shared expert: every row, scaled by sigmoid(gate_inp . h) (Qwen2-MoE)
+ * or by 1 (DeepSeek-V2, no gate). */
 static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *h, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     layer_weights *w = &e->layers[l];
@@ -124,6 +148,7 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
     hive_tensor gate = hive_t(a->moe_logits, 0, n, 1);
     float *scale = e->moe.probs;
     TRY(swiglu_mlp(e, h, w->moe_shared_gate_up, w->moe_shared_down, hp->moe_shared_ffn, &y, err));
+    if (!w->moe_shared_gate_inp) return e->be->op_binary(e->dev, HIVE_BINARY_ADD, &x, &y, &x, err);
     TRY(e->be->op_matmul(e->dev, h, w->moe_shared_gate_inp, NULL, 1.0f, 0.0f, &gate, err));
     TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, scale, (uint64_t)n * sizeof(float), err));
     for (uint32_t r = 0; r < n; r++) scale[r] = 1.0f / (1.0f + expf(-scale[r]));

@@ -243,7 +243,8 @@ static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_t
         snprintf(name, sizeof name, "blk.%u.shared_expert.gate_up (gate, up stacked)", l);
         if ((st = upload_gate_up(e, name, &t->moe_shared_gate, &t->moe_shared_up, &w->moe_shared_gate_up, err)) ||
             (st = upload_matrix(e, &t->moe_shared_down, 1, &w->moe_shared_down, err)) ||
-            (st = upload_matrix(e, &t->moe_shared_gate_inp, 0, &w->moe_shared_gate_inp, err)))
+            (t->moe_shared_gate_inp.data &&
+             (st = upload_matrix(e, &t->moe_shared_gate_inp, 0, &w->moe_shared_gate_inp, err))))
             return st;
     }
     for (uint32_t x = 0; st == HIVE_OK && x < E; x++) {

@@ -249,8 +249,8 @@ static hive_status bind_mla(binder *b, uint32_t l, hive_error **err) {
     return HIVE_OK;
 }
 
-/* Qwen2-MoE's shared expert: a SwiGLU every row runs, scaled by
- * sigmoid(gate_inp . x). The gate input is [1, hidden] (or a [hidden]
+/* The shared expert: a SwiGLU every row runs; Qwen2-MoE's scaled by
+ * sigmoid(gate_inp . x), DeepSeek-V2's (mlp.shared_experts) unscaled. The gate input is [1, hidden] (or a [hidden]
  * vector, which llama.cpp also accepts). */
 static hive_status bind_shared_expert(binder *b, uint32_t l, hive_error **err) {
     hive_model_files *m = b->m;
@@ -265,11 +265,14 @@ static hive_status bind_shared_expert(binder *b, uint32_t l, hive_error **err) {
         {offsetof(hive_layer_tensors, moe_shared_down), "ffn_down_shexp", "mlp.shared_expert.down_proj", D_HIDDEN, D_SHARED_FFN},
         {offsetof(hive_layer_tensors, moe_shared_gate_inp), "ffn_gate_inp_shexp", "mlp.shared_expert_gate", D_ONE, D_HIDDEN},
     };
-    char name[256];
+    char name[256], hf[64];
+    int deepseek = m->hp.arch == HIVE_ARCH_DEEPSEEK2; /* mlp.shared_experts.*, no gate */
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         hive_tensor_view *dst = (hive_tensor_view *)((char *)t + k[i].field);
+        if (deepseek && k[i].rows == D_ONE) continue;
+        snprintf(hf, sizeof hf, "%s%s", deepseek ? "mlp.shared_experts." : "", deepseek ? k[i].hf + strlen("mlp.shared_expert.") : k[i].hf);
         snprintf(name, sizeof name, m->is_gguf ? "blk.%u.%s.weight" : "model.layers.%u.%s.weight", l,
-                 m->is_gguf ? k[i].gguf : k[i].hf);
+                 m->is_gguf ? k[i].gguf : hf);
         hive_tensor_view v;
         int vector = k[i].rows == D_ONE && model_find_tensor(m, name, &v) && v.n_dims == 1; /* [hidden] */
         hive_status st = vector ? bind(b, name, D_HIDDEN, D_NONE, 1, dst, err) : bind(b, name, k[i].rows, k[i].cols, 1, dst, err);

@@ -198,14 +198,15 @@ static hive_status moe_params(const cJSON *cfg, hive_hparams *hp, uint32_t *step
 
 /* Which layers route (MoE only): layer l routes unless it is in
  * mlp_only_layers, and when (l + 1) is a multiple of decoder_sparse_step
- * (transformers' Qwen3MoeDecoderLayer); the result goes to p->moe_layer for
+ * (transformers' Qwen3MoeDecoderLayer), and from first_moe on (DeepSeek-V2's
+ * first_k_dense_replace); the result goes to p->moe_layer for
  * binding. Runs after model_hparams_finish has bounded n_layers: the array is
  * n_layers bytes, so an unchecked count (up to 2^32 - 1) would allocate and
  * write gigabytes before the config was rejected. */
-static hive_status moe_layers(const cJSON *cfg, const hive_hparams *hp, uint32_t step, model_priv *p,
+static hive_status moe_layers(const cJSON *cfg, const hive_hparams *hp, uint32_t step, uint32_t first_moe, model_priv *p,
                               hive_error **err) {
     if (!(p->moe_layer = calloc(hp->n_layers, 1))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    for (uint32_t l = 0; l < hp->n_layers; l++) p->moe_layer[l] = step > 0 && (l + 1) % step == 0;
+    for (uint32_t l = 0; l < hp->n_layers; l++) p->moe_layer[l] = l >= first_moe && step > 0 && (l + 1) % step == 0;
     const cJSON *only = cJSON_GetObjectItemCaseSensitive(cfg, "mlp_only_layers"), *v;
     if (only && !cJSON_IsNull(only) && !cJSON_IsArray(only))
         return hive_fail(err, HIVE_E_INVALID, "config.json: mlp_only_layers must be a list of layer indices");
@@ -255,9 +256,42 @@ static hive_status mamba2_params(const cJSON *cfg, hive_hparams *hp, hive_error 
     return model_hparams_finish(hp, err);
 }
 
+/* DeepSeek-V2's experts (layers from first_k_dense_replace on): a softmax
+ * over the routed experts, the top k (greedy, or within the best topk_group
+ * of n_group groups), times routed_scaling_factor, not renormalised; plus
+ * n_shared_experts always-on experts, run as one of their summed width. */
+static hive_status deepseek_moe_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    uint32_t shared = 0;
+    hp->moe_scale = 1.0f;
+    if ((st = cfg_u32(cfg, "n_routed_experts", &hp->n_experts, 1, err)) ||
+        (st = cfg_u32(cfg, "num_experts_per_tok", &hp->n_experts_used, 1, err)) ||
+        (st = cfg_u32(cfg, "moe_intermediate_size", &hp->moe_ffn, 1, err)) ||
+        (st = cfg_u32(cfg, "n_shared_experts", &shared, 0, err)) ||
+        (st = cfg_f32(cfg, "routed_scaling_factor", &hp->moe_scale, err)))
+        return st;
+    hp->moe_shared_ffn = shared * hp->moe_ffn;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(cfg, "topk_method");
+    const char *method = cJSON_IsString(m) ? m->valuestring : "greedy";
+    if (!strcmp(method, "group_limited_greedy")) {
+        if ((st = cfg_u32(cfg, "n_group", &hp->moe_groups, 1, err)) ||
+            (st = cfg_u32(cfg, "topk_group", &hp->moe_topk_groups, 1, err)))
+            return st;
+        if (!hp->moe_groups || hp->n_experts % hp->moe_groups || !hp->moe_topk_groups ||
+            hp->moe_topk_groups > hp->moe_groups)
+            return hive_fail(err, HIVE_E_INVALID, "config.json: n_group %u must divide %u experts, topk_group %u <= n_group",
+                             hp->moe_groups, hp->n_experts, hp->moe_topk_groups);
+    } else if (strcmp(method, "greedy")) {
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: topk_method '%s' is not supported (greedy, "
+                         "group_limited_greedy)", method);
+    }
+    if (!(hp->moe_scale > 0)) return hive_fail(err, HIVE_E_INVALID, "config.json: routed_scaling_factor must be > 0");
+    return HIVE_OK;
+}
+
 /* DeepSeek-V2's multi-head latent attention. Its config's head_dim is the
  * RoPE part; the KV cache row Hive keeps is [c_kv | rope key], one "head". */
-static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, uint32_t *dense_out, hive_error **err) {
     hive_status st;
     uint32_t dense = 0;
     if ((st = cfg_u32(cfg, "kv_lora_rank", &hp->mla_kv_rank, 1, err)) ||
@@ -267,11 +301,8 @@ static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, hive_error **e
         (st = cfg_u32(cfg, "v_head_dim", &hp->mla_v, 1, err)) ||
         (st = cfg_u32(cfg, "first_k_dense_replace", &dense, 0, err)))
         return st;
-    if (dense < hp->n_layers)
-        return hive_fail(err, HIVE_E_UNSUPPORTED,
-                         "config.json: DeepSeek-V2 mixture-of-experts layers (first_k_dense_replace %u < %u layers) are "
-                         "not supported yet",
-                         dense, hp->n_layers);
+    *dense_out = dense;
+    if (dense < hp->n_layers && (st = deepseek_moe_params(cfg, hp, err))) return st;
     if (!hp->mla_kv_rank || !hp->mla_rope || hp->mla_rope % 2 || !hp->mla_nope || !hp->mla_v ||
         hp->mla_kv_rank + hp->mla_rope > 4096)
         return hive_fail(err, HIVE_E_INVALID,
@@ -304,8 +335,10 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
         moe = 1;
         st = moe_params(cfg, hp, &step, err);
     }
-    if (!st && hp->arch == HIVE_ARCH_DEEPSEEK2) st = mla_params(cfg, hp, err);
+    uint32_t first_moe = 0;
+    if (!st && hp->arch == HIVE_ARCH_DEEPSEEK2) st = mla_params(cfg, hp, &first_moe, err);
     if (st) return st;
+    moe |= hp->n_experts > 0;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
      * also means tied (decided when binding tensors) */
     hp->tied_embeddings = cfg_bool(cfg, "tie_word_embeddings", 0);
@@ -313,7 +346,7 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
     /* HF checkpoints keep rotate_half layout; DeepSeek-V2 rotates adjacent pairs (complex form) */
     hp->rope_mode = hp->arch == HIVE_ARCH_DEEPSEEK2 ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
     if ((st = model_hparams_finish(hp, err))) return st;
-    return moe ? moe_layers(cfg, hp, step, p, err) : HIVE_OK;
+    return moe ? moe_layers(cfg, hp, step, first_moe, p, err) : HIVE_OK;
 }
 
 hive_status model_hf_config_text(const char *text, const char *path, hive_hparams *hp, model_priv *p,

@@ -66,7 +66,9 @@ typedef struct hive_hparams {
     uint32_t n_experts_used;    /* top-k */
     uint32_t moe_ffn;           /* each expert's intermediate size */
     int moe_norm_topk;          /* renormalise the top-k probabilities to sum to 1 */
-    uint32_t moe_shared_ffn;    /* a shared expert every row runs (qwen2_moe), its intermediate size; 0: none */
+    uint32_t moe_shared_ffn;    /* a shared expert every row runs (qwen2_moe, deepseek_v2), its intermediate size; 0: none */
+    float moe_scale;            /* routed weights times this (deepseek_v2's routed_scaling_factor); 0: 1 */
+    uint32_t moe_groups, moe_topk_groups; /* group-limited routing: top experts within the best groups; 0: off */
     /* Selective state-space (Mamba2) mixers, 0 heads: none. Which layers are
      * Mamba2 is per layer (hive_layer_tensors.ssm_in). */
     uint32_t ssm_heads, ssm_head_dim, ssm_groups, ssm_state, ssm_conv;

@@ -227,6 +227,8 @@ static void test_mamba2_gguf(void **s) { (void)s; run_model("mamba2", "mamba2.gg
  * on the rope dims; with q straight from x, and with a query latent (q_a, q_a_layernorm, q_b) */
 static void test_deepseek_v2(void **s) { (void)s; run_arch("deepseek_v2"); }
 static void test_deepseek_v2_qlora(void **s) { (void)s; run_arch("deepseek_v2_qlora"); }
+/* and DeepSeek's experts: group-limited top-2 of 8, routed_scaling_factor 2, one shared expert */
+static void test_deepseek_v2_moe(void **s) { (void)s; run_arch("deepseek_v2_moe"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -242,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_mamba2_gguf),
         cmocka_unit_test(test_deepseek_v2),
         cmocka_unit_test(test_deepseek_v2_qlora),
+        cmocka_unit_test(test_deepseek_v2_moe),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
