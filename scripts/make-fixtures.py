@@ -41,6 +41,7 @@ from transformers import (  # noqa: E402
     Qwen2Config,
     Qwen3Config,
     DeepseekV2Config,
+    GraniteMoeHybridConfig,
     Mamba2Config,
     Qwen2MoeConfig,
     Qwen3MoeConfig,
@@ -148,6 +149,18 @@ MODELS = {
         n_shared_experts=1, topk_method="group_limited_greedy", n_group=4, topk_group=2,
         routed_scaling_factor=2.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     ),
+    # granitemoehybrid: a Mamba2/attention hybrid (GraniteMoeHybrid, Granite 4's family): layers
+    # mamba, attention, mamba, each followed by the shared SwiGLU MLP (no routed experts);
+    # Granite's multipliers all away from 1 (embeddings x1.5, residual branches x0.8, attention
+    # scale 0.2 instead of 1/sqrt(16), logits / 2); mamba heads 8 x 16, 2 groups, state 16
+    "granitemoehybrid": lambda: GraniteMoeHybridConfig(
+        **COMMON, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        layer_types=["mamba", "attention", "mamba"], num_local_experts=0, shared_intermediate_size=96,
+        mamba_n_heads=8, mamba_d_head=16, mamba_d_state=16, mamba_n_groups=2, mamba_d_conv=4, mamba_expand=2,
+        mamba_chunk_size=8, position_embedding_type="rope", embedding_multiplier=1.5, residual_multiplier=0.8,
+        attention_multiplier=0.2, logits_scaling=2.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
 MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe"}
@@ -210,7 +223,8 @@ def randomize(model, arch, salt):
                 new = gc.randn_like(p, 0.2, tag, name)
             elif "embed_tokens" in name or "embeddings" in name or "lm_head" in name:
                 new = gc.randn_like(p, 0.4, tag, name)  # logits std ~ 0.4*sqrt(64) ~ 3
-            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj", "out_proj.weight")):
+            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj", "out_proj.weight",
+                                "output_linear.weight")):
                 # residual writers: strong, so the output depends on attention and FFN rather
                 # than mostly on the current token's embedding (avoids greedy fixed points)
                 new = gc.randn_like(p, 4.0 / (fan_in ** 0.5), tag, name)

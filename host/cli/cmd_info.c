@@ -94,7 +94,9 @@ int hive_cmd_info(hive_cli *cli) {
     if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
     uint64_t kv_bytes = 2ull * hp->n_attn_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
     /* Mamba2: a fixed state per sequence and layer (conv window + SSM state, f32), whatever the context */
-    uint64_t ssm_state_bytes = hp->ssm_heads ? 4ull * hp->n_layers *
+    uint32_t n_ssm = hp->n_layers - hp->n_attn_layers; /* Mamba2 layers */
+    int pure_ssm = hp->ssm_heads && !hp->n_attn_layers;
+    uint64_t ssm_state_bytes = hp->ssm_heads ? 4ull * n_ssm *
                                                    (((uint64_t)hp->ssm_inner + 2ull * hp->ssm_groups * hp->ssm_state) *
                                                         (hp->ssm_conv - 1) +
                                                     (uint64_t)hp->ssm_inner * hp->ssm_state)
@@ -106,11 +108,13 @@ int hive_cmd_info(hive_cli *cli) {
                             : hp->qk_norm ? "attention(GQA, q/k RMSNorm)"
                             : hp->qkv_bias ? "attention(GQA, q/k/v bias)"
                                            : "attention(GQA)";
-    char layer_type[256];
-    if (hp->ssm_heads)
-        snprintf(layer_type, sizeof layer_type,
-                 "Mamba2 mixer (%u heads x %u, %u groups, state %u, conv kernel %u, inner %u)", hp->ssm_heads,
-                 hp->ssm_head_dim, hp->ssm_groups, hp->ssm_state, hp->ssm_conv, hp->ssm_inner);
+    char layer_type[256], mamba[128];
+    snprintf(mamba, sizeof mamba, "Mamba2 mixer (%u heads x %u, %u groups, state %u, conv kernel %u, inner %u)",
+             hp->ssm_heads, hp->ssm_head_dim, hp->ssm_groups, hp->ssm_state, hp->ssm_conv, hp->ssm_inner);
+    if (pure_ssm)
+        snprintf(layer_type, sizeof layer_type, "%s", mamba);
+    else if (hp->ssm_heads) /* a hybrid: the per-layer list follows */
+        snprintf(layer_type, sizeof layer_type, "(%s or %s) + SwiGLU MLP", attention, "Mamba2 mixer");
     else
         snprintf(layer_type, sizeof layer_type, "%s + %s", attention,
              !hp->n_experts ? "SwiGLU MLP"
@@ -169,13 +173,18 @@ int hive_cmd_info(hive_cli *cli) {
         printf("model:          %s (%s)\n", path, m->is_gguf ? "gguf" : "safetensors");
         printf("name:           %s\narchitecture:   %s\n", hp->name, hp->arch_name);
         printf("layers:         %u x %s\n", hp->n_layers, layer_type);
-        if (hp->ssm_heads)
+        if (hp->ssm_heads && !pure_ssm) {
+            printf("mixers:        ");
+            for (uint32_t l = 0; l < hp->n_layers; l++) printf(" %s", m->layers[l].ssm_in.data ? "mamba2" : "attention");
+            printf("\nmamba2:         %s\n", mamba);
+        }
+        if (pure_ssm)
             printf("hidden:         %u\n", hp->hidden);
         else
             printf("hidden:         %u, heads %u, kv heads %u, head dim %u, ffn %u\n", hp->hidden, hp->n_heads,
                    hp->n_kv_heads, hp->head_dim, hp->ffn);
         printf("vocab:          %u%s\n", hp->vocab, hp->tied_embeddings ? " (tied input/output embeddings)" : "");
-        if (hp->ssm_heads)
+        if (pure_ssm)
             printf("context:        no positions (a recurrent state); rms eps %g\n", hp->rms_eps);
         else
             printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
@@ -198,9 +207,14 @@ int hive_cmd_info(hive_cli *cli) {
         printf("parameters:     %.1f M\ntensor dtypes: ", m->n_params / 1e6);
         for (uint32_t d = 0; d < HIVE_DTYPE_COUNT; d++)
             if (counts[d]) printf(" %s x %llu", hive_dtype_name(d), (unsigned long long)counts[d]);
-        if (hp->ssm_heads)
+        if (pure_ssm)
             printf("\nmemory:         %.1f MiB weights + %.1f KiB Mamba2 state per sequence (any context; no KV cache)\n",
                    m->weight_bytes / 1048576.0, ssm_state_bytes / 1024.0);
+        else if (hp->ssm_heads)
+            printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu, %u attention layers) + %.1f KiB "
+                   "Mamba2 state per sequence\n",
+                   m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_name, (unsigned long long)ctx, hp->n_attn_layers,
+                   ssm_state_bytes / 1024.0);
         else
             printf("\nmemory:         %.1f MiB weights + %.1f MiB KV cache (%s, ctx %llu) = %.1f MiB\n",
                    m->weight_bytes / 1048576.0, kv_bytes / 1048576.0, kv_name, (unsigned long long)ctx,

@@ -291,8 +291,10 @@ static hive_status after_matmul(hive_engine *e, uint32_t layer, uint32_t module,
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
     uint32_t mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
+    /* a residual branch may be scaled (Granite's residual_multiplier; adapters are refused there) */
+    float alpha = residual && e->hp.residual_mult > 0 ? e->hp.residual_mult : 1.0f;
     if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
-        return e->be->op_matmul(e->dev, x, w, bias, 1.0f, residual ? 1.0f : 0.0f, y, err);
+        return e->be->op_matmul(e->dev, x, w, bias, alpha, residual ? 1.0f : 0.0f, y, err);
 
     hive_status st;
     uint32_t n = (uint32_t)x->rows;

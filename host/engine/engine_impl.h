@@ -71,10 +71,12 @@ struct hive_engine {
     hive_engine_opts opts;
 
     hive_weight *tok_embd, *output_norm, *output; /* output == tok_embd when tied */
+    hive_weight *embed_mult;                      /* [1, hidden] of Granite's embedding_multiplier, or NULL */
     layer_weights *layers;
     uint64_t weight_bytes;
 
     hive_kv_cache *kv;
+    uint32_t *kv_layer;                 /* [n_layers] layer -> its layer in the KV cache (attention layers only) */
     uint32_t n_blocks_total, max_blocks;
     int32_t *free_blocks;
     uint32_t n_free;

@@ -45,8 +45,9 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
     }
     TRY(hive_engine_rope(e, &q, hp->n_heads, batch, err));
     TRY(hive_engine_rope(e, &k, hp->n_kv_heads, batch, err));
-    TRY(e->be->op_kv_store(e->dev, e->kv, l, &k, &v, batch, err));
-    TRY(e->be->op_attention(e->dev, e->kv, l, &q, hp->n_heads, 1.0f / sqrtf((float)hp->head_dim), batch, &att, err));
+    TRY(e->be->op_kv_store(e->dev, e->kv, e->kv_layer[l], &k, &v, batch, err));
+    float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hp->head_dim); /* Granite sets its own */
+    TRY(e->be->op_attention(e->dev, e->kv, e->kv_layer[l], &q, hp->n_heads, scale, batch, &att, err));
     return hive_engine_linear(e, l, HIVE_MODULE_O, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */
 }
 
@@ -192,9 +193,11 @@ hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const 
     hive_engine_rope_plan(e, batch);
     if (tokens) TRY(e->be->op_embed(e->dev, e->tok_embd, tokens, &x, err));
     else TRY(embed_from->api->embed(embed_from->adapter, &x, err));
+    if (e->embed_mult) TRY(e->be->op_binary_weight(e->dev, HIVE_BINARY_MUL, &x, e->embed_mult, &x, err));
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
-        if (e->layers[l].ssm_in) { /* Mamba2 mixer in place of attention and feed-forward */
+        if (e->layers[l].ssm_in) { /* Mamba2 mixer in place of attention (a hybrid's then has a feed-forward) */
             TRY(hive_engine_ssm_block(e, l, n, batch, err));
+            if (e->layers[l].ffn_norm) TRY(ffn_block(e, l, n, err));
             continue;
         }
         if (e->layers[l].mla_kv_a) TRY(hive_engine_mla_block(e, l, n, batch, err));
@@ -233,7 +236,8 @@ static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, u
         hive_tensor last = hive_t(a->last, 0, m, hp->hidden), lg = hive_t(a->logits, 0, m, hp->vocab);
         TRY(e->be->op_get_rows(e->dev, &x, rows + r0, m, &last, err));
         TRY(e->be->op_rmsnorm(e->dev, &last, e->output_norm, hp->rms_eps, &last, err));
-        TRY(e->be->op_matmul(e->dev, &last, e->output, NULL, 1.0f, 0.0f, &lg, err));
+        TRY(e->be->op_matmul(e->dev, &last, e->output, NULL, hp->logits_div > 0 ? 1.0f / hp->logits_div : 1.0f, 0.0f, &lg,
+                             err));
         if (argmax) {
             TRY(hive_engine_argmax_rows(e, &lg, e->argmax_host, argmax + r0, err));
             continue;

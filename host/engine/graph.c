@@ -151,7 +151,8 @@ static hive_status record_step(hive_engine *e, uint32_t B, hive_error **err) {
     hive_tensor x = hive_t(e->act.x, 0, B, e->hp.hidden), h = hive_t(e->act.h, 0, B, e->hp.hidden);
     hive_tensor lg = hive_t(e->g_logits, 0, B, e->hp.vocab);
     if (st == HIVE_OK) st = e->be->op_rmsnorm(e->dev, &x, e->output_norm, e->hp.rms_eps, &h, err);
-    if (st == HIVE_OK) st = e->be->op_matmul(e->dev, &h, e->output, NULL, 1.0f, 0.0f, &lg, err);
+    float alpha = e->hp.logits_div > 0 ? 1.0f / e->hp.logits_div : 1.0f;
+    if (st == HIVE_OK) st = e->be->op_matmul(e->dev, &h, e->output, NULL, alpha, 0.0f, &lg, err);
     return st;
 }
 

@@ -10,10 +10,14 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     e->max_blocks = (e->opts.ctx + e->opts.kv_block - 1) / e->opts.kv_block;
     /* graphs pad decode batches with rows that need a page of their own */
     e->n_blocks_total = e->max_blocks * e->opts.max_seqs + (e->graph_ext ? 1 : 0);
-    hive_kv_desc d = {sizeof d, e->opts.kv_dtype, e->hp.n_layers, e->n_blocks_total, e->opts.kv_block,
+    /* only attention layers have KV: a hybrid's Mamba2 layers keep a state (ssm.c) */
+    if (!(e->kv_layer = calloc(e->hp.n_layers, sizeof *e->kv_layer))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    uint32_t n_kv = 0;
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) e->kv_layer[l] = e->layers[l].ssm_in ? 0 : n_kv++;
+    hive_kv_desc d = {sizeof d, e->opts.kv_dtype, n_kv, e->n_blocks_total, e->opts.kv_block,
                       e->hp.n_kv_heads, e->hp.head_dim, 0};
     /* no attention (Mamba2): pages still count each sequence's positions */
-    hive_status st = e->hp.n_attn_layers ? e->be->kv_alloc(e->dev, &d, &e->kv, err) : HIVE_OK;
+    hive_status st = n_kv ? e->be->kv_alloc(e->dev, &d, &e->kv, err) : HIVE_OK;
     if (st != HIVE_OK) return st;
     e->free_blocks = malloc(e->n_blocks_total * sizeof *e->free_blocks);
     e->page_refs = calloc(e->n_blocks_total, sizeof *e->page_refs);
@@ -42,6 +46,8 @@ void hive_engine_kv_free(hive_engine *e) {
     free(e->seqs);
     free(e->free_blocks);
     free(e->page_refs);
+    free(e->kv_layer);
+    e->kv_layer = NULL;
     e->seqs = NULL;
     e->free_blocks = NULL;
     e->page_refs = NULL;

@@ -60,7 +60,7 @@ hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const 
     TRY(hive_engine_rope(e, &q_rope, H, batch, err));
     TRY(hive_engine_rope(e, &k_rope, 1, batch, err));
     TRY(e->be->op_get_rows(e->dev, &c, e->identity, n, &val_c, err));
-    TRY(e->be->op_kv_store(e->dev, e->kv, l, &kv, &val, batch, err));
+    TRY(e->be->op_kv_store(e->dev, e->kv, e->kv_layer[l], &kv, &val, batch, err));
     for (uint32_t i = 0; i < H; i++) { /* q'_i = [W_kb_i^T q_nope_i | q_rope_i] */
         hive_tensor qn = hive_cols(&q, (int64_t)i * nope, nope), qr = hive_cols(&q_rope, (int64_t)i * rope, rope);
         hive_tensor dst_c = hive_cols(&qa, (int64_t)i * row, r), dst_r = hive_cols(&qa, (int64_t)i * row + r, rope);
@@ -68,7 +68,7 @@ hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const 
         TRY(e->be->op_get_rows(e->dev, &qr, e->identity, n, &dst_r, err));
     }
     float scale = 1.0f / sqrtf((float)(nope + rope));
-    TRY(e->be->op_attention(e->dev, e->kv, l, &qa, H, scale, batch, &att, err));
+    TRY(e->be->op_attention(e->dev, e->kv, e->kv_layer[l], &qa, H, scale, batch, &att, err));
     for (uint32_t i = 0; i < H; i++) { /* out_i = W_vb_i (the head's attended latent) */
         hive_tensor lat = hive_cols(&att, (int64_t)i * row, r), out = hive_cols(&o, (int64_t)i * v, v);
         TRY(e->be->op_matmul(e->dev, &lat, w->mla_vb[i], NULL, 1.0f, 0.0f, &out, err));

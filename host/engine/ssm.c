@@ -97,5 +97,6 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
     TRY(e->be->op_get_rows(e->dev, &z, e->identity, n, &y, err)); /* contiguous, to view it as groups */
     TRY(e->be->op_rmsnorm(e->dev, &groups, e->ssm_ones, hp->rms_eps, &groups, err));
     TRY(e->be->op_binary_weight(e->dev, HIVE_BINARY_MUL, &y, w->ssm_norm, &y, err));
-    return e->be->op_matmul(e->dev, &y, w->ssm_out, NULL, 1.0f, 1.0f, &x, err); /* x += out_proj(y) */
+    float alpha = hp->residual_mult > 0 ? hp->residual_mult : 1.0f; /* Granite scales residual branches */
+    return e->be->op_matmul(e->dev, &y, w->ssm_out, NULL, alpha, 1.0f, &x, err); /* x += out_proj(y) */
 }

@@ -386,15 +386,32 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
     int float_target = e->opts.weights_dtype == HIVE_DTYPE_F32 || e->opts.weights_dtype == HIVE_DTYPE_F16 ||
                        e->opts.weights_dtype == HIVE_DTYPE_BF16;
     if ((st = upload_matrix(e, &m->tok_embd, float_target, &e->tok_embd, err))) return st;
+    if (m->hp.embed_mult > 0 && m->hp.embed_mult != 1.0f) { /* Granite: embeddings times a constant */
+        float *mult = malloc(m->hp.hidden * sizeof *mult);
+        if (!mult) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        for (uint32_t i = 0; i < m->hp.hidden; i++) mult[i] = m->hp.embed_mult;
+        st = upload_f32_row(e, "embedding_multiplier", mult, m->hp.hidden, &e->embed_mult, err);
+        free(mult);
+        if (st) return st;
+    }
     if ((st = upload_vector(e, &m->output_norm, &e->output_norm, err))) return st;
     if (m->hp.tied_embeddings || m->output.data == m->tok_embd.data) e->output = e->tok_embd;
     else if ((st = upload_matrix(e, &m->output, 1, &e->output, err))) return st;
     for (uint32_t l = 0; l < m->hp.n_layers; l++) {
         const hive_layer_tensors *t = &m->layers[l];
         layer_weights *w = &e->layers[l];
-        if (t->ssm_in.data) {
+        if (t->ssm_in.data) { /* a Mamba2 layer; a hybrid's has a feed-forward too */
             if ((st = upload_ssm_layer(e, t, w, err))) return st;
             e->n_ssm_layers++;
+            const hive_tensor_view *gu[2] = {&t->w_gate, &t->w_up};
+            static const uint32_t none[2] = {0, 0};
+            hive_weight **gu_each[2] = {&w->w_gate, &w->w_up};
+            char name[48];
+            snprintf(name, sizeof name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
+            if (t->w_down.data && ((st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)) ||
+                                   (st = upload_group(e, name, gu, none, 2, &w->w_gate_up, gu_each, err)) ||
+                                   (st = upload_matrix(e, &t->w_down, 1, &w->w_down, err))))
+                return st;
             continue;
         }
         uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
@@ -464,6 +481,7 @@ void hive_engine_free_weights(hive_engine *e) {
     wfree(e, &e->output);
     wfree(e, &e->tok_embd);
     wfree(e, &e->output_norm);
+    wfree(e, &e->embed_mult);
     if (!e->layers) return;
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         layer_weights *w = &e->layers[l];

@@ -16,7 +16,7 @@ int model_arch_from_name(const char *name, hive_arch *out) {
         {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
         {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
         {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2},
-        {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}};
+        {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}, {"granitemoehybrid", HIVE_ARCH_GRANITE_HYBRID}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -75,6 +75,11 @@ hive_status model_hparams_finish(hive_hparams *hp, hive_error **err) {
     if (!(hp->rope_high_freq_factor > 0)) hp->rope_high_freq_factor = 4.0f;
     if (!(hp->yarn_beta_fast > 0)) hp->yarn_beta_fast = 32.0f;
     if (!(hp->yarn_beta_slow > 0)) hp->yarn_beta_slow = 1.0f;
+    if (hp->ssm_heads) { /* a hybrid's Mamba2 layers */
+        hive_hparams ssm = *hp;
+        hive_status st = ssm_hparams_finish(&ssm, err);
+        if (st) return st;
+    }
     if (hp->n_experts && (hp->n_experts > HIVE_MAX_EXPERTS || !hp->n_experts_used ||
                           hp->n_experts_used > hp->n_experts || !hp->moe_ffn))
         return hive_fail(err, HIVE_E_INVALID,
@@ -101,7 +106,7 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 enum {
     D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE,
     D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE,
-    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O
+    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O, D_FFN2
 };
 enum {
     NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM,
@@ -156,6 +161,7 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_MLA_KVRANK: return hp->mla_kv_rank;
     case D_MLA_KVB: return (int64_t)hp->n_heads * (hp->mla_nope + hp->mla_v);
     case D_MLA_O: return (int64_t)hp->n_heads * hp->mla_v;
+    case D_FFN2: return 2 * (int64_t)hp->ffn;
     case D_SSM_GROUPS: return hp->ssm_groups;
     case D_SSM_GROUP_SIZE: return hp->ssm_groups ? hp->ssm_inner / hp->ssm_groups : 0;
     default: return 0;
@@ -215,6 +221,23 @@ static hive_status reject_present(const hive_model_files *m, const char *name, c
     if (model_find_tensor(m, name, NULL))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "%s: %s is not supported by Hive's %s", name, what, m->hp.arch_name);
     return HIVE_OK;
+}
+
+/* Granite's shared_mlp: input_linear holds gate then up by rows, viewed
+ * here as the two matrices; output_linear is down. */
+static hive_status bind_granite_mlp(binder *b, uint32_t l, hive_error **err) {
+    hive_layer_tensors *t = &b->m->layers[l];
+    char name[256];
+    hive_tensor_view gu;
+    snprintf(name, sizeof name, "model.layers.%u.shared_mlp.input_linear.weight", l);
+    hive_status st = bind3(b, name, D_NONE, D_FFN2, D_HIDDEN, 1, &gu, err);
+    if (st) return st;
+    t->w_gate = t->w_up = gu;
+    t->w_gate.shape[0] = t->w_up.shape[0] = gu.shape[0] / 2;
+    t->w_gate.nbytes = t->w_up.nbytes = gu.nbytes / 2;
+    t->w_up.data = (const char *)gu.data + gu.nbytes / 2;
+    snprintf(name, sizeof name, "model.layers.%u.shared_mlp.output_linear.weight", l);
+    return bind(b, name, D_HIDDEN, D_FFN, 1, &t->w_down, err);
 }
 
 /* DeepSeek-V2's latent attention (Hugging Face names): q_proj, or the query
@@ -338,18 +361,22 @@ static hive_status layer_is_moe(const hive_model_files *m, uint32_t l, int *moe,
     return HIVE_OK;
 }
 
+static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err);
+
 static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     hive_model_files *m = b->m;
     const char *prefix = m->is_gguf ? "blk.%u.%s" : "model.layers.%u.%s";
     char name[256];
     int moe = 0;
+    const model_priv *pv = m->priv;
+    int ssm = pv->ssm_layer && pv->ssm_layer[l], granite = m->hp.arch == HIVE_ARCH_GRANITE_HYBRID;
     hive_status st = layer_is_moe(m, l, &moe, err);
     if (st || (moe && (st = bind_moe(b, l, err)))) return st;
     for (size_t s = 0; s < sizeof k_layer_slots / sizeof k_layer_slots[0]; s++) {
         const layer_slot *sl = &k_layer_slots[s];
         int need = sl->need == NEED_ALWAYS || (sl->need == NEED_BIAS && m->hp.qkv_bias) ||
-                   (sl->need == NEED_QK_NORM && m->hp.qk_norm) || (sl->need == NEED_DENSE && !moe) ||
-                   (sl->need == NEED_GQA && !m->hp.mla_kv_rank);
+                   (sl->need == NEED_QK_NORM && m->hp.qk_norm && !ssm) ||
+                   (sl->need == NEED_DENSE && !moe && !granite) || (sl->need == NEED_GQA && !m->hp.mla_kv_rank && !ssm);
         hive_tensor_view *dst = (hive_tensor_view *)((char *)&m->layers[l] + sl->field);
         if (!need) { /* unused by this model: stays absent (data == NULL) */
             memset(dst, 0, sizeof *dst);
@@ -358,8 +385,10 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
         snprintf(name, sizeof name, prefix, l, m->is_gguf ? sl->gguf : sl->hf);
         if ((st = bind(b, name, sl->rows, sl->cols, 1, dst, err))) return st;
     }
-    /* after the slots, which clear the q/o views a latent-attention layer fills */
+    /* after the slots, which clear the views these fill */
     if (m->hp.mla_kv_rank && (st = bind_mla(b, l, err))) return st;
+    if (ssm && (st = bind_ssm_layer(b, l, err))) return st;
+    if (granite && (st = bind_granite_mlp(b, l, err))) return st;
     snprintf(name, sizeof name, prefix, l, m->is_gguf ? "attn_output.bias" : "self_attn.o_proj.bias");
     return reject_present(m, name, "an attention output bias", err);
 }
@@ -371,6 +400,10 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
 static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err) {
     hive_layer_tensors *t = &b->m->layers[l];
     int gguf = b->m->is_gguf;
+    /* Mamba2ForCausalLM: backbone.layers.N.{norm, mixer.*}; a hybrid (Granite):
+     * model.layers.N.mamba.*, its norm bound with the attention layers' */
+    int hybrid = b->m->hp.arch != HIVE_ARCH_MAMBA2;
+    const char *hf_prefix = hybrid ? "model.layers.%u.mamba." : "backbone.layers.%u.mixer.";
     static const struct {
         size_t field;
         const char *hf, *gguf;
@@ -378,34 +411,40 @@ static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err) {
         int g0, grows, gcols;      /* GGUF */
         int required;
     } k[] = {
-        {offsetof(hive_layer_tensors, attn_norm), "norm.weight", "attn_norm.weight", D_NONE, D_HIDDEN, D_NONE, D_NONE,
-         D_HIDDEN, D_NONE, 1},
-        {offsetof(hive_layer_tensors, ssm_in), "mixer.in_proj.weight", "ssm_in.weight", D_NONE, D_SSM_IN, D_HIDDEN, D_NONE,
+        {offsetof(hive_layer_tensors, attn_norm), "", "attn_norm.weight", D_NONE, D_HIDDEN, D_NONE, D_NONE, D_HIDDEN, D_NONE,
+         1},
+        {offsetof(hive_layer_tensors, ssm_in), "in_proj.weight", "ssm_in.weight", D_NONE, D_SSM_IN, D_HIDDEN, D_NONE,
          D_SSM_IN, D_HIDDEN, 1},
-        {offsetof(hive_layer_tensors, ssm_conv_w), "mixer.conv1d.weight", "ssm_conv1d.weight", D_SSM_CONV, D_ONE,
+        {offsetof(hive_layer_tensors, ssm_conv_w), "conv1d.weight", "ssm_conv1d.weight", D_SSM_CONV, D_ONE,
          D_SSM_KERNEL, D_NONE, D_SSM_CONV, D_SSM_KERNEL, 1},
-        {offsetof(hive_layer_tensors, ssm_conv_b), "mixer.conv1d.bias", "ssm_conv1d.bias", D_NONE, D_SSM_CONV, D_NONE,
+        {offsetof(hive_layer_tensors, ssm_conv_b), "conv1d.bias", "ssm_conv1d.bias", D_NONE, D_SSM_CONV, D_NONE,
          D_NONE, D_SSM_CONV, D_NONE, 0},
-        {offsetof(hive_layer_tensors, ssm_dt_bias), "mixer.dt_bias", "ssm_dt.bias", D_NONE, D_SSM_HEADS, D_NONE, D_NONE,
+        {offsetof(hive_layer_tensors, ssm_dt_bias), "dt_bias", "ssm_dt.bias", D_NONE, D_SSM_HEADS, D_NONE, D_NONE,
          D_SSM_HEADS, D_NONE, 1},
-        {offsetof(hive_layer_tensors, ssm_A_log), "mixer.A_log", "ssm_a", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS,
+        {offsetof(hive_layer_tensors, ssm_A_log), "A_log", "ssm_a", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS,
          D_ONE, 1},
-        {offsetof(hive_layer_tensors, ssm_D), "mixer.D", "ssm_d", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS, D_ONE, 1},
-        {offsetof(hive_layer_tensors, ssm_norm), "mixer.norm.weight", "ssm_norm.weight", D_NONE, D_SSM_INNER, D_NONE, D_NONE,
+        {offsetof(hive_layer_tensors, ssm_D), "D", "ssm_d", D_NONE, D_SSM_HEADS, D_NONE, D_NONE, D_SSM_HEADS, D_ONE, 1},
+        {offsetof(hive_layer_tensors, ssm_norm), "norm.weight", "ssm_norm.weight", D_NONE, D_SSM_INNER, D_NONE, D_NONE,
          D_SSM_GROUPS, D_SSM_GROUP_SIZE, 1},
-        {offsetof(hive_layer_tensors, ssm_out), "mixer.out_proj.weight", "ssm_out.weight", D_NONE, D_HIDDEN, D_SSM_INNER,
+        {offsetof(hive_layer_tensors, ssm_out), "out_proj.weight", "ssm_out.weight", D_NONE, D_HIDDEN, D_SSM_INNER,
          D_NONE, D_HIDDEN, D_SSM_INNER, 1},
     };
-    char name[256];
+    char name[256], fmt[96];
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        snprintf(name, sizeof name, gguf ? "blk.%u.%s" : "backbone.layers.%u.%s", l, gguf ? k[i].gguf : k[i].hf);
+        int norm = !k[i].hf[0];
+        if (norm && hybrid) continue;
+        snprintf(fmt, sizeof fmt, "%s%%s", norm ? "backbone.layers.%u.norm.weight" : hf_prefix);
+        if (gguf) snprintf(name, sizeof name, "blk.%u.%s", l, k[i].gguf);
+        else snprintf(name, sizeof name, fmt, l, k[i].hf);
         hive_status st = gguf ? bind3(b, name, k[i].g0, k[i].grows, k[i].gcols, k[i].required,
                                       (hive_tensor_view *)((char *)t + k[i].field), err)
                               : bind3(b, name, k[i].d0, k[i].rows, k[i].cols, k[i].required,
                                       (hive_tensor_view *)((char *)t + k[i].field), err);
         if (st) return st;
     }
-    snprintf(name, sizeof name, gguf ? "blk.%u.ssm_in.bias" : "backbone.layers.%u.mixer.in_proj.bias", l);
+    snprintf(fmt, sizeof fmt, "%sin_proj.bias", hf_prefix);
+    if (gguf) snprintf(name, sizeof name, "blk.%u.ssm_in.bias", l);
+    else snprintf(name, sizeof name, fmt, l);
     return reject_present(b->m, name, "an in_proj bias", err);
 }
 
@@ -479,6 +518,7 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
     for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);
     if (st) return st;
     hp->n_attn_layers = hp->n_layers;
+    for (uint32_t l = 0; p->ssm_layer && l < hp->n_layers; l++) hp->n_attn_layers -= p->ssm_layer[l];
     m->n_params = b.n_params;
     m->weight_bytes = b.bytes;
     HLOG_DEBUG("%s: %s, %u layers, %llu parameters, %llu weight bytes", m->path, hp->arch_name, hp->n_layers,

@@ -102,7 +102,7 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     if (!model_arch_from_name(arch, &hp->arch))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "unknown architecture '%s' (general.architecture); supported: %s", arch,
                          HIVE_ARCH_SUPPORTED);
-    snprintf(hp->arch_name, sizeof hp->arch_name, "%.15s", arch);
+    snprintf(hp->arch_name, sizeof hp->arch_name, "%.31s", arch);
     if (hive_gguf_get_str(f, "general.name", &s, NULL) == HIVE_OK) copy_str(hp->name, sizeof hp->name, s);
 
     keys k = {f, hp->arch_name, {0}};

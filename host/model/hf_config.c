@@ -74,7 +74,8 @@ static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err)
     static const struct { const char *cls, *arch; } k_classes[] = {
         {"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}, {"Qwen3ForCausalLM", "qwen3"},
         {"Qwen3MoeForCausalLM", "qwen3_moe"}, {"Qwen2MoeForCausalLM", "qwen2_moe"},
-        {"Mamba2ForCausalLM", "mamba2"}, {"DeepseekV2ForCausalLM", "deepseek_v2"}};
+        {"Mamba2ForCausalLM", "mamba2"}, {"DeepseekV2ForCausalLM", "deepseek_v2"},
+        {"GraniteMoeHybridForCausalLM", "granitemoehybrid"}};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
     const char *name = cJSON_IsString(mt) ? mt->valuestring : NULL;
     const char *from = "model_type";
@@ -91,7 +92,7 @@ static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err)
     if (!model_arch_from_name(name, &hp->arch))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "unknown architecture '%s' (config.json %s); supported: %s", name,
                          from, HIVE_ARCH_SUPPORTED);
-    snprintf(hp->arch_name, sizeof hp->arch_name, "%.15s", name);
+    snprintf(hp->arch_name, sizeof hp->arch_name, "%.31s", name);
     return HIVE_OK;
 }
 
@@ -315,6 +316,58 @@ static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, uint32_t *dens
     return HIVE_OK;
 }
 
+/* GraniteMoeHybrid: Mamba2 and attention layers (layer_types, or the older
+ * layers_block_type), each followed by the shared SwiGLU MLP, and Granite's
+ * multipliers. Routed experts (num_local_experts > 0) are not read yet. */
+static hive_status granite_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    uint32_t experts = 0;
+    float expand = 2.0f;
+    hp->ssm_groups = 1, hp->ssm_conv = 4;
+    if ((st = cfg_u32(cfg, "shared_intermediate_size", &hp->ffn, 1, err)) ||
+        (st = cfg_u32(cfg, "num_local_experts", &experts, 0, err)) ||
+        (st = cfg_u32(cfg, "mamba_n_heads", &hp->ssm_heads, 1, err)) ||
+        (st = cfg_u32(cfg, "mamba_d_head", &hp->ssm_head_dim, 1, err)) ||
+        (st = cfg_u32(cfg, "mamba_d_state", &hp->ssm_state, 1, err)) ||
+        (st = cfg_u32(cfg, "mamba_n_groups", &hp->ssm_groups, 0, err)) ||
+        (st = cfg_u32(cfg, "mamba_d_conv", &hp->ssm_conv, 0, err)) || (st = cfg_f32(cfg, "mamba_expand", &expand, err)) ||
+        (st = cfg_f32(cfg, "embedding_multiplier", &hp->embed_mult, err)) ||
+        (st = cfg_f32(cfg, "residual_multiplier", &hp->residual_mult, err)) ||
+        (st = cfg_f32(cfg, "attention_multiplier", &hp->attn_scale, err)) ||
+        (st = cfg_f32(cfg, "logits_scaling", &hp->logits_div, err)))
+        return st;
+    if (experts)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "config.json: GraniteMoeHybrid with routed experts (num_local_experts %u) is not supported yet",
+                         experts);
+    if (cfg_bool(cfg, "mamba_proj_bias", 0))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: mamba_proj_bias is not supported");
+    hp->ssm_inner = hp->ssm_heads * hp->ssm_head_dim;
+    if ((double)expand * hp->hidden != (double)hp->ssm_inner)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: mamba_expand x hidden_size must equal mamba_n_heads x mamba_d_head");
+    hp->ssm_dt_min = 0.0f, hp->ssm_dt_max = INFINITY;
+    return HIVE_OK;
+}
+
+/* Which layers are Mamba2 mixers: layer_types "mamba" / "linear_attention"
+ * (or layers_block_type), the others attention. */
+static hive_status granite_layers(const cJSON *cfg, const hive_hparams *hp, model_priv *p, hive_error **err) {
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(cfg, "layer_types"), *v;
+    if (!cJSON_IsArray(types)) types = cJSON_GetObjectItemCaseSensitive(cfg, "layers_block_type");
+    if (!cJSON_IsArray(types) || (uint32_t)cJSON_GetArraySize(types) != hp->n_layers)
+        return hive_fail(err, HIVE_E_INVALID, "config.json: layer_types must list the %u layers' types", hp->n_layers);
+    if (!(p->ssm_layer = calloc(hp->n_layers, 1))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    uint32_t l = 0;
+    cJSON_ArrayForEach(v, types) {
+        const char *t = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(t, "mamba") || !strcmp(t, "linear_attention")) p->ssm_layer[l] = 1;
+        else if (strcmp(t, "attention") && strcmp(t, "full_attention"))
+            return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: layer %u has type '%s' (known: mamba, attention)", l, t);
+        l++;
+    }
+    return HIVE_OK;
+}
+
 static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
     if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
     int moe = 0;
@@ -337,6 +390,7 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
     }
     uint32_t first_moe = 0;
     if (!st && hp->arch == HIVE_ARCH_DEEPSEEK2) st = mla_params(cfg, hp, &first_moe, err);
+    if (!st && hp->arch == HIVE_ARCH_GRANITE_HYBRID) st = granite_params(cfg, hp, err);
     if (st) return st;
     moe |= hp->n_experts > 0;
     /* transformers' llama/qwen configs default to untied; a missing lm_head
@@ -346,6 +400,7 @@ static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *
     /* HF checkpoints keep rotate_half layout; DeepSeek-V2 rotates adjacent pairs (complex form) */
     hp->rope_mode = hp->arch == HIVE_ARCH_DEEPSEEK2 ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
     if ((st = model_hparams_finish(hp, err))) return st;
+    if (hp->arch == HIVE_ARCH_GRANITE_HYBRID && (st = granite_layers(cfg, hp, p, err))) return st;
     return moe ? moe_layers(cfg, hp, step, first_moe, p, err) : HIVE_OK;
 }
 

@@ -184,6 +184,7 @@ void hive_model_close(hive_model_files *m) {
         free(p->merges);
         free(p->token_types);
         free(p->moe_layer);
+        free(p->ssm_layer);
         free(p->expert_views);
         free(p);
     }

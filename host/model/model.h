@@ -18,15 +18,16 @@ typedef enum {
     HIVE_ARCH_QWEN3_MOE = 3,
     HIVE_ARCH_QWEN2_MOE = 4,
     HIVE_ARCH_MAMBA2 = 5,
-    HIVE_ARCH_DEEPSEEK2 = 6
+    HIVE_ARCH_DEEPSEEK2 = 6,
+    HIVE_ARCH_GRANITE_HYBRID = 7
 } hive_arch;
 
 #define HIVE_MAX_EXPERTS 1024 /* routed experts per layer Hive accepts */
 
 typedef struct hive_hparams {
     hive_arch arch;
-    char arch_name[16];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe",
-                                   "qwen2moe"), "mamba2", "deepseek_v2" */
+    char arch_name[32];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe",
+                                   "qwen2moe"), "mamba2", "deepseek_v2", "granitemoehybrid" */
     char name[128];             /* general.name or directory name */
     uint32_t n_layers;
     uint32_t hidden;            /* n_embd */
@@ -81,6 +82,9 @@ typedef struct hive_hparams {
      * (n_kv_heads 1, head_dim = mla_kv_rank + mla_rope). */
     uint32_t mla_kv_rank, mla_q_rank; /* latent widths (q: 0 = q straight from x) */
     uint32_t mla_nope, mla_rope, mla_v; /* per head: query/key dims without and with RoPE, value dims */
+    /* Granite's multipliers (0: 1): embeddings, every residual branch, the
+     * attention score scale (replacing 1/sqrt(head_dim)), and logits (divided) */
+    float embed_mult, residual_mult, attn_scale, logits_div;
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the

@@ -15,10 +15,11 @@ typedef struct model_priv {
     int vocab_from_json;        /* release with hive_vocab_src_free */
     int hf_attention_bias;      /* HF config attention_bias */
     uint8_t *moe_layer;         /* [n_layers] 1: the config makes layer l route to experts (HF MoE) */
+    uint8_t *ssm_layer;         /* [n_layers] 1: layer l is a Mamba2 mixer (hybrid models) */
     hive_tensor_view *expert_views; /* the layers' moe_gate/up/down arrays, one allocation */
 } model_priv;
 
-#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2 deepseek_v2"
+#define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2 deepseek_v2 granitemoehybrid"
 
 /* "llama" -> HIVE_ARCH_LLAMA; 0 when unknown. */
 int model_arch_from_name(const char *name, hive_arch *out);

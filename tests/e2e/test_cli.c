@@ -305,6 +305,10 @@ static void test_mamba2_model(void **s) {
              "--cpu generate --model %s/tests/golden/data/mamba2 --greedy --max-tokens 5 --prompt 'Hello' --draft lookup",
              HIVE_SOURCE_DIR);
     EXPECT(1, args, "a Mamba2 state cannot do");
+    /* a hybrid: which layers are which, KV for the attention layer only, the state for the others */
+    snprintf(args, sizeof args, "info --model %s/tests/golden/data/granitemoehybrid", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "mixers:         mamba2 attention mamba2");
+    assert_non_null(strstr(g_out, "0.5 MiB KV cache (f16, ctx 4096, 1 attention layers) + 20.5 KiB Mamba2 state"));
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/mamba2 --greedy "

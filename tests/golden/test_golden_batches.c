@@ -108,6 +108,12 @@ static void test_deepseek_v2_mixed_batch(void **s) {
     mixed_batch("deepseek_v2_qlora");
 }
 
+/* a hybrid: Mamba2 state and attention KV side by side */
+static void test_granitemoehybrid_mixed_batch(void **s) {
+    (void)s;
+    mixed_batch("granitemoehybrid");
+}
+
 static void test_mamba2_mixed_batch(void **s) {
     (void)s;
     mixed_batch("mamba2");
@@ -183,6 +189,7 @@ int main(void) {
         cmocka_unit_test(test_qwen3_moe_mixed_batch),
         cmocka_unit_test(test_deepseek_v2_mixed_batch),
         cmocka_unit_test(test_mamba2_mixed_batch),
+        cmocka_unit_test(test_granitemoehybrid_mixed_batch),
         cmocka_unit_test(test_mamba2_sequence_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,7 +66,7 @@ static void run_model(const char *arch, const char *model) {
             fail_msg("%s: decode step %d: greedy token %d, transformers %d", arch, k, golden_argmax(logits, V), want_next);
     }
     /* the MoE fixtures really route (the GGUF too) */
-    assert_int_equal(hive_engine_hparams(env.eng)->n_experts > 0, strstr(arch, "moe") != NULL);
+    assert_int_equal(hive_engine_hparams(env.eng)->n_experts > 0, strstr(arch, "_moe") != NULL);
     printf("%s: %d prefill rows + %d decode steps, worst relative error %.2e\n", model ? model : arch, np, nd, worst);
     free(logits);
     golden_env_close(&env);
@@ -229,6 +229,9 @@ static void test_deepseek_v2(void **s) { (void)s; run_arch("deepseek_v2"); }
 static void test_deepseek_v2_qlora(void **s) { (void)s; run_arch("deepseek_v2_qlora"); }
 /* and DeepSeek's experts: group-limited top-2 of 8, routed_scaling_factor 2, one shared expert */
 static void test_deepseek_v2_moe(void **s) { (void)s; run_arch("deepseek_v2_moe"); }
+/* a Mamba2/attention hybrid (GraniteMoeHybrid): mamba, attention, mamba, each with the shared MLP,
+ * Granite's embedding/residual/attention/logits multipliers */
+static void test_granitemoehybrid(void **s) { (void)s; run_arch("granitemoehybrid"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -245,6 +248,7 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2),
         cmocka_unit_test(test_deepseek_v2_qlora),
         cmocka_unit_test(test_deepseek_v2_moe),
+        cmocka_unit_test(test_granitemoehybrid),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
