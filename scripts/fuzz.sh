@@ -9,6 +9,7 @@
 #   --jobs N    harnesses run side by side (default 1)
 #   NAMES       harnesses (default all): gguf safetensors tokenizer_json
 #               adapter_config manifest expert_archive gbnf json_schema request
+#               hf_config expert_weight
 #
 # Each harness starts from a scratch copy of tests/fuzz/corpus/<name>/ in
 # build/fuzz/runs/<name>/corpus (the committed corpus is never written), with
@@ -20,7 +21,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 
-ALL=(gguf safetensors tokenizer_json adapter_config manifest expert_archive gbnf json_schema request)
+ALL=(gguf safetensors tokenizer_json adapter_config manifest expert_archive gbnf json_schema request
+     hf_config expert_weight)
 TIME=30
 JOBS=1
 NAMES=()

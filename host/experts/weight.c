@@ -56,11 +56,19 @@ hive_status hive_expert_spec_parse(const char *spec, char *path, size_t cap, dou
     return HIVE_OK;
 }
 
+/* cJSON prints an infinite number as null, which the adapter would read as
+ * "absent" (lora_alpha: PEFT's default 8), so an overflowing product is an error. */
+static hive_status not_finite(const char *in, const char *key, double v, double w, hive_error **err) {
+    return hive_fail(err, HIVE_E_INVALID, "adapter_config.json: %s\"%s\" %g times the weight %g is not a finite number",
+                     in, key, v, w);
+}
+
 static hive_status scale_number(cJSON *obj, const char *key, double dflt, double w, hive_error **err) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) return cJSON_AddNumberToObject(obj, key, dflt * w) ? HIVE_OK : hive_fail(err, HIVE_E_NOMEM, "out of memory");
     if (!cJSON_IsNumber(v))
         return hive_fail(err, HIVE_E_INVALID, "adapter_config.json: \"%s\" must be a number to apply a weight", key);
+    if (!isfinite(v->valuedouble * w)) return not_finite("", key, v->valuedouble, w, err);
     cJSON_SetNumberValue(v, v->valuedouble * w);
     return HIVE_OK;
 }
@@ -76,7 +84,12 @@ char *hive_lora_config_weighted(const char *config_json, double w, hive_error **
     cJSON *pat = cJSON_GetObjectItemCaseSensitive(c, "alpha_pattern"), *e;
     if (st == HIVE_OK && cJSON_IsObject(pat)) {
         cJSON_ArrayForEach(e, pat) {
-            if (cJSON_IsNumber(e)) cJSON_SetNumberValue(e, e->valuedouble * w);
+            if (!cJSON_IsNumber(e)) continue;
+            if (!isfinite(e->valuedouble * w)) {
+                st = not_finite("alpha_pattern ", e->string ? e->string : "", e->valuedouble, w, err);
+                break;
+            }
+            cJSON_SetNumberValue(e, e->valuedouble * w);
         }
     }
     char *out = st == HIVE_OK ? cJSON_PrintUnformatted(c) : NULL;

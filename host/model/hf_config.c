@@ -248,8 +248,13 @@ static hive_status mamba2_params(const cJSON *cfg, hive_hparams *hp, hive_error 
     const cJSON *lim = cJSON_GetObjectItemCaseSensitive(cfg, "time_step_limit");
     if (cJSON_IsArray(lim) && cJSON_GetArraySize(lim) == 2) {
         const cJSON *lo = cJSON_GetArrayItem(lim, 0), *hi = cJSON_GetArrayItem(lim, 1);
+        /* a non-number max is transformers' {"__float__": "Infinity"}; numbers must fit a float */
+        if (cJSON_IsNumber(lo) && !(fabs(lo->valuedouble) <= FLT_MAX))
+            return hive_fail(err, HIVE_E_INVALID, "config.json: time_step_limit[0] does not fit a 32-bit float");
+        if (cJSON_IsNumber(hi) && !(hi->valuedouble <= FLT_MAX || isinf(hi->valuedouble)))
+            return hive_fail(err, HIVE_E_INVALID, "config.json: time_step_limit[1] is not a number");
         if (cJSON_IsNumber(lo)) hp->ssm_dt_min = (float)lo->valuedouble;
-        if (cJSON_IsNumber(hi)) hp->ssm_dt_max = (float)hi->valuedouble;
+        if (cJSON_IsNumber(hi) && hi->valuedouble <= FLT_MAX) hp->ssm_dt_max = (float)hi->valuedouble;
     } else if (lim && !cJSON_IsNull(lim)) {
         return hive_fail(err, HIVE_E_INVALID, "config.json: time_step_limit must be [min, max]");
     }

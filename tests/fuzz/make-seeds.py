@@ -156,9 +156,71 @@ def archive_seeds():
         ("escape", ("sym", "../outside"))], "w"))
 
 
+def hf_config_seeds():
+    """config.json: the golden models' and the RoPE fixtures', compacted, and edge cases."""
+    def compact(path):
+        return json.dumps(json.loads(read(path)), separators=(",", ":")).encode()
+    for arch in sorted(os.listdir(GOLD)):
+        path = os.path.join(GOLD, arch, "config.json")
+        if os.path.isfile(path):
+            put(f"hf_config/{arch}.json", compact(path))
+    rope = os.path.join(GOLD, "rope")
+    for arch in sorted(os.listdir(rope)):
+        for name in sorted(os.listdir(os.path.join(rope, arch))):
+            if name.endswith(".config.json"):
+                put(f"hf_config/rope-{arch}-{name[:-len('.config.json')]}.json", compact(os.path.join(rope, arch, name)))
+    base = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 32, "intermediate_size": 64,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 256}
+    moe = dict(base, model_type="qwen3_moe", num_hidden_layers=4, num_experts=4, num_experts_per_tok=2,
+               moe_intermediate_size=24)
+    edge = {
+        # rope_scaling wins over rope_parameters; yarn with every parameter, truncate false
+        "yarn-both-objects": dict(base, rope_parameters={"rope_type": "linear", "factor": 2, "rope_theta": 5e5},
+                                  rope_scaling={"type": "yarn", "factor": 8.0, "beta_fast": 16, "beta_slow": 2,
+                                                "mscale": 0.7, "mscale_all_dim": 0.7, "attention_factor": 1.2,
+                                                "truncate": False, "original_max_position_embeddings": 32}),
+        # yarn without a factor (max_ctx / original); top-level original_max_position_embeddings
+        "yarn-no-factor": dict(base, original_max_position_embeddings=64, rope_scaling={"rope_type": "yarn"}),
+        # longrope: lists of unequal length, and one with a non-positive entry
+        "longrope-unequal": dict(base, rope_scaling={"rope_type": "longrope", "short_factor": [1.0] * 8,
+                                                     "long_factor": [2.0] * 7}),
+        "longrope-bad-entry": dict(base, rope_scaling={"rope_type": "longrope", "short_factor": [1, 0, 1, 1, 1, 1, 1, 1],
+                                                       "long_factor": [2] * 8}),
+        "llama3-dynamic": dict(base, rope_scaling={"rope_type": "llama3", "factor": 8, "low_freq_factor": 1,
+                                                   "high_freq_factor": 4}, rope_parameters={"rope_type": "dynamic"}),
+        # MoE: both expert-count names, a shared expert on qwen2_moe, sparse step 0
+        "moe-keys": dict(moe, model_type="qwen2_moe", num_local_experts=6, norm_topk_prob=True,
+                         shared_expert_intermediate_size=48, decoder_sparse_step=0, mlp_only_layers=None),
+        "moe-architectures": dict({k: v for k, v in moe.items() if k != "model_type"},
+                                  architectures=["Qwen3MoeForCausalLM"], decoder_sparse_step=3, mlp_only_layers=[0, 3]),
+        # mlp_only_layers entries that are not layer indices
+        "moe-mlp-only-bad": dict(moe, mlp_only_layers=[1, "2", -1, 1.5, 4, None]),
+        "moe-mlp-only-not-list": dict(moe, mlp_only_layers={"0": 1}),
+        "moe-too-many-used": dict(moe, num_experts_per_tok=5, num_experts=None),
+    }
+    for name, cfg in edge.items():
+        put(f"hf_config/{name}.json", json.dumps(cfg, separators=(",", ":")).encode())
+
+
+def expert_weight_seeds():
+    """A spec, then a NUL byte and adapter_config.json (some golden adapters', the SQL expert's)."""
+    cfgs = [read(os.path.join(GOLD, arch, "adapters", kind, "adapter_config.json"))
+            for arch, kind in (("llama", "lora"), ("qwen3", "lora_rs"), ("qwen2", "dora"))]
+    cfgs.append(read(os.path.join(EXPERTS, "sql", "adapter", "adapter_config.json")))
+    cfgs.append(json.dumps({"peft_type": "LORA", "r": 4, "lora_alpha": 1e308,
+                            "alpha_pattern": {"q_proj": 3.5, "v_proj": "x", "k_proj": 1e-300}}).encode())
+    specs = [b"a.expert:0.5", b"x:1e2", b"dir/with:colon", b":", b"p:", b"examples/experts/sql:1.5", b"q:1e-400",
+             b"q:100.0000001", b"q:nan", b"/tmp:0.25"]
+    for i, spec in enumerate(specs):
+        name = "".join(c if c.isalnum() or c in ".-" else "_" for c in spec.decode())
+        put(f"expert_weight/spec-{i}-{name}", spec + b"\0" + cfgs[i % len(cfgs)])
+
+
 if __name__ == "__main__":
     tokenizer_seeds()
     safetensors_seeds()
     adapter_config_seeds()
     manifest_seeds()
     archive_seeds()
+    hf_config_seeds()
+    expert_weight_seeds()

@@ -105,6 +105,16 @@ static void test_config_weighted(void **s) {
     err = NULL;
     assert_null(hive_lora_config_weighted("[1]", 0.5, &err));
     hive_error_free(err);
+    /* a product that overflows would print as null, which the adapter reads as
+     * "absent" (alpha 8): an error instead (found by tests/fuzz/fuzz_expert_weight) */
+    static const char *const k_overflow[] = {"{\"lora_alpha\":1e308}", "{\"lora_alpha\":1e999}",
+                                             "{\"alpha_pattern\":{\"q_proj\":1e308}}"};
+    for (size_t i = 0; i < sizeof k_overflow / sizeof k_overflow[0]; i++) {
+        err = NULL;
+        assert_null(hive_lora_config_weighted(k_overflow[i], 2.0, &err));
+        assert_non_null(strstr(hive_error_message(err), "is not a finite number"));
+        hive_error_free(err);
+    }
     assert_true(hive_adapter_type_weightable("lora"));
     assert_false(hive_adapter_type_weightable("dora") || hive_adapter_type_weightable("ia3") ||
                  hive_adapter_type_weightable("soft-prompt"));
