@@ -44,7 +44,11 @@ static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B,
 
 int hive_cmd_bench(hive_cli *cli) {
     const char *draft = hive_config_str(cli->cfg, "speculative.draft");
-    if (*draft && strcmp(draft, "none") != 0) return hive_cmd_bench_spec(cli);
+    /* --draft D, or --draft-model M alone (it implies --draft model); a lone
+     * --draft-weights goes there too, to be refused */
+    int draft_flags = *hive_config_str(cli->cfg, "speculative.draft_model") ||
+                      strcmp(hive_config_str(cli->cfg, "speculative.draft_weights"), "native") != 0;
+    if (*draft ? strcmp(draft, "none") != 0 : draft_flags) return hive_cmd_bench_spec(cli);
     if (hive_config_list_len(cli->cfg, "server.expert_dirs")) return hive_cmd_bench_experts(cli);
     const int P = cli->n_prompt, N = cli->n_gen, B = cli->batch;
     if (P < 1 || N < 1 || cli->reps < 1 || B < 1) {

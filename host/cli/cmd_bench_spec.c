@@ -30,7 +30,7 @@ static int run_once(hive_session *s, int32_t seq, const hive_spec_opts *spec, co
                     hive_gen_params *gp, run_result *out, int first) {
     hive_error *err = NULL;
     hive_engine_seq_truncate(s->eng, seq, 0, NULL);
-    if (spec->draft_seq >= 0) hive_engine_seq_truncate(s->eng, spec->draft_seq, 0, NULL);
+    if (spec->draft_seq >= 0) hive_engine_seq_truncate(hive_spec_drafter_engine(spec, s->eng), spec->draft_seq, 0, NULL);
     if (gp->grammar) hive_grammar_matcher_reset(gp->grammar);
     out->text.len = 0;
     hive_gen_stats st;
@@ -75,6 +75,9 @@ static void print_json(hive_cli *cli, hive_session *s, const char *draft, const 
 }
 
 int hive_cmd_bench_spec(hive_cli *cli) {
+    hive_spec_opts spec;
+    int rc = hive_session_spec_opts(cli->cfg, NULL, &spec); /* the drafter's flags first */
+    if (rc) return rc;
     if (!cli->prompt) {
         fprintf(stderr, "hive-host bench --draft: --prompt TEXT is required (speculation is measured on a real "
                         "prompt; --chat renders it with the chat template)\n");
@@ -88,10 +91,8 @@ int hive_cmd_bench_spec(hive_cli *cli) {
         fprintf(stderr, "hive-host bench: -n and -r must be at least 1\n");
         return 2;
     }
-    hive_spec_opts spec;
     hive_session s;
-    int rc = hive_session_open_speculative(cli->cfg, &s, &spec);
-    if (rc) return rc;
+    if ((rc = hive_session_open_speculative(cli->cfg, &s, &spec))) return rc;
     int32_t *ids = NULL, seq = -1;
     size_t n = 0;
     hive_error *err = NULL;

@@ -25,7 +25,7 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"model.path", HIVE_CFG_STRING, "", "model", "PATH", "a .gguf file or a Hugging Face model directory", NORANGE},
     {"model.ctx", HIVE_CFG_INT, "4096", "ctx", "N", "context length (tokens) of the KV cache per sequence", 16, 1 << 24},
     {"model.weights", HIVE_CFG_STRING, "native", "weights", "TYPE",
-     "weight format: native (as stored) | f32 | bf16 | q8_0 | q4_0 (requantize at load)", NORANGE},
+     "weight format: native (as stored) | f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 (requantize at load)", NORANGE},
     {"model.kv_dtype", HIVE_CFG_STRING, "f16", "kv-dtype", "TYPE", "KV cache element type: f16 | f32 | q8_0 (CPU; blocks of 32 as llama.cpp)", NORANGE},
     {"model.kv_block", HIVE_CFG_INT, "16", "kv-block", "N", "KV cache block size (tokens per page)", 1, 4096},
     {"model.batch", HIVE_CFG_INT, "512", "batch", "N", "largest number of token rows in one forward pass", 1, 65536},
@@ -56,13 +56,22 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"sampling.stop", HIVE_CFG_STRLIST, "", "stop", "TEXT", "stop string (repeatable); not included in the output", NORANGE},
     {"sampling.greedy", HIVE_CFG_BOOL, "false", "greedy", NULL, "greedy decoding (same as --temperature 0)", NORANGE},
     /* speculative decoding (docs/SPECULATIVE.md) */
-    {"speculative.draft", HIVE_CFG_STRING, "", "draft", "lookup[:N]|base",
-     "generate, chat, bench: speculative decoding with the output unchanged: draft by n-gram lookup over the "
-     "prompt and the text so far (N: longest n-gram, default 3), or with the base model without the experts "
-     "(needs --expert); none or empty = off",
+    {"speculative.draft", HIVE_CFG_STRING, "", "draft", "DRAFTER",
+     "generate, chat, bench: speculative decoding with the output unchanged: lookup[:N] drafts by n-gram lookup "
+     "over the prompt and the text so far (N: longest n-gram, default 3), base with the base model without the "
+     "experts (needs --expert), model with a second model (needs --draft-model); none = off; empty = off, or "
+     "model when --draft-model is given",
      NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
      "generate, chat, bench: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},
+    {"speculative.draft_model", HIVE_CFG_STRING, "", "draft-model", "PATH",
+     "generate, chat, bench: a second model (.gguf or Hugging Face directory) with the target's vocabulary drafts "
+     "(--draft model, implied when --draft is not given); it may be the same file at other --draft-weights",
+     NORANGE},
+    {"speculative.draft_weights", HIVE_CFG_STRING, "native", "draft-weights", "TYPE",
+     "the draft model's weight format, as --weights: native | f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 "
+     "(needs --draft-model)",
+     NORANGE},
     /* structured output (docs/GRAMMAR.md); CLI > expert manifest > config file */
     {"grammar.file", HIVE_CFG_STRING, "", "grammar-file", "FILE", "constrain the output to a GBNF grammar file", NORANGE},
     {"grammar.gbnf", HIVE_CFG_STRING, "", "grammar", "TEXT", "constrain the output to this GBNF grammar", NORANGE},

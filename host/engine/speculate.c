@@ -15,7 +15,8 @@
  * them taken on purpose when none was seen; for the base drafter its own
  * 1-row steps stand in until then); when a produced token costs more than a
  * plain step, it stays off for OFF_TOKENS tokens (doubling each time, up to
- * 16x), then is probed again. */
+ * 16x), then is probed again. A draft model, meant to cost a fraction of a
+ * target step, is judged after SPEC_MIN_STEPS passes as lookup is. */
 #define METER_ALPHA 0.3
 #define SPEC_MIN_STEPS 4
 #define PLAIN_PROBE 3
@@ -25,6 +26,9 @@
  * (about a prefill): it waits this many plain tokens, so short answers never
  * pay for it */
 #define BASE_FIRST_PLAIN 16
+/* a draft model is meant to be several times cheaper than the target, and so
+ * is its prefill: it waits only for a plain step to price a draft step by */
+#define MODEL_FIRST_PLAIN 2
 #define BASE_MAX_COST 0.5
 
 typedef struct meter {
@@ -50,7 +54,8 @@ struct hive_spec {
     hive_token_prob *p;   /* [vocab] the target's distribution at one row */
     hive_token_prob *resid;
     double *dense;        /* [vocab] zero between calls */
-    /* base drafter */
+    /* base and model drafters */
+    hive_engine *de;      /* the engine holding o.draft_seq */
     hive_sampler *dsmp;   /* the drafter's own sampler (same settings) */
     int draft_argmax;     /* draft ids from the device */
     float *dlogits;       /* [vocab] */
@@ -68,8 +73,8 @@ hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hiv
     if (!text || !*text || !strcmp(text, "none")) return HIVE_OK;
     if (k < 1 || k > HIVE_DRAFT_MAX_K)
         return hive_fail(err, HIVE_E_INVALID, "--draft-max %u out of range: must be in 1..%d", k, HIVE_DRAFT_MAX_K);
-    if (!strcmp(text, "base")) {
-        o->kind = HIVE_DRAFT_BASE;
+    if (!strcmp(text, "base") || !strcmp(text, "model")) {
+        o->kind = text[0] == 'b' ? HIVE_DRAFT_BASE : HIVE_DRAFT_MODEL;
         return HIVE_OK;
     }
     if (!strncmp(text, "lookup", 6) && (text[6] == 0 || text[6] == ':')) {
@@ -88,14 +93,23 @@ hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hiv
         return hive_fail(err, HIVE_E_INVALID, "--draft %s: the n-gram length must be a whole number in 1..%d", text,
                          HIVE_DRAFT_MAX_NGRAM);
     }
-    return hive_fail(err, HIVE_E_INVALID, "--draft '%s': unknown drafter; use lookup, lookup:N (N = 1..%d), base or none",
-                     text, HIVE_DRAFT_MAX_NGRAM);
+    return hive_fail(err, HIVE_E_INVALID,
+                     "--draft '%s': unknown drafter; use lookup, lookup:N (N = 1..%d), base, model or none", text,
+                     HIVE_DRAFT_MAX_NGRAM);
 }
 
 void hive_spec_describe(const hive_spec_opts *o, char *buf, size_t cap) {
     if (o->kind == HIVE_DRAFT_LOOKUP) snprintf(buf, cap, "lookup:%u", o->ngram);
-    else snprintf(buf, cap, "%s", o->kind == HIVE_DRAFT_BASE ? "base" : "none");
+    else
+        snprintf(buf, cap, "%s", o->kind == HIVE_DRAFT_BASE ? "base" : o->kind == HIVE_DRAFT_MODEL ? "model" : "none");
 }
+
+hive_engine *hive_spec_drafter_engine(const hive_spec_opts *o, hive_engine *target) {
+    return o->kind == HIVE_DRAFT_MODEL ? o->draft_engine : target;
+}
+
+/* base and model draft with a forward pass per draft token */
+static int drafts_by_model(hive_draft_kind k) { return k == HIVE_DRAFT_BASE || k == HIVE_DRAFT_MODEL; }
 
 /* ---- verification ---- */
 
@@ -180,6 +194,26 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
         }
     }
     const uint32_t V = hive_engine_hparams(e)->vocab;
+    if (o->kind == HIVE_DRAFT_MODEL) {
+        hive_engine *de = o->draft_engine;
+        if (!de || de == e || o->draft_seq < 0 || hive_engine_seq_adapters(de, o->draft_seq)) {
+            hive_fail(err, HIVE_E_INVALID, "--draft model needs the draft model's own engine and a sequence there");
+            return NULL;
+        }
+        /* the drafter's ids are verified as the target's: one vocabulary */
+        if (hive_engine_hparams(de)->vocab != V) {
+            hive_fail(err, HIVE_E_INVALID, "--draft-model: the draft model has %u output tokens, the target %u",
+                      hive_engine_hparams(de)->vocab, V);
+            return NULL;
+        }
+        /* it holds the whole history plus a draft, as the target does */
+        if (hive_engine_ctx(de) < hive_engine_ctx(e)) {
+            hive_fail(err, HIVE_E_INVALID,
+                      "--draft-model: the draft engine's context (%u) is shorter than the target's (%u)",
+                      hive_engine_ctx(de), hive_engine_ctx(e));
+            return NULL;
+        }
+    }
     hive_spec *s = calloc(1, sizeof *s);
     if (!s) goto nomem;
     s->e = e;
@@ -189,12 +223,14 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
     /* start short: on a CPU a pass of 9 rows costs about three plain steps,
      * so a long first guess that fails is the expensive mistake */
     s->m.k_now = o->k < FIRST_K ? o->k : FIRST_K;
-    if (o->kind == HIVE_DRAFT_BASE && !o->keep_on) s->m.off_left = BASE_FIRST_PLAIN;
+    if (drafts_by_model(o->kind) && !o->keep_on)
+        s->m.off_left = o->kind == HIVE_DRAFT_BASE ? BASE_FIRST_PLAIN : MODEL_FIRST_PLAIN;
     s->p = malloc((size_t)V * sizeof *s->p);
     s->resid = malloc((size_t)V * sizeof *s->resid);
     s->dense = calloc(V, sizeof *s->dense);
     if (!s->p || !s->resid || !s->dense) goto nomem;
-    if (o->kind == HIVE_DRAFT_BASE) {
+    if (drafts_by_model(o->kind)) {
+        s->de = hive_spec_drafter_engine(o, e);
         hive_sampling ds = *sp;
         if (ds.seed != HIVE_SEED_RANDOM) ds.seed ^= 0x9e3779b97f4a7c15ULL; /* its own stream */
         if (!(s->dsmp = hive_sampler_new(&ds, V, err))) goto fail;
@@ -247,7 +283,11 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
     double per_tok = ms / produced;
     m->spec_ms_tok = m->n_spec++ ? (1 - METER_ALPHA) * m->spec_ms_tok + METER_ALPHA * per_tok : per_tok;
     if (s->o.keep_on || m->n_spec < (s->o.kind == HIVE_DRAFT_BASE ? 1u : SPEC_MIN_STEPS)) return;
-    double plain = m->n_plain ? m->plain_ms : m->n_draft_steps ? m->draft_ms : 0.0;
+    /* the base's 1-row step bounds a plain target step from below; a draft
+     * model's, meant to be much cheaper, does not stand in for one */
+    double plain = m->n_plain                                           ? m->plain_ms
+                   : m->n_draft_steps && s->o.kind == HIVE_DRAFT_BASE ? m->draft_ms
+                                                                       : 0.0;
     if (plain <= 0.0) { /* nothing to compare with yet: measure a few plain steps */
         m->off_left = PLAIN_PROBE;
         return;
@@ -261,8 +301,8 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
 
 /* Feed the drafter's sequence what it lacks of hist (the target's tokens) and
  * leave the next draft row's logits (or argmax id) ready. */
-static hive_status base_sync(hive_spec *s, const int32_t *hist, size_t n_hist, int32_t *next, hive_error **err) {
-    hive_engine *e = s->e;
+static hive_status drafter_sync(hive_spec *s, const int32_t *hist, size_t n_hist, int32_t *next, hive_error **err) {
+    hive_engine *e = s->de;
     int32_t ds = s->o.draft_seq;
     uint32_t have = hive_engine_seq_len(e, ds);
     const int32_t *dt = hive_engine_seq_tokens(e, ds);
@@ -280,33 +320,39 @@ static hive_status base_sync(hive_spec *s, const int32_t *hist, size_t n_hist, i
     return st;
 }
 
-/* Before the base drafter computes the prompt on its own sequence: one base
- * step on one token (no history) prices a draft token. When it costs more
- * than BASE_MAX_COST of a plain target step, no draft length can pay (a
- * verify pass costs at least a plain step), so drafting stops for this
- * generation. Returns 1 when drafting may go on. */
-static int base_worth_it(hive_spec *s, const int32_t *hist, size_t n_hist, hive_error **err) {
+/* Before the drafter (the base, or the draft model) computes the prompt on
+ * its own sequence: one step of it on one token (no history) prices a draft
+ * token. When it costs more than BASE_MAX_COST of a plain target step, no
+ * draft length can pay (a verify pass costs at least a plain step), so
+ * drafting stops for this generation. Returns 1 when drafting may go on. */
+static int drafter_worth_it(hive_spec *s, const int32_t *hist, size_t n_hist, hive_error **err) {
     meter *m = &s->m;
     if (s->o.keep_on || m->n_draft_steps || !m->n_plain) return 1;
     int32_t ds = s->o.draft_seq, next = -1;
-    if (hive_engine_seq_truncate(s->e, ds, 0, err) != HIVE_OK) return -1;
     hive_fwd_batch one = {1, &hist[n_hist - 1], &ds, NULL, s->draft_argmax ? &next : NULL};
-    double t0 = hive_now_ms();
-    if (hive_engine_forward(s->e, &one, s->dlogits, err) != HIVE_OK) return -1;
-    m->draft_ms = hive_now_ms() - t0;
+    /* a draft model's engine may not have run yet: its first step pays
+     * one-time setup, so the faster of two is its price */
+    for (int i = 0; i < (s->o.kind == HIVE_DRAFT_MODEL ? 2 : 1); i++) {
+        if (hive_engine_seq_truncate(s->de, ds, 0, err) != HIVE_OK) return -1;
+        double t0 = hive_now_ms();
+        if (hive_engine_forward(s->de, &one, s->dlogits, err) != HIVE_OK) return -1;
+        double ms = hive_now_ms() - t0;
+        m->draft_ms = i == 0 || ms < m->draft_ms ? ms : m->draft_ms;
+    }
     m->n_draft_steps = 1;
     if (m->draft_ms <= BASE_MAX_COST * m->plain_ms) return 1;
-    m->off_left = UINT32_MAX; /* for good: the experts add too little to the base's cost */
+    m->off_left = UINT32_MAX; /* for good: the drafter costs too much of a target step */
     m->times_off++;
     return 0;
 }
 
-static int draft_base(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
-                      int32_t *out, hive_error **err) {
+/* base and model: up to max_k tokens, one forward pass of the drafter each. */
+static int draft_by_model(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k,
+                          struct hive_grammar_matcher *g, int32_t *out, hive_error **err) {
     int32_t next = -1, ds = s->o.draft_seq;
-    int worth = base_worth_it(s, hist, n_hist, err);
+    int worth = drafter_worth_it(s, hist, n_hist, err);
     if (worth <= 0) return worth;
-    if (base_sync(s, hist, n_hist, &next, err) != HIVE_OK) return -1;
+    if (drafter_sync(s, hist, n_hist, &next, err) != HIVE_OK) return -1;
     memcpy(s->dhist, hist, n_hist * sizeof *hist);
     uint32_t n = 0, in_grammar = 0;
     while (n < max_k) {
@@ -336,7 +382,7 @@ static int draft_base(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t
         if (n == max_k) break;
         hive_fwd_batch one = {1, &t, &ds, NULL, s->draft_argmax ? &next : NULL};
         double t0 = hive_now_ms();
-        if (hive_engine_forward(s->e, &one, s->dlogits, err) != HIVE_OK) {
+        if (hive_engine_forward(s->de, &one, s->dlogits, err) != HIVE_OK) {
             if (in_grammar) hive_grammar_matcher_rollback(g, in_grammar, NULL);
             return -1;
         }
@@ -351,7 +397,7 @@ int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t m
                     int32_t *out, hive_error **err) {
     if (max_k > s->m.k_now) max_k = s->m.k_now;
     if (!max_k || !n_hist) return 0;
-    if (s->o.kind == HIVE_DRAFT_BASE) return draft_base(s, hist, n_hist, max_k, g, out, err);
+    if (drafts_by_model(s->o.kind)) return draft_by_model(s, hist, n_hist, max_k, g, out, err);
     uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
     return (int)(g ? grammar_prefix(g, out, n) : n);
 }

@@ -24,6 +24,7 @@ typedef enum hive_draft_kind {
     HIVE_DRAFT_NONE = 0,
     HIVE_DRAFT_LOOKUP, /* n-gram lookup over the prompt and the text so far */
     HIVE_DRAFT_BASE,   /* the same engine without the sequence's experts */
+    HIVE_DRAFT_MODEL,  /* a second engine: another model with the same vocabulary (--draft-model) */
 } hive_draft_kind;
 
 /* --draft-max upper bound: a verify pass is at most 15 rows. Exactness needs
@@ -37,20 +38,28 @@ typedef struct hive_spec_opts {
     hive_draft_kind kind;
     uint32_t ngram;    /* lookup: longest n-gram matched (shorter ones down to 1 are tried next) */
     uint32_t k;        /* most draft tokens per step (--draft-max) */
-    /* base: the drafter's own sequence in the same engine, with no adapters
-     * (the caller creates it and may keep it across calls: its KV is reused
-     * and rolled back like the target's) */
+    /* base and model: the drafter's own sequence, with no adapters, in the
+     * target's engine (base) or in draft_engine (model). The caller creates it
+     * and may keep it across calls: its KV is reused and rolled back like the
+     * target's. */
     int32_t draft_seq;
     /* 1: never turn speculation off (tests that want every step verified);
      * 0: the meter turns it off while it is slower than plain decoding */
     int keep_on;
+    /* model: the draft model's engine (same vocabulary, a context at least the
+     * target's); NULL for the other drafters. Owned by the caller. */
+    hive_engine *draft_engine;
 } hive_spec_opts;
 
-/* --draft TEXT: "lookup", "lookup:N" (N in 1..16), "base", or "none"/"" (off);
+/* --draft TEXT: "lookup", "lookup:N" (N in 1..16), "base", "model" (the
+ * caller then sets draft_engine and draft_seq), or "none"/"" (off);
  * k is --draft-max (1..HIVE_DRAFT_MAX_K). HIVE_E_INVALID with the accepted forms otherwise. */
 hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hive_error **err);
-/* "lookup:3", "base", "none": for messages and bench output. */
+/* "lookup:3", "base", "model", "none": for messages and bench output. */
 void hive_spec_describe(const hive_spec_opts *o, char *buf, size_t cap);
+/* The engine holding the drafter's sequence (draft_seq): draft_engine for
+ * the model drafter, else the target's. */
+hive_engine *hive_spec_drafter_engine(const hive_spec_opts *o, hive_engine *target);
 
 /* The verification step of rejection sampling, for one drafted token x:
  * p is the target's final distribution (sparse, sums to 1), q the drafter's,

@@ -1,7 +1,9 @@
 #include "session/session.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/speculate.h"
 #include "experts/decoding.h"
@@ -94,18 +96,20 @@ hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err) 
     return hive_engine_seq_set_adapters(s->eng, seq, s->have_set && !s->merged ? &s->set.set : NULL, err);
 }
 
-int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session *s) {
-    memset(s, 0, sizeof *s);
-    int rc_experts;
-    /* experts' decoding defaults sit below the command line (serve: per request) */
-    if (!o->per_request_experts && (rc_experts = hive_session_apply_manifests(cfg)) != 0) return rc_experts;
-    hive_error *err = NULL;
-    double t0 = hive_now_ms();
-    const char *path = hive_config_str(cfg, "model.path");
-    if (!*path) {
-        fprintf(stderr, "hive-host: no model: pass --model PATH (a .gguf file or a Hugging Face directory)\n");
+int hive_session_weights_dtype(const char *flag, const char *name, int32_t *dtype) {
+    *dtype = -1;
+    if (!strcmp(name, "native")) return 0;
+    int d = hive_dtype_from_name(name);
+    if (d != HIVE_DTYPE_F32 && d != HIVE_DTYPE_BF16 && d != HIVE_DTYPE_F16 && d != HIVE_DTYPE_Q8_0 &&
+        d != HIVE_DTYPE_Q4_0 && d != HIVE_DTYPE_Q4_1) {
+        fprintf(stderr, "hive-host: %s %s: must be native, f32, f16, bf16, q8_0, q4_0 or q4_1\n", flag, name);
         return 2;
     }
+    *dtype = d;
+    return 0;
+}
+
+int hive_session_engine_opts(const hive_config *cfg, const hive_session_opts *o, hive_engine_opts *eo_out) {
     hive_engine_opts eo;
     hive_engine_opts_default(&eo);
     eo.ctx = (uint32_t)hive_config_int(cfg, "model.ctx");
@@ -137,16 +141,29 @@ int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session
         fprintf(stderr, "hive-host: --kv-dtype %s: must be f16, f32 or q8_0\n", kv);
         return 2;
     }
-    const char *wt = hive_config_str(cfg, "model.weights");
-    if (strcmp(wt, "native") != 0) {
-        int d = hive_dtype_from_name(wt);
-        if (d != HIVE_DTYPE_F32 && d != HIVE_DTYPE_BF16 && d != HIVE_DTYPE_F16 && d != HIVE_DTYPE_Q8_0 &&
-            d != HIVE_DTYPE_Q4_0 && d != HIVE_DTYPE_Q4_1) {
-            fprintf(stderr, "hive-host: --weights %s: must be native, f32, f16, bf16, q8_0, q4_0 or q4_1\n", wt);
-            return 2;
-        }
-        eo.weights_dtype = d;
+    int32_t wd;
+    int rc = hive_session_weights_dtype("--weights", hive_config_str(cfg, "model.weights"), &wd);
+    if (rc) return rc;
+    if (wd >= 0) eo.weights_dtype = wd;
+    *eo_out = eo;
+    return 0;
+}
+
+int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session *s) {
+    memset(s, 0, sizeof *s);
+    int rc_experts;
+    /* experts' decoding defaults sit below the command line (serve: per request) */
+    if (!o->per_request_experts && (rc_experts = hive_session_apply_manifests(cfg)) != 0) return rc_experts;
+    hive_error *err = NULL;
+    double t0 = hive_now_ms();
+    const char *path = hive_config_str(cfg, "model.path");
+    if (!*path) {
+        fprintf(stderr, "hive-host: no model: pass --model PATH (a .gguf file or a Hugging Face directory)\n");
+        return 2;
     }
+    hive_engine_opts eo;
+    int rc_opts = hive_session_engine_opts(cfg, o, &eo);
+    if (rc_opts) return rc_opts;
 
     if (hive_registry_scan(&s->reg, cfg, &err) != HIVE_OK) return fail(err, NULL);
     hive_registry_warn_rejected(&s->reg);
@@ -173,6 +190,8 @@ void hive_session_close(hive_session *s) {
     /* adapters hold device memory: release them before the engine's device */
     if (s->have_set) hive_expert_set_release(&s->set);
     hive_expert_cache_free(s->experts);
+    hive_engine_free(s->draft_eng); /* before the plugin is unloaded */
+    hive_model_close(s->draft_model);
     hive_engine_free(s->eng); /* before the plugin is unloaded */
     hive_tokenizer_free(s->tok);
     hive_model_close(s->model);
@@ -212,16 +231,43 @@ int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_o
     hive_session_opts so = {hive_session_seqs_for(cfg, 1), 1, 0};
     rc = hive_session_open(cfg, &so, s);
     if (!rc) rc = hive_session_spec_opts(cfg, s, spec);
+    if (!rc && spec->kind == HIVE_DRAFT_MODEL) rc = hive_session_open_draft(cfg, s);
     if (rc) hive_session_close(s);
     return rc;
 }
 
 int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, hive_spec_opts *o) {
     hive_error *err = NULL;
-    if (hive_spec_parse(hive_config_str(cfg, "speculative.draft"), (uint32_t)hive_config_int(cfg, "speculative.draft_max"),
-                        o, &err) != HIVE_OK) {
+    const char *draft = hive_config_str(cfg, "speculative.draft");
+    const char *model = hive_config_str(cfg, "speculative.draft_model");
+    const char *weights = hive_config_str(cfg, "speculative.draft_weights");
+    /* --draft-model M alone is enough to ask for its drafting */
+    if (!*draft && *model) draft = "model";
+    if (hive_spec_parse(draft, (uint32_t)hive_config_int(cfg, "speculative.draft_max"), o, &err) != HIVE_OK) {
         fprintf(stderr, "hive-host: %s\n", hive_error_message(err));
         hive_error_free(err);
+        return 2;
+    }
+    if (o->kind == HIVE_DRAFT_MODEL && !*model) {
+        fprintf(stderr, "hive-host: --draft model drafts with a second model: give it with --draft-model PATH (a .gguf "
+                        "file or a Hugging Face directory with the target's vocabulary)\n");
+        return 2;
+    }
+    if (*model && o->kind != HIVE_DRAFT_MODEL && strcmp(draft, "none") != 0) {
+        fprintf(stderr, "hive-host: --draft-model %s goes with --draft model (or no --draft), not --draft %s\n", model,
+                draft);
+        return 2;
+    }
+    /* a missing draft model before the target is loaded */
+    if (!s && o->kind == HIVE_DRAFT_MODEL && access(model, R_OK) != 0) {
+        fprintf(stderr, "hive-host: --draft-model %s: %s\n", model, strerror(errno));
+        return 2;
+    }
+    int32_t wd;
+    if (hive_session_weights_dtype("--draft-weights", weights, &wd)) return 2;
+    if (strcmp(weights, "native") != 0 && !*model) {
+        fprintf(stderr, "hive-host: --draft-weights %s sets the draft model's weights: it needs --draft-model PATH\n",
+                weights);
         return 2;
     }
     if (s && o->kind == HIVE_DRAFT_BASE && (!s->have_set || s->merged)) {
@@ -238,8 +284,15 @@ uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs) {
 }
 
 int hive_session_spec_seq(hive_session *s, hive_spec_opts *o) {
-    if (o->kind != HIVE_DRAFT_BASE) return 0;
+    if (o->kind != HIVE_DRAFT_BASE && o->kind != HIVE_DRAFT_MODEL) return 0;
     hive_error *err = NULL;
-    if (hive_engine_seq_new(s->eng, &o->draft_seq, &err) != HIVE_OK) return fail(err, "--draft base");
+    if (o->kind == HIVE_DRAFT_MODEL) o->draft_engine = s->draft_eng;
+    hive_engine *de = hive_spec_drafter_engine(o, s->eng);
+    if (!de) {
+        fprintf(stderr, "hive-host: --draft model: the draft model is not open\n");
+        return 1;
+    }
+    if (hive_engine_seq_new(de, &o->draft_seq, &err) != HIVE_OK)
+        return fail(err, o->kind == HIVE_DRAFT_BASE ? "--draft base" : "--draft-model");
     return 0;
 }

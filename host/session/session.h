@@ -29,6 +29,10 @@ typedef struct hive_session {
     int have_set;
     int merged;              /* --merge folded the expert into the weights */
     double experts_ms;       /* cold load of all experts */
+    /* --draft-model: the drafting model and its engine (same backend and
+     * device, one sequence, no experts); NULL for other drafters */
+    hive_model_files *draft_model;
+    hive_engine *draft_eng;
 } hive_session;
 
 typedef struct hive_session_opts {
@@ -42,6 +46,13 @@ typedef struct hive_session_opts {
 
 /* Prints the error and returns a non-zero exit code (2 usage, 1 runtime) on failure. */
 int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session *s);
+/* The engine options of the configuration (model.*, rope.*, threads, ...);
+ * prints the error and returns 2 on a bad value. */
+int hive_session_engine_opts(const hive_config *cfg, const hive_session_opts *o, hive_engine_opts *eo);
+/* A --weights value (flag names it in the error): *dtype = -1 for "native",
+ * else the HIVE_DTYPE_* to requantize to. Prints the error and returns 2
+ * when it is not one of native, f32, f16, bf16, q8_0, q4_0, q4_1. */
+int hive_session_weights_dtype(const char *flag, const char *name, int32_t *dtype);
 void hive_session_close(hive_session *s);
 /* Attach the session's experts (or none) to a sequence. */
 hive_status hive_session_attach(hive_session *s, int32_t seq, hive_error **err);
@@ -54,22 +65,35 @@ void hive_session_gen_params(const hive_config *cfg, hive_gen_params *p);
  * from parallel request handlers. */
 void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *max_tokens);
 
-/* speculative.draft / draft_max as options (kind NONE when off); prints the
- * error and returns 2 on a bad value. --draft base without experts (or with
- * --merge) is refused too, once the session is open (s != NULL). */
+/* speculative.draft / draft_max / draft_model / draft_weights as options
+ * (kind NONE when off); prints the error and returns 2 on a bad value.
+ * --draft-model M alone means --draft model, which needs it; --draft-weights
+ * needs a draft model. --draft base without experts (or with --merge) is
+ * refused too, once the session is open (s != NULL). */
 struct hive_spec_opts;
 int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, struct hive_spec_opts *o);
 /* generate, chat and bench --draft: check the speculative options before any
- * loading, open the session for one sequence (plus the base drafter's), then
- * resolve the options against it. Returns an exit code; on failure nothing
- * stays open. */
+ * loading, open the session for one sequence (plus the base drafter's) and
+ * the draft model (--draft-model), then resolve the options against it.
+ * Returns an exit code; on failure nothing stays open. */
 int hive_session_open_speculative(hive_config *cfg, hive_session *s, struct hive_spec_opts *spec);
 /* Engine sequence slots a front end needs: one per sequence it runs, plus the
  * base drafter's own (--draft base). */
 uint32_t hive_session_seqs_for(const hive_config *cfg, uint32_t seqs);
-/* --draft base: the drafter's sequence (no adapters); o->draft_seq stays -1
- * for other drafters. Prints the error and returns 1 on failure. */
+/* --draft base / model: the drafter's sequence (no adapters) in the target's
+ * engine or the draft model's (o->draft_engine); o->draft_seq stays -1 for
+ * lookup. Prints the error and returns 1 on failure. */
 int hive_session_spec_seq(hive_session *s, struct hive_spec_opts *o);
+
+/* --draft-model (draft_model.c): open speculative.draft_model at
+ * speculative.draft_weights into s->draft_model / s->draft_eng, on the
+ * session's backend and device with the target's context, after checking
+ * that its vocabulary is the target's. Prints the error; returns 2 when the
+ * vocabularies differ, 1 when the model does not load. */
+int hive_session_open_draft(const hive_config *cfg, hive_session *s);
+/* HIVE_OK when the two vocabularies have the same tokens under the same ids;
+ * else HIVE_E_INVALID naming the first id that differs (and both counts). */
+hive_status hive_vocab_check_same(const hive_vocab_src *target, const hive_vocab_src *draft, hive_error **err);
 
 /* experts.paths as given: "PATH" or "PATH:W" (experts/weight.h), in order
  * (expert_specs.c). */

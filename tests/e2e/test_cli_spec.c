@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define EXPERTS HIVE_SOURCE_DIR "/examples/experts"
+#define TINY HIVE_SOURCE_DIR "/tests/golden/data/llama" /* a 260-token vocabulary */
 #include "cli_run.h"
 
 static void test_usage(void **s) {
@@ -26,6 +27,16 @@ static void test_usage(void **s) {
     EXPECT(2, "chat --model /nonexistent.gguf --draft lookup:x < /dev/null", "n-gram length");
     EXPECT(2, "bench --model /nonexistent.gguf --draft lookup", "--prompt TEXT is required");
     EXPECT(2, "bench --model /nonexistent.gguf --draft lookup --prompt x -b 2", "-b and -d do not apply");
+    /* --draft-model: the flags agree, the file exists, the weight format is known */
+    EXPECT(2, "generate --model /nonexistent.gguf --draft model --prompt x", "give it with --draft-model PATH");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft-weights q4_1 --prompt x", "it needs --draft-model PATH");
+    EXPECT(2, "bench --model /nonexistent.gguf --draft-weights q4_1 --prompt x", "it needs --draft-model PATH");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup --draft-model " TINY " --prompt x",
+           "goes with --draft model (or no --draft), not --draft lookup");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft-model /nonexistent-draft.gguf --prompt x",
+           "--draft-model /nonexistent-draft.gguf: No such file or directory");
+    EXPECT(2, "chat --model /nonexistent.gguf --draft model --draft-model " TINY " --draft-weights q5_k < /dev/null",
+           "--draft-weights q5_k: must be native, f32, f16, bf16, q8_0, q4_0 or q4_1");
 }
 
 static void test_real_model(void **s) {
@@ -36,7 +47,7 @@ static void test_real_model(void **s) {
         skip();
     }
     static char plain[1 << 16];
-    char args[2048];
+    char args[4096];
     const char *q = "'Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n"
                     "Question: Which users live in Toronto and how old are they?'";
     /* the same bytes with and without each drafter (SQL expert, its grammar) */
@@ -57,6 +68,26 @@ static void test_real_model(void **s) {
     /* base without experts: a usage error that names the way out */
     snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --draft base --prompt x", m);
     EXPECT(2, args, "use --draft lookup");
+    /* --draft-model: another vocabulary is refused, naming the first id that differs */
+    snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --draft-model %s --prompt x", m, TINY);
+    EXPECT(2, args, "token id 0 is '<|endoftext|>' in the target, 'Ā' in the draft");
+    /* the same bytes with SmolLM2 at q4_1 drafting for itself at f32 (cheap
+     * enough that the meter lets it draft: bench below counts the passes);
+     * one thread: f32 decoding on two threads crawls when other jobs hold the cores */
+    const char *story = "'Write a short story about a dragon who learns to bake bread.'";
+    snprintf(args, sizeof args, "--cpu --threads 1 generate --model %s --weights f32 --chat --greedy --max-tokens 24 "
+             "--prompt %s", m, story);
+    EXPECT(0, args, "");
+    memcpy(plain, g_out, sizeof plain);
+    snprintf(args, sizeof args, "--cpu --threads 1 generate --model %s --weights f32 --chat --greedy --max-tokens 24 "
+             "--draft-model %s --draft-weights q4_1 --prompt %s", m, m, story);
+    EXPECT(0, args, "");
+    if (strcmp(plain, g_out)) fail_msg("--draft-model changed the output:\nplain: %s\nspec:  %s", plain, g_out);
+    snprintf(args, sizeof args, "--cpu --threads 1 bench --model %s --weights f32 --chat --greedy -n 24 --json "
+             "--draft-model %s --draft-weights q4_1 --prompt %s", m, m, story);
+    EXPECT(0, args, "\"draft\":\"model\"");
+    assert_non_null(strstr(g_out, "\"identical_output\":true"));
+    if (strstr(g_out, "\"verify_passes\":0,")) fail_msg("bench --draft-model never drafted: %s", g_out);
     /* bench --draft: both runs in one command */
     snprintf(args, sizeof args, "--cpu --threads 2 bench --model %s --greedy -n 32 --draft lookup --prompt "
              "'Repeat: red, green, blue, red, green, blue, red, green'", m);

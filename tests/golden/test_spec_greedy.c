@@ -7,7 +7,8 @@
  * lookup and no experts, $HIVE_SPEC_PROMPTS to change it; one prompt per
  * expert and drafter; skipped without the model).
  * Each case also requires drafts to have been accepted and rejected, so the
- * comparison exercises both paths. */
+ * comparison exercises both paths. The draft-model drafter has its own test
+ * (test_spec_draft_model.c: it needs engines of its own). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,8 +139,9 @@ static void tiny_cases(golden_env *g, const hive_tokenizer *tok, const hive_adap
     const uint32_t V = hive_engine_hparams(g->eng)->vocab;
     /* the meter stays out of the way (keep_on): every step that can draft is verified */
     static const hive_spec_opts drafters[] = {
-        {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1}, {HIVE_DRAFT_BASE, 0, 8, -1, 1}, /* every set */
-        {HIVE_DRAFT_LOOKUP, 1, 4, -1, 1}, {HIVE_DRAFT_BASE, 0, HIVE_DRAFT_MAX_K, -1, 1}}; /* LoRA and no experts */
+        {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL}, {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL}, /* every set */
+        /* LoRA and no experts */
+        {HIVE_DRAFT_LOOKUP, 1, 4, -1, 1, NULL}, {HIVE_DRAFT_BASE, 0, HIVE_DRAFT_MAX_K, -1, 1, NULL}};
     for (size_t d = 0; d < sizeof drafters / sizeof drafters[0]; d++) {
         if (drafters[d].kind == HIVE_DRAFT_BASE && !set) continue; /* base needs experts (refused: below) */
         if (d >= 2 && set && set->id != 100) continue;
@@ -195,7 +197,7 @@ static void test_tiny(void **state) {
     int32_t seq, dseq;
     assert_int_equal(hive_engine_seq_new(g.eng, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(g.eng, &dseq, NULL), HIVE_OK);
-    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0};
+    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0, NULL};
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
     hive_sampling_defaults(&gp.sampling);
@@ -294,7 +296,7 @@ static void batched_reference(golden_env *g, int32_t *const *prompts, const size
 #define SMOL_BATCH 10
 
 static void smol_lookup_50(golden_env *g, const hive_tokenizer *tok, int n_prompts) {
-    const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0}; /* the meter on, as hive-host runs */
+    const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0, NULL}; /* the meter on, as hive-host runs */
     spec_totals tot = {0};
     static gen_out run;
     for (int b0 = 0; b0 < n_prompts; b0 += SMOL_BATCH) {
@@ -362,7 +364,7 @@ static void test_smollm2(void **state) {
     assert_int_equal(hive_expert_cache_new(256u << 20, &target, &cache, NULL), HIVE_OK);
     static const char *const experts[] = {"json", "sql", "ia3", "soft-prompt"};
     static const int own_prompt[] = {1, 0, 4, 2}; /* a prompt of the kind each expert was trained for */
-    const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1};
+    const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1, NULL};
     for (int i = 0; i < 4; i++) {
         char path[600], what[96];
         snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, experts[i]);

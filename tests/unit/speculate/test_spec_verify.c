@@ -257,10 +257,17 @@ static void test_parse(void **state) {
     assert_int_equal(o.k, 4);
     assert_int_equal(hive_spec_parse("base", 8, &o, NULL), HIVE_OK);
     assert_int_equal(o.kind, HIVE_DRAFT_BASE);
+    assert_int_equal(hive_spec_parse("model", 6, &o, NULL), HIVE_OK);
+    assert_int_equal(o.kind, HIVE_DRAFT_MODEL);
+    assert_int_equal(o.k, 6);
+    assert_null(o.draft_engine); /* the caller opens the draft model */
+    char name[16];
+    hive_spec_describe(&o, name, sizeof name);
+    assert_string_equal(name, "model");
     assert_int_equal(hive_spec_parse("", 0, &o, NULL), HIVE_OK);
     assert_int_equal(o.kind, HIVE_DRAFT_NONE);
     assert_int_equal(hive_spec_parse("none", 8, &o, NULL), HIVE_OK);
-    const char *bad[] = {"nonsense", "lookup:", "lookup:0", "lookup:17", "lookup:3x", "lookups", "base:2"};
+    const char *bad[] = {"nonsense", "lookup:", "lookup:0", "lookup:17", "lookup:3x", "lookups", "base:2", "model:q4_1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(hive_spec_parse(bad[i], 8, &o, &err), HIVE_E_INVALID);
         assert_non_null(strstr(hive_error_message(err), "--draft"));
