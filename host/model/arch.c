@@ -317,7 +317,9 @@ static hive_status bind_moe(binder *b, uint32_t l, hive_error **err) {
     hive_tensor_view **each[3] = {&t->moe_gate, &t->moe_up, &t->moe_down};
     static const int rows[3] = {D_MOE_FFN, D_MOE_FFN, D_HIDDEN}, cols[3] = {D_HIDDEN, D_HIDDEN, D_MOE_FFN};
     model_priv *p = m->priv;
-    for (int k = 0; k < 3; k++) *each[k] = p->expert_views + ((uint64_t)l * 3 + k) * E;
+    if (!(p->expert_views[l] = calloc(3 * (size_t)E, sizeof **p->expert_views)))
+        return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (int k = 0; k < 3; k++) *each[k] = p->expert_views[l] + (size_t)k * E;
     snprintf(name, sizeof name, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
     if ((st = bind(b, name, D_EXPERTS, D_HIDDEN, 1, &t->moe_router, err))) return st;
     if (m->hp.moe_shared_ffn && (st = bind_shared_expert(b, l, err))) return st;
@@ -512,7 +514,7 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
     }
     if (!st && hp->n_experts) {
         model_priv *pw = m->priv;
-        pw->expert_views = calloc((size_t)hp->n_layers * 3 * hp->n_experts, sizeof *pw->expert_views);
+        pw->expert_views = calloc(hp->n_layers, sizeof *pw->expert_views);
         if (!pw->expert_views) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
     for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);

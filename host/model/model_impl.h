@@ -16,7 +16,9 @@ typedef struct model_priv {
     int hf_attention_bias;      /* HF config attention_bias */
     uint8_t *moe_layer;         /* [n_layers] 1: the config makes layer l route to experts (HF MoE) */
     uint8_t *ssm_layer;         /* [n_layers] 1: layer l is a Mamba2 mixer (hybrid models) */
-    hive_tensor_view *expert_views; /* the layers' moe_gate/up/down arrays, one allocation */
+    /* [n_layers] each routed layer's moe_gate/up/down views (3 x n_experts), allocated when the
+     * layer is bound, so a file claiming many layers and experts costs nothing it does not hold */
+    hive_tensor_view **expert_views;
 } model_priv;
 
 #define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2 deepseek_v2 granitemoehybrid"
