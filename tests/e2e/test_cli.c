@@ -238,8 +238,9 @@ static void test_bench_graphs_and_lora_paths(void **s) {
     assert_int_equal(system(args), 0);
 }
 
-/* the second chat turn reuses the first's KV (model: a golden fixture) */
-static void chat_reuses_kv(const char *model) {
+/* Two chat turns on a golden fixture with --verbose stats into g_out; the
+ * two turns' "[prompt ..." lines in *t1, *t2. */
+static void chat_two_turns(const char *model, const char **t1, const char **t2) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/%s --greedy "
@@ -250,8 +251,14 @@ static void chat_reuses_kv(const char *model) {
     size_t n = fread(g_out, 1, sizeof g_out - 1, p);
     g_out[n] = 0;
     assert_int_equal(pclose(p), 0);
-    const char *t1 = strstr(g_out, "[prompt "), *t2 = t1 ? strstr(t1 + 1, "[prompt ") : NULL;
-    if (!t1 || !t2) fail_msg("expected two turns with --verbose stats:\n%s", g_out);
+    *t1 = strstr(g_out, "[prompt "), *t2 = *t1 ? strstr(*t1 + 1, "[prompt ") : NULL;
+    if (!*t1 || !*t2) fail_msg("%s: expected two turns with --verbose stats:\n%s", model, g_out);
+}
+
+/* the second chat turn reuses the first's KV (model: a golden fixture) */
+static void chat_reuses_kv(const char *model) {
+    const char *t1, *t2;
+    chat_two_turns(model, &t1, &t2);
     unsigned fed1, reused1, fed2, reused2;
     assert_int_equal(sscanf(t1, "[prompt %u tokens (%u reused)", &fed1, &reused1), 2);
     assert_int_equal(sscanf(t2, "[prompt %u tokens (%u reused)", &fed2, &reused2), 2);
@@ -309,18 +316,8 @@ static void test_mamba2_model(void **s) {
     snprintf(args, sizeof args, "info --model %s/tests/golden/data/granitemoehybrid", HIVE_SOURCE_DIR);
     EXPECT(0, args, "mixers:         mamba2 attention mamba2");
     assert_non_null(strstr(g_out, "0.5 MiB KV cache (f16, ctx 4096, 1 attention layers) + 20.5 KiB Mamba2 state"));
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "printf 'Hello\\nAgain\\n' | HIVE_LOG=warn %s --cpu chat --model %s/tests/golden/data/mamba2 --greedy "
-             "--max-tokens 4 --verbose 2>&1",
-             HOST, HIVE_SOURCE_DIR);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(g_out, 1, sizeof g_out - 1, p);
-    g_out[n] = 0;
-    assert_int_equal(pclose(p), 0);
-    const char *t1 = strstr(g_out, "[prompt ");
-    if (!t1 || !strstr(t1 + 1, "[prompt ")) fail_msg("expected two chat turns:\n%s", g_out);
+    const char *t1, *t2; /* two turns run (the second recomputes unless it extends the whole first) */
+    chat_two_turns("mamba2", &t1, &t2);
 }
 
 /* chat: a turn that cannot fit the context is refused with a message and
