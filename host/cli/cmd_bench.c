@@ -182,6 +182,9 @@ int hive_cmd_bench(hive_cli *cli) {
             cJSON_AddNumberToObject(o, "ttft_ms", best_ttft);
             cJSON_AddNumberToObject(o, "load_ms", s.load_ms);
             cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
+            /* what the engine allocated: `info --json` predicts these (memory.kv_bytes at -b 1, ctx) */
+            cJSON_AddNumberToObject(o, "kv_bytes", (double)hive_engine_kv_bytes(s.eng));
+            cJSON_AddNumberToObject(o, "state_bytes_per_sequence", (double)hive_engine_state_bytes(s.eng));
             if (s.have_set) {
                 cJSON_AddNumberToObject(o, "experts", (double)n_exp);
                 cJSON_AddBoolToObject(o, "mixed_experts", cli->mix);

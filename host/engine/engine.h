@@ -47,6 +47,8 @@ void hive_engine_free(hive_engine *e);
 const hive_hparams *hive_engine_hparams(const hive_engine *e);
 uint64_t hive_engine_weight_bytes(const hive_engine *e); /* as uploaded */
 uint64_t hive_engine_kv_bytes(const hive_engine *e);
+/* Mamba2 state bytes each sequence slot holds (conv windows + SSM states, all layers), as allocated; 0 without. */
+uint64_t hive_engine_state_bytes(const hive_engine *e);
 uint32_t hive_engine_ctx(const hive_engine *e);
 
 /* Sequences: ids are small integers; a new sequence is empty. */

@@ -92,6 +92,7 @@ struct hive_engine {
     moe_scratch moe;                  /* NULL arrays when the model has no experts */
     hive_weight *ssm_ones;            /* [1, inner / groups] of 1: the gated norm's per-group RMSNorm */
     uint32_t n_ssm_layers;
+    uint64_t ssm_state_bytes;         /* per sequence slot, summed as ssm.c allocates the state buffers */
 
     const hive_model_files *model;    /* for adapters' base access */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine

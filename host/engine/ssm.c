@@ -31,6 +31,7 @@ hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err) {
         uint64_t cb = S * (conv_cols(hp) ? conv_cols(hp) : 1) * sizeof(float), sb = S * scan_cols(hp) * sizeof(float);
         TRY(e->be->buffer_alloc(e->dev, cb, &w->ssm_conv_state, err));
         TRY(e->be->buffer_alloc(e->dev, sb, &w->ssm_scan_state, err));
+        e->ssm_state_bytes += (conv_cols(hp) + scan_cols(hp)) * sizeof(float);
     }
     uint32_t group = hp->ssm_inner / hp->ssm_groups;
     float *ones = malloc(group * sizeof *ones);
@@ -41,6 +42,8 @@ hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err) {
     free(ones);
     return st;
 }
+
+uint64_t hive_engine_state_bytes(const hive_engine *e) { return e->ssm_state_bytes; }
 
 void hive_engine_ssm_free(hive_engine *e) {
     for (uint32_t l = 0; e->layers && l < e->hp.n_layers; l++) {

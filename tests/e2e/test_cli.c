@@ -296,6 +296,37 @@ static void test_moe_models(void **s) {
     chat_reuses_kv("deepseek_v2");
 }
 
+/* The number after "key": in g_out (pretty or compact JSON); -1 if absent. */
+static double json_number(const char *key) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(g_out, pat);
+    return at ? strtod(at + strlen(pat), NULL) : -1;
+}
+
+/* info's memory figures are what the engine allocates: its KV cache (only
+ * attention layers; a latent row for MLA) and its Mamba2 state per sequence,
+ * for each layer type, against bench's report of the allocation. */
+static void test_info_memory_is_allocated(void **s) {
+    (void)s;
+    static const char *const models[] = {"qwen3_moe", "deepseek_v2_qlora", "mamba2", "granitemoehybrid"};
+    char args[2048];
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        snprintf(args, sizeof args, "--ctx 256 info --json --model %s/tests/golden/data/%s", HIVE_SOURCE_DIR, models[i]);
+        EXPECT(0, args, "\"memory\"");
+        double kv = json_number("kv_bytes"), state = json_number("ssm_state_bytes_per_sequence");
+        snprintf(args, sizeof args, "--cpu --ctx 256 bench --model %s/tests/golden/data/%s -p 4 -n 2 -b 1 --json",
+                 HIVE_SOURCE_DIR, models[i]);
+        EXPECT(0, args, "\"kv_bytes\"");
+        double kv_alloc = json_number("kv_bytes"), state_alloc = json_number("state_bytes_per_sequence");
+        if (kv != kv_alloc || state != state_alloc || kv < 0 || state < 0)
+            fail_msg("%s: info says KV %.0f B + state %.0f B per sequence, the engine allocated %.0f + %.0f", models[i],
+                     kv, state, kv_alloc, state_alloc);
+        if (!strcmp(models[i], "mamba2") ? kv != 0 || state <= 0 : kv <= 0)
+            fail_msg("%s: KV %.0f B, state %.0f B: not the shape of this model", models[i], kv, state);
+    }
+}
+
 /* Mamba2 through the CLI: info describes the mixers and the per-sequence
  * state instead of a KV cache; generate and a two-turn chat run; speculative
  * decoding is refused with the reason (it rolls back, a state cannot). */
@@ -386,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_moe_models),
         cmocka_unit_test(test_mamba2_model),
+        cmocka_unit_test(test_info_memory_is_allocated),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };
