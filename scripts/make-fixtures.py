@@ -139,12 +139,13 @@ MODELS = {
         kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16, first_k_dense_replace=3,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     ),
-    # deepseek_v2_moe: latent attention and DeepSeek's experts from layer 1 on (first_k_dense_replace
-    # 1): 8 routed experts (16 wide), group-limited top-2 (the best 2 of 4 groups), weights times
-    # routed_scaling_factor 2.0, not renormalised, plus 1 shared expert; 3 layers
+    # deepseek_v2_moe: latent attention with a query latent (24 wide; llama.cpp's deepseek2 needs
+    # one) and DeepSeek's experts from layer 1 on (first_k_dense_replace 1): 8 routed experts
+    # (16 wide), group-limited top-2 (the best 2 of 4 groups), weights times routed_scaling_factor
+    # 2.0, not renormalised, plus 1 shared expert; 3 layers
     "deepseek_v2_moe": lambda: DeepseekV2Config(
         **{**COMMON, "num_key_value_heads": 4}, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
-        q_lora_rank=None, kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16,
+        q_lora_rank=24, kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16,
         first_k_dense_replace=1, n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=16,
         n_shared_experts=1, topk_method="group_limited_greedy", n_group=4, topk_group=2,
         routed_scaling_factor=2.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},

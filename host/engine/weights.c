@@ -322,7 +322,15 @@ static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer
         return st;
     const hive_tensor_view *qv = t->mla_q_a.data ? &t->mla_q_b : &t->wq;
     int64_t qcols = qv->shape[1];
-    float *q = f32_copy(qv, err), *kvb = q ? f32_copy(&t->mla_kv_b, err) : NULL;
+    /* HF: kv_b [heads x (nope + v), r], transposed per head below; GGUF: k_b
+     * already holds W_kb^T per head, v_b W_vb */
+    int split = !t->mla_kv_b.data;
+    float *q = f32_copy(qv, err), *kvb = q ? f32_copy(split ? &t->mla_k_b : &t->mla_kv_b, err) : NULL;
+    float *vb_all = kvb && split ? f32_copy(&t->mla_v_b, err) : NULL;
+    if (kvb && split && !vb_all) {
+        free(q), free(kvb);
+        return HIVE_E_NOMEM;
+    }
     float *tmp = kvb ? malloc((size_t)H * (nope + rope) * qcols * sizeof *tmp) : NULL;
     if (!q || !kvb || !tmp) {
         free(q), free(kvb);
@@ -344,8 +352,13 @@ static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer
     if (st == HIVE_OK && (!w->mla_kb_t || !w->mla_vb)) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t h = 0; st == HIVE_OK && h < H; h++) {
         const float *kb = kvb + (uint64_t)h * (nope + v) * r, *vb = kb + (uint64_t)nope * r;
-        for (uint32_t i = 0; i < r; i++) /* W_kb^T: [r, nope] */
-            for (uint32_t j = 0; j < nope; j++) tmp[(uint64_t)i * nope + j] = kb[(uint64_t)j * r + i];
+        if (split) { /* GGUF: the head's W_kb^T [r, nope] and W_vb [v, r] as stored */
+            memcpy(tmp, kvb + (uint64_t)h * r * nope, (size_t)r * nope * sizeof *tmp);
+            vb = vb_all + (uint64_t)h * v * r;
+        } else {
+            for (uint32_t i = 0; i < r; i++) /* W_kb^T: [r, nope] */
+                for (uint32_t j = 0; j < nope; j++) tmp[(uint64_t)i * nope + j] = kb[(uint64_t)j * r + i];
+        }
         snprintf(name, sizeof name, "blk.%u.mla_kb_t.%u", l, h);
         hive_weight_desc dk = {sizeof dk, HIVE_DTYPE_F32, r, nope, name};
         st = e->be->weight_upload(e->dev, &dk, tmp, &w->mla_kb_t[h], err);
@@ -354,7 +367,7 @@ static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer
         if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &dv, vb, &w->mla_vb[h], err);
         if (st == HIVE_OK) e->weight_bytes += ((uint64_t)r * nope + (uint64_t)v * r) * 4;
     }
-    free(q), free(kvb), free(tmp);
+    free(q), free(kvb), free(vb_all), free(tmp);
     return st;
 }
 

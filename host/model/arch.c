@@ -16,7 +16,8 @@ int model_arch_from_name(const char *name, hive_arch *out) {
         {"llama", HIVE_ARCH_LLAMA}, {"qwen2", HIVE_ARCH_QWEN2}, {"qwen3", HIVE_ARCH_QWEN3},
         {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
         {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2},
-        {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}, {"granitemoehybrid", HIVE_ARCH_GRANITE_HYBRID}};
+        {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}, {"deepseek2", HIVE_ARCH_DEEPSEEK2}, /* llama.cpp's name */
+        {"granitemoehybrid", HIVE_ARCH_GRANITE_HYBRID}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -106,7 +107,7 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 enum {
     D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE,
     D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE,
-    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O, D_FFN2
+    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O, D_FFN2, D_HEADS, D_MLA_NOPE, D_MLA_V
 };
 enum {
     NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM,
@@ -162,6 +163,9 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_MLA_KVB: return (int64_t)hp->n_heads * (hp->mla_nope + hp->mla_v);
     case D_MLA_O: return (int64_t)hp->n_heads * hp->mla_v;
     case D_FFN2: return 2 * (int64_t)hp->ffn;
+    case D_HEADS: return hp->n_heads;
+    case D_MLA_NOPE: return hp->mla_nope;
+    case D_MLA_V: return hp->mla_v;
     case D_SSM_GROUPS: return hp->ssm_groups;
     case D_SSM_GROUP_SIZE: return hp->ssm_groups ? hp->ssm_inner / hp->ssm_groups : 0;
     default: return 0;
@@ -240,33 +244,35 @@ static hive_status bind_granite_mlp(binder *b, uint32_t l, hive_error **err) {
     return bind(b, name, D_HIDDEN, D_FFN, 1, &t->w_down, err);
 }
 
-/* DeepSeek-V2's latent attention (Hugging Face names): q_proj, or the query
- * latent q_a_proj / q_a_layernorm / q_b_proj; kv_a_proj_with_mqa,
- * kv_a_layernorm, kv_b_proj; o_proj [hidden, heads * v]. */
+/* DeepSeek-V2's latent attention: q_proj, or the query latent q_a_proj /
+ * q_a_layernorm / q_b_proj; kv_a_proj_with_mqa, kv_a_layernorm; kv_b_proj
+ * (Hugging Face) or llama.cpp's per-head split attn_k_b [heads, kv rank,
+ * nope] (W_kb transposed) and attn_v_b [heads, v, kv rank]; o_proj. */
 static hive_status bind_mla(binder *b, uint32_t l, hive_error **err) {
     hive_model_files *m = b->m;
     hive_layer_tensors *t = &m->layers[l];
-    if (m->is_gguf) return hive_fail(err, HIVE_E_UNSUPPORTED, "GGUF deepseek2 files are not supported yet");
-    const int qlat = m->hp.mla_q_rank > 0;
+    const int qlat = m->hp.mla_q_rank > 0, gguf = m->is_gguf;
     const struct {
         hive_tensor_view *dst;
-        const char *name;
-        int rows, cols, need;
+        const char *hf, *gguf;
+        int d0, rows, cols, need;
     } k[] = {
-        {&t->wq, "self_attn.q_proj.weight", D_MLA_Q, D_HIDDEN, !qlat},
-        {&t->mla_q_a, "self_attn.q_a_proj.weight", D_MLA_QRANK, D_HIDDEN, qlat},
-        {&t->mla_q_a_norm, "self_attn.q_a_layernorm.weight", D_MLA_QRANK, D_NONE, qlat},
-        {&t->mla_q_b, "self_attn.q_b_proj.weight", D_MLA_Q, D_MLA_QRANK, qlat},
-        {&t->mla_kv_a, "self_attn.kv_a_proj_with_mqa.weight", D_MLA_KVA, D_HIDDEN, 1},
-        {&t->mla_kv_a_norm, "self_attn.kv_a_layernorm.weight", D_MLA_KVRANK, D_NONE, 1},
-        {&t->mla_kv_b, "self_attn.kv_b_proj.weight", D_MLA_KVB, D_MLA_KVRANK, 1},
-        {&t->wo, "self_attn.o_proj.weight", D_HIDDEN, D_MLA_O, 1},
+        {&t->wq, "self_attn.q_proj.weight", "attn_q.weight", D_NONE, D_MLA_Q, D_HIDDEN, !qlat},
+        {&t->mla_q_a, "self_attn.q_a_proj.weight", "attn_q_a.weight", D_NONE, D_MLA_QRANK, D_HIDDEN, qlat},
+        {&t->mla_q_a_norm, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", D_NONE, D_MLA_QRANK, D_NONE, qlat},
+        {&t->mla_q_b, "self_attn.q_b_proj.weight", "attn_q_b.weight", D_NONE, D_MLA_Q, D_MLA_QRANK, qlat},
+        {&t->mla_kv_a, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", D_NONE, D_MLA_KVA, D_HIDDEN, 1},
+        {&t->mla_kv_a_norm, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", D_NONE, D_MLA_KVRANK, D_NONE, 1},
+        {&t->mla_kv_b, "self_attn.kv_b_proj.weight", NULL, D_NONE, D_MLA_KVB, D_MLA_KVRANK, !gguf},
+        {&t->mla_k_b, NULL, "attn_k_b.weight", D_HEADS, D_MLA_KVRANK, D_MLA_NOPE, gguf},
+        {&t->mla_v_b, NULL, "attn_v_b.weight", D_HEADS, D_MLA_V, D_MLA_KVRANK, gguf},
+        {&t->wo, "self_attn.o_proj.weight", "attn_output.weight", D_NONE, D_HIDDEN, D_MLA_O, 1},
     };
     char name[256];
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         if (!k[i].need) continue;
-        snprintf(name, sizeof name, "model.layers.%u.%s", l, k[i].name);
-        hive_status st = bind(b, name, k[i].rows, k[i].cols, 1, k[i].dst, err);
+        snprintf(name, sizeof name, gguf ? "blk.%u.%s" : "model.layers.%u.%s", l, gguf ? k[i].gguf : k[i].hf);
+        hive_status st = bind3(b, name, k[i].d0, k[i].rows, k[i].cols, 1, k[i].dst, err);
         if (st) return st;
     }
     return HIVE_OK;

@@ -92,6 +92,46 @@ static hive_status ssm_hparams(keys *k, const hive_tensor_file *f, hive_hparams 
     return model_hparams_finish(hp, err);
 }
 
+/* llama.cpp's deepseek2 keys: latent widths, the per-head split
+ * (key_length_mla = nope + rope, value_length_mla = v), and the experts'
+ * routing. The cache row is [c_kv | rope key]: head_dim kv rank + rope. */
+static hive_status deepseek2_hparams(keys *k, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    uint32_t key_mla = 0, shared = 0, gating = 1, groups = 0, norm = 0;
+    if ((st = get_u32(k, "attention.kv_lora_rank", &hp->mla_kv_rank, 1, err)) ||
+        (st = get_u32(k, "attention.q_lora_rank", &hp->mla_q_rank, 0, err)) ||
+        (st = get_u32(k, "attention.key_length_mla", &key_mla, 1, err)) ||
+        (st = get_u32(k, "attention.value_length_mla", &hp->mla_v, 1, err)) ||
+        (st = get_u32(k, "expert_count", &hp->n_experts, 0, err)) ||
+        (st = get_u32(k, "expert_used_count", &hp->n_experts_used, 0, err)) ||
+        (st = get_u32(k, "expert_feed_forward_length", &hp->moe_ffn, 0, err)) ||
+        (st = get_u32(k, "expert_shared_count", &shared, 0, err)) ||
+        (st = get_u32(k, "expert_group_count", &groups, 0, err)) ||
+        (st = get_u32(k, "expert_group_used_count", &hp->moe_topk_groups, 0, err)) ||
+        (st = get_u32(k, "expert_gating_func", &gating, 0, err)) || (st = get_f32(k, "expert_weights_scale", &hp->moe_scale, err)))
+        return st;
+    st = hive_gguf_get_bool(k->f, akey(k, "expert_weights_norm"), (int *)&norm, err);
+    if (st && st != HIVE_E_NOTFOUND) return st;
+    if (gating != 1) /* llama.cpp: 1 softmax, 2 sigmoid (DeepSeek-V3) */
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "deepseek2: expert gating function %u is not supported (softmax only)",
+                         gating);
+    hp->mla_rope = hp->rope_dims;
+    if (!hp->mla_rope || key_mla <= hp->mla_rope)
+        return hive_fail(err, HIVE_E_INVALID, "deepseek2: key_length_mla %u must exceed the rope dims %u", key_mla,
+                         hp->mla_rope);
+    hp->mla_nope = key_mla - hp->mla_rope;
+    hp->moe_norm_topk = norm != 0;
+    hp->moe_shared_ffn = shared * hp->moe_ffn;
+    if (groups > 1) hp->moe_groups = groups;
+    else hp->moe_topk_groups = 0;
+    if (hp->moe_groups && (hp->n_experts % hp->moe_groups || !hp->moe_topk_groups || hp->moe_topk_groups > hp->moe_groups))
+        return hive_fail(err, HIVE_E_INVALID, "deepseek2: %u expert groups must divide %u experts, %u used <= groups",
+                         hp->moe_groups, hp->n_experts, hp->moe_topk_groups);
+    hp->n_kv_heads = 1;
+    hp->head_dim = hp->mla_kv_rank + hp->mla_rope;
+    return HIVE_OK;
+}
+
 hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
     hive_str s;
     hive_status st = hive_gguf_get_str(f, "general.architecture", &s, err);
@@ -132,8 +172,10 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     }
 
     if ((st = vocab_size(&k, f, hp, err))) return st;
-    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs */
-    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
+    if (hp->arch == HIVE_ARCH_DEEPSEEK2 && (st = deepseek2_hparams(&k, hp, err))) return st;
+    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs;
+     * DeepSeek-V2 rotates adjacent pairs in every format */
+    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA || hp->arch == HIVE_ARCH_DEEPSEEK2 ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
     hp->rope_ggml_arith = 1; /* the file's home runtime is llama.cpp: its angles, to the bit */
     return model_hparams_finish(hp, err);
 }

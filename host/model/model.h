@@ -129,6 +129,7 @@ typedef struct hive_layer_tensors {
      * [heads * (nope + rope), q rank]; kv_a [kv rank + rope, hidden] +
      * kv_a_norm [kv rank]; kv_b [heads * (nope + v), kv rank] */
     hive_tensor_view mla_q_a, mla_q_a_norm, mla_q_b, mla_kv_a, mla_kv_a_norm, mla_kv_b;
+    hive_tensor_view mla_k_b, mla_v_b; /* GGUF: kv_b split per head, [heads, kv rank, nope], [heads, v, kv rank] */
 } hive_layer_tensors;
 
 typedef struct hive_model_files {

@@ -2,10 +2,11 @@
 # layers-vs-llamacpp.sh — Hive beside llama.cpp on the layer types beyond attention + MLP
 # (mixture of experts, Mamba2), same GGUF, same threads:
 #   1. the tiny golden fixtures as llama.cpp's converter writes them (tests/golden/data/
-#      qwen3_moe.gguf, qwen2_moe.gguf, mamba2.gguf; f32);
+#      qwen3_moe.gguf, qwen2_moe.gguf, mamba2.gguf, deepseek_v2_moe.gguf; f32);
 #   2. random models made here (make-random-model.py), converted by llama.cpp's converter
 #      (../make-moe-gguf.py): Qwen3-MoE (hidden 512, 8 layers, 16 experts, top 4, expert ffn 256;
-#      57 M parameters) as q8_0, and Mamba2 (hidden 512, 8 layers, 8 heads, state 64) as f32.
+#      57 M parameters) as q8_0, Mamba2 (hidden 512, 8 layers, 8 heads, state 64) as f32, and
+#      DeepSeek-V2 (hidden 512, 8 layers, 8 heads, latent attention, 16 experts top 4) as q8_0.
 # Each goes through cpu-vs-llamacpp.sh (alternating runs, medians, hive/llama ratios).
 #
 # Usage: scripts/bench/layers-vs-llamacpp.sh [--threads T] [--reps R] [--python PY] [-- HIVE_HOST]
@@ -35,10 +36,11 @@ make_model() { # arch outtype
 }
 make_model qwen3_moe q8_0
 make_model mamba2 f32
-for tiny in qwen3_moe qwen2_moe mamba2; do
+make_model deepseek_v2 q8_0
+for tiny in qwen3_moe qwen2_moe mamba2 deepseek_v2_moe; do
     bash "$HERE/cpu-vs-llamacpp.sh" --model "$ROOT/tests/golden/data/$tiny.gguf" --threads "$THREADS" -p 64 -n 128 \
         --reps "$REPS" -- "$@"
 done
-for big in qwen3_moe-q8_0 mamba2-f32; do
+for big in qwen3_moe-q8_0 mamba2-f32 deepseek_v2-q8_0; do
     bash "$HERE/cpu-vs-llamacpp.sh" --model "$WORK/$big.gguf" --threads "$THREADS" -p 128 -n 64 --reps "$REPS" -- "$@"
 done

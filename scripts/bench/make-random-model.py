@@ -10,6 +10,8 @@ Usage: python3 scripts/bench/make-random-model.py OUT_DIR [--arch qwen3_moe|mamb
            [--layers 8] [--experts 16] [--top-k 4] [--moe-ffn 256] [--heads 8] [--kv-heads 4]
            [--state 64]
   qwen3_moe: attention heads/kv-heads, experts, top-k, expert ffn.
+  deepseek_v2: latent attention (q latent hidden/2, kv latent hidden/4, rope 32, nope 64, v 64) and
+  DeepSeek's experts from layer 1 (greedy top-k, one shared expert).
   mamba2: hidden_size x 2 inner, --heads heads, 1 group, --state state size, conv kernel 4.
 """
 import argparse
@@ -22,13 +24,13 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import golden_common as gc  # noqa: E402
 
 import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, Mamba2Config, Qwen3MoeConfig  # noqa: E402
+from transformers import AutoModelForCausalLM, DeepseekV2Config, Mamba2Config, Qwen3MoeConfig  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--arch", default="qwen3_moe", choices=["qwen3_moe", "mamba2"])
+    ap.add_argument("--arch", default="qwen3_moe", choices=["qwen3_moe", "mamba2", "deepseek_v2"])
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--experts", type=int, default=16)
@@ -51,6 +53,13 @@ def main():
             head_dim=a.hidden // a.heads, max_position_embeddings=4096, num_experts=a.experts,
             num_experts_per_tok=a.top_k, moe_intermediate_size=a.moe_ffn, norm_topk_prob=True,
             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    elif a.arch == "deepseek_v2":
+        cfg = DeepseekV2Config(
+            **common, intermediate_size=4 * a.hidden, num_attention_heads=a.heads, num_key_value_heads=a.heads,
+            max_position_embeddings=4096, q_lora_rank=a.hidden // 2, kv_lora_rank=a.hidden // 4, qk_rope_head_dim=32,
+            qk_nope_head_dim=64, v_head_dim=64, first_k_dense_replace=1, n_routed_experts=a.experts,
+            num_experts_per_tok=a.top_k, moe_intermediate_size=a.moe_ffn, n_shared_experts=1,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
     else:
         cfg = Mamba2Config(**common, state_size=a.state, num_heads=a.heads, head_dim=2 * a.hidden // a.heads, expand=2,
                            n_groups=1, conv_kernel=4, chunk_size=64, use_bias=False, use_conv_bias=True,

@@ -229,6 +229,8 @@ static void test_deepseek_v2(void **s) { (void)s; run_arch("deepseek_v2"); }
 static void test_deepseek_v2_qlora(void **s) { (void)s; run_arch("deepseek_v2_qlora"); }
 /* and DeepSeek's experts: group-limited top-2 of 8, routed_scaling_factor 2, one shared expert */
 static void test_deepseek_v2_moe(void **s) { (void)s; run_arch("deepseek_v2_moe"); }
+/* and as llama.cpp's converter writes it: kv_b split per head (attn_k_b, attn_v_b), deepseek2.* keys */
+static void test_deepseek_v2_moe_gguf(void **s) { (void)s; run_model("deepseek_v2_moe", "deepseek_v2_moe.gguf"); }
 /* a Mamba2/attention hybrid (GraniteMoeHybrid): mamba, attention, mamba, each with the shared MLP,
  * Granite's embedding/residual/attention/logits multipliers */
 static void test_granitemoehybrid(void **s) { (void)s; run_arch("granitemoehybrid"); }
@@ -248,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2),
         cmocka_unit_test(test_deepseek_v2_qlora),
         cmocka_unit_test(test_deepseek_v2_moe),
+        cmocka_unit_test(test_deepseek_v2_moe_gguf),
         cmocka_unit_test(test_granitemoehybrid),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
