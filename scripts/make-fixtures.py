@@ -155,8 +155,10 @@ MODELS = {
     # Granite's multipliers all away from 1 (embeddings x1.5, residual branches x0.8, attention
     # scale 0.2 instead of 1/sqrt(16), logits / 2); mamba heads 8 x 16, 2 groups, state 16
     "granitemoehybrid": lambda: GraniteMoeHybridConfig(
-        **COMMON, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
-        layer_types=["mamba", "attention", "mamba"], num_local_experts=0, shared_intermediate_size=96,
+        # vocab 264: llama.cpp's converter pads a granitehybrid vocabulary to a multiple of 8, and
+        # loads the file only when the embedding has as many rows (ids 260-263 have no text)
+        **{**COMMON, "vocab_size": VOCAB + 4}, num_hidden_layers=3, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        layer_types=["mamba", "attention", "mamba"], num_local_experts=0, num_experts_per_tok=0, shared_intermediate_size=128,
         mamba_n_heads=8, mamba_d_head=16, mamba_d_state=16, mamba_n_groups=2, mamba_d_conv=4, mamba_expand=2,
         mamba_chunk_size=8, position_embedding_type="rope", embedding_multiplier=1.5, residual_multiplier=0.8,
         attention_multiplier=0.2, logits_scaling=2.0,
@@ -304,6 +306,18 @@ def min_deepseek_gap(model, ids):
     return gap
 
 
+def to_hub_layer_types(path):
+    """The Hub's Granite-4 spelling of layer_types ("mamba" / "attention"), which llama.cpp's
+    converter reads; transformers 5 writes "linear_attention" / "full_attention" and reads both."""
+    with open(path) as f:
+        cfg = json.load(f)
+    hub = {"linear_attention": "mamba", "full_attention": "attention"}
+    cfg["layer_types"] = [hub.get(t, t) for t in cfg["layer_types"]]
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def to_legacy_config(path):
     with open(path) as f:
         cfg = json.load(f)
@@ -337,6 +351,8 @@ def build(arch, out_root):
     model.save_pretrained(d, safe_serialization=True)
     if arch in LEGACY_CONFIG:
         to_legacy_config(os.path.join(d, "config.json"))
+    if arch == "granitemoehybrid":
+        to_hub_layer_types(os.path.join(d, "config.json"))
 
     # reload from disk: the golden data describe the files, not the in-memory object
     m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()

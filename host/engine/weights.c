@@ -381,7 +381,8 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
         return hive_fail(err, HIVE_E_UNSUPPORTED,
                          "%s has Mamba2 layers, which need a backend with op_ssm_conv and op_ssm_scan (plugin ABI 1.5)",
                          m->hp.name);
-    e->unpermute_qk = e->opts.qk_hf_order && m->is_gguf && m->hp.arch == HIVE_ARCH_LLAMA &&
+    e->unpermute_qk = e->opts.qk_hf_order && m->is_gguf &&
+                      (m->hp.arch == HIVE_ARCH_LLAMA || m->hp.arch == HIVE_ARCH_GRANITE_HYBRID) &&
                       m->hp.rope_mode == HIVE_ROPE_NORMAL;
     if (e->unpermute_qk) {
         uint32_t rot = m->hp.rope_dims ? m->hp.rope_dims : m->hp.head_dim;

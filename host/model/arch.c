@@ -17,7 +17,7 @@ int model_arch_from_name(const char *name, hive_arch *out) {
         {"qwen3_moe", HIVE_ARCH_QWEN3_MOE}, {"qwen3moe", HIVE_ARCH_QWEN3_MOE} /* llama.cpp's name */,
         {"qwen2_moe", HIVE_ARCH_QWEN2_MOE}, {"qwen2moe", HIVE_ARCH_QWEN2_MOE}, {"mamba2", HIVE_ARCH_MAMBA2},
         {"deepseek_v2", HIVE_ARCH_DEEPSEEK2}, {"deepseek2", HIVE_ARCH_DEEPSEEK2}, /* llama.cpp's name */
-        {"granitemoehybrid", HIVE_ARCH_GRANITE_HYBRID}};
+        {"granitemoehybrid", HIVE_ARCH_GRANITE_HYBRID}, {"granitehybrid", HIVE_ARCH_GRANITE_HYBRID}};
     for (size_t i = 0; i < sizeof k_arches / sizeof k_arches[0]; i++)
         if (strcmp(name, k_arches[i].name) == 0) {
             *out = k_arches[i].arch;
@@ -377,7 +377,11 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     char name[256];
     int moe = 0;
     const model_priv *pv = m->priv;
-    int ssm = pv->ssm_layer && pv->ssm_layer[l], granite = m->hp.arch == HIVE_ARCH_GRANITE_HYBRID;
+    /* a hybrid's Mamba2 layers: config.json's layer_types, or (GGUF) their tensors */
+    char ssm_in[64];
+    snprintf(ssm_in, sizeof ssm_in, "blk.%u.ssm_in.weight", l);
+    int ssm = pv->ssm_layer ? pv->ssm_layer[l] : m->is_gguf && m->hp.ssm_heads && model_find_tensor(m, ssm_in, NULL);
+    int granite = m->hp.arch == HIVE_ARCH_GRANITE_HYBRID && !m->is_gguf; /* HF: shared_mlp names */
     hive_status st = layer_is_moe(m, l, &moe, err);
     if (st || (moe && (st = bind_moe(b, l, err)))) return st;
     for (size_t s = 0; s < sizeof k_layer_slots / sizeof k_layer_slots[0]; s++) {
@@ -523,10 +527,11 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
         pw->expert_views = calloc(hp->n_layers, sizeof *pw->expert_views);
         if (!pw->expert_views) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
+    hp->ssm_a_stored = m->is_gguf; /* llama.cpp's converter stores A = -exp(A_log) */
     for (uint32_t l = 0; !st && l < hp->n_layers; l++) st = bind_layer(&b, l, err);
     if (st) return st;
     hp->n_attn_layers = hp->n_layers;
-    for (uint32_t l = 0; p->ssm_layer && l < hp->n_layers; l++) hp->n_attn_layers -= p->ssm_layer[l];
+    for (uint32_t l = 0; l < hp->n_layers; l++) hp->n_attn_layers -= m->layers[l].ssm_in.data != NULL;
     m->n_params = b.n_params;
     m->weight_bytes = b.bytes;
     HLOG_DEBUG("%s: %s, %u layers, %llu parameters, %llu weight bytes", m->path, hp->arch_name, hp->n_layers,

@@ -132,6 +132,45 @@ static hive_status deepseek2_hparams(keys *k, hive_hparams *hp, hive_error **err
     return HIVE_OK;
 }
 
+/* llama.cpp's granitehybrid: head_count_kv per layer (0: a Mamba2 layer,
+ * found again by its tensors when binding), the ssm.* keys, Granite's
+ * scales. */
+static hive_status granite_hybrid_hparams(keys *k, hive_hparams *hp, hive_error **err) {
+    hive_status st;
+    uint32_t et;
+    uint64_t n;
+    if ((st = hive_gguf_get_arr(k->f, akey(k, "attention.head_count_kv"), &et, &n, err)) == HIVE_OK) {
+        if (n == 0 || n > 100000) return hive_fail(err, HIVE_E_INVALID, "GGUF key %s has %llu entries", k->key, (unsigned long long)n);
+        int32_t *kv = malloc(n * sizeof *kv);
+        if (!kv) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        st = hive_gguf_arr_i32(k->f, k->key, kv, n, err);
+        for (uint64_t i = 0; !st && i < n; i++)
+            if (kv[i] > 0 && (uint32_t)kv[i] > hp->n_kv_heads) hp->n_kv_heads = (uint32_t)kv[i];
+        free(kv);
+        if (st) return st;
+    } else if (st == HIVE_E_NOTFOUND) {
+        st = HIVE_OK;
+    } else {
+        return st;
+    }
+    if ((st = get_u32(k, "ssm.conv_kernel", &hp->ssm_conv, 1, err)) ||
+        (st = get_u32(k, "ssm.inner_size", &hp->ssm_inner, 1, err)) ||
+        (st = get_u32(k, "ssm.state_size", &hp->ssm_state, 1, err)) ||
+        (st = get_u32(k, "ssm.time_step_rank", &hp->ssm_heads, 1, err)) ||
+        (st = get_u32(k, "ssm.group_count", &hp->ssm_groups, 0, err)) ||
+        (st = get_f32(k, "attention.scale", &hp->attn_scale, err)) ||
+        (st = get_f32(k, "embedding_scale", &hp->embed_mult, err)) ||
+        (st = get_f32(k, "residual_scale", &hp->residual_mult, err)) || (st = get_f32(k, "logit_scale", &hp->logits_div, err)))
+        return st;
+    if (!hp->ssm_groups) hp->ssm_groups = 1;
+    if (!hp->ssm_heads || hp->ssm_inner % hp->ssm_heads)
+        return hive_fail(err, HIVE_E_INVALID, "granitehybrid: inner size %u is not a multiple of %u heads", hp->ssm_inner,
+                         hp->ssm_heads);
+    hp->ssm_head_dim = hp->ssm_inner / hp->ssm_heads;
+    hp->ssm_dt_min = 0.0f, hp->ssm_dt_max = INFINITY;
+    return HIVE_OK;
+}
+
 hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err) {
     hive_str s;
     hive_status st = hive_gguf_get_str(f, "general.architecture", &s, err);
@@ -151,7 +190,11 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
     if ((st = get_u32(&k, "embedding_length", &hp->hidden, 1, err))) return st;
     if ((st = get_u32(&k, "feed_forward_length", &hp->ffn, 1, err))) return st;
     if ((st = get_u32(&k, "attention.head_count", &hp->n_heads, 1, err))) return st;
-    if ((st = get_u32(&k, "attention.head_count_kv", &hp->n_kv_heads, 0, err))) return st;
+    if (hp->arch == HIVE_ARCH_GRANITE_HYBRID) {
+        if ((st = granite_hybrid_hparams(&k, hp, err))) return st;
+    } else if ((st = get_u32(&k, "attention.head_count_kv", &hp->n_kv_heads, 0, err))) {
+        return st;
+    }
     if ((st = get_u32(&k, "attention.key_length", &hp->head_dim, 0, err))) return st;
     if ((st = get_u32(&k, "rope.dimension_count", &hp->rope_dims, 0, err))) return st;
     if ((st = get_u32(&k, "context_length", &hp->max_ctx, 0, err))) return st;
@@ -173,9 +216,11 @@ hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive
 
     if ((st = vocab_size(&k, f, hp, err))) return st;
     if (hp->arch == HIVE_ARCH_DEEPSEEK2 && (st = deepseek2_hparams(&k, hp, err))) return st;
-    /* llama.cpp's converter permutes llama q/k rows for interleaved pairs;
-     * DeepSeek-V2 rotates adjacent pairs in every format */
-    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA || hp->arch == HIVE_ARCH_DEEPSEEK2 ? HIVE_ROPE_NORMAL : HIVE_ROPE_NEOX;
+    /* llama.cpp's converter permutes llama (and Granite) q/k rows for
+     * interleaved pairs; DeepSeek-V2 rotates adjacent pairs in every format */
+    hp->rope_mode = hp->arch == HIVE_ARCH_LLAMA || hp->arch == HIVE_ARCH_DEEPSEEK2 || hp->arch == HIVE_ARCH_GRANITE_HYBRID
+                        ? HIVE_ROPE_NORMAL
+                        : HIVE_ROPE_NEOX;
     hp->rope_ggml_arith = 1; /* the file's home runtime is llama.cpp: its angles, to the bit */
     return model_hparams_finish(hp, err);
 }

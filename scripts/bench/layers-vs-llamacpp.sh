@@ -2,7 +2,7 @@
 # layers-vs-llamacpp.sh — Hive beside llama.cpp on the layer types beyond attention + MLP
 # (mixture of experts, Mamba2), same GGUF, same threads:
 #   1. the tiny golden fixtures as llama.cpp's converter writes them (tests/golden/data/
-#      qwen3_moe.gguf, qwen2_moe.gguf, mamba2.gguf, deepseek_v2_moe.gguf; f32);
+#      qwen3_moe.gguf, qwen2_moe.gguf, mamba2.gguf, deepseek_v2_moe.gguf, granitemoehybrid.gguf; f32);
 #   2. random models made here (make-random-model.py), converted by llama.cpp's converter
 #      (../make-moe-gguf.py): Qwen3-MoE (hidden 512, 8 layers, 16 experts, top 4, expert ffn 256;
 #      57 M parameters) as q8_0, Mamba2 (hidden 512, 8 layers, 8 heads, state 64) as f32, and
@@ -37,7 +37,7 @@ make_model() { # arch outtype
 make_model qwen3_moe q8_0
 make_model mamba2 f32
 make_model deepseek_v2 q8_0
-for tiny in qwen3_moe qwen2_moe mamba2 deepseek_v2_moe; do
+for tiny in qwen3_moe qwen2_moe mamba2 deepseek_v2_moe granitemoehybrid; do
     bash "$HERE/cpu-vs-llamacpp.sh" --model "$ROOT/tests/golden/data/$tiny.gguf" --threads "$THREADS" -p 64 -n 128 \
         --reps "$REPS" -- "$@"
 done

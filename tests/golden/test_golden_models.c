@@ -234,6 +234,8 @@ static void test_deepseek_v2_moe_gguf(void **s) { (void)s; run_model("deepseek_v
 /* a Mamba2/attention hybrid (GraniteMoeHybrid): mamba, attention, mamba, each with the shared MLP,
  * Granite's embedding/residual/attention/logits multipliers */
 static void test_granitemoehybrid(void **s) { (void)s; run_arch("granitemoehybrid"); }
+/* and as llama.cpp's converter writes it: head_count_kv per layer (0: Mamba2), ffn_gate/up split, scales as keys */
+static void test_granitemoehybrid_gguf(void **s) { (void)s; run_model("granitemoehybrid", "granitemoehybrid.gguf"); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -252,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2_moe),
         cmocka_unit_test(test_deepseek_v2_moe_gguf),
         cmocka_unit_test(test_granitemoehybrid),
+        cmocka_unit_test(test_granitemoehybrid_gguf),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
