@@ -294,6 +294,19 @@ static void test_moe_models(void **s) {
     snprintf(args, sizeof args, "info --model %s/tests/golden/data/deepseek_v2_qlora", HIVE_SOURCE_DIR);
     EXPECT(0, args, "3 x latent attention(MLA: 4 heads, cache of latent 32 + rope key 8, query latent) + SwiGLU MLP");
     chat_reuses_kv("deepseek_v2");
+    /* speculative decoding rolls the routed and the latent caches back like any KV: same bytes */
+    static const char *const spec[] = {"qwen3_moe", "deepseek_v2_qlora"};
+    for (size_t i = 0; i < 2; i++) {
+        char plain[sizeof g_out];
+        snprintf(args, sizeof args, "--cpu generate --model %s/tests/golden/data/%s --greedy --max-tokens 24 "
+                 "--prompt 'Hello, Hive! Hello, Hive! Hello'", HIVE_SOURCE_DIR, spec[i]);
+        EXPECT(0, args, "");
+        memcpy(plain, g_out, sizeof plain);
+        strncat(args, " --draft lookup --verbose", sizeof args - strlen(args) - 1);
+        EXPECT(0, args, "verify passes");
+        if (!strstr(g_out, plain) || strstr(g_out, " 0 verify passes"))
+            fail_msg("%s: --draft lookup changed the output or never verified:\nplain: %s\nspec: %s", spec[i], plain, g_out);
+    }
 }
 
 /* The number after "key": in g_out (pretty or compact JSON); -1 if absent. */
