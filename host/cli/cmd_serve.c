@@ -115,6 +115,11 @@ int hive_cmd_serve(hive_cli *cli) {
                             "(docs/SERVER.md)\n", grammar_keys[i], hive_config_origin(cfg, grammar_keys[i]));
             return 2;
         }
+    char spec_msg[512];
+    if (hive_server_spec_check_config(cfg, NULL, spec_msg, sizeof spec_msg)) {
+        fprintf(stderr, "hive-host serve: %s\n", spec_msg);
+        return 2;
+    }
     uint32_t parallel = (uint32_t)hive_config_int(cfg, "server.parallel");
     uint32_t cache_slots = (uint32_t)hive_config_int(cfg, "server.prefix_cache_slots");
     if ((uint32_t)hive_config_int(cfg, "model.batch") < parallel) {
@@ -147,6 +152,11 @@ int hive_cmd_serve(hive_cli *cli) {
     hive_catalog cat = {0};
     hive_sched *sched = NULL;
     if ((rc = hive_session_open(cfg, &o, &ss)) != 0 || (rc = open_catalog(cfg, &cat)) != 0) goto done;
+    if (hive_server_spec_check_config(cfg, ss.eng, spec_msg, sizeof spec_msg)) {
+        fprintf(stderr, "hive-host serve: %s\n", spec_msg);
+        rc = 2;
+        goto done;
+    }
     hive_sched_opts sop = {parallel, cache_slots, (uint32_t)hive_config_int(cfg, "server.prefill_chunk"),
                            (uint32_t)hive_config_int(cfg, "server.max_queue")};
     if (hive_sched_new(&ss, &sop, &sched, &err) != HIVE_OK || hive_sched_start(sched, &err) != HIVE_OK) {

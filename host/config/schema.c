@@ -60,10 +60,11 @@ const hive_cfg_key hive_cfg_schema[] = {
      "generate, chat, bench: speculative decoding with the output unchanged: lookup[:N] drafts by n-gram lookup "
      "over the prompt and the text so far (N: longest n-gram, default 3), base with the base model without the "
      "experts (needs --expert), model with a second model (needs --draft-model); none = off; empty = off, or "
-     "model when --draft-model is given",
+     "model when --draft-model is given; serve: the default of requests without a speculative field (lookup "
+     "only)",
      NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
-     "generate, chat, bench: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},
+     "generate, chat, bench, serve: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},
     {"speculative.draft_model", HIVE_CFG_STRING, "", "draft-model", "PATH",
      "generate, chat, bench: a second model (.gguf or Hugging Face directory) with the target's vocabulary drafts "
      "(--draft model, implied when --draft is not given); it may be the same file at other --draft-weights",

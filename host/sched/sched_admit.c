@@ -145,6 +145,8 @@ void sched_choice_free_state(sched_choice *c) {
     hive_sampler_free(c->smp);
     hive_stop_free(c->stop);
     hive_grammar_matcher_free(c->gm);
+    hive_spec_free(c->spec);
+    c->spec = NULL;
     c->smp = NULL;
     c->stop = NULL;
     c->gm = NULL;
@@ -174,6 +176,8 @@ void sched_finish(hive_sched *s, sched_req *r, hive_status status, const char *e
     ev.prompt_tokens = (uint32_t)r->n_prompt;
     ev.cached_tokens = r->cached_tokens;
     ev.completion_tokens = r->completion_tokens;
+    ev.drafted_tokens = r->drafted_tokens;
+    ev.accepted_tokens = r->accepted_tokens;
     sched_emit(r, &ev);
     sched_req_free(r);
 }
@@ -245,6 +249,7 @@ static hive_status admit_one(hive_sched *s, sched_req *r, hive_error **err) {
             st = (err && *err) ? (*err)->code : HIVE_E_NOMEM;
         hive_detok_init(&c->dt, s->ss->tok, 1);
         if (st == HIVE_OK) st = sched_choice_attach(s, c, err);
+        if (st == HIVE_OK) st = sched_spec_start(s, c, err);
         if (st == HIVE_OK && i == 0) r->cached_tokens = c->fed;
     }
     if (st != HIVE_OK)

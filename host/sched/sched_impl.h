@@ -39,7 +39,16 @@ typedef struct sched_choice {
     hive_stop *stop;
     hive_grammar_matcher *gm; /* NULL: no grammar */
     hive_detok dt;
+    /* speculation (sched_spec.c); spec NULL: plain decoding */
+    hive_spec *spec;
+    int32_t draft[HIVE_DRAFT_MAX_K]; /* this step's draft, fed after `next` */
+    uint32_t n_draft;
+    uint32_t pass_base;      /* sequence length before this step's decode rows */
+    int pass_over;           /* a row of this step was rejected: skip the choice's later rows */
 } sched_choice;
+
+/* pass_row of a prompt row (a decode row's is 0..HIVE_DRAFT_MAX_K) */
+#define SCHED_PREFILL_ROW 255
 
 typedef struct sched_req {
     uint64_t id;
@@ -58,6 +67,7 @@ typedef struct sched_req {
     sched_choice ch[HIVE_SCHED_MAX_N];
     uint32_t n_done;
     uint32_t cached_tokens, completion_tokens;
+    uint32_t drafted_tokens, accepted_tokens;
     double t_submit, t_first;
     struct sched_req *next;
 } sched_req;
@@ -95,6 +105,7 @@ struct hive_sched {
     int32_t *tok, *seq, *argmax, *order_tok, *order_seq;
     int32_t *slot_seqs;      /* [n_slots] for counting pages */
     uint8_t *want, *order_want;
+    uint8_t *pass_row, *order_pass_row; /* a decode row's place in its choice's pass: 0 `next`, j draft j */
     sched_choice **row_ch, **order_ch;
     float *logits;
     /* grammar rows of a step: matchers and their masks, [parallel] each */
@@ -102,7 +113,15 @@ struct hive_sched {
     uint32_t **gm_masks;
     uint32_t *masks;         /* [parallel][mask_words] */
     uint32_t mask_words;
-    int grammar_failed;      /* a request's fail_msg was set in this step */
+    int grammar_failed;      /* a request's fail_msg was set in this step (grammar, or a draft's rollback) */
+    /* speculation scratch: a choice's history plus `next` [ctx + 1], the mask
+     * of a draft row under a grammar [mask_words]; draft rows a step may add
+     * in all (the logits have room for parallel + spec_rows wanted rows) */
+    int32_t *spec_hist;
+    uint32_t *spec_mask;
+    uint32_t spec_rows;
+    double step_ms;          /* the forward time of this step, for the meters */
+    uint32_t step_rows, cur_row; /* rows of this step; the one being taken */
 };
 
 /* sched_admit.c */
@@ -127,6 +146,24 @@ void sched_req_end_all(hive_sched *s, sched_req *r, hive_finish finish);
 
 /* sched_step.c */
 int sched_run_step(hive_sched *s);
+
+/* sched_spec.c */
+/* Refuses what the scheduler cannot speculate with (message in *err). */
+hive_status sched_spec_check(const hive_sched *s, const hive_spec_opts *o, hive_error **err);
+/* The choice's speculation state once its slot is attached (none when the
+ * request does not speculate). */
+hive_status sched_spec_start(hive_sched *s, sched_choice *c, hive_error **err);
+/* Draft after c->next into c->draft, at most `room` tokens (rows left in the
+ * step), never past max_tokens or the context end. */
+void sched_spec_draft(hive_sched *s, sched_choice *c, uint32_t room);
+/* Cut the choice's KV back to kv_len (rows past it are drafts not taken);
+ * -1: it could not, and the request fails after this step (fail_msg). */
+int sched_spec_rollback(hive_sched *s, sched_choice *c, uint32_t kv_len);
+/* After a verified row: cut the choice's KV back to kv_len (the rows past it
+ * were rejected drafts), count the pass, feed the meter. */
+void sched_spec_pass_done(hive_sched *s, sched_choice *c, uint32_t kv_len, uint32_t produced);
+/* One accepted draft token of c. */
+void sched_spec_count_accepted(hive_sched *s, sched_choice *c);
 
 /* sched_stats.c */
 void sched_stats_count_experts(hive_sched *s, const sched_req *r); /* under mu */

@@ -43,6 +43,8 @@ hive_status hive_sched_new(hive_session *ss, const hive_sched_opts *o, hive_sche
     s->order_seq = malloc(R * sizeof *s->order_seq);
     s->want = malloc(R);
     s->order_want = malloc(R);
+    s->pass_row = malloc(R);
+    s->order_pass_row = malloc(R);
     s->row_ch = malloc(R * sizeof *s->row_ch);
     s->order_ch = malloc(R * sizeof *s->order_ch);
     /* wanted rows: at most one per running choice */
@@ -52,6 +54,7 @@ hive_status hive_sched_new(hive_session *ss, const hive_sched_opts *o, hive_sche
     s->gm_masks = malloc(o->parallel * sizeof *s->gm_masks);
     s->masks = malloc((size_t)o->parallel * s->mask_words * sizeof *s->masks);
     if (!s->slots || !s->tok || !s->seq || !s->slot_seqs || !s->argmax || !s->order_tok || !s->order_seq || !s->want || !s->order_want ||
+        !s->pass_row || !s->order_pass_row ||
         !s->row_ch || !s->order_ch || !s->logits || !s->gm_rows || !s->gm_masks || !s->masks) {
         hive_sched_free(s);
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
@@ -91,6 +94,10 @@ void hive_sched_free(hive_sched *s) {
     free(s->order_seq);
     free(s->want);
     free(s->order_want);
+    free(s->pass_row);
+    free(s->order_pass_row);
+    free(s->spec_hist);
+    free(s->spec_mask);
     free(s->row_ch);
     free(s->order_ch);
     free(s->logits);
@@ -158,6 +165,7 @@ hive_sched_submit_rc hive_sched_submit(hive_sched *s, const hive_sched_request *
     for (size_t i = 0; q->expert_weights && i < q->n_experts; i++)
         if (hive_expert_weight_check(q->expert_weights[i], q->experts[i], err) != HIVE_OK) return HIVE_SCHED_REFUSED;
     if (hive_sampling_validate(&p->sampling, err) != HIVE_OK) return HIVE_SCHED_REFUSED;
+    if (sched_spec_check(s, &p->spec, err) != HIVE_OK) return HIVE_SCHED_REFUSED;
     /* a mask is as long as the model's rows: a larger vocabulary view would overrun it */
     if (p->grammar && (!p->grammar_vocab || hive_grammar_vocab_size(p->grammar_vocab) > s->vocab))
         return hive_fail(err, HIVE_E_INVALID, "a grammar needs a vocabulary view of at most the model's %u tokens",

@@ -28,6 +28,7 @@
 
 #include "engine/generate.h"
 #include "engine/sampler.h"
+#include "engine/speculate.h"
 #include "grammar/grammar.h"
 #include "session/session.h"
 
@@ -61,6 +62,11 @@ typedef struct hive_sched_params {
      * token fails the request (FINISHED with the message). */
     const hive_grammar *grammar;
     const hive_grammar_vocab *grammar_vocab;
+    /* Speculative decoding (docs/SPECULATIVE.md, "serve"): kind NONE (the
+     * zeroed default) or LOOKUP, with ngram and k; each choice drafts and
+     * verifies on its own, in the shared forward pass. The other drafters and
+     * models whose state cannot roll back (Mamba2) are refused at submit. */
+    hive_spec_opts spec;
 } hive_sched_params;
 
 typedef enum {
@@ -89,6 +95,8 @@ typedef struct hive_sched_event {
     hive_finish finish;
     /* STARTED and FINISHED */
     uint32_t prompt_tokens, cached_tokens, completion_tokens;
+    /* FINISHED: draft tokens verified and accepted over all choices (speculation) */
+    uint32_t drafted_tokens, accepted_tokens;
     /* FINISHED */
     hive_status status;
     const char *error;
@@ -124,6 +132,8 @@ typedef struct hive_sched_stats {
     uint64_t requests_total, prompt_tokens_total, generated_tokens_total, cached_tokens_total;
     uint64_t prefix_hits, cancelled_total, failed_total, steps;
     uint64_t shared_prompt_tokens_total; /* prompt tokens choices i > 0 took from choice 0's KV pages */
+    /* speculation: verify passes (a choice's rows with drafts), draft tokens in them, accepted ones */
+    uint64_t spec_verify_total, spec_drafted_total, spec_accepted_total;
     /* used: held by running sequences; cached: held only by the prefix cache */
     uint32_t kv_pages_total, kv_pages_free, kv_pages_used, kv_pages_cached;
     uint64_t ttft_count[HIVE_SCHED_N_BUCKETS + 1], e2e_count[HIVE_SCHED_N_BUCKETS + 1]; /* last: +Inf */

@@ -121,7 +121,7 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     hive_error *err = NULL;
     char *set = NULL;
     if (hive_resolve_experts(s, &r, xs, weights, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
-        hive_server_grammar_for(s, &r, xs, nx, &grammar, &e))
+        hive_server_grammar_for(s, &r, xs, nx, &grammar, &e) || hive_server_spec_for(s, &r, &p.spec, &e))
         goto error;
     if (!(set = hive_server_set_name(s, xs, nx))) {
         hive_api_error_set(&e, 500, "server_error", NULL, "out of memory");

@@ -93,6 +93,11 @@ static cJSON *usage_json(const job *j) {
     cJSON_AddNumberToObject(u, "total_tokens", j->prompt_tokens + j->completion_tokens);
     cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
     cJSON_AddNumberToObject(d, "cached_tokens", j->cached_tokens);
+    if (j->drafted_tokens) { /* speculation ran: OpenAI's names for predicted tokens taken and not */
+        cJSON *c = cJSON_AddObjectToObject(u, "completion_tokens_details");
+        cJSON_AddNumberToObject(c, "accepted_prediction_tokens", j->accepted_tokens);
+        cJSON_AddNumberToObject(c, "rejected_prediction_tokens", j->drafted_tokens - j->accepted_tokens);
+    }
     return u;
 }
 
@@ -200,6 +205,8 @@ void hive_job_on_event(void *ud, const hive_sched_event *ev) {
         j->completion_tokens = ev->completion_tokens;
         j->prompt_tokens = ev->prompt_tokens;
         j->cached_tokens = ev->cached_tokens;
+        j->drafted_tokens = ev->drafted_tokens;
+        j->accepted_tokens = ev->accepted_tokens;
         snprintf(j->error, sizeof j->error, "%s", ev->error ? ev->error : "");
         if (j->stream && j->started) {
             if (ev->status != HIVE_OK) { /* after the headers: the error travels in the stream */

@@ -75,6 +75,12 @@ enum MHD_Result hive_ep_metrics(struct MHD_Connection *c, hive_server *s) {
     metric(&t, "hive_kv_shared_prompt_tokens_total", "counter",
            "Prompt tokens the n > 1 choices of a request shared from the first choice's KV pages.",
            (double)st.shared_prompt_tokens_total);
+    metric(&t, "hive_spec_verify_passes_total", "counter",
+           "Speculative decoding: a sequence's draft checked in a forward pass.", (double)st.spec_verify_total);
+    metric(&t, "hive_spec_drafted_tokens_total", "counter", "Speculative decoding: draft tokens verified.",
+           (double)st.spec_drafted_total);
+    metric(&t, "hive_spec_accepted_tokens_total", "counter", "Speculative decoding: draft tokens accepted.",
+           (double)st.spec_accepted_total);
     metric(&t, "hive_scheduler_steps_total", "counter", "Forward passes run by the scheduler.", (double)st.steps);
     metric(&t, "hive_kv_pages_total", "gauge", "KV cache pages.", st.kv_pages_total);
     metric(&t, "hive_kv_pages_used", "gauge", "KV pages held by running requests.", st.kv_pages_used);

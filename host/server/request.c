@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/speculate.h"
 #include "grammar/grammar.h"
 #include "util/error.h"
 
@@ -42,6 +43,7 @@ void hive_api_request_free(hive_api_request *r) {
     for (size_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->stop);
     free(r->grammar_text);
+    free(r->spec_draft);
     memset(r, 0, sizeof *r);
 }
 
@@ -250,6 +252,27 @@ int hive_api_compile_grammar(hive_api_grammar_kind k, const char *text, uint32_t
     return -1;
 }
 
+/* speculative: an object of draft (a string) and k (an integer); nothing else,
+ * so a misspelt key is a 400 rather than silently plain decoding. */
+static int parse_speculative(const cJSON *f, hive_api_request *r, hive_api_error *err) {
+    const char *P = "speculative";
+    if (!cJSON_IsObject(f)) return BAD(P, "'speculative' must be an object such as {\"draft\": \"lookup\", \"k\": 8}");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, f) if (strcmp(m->string, "draft") != 0 && strcmp(m->string, "k") != 0)
+        return BAD(P, "'speculative' takes 'draft' and 'k'; unknown key '%.40s'", m->string);
+    r->has_speculative = 1;
+    const cJSON *d = field(f, "draft");
+    if (d) {
+        if (!cJSON_IsString(d)) return BAD("speculative.draft", "'speculative.draft' must be a string such as \"lookup\"");
+        if (!(r->spec_draft = strdup(d->valuestring))) return BAD(NULL, "out of memory");
+    }
+    hive_api_num k = {0, 0};
+    if (number(f, "k", 1, HIVE_DRAFT_MAX_K, 1, &k, err)) /* named in full: 'k' alone says little */
+        return BAD("speculative.k", "'speculative.k' must be an integer in 1..%d", HIVE_DRAFT_MAX_K);
+    r->spec_k = k;
+    return 0;
+}
+
 static int parse_fields(const cJSON *root, hive_api_request *r, hive_api_error *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!model) return BAD("model", "'model' is required: the base model's name, an expert, or experts joined by '+'");
@@ -300,6 +323,7 @@ static int parse_fields(const cJSON *root, hive_api_request *r, hive_api_error *
         if (boolean(f, "enable_thinking", &t, err)) return -1;
         r->thinking = t;
     }
+    if ((f = field(root, "speculative")) && parse_speculative(f, r, err)) return -1;
     return parse_structured(root, r, err);
 }
 

@@ -63,6 +63,11 @@ typedef struct hive_api_request {
     int ignore_eos;              /* extension (vLLM, llama.cpp): run to max_tokens (benchmarks) */
     hive_api_grammar_kind grammar;
     char *grammar_text;          /* the schema (compact JSON), the GBNF or the regex; NULL otherwise */
+    /* `speculative` (extension, docs/SERVER.md): {"draft": "lookup[:N]" | "none" | ..., "k": 1..14};
+     * the drafter's name is checked where the request is mapped (server/speculative.c) */
+    int has_speculative;
+    char *spec_draft;            /* NULL: not given */
+    hive_api_num spec_k;
 } hive_api_request;
 
 /* 0 and a filled *out, or -1 with *err set (out is then freed). chat: which

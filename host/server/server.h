@@ -34,5 +34,10 @@ void hive_server_close(hive_server *s);
 int hive_server_inflight(const hive_server *s);
 /* Stops listening and waits for connection threads; frees. */
 void hive_server_stop(hive_server *s);
+/* The server-wide speculation flags (--draft, --draft-max, --draft-model,
+ * --draft-weights): serve runs lookup or nothing, and not on a model whose
+ * state cannot roll back (e: the loaded engine; NULL before loading). 0, or
+ * -1 with the reason in msg: a user's explicit ask is refused, never dropped. */
+int hive_server_spec_check_config(const hive_config *cfg, const hive_engine *e, char *msg, size_t cap);
 
 #endif

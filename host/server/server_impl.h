@@ -104,6 +104,7 @@ typedef struct job {
     hive_status status;
     char error[512];
     uint32_t prompt_tokens, cached_tokens, completion_tokens;
+    uint32_t drafted_tokens, accepted_tokens; /* speculation, all choices */
     job_choice ch[HIVE_API_MAX_N];
     /* stream: SSE bytes not yet sent */
     char *out;
@@ -162,5 +163,10 @@ void hive_server_routing_free(hive_server *s);
 
 int hive_sampling_for(const hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
                       hive_sched_params *p, char ***stop_owned, hive_api_error *err);
+
+/* ---- speculative.c: the request's `speculative` > the server's --draft ---- */
+/* 0 and *o (kind NONE: plain decoding), or -1 with a 400: an unknown drafter,
+ * base or model (not run by serve), a model that cannot roll back. */
+int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_spec_opts *o, hive_api_error *err);
 
 #endif

@@ -74,6 +74,39 @@ static void expect_bad(const char *body, int chat, int http, const char *param) 
     if (param) assert_string_equal(e.param, param);
 }
 
+/* speculative: draft (a string, checked by the server) and k (1..14), nothing else */
+static void test_speculative_field(void **state) {
+    (void)state;
+    hive_api_request r;
+    hive_api_error e;
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\"}", 0, &r, &e), 0);
+    assert_false(r.has_speculative);
+    hive_api_request_free(&r);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"speculative\":{\"draft\":\"lookup:2\",\"k\":14}}", 0,
+                           &r, &e), 0);
+    assert_true(r.has_speculative);
+    assert_string_equal(r.spec_draft, "lookup:2");
+    assert_true(r.spec_k.has);
+    assert_true(r.spec_k.v == 14);
+    hive_api_request_free(&r);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"speculative\":{}}", 0, &r, &e), 0);
+    assert_true(r.has_speculative);
+    assert_null(r.spec_draft);
+    assert_false(r.spec_k.has);
+    hive_api_request_free(&r);
+    static const char *const bad[][2] = {
+        {"\"lookup\"", "speculative"},          {"{\"drafter\":\"lookup\"}", "speculative"},
+        {"{\"draft\":1}", "speculative.draft"}, {"{\"k\":0}", "speculative.k"},
+        {"{\"k\":15}", "speculative.k"},       {"{\"k\":\"8\"}", "speculative.k"},
+        {"{\"k\":1.5}", "speculative.k"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"a\",\"speculative\":%s}", bad[i][0]);
+        expect_bad(body, 0, 400, bad[i][1]);
+    }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     expect_bad("", 1, 400, NULL);
@@ -261,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_expert_weights),
         cmocka_unit_test(test_chat_fields), cmocka_unit_test(test_defaults_and_completions),
         cmocka_unit_test(test_bad_input), cmocka_unit_test(test_split_model),
+        cmocka_unit_test(test_speculative_field),
         cmocka_unit_test(test_structured_output), cmocka_unit_test(test_structured_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
