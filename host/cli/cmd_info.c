@@ -82,8 +82,11 @@ int hive_cmd_info(hive_cli *cli) {
         /* the views up to the router; the experts' arrays follow */
         size_t nv = offsetof(hive_layer_tensors, moe_gate) / sizeof(hive_tensor_view);
         for (size_t i = 0; i < nv; i++) count_dtype(counts, &all[i]);
-        const hive_tensor_view *ssm = &m->layers[l].ssm_in; /* the Mamba2 views, in declaration order */
-        for (size_t i = 0; i < 8; i++) count_dtype(counts, &ssm[i]);
+        /* the Mamba2 and latent-attention views, declared last (the shared
+         * expert's are counted with the experts) */
+        const hive_tensor_view *tail = &m->layers[l].ssm_in;
+        size_t nt = (sizeof(hive_layer_tensors) - offsetof(hive_layer_tensors, ssm_in)) / sizeof(hive_tensor_view);
+        for (size_t i = 0; i < nt; i++) count_dtype(counts, &tail[i]);
     }
     expert_totals ex = count_experts(m, counts);
     char kinds[4096];

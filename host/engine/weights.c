@@ -289,20 +289,17 @@ static hive_status upload_ssm_layer(hive_engine *e, const hive_layer_tensors *t,
     return st;
 }
 
-/* f32 copy of a stored matrix (caller frees). */
-static float *f32_copy(const hive_tensor_view *v, hive_error **err) {
+/* *out = an f32 copy of a stored matrix (caller frees). */
+static hive_status f32_copy(const hive_tensor_view *v, float **out, hive_error **err) {
     int64_t n = view_elems(v);
     float *f = malloc((size_t)n * sizeof *f);
-    if (!f) {
-        hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
-        return NULL;
-    }
+    if (!f) return hive_fail(err, HIVE_E_NOMEM, "%s: out of memory", v->name);
     if (hive_dequantize(v->dtype, v->data, f, n) != HIVE_OK) {
         free(f);
-        hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", v->name);
-        return NULL;
+        return hive_fail(err, HIVE_E_INVALID, "%s: cannot convert to f32", v->name);
     }
-    return f;
+    *out = f;
+    return HIVE_OK;
 }
 
 /* Multi-head latent attention: q's rows regrouped as [every head's nope |
@@ -325,16 +322,15 @@ static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer
     /* HF: kv_b [heads x (nope + v), r], transposed per head below; GGUF: k_b
      * already holds W_kb^T per head, v_b W_vb */
     int split = !t->mla_kv_b.data;
-    float *q = f32_copy(qv, err), *kvb = q ? f32_copy(split ? &t->mla_k_b : &t->mla_kv_b, err) : NULL;
-    float *vb_all = kvb && split ? f32_copy(&t->mla_v_b, err) : NULL;
-    if (kvb && split && !vb_all) {
-        free(q), free(kvb);
-        return HIVE_E_NOMEM;
-    }
-    float *tmp = kvb ? malloc((size_t)H * (nope + rope) * qcols * sizeof *tmp) : NULL;
-    if (!q || !kvb || !tmp) {
-        free(q), free(kvb);
-        return err && *err ? HIVE_E_NOMEM : hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    float *q = NULL, *kvb = NULL, *vb_all = NULL, *tmp = NULL;
+    /* tmp holds the reordered q, then one head's W_kb^T: as large as the larger */
+    uint64_t q_elems = (uint64_t)H * (nope + rope) * qcols, kb_elems = (uint64_t)r * nope;
+    if ((st = f32_copy(qv, &q, err)) || (st = f32_copy(split ? &t->mla_k_b : &t->mla_kv_b, &kvb, err)) ||
+        (split && (st = f32_copy(&t->mla_v_b, &vb_all, err))))
+        goto done;
+    if (!(tmp = malloc((size_t)(q_elems > kb_elems ? q_elems : kb_elems) * sizeof *tmp))) {
+        st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+        goto done;
     }
     for (uint32_t h = 0; h < H; h++) { /* head h's row j: nope rows first, then rope rows */
         for (uint32_t j = 0; j < nope + rope; j++) {
@@ -367,6 +363,7 @@ static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer
         if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &dv, vb, &w->mla_vb[h], err);
         if (st == HIVE_OK) e->weight_bytes += ((uint64_t)r * nope + (uint64_t)v * r) * 4;
     }
+done:
     free(q), free(kvb), free(vb_all), free(tmp);
     return st;
 }

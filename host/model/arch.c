@@ -415,7 +415,6 @@ static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err) {
     /* Mamba2ForCausalLM: backbone.layers.N.{norm, mixer.*}; a hybrid (Granite):
      * model.layers.N.mamba.*, its norm bound with the attention layers' */
     int hybrid = b->m->hp.arch != HIVE_ARCH_MAMBA2;
-    const char *hf_prefix = hybrid ? "model.layers.%u.mamba." : "backbone.layers.%u.mixer.";
     static const struct {
         size_t field;
         const char *hf, *gguf;
@@ -441,22 +440,22 @@ static hive_status bind_ssm_layer(binder *b, uint32_t l, hive_error **err) {
         {offsetof(hive_layer_tensors, ssm_out), "out_proj.weight", "ssm_out.weight", D_NONE, D_HIDDEN, D_SSM_INNER,
          D_NONE, D_HIDDEN, D_SSM_INNER, 1},
     };
-    char name[256], fmt[96];
+    char name[256], prefix[64];
+    snprintf(prefix, sizeof prefix, hybrid ? "model.layers.%u.mamba." : "backbone.layers.%u.mixer.", l);
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         int norm = !k[i].hf[0];
         if (norm && hybrid) continue;
-        snprintf(fmt, sizeof fmt, "%s%%s", norm ? "backbone.layers.%u.norm.weight" : hf_prefix);
         if (gguf) snprintf(name, sizeof name, "blk.%u.%s", l, k[i].gguf);
-        else snprintf(name, sizeof name, fmt, l, k[i].hf);
+        else if (norm) snprintf(name, sizeof name, "backbone.layers.%u.norm.weight", l);
+        else snprintf(name, sizeof name, "%s%s", prefix, k[i].hf);
         hive_status st = gguf ? bind3(b, name, k[i].g0, k[i].grows, k[i].gcols, k[i].required,
                                       (hive_tensor_view *)((char *)t + k[i].field), err)
                               : bind3(b, name, k[i].d0, k[i].rows, k[i].cols, k[i].required,
                                       (hive_tensor_view *)((char *)t + k[i].field), err);
         if (st) return st;
     }
-    snprintf(fmt, sizeof fmt, "%sin_proj.bias", hf_prefix);
     if (gguf) snprintf(name, sizeof name, "blk.%u.ssm_in.bias", l);
-    else snprintf(name, sizeof name, fmt, l);
+    else snprintf(name, sizeof name, "%sin_proj.bias", prefix);
     return reject_present(b->m, name, "an in_proj bias", err);
 }
 
