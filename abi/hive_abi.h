@@ -25,6 +25,10 @@
  *  1.3  hive_rope_desc: angles, theta_scale (llama.cpp's RoPE arithmetic).
  *  1.4  backend: op_add_rows_scaled (mixture-of-experts combine).
  *  1.5  backend: op_ssm_conv, op_ssm_scan (Mamba2 layers), hive_ssm_desc.
+ *  1.6  hive_kv_desc: has_v_dtype, v_dtype (K and V element types apart).
+ *  1.7  hive_adapter_load_args.cache (hive_adapter_cache: data a plugin
+ *       derives from an adapter and the base, kept across processes).
+ *  1.8  backend: op_layernorm (LayerNorm with a bias: blazr's Mamba2 blocks).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -37,7 +41,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 5
+#define HIVE_ABI_MINOR 8
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -218,13 +222,18 @@ typedef struct hive_weight_desc {
 
 typedef struct hive_kv_desc {
     uint32_t struct_size;
-    uint32_t dtype;           /* HIVE_DTYPE_F16 (default) or F32 */
+    uint32_t dtype;           /* HIVE_DTYPE_F16 (default) or F32; K's (and V's) element type */
     uint32_t n_layers;
     uint32_t n_blocks;
     uint32_t block_size;      /* token slots per block */
     uint32_t n_kv_heads;
     uint32_t head_dim;
     uint32_t reserved0;
+    /* 1.6: when has_v_dtype is non-zero, V's element type is v_dtype and dtype
+     * is K's alone. A backend that cannot store that pair refuses it; the host
+     * never sends K != V to a plugin that agreed on a minor below 6. */
+    uint32_t has_v_dtype;
+    uint32_t v_dtype;
 } hive_kv_desc;
 
 /* Which rows belong to which sequence, where they sit, and each sequence's
@@ -407,6 +416,13 @@ typedef struct hive_backend_api {
                                const hive_weight *D, const hive_weight *dt_bias, const hive_ssm_desc *desc,
                                const hive_batch *batch, const int32_t *slots, const hive_tensor *state,
                                const hive_tensor *y, hive_error **err);
+    /* ---- 1.8 (optional: NULL when absent) ---- */
+    /* out = (x - mean(x)) / sqrt(var(x) + eps) * gain + bias per row over
+     * cols (biased variance, as torch.nn.LayerNorm); gain and bias are
+     * [1, cols] weights, bias may be NULL. out may alias x. Not recordable
+     * by HIVE_EXT_GRAPH v1 (like the Mamba2 ops it runs beside). */
+    hive_status (*op_layernorm)(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
+                                const hive_weight *bias, float eps, const hive_tensor *out, hive_error **err);
 } hive_backend_api;
 
 /* ---------------------------------------------------------- adapters -- */
@@ -436,6 +452,25 @@ typedef struct hive_model_shape {
     /* module path as PEFT names it: "model.layers.%u.self_attn.q_proj" */
     const char *module_path_fmt[HIVE_MODULE_COUNT];
 } hive_model_shape;
+
+/* 1.7: a store of named blobs private to one adapter file on one base model
+ * file with one adapter config: the host keys it by the sha256 of all three,
+ * checks each blob's size and checksum when reading (a damaged one is
+ * reported, deleted and reads as absent) and writes atomically. The plugin
+ * still checks that a blob's contents fit what it loads (its own format
+ * version, shapes). */
+typedef struct hive_adapter_cache {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    void *ctx;
+    /* The blob `name` ([A-Za-z0-9._-], at most 64 chars) in *data (host
+     * memory: free with host_api.free) and *size. HIVE_E_NOTFOUND when there
+     * is none, it is damaged or the cache is off (no error made). */
+    hive_status (*get)(void *ctx, const char *name, void **data, uint64_t *size);
+    /* Stores (replaces) the blob. Best effort: a read-only or missing cache
+     * directory only skips it; the host logs why. */
+    void (*put)(void *ctx, const char *name, const void *data, uint64_t size);
+} hive_adapter_cache;
 
 /* Read-only access to base weights, for DoRA's norms and merging. */
 typedef struct hive_base_access {
@@ -467,6 +502,10 @@ typedef struct hive_adapter_load_args {
     hive_device *device;
     const hive_model_shape *model;
     const hive_base_access *base;
+    /* ---- 1.7 ---- */
+    /* Optional (NULL: no cache): where to keep what this load derives from the
+     * adapter and the base (DoRA: its weight norms) for the next process. */
+    const hive_adapter_cache *cache;
 } hive_adapter_load_args;
 
 /* What a loaded adapter does, for the engine's planning.

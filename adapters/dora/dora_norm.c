@@ -44,20 +44,21 @@ static _Thread_local struct {
     int active, started;
     uint64_t work; /* multiply-adds of the norms so far in this load */
     dora_pool *pool;
+    dora_norm_cache cache;
+    const hive_host_api *host; /* of the first dora_prepare, to free the cached table */
 } t_load;
 
-void dora_load_begin(void) {
+void dora_load_begin(const hive_adapter_cache *cache) {
+    memset(&t_load, 0, sizeof t_load);
     t_load.active = 1;
-    t_load.started = 0;
-    t_load.work = 0;
-    t_load.pool = NULL;
+    t_load.cache.cache = cache;
 }
 
-void dora_load_end(void) {
+void dora_load_end(const peft_lora *loaded) {
     dora_pool_free(t_load.pool);
-    t_load.active = t_load.started = 0;
-    t_load.work = 0;
-    t_load.pool = NULL;
+    if (loaded) dora_cache_write(&t_load.cache, loaded);
+    if (t_load.host) dora_cache_free(&t_load.cache, t_load.host);
+    memset(&t_load, 0, sizeof t_load);
 }
 
 /* f[o] = m[o] / ||W[o] + s B[o] A|| for every output row; sumsq is scratch
@@ -109,15 +110,22 @@ hive_status dora_prepare(peft_lora *a, peft_lora_module *m, const float *A, floa
         st = peft_fail(h, err, HIVE_E_NOMEM, "%s: out of memory", m->path);
         goto done;
     }
-    if ((st = a->base.weight_f32(a->base.ctx, m->layer, m->module, &W, err))) goto done;
-    if (!W) {
-        st = peft_fail(h, err, HIVE_E_INTERNAL, "%s: host gave no base weight", m->path);
-        goto done;
+    if (t_load.active && t_load.cache.state == 0) {
+        t_load.host = h;
+        dora_cache_read(&t_load.cache, a);
+    }
+    /* a cached table spares the dequantized base weight and the norms */
+    if (!(t_load.active && dora_cache_factors(&t_load.cache, a, m, m->f))) {
+        if ((st = a->base.weight_f32(a->base.ctx, m->layer, m->module, &W, err))) goto done;
+        if (!W) {
+            st = peft_fail(h, err, HIVE_E_INTERNAL, "%s: host gave no base weight", m->path);
+            goto done;
+        }
+        if ((st = row_factors(a, m, W, A, B, mag, sumsq, m->f, err))) goto done;
     }
     if (HIVE_HAS_FIELD(hive_base_access, a->base.struct_size, bias_f32) && a->base.bias_f32 &&
         (st = a->base.bias_f32(a->base.ctx, m->layer, m->module, &bias, err)))
         goto done;
-    if ((st = row_factors(a, m, W, A, B, mag, sumsq, m->f, err))) goto done;
     for (uint32_t o = 0; o < m->out; o++) {
         float fs = m->f[o] * m->scale;
         for (uint32_t k = 0; k < m->r; k++) B[(size_t)o * m->r + k] *= fs;

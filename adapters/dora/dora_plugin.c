@@ -11,9 +11,12 @@ static hive_host_api g_host;
 static uint32_t dora_claim(const char *config_json) { return peft_lora_claim(config_json, 1); }
 
 static hive_status dora_load(const hive_adapter_load_args *args, hive_adapter **out, hive_error **err) {
-    dora_load_begin();
+    const hive_adapter_cache *cache =
+        args && HIVE_HAS_FIELD(hive_adapter_load_args, args->struct_size, cache) ? args->cache : NULL;
+    if (cache && !(HIVE_HAS_FIELD(hive_adapter_cache, cache->struct_size, put) && cache->get && cache->put)) cache = NULL;
+    dora_load_begin(cache);
     hive_status st = peft_lora_load(&g_host, args, 1, dora_prepare, (peft_lora **)out, err);
-    dora_load_end();
+    dora_load_end(st == HIVE_OK && out ? (const peft_lora *)*out : NULL);
     return st;
 }
 

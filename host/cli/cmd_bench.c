@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 
 #include "cli/cli.h"
+#include "experts/manifest.h"
+#include "experts/package.h"
 #include "session/session.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -16,29 +18,66 @@ static uint64_t lcg(uint64_t *s) {
     return *s >> 33;
 }
 
+/* The soft-prompt rows the --expert packages put in front of a sequence (the
+ * most any base in a manifest lists: a set holds one soft prompt at most),
+ * read before the engine is sized; what cannot be read is reported when the
+ * session loads the experts. */
+static uint32_t expert_virtual_tokens(const hive_config *cfg) {
+    hive_expert_specs specs;
+    if (!hive_config_list_len(cfg, "experts.paths") || hive_session_expert_specs(cfg, &specs)) return 0;
+    int64_t most = 0;
+    for (size_t i = 0; i < specs.n; i++) {
+        hive_expert_pkg pkg;
+        hive_manifest m;
+        hive_problems probs = {0};
+        hive_error *err = NULL;
+        memset(&m, 0, sizeof m);
+        if (hive_expert_pkg_open(specs.paths[i], NULL, &pkg, &err) != HIVE_OK) {
+            hive_error_free(err);
+            continue;
+        }
+        if (hive_manifest_load(pkg.dir, pkg.manifest, &m, &probs, &err) == HIVE_OK)
+            for (size_t b = 0; b < m.n_bases; b++)
+                for (size_t a = 0; a < m.bases[b].n_adapters; a++)
+                    if (m.bases[b].adapters[a].num_virtual_tokens > most) most = m.bases[b].adapters[a].num_virtual_tokens;
+        hive_error_free(err);
+        hive_manifest_free(&m);
+        hive_problems_free(&probs);
+        hive_expert_pkg_close(&pkg);
+    }
+    hive_expert_specs_free(&specs);
+    return most > 0 && most < (1 << 20) ? (uint32_t)most : 0;
+}
+
 /* Attach experts: all to every sequence, or with --mix expert i % n to
- * sequence i (a batch whose rows carry different experts). */
+ * sequence i (a batch whose rows carry different experts). The first attach
+ * of a set with a soft prompt computes its virtual tokens' KV, later ones
+ * share it: *first_ms is the first, *attach_ms the mean of the others (with
+ * one sequence, it is attached a second time to measure one). */
 static int attach_all(hive_cli *cli, hive_session *s, const int32_t *seq, int B, hive_adapter_set *mixed,
-                      double *attach_ms, hive_error **err) {
+                      double *first_ms, double *attach_ms, hive_error **err) {
     if (!s->have_set) return 0;
     if (cli->mix && s->merged) {
         fprintf(stderr, "hive-host bench: --mix and --merge exclude each other\n");
         return 2;
     }
-    double ta = hive_now_ms();
-    for (int b = 0; b < B; b++) {
+    int n = B > 1 ? B : 2;
+    double t0 = hive_now_ms(), t1 = t0;
+    for (int i = 0; i < n; i++) {
+        int b = i % B;
         hive_status st;
         if (cli->mix) {
             hive_expert *x = s->set.members[(size_t)b % s->set.n];
             hive_adapter_set *set = &mixed[(size_t)b % s->set.n];
-            if (b < (int)s->set.n && (st = hive_expert_compose(&x, 1, set, err)) != HIVE_OK) return 1;
+            if (i == b && b < (int)s->set.n && (st = hive_expert_compose(&x, 1, set, err)) != HIVE_OK) return 1;
             st = hive_engine_seq_set_adapters(s->eng, seq[b], set, err);
         } else {
             st = hive_session_attach(s, seq[b], err);
         }
         if (st != HIVE_OK) return 1;
+        if (i == 0) t1 = hive_now_ms(), *first_ms = t1 - t0;
     }
-    *attach_ms = (hive_now_ms() - ta) / B;
+    *attach_ms = (hive_now_ms() - t1) / (n - 1);
     return 0;
 }
 
@@ -61,7 +100,9 @@ int hive_cmd_bench(hive_cli *cli) {
         return 2;
     }
     if (hive_config_source(cli->cfg, "model.ctx") == HIVE_SRC_DEFAULT) {
-        snprintf(buf, sizeof buf, "%d", (P > cli->depth + N ? P : cli->depth + N) + 16);
+        /* a soft prompt's virtual tokens take context too */
+        uint32_t nv = expert_virtual_tokens(cli->cfg);
+        snprintf(buf, sizeof buf, "%d", (P > cli->depth + N ? P : cli->depth + N) + 16 + (int)nv);
         hive_config_set(cli->cfg, "model.ctx", buf, HIVE_SRC_CLI, "bench -p/-n", NULL);
     }
     if (B > 1 && hive_config_source(cli->cfg, "model.batch") == HIVE_SRC_DEFAULT && B > 512) {
@@ -87,12 +128,12 @@ int hive_cmd_bench(hive_cli *cli) {
     hive_adapter_set *mixed = calloc(HIVE_MAX_ADAPTERS_PER_SET, sizeof *mixed);
     uint64_t rng = 42;
     hive_error *err = NULL;
-    double best_pp = 1e30, best_tg = 1e30, best_ttft = 1e30, attach_ms = 0;
+    double best_pp = 1e30, best_tg = 1e30, best_ttft = 1e30, attach_ms = 0, first_attach_ms = 0;
     if (!prompt || !rows_seq || !tok || !next || !seq || !want || !every_row || !logits || !mixed) rc = 1;
     else memset(every_row, 1, (size_t)B);
     for (int b = 0; !rc && b < B; b++)
         if (hive_engine_seq_new(s.eng, &seq[b], &err) != HIVE_OK) rc = 1;
-    if (!rc) rc = attach_all(cli, &s, seq, B, mixed, &attach_ms, &err);
+    if (!rc) rc = attach_all(cli, &s, seq, B, mixed, &first_attach_ms, &attach_ms, &err);
     /* B prompts of P random tokens, sequence after sequence; logits at each one's last row */
     for (int b = 0; !rc && b < B; b++)
         for (int i = 0; i < P; i++) {
@@ -166,6 +207,8 @@ int hive_cmd_bench(hive_cli *cli) {
         const char *lora_path = hive_engine_lora_batched_calls(s.eng) ? "segmented" : "per-segment hooks";
         uint64_t g_cap = 0, g_rep = 0;
         hive_engine_graph_stats(s.eng, &g_cap, &g_rep);
+        hive_soft_prompt_stats sp;
+        hive_engine_soft_prompt_stats(s.eng, &sp);
         if (cli->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
@@ -184,13 +227,18 @@ int hive_cmd_bench(hive_cli *cli) {
             cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
             /* what the engine allocated: `info --json` predicts these (memory.kv_bytes at -b 1, ctx) */
             cJSON_AddNumberToObject(o, "kv_bytes", (double)hive_engine_kv_bytes(s.eng));
+            cJSON_AddStringToObject(o, "kv_dtype", hive_config_str(cli->cfg, "model.kv_dtype")); /* "K,V" or one type */
             cJSON_AddNumberToObject(o, "state_bytes_per_sequence", (double)hive_engine_state_bytes(s.eng));
             if (s.have_set) {
                 cJSON_AddNumberToObject(o, "experts", (double)n_exp);
                 cJSON_AddBoolToObject(o, "mixed_experts", cli->mix);
                 cJSON_AddNumberToObject(o, "expert_cold_load_ms", s.experts_ms);
+                cJSON_AddNumberToObject(o, "expert_first_attach_ms", first_attach_ms);
                 cJSON_AddNumberToObject(o, "expert_cached_attach_ms", attach_ms);
                 cJSON_AddStringToObject(o, "lora_path", lora_path);
+                /* attaches that ran the virtual tokens / took the shared KV */
+                cJSON_AddNumberToObject(o, "soft_prompt_prefills", (double)sp.prefills);
+                cJSON_AddNumberToObject(o, "soft_prompt_shared_attaches", (double)sp.shared_attaches);
             }
             cJSON_AddNumberToObject(o, "graphs_captured", (double)g_cap);
             cJSON_AddNumberToObject(o, "graph_replays", (double)g_rep);
@@ -203,12 +251,19 @@ int hive_cmd_bench(hive_cli *cli) {
             printf("prefill  pp%-5d %10.1f tok/s\ndecode   tg%-5d %10.1f tok/s (from depth %d)\n"
                    "TTFT            %10.1f ms\nload            %10.1f ms\npeak RSS        %10.1f MiB\n",
                    P, pp, N, tg, D, best_ttft, s.load_ms, rss);
+            printf("KV cache        %10.1f MiB (%s)\n", hive_engine_kv_bytes(s.eng) / 1048576.0,
+                   hive_config_str(cli->cfg, "model.kv_dtype"));
             if (g_cap || g_rep)
                 printf("decode graphs   %10llu captured, %llu replays\n", (unsigned long long)g_cap,
                        (unsigned long long)g_rep);
             if (s.have_set)
-                printf("experts         %10zu%s (cold load %.2f ms, cached attach %.3f ms per sequence; LoRA: %s)\n",
-                       n_exp, cli->mix ? " mixed, one per sequence" : "", s.experts_ms, attach_ms, lora_path);
+                printf("experts         %10zu%s (cold load %.2f ms, first attach %.3f ms, then cached attach %.3f ms "
+                       "per sequence; LoRA: %s)\n",
+                       n_exp, cli->mix ? " mixed, one per sequence" : "", s.experts_ms, first_attach_ms, attach_ms,
+                       lora_path);
+            if (sp.prefills || sp.shared_attaches)
+                printf("soft prompt     %10llu prefill(s) of its virtual tokens, %llu attach(es) sharing their KV\n",
+                       (unsigned long long)sp.prefills, (unsigned long long)sp.shared_attaches);
         }
     }
     hive_error_free(err);

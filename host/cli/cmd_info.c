@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 #include "model/model.h"
 #include "util/dtype.h"
 #include "util/error.h"
@@ -93,9 +94,20 @@ int hive_cmd_info(hive_cli *cli) {
     layer_kinds(m, kinds, sizeof kinds);
     uint64_t ctx = (uint64_t)hive_config_int(cli->cfg, "model.ctx");
     const char *kv_name = hive_config_str(cli->cfg, "model.kv_dtype");
-    int kv_dtype = hive_dtype_from_name(kv_name);
-    if (kv_dtype < 0) kv_dtype = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
-    uint64_t kv_bytes = 2ull * hp->n_attn_layers * ctx * hp->n_kv_heads * hive_dtype_row_bytes((uint32_t)kv_dtype, hp->head_dim);
+    uint32_t kv_k, kv_v;
+    char kv_why[160];
+    if (hive_engine_kv_dtypes_parse(kv_name, &kv_k, &kv_v, kv_why, sizeof kv_why))
+        kv_k = kv_v = HIVE_DTYPE_F16, kv_name = "f16"; /* generate/serve refuse it; info shows the default */
+    char kv_types[32]; /* "K,V" as the cache holds them */
+    snprintf(kv_types, sizeof kv_types, "%s,%s", hive_dtype_name(kv_k), hive_dtype_name(kv_v));
+    if (kv_k == kv_v) snprintf(kv_types, sizeof kv_types, "%s", hive_dtype_name(kv_k));
+    kv_name = kv_types;
+    uint64_t kv_bytes = hp->n_attn_layers * ctx * hive_engine_kv_token_bytes(kv_k, kv_v, hp->n_kv_heads, hp->head_dim);
+    uint32_t n_blazr_mla = 0; /* blazr's latent-attention layers cache one [c_kv | rope key] row per token */
+    for (uint32_t l = 0; hp->arch == HIVE_ARCH_BLAZR && l < hp->n_layers; l++) n_blazr_mla += m->layers[l].mla_kr.data != NULL;
+    if (n_blazr_mla)
+        kv_bytes = (hp->n_attn_layers - n_blazr_mla) * ctx * hive_engine_kv_token_bytes(kv_k, kv_v, hp->n_kv_heads, hp->head_dim) +
+                   n_blazr_mla * ctx * hive_engine_kv_token_bytes(kv_k, kv_v, 1, hp->mla_kv_rank + hp->mla_rope);
     /* Mamba2: a fixed state per sequence and layer (conv window + SSM state, f32), whatever the context */
     uint32_t n_ssm = hp->n_layers - hp->n_attn_layers; /* Mamba2 layers */
     int pure_ssm = hp->ssm_heads && !hp->n_attn_layers;
@@ -114,7 +126,9 @@ int hive_cmd_info(hive_cli *cli) {
     char layer_type[256], mamba[128];
     snprintf(mamba, sizeof mamba, "Mamba2 mixer (%u heads x %u, %u groups, state %u, conv kernel %u, inner %u)",
              hp->ssm_heads, hp->ssm_head_dim, hp->ssm_groups, hp->ssm_state, hp->ssm_conv, hp->ssm_inner);
-    if (pure_ssm)
+    if (hp->arch == HIVE_ARCH_BLAZR) /* its types are listed per layer */
+        snprintf(layer_type, sizeof layer_type, "blazr layers (Mamba2, MLA + MoE, MLA + MLP, GQA + MLP)");
+    else if (pure_ssm)
         snprintf(layer_type, sizeof layer_type, "%s", mamba);
     else if (hp->ssm_heads) /* a hybrid: the per-layer list follows */
         snprintf(layer_type, sizeof layer_type, "(%s or %s) + SwiGLU MLP", attention, "Mamba2 mixer");
@@ -131,6 +145,11 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddStringToObject(o, "architecture", hp->arch_name);
         cJSON_AddNumberToObject(o, "layers", hp->n_layers);
         cJSON_AddStringToObject(o, "layer_type", layer_type);
+        if (hp->arch == HIVE_ARCH_BLAZR) {
+            cJSON *types = cJSON_AddArrayToObject(o, "layer_types");
+            for (uint32_t l = 0; l < hp->n_layers; l++)
+                cJSON_AddItemToArray(types, cJSON_CreateString(hive_model_blazr_layer_type(m, l)));
+        }
         cJSON_AddNumberToObject(o, "hidden", hp->hidden);
         cJSON_AddNumberToObject(o, "heads", hp->n_heads);
         cJSON_AddNumberToObject(o, "kv_heads", hp->n_kv_heads);
@@ -166,6 +185,8 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(mem, "kv_bytes", (double)kv_bytes);
         cJSON_AddNumberToObject(mem, "ctx", (double)ctx);
         cJSON_AddStringToObject(mem, "kv_dtype", kv_name);
+        cJSON_AddStringToObject(mem, "kv_k_dtype", hive_dtype_name(kv_k));
+        cJSON_AddStringToObject(mem, "kv_v_dtype", hive_dtype_name(kv_v));
         cJSON_AddNumberToObject(mem, "ssm_state_bytes_per_sequence", (double)ssm_state_bytes);
         cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes + ssm_state_bytes));
         char *txt = cJSON_Print(o);
@@ -176,6 +197,12 @@ int hive_cmd_info(hive_cli *cli) {
         printf("model:          %s (%s)\n", path, m->is_gguf ? "gguf" : "safetensors");
         printf("name:           %s\narchitecture:   %s\n", hp->name, hp->arch_name);
         printf("layers:         %u x %s\n", hp->n_layers, layer_type);
+        if (hp->arch == HIVE_ARCH_BLAZR) {
+            printf("layer types:   ");
+            for (uint32_t l = 0; l < hp->n_layers; l++) printf(" %s", hive_model_blazr_layer_type(m, l));
+            printf("\n");
+            if (hp->mla_kv_rank) printf("latent attn:    %s\n", mla);
+        }
         if (hp->ssm_heads && !pure_ssm) {
             printf("mixers:        ");
             for (uint32_t l = 0; l < hp->n_layers; l++) printf(" %s", m->layers[l].ssm_in.data ? "mamba2" : "attention");

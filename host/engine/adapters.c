@@ -119,6 +119,7 @@ static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module
     if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &d, w, &nw, err);
     if (st != HIVE_OK) return st;
     hive_engine_graphs_flush(e); /* captured graphs hold the old weight */
+    hive_engine_soft_prompts_drop(e); /* and soft-prompt KV was computed with it */
     e->be->weight_free(e->dev, *slots[module]);
     *slots[module] = nw;
     return HIVE_OK;
@@ -385,11 +386,5 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
     if (nv > e->opts.max_rows || nv >= e->opts.ctx)
         return hive_fail(err, HIVE_E_INVALID, "soft prompt of %u virtual tokens exceeds the batch (%u) or context (%u)", nv,
                          e->opts.max_rows, e->opts.ctx);
-    int32_t seqs[nv];
-    uint8_t want[nv];
-    for (uint32_t i = 0; i < nv; i++) seqs[i] = seq, want[i] = 0;
-    uint32_t got = 0;
-    st = hive_engine_forward_rows(e, NULL, embed, seqs, want, nv, NULL, NULL, &got, err);
-    if (st == HIVE_OK) s->n_virtual = nv;
-    return st;
+    return hive_engine_soft_prompt_attach(e, seq, set, embed, err); /* soft_prompt.c */
 }

@@ -15,6 +15,7 @@ void hive_engine_opts_default(hive_engine_opts *o) {
     o->max_seqs = 1;
     o->kv_block = 16;
     o->kv_dtype = HIVE_DTYPE_F16;
+    o->kv_v_dtype = -1;
     o->weights_dtype = -1;
     o->qk_hf_order = 1;
     o->batched_lora = 1;
@@ -27,7 +28,10 @@ void hive_engine_opts_default(hive_engine_opts *o) {
 static hive_status alloc_act(hive_engine *e, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     uint64_t R = e->opts.max_rows, f = sizeof(float);
-    uint64_t qd = (uint64_t)hp->n_heads * hp->head_dim, kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
+    /* a latent-attention query is heads of [kv rank + rope] (mla.c): wider than head_dim in blazr's mixes */
+    uint32_t mla_row = hp->mla_kv_rank ? hp->mla_kv_rank + hp->mla_rope : 0;
+    uint64_t qd = (uint64_t)hp->n_heads * (hp->head_dim > mla_row ? hp->head_dim : mla_row);
+    uint64_t kvd = (uint64_t)hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd ? hp->hidden : qd;
     uint64_t ffn = hp->ffn > hp->moe_ffn ? hp->ffn : hp->moe_ffn; /* gate holds an expert's [gate | up] too */
     if (hp->moe_shared_ffn > ffn) ffn = hp->moe_shared_ffn;
@@ -52,8 +56,8 @@ static hive_status alloc_act(hive_engine *e, hive_error **err) {
         {&e->act.ssm_y, R * hp->ssm_inner * f},
         {&e->act.mla_qa, R * hp->mla_q_rank * f},
         {&e->act.mla_q, hp->mla_kv_rank ? R * hp->n_heads * (hp->mla_nope + hp->mla_rope) * f : 0},
-        {&e->act.mla_k, hp->mla_kv_rank ? R * hp->head_dim * f : 0},
-        {&e->act.mla_v, hp->mla_kv_rank ? R * hp->head_dim * f : 0},
+        {&e->act.mla_k, R * mla_row * f},
+        {&e->act.mla_v, R * mla_row * f},
         {&e->act.mla_o, R * hp->n_heads * hp->mla_v * f},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
@@ -133,8 +137,11 @@ void hive_engine_free(hive_engine *e) {
             if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
         hive_engine_graphs_free(e);
         hive_engine_adapters_free(e);
+        if (e->page_refs) hive_engine_soft_prompts_drop(e); /* their pages and tail buffers */
+        free(e->sp);
         hive_engine_kv_free(e);
         hive_engine_ssm_free(e);
+        hive_engine_mla_free(e);
         hive_engine_free_weights(e);
         e->be->device_close(e->dev);
     }
@@ -156,6 +163,10 @@ const hive_hparams *hive_engine_hparams(const hive_engine *e) { return &e->hp; }
 uint64_t hive_engine_weight_bytes(const hive_engine *e) { return e->weight_bytes; }
 uint32_t hive_engine_ctx(const hive_engine *e) { return e->opts.ctx; }
 uint64_t hive_engine_kv_bytes(const hive_engine *e) {
-    return 2ull * e->hp.n_attn_layers * e->n_blocks_total * e->opts.kv_block * e->hp.n_kv_heads *
-           hive_dtype_row_bytes(e->opts.kv_dtype, e->hp.head_dim);
+    uint32_t v = e->opts.kv_v_dtype < 0 ? e->opts.kv_dtype : (uint32_t)e->opts.kv_v_dtype;
+    uint64_t slots = (uint64_t)e->n_blocks_total * e->opts.kv_block;
+    uint32_t n_mla = 0; /* blazr's latent-attention layers: their own cache of [c_kv | rope key] rows (mla.c) */
+    for (uint32_t l = 0; e->layers && l < e->hp.n_layers; l++) n_mla += e->layers[l].mla_kr != NULL;
+    return (e->hp.n_attn_layers - n_mla) * slots * hive_engine_kv_token_bytes(e->opts.kv_dtype, v, e->hp.n_kv_heads, e->hp.head_dim) +
+           n_mla * slots * hive_engine_kv_token_bytes(e->opts.kv_dtype, v, 1, e->hp.mla_kv_rank + e->hp.mla_rope);
 }

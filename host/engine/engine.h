@@ -15,7 +15,8 @@ typedef struct hive_engine_opts {
     uint32_t max_rows;       /* rows per forward pass (longer inputs are chunked) */
     uint32_t max_seqs;       /* sequences alive at once */
     uint32_t kv_block;       /* tokens per KV page */
-    uint32_t kv_dtype;       /* HIVE_DTYPE_F16 or F32 */
+    uint32_t kv_dtype;       /* K's element type (and V's unless kv_v_dtype): HIVE_DTYPE_F16, ... */
+    int32_t kv_v_dtype;      /* V's element type; -1: as kv_dtype */
     int32_t weights_dtype;   /* -1 = as stored; else requantize linear weights to this dtype */
     uint32_t threads;        /* 0 = backend default */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE. 1: restore
@@ -47,6 +48,12 @@ void hive_engine_free(hive_engine *e);
 const hive_hparams *hive_engine_hparams(const hive_engine *e);
 uint64_t hive_engine_weight_bytes(const hive_engine *e); /* as uploaded */
 uint64_t hive_engine_kv_bytes(const hive_engine *e);
+/* --kv-dtype / model.kv_dtype: one type for K and V ("q8_0") or "K,V"
+ * ("q8_0,f16"), each f16, f32, bf16, q8_0 or q4_0. Returns 0, or -1 with a
+ * message in why. *v is the type V gets (K's when one is given). */
+int hive_engine_kv_dtypes_parse(const char *s, uint32_t *k, uint32_t *v, char *why, size_t why_cap);
+/* Bytes one token's K and V take in one attention layer with n_kv_heads x head_dim. */
+uint64_t hive_engine_kv_token_bytes(uint32_t k, uint32_t v, uint32_t n_kv_heads, uint32_t head_dim);
 /* Mamba2 state bytes each sequence slot holds (conv windows + SSM states, all layers), as allocated; 0 without. */
 uint64_t hive_engine_state_bytes(const hive_engine *e);
 uint32_t hive_engine_ctx(const hive_engine *e);
@@ -55,6 +62,9 @@ uint32_t hive_engine_ctx(const hive_engine *e);
 hive_status hive_engine_seq_new(hive_engine *e, int32_t *seq, hive_error **err);
 void hive_engine_seq_free(hive_engine *e, int32_t seq);
 uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq);
+/* The real tokens seq can hold: the context less its soft prompt's virtual
+ * rows (which take context too). */
+uint32_t hive_engine_seq_ctx(const hive_engine *e, int32_t seq);
 /* Lengths, tokens and truncation count real tokens only: a soft prompt's
  * virtual tokens stay in front. */
 /* The tokens stored for seq (valid until the next forward/truncate). */
@@ -96,8 +106,25 @@ typedef struct hive_adapter_set {
 
 /* Attach a set (NULL = base model) to a sequence. The sequence's KV cache is
  * dropped (KV is never reused across a change of expert set); a soft-prompt
- * adapter's virtual tokens are prefilled at once. */
+ * adapter's virtual tokens are prefilled at once, or shared (below). */
 hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err);
+/* A soft prompt's virtual-token KV is computed once per expert set (the
+ * whole set: other adapters change it) and kept as a template: later
+ * attaches of that set share its whole pages (reference-counted, never
+ * written again) and copy the rows of its last, partial page, running no
+ * forward pass; the result is bit-identical to a prefill. Templates (at most
+ * 8, least recently used dropped) hold KV pages: they are dropped when the
+ * pool runs out, by hive_engine_adapters_released and when base weights are
+ * replaced (merge). The key is the set's id and its adapters' addresses. */
+typedef struct hive_soft_prompt_stats {
+    uint64_t prefills;        /* attaches that ran the virtual tokens through the model */
+    uint64_t shared_attaches; /* attaches that took a template's KV */
+    uint32_t templates;       /* held now */
+    uint32_t template_pages;  /* KV pages they hold (shared with sequences) */
+} hive_soft_prompt_stats;
+void hive_engine_soft_prompt_stats(const hive_engine *e, hive_soft_prompt_stats *out);
+/* Forget every template (pages go back as their last holder lets go). */
+void hive_engine_soft_prompts_drop(hive_engine *e);
 /* The set attached to seq (NULL: the base model, or no such sequence). */
 const hive_adapter_set *hive_engine_seq_adapters(const hive_engine *e, int32_t seq);
 
@@ -111,8 +138,9 @@ uint32_t hive_engine_max_rows(const hive_engine *e);
  * `bench`: proves the SGMV path is taken). */
 uint64_t hive_engine_lora_batched_calls(const hive_engine *e);
 /* Adapters the engine may have run are about to be destroyed: drop whatever
- * holds their weights (captured decode graphs). A graph key names adapter sets
- * by address and id, which a reloaded expert can reuse. */
+ * holds their weights or results (captured decode graphs, soft-prompt KV
+ * templates). Their keys name adapter sets by address and id, which a
+ * reloaded expert can reuse. */
 void hive_engine_adapters_released(hive_engine *e);
 /* Decode-step graphs captured and replayed so far (0, 0 without the extension). */
 void hive_engine_graph_stats(const hive_engine *e, uint64_t *captured, uint64_t *replayed);

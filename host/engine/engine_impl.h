@@ -23,6 +23,10 @@ typedef struct layer_weights {
      * per head, mla_kb_t = W_kb^T [kv rank, nope] absorbs the key up-projection
      * into the query and mla_vb = W_vb [v, kv rank] expands the attended latent */
     hive_weight *mla_q, *mla_q_a, *mla_q_a_norm, *mla_kv_a, *mla_kv_a_norm, **mla_kb_t, **mla_vb;
+    /* blazr (mla.c, ssm.c): latent attention's rope query and shared rope key
+     * projections (mla_kr set: the layer caches in kv_mla); the Mamba2
+     * block's LayerNorm bias and in/out_proj biases */
+    hive_weight *mla_qr, *mla_kr, *attn_norm_b, *ssm_in_b, *ssm_out_b;
 } layer_weights;
 
 /* Host scratch of a mixture-of-experts layer for one chunk (forward.c):
@@ -57,6 +61,8 @@ typedef struct activations {
     hive_buffer *mla_qa, *mla_q, *mla_k, *mla_v, *mla_o;
     uint32_t logit_rows; /* rows the logits buffer holds */
 } activations;
+
+typedef struct sp_template sp_template; /* soft_prompt.c */
 
 /* Consecutive rows that share an adapter set. */
 typedef struct segment {
@@ -93,6 +99,12 @@ struct hive_engine {
     hive_weight *ssm_ones;            /* [1, inner / groups] of 1: the gated norm's per-group RMSNorm */
     uint32_t n_ssm_layers;
     uint64_t ssm_state_bytes;         /* per sequence slot, summed as ssm.c allocates the state buffers */
+    /* blazr's latent attention (mla.c): its own paged cache of [c_kv | rope
+     * key] rows beside the attention layers' (same pages, another row width),
+     * its layer index per model layer, and the d_rope-wide RoPE table */
+    hive_kv_cache *kv_mla;
+    uint32_t *mla_kv_layer;
+    float *mla_inv_freq;
 
     const hive_model_files *model;    /* for adapters' base access */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine
@@ -111,6 +123,14 @@ struct hive_engine {
     const hive_weight **lora_A, **lora_B;
     uint32_t *lora_done;              /* [max_rows] per segment: adapters already applied (bit a) */
     uint64_t lora_batched_calls;
+    /* soft prompts' virtual-token KV per expert set (soft_prompt.c); while a
+     * template is prefilled, attention copies rows sp_capture_row0.. of each
+     * layer's K/V (sp_capture_rows of them) into sp_capture */
+    sp_template **sp;
+    uint32_t n_sp;
+    uint64_t sp_clock, sp_prefills, sp_shared;
+    hive_buffer *sp_capture;
+    uint32_t sp_capture_row0, sp_capture_rows;
 
     /* per-chunk scratch in host memory */
     int32_t *row_seq, *row_pos, *block_table, *local_seq_ids, *logit_rows_idx;
@@ -192,6 +212,17 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
 /* mla.c: a multi-head latent attention block (attention_block's place). */
 hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err);
 hive_status hive_engine_mla_init(hive_engine *e, hive_error **err);
+void hive_engine_mla_free(hive_engine *e);
+
+/* soft_prompt.c. attach: seq (empty, set attached) gets the virtual rows of
+ * embed, shared from the set's template or prefilled (making one).
+ * free_pages: drop the least recently used template whose pages only it
+ * holds; 0 when none. capture: see sp_capture. */
+hive_status hive_engine_soft_prompt_attach(hive_engine *e, int32_t seq, const hive_adapter_set *set,
+                                           const hive_adapter_ref *embed, hive_error **err);
+int hive_engine_soft_prompts_free_pages(hive_engine *e);
+hive_status hive_engine_soft_prompt_capture(hive_engine *e, uint32_t kv_layer, const hive_tensor *k,
+                                            const hive_tensor *v, hive_error **err);
 
 /* tensor view helper */
 static inline hive_tensor hive_t(hive_buffer *buf, uint64_t offset, int64_t rows, int64_t cols) {

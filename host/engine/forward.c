@@ -46,6 +46,7 @@ static hive_status attention_block(hive_engine *e, uint32_t l, uint32_t n, const
     TRY(hive_engine_rope(e, &q, hp->n_heads, batch, err));
     TRY(hive_engine_rope(e, &k, hp->n_kv_heads, batch, err));
     TRY(e->be->op_kv_store(e->dev, e->kv, e->kv_layer[l], &k, &v, batch, err));
+    if (e->sp_capture) TRY(hive_engine_soft_prompt_capture(e, e->kv_layer[l], &k, &v, err)); /* soft_prompt.c */
     float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hp->head_dim); /* Granite sets its own */
     TRY(e->be->op_attention(e->dev, e->kv, e->kv_layer[l], &q, hp->n_heads, scale, batch, &att, err));
     return hive_engine_linear(e, l, HIVE_MODULE_O, &att, w->wo, NULL, &x, 1, err); /* x += att @ wo^T */

@@ -71,9 +71,15 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
                           hive_error **err) {
     memset(stats, 0, sizeof *stats);
     if (!n_prompt) return hive_fail(err, HIVE_E_INVALID, "empty prompt: nothing to condition on");
-    uint32_t vocab = hive_engine_hparams(e)->vocab, ctx = hive_engine_ctx(e);
+    /* a soft prompt's virtual rows take context too */
+    uint32_t vocab = hive_engine_hparams(e)->vocab, ctx = hive_engine_seq_ctx(e, seq), nv = hive_engine_ctx(e) - ctx;
 
     /* refuse before touching the sequence: a bad request loses nothing */
+    if (n_prompt > ctx && nv)
+        return hive_fail(err, HIVE_E_INVALID,
+                         "prompt of %zu tokens does not fit the context of %u tokens beside the soft prompt's %u "
+                         "virtual tokens (--ctx)",
+                         n_prompt, ctx + nv, nv);
     if (n_prompt > ctx)
         return hive_fail(err, HIVE_E_INVALID, "prompt of %zu tokens does not fit the context of %u tokens (--ctx)",
                          n_prompt, ctx);

@@ -13,9 +13,14 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err) {
     /* only attention layers have KV: a hybrid's Mamba2 layers keep a state (ssm.c) */
     if (!(e->kv_layer = calloc(e->hp.n_layers, sizeof *e->kv_layer))) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     uint32_t n_kv = 0;
-    for (uint32_t l = 0; l < e->hp.n_layers; l++) e->kv_layer[l] = e->layers[l].ssm_in ? 0 : n_kv++;
+    /* blazr's latent-attention layers (mla_kr) cache in their own (mla.c) */
+    for (uint32_t l = 0; l < e->hp.n_layers; l++)
+        e->kv_layer[l] = e->layers[l].ssm_in || e->layers[l].mla_kr ? 0 : n_kv++;
     hive_kv_desc d = {sizeof d, e->opts.kv_dtype, n_kv, e->n_blocks_total, e->opts.kv_block,
-                      e->hp.n_kv_heads, e->hp.head_dim, 0};
+                      e->hp.n_kv_heads, e->hp.head_dim, 0, 0, 0};
+    /* V's own type only when it differs: a backend then refuses what it cannot store */
+    if (e->opts.kv_v_dtype >= 0 && (uint32_t)e->opts.kv_v_dtype != e->opts.kv_dtype)
+        d.has_v_dtype = 1, d.v_dtype = (uint32_t)e->opts.kv_v_dtype;
     /* no attention (Mamba2): pages still count each sequence's positions */
     hive_status st = n_kv ? e->be->kv_alloc(e->dev, &d, &e->kv, err) : HIVE_OK;
     if (st != HIVE_OK) return st;
@@ -60,7 +65,8 @@ hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hi
                          e->opts.ctx);
     uint32_t need = (len + e->opts.kv_block - 1) / e->opts.kv_block;
     while (s->n_blocks < need) {
-        if (!e->n_free) return hive_fail(err, HIVE_E_NOMEM, "KV cache exhausted: no free pages");
+        if (!e->n_free && !hive_engine_soft_prompts_free_pages(e)) /* a cached soft prompt's pages first */
+            return hive_fail(err, HIVE_E_NOMEM, "KV cache exhausted: no free pages");
         int32_t p = e->free_blocks[--e->n_free];
         e->page_refs[p] = 1;
         s->blocks[s->n_blocks++] = p;
@@ -158,6 +164,10 @@ const hive_adapter_set *hive_engine_seq_adapters(const hive_engine *e, int32_t s
 
 uint32_t hive_engine_seq_len(const hive_engine *e, int32_t seq) {
     return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->seqs[seq].len - e->seqs[seq].n_virtual : 0;
+}
+
+uint32_t hive_engine_seq_ctx(const hive_engine *e, int32_t seq) {
+    return (seq >= 0 && (uint32_t)seq < e->opts.max_seqs) ? e->opts.ctx - e->seqs[seq].n_virtual : e->opts.ctx;
 }
 
 uint32_t hive_engine_seq_reusable_len(const hive_engine *e, int32_t seq, uint32_t len) {

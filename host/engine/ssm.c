@@ -2,6 +2,8 @@
  * one row per sequence slot and layer, zeroed when the sequence starts) and
  * the block, top to bottom:
  *   x += out_proj(gated_norm(scan(conv(xBC)), z)),  [z | xBC | dt] = in_proj(rmsnorm(x))
+ * (blazr: a LayerNorm with a bias in place of the RMSNorm, in_proj/out_proj
+ * biases, one gated-norm group and its own eps)
  * The state holds the whole past, not one entry per position: a sequence
  * can continue or start over, not be cut back (kv.c refuses that). */
 #include <stdlib.h>
@@ -21,6 +23,9 @@ static uint64_t conv_cols(const hive_hparams *hp) {
 }
 static uint64_t scan_cols(const hive_hparams *hp) { return (uint64_t)hp->ssm_inner * hp->ssm_state; }
 
+/* The gated norm's groups (blazr: one, over the whole inner width). */
+static uint32_t norm_groups(const hive_hparams *hp) { return hp->ssm_norm_groups ? hp->ssm_norm_groups : hp->ssm_groups; }
+
 hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     if (!e->n_ssm_layers) return HIVE_OK;
@@ -33,7 +38,7 @@ hive_status hive_engine_ssm_init(hive_engine *e, hive_error **err) {
         TRY(e->be->buffer_alloc(e->dev, sb, &w->ssm_scan_state, err));
         e->ssm_state_bytes += (conv_cols(hp) + scan_cols(hp)) * sizeof(float);
     }
-    uint32_t group = hp->ssm_inner / hp->ssm_groups;
+    uint32_t group = hp->ssm_inner / norm_groups(hp);
     float *ones = malloc(group * sizeof *ones);
     if (!ones) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < group; i++) ones[i] = 1.0f;
@@ -83,14 +88,18 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
     hive_tensor proj = hive_t(a->ssm_proj, 0, n, proj_cols), conv = hive_t(a->ssm_conv, 0, n, C);
     hive_tensor z = hive_cols(&proj, 0, I), xbc = hive_cols(&proj, I, C), dt = hive_cols(&proj, I + C, H);
     hive_tensor xs = hive_cols(&conv, 0, I), B = hive_cols(&conv, I, (int64_t)G * N), Cm = hive_cols(&conv, I + (int64_t)G * N, (int64_t)G * N);
-    hive_tensor y = hive_t(a->ssm_y, 0, n, I), groups = hive_t(a->ssm_y, 0, (int64_t)n * G, I / G);
+    uint32_t NG = norm_groups(hp);
+    hive_tensor y = hive_t(a->ssm_y, 0, n, I), groups = hive_t(a->ssm_y, 0, (int64_t)n * NG, I / NG);
     hive_tensor conv_state = hive_t(w->ssm_conv_state, 0, e->opts.max_seqs, (int64_t)conv_cols(hp));
     hive_tensor scan_state = hive_t(w->ssm_scan_state, 0, e->opts.max_seqs, (int64_t)scan_cols(hp));
     hive_ssm_desc d = {sizeof d, H, hp->ssm_head_dim, G, N, 0, hp->ssm_dt_min, hp->ssm_dt_max};
     const int32_t *slots = e->local_seq_ids; /* local sequence j's state row: its engine slot */
 
-    TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
-    TRY(e->be->op_matmul(e->dev, &h, w->ssm_in, NULL, 1.0f, 0.0f, &proj, err));
+    if (w->attn_norm_b) /* blazr: a LayerNorm with a bias */
+        TRY(e->be->op_layernorm(e->dev, &x, w->attn_norm, w->attn_norm_b, hp->ssm_ln_eps, &h, err));
+    else
+        TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
+    TRY(e->be->op_matmul(e->dev, &h, w->ssm_in, w->ssm_in_b, 1.0f, 0.0f, &proj, err));
     TRY(e->be->op_ssm_conv(e->dev, &xbc, w->ssm_conv_w, w->ssm_conv_b, hp->ssm_conv, batch, slots, &conv_state, &conv,
                            err));
     TRY(e->be->op_ssm_scan(e->dev, &xs, &dt, &B, &Cm, w->ssm_A, w->ssm_D, w->ssm_dt_bias, &d, batch, slots, &scan_state,
@@ -98,8 +107,9 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
     /* gated RMSNorm: y * silu(z), normalised per group of I / G, times the gain */
     TRY(e->be->op_swiglu(e->dev, &z, &y, &z, err));
     TRY(e->be->op_get_rows(e->dev, &z, e->identity, n, &y, err)); /* contiguous, to view it as groups */
-    TRY(e->be->op_rmsnorm(e->dev, &groups, e->ssm_ones, hp->rms_eps, &groups, err));
+    TRY(e->be->op_rmsnorm(e->dev, &groups, e->ssm_ones, hp->ssm_norm_eps > 0 ? hp->ssm_norm_eps : hp->rms_eps, &groups,
+                          err));
     TRY(e->be->op_binary_weight(e->dev, HIVE_BINARY_MUL, &y, w->ssm_norm, &y, err));
     float alpha = hp->residual_mult > 0 ? hp->residual_mult : 1.0f; /* Granite scales residual branches */
-    return e->be->op_matmul(e->dev, &y, w->ssm_out, NULL, alpha, 1.0f, &x, err); /* x += out_proj(y) */
+    return e->be->op_matmul(e->dev, &y, w->ssm_out, w->ssm_out_b, alpha, 1.0f, &x, err); /* x += out_proj(y) */
 }

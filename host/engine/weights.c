@@ -268,12 +268,17 @@ static hive_status upload_f32_row(hive_engine *e, const char *name, const float 
 /* A Mamba2 layer. The conv kernel goes up as one f32 row (channel-major) and
  * A as -exp(A_log), computed once here (unless the file stores A). */
 static hive_status upload_ssm_layer(hive_engine *e, const hive_layer_tensors *t, layer_weights *w, hive_error **err) {
+    if (t->attn_norm_b.data && !e->be->op_layernorm)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "%s: blazr's Mamba2 blocks need a backend with op_layernorm (plugin ABI 1.8)", t->attn_norm_b.name);
     hive_status st;
     if ((st = upload_vector(e, &t->attn_norm, &w->attn_norm, err)) || (st = upload_matrix(e, &t->ssm_in, 1, &w->ssm_in, err)) ||
         (st = upload_matrix(e, &t->ssm_out, 1, &w->ssm_out, err)) ||
         (st = upload_vector(e, &t->ssm_conv_b, &w->ssm_conv_b, err)) ||
         (st = upload_vector(e, &t->ssm_dt_bias, &w->ssm_dt_bias, err)) || (st = upload_vector(e, &t->ssm_D, &w->ssm_D, err)) ||
-        (st = upload_vector(e, &t->ssm_norm, &w->ssm_norm, err)))
+        (st = upload_vector(e, &t->ssm_norm, &w->ssm_norm, err)) ||
+        (st = upload_vector(e, &t->attn_norm_b, &w->attn_norm_b, err)) || /* blazr: LayerNorm bias, proj biases */
+        (st = upload_vector(e, &t->ssm_in_b, &w->ssm_in_b, err)) || (st = upload_vector(e, &t->ssm_out_b, &w->ssm_out_b, err)))
         return st;
     int64_t nk = view_elems(&t->ssm_conv_w), nh = view_elems(&t->ssm_A_log);
     float *buf = malloc((size_t)(nk > nh ? nk : nh) * sizeof *buf);
@@ -306,8 +311,42 @@ static hive_status f32_copy(const hive_tensor_view *v, float **out, hive_error *
  * every head's rope] so RoPE sees one contiguous block; kv_b split per head
  * into W_kb^T [kv rank, nope] (absorbed into the query) and W_vb [v, kv
  * rank], as f32. */
+/* blazr's latent attention: w_dkv, w_kr, w_dq, w_uq, w_qr, o_proj as
+ * stored; w_uk and w_uv split per head into W_kb^T [kv rank, nope] and
+ * W_vb [nope, kv rank], as f32 (mla.c absorbs them as for DeepSeek-V2). */
+static hive_status upload_blazr_mla(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
+                                    hive_error **err) {
+    uint32_t H = e->hp.n_heads, hd = e->hp.mla_nope, r = e->hp.mla_kv_rank;
+    hive_status st;
+    if ((st = upload_matrix(e, &t->mla_kv_a, 1, &w->mla_kv_a, err)) || (st = upload_matrix(e, &t->mla_kr, 1, &w->mla_kr, err)) ||
+        (st = upload_matrix(e, &t->mla_q_a, 1, &w->mla_q_a, err)) || (st = upload_matrix(e, &t->mla_q_b, 1, &w->mla_q, err)) ||
+        (st = upload_matrix(e, &t->mla_qr, 1, &w->mla_qr, err)) || (st = upload_matrix(e, &t->wo, 1, &w->wo, err)))
+        return st;
+    float *uk = NULL, *uv = NULL, *tmp = malloc((size_t)r * hd * sizeof *tmp);
+    w->mla_kb_t = calloc(H, sizeof *w->mla_kb_t);
+    w->mla_vb = calloc(H, sizeof *w->mla_vb);
+    if (!tmp || !w->mla_kb_t || !w->mla_vb) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (!st && !(st = f32_copy(&t->mla_uk, &uk, err))) st = f32_copy(&t->mla_uv, &uv, err);
+    char name[64];
+    for (uint32_t h = 0; st == HIVE_OK && h < H; h++) {
+        const float *kb = uk + (uint64_t)h * hd * r; /* the head's rows of w_uk: [hd, r] */
+        for (uint32_t i = 0; i < r; i++)
+            for (uint32_t j = 0; j < hd; j++) tmp[(uint64_t)i * hd + j] = kb[(uint64_t)j * r + i];
+        snprintf(name, sizeof name, "blk.%u.mla_kb_t.%u", l, h);
+        hive_weight_desc dk = {sizeof dk, HIVE_DTYPE_F32, r, hd, name};
+        st = e->be->weight_upload(e->dev, &dk, tmp, &w->mla_kb_t[h], err);
+        snprintf(name, sizeof name, "blk.%u.mla_vb.%u", l, h);
+        hive_weight_desc dv = {sizeof dv, HIVE_DTYPE_F32, hd, r, name};
+        if (st == HIVE_OK) st = e->be->weight_upload(e->dev, &dv, uv + (uint64_t)h * hd * r, &w->mla_vb[h], err);
+        if (st == HIVE_OK) e->weight_bytes += 2ull * r * hd * 4;
+    }
+    free(uk), free(uv), free(tmp);
+    return st;
+}
+
 static hive_status upload_mla_layer(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
                                     hive_error **err) {
+    if (t->mla_uk.data) return upload_blazr_mla(e, l, t, w, err);
     const hive_hparams *hp = &e->hp;
     uint32_t H = hp->n_heads, nope = hp->mla_nope, rope = hp->mla_rope, v = hp->mla_v, r = hp->mla_kv_rank;
     hive_status st;
@@ -501,7 +540,8 @@ void hive_engine_free_weights(hive_engine *e) {
                                &w->wqkv, &w->bqkv, &w->w_gate_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) wfree(e, all[i]);
         wfree(e, &w->moe_router);
-        hive_weight **mla[] = {&w->mla_q, &w->mla_q_a, &w->mla_q_a_norm, &w->mla_kv_a, &w->mla_kv_a_norm};
+        hive_weight **mla[] = {&w->mla_q, &w->mla_q_a, &w->mla_q_a_norm, &w->mla_kv_a, &w->mla_kv_a_norm,
+                               &w->mla_qr, &w->mla_kr, &w->attn_norm_b, &w->ssm_in_b, &w->ssm_out_b};
         for (size_t i = 0; i < sizeof mla / sizeof mla[0]; i++) wfree(e, mla[i]);
         for (uint32_t h = 0; h < e->hp.n_heads && (w->mla_kb_t || w->mla_vb); h++) {
             if (w->mla_kb_t) wfree(e, &w->mla_kb_t[h]);

@@ -38,9 +38,7 @@ int hive_base_name_matches(const char *entry, const char *model) {
     return m[el] == 0 || m[el] == '-' || m[el] == '.';
 }
 
-/* The file whose sha256 identifies the model: the path itself, or a HF
- * directory's model.safetensors; "" when there is none (sharded). */
-static void model_file(const char *path, char *out, size_t cap) {
+void hive_base_model_file(const char *path, char *out, size_t cap) {
     struct stat st;
     out[0] = 0;
     if (!path || stat(path, &st) != 0) return;
@@ -75,7 +73,7 @@ hive_status hive_manifest_match_base_named(const hive_manifest *m, const char *m
     int any_sha = 0;
     for (size_t i = 0; i < m->n_bases; i++) any_sha |= m->bases[i].sha256[0] != 0;
     char file[PATH_MAX], hex[HIVE_SHA256_HEX] = "";
-    model_file(model_path, file, sizeof file);
+    hive_base_model_file(model_path, file, sizeof file);
     if (any_sha && *file) {
         hive_error *e = NULL;
         if (hive_sha256_file_cached(file, hex, &e) != HIVE_OK) {

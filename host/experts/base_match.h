@@ -15,6 +15,11 @@
 /* 1 when `entry` (a manifest name) names `model` (a model name or basename). */
 int hive_base_name_matches(const char *entry, const char *model);
 
+/* The file whose sha256 identifies a model at `path` (a .gguf file, or a
+ * Hugging Face directory's model.safetensors); "" when there is none (a
+ * sharded directory, a missing path). */
+void hive_base_model_file(const char *path, char *out, size_t cap);
+
 /* model_name: hive_hparams.name (may be NULL or ""); model_path: the .gguf
  * file or Hugging Face directory (its model.safetensors is hashed). On a match
  * *index is the base_models[] entry. Mismatch: HIVE_E_INVALID, "expert 'sql'

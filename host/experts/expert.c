@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "experts/adapter_store.h"
 #include "experts/base_match.h"
 #include "experts/peft_dir.h"
 #include "experts/weight.h"
@@ -92,6 +93,15 @@ static hive_status load_one(hive_expert *x, const hive_expert_target *t, const h
         }
         args.config_json = weighted;
     }
+    /* what the plugin derives from this adapter and the base (DoRA's norms)
+     * survives the process: keyed by base, adapter file and config */
+    hive_adapter_store store;
+    char layout[48] = "no engine";
+    /* the engine's rope mode turns NEOX exactly when it unpermutes a GGUF's
+     * q/k rows, the row order base.weight_f32 then gives */
+    if (t->engine) snprintf(layout, sizeof layout, "rope mode %d", (int)hive_engine_hparams(t->engine)->rope_mode);
+    hive_adapter_store_init(&store, t->model_path, a->weights, args.config_json, layout);
+    args.cache = store.state < 0 ? NULL : &store.api;
     hive_adapter_ref *r = &x->refs[x->n_refs];
     memset(r, 0, sizeof *r);
     r->api = &p->adapter;

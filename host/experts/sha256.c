@@ -26,6 +26,16 @@ int hive_sha256_is_hex(const char *s) {
     return i == 64;
 }
 
+int hive_sha256_bytes(const void *data, size_t n, char hex[HIVE_SHA256_HEX], unsigned char raw[32]) {
+    unsigned char dig[32];
+    unsigned int len = 0;
+    if (!EVP_Digest(data, n, dig, &len, EVP_sha256(), NULL) || len != 32) return -1;
+    if (raw) memcpy(raw, dig, 32);
+    if (hex)
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+    return 0;
+}
+
 hive_status hive_sha256_file(const char *path, char hex[HIVE_SHA256_HEX], hive_error **err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return hive_fail(err, HIVE_E_IO, "cannot open %s: %s", path, strerror(errno));

@@ -18,6 +18,7 @@ void hive_grammar_vocab_free(hive_grammar_vocab *v) {
     free(v->tok_first);
     free(v->tok_count);
     free(v->tok_ids);
+    free(v->in_trie);
     free(v->below);
     free(v->height);
     free(v->utf8);
@@ -97,13 +98,14 @@ static hive_status below_bytes(hive_grammar_vocab *v) {
         dec[d] = utf8_next(dec[d - 1], v->byte[i]); /* dec[0] = 0: a token starts at a boundary */
         v->utf8[i] = dec[d] == 0 ? HM_UTF8_BOUNDARY : 0;
         if (dec[d] == UTF8_BAD) v->utf8[i] |= HM_UTF8_INVALID; /* itself; folded into its parent below */
+        else if (dec[d - 1] == 0 && v->byte[i] >= 0x80) v->utf8[i] |= HM_UTF8_LEAD;
     }
     for (uint32_t i = v->n_nodes; st == HIVE_OK && i-- > 0;) {
         uint32_t d = v->depth[i];
         uint8_t self_bad = v->utf8[i] & HM_UTF8_INVALID;
         v->below[i][0] = acc[d + 1][0], v->below[i][1] = acc[d + 1][1];
         v->height[i] = up[d + 1];
-        v->utf8[i] = (uint8_t)((v->utf8[i] & HM_UTF8_BOUNDARY) | fl[d + 1]);
+        v->utf8[i] = (uint8_t)((v->utf8[i] & (HM_UTF8_BOUNDARY | HM_UTF8_LEAD)) | fl[d + 1]);
         acc[d + 1][0] = acc[d + 1][1] = 0;
         up[d + 1] = 0;
         fl[d + 1] = 0;
@@ -173,6 +175,9 @@ static hive_status build_trie(hive_grammar_vocab *v) {
     v->n_nodes = n;
     v->n_tok = n_tok;
     free(path);
+    v->in_trie = calloc(((size_t)v->n_vocab + 31) / 32 + 1, sizeof *v->in_trie);
+    if (!v->in_trie) return HIVE_E_NOMEM;
+    for (uint32_t k = 0; k < n_tok; k++) v->in_trie[v->tok_ids[k] >> 5] |= 1u << (v->tok_ids[k] & 31);
     return below_bytes(v);
 }
 
@@ -308,40 +313,179 @@ static uint32_t uniform_run(hive_grammar_matcher *m, uint32_t set, uint32_t max_
     return m->sets[set].uni_run;
 }
 
-/* Checking utf8_closed costs about a thousand transitions once per set and
+/* Checking utf8_target costs about a thousand transitions once per set and
  * matcher: worth it only to skip a subtree at least this big (a vocabulary
  * rich in CJK has many; SmolLM2's has few). Once known, any size is. */
 #define UTF8_SKIP_MIN_NODES 512
 
-/* hm_set.utf8_closed of a self-loop `set`: every valid UTF-8 character from
- * U+0080 on, byte by byte, stays alive and ends back in `set` (a string body
- * that takes any character). Explores each (set, UTF-8 state) pair once;
- * more than 64 pairs count as "no". Returns 1, 2 or HM_ERROR. */
-static uint32_t utf8_closed(hive_grammar_matcher *m, uint32_t set) {
-    if (m->sets[set].utf8_closed) return m->sets[set].utf8_closed;
+/* hm_set.utf8_to of `set`: every valid UTF-8 character from U+0080 on, byte
+ * by byte, stays alive and ends in one and the same set, returned; HM_DEAD
+ * when not (or more than 64 (set, UTF-8 state) pairs to explore, each
+ * explored once), HM_ERROR at a limit. */
+static uint32_t utf8_target(hive_grammar_matcher *m, uint32_t set) {
+    if (m->sets[set].utf8_known) return m->sets[set].utf8_to;
     enum { MAX_PAIRS = 64 };
-    uint32_t pg[MAX_PAIRS], res = 1, n = 1, next = 0;
+    uint32_t pg[MAX_PAIRS], to = HM_UNKNOWN, n = 1, next = 0;
     uint8_t pd[MAX_PAIRS];
+    int ok = 1;
     pg[0] = set, pd[0] = 0;
-    while (next < n && res == 1) {
+    while (next < n && ok) {
         uint32_t g = pg[next];
         uint8_t d = pd[next++];
-        for (int c = d ? 0x80 : 0xC2; c <= (d ? 0xBF : 0xF4) && res == 1; c++) {
+        for (int c = d ? 0x80 : 0xC2; c <= (d ? 0xBF : 0xF4) && ok; c++) {
             uint8_t d2 = utf8_next(d, (uint8_t)c);
             if (d2 == UTF8_BAD) continue;
             uint32_t g2 = hm_step(m, g, (uint8_t)c);
             if (g2 == HM_ERROR) return HM_ERROR;
-            if (g2 == HM_DEAD || (d2 == 0 && g2 != set)) res = 2;
-            if (d2 == 0 || res != 1) continue;
+            if (g2 == HM_DEAD) ok = 0;
+            else if (d2 == 0) { /* a whole character: always the same set */
+                if (to == HM_UNKNOWN) to = g2;
+                ok = g2 == to;
+            }
+            if (d2 == 0 || !ok) continue;
             uint32_t k = 0;
             while (k < n && (pg[k] != g2 || pd[k] != d2)) k++;
             if (k < n) continue;
-            if (n == MAX_PAIRS) res = 2;
+            if (n == MAX_PAIRS) ok = 0;
             else pg[n] = g2, pd[n++] = d2;
         }
     }
-    m->sets[set].utf8_closed = res;
-    return res;
+    m->sets[set].utf8_to = ok && to != HM_UNKNOWN ? to : HM_DEAD;
+    m->sets[set].utf8_known = 1;
+    return m->sets[set].utf8_to;
+}
+
+/* 1 when `set` is a body that takes any character (a self-loop on its
+ * uniform bytes and on every multi-byte character), 0 if not, HM_ERROR. */
+static uint32_t any_char_body(hive_grammar_matcher *m, uint32_t set) {
+    if (uniform_step(m, set) == HM_ERROR) return HM_ERROR;
+    if (m->sets[set].uni_next != set) return 0;
+    uint32_t to = utf8_target(m, set);
+    return to == HM_ERROR ? HM_ERROR : to == set;
+}
+
+/* A family: sets closed under a byte set U. Every member steps every byte of
+ * U to a member (never dead), so any token spelled with U's bytes is allowed
+ * from any member, however long. A string body is a family of one; an
+ * unanchored pattern's body ("x*a+x*") or a key that is a known name or any
+ * string are families of a few (the bytes move between members, never out).
+ * Built per mask walk for the walk's state, when it allows most ASCII bytes
+ * (a string-like state), so states that allow few (a value's start) pay
+ * nothing. */
+#define FAMILY_MAX 16
+#define FAMILY_MIN_BYTES 64 /* ASCII bytes the state must allow to try */
+#define FAMILY_UTF8_MAX 4   /* members, for the UTF-8 check (family_utf8) */
+
+typedef struct hm_family {
+    uint64_t u[2];  /* U (ASCII only) */
+    uint32_t n;     /* members, marked by the matcher's family_stamp */
+    uint32_t mem[FAMILY_MAX];
+    uint32_t utf8;  /* every multi-byte character leads each member into the family: 0 unknown, 1 yes, 2 no */
+} hm_family;
+
+static int popcount2(const uint64_t u[2]) { return __builtin_popcountll(u[0]) + __builtin_popcountll(u[1]); }
+
+/* A fresh stamp: no set carries it yet. */
+static uint32_t next_family_stamp(hive_grammar_matcher *m) {
+    if (++m->family_stamp == 0) { /* wrapped: clear every mark */
+        for (uint32_t i = 0; i < m->n_sets; i++) m->sets[i].family_stamp = 0;
+        m->family_stamp = 1;
+    }
+    return m->family_stamp;
+}
+
+/* The family of `set` in f (f->n = 0: none). 0, or HM_ERROR at a limit. */
+static uint32_t family_of(hive_grammar_matcher *m, uint32_t set, hm_family *f) {
+    uint32_t stamp = next_family_stamp(m);
+    f->n = 0, f->utf8 = 0, f->u[0] = f->u[1] = 0;
+    for (int b = 0; b < 128; b++) {
+        uint32_t g = hm_step(m, set, (uint8_t)b);
+        if (g == HM_ERROR) return HM_ERROR;
+        if (g != HM_DEAD) f->u[b >> 6] |= 1ull << (b & 63);
+    }
+    if (popcount2(f->u) < FAMILY_MIN_BYTES) return 0;
+    /* breadth first from `set` over U's bytes; a member with a byte of U
+     * dead (a string's end, an escape) is taken out by removing the byte
+     * that reached it from U, and the search starts over */
+    uint8_t via[FAMILY_MAX];
+    for (int restarts = 0; restarts < 32; restarts++) {
+        if (restarts) stamp = next_family_stamp(m);
+        f->n = 1, f->mem[0] = set, via[0] = 0;
+        m->sets[set].family_stamp = stamp;
+        int bad = 0;
+        for (uint32_t k = 0; k < f->n && !bad; k++)
+            for (int b = 0; b < 128 && !bad; b++) {
+                if (!((f->u[b >> 6] >> (b & 63)) & 1)) continue;
+                uint32_t g = hm_step(m, f->mem[k], (uint8_t)b);
+                if (g == HM_ERROR) return HM_ERROR;
+                if (g == HM_DEAD) {
+                    uint8_t drop = k ? via[k] : (uint8_t)b; /* k = 0 never: U is what `set` allows */
+                    f->u[drop >> 6] &= ~(1ull << (drop & 63));
+                    bad = 1;
+                } else if (m->sets[g].family_stamp != stamp) {
+                    if (f->n == FAMILY_MAX) goto none;
+                    m->sets[g].family_stamp = stamp;
+                    via[f->n] = (uint8_t)b; /* the byte into it: removing it cuts it off */
+                    f->mem[f->n++] = g;
+                }
+            }
+        if (popcount2(f->u) < FAMILY_MIN_BYTES) goto none;
+        if (!bad) return 0;
+    }
+none:
+    next_family_stamp(m); /* unmarks the members */
+    f->n = 0;
+    return 0;
+}
+
+/* f->utf8: every member's multi-byte characters lead into the family (each
+ * prefix alive). 1, 2 (no, or not checked), or HM_ERROR. */
+static uint32_t family_utf8(hive_grammar_matcher *m, hm_family *f) {
+    if (f->utf8) return f->utf8;
+    /* each member's check explores its own multi-byte states (hundreds of
+     * transitions): a big family (a key that may be a known name or any
+     * other string) costs more than walking its characters */
+    if (f->n > FAMILY_UTF8_MAX) return f->utf8 = 2;
+    uint32_t res = 1;
+    for (uint32_t k = 0; k < f->n && res == 1; k++) {
+        uint32_t to = utf8_target(m, f->mem[k]);
+        if (to == HM_ERROR) return HM_ERROR;
+        if (to == HM_DEAD || m->sets[to].family_stamp != m->family_stamp) res = 2;
+    }
+    return f->utf8 = res;
+}
+
+/* Sets bits [a, b) of a bit array. */
+static void set_range(uint64_t *bits, uint32_t a, uint32_t b) {
+    if (a >= b) return;
+    uint32_t wa = a >> 6, wb = (b - 1) >> 6;
+    uint64_t first = ~0ull << (a & 63), last = ~0ull >> (63 - ((b - 1) & 63));
+    if (wa == wb) {
+        bits[wa] |= first & last;
+        return;
+    }
+    bits[wa] |= first;
+    for (uint32_t w = wa + 1; w < wb; w++) bits[w] = ~0ull;
+    bits[wb] |= last;
+}
+
+/* The mask by token id from one by trie position (tb, n_tok bits, n of
+ * them set): when most tokens are allowed, start from every trie token and
+ * clear the few that are not, else set the few that are. */
+static void trie_bits_to_mask(const hive_grammar_vocab *v, const uint64_t *tb, uint32_t n, uint32_t *allowed) {
+    uint32_t nw = (v->n_tok + 63) / 64;
+    int most = n > v->n_tok / 2;
+    if (most) memcpy(allowed, v->in_trie, words(v) * sizeof *allowed);
+    else memset(allowed, 0, words(v) * sizeof *allowed);
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t x = most ? ~tb[w] : tb[w];
+        if (most && w == nw - 1 && (v->n_tok & 63)) x &= (1ull << (v->n_tok & 63)) - 1; /* past n_tok */
+        for (; x; x &= x - 1) {
+            uint32_t id = (uint32_t)v->tok_ids[w * 64 + (uint32_t)__builtin_ctzll(x)];
+            if (most) allowed[id >> 5] &= ~(1u << (id & 31));
+            else set_bit(allowed, id);
+        }
+    }
 }
 
 size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
@@ -356,11 +500,15 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         memcpy(allowed, cs->mask, words(v) * sizeof *allowed);
         return cs->n_allowed;
     }
-    memset(allowed, 0, words(v) * sizeof *allowed);
+    uint64_t *tb = m->trie_bits;
+    memset(tb, 0, ((size_t)v->n_tok / 64 + 1) * sizeof *tb);
     hm_begin_call(m);
     uint32_t *st = m->trie_state, n_allowed = 0;
     st[0] = cur;
     if (uniform_step(m, cur) == HM_ERROR) goto limit; /* so a bounded string's first position chains */
+    hm_family fam;
+    if (family_of(m, cur, &fam) == HM_ERROR) goto limit;
+    const uint32_t stamp = m->family_stamp;
     for (uint32_t i = 0; i < v->n_nodes;) {
         uint32_t d = v->depth[i];
         const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
@@ -374,44 +522,73 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         st[d] = t;
         const uint64_t *below = v->below[i];
         const uint8_t u8 = v->utf8[i];
+        uint32_t whole = 0;
+        if (fam.n && !(below[0] & ~fam.u[0]) && !(below[1] & ~fam.u[1])) {
+            /* inside the family with only its bytes below: allowed whole if
+             * ASCII, else if valid UTF-8 from a character boundary (or from
+             * this node's lead byte, out of a member) whose characters keep
+             * the family */
+            int in = m->sets[t].family_stamp == stamp;
+            if (in && !(u8 & HM_UTF8_HIGH)) whole = 1;
+            else if (!(u8 & HM_UTF8_INVALID) &&
+                     ((in && (u8 & HM_UTF8_BOUNDARY)) ||
+                      ((u8 & HM_UTF8_LEAD) && m->sets[st[d - 1]].family_stamp == stamp)) &&
+                     (fam.utf8 || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
+                uint32_t r = family_utf8(m, &fam);
+                if (r == HM_ERROR) goto limit;
+                whole = r == 1;
+            }
+        }
+        if (!whole && (u8 & HM_UTF8_LEAD) && !(u8 & HM_UTF8_INVALID)) {
+            /* a multi-byte character starts here: when every character
+             * takes the parent to one body that takes any character, the
+             * subtree is allowed whole if its ASCII bytes are the body's */
+            uint32_t p = st[d - 1];
+            if (m->sets[p].utf8_known || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES) {
+                uint32_t to = utf8_target(m, p);
+                if (to == HM_ERROR) goto limit;
+                if (to != HM_DEAD) {
+                    uint32_t body = any_char_body(m, to);
+                    if (body == HM_ERROR) goto limit;
+                    whole = body && !(below[0] & ~m->sets[to].uni[0]) && !(below[1] & ~m->sets[to].uni[1]);
+                }
+            }
+        }
         const hm_set *ps = &m->sets[st[d - 1]];
         int chained = ps->uni_known && t == ps->uni_next; /* a step along a uniform chain */
         /* or back into a known body (after a multi-byte character) */
         int body = m->sets[t].uni_known && m->sets[t].uni_next == t;
-        if ((t == st[d - 1] || chained || body) && (below[0] | below[1] | (u8 & HM_UTF8_HIGH))) {
+        if (!whole && (t == st[d - 1] || chained || body) && (below[0] | below[1] | (u8 & HM_UTF8_HIGH))) {
             /* a string body or a bounded string's next position: if every
              * token below stays on the chain, the subtree is allowed whole */
             if (uniform_step(m, t) == HM_ERROR) goto limit;
-            uint32_t run = uniform_run(m, t, v->max_depth), whole = 0;
+            uint32_t run = uniform_run(m, t, v->max_depth);
             const hm_set *ts = &m->sets[t];
             if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1])) {
                 if (!(u8 & HM_UTF8_HIGH)) whole = v->height[i] <= run;
                 /* non-ASCII below: valid UTF-8 from a character boundary,
                  * into a body that takes any character */
                 else if (ts->uni_next == t && (u8 & HM_UTF8_BOUNDARY) && !(u8 & HM_UTF8_INVALID) &&
-                         (ts->utf8_closed || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
-                    uint32_t r = utf8_closed(m, t);
+                         (ts->utf8_known || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
+                    uint32_t r = utf8_target(m, t);
                     if (r == HM_ERROR) goto limit;
-                    whole = r == 1;
+                    whole = r == t;
                 }
             }
-            if (whole) {
-                uint32_t end = v->subtree_end[i];
-                uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
-                for (uint32_t k = v->tok_first[i]; k < k1; k++) set_bit(allowed, (uint32_t)v->tok_ids[k]);
-                n_allowed += k1 - v->tok_first[i];
-                i = end;
-                continue;
-            }
         }
-        uint32_t nt = v->tok_count[i];
-        if (nt) {
-            const int32_t *ids = v->tok_ids + v->tok_first[i];
-            for (uint32_t k = 0; k < nt; k++) set_bit(allowed, (uint32_t)ids[k]);
-            n_allowed += nt;
+        if (whole) {
+            uint32_t end = v->subtree_end[i];
+            uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
+            set_range(tb, v->tok_first[i], k1);
+            n_allowed += k1 - v->tok_first[i]; /* ranges never overlap: each node is visited or skipped once */
+            i = end;
+            continue;
         }
+        if (v->tok_count[i]) set_range(tb, v->tok_first[i], v->tok_first[i] + v->tok_count[i]);
+        n_allowed += v->tok_count[i];
         i++;
     }
+    trie_bits_to_mask(v, tb, n_allowed, allowed);
     if (hm_set_accepting(m, cur))
         for (size_t k = 0; k < v->n_end; k++) set_bit(allowed, (uint32_t)v->end_ids[k]), n_allowed++;
     cache_mask(m, cur, allowed, n_allowed);

@@ -186,6 +186,7 @@ static int closure(hive_grammar_matcher *m) {
         uint64_t item = m->work[--m->n_work];
         if (map_find(&m->seen, item)) continue;
         if (map_put(&m->seen, item, 1)) return limit(m, "work items (out of memory)", m->seen.n);
+        if (m->n_seen_keys < m->cap_seen_keys) m->seen_keys[m->n_seen_keys++] = item;
         uint32_t pos = (uint32_t)(item >> 32), parent = (uint32_t)item;
         hg_elem e = g->elems[pos];
         if (e.kind == HG_END) {
@@ -216,7 +217,13 @@ static int cmp_u32(const void *a, const void *b) {
 static uint32_t finish_set(hive_grammar_matcher *m) {
     if (closure(m)) return HM_ERROR;
     if (!m->n_out) return HM_DEAD;
-    qsort(m->out, m->n_out, sizeof *m->out, cmp_u32);
+    if (m->n_out <= 16) /* the usual size: an insertion sort beats qsort's call overhead */
+        for (uint32_t i = 1; i < m->n_out; i++) {
+            uint32_t x = m->out[i], j = i;
+            for (; j && m->out[j - 1] > x; j--) m->out[j] = m->out[j - 1];
+            m->out[j] = x;
+        }
+    else qsort(m->out, m->n_out, sizeof *m->out, cmp_u32);
     uint32_t n = 1;
     for (uint32_t i = 1; i < m->n_out; i++)
         if (m->out[i] != m->out[n - 1]) m->out[n++] = m->out[i];
@@ -225,25 +232,63 @@ static uint32_t finish_set(hive_grammar_matcher *m) {
 
 static void begin_step(hive_grammar_matcher *m) {
     m->n_work = m->n_out = 0;
-    if (m->seen.n) map_clear(&m->seen);
+    if (!m->seen.n) return;
+    if (m->n_seen_keys == m->seen.n && m->n_seen_keys * 8 < m->seen.cap) {
+        /* a few keys in a big table: find all their slots, then empty them
+         * (emptying one before finding the next would cut probe chains) */
+        for (uint32_t i = 0; i < m->n_seen_keys; i++)
+            m->seen_keys[i] = (uint64_t)(map_find(&m->seen, m->seen_keys[i]) - m->seen.vals);
+        for (uint32_t i = 0; i < m->n_seen_keys; i++) m->seen.keys[m->seen_keys[i]] = UINT64_MAX;
+        m->seen.n = 0;
+    } else {
+        map_clear(&m->seen);
+    }
+    m->n_seen_keys = 0;
 }
+
+/* A set's direct transition table, and the outcomes already computed by
+ * which of its stacks take the byte (its signature): bytes with the same
+ * signature push the same work, so they reach the same set. In a string
+ * body some 90 bytes share one signature, and a UTF-8 lead byte's 64
+ * continuation bytes a few: one closure each instead of one per byte. */
+#define HM_SIGS 16
+typedef struct hm_direct {
+    uint32_t next[256]; /* first: hm_set.next points here */
+    uint32_t n_sig;
+    uint32_t sig_to[HM_SIGS];
+    uint64_t sig[HM_SIGS];
+} hm_direct;
 
 uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
     /* mask walks step the same few sets by every byte of the trie: a direct
      * table for them, the hash map for the rest */
     uint32_t *next = m->sets[set].next;
-    if (!next && m->n_direct < HM_MAX_DIRECT_SETS && (next = malloc(256 * sizeof *next))) {
-        for (int i = 0; i < 256; i++) next[i] = HM_UNKNOWN;
-        m->sets[set].next = next;
+    hm_direct *dt = NULL;
+    if (!next && m->n_direct < HM_MAX_DIRECT_SETS && (dt = malloc(sizeof *dt))) {
+        for (int i = 0; i < 256; i++) dt->next[i] = HM_UNKNOWN;
+        dt->n_sig = 0;
+        m->sets[set].next = next = dt->next;
         m->n_direct++;
     }
     if (next && next[byte] != HM_UNKNOWN) return next[byte];
+    dt = (hm_direct *)next;
     uint64_t key = (uint64_t)set << 8 | byte;
     uint32_t *v = next ? NULL : map_find(&m->trans, key);
     if (v) return *v;
-    begin_step(m);
     const hm_set *s = &m->sets[set];
     const hive_grammar *g = m->g;
+    uint64_t sig = 0;
+    int by_sig = dt && s->len <= 64;
+    if (by_sig) {
+        for (uint32_t i = 0; i < s->len; i++) {
+            uint32_t id = m->pool[s->off + i];
+            if (id && hg_class_has(&g->classes[g->elems[m->nodes[id].pos].val], byte)) sig |= 1ull << i;
+        }
+        if (!sig) return next[byte] = HM_DEAD;
+        for (uint32_t k = 0; k < dt->n_sig; k++)
+            if (dt->sig[k] == sig) return next[byte] = dt->sig_to[k];
+    }
+    begin_step(m);
     for (uint32_t i = 0; i < s->len; i++) {
         uint32_t id = m->pool[s->off + i];
         if (!id) continue;
@@ -253,8 +298,12 @@ uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
     }
     uint32_t r = m->n_work ? finish_set(m) : HM_DEAD;
     if (r == HM_ERROR) return r;
-    if (next) next[byte] = r; /* the sets array may have moved, `next` has not */
-    else if (map_put(&m->trans, key, r)) return limit(m, "transitions (out of memory)", m->trans.n), HM_ERROR;
+    if (next) { /* the sets array may have moved, `next` has not */
+        next[byte] = r;
+        if (by_sig && dt->n_sig < HM_SIGS) dt->sig[dt->n_sig] = sig, dt->sig_to[dt->n_sig++] = r;
+    } else if (map_put(&m->trans, key, r)) {
+        return limit(m, "transitions (out of memory)", m->trans.n), HM_ERROR;
+    }
     return r;
 }
 
@@ -273,6 +322,8 @@ void hive_grammar_matcher_free(hive_grammar_matcher *m) {
     free(m->work);
     free(m->out);
     free(m->trie_state);
+    free(m->trie_bits);
+    free(m->seen_keys);
     free(m->hist);
     free(m);
 }
@@ -298,7 +349,11 @@ hive_grammar_matcher *hive_grammar_matcher_new(const hive_grammar *g, const hive
     m->out = malloc(m->cap_out * sizeof *m->out);
     m->hist = malloc(m->cap_hist * sizeof *m->hist);
     m->trie_state = malloc(((v ? v->max_depth : 0) + 2) * sizeof *m->trie_state);
-    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->hist || !m->trie_state ||
+    m->cap_seen_keys = 1024;
+    m->seen_keys = malloc(m->cap_seen_keys * sizeof *m->seen_keys);
+    m->trie_bits = malloc(((v ? (size_t)v->n_tok : 0) / 64 + 1) * sizeof *m->trie_bits);
+    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->hist || !m->trie_state || !m->trie_bits ||
+        !m->seen_keys ||
         map_init(&m->node_map, 4096) || map_init(&m->set_map, 1024) || map_init(&m->trans, 4096) ||
         map_init(&m->seen, 1024))
         goto oom;

@@ -42,7 +42,12 @@ typedef struct hm_set {
      * spelled with them, no deeper than uni_run, is allowed whole. */
     uint64_t uni[2];
     uint32_t uni_next, uni_run, uni_known;
-    uint32_t utf8_closed; /* a self-loop every valid UTF-8 character returns to: 0 unknown, 1 yes, 2 no */
+    /* Once utf8_known: the one set every valid multi-byte UTF-8 character
+     * leads to from this one, every prefix of it alive on the way; HM_DEAD
+     * when there is no such set (mask.c utf8_target). A self-loop whose
+     * utf8_to is itself is a body that takes any character. */
+    uint32_t utf8_to, utf8_known;
+    uint32_t family_stamp; /* == the matcher's family_stamp: in the family of the mask being walked */
 } hm_set;
 
 #define HM_UNKNOWN (UINT32_MAX - 2)
@@ -50,6 +55,7 @@ typedef struct hm_set {
 #define HM_UTF8_BOUNDARY 1  /* the node's bytes from the root are whole UTF-8 characters */
 #define HM_UTF8_HIGH 2      /* a byte >= 0x80 below the node */
 #define HM_UTF8_INVALID 4   /* a path below it is not a valid UTF-8 prefix (from the root) */
+#define HM_UTF8_LEAD 8      /* its own byte starts a multi-byte character (valid lead at a boundary) */
 #define HM_MAX_DIRECT_SETS 16384u /* sets with a direct transition table (1 KiB each) */
 
 /* Open-addressing map from a 64-bit key to a 32-bit value. */
@@ -71,6 +77,7 @@ struct hive_grammar_vocab {
     uint16_t *tok_count;
     int32_t *tok_ids;
     uint32_t n_tok;      /* tokens in the trie (tok_ids) */
+    uint32_t *in_trie;   /* mask (by token id) of the tokens in the trie */
     /* the ASCII bytes below each node, how many levels its subtree goes
      * below it, and its HM_UTF8_* flags */
     uint64_t (*below)[2];
@@ -103,11 +110,15 @@ struct hive_grammar_matcher {
     uint32_t *out;
     uint32_t n_out, cap_out;
     hm_map seen;
+    uint64_t *seen_keys; /* what `seen` holds, so clearing it costs its size, not its capacity */
+    uint32_t n_seen_keys, cap_seen_keys;
     uint32_t *trie_state; /* per trie depth */
+    uint64_t *trie_bits;  /* a mask under construction, by position in tok_ids (subtrees are ranges) */
     /* history of states: [0] is the start; rollback pops */
     uint32_t *hist;
     uint32_t n_hist, cap_hist;
     uint32_t work_left; /* closure steps left in this call (HM_MAX_WORK at each public call) */
+    uint32_t family_stamp; /* bumped per mask walk (mask.c family_of) */
     char limit_msg[160];
 };
 

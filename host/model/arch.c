@@ -491,6 +491,7 @@ hive_status model_bind_tensors(hive_model_files *m, hive_error **err) {
         binder sb = {m, 0, 0};
         return bind_ssm_model(&sb, err);
     }
+    if (hp->arch == HIVE_ARCH_BLAZR) return model_blazr_bind(m, err); /* blazr.c */
     const model_priv *p = m->priv;
     binder b = {m, 0, 0};
     const char *embd = m->is_gguf ? "token_embd.weight" : "model.embed_tokens.weight";

@@ -83,7 +83,7 @@ static hive_status arch_of(const cJSON *cfg, hive_hparams *hp, hive_error **err)
         const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
         const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
         if (!cJSON_IsString(a0))
-            return hive_fail(err, HIVE_E_INVALID, "config.json names no model_type or architectures");
+            return hive_fail(err, HIVE_E_INVALID, "config.json names no model_type or architectures (nor num_layers, as blazr's does)");
         name = a0->valuestring;
         from = "architectures";
         for (size_t i = 0; i < sizeof k_classes / sizeof k_classes[0]; i++)
@@ -375,6 +375,7 @@ static hive_status granite_layers(const cJSON *cfg, const hive_hparams *hp, mode
 
 static hive_status parse_config(const cJSON *cfg, hive_hparams *hp, model_priv *p, hive_error **err) {
     if (!cJSON_IsObject(cfg)) return hive_fail(err, HIVE_E_INVALID, "config.json is not a JSON object");
+    if (model_blazr_config_is(cfg)) return model_blazr_params(cfg, hp, p, err); /* blazr.c */
     int moe = 0;
     uint32_t step = 1;
     hive_status st = arch_of(cfg, hp, err);

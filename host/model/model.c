@@ -185,6 +185,7 @@ void hive_model_close(hive_model_files *m) {
         free(p->token_types);
         free(p->moe_layer);
         free(p->ssm_layer);
+        free(p->blazr_type);
         for (uint32_t l = 0; p->expert_views && l < m->hp.n_layers; l++) free(p->expert_views[l]);
         free(p->expert_views);
         free(p);

@@ -19,7 +19,8 @@ typedef enum {
     HIVE_ARCH_QWEN2_MOE = 4,
     HIVE_ARCH_MAMBA2 = 5,
     HIVE_ARCH_DEEPSEEK2 = 6,
-    HIVE_ARCH_GRANITE_HYBRID = 7
+    HIVE_ARCH_GRANITE_HYBRID = 7,
+    HIVE_ARCH_BLAZR = 8 /* blazr / oxidizr checkpoints: flat config.json, names without model. (blazr.c) */
 } hive_arch;
 
 #define HIVE_MAX_EXPERTS 1024 /* routed experts per layer Hive accepts */
@@ -27,7 +28,7 @@ typedef enum {
 typedef struct hive_hparams {
     hive_arch arch;
     char arch_name[32];         /* "llama", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe" (GGUF: "qwen3moe",
-                                   "qwen2moe"), "mamba2", "deepseek_v2", "granitemoehybrid" */
+                                   "qwen2moe"), "mamba2", "deepseek_v2", "granitemoehybrid", "blazr" */
     char name[128];             /* general.name or directory name */
     uint32_t n_layers;
     uint32_t hidden;            /* n_embd */
@@ -85,6 +86,11 @@ typedef struct hive_hparams {
     /* Granite's multipliers (0: 1): embeddings, every residual branch, the
      * attention score scale (replacing 1/sqrt(head_dim)), and logits (divided) */
     float embed_mult, residual_mult, attn_scale, logits_div;
+    /* blazr's Mamba2 blocks: pre-norm a LayerNorm with a bias (eps ssm_ln_eps;
+     * hive_layer_tensors.attn_norm_b), the gated RMSNorm over ssm_norm_groups
+     * groups (0: ssm_groups) with eps ssm_norm_eps (0: rms_eps) */
+    float ssm_ln_eps, ssm_norm_eps;
+    uint32_t ssm_norm_groups;
 } hive_hparams;
 
 /* RoPE settings given on the command line or in the config file, over the
@@ -130,6 +136,13 @@ typedef struct hive_layer_tensors {
      * kv_a_norm [kv rank]; kv_b [heads * (nope + v), kv rank] */
     hive_tensor_view mla_q_a, mla_q_a_norm, mla_q_b, mla_kv_a, mla_kv_a_norm, mla_kv_b;
     hive_tensor_view mla_k_b, mla_v_b; /* GGUF: kv_b split per head, [heads, kv rank, nope], [heads, v, kv rank] */
+    /* blazr's latent attention (no latent norms; mla_kv_a is w_dkv [kv rank,
+     * hidden], mla_q_a w_dq, mla_q_b w_uq [heads * nope, q rank]): the rope
+     * query straight from x, w_qr [heads * rope, hidden], the shared rope key
+     * w_kr [rope, hidden], the up-projections w_uk, w_uv [heads * nope, kv rank] */
+    hive_tensor_view mla_qr, mla_kr, mla_uk, mla_uv;
+    /* blazr's Mamba2 blocks: the LayerNorm's bias [hidden], in_proj / out_proj biases */
+    hive_tensor_view attn_norm_b, ssm_in_b, ssm_out_b;
 } hive_layer_tensors;
 
 typedef struct hive_model_files {
@@ -153,5 +166,8 @@ typedef struct hive_model_files {
  * tensor with expected and found shapes, the unknown architecture, etc. */
 hive_status hive_model_open(const char *path, hive_model_files **out, hive_error **err);
 void hive_model_close(hive_model_files *m);
+/* blazr: layer l's type as blazr names it ("Mamba2", "MlaWithMoe", "MlaWithMlp",
+ * "StandardTransformer"); NULL for the other formats. */
+const char *hive_model_blazr_layer_type(const hive_model_files *m, uint32_t l);
 
 #endif

@@ -19,6 +19,9 @@ typedef struct model_priv {
     /* [n_layers] each routed layer's moe_gate/up/down views (3 x n_experts), allocated when the
      * layer is bound, so a file claiming many layers and experts costs nothing it does not hold */
     hive_tensor_view **expert_views;
+    uint8_t *blazr_type;        /* [n_layers] blazr: BLAZR_* from config.json, 0 = detect from the names (blazr.c) */
+    int blazr_listed;           /* blazr config.json lists types (layer_types) or Mamba2 layers (mamba_layers) */
+    int blazr_tied;             /* blazr config.json: tie_word_embeddings given (1 tied, 0 untied); -1: from the file */
 } model_priv;
 
 #define HIVE_ARCH_SUPPORTED "llama qwen2 qwen3 qwen3_moe qwen2_moe mamba2 deepseek_v2 granitemoehybrid"
@@ -35,6 +38,15 @@ hive_status model_rope_tensors(hive_model_files *m, hive_error **err);
 /* GGUF: hyper-parameters from <arch>.* keys, tokenizer from tokenizer.*. */
 hive_status model_gguf_hparams(const hive_tensor_file *f, hive_hparams *hp, hive_error **err);
 hive_status model_gguf_vocab(hive_model_files *m, const hive_tensor_file *f, hive_error **err);
+
+/* blazr (oxidizr's checkpoints): a flat config.json, recognised by having
+ * num_layers but neither model_type nor architectures (transformers always
+ * writes model_type), and tensors named without model. (blazr.c). */
+enum { BLAZR_DETECT = 0, BLAZR_MAMBA2 = 1, BLAZR_MLA_MOE = 2, BLAZR_MLA_MLP = 3, BLAZR_STANDARD = 4 };
+const char *model_blazr_type_name(int type);
+int model_blazr_config_is(const void *cfg_json);
+hive_status model_blazr_params(const void *cfg_json, hive_hparams *hp, model_priv *p, hive_error **err);
+hive_status model_blazr_bind(hive_model_files *m, hive_error **err);
 
 /* HF: hyper-parameters from dir/config.json. */
 hive_status model_hf_config(const char *dir, hive_hparams *hp, model_priv *p, hive_error **err);

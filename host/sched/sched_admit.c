@@ -129,6 +129,16 @@ hive_status sched_choice_attach(hive_sched *s, sched_choice *c, hive_error **err
     return st;
 }
 
+/* Submission checked the prompt against the context; a soft prompt's
+ * virtual rows, known once attached, take context too. */
+static hive_status prompt_fits(hive_sched *s, const sched_choice *c, hive_error **err) {
+    hive_engine *e = s->ss->eng;
+    uint32_t room = hive_engine_seq_ctx(e, s->slots[c->slot].seq);
+    if (c->req->n_prompt <= room) return HIVE_OK;
+    return hive_fail(err, HIVE_E_INVALID, "the prompt has %zu tokens; the context holds %u beside the soft prompt's %u "
+                     "virtual tokens", c->req->n_prompt, room, hive_engine_ctx(e) - room);
+}
+
 void sched_choice_release(hive_sched *s, sched_choice *c, int keep) {
     if (c->slot < 0) return;
     sched_slot *sl = &s->slots[c->slot];
@@ -249,6 +259,7 @@ static hive_status admit_one(hive_sched *s, sched_req *r, hive_error **err) {
             st = (err && *err) ? (*err)->code : HIVE_E_NOMEM;
         hive_detok_init(&c->dt, s->ss->tok, 1);
         if (st == HIVE_OK) st = sched_choice_attach(s, c, err);
+        if (st == HIVE_OK) st = prompt_fits(s, c, err);
         if (st == HIVE_OK) st = sched_spec_start(s, c, err);
         if (st == HIVE_OK && i == 0) r->cached_tokens = c->fed;
     }

@@ -74,7 +74,8 @@ void sched_spec_draft(hive_sched *s, sched_choice *c, uint32_t room) {
     /* the pass yields up to 1 + draft tokens: never past max_tokens nor the context end */
     uint32_t max_k = r->p.spec.k < room ? r->p.spec.k : room;
     uint32_t to_max = r->p.max_tokens > c->n_gen ? r->p.max_tokens - c->n_gen - 1 : 0;
-    uint32_t to_ctx = s->ctx > len + 1 ? s->ctx - len - 1 : 0;
+    uint32_t ctx = hive_engine_seq_ctx(e, seq); /* less any soft prompt */
+    uint32_t to_ctx = ctx > len + 1 ? ctx - len - 1 : 0;
     if (max_k > to_max) max_k = to_max;
     if (max_k > to_ctx) max_k = to_ctx;
     if (!max_k) return;

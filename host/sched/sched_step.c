@@ -118,7 +118,8 @@ static void on_token(hive_sched *s, sched_choice *c, int32_t id, const float *ro
     if (matched) end_choice(s, c, kv_len, HIVE_FINISH_STOP, 0);
     else if (c->gm && hive_grammar_matcher_is_complete(c->gm)) end_choice(s, c, kv_len, HIVE_FINISH_STOP, 1);
     else if (c->n_gen >= r->p.max_tokens) end_choice(s, c, kv_len, HIVE_FINISH_LENGTH, 1);
-    else if (kv_len + 1 > s->ctx) end_choice(s, c, kv_len, HIVE_FINISH_CONTEXT, 1);
+    else if (kv_len + 1 > hive_engine_seq_ctx(s->ss->eng, s->slots[c->slot].seq)) /* less any soft prompt */
+        end_choice(s, c, kv_len, HIVE_FINISH_CONTEXT, 1);
     else {
         c->next = id;
         c->phase = CH_DECODE;

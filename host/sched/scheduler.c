@@ -32,6 +32,7 @@ hive_status hive_sched_new(hive_session *ss, const hive_sched_opts *o, hive_sche
     s->vocab = hive_engine_hparams(ss->eng)->vocab;
     s->max_rows = hive_engine_max_rows(ss->eng);
     s->ctx = hive_engine_ctx(ss->eng);
+    hive_engine_soft_prompts_drop(ss->eng); /* pages start free: no soft-prompt KV from earlier work */
     if (s->o.prefill_chunk > s->max_rows) s->o.prefill_chunk = s->max_rows;
     s->slots = calloc(s->n_slots, sizeof *s->slots);
     size_t R = s->max_rows;
@@ -82,6 +83,7 @@ void hive_sched_free(hive_sched *s) {
         }
         for (uint32_t i = 0; i < s->n_slots; i++)
             if (s->slots[i].state != SLOT_FREE) sched_slot_evict(s, (int)i);
+        hive_engine_soft_prompts_drop(s->ss->eng); /* the cache goes with the scheduler */
     }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -306,5 +308,6 @@ hive_status hive_sched_call(hive_sched *s, hive_status (*fn)(hive_session *ss, v
 void hive_sched_drop_cache(hive_sched *s) {
     for (uint32_t i = 0; i < s->n_slots; i++)
         if (s->slots[i].state == SLOT_CACHED) sched_slot_evict(s, (int)i);
+    hive_engine_soft_prompts_drop(s->ss->eng); /* cached soft-prompt KV too */
     sched_stats_snapshot_engine(s);
 }

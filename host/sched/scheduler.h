@@ -169,7 +169,8 @@ void hive_sched_shutdown(hive_sched *s, double deadline_ms);
  * unload); called directly when no thread was started. */
 hive_status hive_sched_call(hive_sched *s, hive_status (*fn)(hive_session *ss, void *ud, hive_error **err), void *ud,
                             hive_error **err);
-/* Drops every prefix-cache slot (releasing the experts they pin). Engine thread. */
+/* Drops every prefix-cache slot (releasing the experts they pin) and the
+ * engine's cached soft-prompt KV. Engine thread. */
 void hive_sched_drop_cache(hive_sched *s);
 
 void hive_sched_get_stats(hive_sched *s, hive_sched_stats *out);

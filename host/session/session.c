@@ -133,14 +133,13 @@ int hive_session_engine_opts(const hive_config *cfg, const hive_session_opts *o,
                 hive_config_str(cfg, "rope.scaling"), HIVE_ROPE_TYPES);
         return 2;
     }
-    const char *kv = hive_config_str(cfg, "model.kv_dtype");
-    if (!strcmp(kv, "f16")) eo.kv_dtype = HIVE_DTYPE_F16;
-    else if (!strcmp(kv, "f32")) eo.kv_dtype = HIVE_DTYPE_F32;
-    else if (!strcmp(kv, "q8_0")) eo.kv_dtype = HIVE_DTYPE_Q8_0;
-    else {
-        fprintf(stderr, "hive-host: --kv-dtype %s: must be f16, f32 or q8_0\n", kv);
+    uint32_t kv_v;
+    char why[160];
+    if (hive_engine_kv_dtypes_parse(hive_config_str(cfg, "model.kv_dtype"), &eo.kv_dtype, &kv_v, why, sizeof why)) {
+        fprintf(stderr, "hive-host: --kv-dtype %s\n", why);
         return 2;
     }
+    eo.kv_v_dtype = (int32_t)kv_v;
     int32_t wd;
     int rc = hive_session_weights_dtype("--weights", hive_config_str(cfg, "model.weights"), &wd);
     if (rc) return rc;
@@ -177,6 +176,11 @@ int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session
     }
     if (s->model->vocab.n_tokens && hive_tokenizer_new(&s->model->vocab, &s->tok, &err) != HIVE_OK)
         return fail(err, "tokenizer");
+    if ((uint32_t)eo.kv_v_dtype != eo.kv_dtype && s->sel.plugin->agreed_minor < 6) { /* it would not see V's type */
+        fprintf(stderr, "hive-host: --kv-dtype %s: backend %s speaks ABI 1.%u; K and V of different types need 1.6\n",
+                hive_config_str(cfg, "model.kv_dtype"), s->sel.plugin->name, s->sel.plugin->agreed_minor);
+        return 2;
+    }
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)
         return fail(err, s->sel.plugin->name);
     s->load_ms = hive_now_ms() - t0;

@@ -244,6 +244,15 @@ static hive_status api_op_ssm_scan(hive_device *d, const hive_tensor *x, const h
     });
 }
 
+static hive_status api_op_layernorm(hive_device *d, const hive_tensor *x, const hive_weight *g, const hive_weight *b,
+                                    float eps, const hive_tensor *out, hive_error **err) {
+    return gpu_guard_op(d, err, [&] {
+        CHECK_DEV(d);
+        CHECK_NOT_CAPTURING(d, "op_layernorm");
+        gpu_impl_layernorm(d, x, g, b, eps, out);
+    });
+}
+
 static const void *api_get_extension(hive_device *d, uint32_t id, uint32_t min_version) {
     const void *ext = nullptr;
     uint32_t version = 0;
@@ -267,6 +276,7 @@ static const hive_backend_api k_table = {
     api_op_argmax, api_get_extension,
     api_op_add_rows_scaled,
     api_op_ssm_conv, api_op_ssm_scan,
+    api_op_layernorm,
 };
 
 hive_status gpu_backend_init(const hive_host_api *host, const gpu_vendor_ops *vendor, const void **api,

@@ -55,6 +55,17 @@ void gpu_impl_rmsnorm(hive_device *d, const hive_tensor *x, const hive_weight *g
     gpu_rmsnorm(d->stream, xp, x->row_stride, g, eps, op, out->row_stride, x->rows, x->cols);
 }
 
+void gpu_impl_layernorm(hive_device *d, const hive_tensor *x, const hive_weight *gain, const hive_weight *bias,
+                        float eps, const hive_tensor *out) {
+    const float *xp = gpu_tensor_ptr(x, "layernorm x");
+    float *op = gpu_tensor_ptr(out, "layernorm out");
+    same_shape(x, out, "layernorm");
+    const float *g = vector_of(gain, x->cols, "layernorm gain");
+    const float *b = bias ? vector_of(bias, x->cols, "layernorm bias") : nullptr;
+    GPU_CHECK(gpuSetDevice(d->index));
+    gpu_layernorm(d->stream, xp, x->row_stride, g, b, eps, op, out->row_stride, x->rows, x->cols);
+}
+
 void gpu_impl_binary(hive_device *d, uint32_t op, const hive_tensor *a, const hive_tensor *b,
                      const hive_tensor *out) {
     if (op != HIVE_BINARY_ADD && op != HIVE_BINARY_MUL) gpu_throw(HIVE_E_UNSUPPORTED, "binary op %u", op);

@@ -25,6 +25,8 @@ void gpu_impl_kv_free(hive_device *d, hive_kv_cache *kv);
 void gpu_impl_embed(hive_device *d, const hive_weight *table, const int32_t *ids, const hive_tensor *out);
 void gpu_impl_rmsnorm(hive_device *d, const hive_tensor *x, const hive_weight *gain, float eps,
                       const hive_tensor *out);
+void gpu_impl_layernorm(hive_device *d, const hive_tensor *x, const hive_weight *gain, const hive_weight *bias,
+                        float eps, const hive_tensor *out);
 void gpu_impl_binary(hive_device *d, uint32_t op, const hive_tensor *a, const hive_tensor *b,
                      const hive_tensor *out);
 void gpu_impl_binary_weight(hive_device *d, uint32_t op, const hive_tensor *a, const hive_weight *w,

@@ -11,6 +11,8 @@
 /* elementwise / rows (k_elementwise.cu) */
 void gpu_rmsnorm(gpuStream_t s, const float *x, int64_t sx, const float *gain, float eps, float *out,
                  int64_t so, int64_t rows, int64_t cols);
+void gpu_layernorm(gpuStream_t s, const float *x, int64_t sx, const float *gain, const float *bias, float eps,
+                   float *out, int64_t so, int64_t rows, int64_t cols);
 /* out = a op b (b_stride 0 = broadcast one row) */
 void gpu_binary(gpuStream_t s, uint32_t op, const float *a, int64_t sa, const float *b, int64_t sb,
                 float *out, int64_t so, int64_t rows, int64_t cols);

@@ -42,6 +42,30 @@ void gpu_rmsnorm(gpuStream_t s, const float *x, int64_t sx, const float *gain, f
     GPU_CHECK_LAUNCH("rmsnorm");
 }
 
+/* LayerNorm: the mean first, then the centred squares (two block sums). */
+__global__ static void k_layernorm(const float *x, int64_t sx, const float *gain, const float *bias, float eps,
+                                   float *out, int64_t so, int64_t cols) {
+    __shared__ float sh[EW_THREADS / 32];
+    const float *xr = x + (int64_t)blockIdx.x * sx;
+    float *orow = out + (int64_t)blockIdx.x * so;
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+    const float mean = block_sum(s, sh) / (float)cols;
+    float ss = 0.0f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) ss += (xr[j] - mean) * (xr[j] - mean);
+    ss = block_sum(ss, sh);
+    const float r = rsqrtf(ss / (float)cols + eps);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+        orow[j] = (xr[j] - mean) * r * gain[j] + (bias ? bias[j] : 0.0f);
+}
+
+void gpu_layernorm(gpuStream_t s, const float *x, int64_t sx, const float *gain, const float *bias, float eps,
+                   float *out, int64_t so, int64_t rows, int64_t cols) {
+    if (rows <= 0) return;
+    k_layernorm<<<(unsigned)rows, EW_THREADS, 0, s>>>(x, sx, gain, bias, eps, out, so, cols);
+    GPU_CHECK_LAUNCH("layernorm");
+}
+
 __global__ static void k_binary(uint32_t op, const float *a, int64_t sa, const float *b, int64_t sb,
                                 float *out, int64_t so, int64_t rows, int64_t cols) {
     const int64_t n = rows * cols;

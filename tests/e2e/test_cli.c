@@ -157,6 +157,9 @@ static void test_experts_cli(void **s) {
     EXPECT(1, args, "targets base model(s) Qwen3-0.6B");
     snprintf(args, sizeof args, "--cpu bench --model %s --expert /tmp/hive-e2e-expert -p 8 -n 4", model);
     EXPECT(0, args, "cached attach");
+    /* a soft prompt's virtual tokens run once; the second sequence shares their KV */
+    snprintf(args, sizeof args, "--cpu bench --model %s --expert %s/adapters/prompt -p 8 -n 4 -b 2", model, model);
+    EXPECT(0, args, "1 prefill(s) of its virtual tokens, 1 attach(es) sharing their KV");
     assert_int_equal(system("rm -rf /tmp/hive-e2e-expert /tmp/hive-e2e-expert-other"), 0);
 }
 
@@ -340,6 +343,31 @@ static void test_info_memory_is_allocated(void **s) {
     }
 }
 
+/* --kv-dtype K,V: info's KV figure is what the engine allocates for each
+ * pair (SmolLM2: 30 layers x 3 KV heads x 64 dims), and bad types are refused
+ * with a message. */
+static void test_kv_dtypes(void **s) {
+    (void)s;
+    const char *m = real_model();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    static const struct { const char *types; double row_k, row_v; } cases[] = {
+        {"q8_0,q4_0", 68, 36}, {"f16,q8_0", 128, 68}, {"bf16", 128, 128}, {"q4_0,f16", 36, 128}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        EXPECTF(0, "\"memory\"", "--ctx 256 --kv-dtype %s info --json --model %s", cases[i].types, m);
+        double kv = json_number("kv_bytes");
+        EXPECTF(0, "\"kv_bytes\"", "--cpu --ctx 256 --kv-dtype %s bench --model %s -p 4 -n 2 -b 1 --json", cases[i].types, m);
+        double kv_alloc = json_number("kv_bytes"), want = 30.0 * 256 * 3 * (cases[i].row_k + cases[i].row_v);
+        if (kv != kv_alloc || kv != want)
+            fail_msg("--kv-dtype %s: info says %.0f B, the engine allocated %.0f, want %.0f", cases[i].types, kv, kv_alloc, want);
+    }
+    EXPECTF(2, "each f16, f32, bf16, q8_0 or q4_0", "--cpu --kv-dtype q4_1 bench --model %s -p 4 -n 2", m);
+    EXPECTF(2, "each f16, f32, bf16, q8_0 or q4_0", "--cpu --kv-dtype f16,q8_0,q4_0 bench --model %s -p 4 -n 2", m);
+    EXPECTF(1, "an f32 cache is f32 for both K and V", "--cpu --kv-dtype f16,f32 bench --model %s -p 4 -n 2", m);
+}
+
 /* Mamba2 through the CLI: info describes the mixers and the per-sequence
  * state instead of a KV cache; generate and a two-turn chat run; speculative
  * decoding is refused with the reason (it rolls back, a state cannot). */
@@ -412,6 +440,14 @@ static void test_real_model(void **s) {
     /* a prompt longer than the context is refused up front */
     snprintf(args, sizeof args, "--cpu generate --model %s --ctx 16 --prompt 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen'", m);
     EXPECT(1, args, "does not fit the context of 16 tokens");
+    /* the context holds a soft prompt's 20 virtual tokens too: bench sizes it
+     * for them, generate refuses a prompt that fits only without them */
+    snprintf(args, sizeof args, "--cpu bench --model %s --expert %s/examples/experts/soft-prompt.expert -p 128 -n 2 -r 1", m,
+             HIVE_SOURCE_DIR);
+    EXPECT(0, args, "1 prefill(s) of its virtual tokens");
+    snprintf(args, sizeof args, "--cpu generate --model %s --ctx 24 --expert %s/examples/experts/soft-prompt.expert "
+             "--prompt 'one two three four five six seven eight nine ten'", m, HIVE_SOURCE_DIR);
+    EXPECT(1, args, "beside the soft prompt's 20 virtual tokens");
     /* stop strings are not emitted */
     snprintf(args, sizeof args, "--cpu generate --model %s --weights f32 --greedy --max-tokens 30 --stop Paris --chat --prompt 'What is the capital of France?'", m);
     if (run(args) != 0 || strstr(g_out, "Paris")) fail_msg("stop string leaked or failed:\n%s", g_out);
@@ -431,6 +467,7 @@ int main(void) {
         cmocka_unit_test(test_moe_models),
         cmocka_unit_test(test_mamba2_model),
         cmocka_unit_test(test_info_memory_is_allocated),
+        cmocka_unit_test(test_kv_dtypes),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };

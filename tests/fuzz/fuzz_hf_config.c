@@ -1,6 +1,7 @@
 /* Fuzzes the Hugging Face config.json reader (host/model/hf_config.c):
  * architecture, sizes, rope_parameters / rope_scaling (yarn, longrope factor
  * lists, llama3, dynamic), the mixture-of-experts keys and mlp_only_layers,
+ * blazr's flat config (host/model/blazr.c: layer_types, mamba_layers),
  * then model_hparams_finish's checks, as hive_model_open does for a model
  * directory. The bytes are parsed from memory (model_hf_config_text, what
  * model_hf_config runs on the file's text) into a model owned as the loader
@@ -45,9 +46,15 @@ static void check(const hive_hparams *hp, const model_priv *p) {
     for (uint32_t i = 0; i < hp->rope_n_ext; i++) /* longrope divides by them */
         FUZZ_REQUIRE(hp->rope_short_factor[i] > 0 && isfinite(hp->rope_short_factor[i]) && hp->rope_long_factor[i] > 0 &&
                      isfinite(hp->rope_long_factor[i]));
-    if (hp->n_experts) { /* Qwen3-MoE, Qwen2-MoE, DeepSeek-V2 */
-        FUZZ_REQUIRE(p->moe_layer && hp->n_experts && hp->n_experts <= HIVE_MAX_EXPERTS);
+    if (hp->n_experts) { /* Qwen3-MoE, Qwen2-MoE, DeepSeek-V2, blazr */
+        FUZZ_REQUIRE(hp->n_experts <= HIVE_MAX_EXPERTS);
         FUZZ_REQUIRE(hp->n_experts_used && hp->n_experts_used <= hp->n_experts && hp->moe_ffn);
+    }
+    if (hp->arch == HIVE_ARCH_BLAZR) { /* blazr's layer kinds: the config's list, else found from the names at binding */
+        FUZZ_REQUIRE(!p->moe_layer);
+        if (p->blazr_type) fuzz_touch(p->blazr_type, hp->n_layers);
+    } else if (hp->n_experts) {
+        FUZZ_REQUIRE(p->moe_layer);
         fuzz_touch(p->moe_layer, hp->n_layers); /* n_layers bytes, as binding reads them */
     } else {
         FUZZ_REQUIRE(!p->moe_layer);

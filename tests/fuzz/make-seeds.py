@@ -164,6 +164,9 @@ def hf_config_seeds():
         path = os.path.join(GOLD, arch, "config.json")
         if os.path.isfile(path):
             put(f"hf_config/{arch}.json", compact(path))
+    blazr = os.path.join(GOLD, "blazr")  # blazr's flat configs (host/model/blazr.c)
+    for name in sorted(os.listdir(blazr)):
+        put(f"hf_config/blazr-{name}.json", compact(os.path.join(blazr, name, "config.json")))
     rope = os.path.join(GOLD, "rope")
     for arch in sorted(os.listdir(rope)):
         for name in sorted(os.listdir(os.path.join(rope, arch))):

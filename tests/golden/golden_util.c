@@ -68,9 +68,11 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     hive_engine_opts_default(&o);
     o.ctx = ctx;
     o.kv_dtype = golden_next.kv_dtype ? golden_next.kv_dtype : HIVE_DTYPE_F32; /* golden comparisons: f32 */
+    if (golden_next.kv_v_dtype) o.kv_v_dtype = (int32_t)golden_next.kv_v_dtype;
     o.max_rows = golden_next.max_rows ? golden_next.max_rows : 64;
     o.rope = golden_next.rope;
     o.max_seqs = golden_next.max_seqs ? golden_next.max_seqs : 8;
+    if (golden_next.kv_block) o.kv_block = golden_next.kv_block;
     o.weights_dtype = weights_dtype;
     o.qk_hf_order = qk_hf_order;
     o.batched_lora = golden_next.batched_lora;
@@ -156,7 +158,7 @@ int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out) {
     }
     hive_adapter_load_args a = {sizeof a, hive_engine_max_rows(g->eng), dir, json, hive_engine_backend(g->eng),
                                 hive_engine_device(g->eng), hive_engine_model_shape(g->eng),
-                                hive_engine_base_access(g->eng)};
+                                hive_engine_base_access(g->eng), NULL /* no adapter cache */};
     hive_error *err = NULL;
     memset(out, 0, sizeof *out);
     out->api = &p->adapter;

@@ -42,9 +42,11 @@ typedef struct golden_knobs {
     int cpu; /* onednn-cpu even when HIVE_TEST_BACKEND names another */
     int fuse_linears;
     uint32_t kv_dtype; /* 0: f32 (golden comparisons in f32); HIVE_DTYPE_F16 as llama.cpp keeps it */
+    uint32_t kv_v_dtype; /* V's type when it differs from K's; 0: as kv_dtype */
     uint32_t max_rows; /* rows per forward pass; 0: 64 */
     hive_rope_override rope; /* over the model's RoPE settings (zero: none) */
     uint32_t max_seqs; /* sequence slots; 0: 8 */
+    uint32_t kv_block; /* tokens per KV page; 0: the engine's default (16) */
 } golden_knobs;
 extern golden_knobs golden_next;
 /* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of

@@ -1,11 +1,20 @@
-/* A q8_0 KV cache against f16 on SmolLM2 over a long text (the project's own
- * docs as they were at commit 4cc4b93, frozen in tests/data/kv_quality so
- * that editing the docs cannot move the measurement; teacher-forced): mean KL divergence of the next-token distributions
- * and top-1 agreement, every 16th position. Issue 14's bars are mean KL <=
- * 0.002 and top-1 >= 99%: top-1 is met and asserted; the KL measured here is
+/* Quantized KV caches against f16 on SmolLM2 over a long text (the project's
+ * own docs as they were at commit 4cc4b93, frozen in tests/data/kv_quality so
+ * that editing the docs cannot move the measurement; teacher-forced): mean KL
+ * divergence KL(f16 || other) of the next-token distributions and top-1
+ * agreement, every 16th position. Issue 14's bars are mean KL <= 0.002 and
+ * top-1 >= 99%: for q8_0 top-1 is met and asserted; the KL measured here is
  * 0.004 (docs/LONG_CONTEXT.md), so the test asserts <= 0.006 to catch a
- * regression, not the bar. HIVE_KV_QUALITY_TOKENS sets the length (default
- * 1024). */
+ * regression, not the bar.
+ *
+ * Knobs (measurements for docs/LONG_CONTEXT.md; they assert nothing):
+ *   HIVE_KV_QUALITY_TOKENS=N   the length (default 1024)
+ *   HIVE_KV_QUALITY_TYPES=L    --kv-dtype values against f16, separated by
+ *                              spaces, e.g. "q8_0 q4_0 q8_0,f16 f16,q8_0"
+ *   HIVE_KV_QUALITY_REF=T      the reference instead of f16 (e.g. f32)
+ *   HIVE_KV_QUALITY_CHUNK=C    llama.cpp's perplexity layout: independent
+ *                              chunks of C tokens, only each chunk's second
+ *                              half scored (its KL-divergence figures). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +24,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "engine/engine.h"
 #include "golden_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,42 +43,99 @@ static char *long_text(size_t need) {
     return text;
 }
 
-/* Logits of every EVERY-th position of ids, run with the given KV type. */
-static float *run(const char *model, uint32_t kv_dtype, const int32_t *ids, size_t n, uint32_t V) {
+/* Position i is scored: every EVERY-th, and with chunks only in a chunk's
+ * second half. Its depth: tokens before it in its sequence. */
+static int scored(size_t i, size_t chunk) { return i % EVERY == 0 && (!chunk || i % chunk >= chunk / 2); }
+static size_t depth_of(size_t i, size_t chunk) { return chunk ? i % chunk : i; }
+
+/* Logits of the scored positions of ids, run with K and V types k, v; *rows
+ * gets their count. One sequence, or one per chunk. */
+static float *run(const char *model, uint32_t k, uint32_t v, const int32_t *ids, size_t n, uint32_t V, size_t chunk,
+                  size_t *rows) {
     golden_env env;
     golden_next = (golden_knobs){0};
     golden_next.cpu = 1;
-    golden_next.kv_dtype = kv_dtype;
+    golden_next.kv_dtype = k;
+    golden_next.kv_v_dtype = v != k ? v : 0;
     golden_next.max_rows = 256;
-    if (golden_env_open(&env, model, (uint32_t)n + 16, -1, 0)) return NULL;
-    size_t n_out = (n + EVERY - 1) / EVERY;
-    float *out = malloc(n_out * V * sizeof *out);
-    int32_t *seqs = malloc(256 * sizeof *seqs), seq;
+    if (golden_env_open(&env, model, (uint32_t)(chunk ? chunk : n) + 16, -1, 0)) return NULL;
+    size_t n_out = 0;
+    for (size_t i = 0; i < n; i++) n_out += (size_t)scored(i, chunk);
+    float *out = malloc((n_out ? n_out : 1) * V * sizeof *out);
+    int32_t *seqs = malloc(256 * sizeof *seqs), seq = -1;
     uint8_t *want = malloc(256);
-    assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
-    size_t done = 0;
-    for (size_t i0 = 0; i0 < n; i0 += 256) {
-        size_t m = n - i0 < 256 ? n - i0 : 256, k = 0;
-        for (size_t i = 0; i < m; i++) seqs[i] = seq, want[i] = (i0 + i) % EVERY == 0, k += want[i];
-        hive_fwd_batch b = {(uint32_t)m, ids + i0, seqs, want, NULL};
-        assert_int_equal(hive_engine_forward(env.eng, &b, out + done * V, NULL), HIVE_OK);
-        done += k;
+    size_t done = 0, span = chunk ? chunk : n;
+    for (size_t c0 = 0; c0 < n; c0 += span) {
+        if (seq >= 0) hive_engine_seq_free(env.eng, seq);
+        assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
+        size_t end = c0 + span < n ? c0 + span : n;
+        for (size_t i0 = c0; i0 < end; i0 += 256) {
+            size_t m = end - i0 < 256 ? end - i0 : 256, kk = 0;
+            for (size_t i = 0; i < m; i++) seqs[i] = seq, want[i] = (uint8_t)scored(i0 + i, chunk), kk += want[i];
+            hive_fwd_batch b = {(uint32_t)m, ids + i0, seqs, want, NULL};
+            assert_int_equal(hive_engine_forward(env.eng, &b, out + done * V, NULL), HIVE_OK);
+            done += kk;
+        }
     }
     free(seqs);
     free(want);
     golden_env_close(&env);
+    *rows = n_out;
     return out;
 }
 
-static void q8_0_against_f16(void **state) {
+typedef struct {
+    double kl_mean, kl_max, top1;
+    double bucket_kl[5]; /* by depth: < 1k, 1-2k, 2-4k, 4-8k, >= 8k */
+    size_t bucket_n[5];
+} kv_stats;
+
+static kv_stats compare(const float *ref, const float *other, size_t n, size_t chunk, uint32_t V) {
+    kv_stats st = {0};
+    double *p = malloc(V * sizeof *p);
+    size_t r = 0, agree = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!scored(i, chunk)) continue;
+        const float *a = ref + r * V, *b = other + r * V;
+        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0;
+        for (uint32_t t = 0; t < V; t++) ma = fmax(ma, a[t]), mb = fmax(mb, b[t]);
+        for (uint32_t t = 0; t < V; t++) za += (p[t] = exp(a[t] - ma)), zb += exp(b[t] - mb);
+        double kl = 0; /* KL(reference || other) */
+        for (uint32_t t = 0; t < V; t++)
+            if (p[t] > 0) kl += p[t] / za * ((a[t] - ma - log(za)) - (b[t] - mb - log(zb)));
+        st.kl_mean += kl;
+        st.kl_max = fmax(st.kl_max, kl);
+        agree += golden_argmax(a, V) == golden_argmax(b, V);
+        size_t d = depth_of(i, chunk), bk = d < 1024 ? 0 : d < 2048 ? 1 : d < 4096 ? 2 : d < 8192 ? 3 : 4;
+        st.bucket_kl[bk] += kl, st.bucket_n[bk]++;
+        r++;
+    }
+    st.kl_mean /= (double)(r ? r : 1);
+    st.top1 = (double)agree / (double)(r ? r : 1);
+    for (int bk = 0; bk < 5; bk++) st.bucket_kl[bk] /= (double)(st.bucket_n[bk] ? st.bucket_n[bk] : 1);
+    free(p);
+    return st;
+}
+
+static void print_stats(const char *name, const char *ref, const kv_stats *st, size_t n, size_t rows, size_t chunk) {
+    printf("%-10s vs %s KV, SmolLM2, %zu tokens of the docs%s, %zu positions: mean KL %.5f (max %.4f), top-1 %.2f%%",
+           name, ref, n, chunk ? " in chunks" : "", rows, st->kl_mean, st->kl_max, 100 * st->top1);
+    static const char *const depth[5] = {"<1k", "1-2k", "2-4k", "4-8k", ">=8k"};
+    for (int bk = 0; bk < 5; bk++)
+        if (st->bucket_n[bk] && !chunk) printf("; %s %.5f", depth[bk], st->bucket_kl[bk]);
+    printf("\n");
+}
+
+static void kv_against_f16(void **state) {
     (void)state;
     const char *m = golden_model_path();
     if (!m) {
         printf("[ SKIPPED ] no SmolLM2 GGUF: run scripts/fetch-models.sh\n");
         skip();
     }
-    const char *e = getenv("HIVE_KV_QUALITY_TOKENS");
-    size_t want_tokens = e ? (size_t)atol(e) : 1024;
+    const char *e = getenv("HIVE_KV_QUALITY_TOKENS"), *types = getenv("HIVE_KV_QUALITY_TYPES");
+    const char *ce = getenv("HIVE_KV_QUALITY_CHUNK"), *re = getenv("HIVE_KV_QUALITY_REF");
+    size_t want_tokens = e ? (size_t)atol(e) : 1024, chunk = ce ? (size_t)atol(ce) : 0;
     golden_env probe;
     golden_next = (golden_knobs){0};
     golden_next.cpu = 1;
@@ -83,38 +150,35 @@ static void q8_0_against_f16(void **state) {
     assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 0, 0, &ids, &n, NULL), HIVE_OK);
     if (n > want_tokens) n = want_tokens;
     assert_true(n >= want_tokens / 2);
-    float *ref = run(m, HIVE_DTYPE_F16, ids, n, V), *q8 = run(m, HIVE_DTYPE_Q8_0, ids, n, V);
+    size_t rows = 0, rows2 = 0;
+    uint32_t ref_k = HIVE_DTYPE_F16, ref_v = HIVE_DTYPE_F16;
+    char why[160];
+    if (re && hive_engine_kv_dtypes_parse(re, &ref_k, &ref_v, why, sizeof why)) fail_msg("HIVE_KV_QUALITY_REF: %s", why);
+    float *ref = run(m, ref_k, ref_v, ids, n, V, chunk, &rows);
     assert_non_null(ref);
-    assert_non_null(q8);
-    size_t rows = (n + EVERY - 1) / EVERY, agree = 0;
-    double kl_sum = 0, kl_max = 0;
-    double *p = malloc(V * sizeof *p);
-    for (size_t r = 0; r < rows; r++) {
-        const float *a = ref + r * V, *b = q8 + r * V;
-        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0;
-        for (uint32_t v = 0; v < V; v++) ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
-        for (uint32_t v = 0; v < V; v++) za += (p[v] = exp(a[v] - ma)), zb += exp(b[v] - mb);
-        double kl = 0; /* KL(f16 || q8_0) */
-        for (uint32_t v = 0; v < V; v++)
-            if (p[v] > 0) kl += p[v] / za * ((a[v] - ma - log(za)) - (b[v] - mb - log(zb)));
-        kl_sum += kl;
-        kl_max = fmax(kl_max, kl);
-        agree += golden_argmax(a, V) == golden_argmax(b, V);
+    char list[256];
+    snprintf(list, sizeof list, "%s", types ? types : "q8_0");
+    for (char *save = NULL, *name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+        uint32_t k, v;
+        if (hive_engine_kv_dtypes_parse(name, &k, &v, why, sizeof why)) fail_msg("HIVE_KV_QUALITY_TYPES: %s", why);
+        float *other = run(m, k, v, ids, n, V, chunk, &rows2);
+        assert_non_null(other);
+        assert_int_equal(rows2, rows);
+        kv_stats st = compare(ref, other, n, chunk, V);
+        print_stats(name, re ? re : "f16", &st, n, rows, chunk);
+        if (!types && !chunk && !re) { /* the CI run: q8_0 over one sequence */
+            assert_true(st.kl_mean <= 0.006); /* measured 0.0043 at 1024 tokens; the issue's bar is 0.002 */
+            assert_true(st.top1 >= 0.99);
+        }
+        free(other);
     }
-    double kl_mean = kl_sum / (double)rows, top1 = (double)agree / (double)rows;
-    printf("q8_0 vs f16 KV, SmolLM2, %zu tokens of the docs, %zu positions: mean KL %.5f (max %.4f), "
-           "top-1 %.2f%%\n", n, rows, kl_mean, kl_max, 100 * top1);
-    assert_true(kl_mean <= 0.006); /* measured 0.0043 at 1024 tokens; the issue's bar is 0.002 */
-    assert_true(top1 >= 0.99);
-    free(p);
     free(ref);
-    free(q8);
     free(ids);
     free(text);
     hive_tokenizer_free(tok);
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(q8_0_against_f16)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(kv_against_f16)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,7 +138,7 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
     }
     hive_weight *head = rand_weight(api, dev, HIVE_DTYPE_Q8_0, V, H);
     hive_weight *nf = rand_weight(api, dev, HIVE_DTYPE_F32, 1, H);
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, 64, BS, NKV, HD, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, 64, BS, NKV, HD, 0, 0, 0};
     hive_kv_cache *kv;
     hive_buffer *buf;
     if (api->kv_alloc(dev, &kd, &kv, NULL) || api->buffer_alloc(dev, 4 * (H * 4 + F * 2 + V), &buf, NULL)) return;
@@ -202,7 +202,7 @@ static void bench_attention(const hive_backend_api *api, uint32_t threads, int c
     hive_device_options opts = {sizeof opts, threads, 1, 0};
     hive_device *dev;
     if (api->device_open(0, &opts, &dev, NULL)) return;
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, MAXB, BS, NKV, HD, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, MAXB, BS, NKV, HD, 0, 0, 0};
     hive_kv_cache *kv;
     hive_buffer *buf;
     if (ctx + 1 > MAXB * BS || api->kv_alloc(dev, &kd, &kv, NULL) ||

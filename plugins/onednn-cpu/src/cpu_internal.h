@@ -49,13 +49,27 @@ struct hive_weight {
 struct hive_kv_cache {
     hive_kv_desc desc;
     size_t slot_elems;   /* n_kv_heads * head_dim */
-    size_t elem_size;    /* 2 (f16) or 4 (f32); q8_0: 0 (blocks of 32: row_bytes) */
-    size_t row_bytes;    /* one KV head's row of head_dim elements */
-    size_t layer_bytes;  /* one of K or V for one layer */
+    size_t elem_size;    /* 2 (f16) or 4 (f32) when K and V are both; else 0 (row_bytes) */
+    size_t row_bytes;    /* one KV head's row of head_dim elements (K's) */
+    size_t layer_bytes;  /* K for one layer (and V when the types match) */
     /* [n_layers][n_blocks][n_kv_heads][block_size][head_dim]: within a page
      * each KV head's rows are contiguous, so attention streams them */
     uint8_t *k, *v;
+    /* K and V apart (they differ with --kv-dtype K,V): V's rows sit at
+     * cpu_kv_row_off scaled by v_row_bytes / row_bytes */
+    uint32_t k_dtype, v_dtype;
+    size_t v_row_bytes, v_layer_bytes;
 };
+/* 1 when attention takes the per-type path (ops_attention_kv.c): a q4_0 or
+ * bf16 half, or K and V of different types. */
+static inline int cpu_kv_typed(const hive_kv_cache *kv) {
+    return kv->k_dtype != kv->v_dtype || kv->k_dtype == HIVE_DTYPE_Q4_0 || kv->k_dtype == HIVE_DTYPE_BF16;
+}
+hive_status cpu_attention_typed(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
+                                uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
+                                hive_error **err);
+/* A q4_0 KV row: llama.cpp's quantize_row_q4_0 (reference) per block of 32. */
+void cpu_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n);
 /* A q8_0 KV row: blocks of 32 as llama.cpp's quantize_row_q8_0 makes them. */
 void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n);
 
@@ -63,6 +77,11 @@ void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n);
 static inline size_t cpu_kv_row_off(const hive_kv_cache *kv, size_t block, uint32_t h, uint32_t slot) {
     return ((block * kv->desc.n_kv_heads + h) * kv->desc.block_size + slot) * kv->row_bytes;
 }
+
+/* Byte offsets of every slot each sequence of the batch reads, within a
+ * layer's pages of rows row_bytes long (KV head 0); NULL when out of memory
+ * (ops_attention.c). */
+size_t **cpu_attention_slot_offsets(const hive_kv_cache *kv, const hive_batch *b, size_t row_bytes);
 
 /* Makes an error through the host (message formatted here) and returns code. */
 hive_status cpu_fail(hive_error **err, hive_status code, const char *fmt, ...)
@@ -141,6 +160,8 @@ hive_status cpu_rec_op_embed(hive_device *dev, const hive_weight *table, const i
                              hive_error **err);
 hive_status cpu_rec_op_rmsnorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain, float eps,
                                const hive_tensor *out, hive_error **err);
+hive_status cpu_rec_op_layernorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain, const hive_weight *bias,
+                                 float eps, const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_op_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w, const hive_weight *bias,
                               float alpha, float beta, const hive_tensor *out, hive_error **err);
 hive_status cpu_rec_op_binary(hive_device *dev, uint32_t op, const hive_tensor *a, const hive_tensor *b,
@@ -193,6 +214,8 @@ hive_status cpu_op_embed(hive_device *dev, const hive_weight *table, const int32
                          const hive_tensor *out, hive_error **err);
 hive_status cpu_op_rmsnorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
                            float eps, const hive_tensor *out, hive_error **err);
+hive_status cpu_op_layernorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
+                             const hive_weight *bias, float eps, const hive_tensor *out, hive_error **err);
 hive_status cpu_op_matmul(hive_device *dev, const hive_tensor *x, const hive_weight *w,
                           const hive_weight *bias, float alpha, float beta,
                           const hive_tensor *out, hive_error **err);

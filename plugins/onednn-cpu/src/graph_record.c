@@ -221,6 +221,10 @@ hive_status cpu_rec_op_ssm_scan(hive_device *dev, const hive_tensor *x, const hi
     return capturing(dev) ? refuse("ssm_scan", err)
                           : cpu_op_ssm_scan(dev, x, dt, B, C, A, D, dt_bias, d, batch, slots, state, y, err);
 }
+hive_status cpu_rec_op_layernorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain, const hive_weight *bias,
+                                 float eps, const hive_tensor *out, hive_error **err) {
+    return capturing(dev) ? refuse("layernorm", err) : cpu_op_layernorm(dev, x, gain, bias, eps, out, err);
+}
 hive_status cpu_rec_op_argmax(hive_device *dev, const hive_tensor *x, int32_t *ids, hive_error **err) {
     return capturing(dev) ? refuse("argmax", err) : cpu_op_argmax(dev, x, ids, err);
 }

@@ -69,6 +69,16 @@ typedef struct cpu_kernels {
     /* y[i] = e^(x[i] - max) (ggml's e^x); returns the sum as ggml's softmax
      * takes it: hsum8 of each block of eight (zeros past n), added in double */
     double (*exp_sum)(const float *x, float max, float *y, int64_t n);
+    /* The q4_0 and bf16 caches (kernels_kv.c): q4_0 in q8_0's order with the
+     * values nibble - 8; bf16 q.k in f16's order (eight lanes, hsum8, the last
+     * hd % 8 dims one FMA each in order), bf16 p.V in q8_0's (out[d] one FMA
+     * per slot, in slot order). q and p stay f32. */
+    void (*dot_slots_q4_0)(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                           float *out);
+    void (*pv_q4_0)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out);
+    void (*dot_slots_bf16)(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                           float *out);
+    void (*pv_bf16)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out);
 } cpu_kernels;
 
 void cpu_kernels_init_scalar(cpu_kernels *k);
@@ -77,6 +87,9 @@ void cpu_kernels_init_avx2(cpu_kernels *k);
 void cpu_kernels_init_avxvnni(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni(cpu_kernels *k);
+/* The q4_0 / bf16 KV attention kernels: scalar (every level starts there), AVX2. */
+void cpu_kernels_init_kv_scalar(cpu_kernels *k);
+void cpu_kernels_init_kv_avx2(cpu_kernels *k);
 /* Variants the micro-benchmark compares with the levels' choices: VNNI for the
  * Q8_0 decode dot too; 512-bit decode dots. */
 void cpu_kernels_init_avxvnni_all(cpu_kernels *k);

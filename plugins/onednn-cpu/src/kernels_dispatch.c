@@ -19,8 +19,12 @@ const char *const cpu_isa_names[CPU_ISA_COUNT] = {"scalar", "avx2", "avxvnni", "
 
 void cpu_kernels_init_level(cpu_kernels *k, int level) {
     cpu_kernels_init_scalar(k);
+    cpu_kernels_init_kv_scalar(k);
     k->decode_prefetch = decode_prefetch();
-    if (level >= CPU_ISA_AVX2) cpu_kernels_init_avx2(k);
+    if (level >= CPU_ISA_AVX2) {
+        cpu_kernels_init_avx2(k);
+        cpu_kernels_init_kv_avx2(k);
+    }
     switch (level) {
     case CPU_ISA_AVXVNNI: cpu_kernels_init_avxvnni(k); break;
 #ifdef HIVE_CPU_HAVE_AVX512

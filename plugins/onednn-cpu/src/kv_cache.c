@@ -1,6 +1,6 @@
 /* Paged KV cache: per layer, K and V arrays of n_blocks pages, each page one
- * run of block_size rows per KV head, each row head_dim elements (f16 or f32):
- * cpu_kv_row_off. */
+ * run of block_size rows per KV head, each row head_dim elements (f16, f32,
+ * bf16, or q8_0 / q4_0 blocks of 32; K and V may differ): cpu_kv_row_off. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include <math.h>
 #include <stdlib.h>
@@ -16,17 +16,38 @@ static uint8_t *kv_map(size_t n) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Bytes of one KV head's row of hd elements of dtype; 0 when the cache cannot
+ * hold that type (blocks of 32 need hd a multiple of 32). */
+static size_t kv_row_bytes(uint32_t dtype, uint32_t hd) {
+    switch (dtype) {
+    case HIVE_DTYPE_F32: return (size_t)hd * 4;
+    case HIVE_DTYPE_F16:
+    case HIVE_DTYPE_BF16: return (size_t)hd * 2;
+    case HIVE_DTYPE_Q8_0: return hd % 32 ? 0 : hd / 32 * sizeof(blk_q8_0);
+    case HIVE_DTYPE_Q4_0: return hd % 32 ? 0 : hd / 32 * sizeof(blk_q4_0);
+    default: return 0;
+    }
+}
+
+static int kv_type_known(uint32_t d) {
+    return d == HIVE_DTYPE_F16 || d == HIVE_DTYPE_F32 || d == HIVE_DTYPE_BF16 || d == HIVE_DTYPE_Q8_0 ||
+           d == HIVE_DTYPE_Q4_0;
+}
+
 hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cache **out,
                          hive_error **err) {
     (void)dev;
     if (!desc || !out || desc->struct_size < offsetof(hive_kv_desc, reserved0))
         return cpu_fail(err, HIVE_E_INVALID, "kv_alloc: descriptor or out missing");
-    if (desc->dtype != HIVE_DTYPE_F16 && desc->dtype != HIVE_DTYPE_F32 && desc->dtype != HIVE_DTYPE_Q8_0)
-        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: dtype %s not supported (f16, f32, q8_0)",
-                        cpu_dtype_name(desc->dtype));
-    if (desc->dtype == HIVE_DTYPE_Q8_0 && desc->head_dim % 32)
-        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: a q8_0 cache needs head_dim a multiple of 32 (it is %u)",
-                        desc->head_dim);
+    uint32_t kt = desc->dtype, vt = kt;
+    if (HIVE_HAS_FIELD(hive_kv_desc, desc->struct_size, v_dtype) && desc->has_v_dtype) vt = desc->v_dtype;
+    for (int i = 0; i < 2; i++)
+        if (!kv_type_known(i ? vt : kt))
+            return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: %s dtype %s not supported (f16, f32, bf16, q8_0, q4_0)",
+                            i ? "V" : "K", cpu_dtype_name(i ? vt : kt));
+    if ((kt == HIVE_DTYPE_F32) != (vt == HIVE_DTYPE_F32))
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: K %s with V %s: an f32 cache is f32 for both K and V",
+                        cpu_dtype_name(kt), cpu_dtype_name(vt));
     if (!desc->n_layers || !desc->n_blocks || !desc->block_size || !desc->n_kv_heads ||
         !desc->head_dim || desc->head_dim > CPU_MAX_HEAD_DIM)
         return cpu_fail(err, HIVE_E_INVALID,
@@ -34,20 +55,26 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
                         "head_dim=%u (head_dim <= %d)",
                         desc->n_layers, desc->n_blocks, desc->block_size, desc->n_kv_heads,
                         desc->head_dim, CPU_MAX_HEAD_DIM);
+    for (int i = 0; i < 2; i++)
+        if (!kv_row_bytes(i ? vt : kt, desc->head_dim))
+            return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: a %s cache needs head_dim a multiple of 32 (it is %u)",
+                            cpu_dtype_name(i ? vt : kt), desc->head_dim);
     hive_kv_cache *kv = calloc(1, sizeof *kv);
     if (!kv) return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: out of memory");
     kv->desc = *desc;
+    kv->k_dtype = kt, kv->v_dtype = vt;
     kv->slot_elems = (size_t)desc->n_kv_heads * desc->head_dim;
-    kv->elem_size = desc->dtype == HIVE_DTYPE_F16 ? 2 : desc->dtype == HIVE_DTYPE_F32 ? 4 : 0;
-    kv->row_bytes = desc->dtype == HIVE_DTYPE_Q8_0 ? desc->head_dim / 32 * sizeof(blk_q8_0)
-                                                   : desc->head_dim * kv->elem_size;
+    kv->elem_size = kt != vt ? 0 : kt == HIVE_DTYPE_F16 ? 2 : kt == HIVE_DTYPE_F32 ? 4 : 0;
+    kv->row_bytes = kv_row_bytes(kt, desc->head_dim);
+    kv->v_row_bytes = kv_row_bytes(vt, desc->head_dim);
     kv->layer_bytes = (size_t)desc->n_blocks * desc->block_size * desc->n_kv_heads * kv->row_bytes;
-    size_t total = kv->layer_bytes * desc->n_layers;
-    kv->k = kv_map(total);
-    kv->v = kv_map(total);
+    kv->v_layer_bytes = (size_t)desc->n_blocks * desc->block_size * desc->n_kv_heads * kv->v_row_bytes;
+    kv->k = kv_map(kv->layer_bytes * desc->n_layers);
+    kv->v = kv_map(kv->v_layer_bytes * desc->n_layers);
     if (!kv->k || !kv->v) {
+        size_t total = (kv->layer_bytes + kv->v_layer_bytes) * desc->n_layers;
         cpu_kv_free(dev, kv);
-        return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot map 2 x %zu bytes", total);
+        return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot map %zu bytes", total);
     }
     *out = kv;
     return HIVE_OK;
@@ -56,9 +83,8 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
 void cpu_kv_free(hive_device *dev, hive_kv_cache *kv) {
     (void)dev;
     if (!kv) return;
-    size_t total = kv->layer_bytes * kv->desc.n_layers;
-    if (kv->k) munmap(kv->k, total);
-    if (kv->v) munmap(kv->v, total);
+    if (kv->k) munmap(kv->k, kv->layer_bytes * kv->desc.n_layers);
+    if (kv->v) munmap(kv->v, kv->v_layer_bytes * kv->desc.n_layers);
     free(kv);
 }
 
@@ -70,6 +96,36 @@ void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n) {
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = cpu_f32_to_f16(d);
         for (int i = 0; i < 32; i++) y[b].qs[i] = (int8_t)roundf(x[i] * id);
+    }
+}
+
+/* llama.cpp's quantize_row_q4_0 (reference): d = (the value of largest
+ * magnitude) / -8, q = min(15, trunc(x / d + 8.5)); element i of the block in
+ * the low nibble of byte i, element 16 + i in the high one. */
+void cpu_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float amax = 0.0f, vmax = 0.0f;
+        for (int i = 0; i < 32; i++)
+            if (fabsf(x[i]) > amax) amax = fabsf(x[i]), vmax = x[i];
+        float d = vmax / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = cpu_f32_to_f16(d);
+        for (int i = 0; i < 16; i++) {
+            int lo = (int)(int8_t)(x[i] * id + 8.5f), hi = (int)(int8_t)(x[16 + i] * id + 8.5f);
+            y[b].qs[i] = (uint8_t)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+        }
+    }
+}
+
+/* One KV head's row of hd values into the cache's element type. */
+static void kv_store_row(const hive_device *dev, uint32_t dtype, const float *x, uint8_t *dst, uint32_t hd) {
+    switch (dtype) {
+    case HIVE_DTYPE_F16: dev->kern.f32_to_f16(x, (uint16_t *)dst, hd); break;
+    case HIVE_DTYPE_BF16:
+        for (uint32_t i = 0; i < hd; i++) ((uint16_t *)dst)[i] = cpu_f32_to_bf16(x[i]);
+        break;
+    case HIVE_DTYPE_Q8_0: cpu_quantize_q8_0(x, (blk_q8_0 *)dst, hd); break;
+    case HIVE_DTYPE_Q4_0: cpu_quantize_q4_0(x, (blk_q4_0 *)dst, hd); break;
+    default: memcpy(dst, x, hd * sizeof(float)); break;
     }
 }
 
@@ -96,18 +152,10 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
         int32_t s = batch->row_seq[r], p = batch->row_pos[r];
         size_t block = (size_t)batch->block_table[(size_t)s * batch->max_blocks + (uint32_t)p / bs];
         for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
-            size_t off = layer * kv->layer_bytes + cpu_kv_row_off(kv, block, h, (uint32_t)p % bs);
+            size_t row = (block * kv->desc.n_kv_heads + h) * bs + (uint32_t)p % bs; /* as cpu_kv_row_off counts */
             const float *ks = cpu_row(k, r) + (size_t)h * hd, *vs = cpu_row(v, r) + (size_t)h * hd;
-            if (kv->elem_size == 2) {
-                dev->kern.f32_to_f16(ks, (uint16_t *)(kv->k + off), hd);
-                dev->kern.f32_to_f16(vs, (uint16_t *)(kv->v + off), hd);
-            } else if (!kv->elem_size) {
-                cpu_quantize_q8_0(ks, (blk_q8_0 *)(kv->k + off), hd);
-                cpu_quantize_q8_0(vs, (blk_q8_0 *)(kv->v + off), hd);
-            } else {
-                memcpy(kv->k + off, ks, hd * sizeof(float));
-                memcpy(kv->v + off, vs, hd * sizeof(float));
-            }
+            kv_store_row(dev, kv->k_dtype, ks, kv->k + layer * kv->layer_bytes + row * kv->row_bytes, hd);
+            kv_store_row(dev, kv->v_dtype, vs, kv->v + layer * kv->v_layer_bytes + row * kv->v_row_bytes, hd);
         }
     }
     return HIVE_OK;

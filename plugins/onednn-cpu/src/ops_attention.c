@@ -240,10 +240,9 @@ static int att_split_f16(const att_ctx *c) {
 }
 
 /* Byte offsets of every slot each sequence of the batch reads, within a
- * layer's K (or V) pages: computed once per call for all its heads.
- * Returns NULL when out of memory. */
-static size_t **att_slot_offsets(const att_ctx *c) {
-    const hive_batch *b = c->batch;
+ * layer's pages of rows row_bytes long (KV head 0): computed once per call
+ * for all its heads. Returns NULL when out of memory. */
+size_t **cpu_attention_slot_offsets(const hive_kv_cache *kv, const hive_batch *b, size_t row_bytes) {
     int64_t *need = calloc(b->n_seqs ? b->n_seqs : 1, sizeof *need);
     if (!need) return NULL;
     for (uint32_t r = 0; r < b->n_rows; r++)
@@ -251,12 +250,14 @@ static size_t **att_slot_offsets(const att_ctx *c) {
     size_t total = 0;
     for (uint32_t s = 0; s < b->n_seqs; s++) total += (size_t)need[s];
     size_t **offs = malloc(b->n_seqs * sizeof *offs + total * sizeof **offs + 1);
+    uint32_t bs = kv->desc.block_size;
     if (offs) {
         size_t *flat = (size_t *)(offs + b->n_seqs);
         for (uint32_t s = 0; s < b->n_seqs; s++) {
             const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
             offs[s] = flat;
-            for (int32_t t = 0; t < need[s]; t++) flat[t] = att_slot_off(c, bt, t);
+            for (int32_t t = 0; t < need[s]; t++)
+                flat[t] = ((size_t)bt[(uint32_t)t / bs] * kv->desc.n_kv_heads * bs + (uint32_t)t % bs) * row_bytes;
             flat += need[s];
         }
     }
@@ -283,12 +284,13 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                         (long long)q->rows, (long long)q->cols, (long long)out->rows,
                         (long long)out->cols, n_heads, nkv, hd);
     if ((st = cpu_check_batch(batch, q->rows, kv, "attention", err)) != HIVE_OK) return st;
+    if (cpu_kv_typed(kv)) return cpu_attention_typed(dev, kv, layer, q, n_heads, scale, batch, out, err);
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
     att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed, NULL};
-    if (kv->elem_size != 4 && !(c.slot_off = att_slot_offsets(&c)))
+    if (kv->elem_size != 4 && !(c.slot_off = cpu_attention_slot_offsets(kv, batch, kv->row_bytes)))
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
                         batch->n_seqs);
     int64_t tasks = q->rows * n_heads;

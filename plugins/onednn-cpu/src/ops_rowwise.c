@@ -1,4 +1,4 @@
-/* Row-wise ops: embed, rmsnorm, add/mul, SwiGLU, get_rows, argmax. */
+/* Row-wise ops: embed, rmsnorm, layernorm, add/mul, SwiGLU, get_rows, argmax. */
 #include <math.h>
 #include <string.h>
 #include "cpu_internal.h"
@@ -79,6 +79,50 @@ hive_status cpu_op_rmsnorm(hive_device *dev, const hive_tensor *x, const hive_we
                         (long long)gain->cols, (long long)out->rows, (long long)out->cols);
     norm_ctx c = {dev, x, out, gain->vec_f32, eps};
     cpu_parallel_for(dev, x->rows, rows_per_thread(x->cols), rmsnorm_task, &c);
+    return HIVE_OK;
+}
+
+/* ---------------------------------------------------------- layernorm -- */
+typedef struct {
+    const hive_tensor *x, *out;
+    const float *gain, *bias;
+    float eps;
+} layernorm_ctx;
+
+static void layernorm_task(void *ctx, int64_t r0, int64_t r1) {
+    const layernorm_ctx *c = ctx;
+    int64_t n = c->x->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = cpu_row(c->x, r);
+        float *o = cpu_row(c->out, r);
+        /* two passes in double: the mean first, then the centred squares
+         * (one pass of sum and sum of squares loses digits when |mean| >> std) */
+        double sum = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += x[i];
+        double mean = sum / (double)n;
+        for (int64_t i = 0; i < n; i++) ss += ((double)x[i] - mean) * ((double)x[i] - mean);
+        float scale = (float)(1.0 / sqrt(ss / (double)n + (double)c->eps)), m = (float)mean;
+        for (int64_t i = 0; i < n; i++) o[i] = (x[i] - m) * scale * c->gain[i] + (c->bias ? c->bias[i] : 0.0f);
+    }
+}
+
+hive_status cpu_op_layernorm(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
+                             const hive_weight *bias, float eps, const hive_tensor *out, hive_error **err) {
+    hive_status st;
+    if (!dev || !gain) return cpu_fail(err, HIVE_E_INVALID, "layernorm: device or gain is NULL");
+    if ((st = cpu_check_tensor(x, "layernorm", "x", err)) != HIVE_OK) return st;
+    if ((st = cpu_check_tensor(out, "layernorm", "out", err)) != HIVE_OK) return st;
+    if (gain->rows != 1 || gain->cols != x->cols || (bias && (bias->rows != 1 || bias->cols != x->cols)) ||
+        out->rows != x->rows || out->cols != x->cols)
+        return cpu_fail(err, HIVE_E_SHAPE,
+                        "layernorm: x [%lld x %lld], gain %s [%lld x %lld], bias %s, out [%lld x %lld] "
+                        "must agree (gain and bias [1 x cols])",
+                        (long long)x->rows, (long long)x->cols, gain->name, (long long)gain->rows,
+                        (long long)gain->cols, bias ? bias->name : "(none)", (long long)out->rows,
+                        (long long)out->cols);
+    if (!(eps >= 0)) return cpu_fail(err, HIVE_E_INVALID, "layernorm: eps %g must be >= 0", eps);
+    layernorm_ctx c = {x, out, gain->vec_f32, bias ? bias->vec_f32 : NULL, eps};
+    cpu_parallel_for(dev, x->rows, rows_per_thread(x->cols), layernorm_task, &c);
     return HIVE_OK;
 }
 

@@ -47,6 +47,7 @@ static const hive_backend_api cpu_api = {
     .op_add_rows_scaled = cpu_rec_op_add_rows_scaled,
     .op_ssm_conv = cpu_rec_op_ssm_conv,
     .op_ssm_scan = cpu_rec_op_ssm_scan,
+    .op_layernorm = cpu_rec_op_layernorm,
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {

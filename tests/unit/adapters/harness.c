@@ -34,9 +34,12 @@ static const uint32_t k_out[T_MODS] = {16, 8, 8, 16, 24, 24, 16};
 /* ---------------------------------------------------------- fake host -- */
 static char fake_error;
 
+int harness_warnings;
+
 static void h_log(void *ctx, int32_t level, const char *msg) {
     (void)ctx;
     if (level <= HIVE_LOG_WARN) fprintf(stderr, "plugin log %d: %s\n", level, msg);
+    if (level == HIVE_LOG_WARN) harness_warnings++;
 }
 static hive_error *h_error_new(void *ctx, hive_status code, const char *fmt, ...) {
     (void)ctx, (void)code;
@@ -100,8 +103,11 @@ const hive_host_api test_host = {
 };
 
 /* ---------------------------------------------------------- fake base -- */
+int weight_f32_calls;
+
 static hive_status b_weight_f32(void *ctx, uint32_t l, uint32_t m, float **out, hive_error **err) {
     (void)ctx, (void)err;
+    weight_f32_calls++;
     size_t n = (size_t)k_out[m] * k_in[m];
     if (!(*out = malloc(n * sizeof(float)))) return HIVE_E_NOMEM;
     memcpy(*out, base_w[l][m], n * sizeof(float));
@@ -267,11 +273,53 @@ hive_status adapter_load(const hive_adapter_api *api, const char *dir, hive_adap
     size_t n = fread(text, 1, sizeof text - 1, fp);
     fclose(fp);
     text[n] = 0;
-    hive_adapter_load_args args = {sizeof args, T_MAX_ROWS, dir, text, be, dev, &shape, &base};
+    hive_adapter_load_args args = {sizeof args, T_MAX_ROWS, dir, text, be, dev, &shape, &base, harness_cache};
     hive_error *err = NULL;
     last_error[0] = 0;
     *out = NULL;
     return api->load(&args, out, &err);
+}
+
+/* ------------------------------------------------------ adapter cache -- */
+/* One blob per name in memory: what the host's adapter store keeps on disk. */
+test_blob_store blob_store;
+const hive_adapter_cache *harness_cache;
+
+static test_blob *blob_find(const char *name) {
+    for (int i = 0; i < blob_store.n; i++)
+        if (!strcmp(blob_store.blobs[i].name, name)) return &blob_store.blobs[i];
+    return NULL;
+}
+static hive_status c_get(void *ctx, const char *name, void **data, uint64_t *size) {
+    (void)ctx;
+    blob_store.gets++;
+    test_blob *b = blob_find(name);
+    if (!b) return HIVE_E_NOTFOUND;
+    if (!(*data = malloc(b->size ? b->size : 1))) return HIVE_E_NOMEM;
+    memcpy(*data, b->data, b->size);
+    *size = b->size;
+    blob_store.hits++;
+    return HIVE_OK;
+}
+static void c_put(void *ctx, const char *name, const void *data, uint64_t size) {
+    (void)ctx;
+    test_blob *b = blob_find(name);
+    if (!b && blob_store.n < (int)(sizeof blob_store.blobs / sizeof blob_store.blobs[0])) {
+        b = &blob_store.blobs[blob_store.n++];
+        snprintf(b->name, sizeof b->name, "%s", name);
+    }
+    if (!b) return;
+    free(b->data);
+    b->data = malloc(size ? size : 1);
+    memcpy(b->data, data, size);
+    b->size = size;
+    blob_store.puts++;
+}
+const hive_adapter_cache test_cache = {sizeof test_cache, 0, NULL, c_get, c_put};
+
+void blob_store_clear(void) {
+    for (int i = 0; i < blob_store.n; i++) free(blob_store.blobs[i].data);
+    memset(&blob_store, 0, sizeof blob_store);
 }
 
 /* ----------------------------------------------------------- reference -- */

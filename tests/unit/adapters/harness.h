@@ -28,6 +28,26 @@ extern int base_has_bias[T_MODS];
 extern float merged_w[T_LAYERS][T_MODS][T_MAX_DIM * T_MAX_DIM];
 extern int merged_set[T_LAYERS][T_MODS];
 
+/* Calls of base.weight_f32 (DoRA's dequantized base) and plugin warnings so far. */
+extern int weight_f32_calls;
+extern int harness_warnings;
+
+/* A fake hive_adapter_cache: blobs in memory. adapter_load passes
+ * harness_cache (NULL by default; point it at &test_cache to use the store). */
+typedef struct test_blob {
+    char name[72];
+    unsigned char *data;
+    uint64_t size;
+} test_blob;
+typedef struct test_blob_store {
+    test_blob blobs[4];
+    int n, gets, hits, puts;
+} test_blob_store;
+extern test_blob_store blob_store;
+extern const hive_adapter_cache test_cache;
+extern const hive_adapter_cache *harness_cache;
+void blob_store_clear(void);
+
 int harness_init(void); /* backend + device + base model; 0 on success */
 void harness_fini(void);
 const hive_adapter_api *plugin(const char *name); /* "lora" / "dora"; NULL on failure */

@@ -21,6 +21,8 @@ int main(void) {
         cmocka_unit_test(test_dora_hook),
         cmocka_unit_test(test_dora_merge),
         cmocka_unit_test(test_dora_with_lora),
+        cmocka_unit_test(test_dora_cache_reuse),
+        cmocka_unit_test(test_dora_cache_refuses),
         cmocka_unit_test(test_dora_kernel_shapes),
         cmocka_unit_test(test_dora_kernel_module),
         cmocka_unit_test(test_dora_kernel_detects_errors),

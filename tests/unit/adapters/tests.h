@@ -17,6 +17,8 @@ void test_lora_merge(void **state);
 void test_dora_hook(void **state);
 void test_dora_merge(void **state);
 void test_dora_with_lora(void **state);
+void test_dora_cache_reuse(void **state);
+void test_dora_cache_refuses(void **state);
 void test_dora_kernel_shapes(void **state);
 void test_dora_kernel_module(void **state);
 void test_dora_kernel_detects_errors(void **state);

@@ -115,6 +115,7 @@ hive_weight *tw_upload(uint32_t dtype, int64_t rows, int64_t cols, const void *d
 
 static uint32_t rng_state = 0x9e3779b9u;
 void rnd_seed(uint32_t s) { rng_state = s ? s : 1; }
+uint32_t rnd_state(void) { return rng_state; }
 uint32_t rnd_u32(void) {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 17;

@@ -36,5 +36,8 @@ hive_weight *tw_upload(uint32_t dtype, int64_t rows, int64_t cols, const void *d
 uint32_t rnd_u32(void);
 float rnd_uniform(float lo, float hi);
 void rnd_seed(uint32_t s);
+/* The generator's state: a test that saves it and seeds it back leaves the
+ * data of every later test (and later ISA run) as it was. */
+uint32_t rnd_state(void);
 
 #endif

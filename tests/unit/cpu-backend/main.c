@@ -37,6 +37,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_shape_errors),
         cmocka_unit_test(test_embed),
         cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_binary),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_rope),
@@ -50,6 +51,8 @@ int main(void) {
         cmocka_unit_test(test_kv_pages_on_demand),
         cmocka_unit_test(test_attention_split_exact),
         cmocka_unit_test(test_attention_q8_0),
+        cmocka_unit_test(test_attention_kv_types),
+        cmocka_unit_test(test_attention_kv_refusals),
         cmocka_unit_test(test_lora_segments),
         cmocka_unit_test(test_lora_segments_errors),
     };

@@ -16,6 +16,7 @@ void test_matmul_shape_errors(void **state);
 void test_plugin_info(void **state);
 void test_embed(void **state);
 void test_rmsnorm(void **state);
+void test_layernorm(void **state);
 void test_binary(void **state);
 void test_swiglu(void **state);
 void test_rope(void **state);
@@ -30,6 +31,8 @@ void test_attention_errors(void **state);
 void test_kv_pages_on_demand(void **state);
 void test_attention_split_exact(void **state);
 void test_attention_q8_0(void **state);
+void test_attention_kv_types(void **state);
+void test_attention_kv_refusals(void **state);
 
 void test_lora_segments(void **state);
 void test_lora_segments_errors(void **state);

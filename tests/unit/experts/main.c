@@ -15,6 +15,7 @@ int main(void) {
     failed += run_compose_tests();
     failed += run_plugin_tests();
     failed += run_zoo_tests();
+    failed += run_adapter_store_tests();
     tu_cleanup_tmp();
     return failed ? 1 : 0;
 }

@@ -14,6 +14,7 @@ int run_decoding_tests(void);
 int run_cache_tests(void);
 int run_compose_tests(void);
 int run_plugin_tests(void);
+int run_adapter_store_tests(void); /* test_adapter_store.c: the host's adapter cache (ABI 1.7) */
 int run_zoo_tests(void); /* test_zoo.c: many experts, lazy discovery, the bench's LRU */
 
 /* assert that err's message contains needle, then free it */

@@ -20,40 +20,6 @@
 #define PARALLEL 8
 #define CACHE_SLOTS 4
 
-typedef struct result {
-    char text[2048];
-    size_t len;
-    int started, finished, cancelled, n_done;
-    hive_status status;
-    uint32_t cached, prompt, completion;
-    hive_finish finish;
-} result;
-
-static void on_event(void *ud, const hive_sched_event *ev) {
-    result *r = ud;
-    switch (ev->kind) {
-    case HIVE_SCHED_STARTED: r->started = 1; r->cached = ev->cached_tokens; break;
-    case HIVE_SCHED_TOKEN:
-        if (r->len + ev->len < sizeof r->text) memcpy(r->text + r->len, ev->text, ev->len), r->len += ev->len;
-        r->text[r->len] = 0;
-        break;
-    case HIVE_SCHED_CHOICE_DONE: r->n_done++; r->finish = ev->finish; break;
-    case HIVE_SCHED_FINISHED:
-        r->finished = 1;
-        r->status = ev->status;
-        r->cancelled = ev->cancelled;
-        r->prompt = ev->prompt_tokens;
-        r->completion = ev->completion_tokens;
-        break;
-    }
-}
-
-static int collect(void *ud, const char *text, size_t len) {
-    result *r = ud;
-    if (r->len + len < sizeof r->text) memcpy(r->text + r->len, text, len), r->len += len;
-    r->text[r->len] = 0;
-    return 0;
-}
 
 static int setup(void **state) {
     (void)state;
@@ -66,17 +32,7 @@ static int teardown(void **state) {
     return 0;
 }
 
-static hive_sched *new_sched(uint32_t chunk, uint32_t max_queue) {
-    if (!g_open) {
-        print_message("skipped: SmolLM2-135M-Instruct.Q4_1.gguf not found (scripts/fetch-models.sh)\n");
-        skip();
-    }
-    hive_sched_opts o = {PARALLEL, CACHE_SLOTS, chunk, max_queue};
-    hive_sched *s = NULL;
-    hive_error *err = NULL;
-    assert_int_equal(hive_sched_new(&g_s, &o, &s, &err), HIVE_OK);
-    return s;
-}
+static hive_sched *new_sched(uint32_t chunk, uint32_t max_queue) { return sched_new(PARALLEL, CACHE_SLOTS, chunk, max_queue); }
 
 static const char *k_expert_paths[] = {NULL, HIVE_SOURCE_DIR "/examples/experts/json",
                                        HIVE_SOURCE_DIR "/examples/experts/sql.expert",
@@ -86,14 +42,8 @@ static const char *k_prompts[] = {
     "Schema: users(id, name, age, city)\nQuestion: Which users live in Toronto?", "Tell me about the sea.",
     "Give me a tip for learning to cook."};
 
-static void encode(const char *user, int32_t **ids, size_t *n) {
-    hive_chat_msg m = {"user", user};
-    hive_error *err = NULL;
-    assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, &m, 1, HIVE_THINKING_DEFAULT, ids, n, &err),
-                     HIVE_OK);
-}
 
-static uint64_t submit(hive_sched *s, const int32_t *ids, size_t n, int expert, uint32_t max_tokens, result *r) {
+static uint64_t submit(hive_sched *s, const int32_t *ids, size_t n, int expert, uint32_t max_tokens, sched_result *r) {
     hive_sched_request q;
     memset(&q, 0, sizeof q);
     q.prompt = ids;
@@ -104,7 +54,7 @@ static uint64_t submit(hive_sched *s, const int32_t *ids, size_t n, int expert, 
     q.params.sampling.temperature = 0;
     q.params.max_tokens = max_tokens;
     q.params.n = 1;
-    q.cb = on_event;
+    q.cb = sched_on_event;
     q.ud = r;
     uint64_t id = 0;
     hive_error *err = NULL;
@@ -125,21 +75,28 @@ static void test_mixed_batch_equals_solo(void **state) {
     enum { N = 5, MAXTOK = 24 };
     int32_t *ids[N];
     size_t n[N];
-    result solo[N], mixed[2 * N];
+    sched_result solo[N], mixed[2 * N];
     memset(solo, 0, sizeof solo);
     memset(mixed, 0, sizeof mixed);
-    for (int i = 0; i < N; i++) encode(k_prompts[i], &ids[i], &n[i]);
+    for (int i = 0; i < N; i++) sched_encode(k_prompts[i], &ids[i], &n[i]);
     for (int i = 0; i < N; i++) {
         submit(s, ids[i], n[i], i, MAXTOK, &solo[i]);
         drain(s);
         assert_int_equal(solo[i].status, HIVE_OK);
         assert_true(solo[i].len > 0);
     }
-    hive_sched_drop_cache(s); /* the mixed run computes everything again */
+    hive_sched_drop_cache(s); /* the mixed run computes everything again (soft-prompt KV too) */
+    hive_soft_prompt_stats sp0, sp1;
+    hive_engine_soft_prompt_stats(g_s.eng, &sp0);
+    assert_int_equal(sp0.templates, 0);
     /* 8 running (the parallel limit), 2 more wait for a slot; the same
      * prompt under different experts, and the same expert twice */
     for (int i = 0; i < 2 * N; i++) submit(s, ids[i % N], n[i % N], i % N, MAXTOK, &mixed[i]);
     drain(s);
+    /* the soft prompt's two requests: one prefill of its virtual tokens (the
+     * other shares them, or takes the first one's cached sequence) */
+    hive_engine_soft_prompt_stats(g_s.eng, &sp1);
+    assert_int_equal(sp1.prefills, sp0.prefills + 1);
     for (int i = 0; i < 2 * N; i++) {
         assert_int_equal(mixed[i].status, HIVE_OK);
         if (strcmp(mixed[i].text, solo[i % N].text) != 0)
@@ -159,10 +116,10 @@ static void test_mixed_batch_equals_solo(void **state) {
         hive_sampling_defaults(&gp.sampling);
         gp.sampling.temperature = 0;
         gp.max_tokens = MAXTOK;
-        result g;
+        sched_result g;
         memset(&g, 0, sizeof g);
         hive_gen_stats st;
-        assert_int_equal(hive_generate(g_s.eng, g_s.tok, seq, ids[i], n[i], &gp, collect, &g, &st, &err), HIVE_OK);
+        assert_int_equal(hive_generate(g_s.eng, g_s.tok, seq, ids[i], n[i], &gp, sched_collect, &g, &st, &err), HIVE_OK);
         if (strcmp(g.text, solo[i].text) != 0)
             fail_msg("expert %d: generate '%s' vs scheduler '%s'", i, g.text, solo[i].text);
         hive_engine_seq_free(g_s.eng, seq);
@@ -176,8 +133,8 @@ static void test_cancel_frees_kv(void **state) {
     hive_sched *s = new_sched(64, 0);
     int32_t *ids;
     size_t n;
-    encode(k_prompts[0], &ids, &n);
-    result r[3];
+    sched_encode(k_prompts[0], &ids, &n);
+    sched_result r[3];
     memset(r, 0, sizeof r);
     uint64_t a = submit(s, ids, n, 0, 400, &r[0]);
     submit(s, ids, n, 1, 400, &r[1]);
@@ -215,7 +172,7 @@ static void test_prefix_cache(void **state) {
     int32_t *ids1, *ids2;
     size_t n1, n2;
     assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, turn1, 1, -1, &ids1, &n1, &err), HIVE_OK);
-    result r1, r2, r3;
+    sched_result r1, r2, r3;
     memset(&r1, 0, sizeof r1);
     memset(&r2, 0, sizeof r2);
     memset(&r3, 0, sizeof r3);
@@ -250,8 +207,8 @@ static void test_queue_full_and_refusals(void **state) {
     hive_sched *s = new_sched(64, 1);
     int32_t *ids;
     size_t n;
-    encode(k_prompts[0], &ids, &n);
-    result r[2];
+    sched_encode(k_prompts[0], &ids, &n);
+    sched_result r[2];
     memset(r, 0, sizeof r);
     submit(s, ids, n, 0, 4, &r[0]);
     hive_sched_request q;
@@ -261,7 +218,7 @@ static void test_queue_full_and_refusals(void **state) {
     hive_sampling_defaults(&q.params.sampling);
     q.params.max_tokens = 4;
     q.params.n = 1;
-    q.cb = on_event;
+    q.cb = sched_on_event;
     q.ud = &r[1];
     hive_error *err = NULL;
     assert_int_equal(hive_sched_submit(s, &q, NULL, &err), HIVE_SCHED_QUEUE_FULL);
@@ -294,8 +251,8 @@ static void test_n_choices_and_stop(void **state) {
     hive_sched *s = new_sched(64, 0);
     int32_t *ids;
     size_t n;
-    encode(k_prompts[3], &ids, &n);
-    result r;
+    sched_encode(k_prompts[3], &ids, &n);
+    sched_result r;
     memset(&r, 0, sizeof r);
     hive_sched_request q;
     memset(&q, 0, sizeof q);
@@ -308,7 +265,7 @@ static void test_n_choices_and_stop(void **state) {
     const char *stop[] = {"\n"};
     q.params.stop = stop;
     q.params.n_stop = 1;
-    q.cb = on_event;
+    q.cb = sched_on_event;
     q.ud = &r;
     hive_error *err = NULL;
     assert_int_equal(hive_sched_submit(s, &q, NULL, &err), HIVE_SCHED_ACCEPTED);
@@ -344,8 +301,8 @@ static void test_n_choices_share_prompt(void **state) {
     for (int expert = 0; expert < 5; expert += 4) { /* the base model, and a soft prompt (virtual rows first) */
         int32_t *ids;
         size_t n;
-        encode(k_prompts[1], &ids, &n);
-        result one;
+        sched_encode(k_prompts[1], &ids, &n);
+        sched_result one;
         memset(&one, 0, sizeof one);
         submit(s, ids, n, expert, 16, &one);
         drain(s);
@@ -401,7 +358,7 @@ static void test_running_prefix_shared(void **state) {
     hive_error *err = NULL;
     assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, m1, 2, -1, &a, &na, &err), HIVE_OK);
     assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, m2, 2, -1, &b, &nb, &err), HIVE_OK);
-    result solo, r1, r2;
+    sched_result solo, r1, r2;
     memset(&solo, 0, sizeof solo);
     memset(&r1, 0, sizeof r1);
     memset(&r2, 0, sizeof r2);
@@ -422,6 +379,50 @@ static void test_running_prefix_shared(void **state) {
     hive_sched_stats_free(&st);
     free(a);
     free(b);
+    hive_sched_free(s);
+}
+
+/* Two requests with the soft-prompt expert admitted in one step: the first
+ * runs its virtual tokens, the second shares their KV (no forward pass) and
+ * each answers as it does alone; dropping the cache gives every page back. */
+static void test_soft_prompt_shared(void **state) {
+    (void)state;
+    hive_sched *s = new_sched(64, 0);
+    enum { MAXTOK = 16 };
+    const int which[2] = {0, 3};
+    int32_t *ids[2];
+    size_t n[2];
+    sched_result solo[2], both[2];
+    memset(solo, 0, sizeof solo);
+    memset(both, 0, sizeof both);
+    hive_soft_prompt_stats sp0, sp1;
+    for (int k = 0; k < 2; k++) {
+        sched_encode(k_prompts[which[k]], &ids[k], &n[k]);
+        hive_sched_drop_cache(s); /* each alone prefills its virtual tokens */
+        hive_engine_soft_prompt_stats(g_s.eng, &sp0);
+        submit(s, ids[k], n[k], 4, MAXTOK, &solo[k]);
+        drain(s);
+        hive_engine_soft_prompt_stats(g_s.eng, &sp1);
+        assert_int_equal(sp1.prefills, sp0.prefills + 1);
+        assert_int_equal(solo[k].status, HIVE_OK);
+    }
+    hive_sched_drop_cache(s);
+    hive_engine_soft_prompt_stats(g_s.eng, &sp0);
+    for (int k = 0; k < 2; k++) submit(s, ids[k], n[k], 4, MAXTOK, &both[k]);
+    drain(s);
+    hive_engine_soft_prompt_stats(g_s.eng, &sp1);
+    assert_int_equal(sp1.prefills, sp0.prefills + 1);
+    assert_int_equal(sp1.shared_attaches, sp0.shared_attaches + 1);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(both[k].status, HIVE_OK);
+        if (strcmp(both[k].text, solo[k].text) != 0) fail_msg("request %d: shared '%s' vs alone '%s'", k, both[k].text, solo[k].text);
+        free(ids[k]);
+    }
+    hive_sched_drop_cache(s);
+    hive_sched_stats st;
+    hive_sched_get_stats(s, &st);
+    assert_int_equal(st.kv_pages_free, st.kv_pages_total);
+    hive_sched_stats_free(&st);
     hive_sched_free(s);
 }
 
@@ -464,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_prefix_cache), cmocka_unit_test(test_queue_full_and_refusals),
         cmocka_unit_test(test_n_choices_and_stop), cmocka_unit_test(test_n_choices_share_prompt),
         cmocka_unit_test(test_shared_pages_are_immutable), cmocka_unit_test(test_running_prefix_shared),
+        cmocka_unit_test(test_soft_prompt_shared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

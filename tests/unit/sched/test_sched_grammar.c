@@ -22,8 +22,6 @@
 #define CACHE_SLOTS 2
 #define MAXTOK 64
 
-static hive_grammar_vocab *g_vocab;
-
 typedef struct result {
     char text[HIVE_SCHED_MAX_N][1024];
     size_t len[HIVE_SCHED_MAX_N];
@@ -72,44 +70,17 @@ static int collect(void *ud, const char *text, size_t len) {
 
 static int setup(void **state) {
     (void)state;
-    if (sched_session_open(PARALLEL + CACHE_SLOTS)) return -1;
-    if (!g_open) return 0; /* no model: the tests skip */
-    hive_error *err = NULL;
-    if (hive_grammar_vocab_from_tokenizer(g_s.tok, &g_vocab, &err) != HIVE_OK) {
-        fprintf(stderr, "%s\n", hive_error_message(err));
-        return -1;
-    }
-    return 0;
+    return sched_session_open_vocab(PARALLEL + CACHE_SLOTS);
 }
 
 static int teardown(void **state) {
     (void)state;
-    hive_grammar_vocab_free(g_vocab);
     sched_session_close();
     return 0;
 }
 
-static void need_model(void) {
-    if (!g_open) {
-        print_message("skipped: SmolLM2-135M-Instruct.Q4_1.gguf not found (scripts/fetch-models.sh)\n");
-        skip();
-    }
-}
-
-static hive_sched *new_sched(void) {
-    hive_sched_opts o = {PARALLEL, CACHE_SLOTS, 16, 0}; /* small chunks: prefill interleaves with decode */
-    hive_sched *s = NULL;
-    hive_error *err = NULL;
-    assert_int_equal(hive_sched_new(&g_s, &o, &s, &err), HIVE_OK);
-    return s;
-}
-
-static void encode(const char *user, int32_t **ids, size_t *n) {
-    hive_chat_msg m = {"user", user};
-    hive_error *err = NULL;
-    assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, &m, 1, HIVE_THINKING_DEFAULT, ids, n, &err),
-                     HIVE_OK);
-}
+/* small chunks: prefill interleaves with decode */
+static hive_sched *new_sched(void) { return sched_new(PARALLEL, CACHE_SLOTS, 16, 0); }
 
 static hive_grammar *compile(const char *kind, const char *text) {
     hive_grammar_opts o;
@@ -168,7 +139,7 @@ static const char *k_kinds[N][2] = {
 
 static void test_grammar_equals_generate_and_batch(void **state) {
     (void)state;
-    need_model();
+    sched_need_model();
     int32_t *ids[N];
     size_t n[N];
     hive_grammar *g[N] = {0};
@@ -178,7 +149,7 @@ static void test_grammar_equals_generate_and_batch(void **state) {
     memset(batch, 0, sizeof batch);
     memset(&multi, 0, sizeof multi);
     for (int i = 0; i < N; i++) {
-        encode(k_prompts[i], &ids[i], &n[i]);
+        sched_encode(k_prompts[i], &ids[i], &n[i]);
         if (k_kinds[i][0]) g[i] = compile(k_kinds[i][0], k_kinds[i][1]);
     }
     /* `generate` with a matcher: the reference */
@@ -231,10 +202,10 @@ static void test_grammar_equals_generate_and_batch(void **state) {
 
 static void test_logprobs_constrained(void **state) {
     (void)state;
-    need_model();
+    sched_need_model();
     int32_t *ids;
     size_t n;
-    encode("Phone?", &ids, &n);
+    sched_encode("Phone?", &ids, &n);
     hive_grammar *g = compile("regex", "[0-9]{3}-[0-9]{4}");
     hive_sched *s = new_sched();
     result r;
@@ -255,7 +226,7 @@ static void test_logprobs_constrained(void **state) {
  * its choices) fails once, with the reason; a request beside it finishes. */
 static void test_no_token_allowed_fails_request(void **state) {
     (void)state;
-    need_model();
+    sched_need_model();
     uint32_t nv = hive_grammar_vocab_size(g_vocab);
     const char **toks = calloc(nv, sizeof *toks);
     uint32_t *lens = calloc(nv, sizeof *lens);
@@ -272,7 +243,7 @@ static void test_no_token_allowed_fails_request(void **state) {
     hive_grammar *g = compile("gbnf", "root ::= \"aaab\"");
     int32_t *ids;
     size_t n;
-    encode("Say something.", &ids, &n);
+    sched_encode("Say something.", &ids, &n);
     hive_sched *s = new_sched();
     result bad, good;
     memset(&bad, 0, sizeof bad);

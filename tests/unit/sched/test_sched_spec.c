@@ -26,65 +26,20 @@
 #define CACHE_SLOTS 4
 #define MAXTOK 48
 
-typedef struct result {
-    char text[4096];
-    size_t len;
-    int finished, n_done;
-    hive_status status;
-    uint32_t cached, completion, drafted, accepted;
-    hive_finish finish;
-} result;
-
-static void on_event(void *ud, const hive_sched_event *ev) {
-    result *r = ud;
-    switch (ev->kind) {
-    case HIVE_SCHED_STARTED: r->cached = ev->cached_tokens; break;
-    case HIVE_SCHED_TOKEN:
-        if (r->len + ev->len < sizeof r->text) memcpy(r->text + r->len, ev->text, ev->len), r->len += ev->len;
-        r->text[r->len] = 0;
-        break;
-    case HIVE_SCHED_CHOICE_DONE: r->n_done++; r->finish = ev->finish; break;
-    case HIVE_SCHED_FINISHED:
-        r->finished = 1;
-        r->status = ev->status;
-        r->completion = ev->completion_tokens;
-        r->drafted = ev->drafted_tokens;
-        r->accepted = ev->accepted_tokens;
-        break;
-    }
-}
-
-static hive_grammar_vocab *g_vocab;
 
 static int setup(void **state) {
     (void)state;
-    if (sched_session_open(PARALLEL + CACHE_SLOTS)) return -1;
-    hive_error *err = NULL;
-    if (g_open && hive_grammar_vocab_from_tokenizer(g_s.tok, &g_vocab, &err) != HIVE_OK) {
-        fprintf(stderr, "%s\n", hive_error_message(err));
-        return -1;
-    }
-    return 0;
+    return sched_session_open_vocab(PARALLEL + CACHE_SLOTS);
 }
 
 static int teardown(void **state) {
     (void)state;
-    hive_grammar_vocab_free(g_vocab);
     sched_session_close();
     return 0;
 }
 
-static hive_sched *new_sched(void) {
-    if (!g_open) {
-        print_message("skipped: SmolLM2-135M-Instruct.Q4_1.gguf not found (scripts/fetch-models.sh)\n");
-        skip();
-    }
-    hive_sched_opts o = {PARALLEL, CACHE_SLOTS, 16, 0}; /* small chunks: prefill interleaves with verify passes */
-    hive_sched *s = NULL;
-    hive_error *err = NULL;
-    assert_int_equal(hive_sched_new(&g_s, &o, &s, &err), HIVE_OK);
-    return s;
-}
+/* small chunks: prefill interleaves with verify passes */
+static hive_sched *new_sched(void) { return sched_new(PARALLEL, CACHE_SLOTS, 16, 0); }
 
 static const char *k_expert_paths[] = {NULL, HIVE_SOURCE_DIR "/examples/experts/json",
                                        HIVE_SOURCE_DIR "/examples/experts/sql.expert"};
@@ -102,16 +57,6 @@ static const struct {
 };
 #define N_CASES (sizeof k_cases / sizeof k_cases[0])
 
-static void encode_chat(const hive_chat_msg *m, size_t n_msgs, int32_t **ids, size_t *n) {
-    hive_error *err = NULL;
-    assert_int_equal(hive_render_chat_ids(g_s.tok, g_s.model->chat_template, m, n_msgs, HIVE_THINKING_DEFAULT, ids, n, &err),
-                     HIVE_OK);
-}
-
-static void encode(const char *user, int32_t **ids, size_t *n) {
-    hive_chat_msg m = {"user", user};
-    encode_chat(&m, 1, ids, n);
-}
 
 typedef struct spec_req {
     const char *draft;       /* NULL: plain decoding */
@@ -122,7 +67,7 @@ typedef struct spec_req {
     const hive_grammar *grammar;
 } spec_req;
 
-static hive_sched_submit_rc submit_rc(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, result *r,
+static hive_sched_submit_rc submit_rc(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, sched_result *r,
                                       hive_error **err) {
     hive_sched_request rq;
     memset(&rq, 0, sizeof rq);
@@ -142,12 +87,12 @@ static hive_sched_submit_rc submit_rc(hive_sched *s, const int32_t *ids, size_t 
         assert_int_equal(hive_spec_parse(q->draft, q->k ? q->k : 8, &rq.params.spec, &perr), HIVE_OK);
         rq.params.spec.keep_on = 1; /* every step verifies: the meter's timing never decides what is tested */
     }
-    rq.cb = on_event;
+    rq.cb = sched_on_event;
     rq.ud = r;
     return hive_sched_submit(s, &rq, NULL, err);
 }
 
-static void submit(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, result *r) {
+static void submit(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, sched_result *r) {
     hive_error *err = NULL;
     hive_sched_submit_rc rc = submit_rc(s, ids, n, q, r, &err);
     if (rc != HIVE_SCHED_ACCEPTED) fail_msg("submit: %d %s", rc, hive_error_message(err));
@@ -158,7 +103,7 @@ static void drain(hive_sched *s) {
     assert_true(hive_sched_idle(s));
 }
 
-static void run_one(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, result *r) {
+static void run_one(hive_sched *s, const int32_t *ids, size_t n, const spec_req *q, sched_result *r) {
     memset(r, 0, sizeof *r);
     submit(s, ids, n, q, r);
     drain(s);
@@ -166,7 +111,7 @@ static void run_one(hive_sched *s, const int32_t *ids, size_t n, const spec_req 
     assert_int_equal(r->status, HIVE_OK);
 }
 
-static void assert_same(const result *plain, const result *spec, const char *what) {
+static void assert_same(const sched_result *plain, const sched_result *spec, const char *what) {
     if (strcmp(plain->text, spec->text) != 0 || plain->finish != spec->finish || plain->completion != spec->completion)
         fail_msg("%s: plain '%s' (finish %d, %u tokens) vs speculative '%s' (finish %d, %u tokens)", what, plain->text,
                  plain->finish, plain->completion, spec->text, spec->finish, spec->completion);
@@ -188,10 +133,10 @@ static void test_greedy_equals_plain(void **state) {
     static const struct { const char *draft; uint32_t k; } specs[] = {{"lookup", 8}, {"lookup:1", 14}, {"lookup:3", 2}};
     int32_t *ids[N_CASES];
     size_t n[N_CASES];
-    result plain[N_CASES], r;
+    sched_result plain[N_CASES], r;
     uint64_t drafted = 0, accepted = 0;
     for (size_t i = 0; i < N_CASES; i++) {
-        encode(k_cases[i].user, &ids[i], &n[i]);
+        sched_encode(k_cases[i].user, &ids[i], &n[i]);
         spec_req q = {NULL, 0, k_cases[i].expert, 0, 0, 0.0f, NULL};
         run_one(s, ids[i], n[i], &q, &plain[i]);
         assert_int_equal(plain[i].drafted, 0);
@@ -214,7 +159,7 @@ static void test_greedy_equals_plain(void **state) {
     hive_sched_stats_free(&st);
     hive_sched_drop_cache(s);
     /* a batch of both (more than PARALLEL: some wait, and join mid-run) */
-    result mixed[2 * N_CASES];
+    sched_result mixed[2 * N_CASES];
     memset(mixed, 0, sizeof mixed);
     for (size_t i = 0; i < 2 * N_CASES; i++) {
         spec_req q = {i % 2 ? "lookup" : NULL, 6, k_cases[i / 2].expert, 0, 0, 0.0f, NULL};
@@ -237,13 +182,13 @@ static void test_prefix_cache_after_speculation(void **state) {
     hive_sched *s = new_sched();
     int32_t *a, *b;
     size_t na, nb;
-    encode(k_cases[0].user, &a, &na);
-    result first, again, fresh;
+    sched_encode(k_cases[0].user, &a, &na);
+    sched_result first, again, fresh;
     spec_req q = {"lookup", 8, 0, 0, 0, 0.0f, NULL};
     run_one(s, a, na, &q, &first);
     assert_true(first.accepted > 0);
     hive_chat_msg m[3] = {{"user", k_cases[0].user}, {"assistant", first.text}, {"user", "Now once more, backwards."}};
-    encode_chat(m, 3, &b, &nb);
+    sched_encode_chat(m, 3, &b, &nb);
     run_one(s, b, nb, &q, &again);
     assert_true(again.cached >= na - 1); /* the first turn's sequence was taken over */
     hive_sched_drop_cache(s);
@@ -264,8 +209,8 @@ static void test_limits(void **state) {
     hive_sched *s = new_sched();
     int32_t *ids;
     size_t n;
-    result plain, spec;
-    encode(k_cases[0].user, &ids, &n);
+    sched_result plain, spec;
+    sched_encode(k_cases[0].user, &ids, &n);
     for (uint32_t max = 1; max <= 9; max += 4) {
         spec_req p = {NULL, 0, 0, max, 0, 0.0f, NULL}, q = {"lookup:1", 14, 0, max, 0, 0.0f, NULL};
         run_one(s, ids, n, &p, &plain);
@@ -306,8 +251,8 @@ static void test_grammar(void **state) {
     assert_int_equal(hive_grammar_compile("builtin", "json-object", &o, &g, &err), HIVE_OK);
     int32_t *ids;
     size_t n;
-    encode("Give a JSON object about a cat named Tom: its name, its name again, and its name once more.", &ids, &n);
-    result plain, spec;
+    sched_encode("Give a JSON object about a cat named Tom: its name, its name again, and its name once more.", &ids, &n);
+    sched_result plain, spec;
     spec_req p = {NULL, 0, 0, 64, 0, 0.0f, g}, q = {"lookup:2", 8, 0, 64, 0, 0.0f, g};
     run_one(s, ids, n, &p, &plain);
     hive_sched_drop_cache(s);
@@ -327,8 +272,8 @@ static void test_sampled_choices(void **state) {
     hive_sched *s = new_sched();
     int32_t *ids;
     size_t n;
-    encode(k_cases[1].user, &ids, &n);
-    result r;
+    sched_encode(k_cases[1].user, &ids, &n);
+    sched_result r;
     spec_req q = {"lookup", 8, 0, 32, 3, 0.7f, NULL};
     run_one(s, ids, n, &q, &r);
     assert_int_equal(r.n_done, 3);
@@ -342,7 +287,7 @@ static void test_refusals(void **state) {
     (void)state;
     hive_sched *s = new_sched();
     int32_t ids[4] = {1, 2, 3, 4};
-    result r;
+    sched_result r;
     static const char *const bad[] = {"base", "model"};
     for (size_t i = 0; i < 2; i++) {
         hive_error *err = NULL;

@@ -1,0 +1,153 @@
+/* KV caches with q4_0 or bf16 halves, and K and V of different types (ABI
+ * 1.6 has_v_dtype): attention equals exact attention (in double) over the
+ * values the cache holds, each half quantized as llama.cpp does (written out
+ * again here); an f16 K rounds q to f16 and an f16 V the softmax weights, as
+ * the f16 cache does. Plus kv_alloc's refusals. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "reference.h"
+#include "tests.h"
+
+enum { HD = 64, NKV = 2, NH = 6, LEN = 300, BS = 16, NB = 20 };
+
+/* llama.cpp's quantize_row_q4_0 (reference), as values: d = (the value of
+ * largest magnitude, the first on ties) / -8 kept in f16, q = min(15,
+ * trunc(x / d + 8.5)), value (q - 8) d */
+static void ref_q4_0_values(const float *x, float *y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0, vmax = 0;
+        for (int i = 0; i < 32; i++)
+            if (fabsf(x[b * 32 + i]) > amax) amax = fabsf(x[b * 32 + i]), vmax = x[b * 32 + i];
+        float d = vmax / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) {
+            int qv = (int8_t)(x[b * 32 + i] * id + 8.5f);
+            y[b * 32 + i] = (float)((qv < 15 ? qv : 15) - 8) * ref_f16_value(d);
+        }
+    }
+}
+static void ref_q8_0_vals(const float *x, float *y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) y[b * 32 + i] = ref_f16_value(d) * roundf(x[b * 32 + i] * id);
+    }
+}
+/* nearest bfloat16, ties to even (no NaNs here) */
+static float ref_bf16_value(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t lo = u & 0xffffu, hi = u >> 16;
+    if (lo > 0x8000u || (lo == 0x8000u && (hi & 1))) hi++;
+    u = hi << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* What a cache of dtype holds for the n values x */
+static void ref_cache_values(uint32_t dtype, const float *x, float *y, int n) {
+    if (dtype == HIVE_DTYPE_Q4_0) ref_q4_0_values(x, y, n);
+    else if (dtype == HIVE_DTYPE_Q8_0) ref_q8_0_vals(x, y, n);
+    else
+        for (int i = 0; i < n; i++) y[i] = dtype == HIVE_DTYPE_BF16 ? ref_bf16_value(x[i]) : ref_f16_value(x[i]);
+}
+
+static double kv_case(uint32_t kt, uint32_t vt) {
+    hive_kv_desc kd = {sizeof kd, kt, 2, NB, BS, NKV, HD, 0, 1, vt};
+    hive_kv_cache *kv = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
+    int32_t table[NB], seq[LEN], pos[LEN];
+    for (int i = 0; i < NB; i++) table[i] = (i * 7 + 3) % NB; /* pages out of order */
+    for (int i = 0; i < LEN; i++) seq[i] = 0, pos[i] = i;
+    hive_batch sb = {sizeof sb, LEN, seq, pos, 1, NB, table};
+    test_tensor k = tt_new(LEN, NKV * HD, NKV * HD, 0), v = tt_new(LEN, NKV * HD, NKV * HD + 5, 0);
+    for (int t = 0; t < LEN; t++) /* K with a few large channels, as real keys have */
+        for (int i = 0; i < NKV * HD; i++) tt_row(&k, t)[i] *= i % 17 == 3 ? 8.0f : 1.0f;
+    assert_int_equal(api->op_kv_store(dev, kv, 1, &k.t, &v.t, &sb, NULL), HIVE_OK);
+    int32_t qseq[3] = {0, 0, 0}, qpos[3] = {LEN - 1, 130, 0};
+    hive_batch qb = {sizeof qb, 3, qseq, qpos, 1, NB, table};
+    test_tensor q = tt_new(3, NH * HD, NH * HD, 0), out = tt_new(3, NH * HD, NH * HD, 0);
+    const float scale = 0.25f;
+    assert_int_equal(api->op_attention(dev, kv, 1, &q.t, NH, scale, &qb, &out.t, NULL), HIVE_OK);
+    static float kq[LEN][NKV * HD], vq[LEN][NKV * HD];
+    for (int t = 0; t < LEN; t++)
+        for (int h = 0; h < NKV; h++) {
+            ref_cache_values(kt, tt_row(&k, t) + h * HD, kq[t] + h * HD, HD);
+            ref_cache_values(vt, tt_row(&v, t) + h * HD, vq[t] + h * HD, HD);
+        }
+    double worst = 0;
+    for (int r = 0; r < 3; r++)
+        for (int h = 0; h < NH; h++) {
+            int kvh = h / (NH / NKV);
+            double w[LEN], mx = -1e300, sum = 0;
+            for (int t = 0; t <= qpos[r]; t++) {
+                double d = 0;
+                for (int i = 0; i < HD; i++) {
+                    float qv = tt_row(&q, r)[h * HD + i];
+                    d += (double)(kt == HIVE_DTYPE_F16 ? ref_f16_value(qv) : qv) * kq[t][kvh * HD + i];
+                }
+                w[t] = d * scale;
+                if (w[t] > mx) mx = w[t];
+            }
+            for (int t = 0; t <= qpos[r]; t++) sum += (w[t] = exp(w[t] - mx));
+            for (int i = 0; i < HD; i++) {
+                double o = 0;
+                for (int t = 0; t <= qpos[r]; t++) {
+                    double p = w[t] / sum;
+                    o += (vt == HIVE_DTYPE_F16 ? (double)ref_f16_value((float)p) : p) * vq[t][kvh * HD + i];
+                }
+                double err = fabs(tt_row(&out, r)[h * HD + i] - o) / (1.0 + fabs(o));
+                if (err > worst) worst = err;
+            }
+        }
+    tt_free(&k); tt_free(&v); tt_free(&q); tt_free(&out);
+    api->kv_free(dev, kv);
+    return worst;
+}
+
+void test_attention_kv_types(void **state) {
+    (void)state;
+    uint32_t saved = rnd_state();
+    rnd_seed(20261203u);
+    static const struct { uint32_t k, v; const char *name; } pairs[] = {
+        {HIVE_DTYPE_Q4_0, HIVE_DTYPE_Q4_0, "q4_0"},      {HIVE_DTYPE_BF16, HIVE_DTYPE_BF16, "bf16"},
+        {HIVE_DTYPE_Q8_0, HIVE_DTYPE_F16, "q8_0,f16"},   {HIVE_DTYPE_F16, HIVE_DTYPE_Q8_0, "f16,q8_0"},
+        {HIVE_DTYPE_Q8_0, HIVE_DTYPE_Q4_0, "q8_0,q4_0"}, {HIVE_DTYPE_Q4_0, HIVE_DTYPE_BF16, "q4_0,bf16"},
+        {HIVE_DTYPE_BF16, HIVE_DTYPE_F16, "bf16,f16"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        double worst = kv_case(pairs[i].k, pairs[i].v);
+        /* float sums against double ones (measured: 3e-8 to 5e-7); an f16 V's
+         * weights may round one ulp apart, which could cost more */
+        double tol = pairs[i].v == HIVE_DTYPE_F16 ? 2e-5 : 2e-6;
+        printf("%-10s cache: worst |attention - exact over the cache's values| / (1 + |exact|) = %.3g\n",
+               pairs[i].name, worst);
+        if (!(worst < tol)) fail_msg("%s: %g over %g", pairs[i].name, worst, tol);
+    }
+    rnd_seed(saved);
+}
+
+void test_attention_kv_refusals(void **state) {
+    (void)state;
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 64, 0, 1, HIVE_DTYPE_F32};
+    hive_kv_cache *kv = NULL;
+    hive_error *err = NULL;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_E_UNSUPPORTED); /* f32 pairs only with f32 */
+    assert_non_null(strstr(last_error, "f32 for both"));
+    kd.v_dtype = HIVE_DTYPE_Q4_1;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(last_error, "V dtype q4_1"));
+    kd.v_dtype = HIVE_DTYPE_Q4_0, kd.head_dim = 40; /* not whole blocks of 32 */
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(last_error, "q4_0 cache needs head_dim a multiple of 32"));
+    /* a 1.5 host's descriptor ends before has_v_dtype: V is K's type, whatever follows */
+    kd.head_dim = 64, kd.v_dtype = HIVE_DTYPE_F32;
+    kd.struct_size = offsetof(hive_kv_desc, has_v_dtype);
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_OK);
+    api->kv_free(dev, kv);
+    /* has_v_dtype 0: v_dtype is not read */
+    kd.struct_size = sizeof kd, kd.has_v_dtype = 0;
+    assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_OK);
+    api->kv_free(dev, kv);
+}
