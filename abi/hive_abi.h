@@ -29,6 +29,12 @@
  *  1.7  hive_adapter_load_args.cache (hive_adapter_cache: data a plugin
  *       derives from an adapter and the base, kept across processes).
  *  1.8  backend: op_layernorm (LayerNorm with a bias: blazr's Mamba2 blocks).
+ *  1.9  hive_kv_desc: n_store_blocks, store_dtype, store_v_dtype (a second
+ *       tier of KV pages); backend: op_kv_migrate (two-tier KV, --kv-tail).
+ *  1.10 hive_model_shape: n_modules, modules_in/out/path_fmt, module_present
+ *       (a family's own linears after the seven: Mamba2, MLA);
+ *       hive_adapter_desc.hooks_stride. hive_ssm_desc.chunk_size (was
+ *       reserved0, so 0 from older hosts: the backend's choice).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -41,7 +47,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 8
+#define HIVE_ABI_MINOR 10
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -234,6 +240,15 @@ typedef struct hive_kv_desc {
      * never sends K != V to a plugin that agreed on a minor below 6. */
     uint32_t has_v_dtype;
     uint32_t v_dtype;
+    /* 1.9: a second tier of n_store_blocks pages (0: none), K in store_dtype
+     * and V in store_v_dtype: block ids n_blocks .. n_blocks + n_store_blocks
+     * - 1 in a block table are store pages; op_kv_store and op_attention
+     * read each page in its own tier's types. The host sends store pages
+     * only to a backend that agreed on 1.9 and has op_kv_migrate. */
+    uint32_t n_store_blocks;
+    uint32_t store_dtype;
+    uint32_t store_v_dtype;
+    uint32_t reserved1;
 } hive_kv_desc;
 
 /* Which rows belong to which sequence, where they sit, and each sequence's
@@ -256,7 +271,8 @@ typedef struct hive_ssm_desc {
     uint32_t head_dim;
     uint32_t n_groups;
     uint32_t state_size;
-    uint32_t reserved0;
+    uint32_t chunk_size;         /* the model's SSD chunk (a hint for a chunked prefill; any value gives the
+                                    same result up to rounding); 0: the backend's choice. Was reserved0 (0). */
     float dt_min, dt_max;        /* clamp of softplus(dt + dt_bias); 0 and +inf: none */
 } hive_ssm_desc;
 
@@ -423,6 +439,13 @@ typedef struct hive_backend_api {
      * by HIVE_EXT_GRAPH v1 (like the Mamba2 ops it runs beside). */
     hive_status (*op_layernorm)(hive_device *dev, const hive_tensor *x, const hive_weight *gain,
                                 const hive_weight *bias, float eps, const hive_tensor *out, hive_error **err);
+    /* ---- 1.9 (optional: NULL when absent) ---- */
+    /* Two-tier KV: converts page src (< n_blocks, the first tier's types) into
+     * store page dst (n_blocks <= dst < n_blocks + n_store_blocks), all layers,
+     * K and V, every slot of the page. src is left as it was (the host frees
+     * it). Not recordable by HIVE_EXT_GRAPH v1. */
+    hive_status (*op_kv_migrate)(hive_device *dev, hive_kv_cache *kv, uint32_t src_page, uint32_t dst_page,
+                                 hive_error **err);
 } hive_backend_api;
 
 /* ---------------------------------------------------------- adapters -- */
@@ -451,6 +474,20 @@ typedef struct hive_model_shape {
     const char *arch;          /* "llama", "qwen2", "qwen3" */
     /* module path as PEFT names it: "model.layers.%u.self_attn.q_proj" */
     const char *module_path_fmt[HIVE_MODULE_COUNT];
+    /* ---- 1.10 ---- */
+    /* Every linear an adapter may hook: ids 0..6 are the seven above (same
+     * sizes and paths), ids 7..n_modules-1 the family's own (Mamba2 in_proj,
+     * out_proj; latent attention's q_a_proj, ...), known to a plugin only by
+     * their PEFT path. Arrays of n_modules. module_present[layer * n_modules
+     * + module] is 1 where the layer has the module (a hybrid's Mamba2 layer
+     * has no q_proj). A plugin that hooks by these ids sets
+     * hive_adapter_desc.hooks_stride = n_modules. */
+    uint32_t n_modules;
+    uint32_t reserved0;
+    const uint32_t *modules_in;
+    const uint32_t *modules_out;
+    const char *const *modules_path_fmt;
+    const uint8_t *module_present;
 } hive_model_shape;
 
 /* 1.7: a store of named blobs private to one adapter file on one base model
@@ -528,8 +565,14 @@ typedef struct hive_adapter_desc {
     uint64_t device_bytes;           /* memory held on the device */
     /* hooks per (layer, module): hooks_at[layer * HIVE_MODULE_COUNT + module]
      * is a HIVE_HOOK_* mask; array of n_layers * HIVE_MODULE_COUNT, owned by
-     * the adapter, valid while it lives */
+     * the adapter, valid while it lives (1.10: the stride is hooks_stride
+     * when that is set) */
     const uint32_t *hooks_at;
+    /* ---- 1.10 ---- */
+    /* modules per layer in hooks_at (and the module ids' range): 0 or absent
+     * is HIVE_MODULE_COUNT; else hive_model_shape.n_modules */
+    uint32_t hooks_stride;
+    uint32_t reserved1;
 } hive_adapter_desc;
 
 typedef struct hive_adapter_api {

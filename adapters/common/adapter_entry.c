@@ -35,7 +35,7 @@ hive_status adapter_entry_init(const hive_host_api *host, hive_host_api *keep, c
 }
 
 hive_status adapter_entry_describe(hive_adapter_desc *out, uint32_t hooks, uint32_t n_virtual_tokens,
-                                   uint64_t device_bytes, const uint32_t *hooks_at) {
+                                   uint64_t device_bytes, const uint32_t *hooks_at, uint32_t hooks_stride) {
     if (!out || out->struct_size < offsetof(hive_adapter_desc, device_bytes)) return HIVE_E_INVALID;
     hive_adapter_desc d;
     memset(&d, 0, sizeof d);
@@ -44,6 +44,7 @@ hive_status adapter_entry_describe(hive_adapter_desc *out, uint32_t hooks, uint3
     d.n_virtual_tokens = n_virtual_tokens;
     d.device_bytes = device_bytes;
     d.hooks_at = hooks_at;
+    d.hooks_stride = hooks_stride == HIVE_MODULE_COUNT ? 0 : hooks_stride;
     uint32_t n = out->struct_size < sizeof d ? out->struct_size : (uint32_t)sizeof d;
     memcpy(out, &d, n);
     out->struct_size = n;

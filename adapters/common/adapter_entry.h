@@ -20,8 +20,9 @@ hive_status adapter_entry_query(hive_plugin_info *info, const char *name, const 
  * struct_size) and returns the plugin's table. */
 hive_status adapter_entry_init(const hive_host_api *host, hive_host_api *keep, const hive_adapter_api *table,
                                const void **api, hive_error **err);
-/* describe(): these facts in the host's *out, within the size it declared. */
+/* describe(): these facts in the host's *out, within the size it declared;
+ * hooks_stride: modules per layer in hooks_at (0 or HIVE_MODULE_COUNT: the seven). */
 hive_status adapter_entry_describe(hive_adapter_desc *out, uint32_t hooks, uint32_t n_virtual_tokens,
-                                   uint64_t device_bytes, const uint32_t *hooks_at);
+                                   uint64_t device_bytes, const uint32_t *hooks_at, uint32_t hooks_stride);
 
 #endif

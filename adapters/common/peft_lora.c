@@ -35,7 +35,7 @@ void peft_lora_destroy(peft_lora *a) {
 
 hive_status peft_lora_describe(const peft_lora *a, hive_adapter_desc *out) {
     if (!a) return HIVE_E_INVALID;
-    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at);
+    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at, a->n_mod);
 }
 
 hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, const hive_tensor *x,
@@ -43,9 +43,9 @@ hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, co
     *out = NULL;
     if (!a) return HIVE_E_INVALID;
     if (a->merged) return peft_fail(a->host, err, HIVE_E_INVALID, "adapter hook called after merge");
-    if (layer >= a->n_layers || module >= HIVE_MODULE_COUNT || a->slot[layer * HIVE_MODULE_COUNT + module] < 0)
+    if (layer >= a->n_layers || module >= a->n_mod || a->slot[layer * a->n_mod + module] < 0)
         return peft_fail(a->host, err, HIVE_E_INVALID, "adapter has no hook at layer %u module %u", layer, module);
-    peft_lora_module *m = &a->mods[a->slot[layer * HIVE_MODULE_COUNT + module]];
+    peft_lora_module *m = &a->mods[a->slot[layer * a->n_mod + module]];
     if (!x || !y || x->rows != y->rows || x->rows < 0 || (uint64_t)x->rows > a->max_rows || x->cols != m->in ||
         y->cols != m->out)
         return peft_fail(a->host, err, HIVE_E_SHAPE,
@@ -60,10 +60,10 @@ hive_status peft_lora_for_call(peft_lora *a, uint32_t layer, uint32_t module, co
 hive_status peft_lora_lowrank_at(const peft_lora *a, uint32_t layer, uint32_t module, const hive_weight **A,
                                  const hive_weight **B, uint32_t *rank) {
     if (!a || !A || !B || !rank) return HIVE_E_INVALID;
-    if (a->merged || a->dora || layer >= a->n_layers || module >= HIVE_MODULE_COUNT ||
-        a->slot[layer * HIVE_MODULE_COUNT + module] < 0)
+    if (a->merged || a->dora || layer >= a->n_layers || module >= a->n_mod ||
+        a->slot[layer * a->n_mod + module] < 0)
         return HIVE_E_NOTFOUND;
-    const peft_lora_module *m = &a->mods[a->slot[layer * HIVE_MODULE_COUNT + module]];
+    const peft_lora_module *m = &a->mods[a->slot[layer * a->n_mod + module]];
     *A = m->lr.A;
     *B = m->lr.B;
     *rank = m->lr.r;

@@ -36,8 +36,9 @@ struct peft_lora {
     int dora;
     char *dir;
     uint32_t n_layers, max_rows, max_r, max_out;
-    int32_t *slot;           /* [n_layers * HIVE_MODULE_COUNT]: index into mods, or -1 */
-    uint32_t *hooks_at;      /* [n_layers * HIVE_MODULE_COUNT] */
+    uint32_t n_mod;          /* modules per layer: the seven, or the model's own too (peft_model_modules) */
+    int32_t *slot;           /* [n_layers * n_mod]: index into mods, or -1 */
+    uint32_t *hooks_at;      /* [n_layers * n_mod] */
     uint32_t hooks;
     peft_lora_module *mods;
     uint32_t n_mods;

@@ -63,7 +63,7 @@ static hive_status check_args(const hive_host_api *h, const hive_adapter_load_ar
 static hive_status plan_modules(peft_lora *a, const peft_config *cfg, const hive_model_shape *model,
                                 const uint8_t *targeted, hive_error **err) {
     const hive_host_api *h = a->host;
-    size_t slots = (size_t)a->n_layers * HIVE_MODULE_COUNT;
+    size_t slots = (size_t)a->n_layers * a->n_mod;
     uint32_t n = 0;
     for (size_t i = 0; i < slots; i++) n += targeted[i];
     if (!(a->mods = calloc(n, sizeof *a->mods))) return peft_fail(h, err, HIVE_E_NOMEM, "out of memory");
@@ -72,12 +72,18 @@ static hive_status plan_modules(peft_lora *a, const peft_config *cfg, const hive
         a->slot[i] = -1;
         if (!targeted[i]) continue;
         peft_lora_module *m = &a->mods[a->n_mods];
-        m->layer = (uint32_t)(i / HIVE_MODULE_COUNT);
-        m->module = (uint32_t)(i % HIVE_MODULE_COUNT);
-        m->in = model->module_in[m->module];
-        m->out = model->module_out[m->module];
-        if (peft_module_path(m->path, sizeof m->path, model->module_path_fmt[m->module], m->layer) != 0 || !m->in || !m->out)
+        m->layer = (uint32_t)(i / a->n_mod);
+        m->module = (uint32_t)(i % a->n_mod);
+        m->in = peft_module_in(model, m->module);
+        m->out = peft_module_out(model, m->module);
+        if (peft_module_path(m->path, sizeof m->path, peft_module_fmt(model, m->module), m->layer) != 0 || !m->in || !m->out)
             return peft_fail(h, err, HIVE_E_INVALID, "model shape: bad module %u", m->module);
+        /* DoRA's norms and merging need the base weight, which the host gives for the seven only */
+        if (a->dora && m->module >= HIVE_MODULE_COUNT)
+            return peft_fail(h, err, HIVE_E_UNSUPPORTED,
+                             CFG ": DoRA on %s is not supported (Hive adapts this model's own linears with plain "
+                             "LoRA only)",
+                             m->path);
         double r, alpha;
         if (peft_pattern_value(&cfg->rank_pattern, m->path, (double)cfg->r, &r, msg, sizeof msg) != 0)
             return peft_fail(h, err, HIVE_E_INVALID, CFG ": \"rank_pattern\": %s", msg);
@@ -118,32 +124,37 @@ static hive_status check_keys(peft_lora *a, peft_tensors *t, hive_error **err) {
                                                    : "not the lora_A / lora_B of a targeted module", err);
 }
 
+/* Stage buffers of load_module: one per tensor role, reused module after module. */
+enum { STAGE_A, STAGE_B, STAGE_MAG };
+
+/* A (and the magnitudes) go to the backend straight from the mapped file when
+ * it holds them as f32; B is read in place only when nothing scales it (plain
+ * LoRA with s = 1), since the low-rank ops take the scale folded into B. */
 static hive_status load_module(peft_lora *a, peft_lora_module *m, peft_tensors *t, peft_lora_prepare_fn prepare,
                                hive_error **err) {
     char key[256];
-    float *A = NULL, *B = NULL, *mag = NULL;
+    const float *A = NULL, *B = NULL, *mag = NULL;
+    float *Bw = NULL;
     int64_t sa[2] = {m->r, m->in}, sb[2] = {m->out, m->r}, sm[1] = {m->out};
     hive_status st;
     key_of(key, sizeof key, m, ".lora_A.weight");
-    if ((st = peft_tensors_f32(t, key, 2, sa, &A, err))) goto done;
+    if ((st = peft_tensors_view_f32(t, key, 2, sa, STAGE_A, &A, err))) return st;
     key_of(key, sizeof key, m, ".lora_B.weight");
-    if ((st = peft_tensors_f32(t, key, 2, sb, &B, err))) goto done;
+    if (!prepare && m->scale == 1.0f) st = peft_tensors_view_f32(t, key, 2, sb, STAGE_B, &B, err);
+    else if ((st = peft_tensors_stage_f32(t, key, 2, sb, STAGE_B, &Bw, err)) == HIVE_OK) B = Bw;
+    if (st) return st;
     if (a->dora) {
         key_of(key, sizeof key, m, ".lora_magnitude_vector");
         if (!peft_tensors_has(t, key)) strcat(key, ".weight");
-        if ((st = peft_tensors_f32(t, key, 1, sm, &mag, err))) goto done;
+        if ((st = peft_tensors_view_f32(t, key, 1, sm, STAGE_MAG, &mag, err))) return st;
     }
     if (prepare) {
-        if ((st = prepare(a, m, A, B, mag, err))) goto done;
-    } else {
-        for (uint64_t i = 0; i < (uint64_t)m->out * m->r; i++) B[i] *= m->scale;
+        if ((st = prepare(a, m, A, Bw, mag, err))) return st;
+    } else if (Bw) {
+        for (uint64_t i = 0; i < (uint64_t)m->out * m->r; i++) Bw[i] *= m->scale;
     }
     st = peft_lowrank_upload(a->be, a->dev, m->path, A, B, m->r, m->in, m->out, &m->lr, err);
     if (st == HIVE_OK) a->device_bytes += peft_lowrank_bytes(&m->lr);
-done:
-    free(A);
-    free(B);
-    free(mag);
     return st;
 }
 
@@ -168,7 +179,8 @@ static hive_status load(peft_lora *a, const hive_adapter_load_args *args, peft_l
     uint8_t *targeted = NULL;
     hive_status st = peft_config_parse(h, args->config_json, &cfg, err);
     if (st != HIVE_OK) return st;
-    size_t slots = (size_t)a->n_layers * HIVE_MODULE_COUNT;
+    a->n_mod = peft_model_modules(args->model, 1);
+    size_t slots = (size_t)a->n_layers * a->n_mod;
     if ((st = check_config(h, &cfg, a->dora, err))) goto done;
     targeted = calloc(slots, 1);
     a->slot = calloc(slots, sizeof *a->slot);
@@ -177,14 +189,21 @@ static hive_status load(peft_lora *a, const hive_adapter_load_args *args, peft_l
         st = peft_fail(h, err, HIVE_E_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = peft_resolve_targets(h, &cfg, &cfg.target_modules, "target_modules", args->model, targeted, err)) ||
+    if ((st = peft_resolve_targets_n(h, &cfg, &cfg.target_modules, "target_modules", args->model, a->n_mod, targeted,
+                                     err)) ||
         (st = plan_modules(a, &cfg, args->model, targeted, err)) || (st = peft_tensors_open(h, args->dir, &t, err)) ||
         (st = check_keys(a, &t, err)))
         goto done;
     for (uint32_t i = 0; i < a->n_mods && st == HIVE_OK; i++) st = load_module(a, &a->mods[i], &t, prepare, err);
+    if (st == HIVE_OK && h->log) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "tensors: %.2f MB uploaded from the mapped file, %.2f MB converted to f32",
+                 (double)t.bytes_in_place / 1e6, (double)t.bytes_converted / 1e6);
+        h->log(h->ctx, HIVE_LOG_DEBUG, msg);
+    }
     if (st == HIVE_OK) st = alloc_scratch(a, err);
     for (uint32_t i = 0; i < a->n_mods && st == HIVE_OK; i++) {
-        a->hooks_at[a->mods[i].layer * HIVE_MODULE_COUNT + a->mods[i].module] = HIVE_HOOK_LINEAR_OUTPUT;
+        a->hooks_at[a->mods[i].layer * a->n_mod + a->mods[i].module] = HIVE_HOOK_LINEAR_OUTPUT;
         a->hooks = HIVE_HOOK_LINEAR_OUTPUT;
     }
 done:

@@ -13,11 +13,12 @@ static hive_status merge_module(peft_lora *a, const peft_lora_module *m, peft_te
                                 hive_error **err) {
     char key[256];
     int64_t sa[2] = {m->r, m->in}, sb[2] = {m->out, m->r};
-    float *A = NULL, *B = NULL, *W = NULL;
+    const float *A = NULL, *B = NULL; /* in the mapped file, or in t's stage buffers 0 and 1 */
+    float *W = NULL;
     snprintf(key, sizeof key, PEFT_KEY_PREFIX "%s.lora_A.weight", m->path);
-    hive_status st = peft_tensors_f32(t, key, 2, sa, &A, err);
+    hive_status st = peft_tensors_view_f32(t, key, 2, sa, 0, &A, err);
     snprintf(key, sizeof key, PEFT_KEY_PREFIX "%s.lora_B.weight", m->path);
-    if (st == HIVE_OK) st = peft_tensors_f32(t, key, 2, sb, &B, err);
+    if (st == HIVE_OK) st = peft_tensors_view_f32(t, key, 2, sb, 1, &B, err);
     if (st == HIVE_OK) st = a->base.weight_f32(a->base.ctx, m->layer, m->module, &W, err);
     if (st == HIVE_OK && !W) st = peft_fail(a->host, err, HIVE_E_INTERNAL, "%s: host gave no base weight", m->path);
     if (st == HIVE_OK) {
@@ -35,8 +36,6 @@ static hive_status merge_module(peft_lora *a, const peft_lora_module *m, peft_te
         st = a->base.replace_weight_f32(a->base.ctx, m->layer, m->module, W, err);
     }
     if (W) a->host->free(a->host->ctx, W);
-    free(A);
-    free(B);
     return st;
 }
 
@@ -47,6 +46,12 @@ hive_status peft_lora_merge(peft_lora *a, hive_error **err) {
     if (!HIVE_HAS_FIELD(hive_base_access, b->struct_size, replace_weight_f32) || !b->weight_f32 ||
         !b->replace_weight_f32)
         return peft_fail(a->host, err, HIVE_E_UNSUPPORTED, "merge: the host gives no base weight access");
+    for (uint32_t i = 0; i < a->n_mods; i++) /* the host replaces only the seven's weights */
+        if (a->mods[i].module >= HIVE_MODULE_COUNT)
+            return peft_fail(a->host, err, HIVE_E_UNSUPPORTED,
+                             "merge: %s is one of this model's own linears, which Hive cannot merge into; serve the "
+                             "adapter unmerged",
+                             a->mods[i].path);
     uint32_t max_in = 0;
     for (uint32_t i = 0; i < a->n_mods; i++)
         if (a->mods[i].in > max_in) max_in = a->mods[i].in;
@@ -75,7 +80,7 @@ hive_status peft_lora_merge(peft_lora *a, hive_error **err) {
     if (a->scratch_t) a->be->buffer_free(a->dev, a->scratch_t);
     if (a->scratch_y) a->be->buffer_free(a->dev, a->scratch_y);
     a->scratch_t = a->scratch_y = NULL;
-    memset(a->hooks_at, 0, (size_t)a->n_layers * HIVE_MODULE_COUNT * sizeof *a->hooks_at);
+    memset(a->hooks_at, 0, (size_t)a->n_layers * a->n_mod * sizeof *a->hooks_at);
     a->hooks = 0;
     a->device_bytes = 0;
     a->merged = 1;

@@ -89,22 +89,57 @@ int peft_pattern_value(const peft_pattern *p, const char *name, double dflt, dou
 
 static const char *k_unsupported[] = {"lm_head", "model.embed_tokens"};
 
-static hive_status check_entries(const hive_host_api *host, const peft_module_spec *spec, const char *key,
-                                 const hive_model_shape *model, hive_error **err) {
+uint32_t peft_model_modules(const hive_model_shape *m, int extras) {
+    if (!extras || !HIVE_HAS_FIELD(hive_model_shape, m->struct_size, module_present) || m->n_modules <= HIVE_MODULE_COUNT ||
+        !m->modules_in || !m->modules_out || !m->modules_path_fmt)
+        return HIVE_MODULE_COUNT;
+    return m->n_modules;
+}
+
+const char *peft_module_fmt(const hive_model_shape *m, uint32_t module) {
+    return module < HIVE_MODULE_COUNT ? m->module_path_fmt[module] : m->modules_path_fmt[module];
+}
+uint32_t peft_module_in(const hive_model_shape *m, uint32_t module) {
+    return module < HIVE_MODULE_COUNT ? m->module_in[module] : m->modules_in[module];
+}
+uint32_t peft_module_out(const hive_model_shape *m, uint32_t module) {
+    return module < HIVE_MODULE_COUNT ? m->module_out[module] : m->modules_out[module];
+}
+
+int peft_module_present(const hive_model_shape *m, uint32_t layer, uint32_t module) {
+    if (!HIVE_HAS_FIELD(hive_model_shape, m->struct_size, module_present) || !m->module_present ||
+        m->n_modules < HIVE_MODULE_COUNT)
+        return 1; /* before 1.10 every layer has the seven */
+    return module < m->n_modules && m->module_present[(size_t)layer * m->n_modules + module];
+}
+
+/* Does a list entry name a present module among the first n_mod? */
+static int entry_hits(const hive_model_shape *model, uint32_t n_mod, const char *e) {
     char path[256];
+    for (uint32_t l = 0; l < model->n_layers; l++)
+        for (uint32_t m = 0; m < n_mod; m++)
+            if (peft_module_present(model, l, m) && peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) == 0 &&
+                ends_with_at_dot(path, e))
+                return 1;
+    return 0;
+}
+
+static hive_status check_entries(const hive_host_api *host, const peft_module_spec *spec, const char *key,
+                                 const hive_model_shape *model, uint32_t n_mod, hive_error **err) {
     if (spec->kind == PEFT_SPEC_LIST) {
         for (uint32_t i = 0; i < spec->list.n; i++) {
             const char *e = spec->list.v[i];
-            int hit = 0;
-            for (uint32_t l = 0; l < model->n_layers && !hit; l++)
-                for (int m = 0; m < HIVE_MODULE_COUNT && !hit; m++)
-                    hit = peft_module_path(path, sizeof path, model->module_path_fmt[m], l) == 0 &&
-                          ends_with_at_dot(path, e);
-            if (!hit)
+            if (entry_hits(model, n_mod, e)) continue;
+            if (entry_hits(model, peft_model_modules(model, 1), e))
                 return peft_fail(host, err, HIVE_E_UNSUPPORTED,
-                                 "adapter_config.json: \"%s\" entry \"%s\" is not a module Hive can adapt (only "
-                                 "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj of a layer)",
-                                 key, e);
+                                 "adapter_config.json: \"%s\" entry \"%s\" names a linear of this model (%s) that "
+                                 "only LoRA can adapt in Hive, not this adapter type",
+                                 key, e, model->arch ? model->arch : "?");
+            return peft_fail(host, err, HIVE_E_UNSUPPORTED,
+                             "adapter_config.json: \"%s\" entry \"%s\" is not a module Hive can adapt in this model "
+                             "(q_proj, k_proj, v_proj, o_proj and dense gate_proj, up_proj, down_proj of the layers "
+                             "that have them, and for LoRA the family's own linears listed in docs/HYBRID.md)",
+                             key, e);
         }
     } else if (spec->kind == PEFT_SPEC_REGEX) {
         for (size_t i = 0; i < sizeof k_unsupported / sizeof k_unsupported[0]; i++)
@@ -117,24 +152,39 @@ static hive_status check_entries(const hive_host_api *host, const peft_module_sp
     return HIVE_OK;
 }
 
-hive_status peft_resolve_targets(const hive_host_api *host, const peft_config *cfg, const peft_module_spec *spec,
-                                 const char *key, const hive_model_shape *model, uint8_t *targeted,
-                                 hive_error **err) {
-    hive_status st = check_entries(host, spec, key, model, err);
+hive_status peft_resolve_targets_n(const hive_host_api *host, const peft_config *cfg, const peft_module_spec *spec,
+                                   const char *key, const hive_model_shape *model, uint32_t n_mod, uint8_t *targeted,
+                                   hive_error **err) {
+    hive_status st = check_entries(host, spec, key, model, n_mod, err);
     if (st != HIVE_OK) return st;
     char path[256], msg[512];
     uint32_t n = 0;
     for (uint32_t l = 0; l < model->n_layers; l++) {
-        for (int m = 0; m < HIVE_MODULE_COUNT; m++) {
-            uint8_t *t = &targeted[(size_t)l * HIVE_MODULE_COUNT + (size_t)m];
+        for (uint32_t m = 0; m < n_mod; m++) {
+            uint8_t *t = &targeted[(size_t)l * n_mod + m];
             *t = 0;
-            if (peft_module_path(path, sizeof path, model->module_path_fmt[m], l) != 0)
-                return peft_fail(host, err, HIVE_E_INVALID, "bad module path format for module %d", m);
+            if (!peft_module_present(model, l, m)) continue;
+            if (peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) != 0)
+                return peft_fail(host, err, HIVE_E_INVALID, "bad module path format for module %u", m);
             msg[0] = 0;
-            int rc = peft_match_module(cfg, spec, path, msg, sizeof msg);
+            /* all-linear: every linear the model declares (its own ones are linears too) */
+            int rc = m >= HIVE_MODULE_COUNT && spec->kind == PEFT_SPEC_ALL_LINEAR
+                         ? peft_spec_names(&cfg->exclude_modules, path) != 1
+                         : peft_match_module(cfg, spec, path, msg, sizeof msg);
             if (rc < 0) return peft_fail(host, err, HIVE_E_INVALID, "adapter_config.json: \"%s\": %s", key, msg);
             *t = (uint8_t)rc;
             n += (uint32_t)rc;
+        }
+        /* a regex or all-linear that also selects a linear this adapter type cannot hook: refused, not skipped */
+        for (uint32_t m = n_mod; m < peft_model_modules(model, 1); m++) {
+            if (!peft_module_present(model, l, m) || peft_module_path(path, sizeof path, peft_module_fmt(model, m), l))
+                continue;
+            int rc = spec->kind == PEFT_SPEC_ALL_LINEAR ? peft_spec_names(&cfg->exclude_modules, path) != 1
+                                                        : peft_match_module(cfg, spec, path, msg, sizeof msg);
+            if (rc == 1)
+                return peft_fail(host, err, HIVE_E_UNSUPPORTED,
+                                 "adapter_config.json: \"%s\" selects %s, which only LoRA can adapt in Hive", key,
+                                 path);
         }
     }
     if (n == 0)
@@ -143,4 +193,10 @@ hive_status peft_resolve_targets(const hive_host_api *host, const peft_config *c
                          "module of this model",
                          key);
     return HIVE_OK;
+}
+
+hive_status peft_resolve_targets(const hive_host_api *host, const peft_config *cfg, const peft_module_spec *spec,
+                                 const char *key, const hive_model_shape *model, uint8_t *targeted,
+                                 hive_error **err) {
+    return peft_resolve_targets_n(host, cfg, spec, key, model, HIVE_MODULE_COUNT, targeted, err);
 }

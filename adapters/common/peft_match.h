@@ -31,4 +31,22 @@ hive_status peft_resolve_targets(const hive_host_api *host, const peft_config *c
                                  const char *key, const hive_model_shape *model, uint8_t *targeted,
                                  hive_error **err);
 
+/* The same over the first n_mod modules (peft_model_modules): targeted[layer
+ * * n_mod + module]; modules absent from a layer are never targeted. An entry
+ * that names only a module past n_mod is refused as not adaptable by this
+ * adapter type. */
+hive_status peft_resolve_targets_n(const hive_host_api *host, const peft_config *cfg, const peft_module_spec *spec,
+                                   const char *key, const hive_model_shape *model, uint32_t n_mod, uint8_t *targeted,
+                                   hive_error **err);
+
+/* Modules a plugin addresses: HIVE_MODULE_COUNT, or with extras (LoRA) every
+ * module of a 1.10 model shape (hive_model_shape.n_modules). */
+uint32_t peft_model_modules(const hive_model_shape *m, int extras);
+/* A module's PEFT path format and features, any id below peft_model_modules. */
+const char *peft_module_fmt(const hive_model_shape *m, uint32_t module);
+uint32_t peft_module_in(const hive_model_shape *m, uint32_t module);
+uint32_t peft_module_out(const hive_model_shape *m, uint32_t module);
+/* 1 when the layer has the module (always, before 1.10). */
+int peft_module_present(const hive_model_shape *m, uint32_t layer, uint32_t module);
+
 #endif

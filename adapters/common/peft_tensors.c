@@ -1,6 +1,7 @@
 /* adapter_model.safetensors through the host's tensor-file service. */
 #include "peft_tensors.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ void peft_tensors_close(peft_tensors *t) {
     free(t->names);
     free(t->used);
     free(t->path);
+    for (int i = 0; i < PEFT_STAGES; i++) free(t->stage[i]);
     memset(t, 0, sizeof *t);
 }
 
@@ -85,45 +87,106 @@ hive_status peft_tensors_expect(peft_tensors *t, const char *name, hive_error **
     return HIVE_OK;
 }
 
-hive_status peft_tensors_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape, float **out,
-                             hive_error **err) {
+/* Finds `name`, marks it used and checks its shape, dtype and size; *n gets
+ * its element count. */
+static hive_status lookup(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape,
+                          hive_tensor_view *v, uint64_t *n, hive_error **err) {
     const hive_host_api *h = t->host;
-    *out = NULL;
     int64_t idx = find_index(t, name);
-    hive_tensor_view v;
-    memset(&v, 0, sizeof v);
-    v.struct_size = sizeof v;
-    if (idx < 0 || h->tensor_file_find(h->ctx, t->file, name, &v) != HIVE_OK)
+    memset(v, 0, sizeof *v);
+    v->struct_size = sizeof *v;
+    if (idx < 0 || h->tensor_file_find(h->ctx, t->file, name, v) != HIVE_OK)
         return peft_fail(h, err, HIVE_E_NOTFOUND, ST_NAME ": missing tensor %s", name);
     t->used[idx] = 1;
-    int same = v.n_dims == n_dims;
-    uint64_t n = 1;
+    int same = v->n_dims == n_dims;
+    *n = 1;
     for (uint32_t i = 0; i < n_dims; i++) {
-        same = same && v.shape[i] == shape[i];
-        n *= (uint64_t)shape[i];
+        same = same && v->shape[i] == shape[i];
+        *n *= (uint64_t)shape[i];
     }
     if (!same) {
         char want[128], got[128];
         peft_shape_str(want, sizeof want, shape, n_dims);
-        peft_shape_str(got, sizeof got, v.shape, v.n_dims < HIVE_MAX_DIMS ? v.n_dims : HIVE_MAX_DIMS);
+        peft_shape_str(got, sizeof got, v->shape, v->n_dims < HIVE_MAX_DIMS ? v->n_dims : HIVE_MAX_DIMS);
         return peft_fail(h, err, HIVE_E_SHAPE, "%s: expected %s, found %s", name, want, got);
     }
-    uint64_t esize = v.dtype == HIVE_DTYPE_F32 ? 4 : 2;
-    if (v.dtype != HIVE_DTYPE_F32 && v.dtype != HIVE_DTYPE_F16 && v.dtype != HIVE_DTYPE_BF16)
+    uint64_t esize = v->dtype == HIVE_DTYPE_F32 ? 4 : 2;
+    if (v->dtype != HIVE_DTYPE_F32 && v->dtype != HIVE_DTYPE_F16 && v->dtype != HIVE_DTYPE_BF16)
         return peft_fail(h, err, HIVE_E_UNSUPPORTED, "%s: dtype %s not supported (F32, F16 or BF16)", name,
-                         peft_dtype_name(v.dtype));
-    if (!v.data || v.nbytes < n * esize)
+                         peft_dtype_name(v->dtype));
+    if (!v->data || v->nbytes < *n * esize)
         return peft_fail(h, err, HIVE_E_INVALID, "%s: %llu bytes of data, expected %llu", name,
-                         (unsigned long long)v.nbytes, (unsigned long long)(n * esize));
-    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
-    if (!f) return peft_fail(h, err, HIVE_E_NOMEM, "%s: out of memory", name);
-    peft_to_f32(v.dtype, v.data, f, n);
+                         (unsigned long long)v->nbytes, (unsigned long long)(*n * esize));
+    return HIVE_OK;
+}
+
+static hive_status check_finite(const peft_tensors *t, const char *name, const float *f, uint64_t n,
+                                hive_error **err) {
     const char *what = "";
     uint64_t bad = peft_first_nonfinite(f, n, &what);
-    if (bad < n) {
+    if (bad >= n) return HIVE_OK;
+    return peft_fail(t->host, err, HIVE_E_INVALID, "%s: tensor '%s' holds %s at element %llu (of %llu)",
+                     t->path ? t->path : ST_NAME, name, what, (unsigned long long)bad, (unsigned long long)n);
+}
+
+/* Converts v's n elements into stage buffer `stage`, grown when too small. */
+static hive_status to_stage(peft_tensors *t, const char *name, const hive_tensor_view *v, uint64_t n,
+                            uint32_t stage, float **out, hive_error **err) {
+    if (stage >= PEFT_STAGES) return peft_fail(t->host, err, HIVE_E_INTERNAL, "%s: bad stage %u", name, stage);
+    if (t->stage_cap[stage] < n) {
+        free(t->stage[stage]);
+        t->stage_cap[stage] = 0;
+        if (!(t->stage[stage] = malloc((size_t)(n ? n : 1) * sizeof(float))))
+            return peft_fail(t->host, err, HIVE_E_NOMEM, "%s: out of memory", name);
+        t->stage_cap[stage] = n;
+    }
+    peft_to_f32(v->dtype, v->data, t->stage[stage], n);
+    t->bytes_converted += n * sizeof(float);
+    *out = t->stage[stage];
+    return check_finite(t, name, *out, n, err);
+}
+
+hive_status peft_tensors_view_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape,
+                                  uint32_t stage, const float **out, hive_error **err) {
+    *out = NULL;
+    hive_tensor_view v;
+    uint64_t n;
+    hive_status st = lookup(t, name, n_dims, shape, &v, &n, err);
+    if (st != HIVE_OK) return st;
+    if (v.dtype == HIVE_DTYPE_F32 && (uintptr_t)v.data % _Alignof(float) == 0) {
+        if ((st = check_finite(t, name, v.data, n, err)) != HIVE_OK) return st;
+        t->bytes_in_place += n * sizeof(float);
+        *out = v.data;
+        return HIVE_OK;
+    }
+    float *f = NULL;
+    if ((st = to_stage(t, name, &v, n, stage, &f, err)) == HIVE_OK) *out = f;
+    return st;
+}
+
+hive_status peft_tensors_stage_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape,
+                                   uint32_t stage, float **out, hive_error **err) {
+    *out = NULL;
+    hive_tensor_view v;
+    uint64_t n;
+    hive_status st = lookup(t, name, n_dims, shape, &v, &n, err);
+    return st == HIVE_OK ? to_stage(t, name, &v, n, stage, out, err) : st;
+}
+
+hive_status peft_tensors_f32(peft_tensors *t, const char *name, uint32_t n_dims, const int64_t *shape, float **out,
+                             hive_error **err) {
+    *out = NULL;
+    hive_tensor_view v;
+    uint64_t n;
+    hive_status st = lookup(t, name, n_dims, shape, &v, &n, err);
+    if (st != HIVE_OK) return st;
+    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+    if (!f) return peft_fail(t->host, err, HIVE_E_NOMEM, "%s: out of memory", name);
+    peft_to_f32(v.dtype, v.data, f, n);
+    t->bytes_converted += n * sizeof(float);
+    if ((st = check_finite(t, name, f, n, err)) != HIVE_OK) {
         free(f);
-        return peft_fail(h, err, HIVE_E_INVALID, "%s: tensor '%s' holds %s at element %llu (of %llu)",
-                         t->path ? t->path : ST_NAME, name, what, (unsigned long long)bad, (unsigned long long)n);
+        return st;
     }
     *out = f;
     return HIVE_OK;

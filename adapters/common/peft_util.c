@@ -58,7 +58,19 @@ int peft_to_f32(uint32_t dtype, const void *src, float *dst, uint64_t n) {
     switch (dtype) {
     case HIVE_DTYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); return 0;
     case HIVE_DTYPE_F16:
-        for (uint64_t i = 0; i < n; i++) memcpy(&h, p + 2 * i, 2), dst[i] = peft_f16_to_f32(h);
+        /* peft_f16_to_f32 without branches (masks), so that it vectorizes;
+         * the same bits for all 65,536 inputs */
+        for (uint64_t i = 0; i < n; i++) {
+            memcpy(&h, p + 2 * i, 2);
+            uint32_t em = h & 0x7fffu, bits;
+            float sub = (float)em * 0x1p-24f; /* exact: em < 2^10; used for zero and subnormals */
+            memcpy(&bits, &sub, 4);
+            uint32_t normal = 0u - (uint32_t)(em >= 0x0400u), inf_nan = 0u - (uint32_t)(em >= 0x7c00u);
+            /* rebias the exponent; Inf/NaN (exponent 31) then get all ones */
+            uint32_t nbits = ((em << 13) + ((127u - 15u) << 23)) | (inf_nan & 0x7f800000u);
+            bits = (nbits & normal) | (bits & ~normal) | (uint32_t)(h & 0x8000u) << 16;
+            memcpy(&dst[i], &bits, 4);
+        }
         return 0;
     case HIVE_DTYPE_BF16:
         for (uint64_t i = 0; i < n; i++) memcpy(&h, p + 2 * i, 2), dst[i] = peft_bf16_to_f32(h);
@@ -68,12 +80,23 @@ int peft_to_f32(uint32_t dtype, const void *src, float *dst, uint64_t n) {
 }
 
 uint64_t peft_first_nonfinite(const float *x, uint64_t n, const char **what) {
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], sizeof b);
-        if ((b & 0x7f800000u) != 0x7f800000u) continue;
-        if (what) *what = (b & 0x007fffffu) ? "NaN" : (b >> 31) ? "-Inf" : "+Inf";
-        return i;
+    /* blocks without an early exit (so they vectorize); a block that holds a
+     * non-finite value is searched again element by element */
+    for (uint64_t i0 = 0; i0 < n; i0 += 256) {
+        uint64_t i1 = n - i0 < 256 ? n : i0 + 256;
+        uint32_t any = 0;
+        for (uint64_t i = i0; i < i1; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            any |= (b & 0x7f800000u) == 0x7f800000u;
+        }
+        for (uint64_t i = i0; any && i < i1; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            if ((b & 0x7f800000u) != 0x7f800000u) continue;
+            if (what) *what = (b & 0x007fffffu) ? "NaN" : (b >> 31) ? "-Inf" : "+Inf";
+            return i;
+        }
     }
     return n;
 }

@@ -27,7 +27,7 @@ static void p_destroy(hive_adapter *a) { ia3_destroy((ia3 *)a); }
 static hive_status p_describe(const hive_adapter *ad, hive_adapter_desc *out) {
     const ia3 *a = (const ia3 *)ad;
     if (!a) return HIVE_E_INVALID;
-    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at);
+    return adapter_entry_describe(out, a->merged ? 0 : a->hooks, 0, a->device_bytes, a->hooks_at, 0);
 }
 
 /* The module at (layer, module) after checking it has the hook `kind` and

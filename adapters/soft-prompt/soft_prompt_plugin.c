@@ -80,7 +80,7 @@ static hive_status load(soft_prompt *a, const hive_adapter_load_args *args, hive
     peft_config cfg;
     peft_tensors t;
     memset(&t, 0, sizeof t);
-    float *emb = NULL;
+    const float *emb = NULL; /* in the mapped file when it holds f32, else converted */
     hive_status st = peft_config_parse(h, args->config_json, &cfg, err);
     if (st != HIVE_OK) return st;
     if ((st = check_config(h, &cfg, a->hidden, err))) goto done;
@@ -94,14 +94,13 @@ static hive_status load(soft_prompt *a, const hive_adapter_load_args *args, hive
     }
     for (uint32_t i = 0; i < a->n; i++) a->ids[i] = (int32_t)i;
     int64_t shape[2] = {a->n, a->hidden};
-    if ((st = peft_tensors_open(h, args->dir, &t, err)) || (st = peft_tensors_f32(&t, KEY, 2, shape, &emb, err)) ||
+    if ((st = peft_tensors_open(h, args->dir, &t, err)) || (st = peft_tensors_view_f32(&t, KEY, 2, shape, 0, &emb, err)) ||
         (st = peft_tensors_check_all_used(&t, "prompt tuning holds only " KEY, err)))
         goto done;
     hive_weight_desc d = {sizeof d, HIVE_DTYPE_F32, a->n, a->hidden, KEY};
     if ((st = a->be->weight_upload(a->dev, &d, emb, &a->table, err))) goto done;
     a->device_bytes = (uint64_t)a->n * a->hidden * sizeof(float);
 done:
-    free(emb);
     peft_tensors_close(&t);
     peft_config_free(&cfg);
     return st;
@@ -139,7 +138,7 @@ static hive_status sp_load(const hive_adapter_load_args *args, hive_adapter **ou
 static hive_status sp_describe(const hive_adapter *ad, hive_adapter_desc *out) {
     const soft_prompt *a = (const soft_prompt *)ad;
     if (!a) return HIVE_E_INVALID;
-    return adapter_entry_describe(out, HIVE_HOOK_EMBED, a->n, a->device_bytes, a->hooks_at);
+    return adapter_entry_describe(out, HIVE_HOOK_EMBED, a->n, a->device_bytes, a->hooks_at, 0);
 }
 
 static hive_status sp_embed(hive_adapter *ad, const hive_tensor *out, hive_error **err) {

@@ -209,6 +209,8 @@ int hive_cmd_bench(hive_cli *cli) {
         hive_engine_graph_stats(s.eng, &g_cap, &g_rep);
         hive_soft_prompt_stats sp;
         hive_engine_soft_prompt_stats(s.eng, &sp);
+        hive_kv_tier_stats kv_tiers;
+        hive_engine_kv_tier_stats(s.eng, &kv_tiers);
         if (cli->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
@@ -228,6 +230,12 @@ int hive_cmd_bench(hive_cli *cli) {
             /* what the engine allocated: `info --json` predicts these (memory.kv_bytes at -b 1, ctx) */
             cJSON_AddNumberToObject(o, "kv_bytes", (double)hive_engine_kv_bytes(s.eng));
             cJSON_AddStringToObject(o, "kv_dtype", hive_config_str(cli->cfg, "model.kv_dtype")); /* "K,V" or one type */
+            if (kv_tiers.store_pages) { /* --kv-tail: the f16 tail's pages, the store's, pages migrated */
+                cJSON_AddNumberToObject(o, "kv_tail", (double)hive_config_int(cli->cfg, "model.kv_tail"));
+                cJSON_AddNumberToObject(o, "kv_tail_pages", kv_tiers.tail_pages);
+                cJSON_AddNumberToObject(o, "kv_store_pages", kv_tiers.store_pages);
+                cJSON_AddNumberToObject(o, "kv_migrations", (double)kv_tiers.migrations);
+            }
             cJSON_AddNumberToObject(o, "state_bytes_per_sequence", (double)hive_engine_state_bytes(s.eng));
             if (s.have_set) {
                 cJSON_AddNumberToObject(o, "experts", (double)n_exp);
@@ -253,6 +261,10 @@ int hive_cmd_bench(hive_cli *cli) {
                    P, pp, N, tg, D, best_ttft, s.load_ms, rss);
             printf("KV cache        %10.1f MiB (%s)\n", hive_engine_kv_bytes(s.eng) / 1048576.0,
                    hive_config_str(cli->cfg, "model.kv_dtype"));
+            if (kv_tiers.store_pages)
+                printf("KV tiers        %10u f16 tail pages (--kv-tail %lld) + %u store pages, %llu migrated\n",
+                       kv_tiers.tail_pages, (long long)hive_config_int(cli->cfg, "model.kv_tail"), kv_tiers.store_pages,
+                       (unsigned long long)kv_tiers.migrations);
             if (g_cap || g_rep)
                 printf("decode graphs   %10llu captured, %llu replays\n", (unsigned long long)g_cap,
                        (unsigned long long)g_rep);

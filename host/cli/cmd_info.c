@@ -108,6 +108,24 @@ int hive_cmd_info(hive_cli *cli) {
     if (n_blazr_mla)
         kv_bytes = (hp->n_attn_layers - n_blazr_mla) * ctx * hive_engine_kv_token_bytes(kv_k, kv_v, hp->n_kv_heads, hp->head_dim) +
                    n_blazr_mla * ctx * hive_engine_kv_token_bytes(kv_k, kv_v, 1, hp->mla_kv_rank + hp->mla_rope);
+    /* --kv-tail: f16 tail pages + store pages, as the engine sizes them for one sequence (kv_types.c) */
+    uint32_t kv_tail = (uint32_t)hive_config_int(cli->cfg, "model.kv_tail"), tail_pages = 0, store_pages = 0;
+    uint64_t kv_tail_bytes = 0, kv_store_bytes = 0;
+    char kv_tiers[96];
+    int store_ok = (kv_k == HIVE_DTYPE_Q8_0 || kv_k == HIVE_DTYPE_Q4_0) && (kv_v == HIVE_DTYPE_Q8_0 || kv_v == HIVE_DTYPE_Q4_0);
+    if (kv_tail && store_ok && !n_blazr_mla) { /* (generate refuses other store types: info shows one tier) */
+        uint32_t block = (uint32_t)hive_config_int(cli->cfg, "model.kv_block");
+        hive_engine_kv_tier_pages((uint32_t)ctx, block, (uint32_t)hive_config_int(cli->cfg, "model.batch"), 1, kv_tail,
+                                  &tail_pages, &store_pages);
+        kv_tail_bytes = hp->n_attn_layers * (uint64_t)tail_pages * block *
+                        hive_engine_kv_token_bytes(HIVE_DTYPE_F16, HIVE_DTYPE_F16, hp->n_kv_heads, hp->head_dim);
+        kv_store_bytes = hp->n_attn_layers * (uint64_t)store_pages * block *
+                         hive_engine_kv_token_bytes(kv_k, kv_v, hp->n_kv_heads, hp->head_dim);
+        kv_bytes = kv_tail_bytes + kv_store_bytes;
+        snprintf(kv_tiers, sizeof kv_tiers, "f16 tail %u: %.1f MiB + %s store: %.1f MiB", kv_tail,
+                 kv_tail_bytes / 1048576.0, kv_types, kv_store_bytes / 1048576.0);
+        kv_name = kv_tiers;
+    }
     /* Mamba2: a fixed state per sequence and layer (conv window + SSM state, f32), whatever the context */
     uint32_t n_ssm = hp->n_layers - hp->n_attn_layers; /* Mamba2 layers */
     int pure_ssm = hp->ssm_heads && !hp->n_attn_layers;
@@ -184,9 +202,14 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(mem, "weights_bytes", (double)m->weight_bytes);
         cJSON_AddNumberToObject(mem, "kv_bytes", (double)kv_bytes);
         cJSON_AddNumberToObject(mem, "ctx", (double)ctx);
-        cJSON_AddStringToObject(mem, "kv_dtype", kv_name);
+        cJSON_AddStringToObject(mem, "kv_dtype", kv_types);
         cJSON_AddStringToObject(mem, "kv_k_dtype", hive_dtype_name(kv_k));
         cJSON_AddStringToObject(mem, "kv_v_dtype", hive_dtype_name(kv_v));
+        if (kv_tail_bytes) { /* two tiers: the f16 tail's pages and the store's */
+            cJSON_AddNumberToObject(mem, "kv_tail", kv_tail);
+            cJSON_AddNumberToObject(mem, "kv_tail_bytes", (double)kv_tail_bytes);
+            cJSON_AddNumberToObject(mem, "kv_store_bytes", (double)kv_store_bytes);
+        }
         cJSON_AddNumberToObject(mem, "ssm_state_bytes_per_sequence", (double)ssm_state_bytes);
         cJSON_AddNumberToObject(mem, "total_bytes", (double)(m->weight_bytes + kv_bytes + ssm_state_bytes));
         char *txt = cJSON_Print(o);

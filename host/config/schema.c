@@ -27,6 +27,10 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"model.weights", HIVE_CFG_STRING, "native", "weights", "TYPE",
      "weight format: native (as stored) | f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 (requantize at load)", NORANGE},
     {"model.kv_dtype", HIVE_CFG_STRING, "f16", "kv-dtype", "TYPE", "KV cache element types: one for K and V or K,V (e.g. q8_0,f16); f16 | f32 | bf16 | q8_0 | q4_0 (all but f16/f32 CPU only; q8_0/q4_0 blocks of 32 as llama.cpp)", NORANGE},
+    {"model.kv_tail", HIVE_CFG_INT, "0", "kv-tail", "N",
+     "two-tier KV: each sequence's last N tokens stay f16, older pages move to the --kv-dtype store type (q8_0 | q4_0) "
+     "during decode; 0 = off (CPU only)",
+     0, 1 << 24},
     {"model.kv_block", HIVE_CFG_INT, "16", "kv-block", "N", "KV cache block size (tokens per page)", 1, 4096},
     {"model.batch", HIVE_CFG_INT, "512", "batch", "N", "largest number of token rows in one forward pass", 1, 65536},
     /* RoPE scaling over the model file's (docs/LONG_CONTEXT.md); 0 / "" = the model's value */

@@ -27,19 +27,24 @@ static const hive_tensor_view *module_view(const hive_engine *e, uint32_t layer,
     }
 }
 
+static const char *module_name(const hive_engine *e, uint32_t module) {
+    const char *p = module < HIVE_XMOD_COUNT ? e->mod_path[module] : NULL, *dot = p ? strrchr(p, '.') : NULL;
+    return dot ? dot + 1 : "?";
+}
+
 /* A routed layer has no dense gate/up/down for an adapter to hook or merge;
- * a Mamba2 layer has none of the seven modules. */
+ * a Mamba2 layer has none of the attention modules; base weights exist for
+ * the seven only (the family's own linears serve plain LoRA hooks). */
 static hive_status module_exists(const hive_engine *e, uint32_t layer, uint32_t module, hive_error **err) {
     if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
-        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u", module, layer);
-    if (e->layers[layer].ssm_in)
-        return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u is a Mamba2 mixer: it has no %s for an adapter", layer,
-                         k_module_paths[module] + strlen("model.layers.%u."));
+        return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u with a base weight", module, layer);
     if (module >= HIVE_MODULE_GATE && e->layers[layer].moe_router)
         return hive_fail(err, HIVE_E_UNSUPPORTED,
                          "layer %u routes to experts and has no dense %s: adapters on mixture-of-experts "
                          "feed-forwards are not supported yet",
-                         layer, module == HIVE_MODULE_GATE ? "gate_proj" : module == HIVE_MODULE_UP ? "up_proj" : "down_proj");
+                         layer, module_name(e, module));
+    if (!e->mod_present[layer * HIVE_XMOD_COUNT + module])
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u has no %s for an adapter", layer, module_name(e, module));
     return HIVE_OK;
 }
 
@@ -125,26 +130,88 @@ static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module
     return HIVE_OK;
 }
 
+/* Which modules each layer has, their features and PEFT paths (1.10). */
+static hive_status describe_modules(hive_engine *e) {
+    const hive_hparams *hp = &e->hp;
+    uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, H = hp->n_heads;
+    uint32_t in[HIVE_XMOD_COUNT] = {hp->hidden, hp->hidden, hp->hidden, qd, hp->hidden, hp->hidden, hp->ffn};
+    uint32_t out[HIVE_XMOD_COUNT] = {qd, kvd, kvd, hp->hidden, hp->ffn, hp->ffn, hp->hidden};
+    const char *paths[HIVE_XMOD_COUNT] = {0};
+    memcpy(paths, k_module_paths, sizeof k_module_paths);
+    uint32_t I = hp->ssm_inner;
+    in[HIVE_XMOD_SSM_IN] = hp->hidden, out[HIVE_XMOD_SSM_IN] = 2 * I + 2 * hp->ssm_groups * hp->ssm_state + hp->ssm_heads;
+    in[HIVE_XMOD_SSM_OUT] = I, out[HIVE_XMOD_SSM_OUT] = hp->hidden;
+    /* Mamba2ForCausalLM names its blocks backbone.layers.N.mixer; GraniteMoeHybrid model.layers.N.mamba */
+    int backbone = hp->arch == HIVE_ARCH_MAMBA2;
+    paths[HIVE_XMOD_SSM_IN] = backbone ? "backbone.layers.%u.mixer.in_proj" : "model.layers.%u.mamba.in_proj";
+    paths[HIVE_XMOD_SSM_OUT] = backbone ? "backbone.layers.%u.mixer.out_proj" : "model.layers.%u.mamba.out_proj";
+    uint32_t qk = hp->mla_nope + hp->mla_rope;
+    if (hp->mla_kv_rank) {
+        out[HIVE_MODULE_Q] = H * qk;
+        in[HIVE_MODULE_O] = H * hp->mla_v;
+    }
+    in[HIVE_XMOD_MLA_Q_A] = hp->hidden, out[HIVE_XMOD_MLA_Q_A] = hp->mla_q_rank;
+    in[HIVE_XMOD_MLA_Q_B] = hp->mla_q_rank, out[HIVE_XMOD_MLA_Q_B] = H * qk;
+    in[HIVE_XMOD_MLA_KV_A] = hp->hidden, out[HIVE_XMOD_MLA_KV_A] = hp->mla_kv_rank + hp->mla_rope;
+    in[HIVE_XMOD_MLA_KV_B] = hp->mla_kv_rank, out[HIVE_XMOD_MLA_KV_B] = H * (hp->mla_nope + hp->mla_v);
+    paths[HIVE_XMOD_MLA_Q_A] = "model.layers.%u.self_attn.q_a_proj";
+    paths[HIVE_XMOD_MLA_Q_B] = "model.layers.%u.self_attn.q_b_proj";
+    paths[HIVE_XMOD_MLA_KV_A] = "model.layers.%u.self_attn.kv_a_proj_with_mqa";
+    paths[HIVE_XMOD_MLA_KV_B] = "model.layers.%u.self_attn.kv_b_proj";
+    memcpy(e->mod_in, in, sizeof in);
+    memcpy(e->mod_out, out, sizeof out);
+    memcpy(e->mod_path, paths, sizeof paths);
+    if (!(e->mod_present = calloc((size_t)hp->n_layers * HIVE_XMOD_COUNT, 1))) return HIVE_E_NOMEM;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        const layer_weights *w = &e->layers[l];
+        uint8_t *p = e->mod_present + (size_t)l * HIVE_XMOD_COUNT;
+        /* a dense feed-forward; a routed layer's experts are fused parameters
+         * in transformers 5 (no nn.Linear for PEFT's target_modules), and an
+         * adapter with tensors for its shared expert is refused at load
+         * (tensors of no targeted module) */
+        if (w->ffn_norm && !w->moe_router) p[HIVE_MODULE_GATE] = p[HIVE_MODULE_UP] = p[HIVE_MODULE_DOWN] = 1;
+        if (w->ssm_in) {
+            p[HIVE_XMOD_SSM_IN] = p[HIVE_XMOD_SSM_OUT] = 1;
+        } else if (w->mla_kv_a && !w->mla_kr) {
+            p[HIVE_MODULE_O] = p[HIVE_XMOD_MLA_KV_A] = p[HIVE_XMOD_MLA_KV_B] = 1;
+            if (w->mla_q_a) p[HIVE_XMOD_MLA_Q_A] = p[HIVE_XMOD_MLA_Q_B] = 1;
+            else p[HIVE_MODULE_Q] = 1;
+        } else if (!w->mla_kv_a) {
+            p[HIVE_MODULE_Q] = p[HIVE_MODULE_K] = p[HIVE_MODULE_V] = p[HIVE_MODULE_O] = 1;
+        }
+        if (hp->arch == HIVE_ARCH_BLAZR) memset(p, 0, HIVE_XMOD_COUNT); /* its own names: no PEFT paths */
+    }
+    return HIVE_OK;
+}
+
 hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m, hive_error **err) {
     const hive_hparams *hp = &e->hp;
-    uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
     e->model = m;
     hive_model_shape *s = &e->shape;
+    if (describe_modules(e) != HIVE_OK) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     s->struct_size = sizeof *s;
     s->n_layers = hp->n_layers;
     s->hidden = hp->hidden;
     s->vocab = hp->vocab;
-    uint32_t in[HIVE_MODULE_COUNT] = {hp->hidden, hp->hidden, hp->hidden, qd, hp->hidden, hp->hidden, hp->ffn};
-    uint32_t out[HIVE_MODULE_COUNT] = {qd, kvd, kvd, hp->hidden, hp->ffn, hp->ffn, hp->hidden};
-    memcpy(s->module_in, in, sizeof in);
-    memcpy(s->module_out, out, sizeof out);
+    memcpy(s->module_in, e->mod_in, sizeof s->module_in);
+    memcpy(s->module_out, e->mod_out, sizeof s->module_out);
     s->arch = hp->arch_name;
     memcpy(s->module_path_fmt, k_module_paths, sizeof k_module_paths);
+    s->n_modules = HIVE_XMOD_COUNT;
+    s->modules_in = e->mod_in;
+    s->modules_out = e->mod_out;
+    s->modules_path_fmt = e->mod_path;
+    s->module_present = e->mod_present;
     e->base = (hive_base_access){sizeof e->base, 0, e, base_weight_f32, base_weight, base_bias_f32, replace_weight_f32};
 
-    /* as wide as the widest stacked output (q|k|v, gate|up): hook_base holds one */
+    /* as wide as the widest stacked output (q|k|v, gate|up) or module: hook_base holds one */
+    uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd + 2 * kvd ? hp->hidden : qd + 2 * kvd;
     if (2 * hp->ffn > widest) widest = 2 * hp->ffn;
+    for (uint32_t i = 0; i < HIVE_XMOD_COUNT; i++) {
+        if (e->mod_in[i] > widest) widest = e->mod_in[i];
+        if (e->mod_out[i] > widest) widest = e->mod_out[i];
+    }
     uint64_t bytes = (uint64_t)e->opts.max_rows * widest * sizeof(float);
     hive_status st;
     if ((st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_in, err)) ||
@@ -152,7 +219,7 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
         (st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_out, err)))
         return st;
     e->segs = malloc(e->opts.max_rows * sizeof *e->segs);
-    e->hooks_any = calloc((size_t)hp->n_layers * HIVE_MODULE_COUNT, sizeof *e->hooks_any);
+    e->hooks_any = calloc((size_t)hp->n_layers * HIVE_XMOD_COUNT, sizeof *e->hooks_any);
     e->identity = malloc(e->opts.max_rows * sizeof *e->identity);
     e->lora_row0 = malloc(e->opts.max_rows * sizeof *e->lora_row0);
     e->lora_rows = malloc(e->opts.max_rows * sizeof *e->lora_rows);
@@ -174,6 +241,7 @@ void hive_engine_adapters_free(hive_engine *e) {
         if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
     free(e->segs);
     free(e->hooks_any);
+    free(e->mod_present);
     free(e->identity);
     free(e->lora_row0);
     free(e->lora_rows);
@@ -189,8 +257,15 @@ const hive_backend_api *hive_engine_backend(const hive_engine *e) { return e->be
 uint32_t hive_engine_max_rows(const hive_engine *e) { return e->opts.max_rows; }
 uint64_t hive_engine_lora_batched_calls(const hive_engine *e) { return e->lora_batched_calls; }
 
+uint32_t hive_engine_hooks_stride(const hive_adapter_ref *r) {
+    const hive_adapter_desc *d = &r->desc;
+    return HIVE_HAS_FIELD(hive_adapter_desc, d->struct_size, hooks_stride) && d->hooks_stride ? d->hooks_stride
+                                                                                               : HIVE_MODULE_COUNT;
+}
+
 static uint32_t hooks_at(const hive_adapter_ref *r, uint32_t layer, uint32_t module) {
-    return r->desc.hooks_at ? r->desc.hooks_at[layer * HIVE_MODULE_COUNT + module] : 0;
+    uint32_t stride = hive_engine_hooks_stride(r);
+    return r->desc.hooks_at && module < stride ? r->desc.hooks_at[layer * stride + module] : 0;
 }
 
 static hive_tensor rows_of(const hive_tensor *t, uint32_t row0, uint32_t n) {
@@ -291,7 +366,7 @@ static hive_status after_matmul(hive_engine *e, uint32_t layer, uint32_t module,
 
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
-    uint32_t mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
+    uint32_t mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
     /* a residual branch may be scaled (Granite's residual_multiplier; adapters are refused there) */
     float alpha = residual && e->hp.residual_mult > 0 ? e->hp.residual_mult : 1.0f;
     if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
@@ -315,7 +390,7 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
                                      hive_error **err) {
     const uint32_t hook_kinds = HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE;
     uint32_t any = 0, n = (uint32_t)x->rows;
-    for (int i = 0; i < n_mod; i++) any |= e->hooks_any[layer * HIVE_MODULE_COUNT + modules[i]];
+    for (int i = 0; i < n_mod; i++) any |= e->hooks_any[layer * HIVE_XMOD_COUNT + modules[i]];
     if (!(any & hook_kinds)) return e->be->op_matmul(e->dev, x, w, bias, 1.0f, 0.0f, out, err);
 
     hive_status st;
@@ -326,7 +401,7 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
         return st;
     int64_t col0 = 0;
     for (int i = 0; i < n_mod; col0 += e->shape.module_out[modules[i]], i++) {
-        uint32_t module = modules[i], mask = e->hooks_any[layer * HIVE_MODULE_COUNT + module];
+        uint32_t module = modules[i], mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
         int64_t width = e->shape.module_out[module];
         hive_tensor in = *x, base = hive_cols(&full, col0, width), y = hive_cols(out, col0, width);
         if (any & HIVE_HOOK_LINEAR_INPUT) {
@@ -343,6 +418,69 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
     return HIVE_OK;
 }
 
+hive_status hive_engine_linear_reordered(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x,
+                                         hive_weight *w, const hive_tensor *y, const int64_t *runs, uint32_t n_runs,
+                                         hive_error **err) {
+    uint32_t mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module], n = (uint32_t)x->rows;
+    if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
+        return e->be->op_matmul(e->dev, x, w, NULL, 1.0f, 0.0f, y, err);
+    hive_status st;
+    hive_tensor in = *x;
+    if ((mask & HIVE_HOOK_LINEAR_INPUT) && (st = scaled_input(e, layer, module, x, &in, err))) return st;
+    if ((st = e->be->op_matmul(e->dev, &in, w, NULL, 1.0f, 0.0f, y, err))) return st;
+    /* base_y and the hooked output in the file's column order, then back */
+    hive_tensor base = hive_t(e->act.hook_base, 0, n, y->cols), out = hive_t(e->act.hook_out, 0, n, y->cols);
+    for (uint32_t i = 0; i < n_runs; i++) {
+        hive_tensor src = hive_cols(y, runs[3 * i + 1], runs[3 * i + 2]), dst = hive_cols(&base, runs[3 * i], runs[3 * i + 2]);
+        if ((st = e->be->op_get_rows(e->dev, &src, e->identity, n, &dst, err))) return st;
+    }
+    if ((st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err)) ||
+        (st = after_matmul(e, layer, module, mask, &in, &base, &out, err)))
+        return st;
+    for (uint32_t i = 0; i < n_runs; i++) {
+        hive_tensor src = hive_cols(&out, runs[3 * i], runs[3 * i + 2]), dst = hive_cols(y, runs[3 * i + 1], runs[3 * i + 2]);
+        if ((st = e->be->op_get_rows(e->dev, &src, e->identity, n, &dst, err))) return st;
+    }
+    return HIVE_OK;
+}
+
+/* Can this engine run every hook the adapter asks for? */
+static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, hive_error **err) {
+    uint32_t stride = hive_engine_hooks_stride(r);
+    if (stride != HIVE_MODULE_COUNT && stride != HIVE_XMOD_COUNT)
+        return hive_fail(err, HIVE_E_INVALID, "hooks_at has %u modules per layer; this model has %u", stride,
+                         (unsigned)HIVE_XMOD_COUNT);
+    if ((r->desc.hooks & HIVE_HOOK_EMBED) && (e->n_ssm_layers || e->hp.mla_kv_rank))
+        return hive_fail(err, HIVE_E_UNSUPPORTED, "soft prompts on %s models are not supported yet",
+                         e->n_ssm_layers ? "Mamba2" : "latent-attention (DeepSeek-V2)");
+    for (uint32_t l = 0; r->desc.hooks_at && l < e->hp.n_layers; l++)
+        for (uint32_t mod = 0; mod < stride; mod++) {
+            if (!r->desc.hooks_at[l * stride + mod]) continue;
+            if (e->hp.residual_mult > 0 && e->hp.residual_mult != 1.0f)
+                return hive_fail(err, HIVE_E_UNSUPPORTED,
+                                 "adapters on models with a residual multiplier (Granite) are not supported yet");
+            if (e->hp.arch == HIVE_ARCH_BLAZR)
+                return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on blazr models are not supported yet");
+            /* q/k hooks need HF row order (see hive_engine_opts.qk_hf_order) */
+            if ((mod == HIVE_MODULE_Q || mod == HIVE_MODULE_K) && e->hp.rope_mode == HIVE_ROPE_NORMAL &&
+                e->model->is_gguf && !e->hp.mla_kv_rank)
+                return hive_fail(err, HIVE_E_UNSUPPORTED,
+                                 "it hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted q/k rows; "
+                                 "create it with qk_hf_order = 1");
+            /* kv_b_proj is absorbed (mla_adapt.c): only an additive delta can be folded in */
+            if (mod == HIVE_XMOD_MLA_KV_B && r->desc.hooks_at[l * stride + mod] != HIVE_HOOK_LINEAR_OUTPUT)
+                return hive_fail(err, HIVE_E_UNSUPPORTED,
+                                 "layer %u: kv_b_proj is absorbed into the query and output of Hive's latent "
+                                 "attention; only an additive (LoRA) delta can be applied there",
+                                 l);
+            if (mod >= HIVE_MODULE_GATE && mod <= HIVE_MODULE_DOWN && e->layers[l].moe_router)
+                return module_exists(e, l, mod, err); /* names the routed layer */
+            if (!e->mod_present[l * HIVE_XMOD_COUNT + mod])
+                return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u has no %s for an adapter", l, module_name(e, mod));
+        }
+    return HIVE_OK;
+}
+
 hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive_adapter_set *set, hive_error **err) {
     if (seq < 0 || (uint32_t)seq >= e->opts.max_seqs || !e->seqs[seq].active)
         return hive_fail(err, HIVE_E_INVALID, "no sequence %d", seq);
@@ -353,29 +491,15 @@ hive_status hive_engine_seq_set_adapters(hive_engine *e, int32_t seq, const hive
         if (embed) return hive_fail(err, HIVE_E_UNSUPPORTED, "at most one soft-prompt expert per sequence");
         embed = &set->refs[i];
     }
-    /* q/k hooks need HF row order (see hive_engine_opts.qk_hf_order) */
-    if (e->hp.rope_mode == HIVE_ROPE_NORMAL && e->model->is_gguf)
-        for (uint32_t i = 0; set && i < set->n; i++)
-            for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
-                if (set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + HIVE_MODULE_Q] |
-                    set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + HIVE_MODULE_K])
-                    return hive_fail(err, HIVE_E_UNSUPPORTED,
-                                     "adapter %u hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted "
-                                     "q/k rows; create it with qk_hf_order = 1",
-                                     i);
-    if ((e->n_ssm_layers || e->hp.mla_kv_rank) && set && set->n)
-        return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on %s models are not supported yet",
-                         e->n_ssm_layers ? "Mamba2" : "latent-attention (DeepSeek-V2)");
-    for (uint32_t i = 0; set && i < set->n; i++)
-        for (uint32_t l = 0; set->refs[i].desc.hooks_at && l < e->hp.n_layers; l++)
-            for (uint32_t mod = HIVE_MODULE_GATE; mod <= HIVE_MODULE_DOWN; mod++)
-                if (set->refs[i].desc.hooks_at[l * HIVE_MODULE_COUNT + mod]) {
-                    hive_status st = module_exists(e, l, mod, err);
-                    if (st != HIVE_OK) {
-                        if (err && *err) hive_error_prefix(*err, "adapter %u", i);
-                        return st;
-                    }
-                }
+    for (uint32_t i = 0; set && i < set->n; i++) {
+        hive_status st = check_hooks(e, &set->refs[i], err);
+        if (st != HIVE_OK) {
+            if (err && *err) hive_error_prefix(*err, "adapter %u", i);
+            return st;
+        }
+    }
+    hive_status st0 = e->hp.mla_kv_rank ? hive_engine_mla_set_prepare(e, set, err) : HIVE_OK;
+    if (st0 != HIVE_OK) return st0;
     /* drop all KV, virtual rows included */
     s->n_virtual = 0;
     hive_status st = hive_engine_seq_truncate(e, seq, 0, err);

@@ -164,6 +164,11 @@ uint64_t hive_engine_weight_bytes(const hive_engine *e) { return e->weight_bytes
 uint32_t hive_engine_ctx(const hive_engine *e) { return e->opts.ctx; }
 uint64_t hive_engine_kv_bytes(const hive_engine *e) {
     uint32_t v = e->opts.kv_v_dtype < 0 ? e->opts.kv_dtype : (uint32_t)e->opts.kv_v_dtype;
+    if (e->n_tail_blocks < e->n_blocks_total) /* --kv-tail: f16 tail pages + store pages */
+        return e->hp.n_attn_layers * (uint64_t)e->opts.kv_block *
+               ((uint64_t)e->n_tail_blocks * hive_engine_kv_token_bytes(HIVE_DTYPE_F16, HIVE_DTYPE_F16, e->hp.n_kv_heads, e->hp.head_dim) +
+                (uint64_t)(e->n_blocks_total - e->n_tail_blocks) *
+                    hive_engine_kv_token_bytes(e->opts.kv_dtype, v, e->hp.n_kv_heads, e->hp.head_dim));
     uint64_t slots = (uint64_t)e->n_blocks_total * e->opts.kv_block;
     uint32_t n_mla = 0; /* blazr's latent-attention layers: their own cache of [c_kv | rope key] rows (mla.c) */
     for (uint32_t l = 0; e->layers && l < e->hp.n_layers; l++) n_mla += e->layers[l].mla_kr != NULL;

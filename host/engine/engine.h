@@ -17,6 +17,10 @@ typedef struct hive_engine_opts {
     uint32_t kv_block;       /* tokens per KV page */
     uint32_t kv_dtype;       /* K's element type (and V's unless kv_v_dtype): HIVE_DTYPE_F16, ... */
     int32_t kv_v_dtype;      /* V's element type; -1: as kv_dtype */
+    /* two-tier KV (--kv-tail): 0 = off; else each sequence's last kv_tail
+     * tokens stay f16 and older pages move to kv_dtype / kv_v_dtype (q8_0,
+     * q4_0), a page at a time after each pass */
+    uint32_t kv_tail;
     int32_t weights_dtype;   /* -1 = as stored; else requantize linear weights to this dtype */
     uint32_t threads;        /* 0 = backend default */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE. 1: restore
@@ -54,6 +58,18 @@ uint64_t hive_engine_kv_bytes(const hive_engine *e);
 int hive_engine_kv_dtypes_parse(const char *s, uint32_t *k, uint32_t *v, char *why, size_t why_cap);
 /* Bytes one token's K and V take in one attention layer with n_kv_heads x head_dim. */
 uint64_t hive_engine_kv_token_bytes(uint32_t k, uint32_t v, uint32_t n_kv_heads, uint32_t head_dim);
+/* --kv-tail's page pools: f16 tail pages (each sequence's tail, one pass of
+ * max_rows and a partial page) and store pages (the whole context). */
+void hive_engine_kv_tier_pages(uint32_t ctx, uint32_t block, uint32_t max_rows, uint32_t max_seqs, uint32_t tail,
+                               uint32_t *tail_pages, uint32_t *store_pages);
+/* Two-tier KV now: pool sizes, free pages, pages migrated so far. */
+typedef struct hive_kv_tier_stats {
+    uint32_t tail_pages, store_pages, tail_free, store_free;
+    uint64_t migrations;
+} hive_kv_tier_stats;
+void hive_engine_kv_tier_stats(const hive_engine *e, hive_kv_tier_stats *out);
+/* Store-tier pages among seq's pages. */
+uint32_t hive_engine_seq_store_pages(const hive_engine *e, int32_t seq);
 /* Mamba2 state bytes each sequence slot holds (conv windows + SSM states, all layers), as allocated; 0 without. */
 uint64_t hive_engine_state_bytes(const hive_engine *e);
 uint32_t hive_engine_ctx(const hive_engine *e);

@@ -4,6 +4,20 @@
 
 #include "engine/engine.h"
 
+/* Hookable linears after the seven (hive_model_shape 1.10: module ids past
+ * HIVE_MODULE_COUNT, each present only in the layers that have it): Mamba2
+ * in_proj / out_proj, latent attention's q_a_proj, q_b_proj,
+ * kv_a_proj_with_mqa, kv_b_proj (its q_proj and o_proj are Q and O). */
+enum {
+    HIVE_XMOD_SSM_IN = HIVE_MODULE_COUNT,
+    HIVE_XMOD_SSM_OUT,
+    HIVE_XMOD_MLA_Q_A,
+    HIVE_XMOD_MLA_Q_B,
+    HIVE_XMOD_MLA_KV_A,
+    HIVE_XMOD_MLA_KV_B,
+    HIVE_XMOD_COUNT
+};
+
 typedef struct layer_weights {
     hive_weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
     hive_weight *ffn_norm, *w_gate, *w_up, *w_down;
@@ -63,6 +77,7 @@ typedef struct activations {
 } activations;
 
 typedef struct sp_template sp_template; /* soft_prompt.c */
+typedef struct mla_set_weights mla_set_weights; /* mla_adapt.c */
 
 /* Consecutive rows that share an adapter set. */
 typedef struct segment {
@@ -88,6 +103,12 @@ struct hive_engine {
     uint32_t n_free;
     uint32_t *page_refs;                /* [n_blocks_total] sequences holding each page (shared prefixes) */
     seq_state *seqs;
+    /* two-tier KV (--kv-tail, kv.c): ids n_tail_blocks.. are store pages, with
+     * their own free list; n_tail_blocks == n_blocks_total without tiers */
+    uint32_t n_tail_blocks;
+    int32_t *free_store;
+    uint32_t n_free_store;
+    uint64_t kv_migrations;
 
     float *inv_freq;      /* [rot_dims / 2] */
     float rope_attn_factor;
@@ -105,6 +126,10 @@ struct hive_engine {
     hive_kv_cache *kv_mla;
     uint32_t *mla_kv_layer;
     float *mla_inv_freq;
+    /* expert sets with kv_b_proj LoRA: their own absorbed weights (mla_adapt.c) */
+    mla_set_weights **mla_sets;
+    uint32_t n_mla_sets;
+    uint64_t mla_clock;
 
     const hive_model_files *model;    /* for adapters' base access */
     /* GGUF llama stores q/k rows permuted for interleaved RoPE; the engine
@@ -112,10 +137,15 @@ struct hive_engine {
      * on HF weights line up with the rows they were trained on. */
     int unpermute_qk;
     hive_model_shape shape;
+    /* shape's 1.10 arrays: every module's features and PEFT path, and which
+     * layers have it ([n_layers * HIVE_XMOD_COUNT]) */
+    uint32_t mod_in[HIVE_XMOD_COUNT], mod_out[HIVE_XMOD_COUNT];
+    const char *mod_path[HIVE_XMOD_COUNT];
+    uint8_t *mod_present;
     hive_base_access base;
     segment *segs;
     uint32_t n_segs;
-    uint32_t *hooks_any;              /* [n_layers * MODULE_COUNT] union over the chunk's sets */
+    uint32_t *hooks_any;              /* [n_layers * HIVE_XMOD_COUNT] union over the chunk's sets */
     int32_t *identity;                /* [max_rows] 0..max_rows-1, for row copies */
     /* segmented multi-LoRA (NULL: backend has none, or opts.batched_lora = 0) */
     const hive_ext_lora_segments *lora_ext;
@@ -159,6 +189,11 @@ hive_status hive_engine_kv_init(hive_engine *e, hive_error **err);
 void hive_engine_kv_free(hive_engine *e);
 /* Make sure seq has pages for positions < len. */
 hive_status hive_engine_kv_reserve(hive_engine *e, int32_t seq, uint32_t len, hive_error **err);
+/* Drop one hold on page p; the last returns it to its tier's free list. */
+void hive_engine_page_unref(hive_engine *e, int32_t p);
+/* --kv-tail: after a pass, seq's pages wholly older than its last kv_tail
+ * tokens that it alone holds move to the store tier (op_kv_migrate). */
+hive_status hive_engine_kv_migrate(hive_engine *e, int32_t seq, hive_error **err);
 /* rope.c: the tables; hive_engine_rope_plan once per pass (before the
  * layers), hive_engine_rope to rotate q or k rows. */
 hive_status hive_engine_rope_init(hive_engine *e, hive_error **err);
@@ -179,6 +214,15 @@ void hive_engine_adapters_free(hive_engine *e);
  * residual: y += that instead. */
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err);
+/* hive_engine_linear for a weight whose output columns the engine keeps in
+ * another order than the model file (latent attention's q): the hooks see
+ * the file's order. runs[3 i .. 3 i + 2] = {file column, engine column,
+ * width}, covering y. */
+hive_status hive_engine_linear_reordered(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x,
+                                         hive_weight *w, const hive_tensor *y, const int64_t *runs, uint32_t n_runs,
+                                         hive_error **err);
+/* An adapter's hooks_at row stride (hive_adapter_desc.hooks_stride, 1.10). */
+uint32_t hive_engine_hooks_stride(const hive_adapter_ref *r);
 /* Rows of the chunk with tokens == NULL take embeddings from an adapter. */
 hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, const hive_adapter_ref *embed_from,
                                      const int32_t *seqs, const uint8_t *want, uint32_t n, float *logits,
@@ -213,6 +257,14 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
 hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err);
 hive_status hive_engine_mla_init(hive_engine *e, hive_error **err);
 void hive_engine_mla_free(hive_engine *e);
+/* mla_adapt.c: a set's per-head W_kb^T and W_vb with its kv_b_proj deltas
+ * (derived once, kept for MLA_MAX_SETS sets); find returns NULL for a set
+ * without such hooks; set_weight: NULL where the layer has none. */
+hive_status hive_engine_mla_set_prepare(hive_engine *e, const hive_adapter_set *set, hive_error **err);
+const mla_set_weights *hive_engine_mla_set_find(hive_engine *e, const hive_adapter_set *set);
+hive_weight *hive_engine_mla_set_weight(const mla_set_weights *w, uint32_t layer, uint32_t head, int value,
+                                        uint32_t n_heads);
+void hive_engine_mla_sets_drop(hive_engine *e);
 
 /* soft_prompt.c. attach: seq (empty, set attached) gets the virtual rows of
  * embed, shared from the set's template or prefilled (making one).

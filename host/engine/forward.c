@@ -252,7 +252,7 @@ static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, u
 /* Group consecutive rows with the same adapter set, and collect which hooks
  * any of them has at each (layer, module). */
 static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
-    size_t slots = (size_t)e->hp.n_layers * HIVE_MODULE_COUNT;
+    size_t slots = (size_t)e->hp.n_layers * HIVE_XMOD_COUNT;
     memset(e->hooks_any, 0, slots * sizeof *e->hooks_any);
     e->n_segs = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -266,7 +266,10 @@ static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
         for (uint32_t s = 0; s + 1 < e->n_segs; s++) seen |= e->segs[s].set == set;
         for (uint32_t a = 0; set && !seen && a < set->n; a++) {
             const uint32_t *h = set->refs[a].desc.hooks_at;
-            for (size_t k = 0; h && k < slots; k++) e->hooks_any[k] |= h[k];
+            uint32_t stride = hive_engine_hooks_stride(&set->refs[a]); /* the seven, or every module (checked at set) */
+            for (uint32_t l = 0; h && l < e->hp.n_layers; l++)
+                for (uint32_t m = 0; m < stride && m < HIVE_XMOD_COUNT; m++)
+                    e->hooks_any[(size_t)l * HIVE_XMOD_COUNT + m] |= h[(size_t)l * stride + m];
         }
     }
 }
@@ -321,6 +324,8 @@ hive_status hive_engine_forward_rows(hive_engine *e, const int32_t *tokens, cons
     }
     *n_logits = n_rows;
     for (uint32_t j = 0; j < n_local; j++) e->seqs[e->local_seq_ids[j]].len = next[j];
+    for (uint32_t j = 0; j < n_local && e->opts.kv_tail; j++) /* --kv-tail: pages past the tail to the store tier */
+        TRY(hive_engine_kv_migrate(e, e->local_seq_ids[j], err));
     return HIVE_OK;
 }
 

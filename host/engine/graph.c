@@ -95,6 +95,7 @@ void hive_engine_adapters_released(hive_engine *e) {
     if (!e) return;
     hive_engine_graphs_flush(e);
     hive_engine_soft_prompts_drop(e);
+    hive_engine_mla_sets_drop(e);
 }
 
 void hive_engine_graph_stats(const hive_engine *e, uint64_t *captured, uint64_t *replayed) {

@@ -29,3 +29,13 @@ int hive_engine_kv_dtypes_parse(const char *s, uint32_t *k, uint32_t *v, char *w
 uint64_t hive_engine_kv_token_bytes(uint32_t k, uint32_t v, uint32_t n_kv_heads, uint32_t head_dim) {
     return (uint64_t)n_kv_heads * (hive_dtype_row_bytes(k, head_dim) + hive_dtype_row_bytes(v, head_dim));
 }
+
+void hive_engine_kv_tier_pages(uint32_t ctx, uint32_t block, uint32_t max_rows, uint32_t max_seqs, uint32_t tail,
+                               uint32_t *tail_pages, uint32_t *store_pages) {
+    uint32_t per_seq = (ctx + block - 1) / block;
+    /* pages a sequence may hold in f16 between migrations: its tail, a
+     * partial page, and the pages one pass appends before the next migration */
+    uint32_t tail_seq = (tail + block - 1) / block + 1 + (max_rows + block - 1) / block;
+    *tail_pages = (tail_seq < per_seq ? tail_seq : per_seq) * max_seqs;
+    *store_pages = per_seq * max_seqs;
+}

@@ -33,7 +33,7 @@ static hive_status blazr_cache_init(hive_engine *e, uint32_t row, hive_error **e
     for (uint32_t l = 0; l < hp->n_layers; l++)
         if (e->layers[l].mla_kr) e->mla_kv_layer[l] = n++;
     if (!n) return HIVE_OK;
-    hive_kv_desc d = {sizeof d, e->opts.kv_dtype, n, e->n_blocks_total, e->opts.kv_block, 1, row, 0, 0, 0};
+    hive_kv_desc d = {sizeof d, e->opts.kv_dtype, n, e->n_blocks_total, e->opts.kv_block, 1, row, 0, 0, 0, 0, 0, 0, 0};
     if (e->opts.kv_v_dtype >= 0 && (uint32_t)e->opts.kv_v_dtype != e->opts.kv_dtype)
         d.has_v_dtype = 1, d.v_dtype = (uint32_t)e->opts.kv_v_dtype;
     hive_status st = e->be->kv_alloc(e->dev, &d, &e->kv_mla, err);
@@ -64,6 +64,7 @@ hive_status hive_engine_mla_init(hive_engine *e, hive_error **err) {
 }
 
 void hive_engine_mla_free(hive_engine *e) {
+    hive_engine_mla_sets_drop(e);
     if (e->kv_mla) e->be->kv_free(e->dev, e->kv_mla);
     e->kv_mla = NULL;
     free(e->mla_kv_layer);
@@ -92,6 +93,50 @@ static hive_status blazr_project(hive_engine *e, layer_weights *w, const hive_te
     return e->be->op_rope(e->dev, k_rope, &dk, batch, err);
 }
 
+/* q = W x for q_proj or q_b_proj, whose rows the engine keeps as [every
+ * head's nope | every head's rope] (weights.c): adapters' hooks see the
+ * file's per-head [nope | rope] order. */
+static hive_status q_linear(hive_engine *e, uint32_t l, uint32_t module, const hive_tensor *x, hive_weight *w,
+                            const hive_tensor *q, hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    uint32_t H = hp->n_heads, nope = hp->mla_nope, rope = hp->mla_rope;
+    int64_t runs[6 * H];
+    for (uint32_t i = 0; i < H; i++) {
+        int64_t *r = runs + 6 * i;
+        r[0] = (int64_t)i * (nope + rope), r[1] = (int64_t)i * nope, r[2] = nope;
+        r[3] = r[0] + nope, r[4] = (int64_t)H * nope + (int64_t)i * rope, r[5] = rope;
+    }
+    return hive_engine_linear_reordered(e, l, module, x, w, q, runs, 2 * H, err);
+}
+
+/* The rows of each segment whose set has a kv_b_proj LoRA in this layer,
+ * recomputed with the set's own per-head weights: value 0, the absorbed
+ * query (from q's nope parts into qa's latent parts); value 1, the heads'
+ * outputs (from att's latent parts into o). */
+static hive_status adapted_rows(hive_engine *e, uint32_t l, const hive_tensor *from, const hive_tensor *to, int value,
+                                hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    uint32_t H = hp->n_heads, nope = hp->mla_nope, row = hp->mla_kv_rank + hp->mla_rope;
+    for (uint32_t s = 0; s < e->n_segs; s++) {
+        const segment *sg = &e->segs[s];
+        if (!sg->set) continue;
+        /* derived when attached; again here if dropped since (least recently used, adapters released) */
+        TRY(hive_engine_mla_set_prepare(e, sg->set, err));
+        const mla_set_weights *sw = hive_engine_mla_set_find(e, sg->set);
+        for (uint32_t i = 0; sw && i < H; i++) {
+            hive_weight *w = hive_engine_mla_set_weight(sw, l, i, value, H);
+            if (!w) break;
+            uint32_t r = hp->mla_kv_rank, v = hp->mla_v;
+            hive_tensor src = value ? hive_cols(from, (int64_t)i * row, r) : hive_cols(from, (int64_t)i * nope, nope);
+            hive_tensor dst = value ? hive_cols(to, (int64_t)i * v, v) : hive_cols(to, (int64_t)i * row, r);
+            src.offset += (uint64_t)sg->row0 * src.row_stride * sizeof(float), src.rows = sg->n;
+            dst.offset += (uint64_t)sg->row0 * dst.row_stride * sizeof(float), dst.rows = sg->n;
+            TRY(e->be->op_matmul(e->dev, &src, w, NULL, 1.0f, 0.0f, &dst, err));
+        }
+    }
+    return HIVE_OK;
+}
+
 hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const hive_batch *batch, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     layer_weights *w = &e->layers[l];
@@ -115,14 +160,14 @@ hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const 
         TRY(blazr_project(e, w, &h, &q, &c, &k_rope, batch, err));
     } else if (w->mla_q_a) {
         hive_tensor lat = hive_t(a->mla_qa, 0, n, hp->mla_q_rank);
-        TRY(e->be->op_matmul(e->dev, &h, w->mla_q_a, NULL, 1.0f, 0.0f, &lat, err));
+        TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_Q_A, &h, w->mla_q_a, NULL, &lat, 0, err));
         TRY(e->be->op_rmsnorm(e->dev, &lat, w->mla_q_a_norm, hp->rms_eps, &lat, err));
-        TRY(e->be->op_matmul(e->dev, &lat, w->mla_q, NULL, 1.0f, 0.0f, &q, err));
+        TRY(q_linear(e, l, HIVE_XMOD_MLA_Q_B, &lat, w->mla_q, &q, err));
     } else {
-        TRY(e->be->op_matmul(e->dev, &h, w->mla_q, NULL, 1.0f, 0.0f, &q, err));
+        TRY(q_linear(e, l, HIVE_MODULE_Q, &h, w->mla_q, &q, err));
     }
     if (!w->mla_kr) {
-        TRY(e->be->op_matmul(e->dev, &h, w->mla_kv_a, NULL, 1.0f, 0.0f, &kv, err));
+        TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_KV_A, &h, w->mla_kv_a, NULL, &kv, 0, err));
         TRY(e->be->op_rmsnorm(e->dev, &c, w->mla_kv_a_norm, hp->rms_eps, &c, err));
         TRY(hive_engine_rope(e, &q_rope, H, batch, err));
         TRY(hive_engine_rope(e, &k_rope, 1, batch, err));
@@ -135,11 +180,13 @@ hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const 
         TRY(e->be->op_matmul(e->dev, &qn, w->mla_kb_t[i], NULL, 1.0f, 0.0f, &dst_c, err));
         TRY(e->be->op_get_rows(e->dev, &qr, e->identity, n, &dst_r, err));
     }
+    TRY(adapted_rows(e, l, &q, &qa, 0, err)); /* sets with kv_b_proj LoRA: their own W_kb^T */
     float scale = 1.0f / sqrtf((float)(nope + rope));
     TRY(e->be->op_attention(e->dev, cache, cache_layer, &qa, H, scale, batch, &att, err));
     for (uint32_t i = 0; i < H; i++) { /* out_i = W_vb_i (the head's attended latent) */
         hive_tensor lat = hive_cols(&att, (int64_t)i * row, r), out = hive_cols(&o, (int64_t)i * v, v);
         TRY(e->be->op_matmul(e->dev, &lat, w->mla_vb[i], NULL, 1.0f, 0.0f, &out, err));
     }
-    return e->be->op_matmul(e->dev, &o, w->wo, NULL, 1.0f, 1.0f, &x, err); /* x += o_proj(out) */
+    TRY(adapted_rows(e, l, &att, &o, 1, err)); /* and their own W_vb */
+    return hive_engine_linear(e, l, HIVE_MODULE_O, &o, w->wo, NULL, &x, 1, err); /* x += o_proj(out) */
 }

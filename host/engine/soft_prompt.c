@@ -37,7 +37,7 @@ static int same_set(const sp_template *t, const hive_adapter_set *set) {
 
 static void template_free(hive_engine *e, sp_template *t) {
     for (uint32_t i = 0; i < t->n_pages; i++)
-        if (--e->page_refs[t->pages[i]] == 0) e->free_blocks[e->n_free++] = t->pages[i];
+        hive_engine_page_unref(e, t->pages[i]);
     if (t->tail) e->be->buffer_free(e->dev, t->tail);
     free(t->pages);
     free(t);
@@ -177,7 +177,7 @@ static hive_status prefill_template(hive_engine *e, int32_t seq, const hive_adap
 
 hive_status hive_engine_soft_prompt_attach(hive_engine *e, int32_t seq, const hive_adapter_set *set,
                                            const hive_adapter_ref *embed, hive_error **err) {
-    /* a Mamba2 state cannot be shared by pages (adapters are refused there anyway) */
+    /* not for Mamba2 (a state cannot be shared by pages) or latent attention yet */
     if (e->n_ssm_layers || e->hp.mla_kv_rank)
         return hive_fail(err, HIVE_E_UNSUPPORTED, "soft prompts on %s models are not supported",
                          e->n_ssm_layers ? "Mamba2" : "latent-attention");

@@ -92,14 +92,14 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
     hive_tensor y = hive_t(a->ssm_y, 0, n, I), groups = hive_t(a->ssm_y, 0, (int64_t)n * NG, I / NG);
     hive_tensor conv_state = hive_t(w->ssm_conv_state, 0, e->opts.max_seqs, (int64_t)conv_cols(hp));
     hive_tensor scan_state = hive_t(w->ssm_scan_state, 0, e->opts.max_seqs, (int64_t)scan_cols(hp));
-    hive_ssm_desc d = {sizeof d, H, hp->ssm_head_dim, G, N, 0, hp->ssm_dt_min, hp->ssm_dt_max};
+    hive_ssm_desc d = {sizeof d, H, hp->ssm_head_dim, G, N, hp->ssm_chunk, hp->ssm_dt_min, hp->ssm_dt_max};
     const int32_t *slots = e->local_seq_ids; /* local sequence j's state row: its engine slot */
 
     if (w->attn_norm_b) /* blazr: a LayerNorm with a bias */
         TRY(e->be->op_layernorm(e->dev, &x, w->attn_norm, w->attn_norm_b, hp->ssm_ln_eps, &h, err));
     else
         TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
-    TRY(e->be->op_matmul(e->dev, &h, w->ssm_in, w->ssm_in_b, 1.0f, 0.0f, &proj, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_SSM_IN, &h, w->ssm_in, w->ssm_in_b, &proj, 0, err));
     TRY(e->be->op_ssm_conv(e->dev, &xbc, w->ssm_conv_w, w->ssm_conv_b, hp->ssm_conv, batch, slots, &conv_state, &conv,
                            err));
     TRY(e->be->op_ssm_scan(e->dev, &xs, &dt, &B, &Cm, w->ssm_A, w->ssm_D, w->ssm_dt_bias, &d, batch, slots, &scan_state,
@@ -110,6 +110,6 @@ hive_status hive_engine_ssm_block(hive_engine *e, uint32_t l, uint32_t n, const 
     TRY(e->be->op_rmsnorm(e->dev, &groups, e->ssm_ones, hp->ssm_norm_eps > 0 ? hp->ssm_norm_eps : hp->rms_eps, &groups,
                           err));
     TRY(e->be->op_binary_weight(e->dev, HIVE_BINARY_MUL, &y, w->ssm_norm, &y, err));
-    float alpha = hp->residual_mult > 0 ? hp->residual_mult : 1.0f; /* Granite scales residual branches */
-    return e->be->op_matmul(e->dev, &y, w->ssm_out, w->ssm_out_b, alpha, 1.0f, &x, err); /* x += out_proj(y) */
+    /* x += out_proj(y), times Granite's residual multiplier */
+    return hive_engine_linear(e, l, HIVE_XMOD_SSM_OUT, &y, w->ssm_out, w->ssm_out_b, &x, 1, err);
 }

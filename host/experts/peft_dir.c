@@ -1,6 +1,7 @@
 /* Plain PEFT directories as experts (see peft_dir.h). */
 #include "experts/peft_dir.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,41 @@ static hive_status read_config(const char *config, cJSON **out, hive_error **err
     return HIVE_OK;
 }
 
+/* A directory without a manifest has no routing words but its name: each
+ * word of it becomes a keyword ("sql-lora" -> sql), so `--expert auto` can
+ * choose it. Words are split as the router splits prompts (runs of ASCII
+ * letters and digits, bytes >= 0x80 count as letters), lowercased; numbers
+ * ("checkpoint-500") and words that name the format rather than the task are
+ * left out. */
+static void add_name_keywords(cJSON *root, const char *name) {
+    static const char *const generic[] = {"adapter", "adapters", "lora", "dora", "ia3",   "peft",  "prompt",
+                                          "tuning",  "checkpoint", "final", "model", "output", "ckpt"};
+    cJSON *kw = cJSON_CreateArray();
+    char word[64];
+    for (const unsigned char *q = (const unsigned char *)name; kw && *q;) {
+        size_t n = 0;
+        int digits = 1;
+        for (; *q && (isalnum(*q) || *q >= 0x80); q++) {
+            if (n + 1 < sizeof word) word[n++] = (char)tolower(*q);
+            digits = digits && isdigit(*q);
+        }
+        word[n] = 0;
+        for (; *q && !(isalnum(*q) || *q >= 0x80); q++) {}
+        int skip = !n || digits;
+        for (size_t i = 0; !skip && i < sizeof generic / sizeof generic[0]; i++) skip = !strcmp(word, generic[i]);
+        for (int i = 0; !skip && i < cJSON_GetArraySize(kw); i++)
+            skip = !strcmp(cJSON_GetArrayItem(kw, i)->valuestring, word);
+        if (!skip) cJSON_AddItemToArray(kw, cJSON_CreateString(word));
+    }
+    if (kw && cJSON_GetArraySize(kw) > 0) {
+        cJSON *r = cJSON_AddObjectToObject(root, "routing");
+        if (r) cJSON_AddItemToObject(r, "keywords", kw);
+        else cJSON_Delete(kw);
+    } else {
+        cJSON_Delete(kw);
+    }
+}
+
 hive_status hive_peft_manifest_load(const char *dir, const char *config, hive_manifest *m, hive_problems *p,
                                     hive_error **err) {
     cJSON *cfg = NULL;
@@ -70,6 +106,7 @@ hive_status hive_peft_manifest_load(const char *dir, const char *config, hive_ma
     cJSON *b = cJSON_CreateObject(), *ads, *a = cJSON_CreateObject();
     cJSON_AddItemToArray(bases, b);
     cJSON_AddStringToObject(root, "name", slash && slash[1] ? slash + 1 : dir);
+    add_name_keywords(root, slash && slash[1] ? slash + 1 : dir);
     cJSON_AddStringToObject(root, "version", "0.0.0");
     cJSON_AddStringToObject(root, "schema_version", "2.0");
     cJSON_AddStringToObject(b, "name", base ? base : "-"); /* no name: emptied below, the base check warns */

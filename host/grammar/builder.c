@@ -477,6 +477,7 @@ static int check_left_recursion(hg_builder *b, const uint8_t *nullable) {
 
 void hive_grammar_free(hive_grammar *g) {
     if (!g) return;
+    hm_row_cache_free(g->mask_cache);
     for (uint32_t r = 0; r < g->n_rules && g->rule_names; r++) free(g->rule_names[r]);
     free(g->rule_names);
     free(g->elems);

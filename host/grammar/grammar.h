@@ -3,8 +3,9 @@
  * tokens allowed next. See docs/GRAMMAR.md.
  *
  * Threading: a hive_grammar and a hive_grammar_vocab are immutable once made
- * and may be shared by any number of matchers on any threads; one matcher is
- * used by one thread at a time. */
+ * (but for the grammar's token-mask cache, which is thread safe) and may be
+ * shared by any number of matchers on any threads; one matcher is used by one
+ * thread at a time. */
 #ifndef HIVE_GRAMMAR_GRAMMAR_H
 #define HIVE_GRAMMAR_GRAMMAR_H
 

@@ -42,7 +42,12 @@ struct hive_grammar {
     hg_class *classes;
     uint32_t n_classes;
     char **rule_names;
+    /* The per-grammar token-mask cache (mask_cache.c): made on the first
+     * mask, thread safe; the rest of the grammar never changes. */
+    struct hm_row_cache *_Atomic mask_cache;
 };
+
+void hm_row_cache_free(struct hm_row_cache *c); /* mask_cache.c */
 
 static inline int hg_class_has(const hg_class *c, uint8_t b) { return (int)((c->bits[b >> 6] >> (b & 63)) & 1); }
 

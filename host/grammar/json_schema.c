@@ -261,6 +261,10 @@ static cJSON *merge(sc *c, const cJSON *a, const cJSON *b, const char *path, int
         sc_error(c, HIVE_E_INVALID, "JSON Schema: allOf nested too deeply at %s", path);
         return NULL;
     }
+    if ((!cJSON_IsObject(a) && !cJSON_IsTrue(a)) || (!cJSON_IsObject(b) && !cJSON_IsTrue(b))) {
+        sc_error(c, HIVE_E_INVALID, "JSON Schema: a schema at %s is neither an object nor a boolean", path);
+        return NULL;
+    }
     cJSON *out = as_object_schema(a);
     if (!out || cJSON_IsTrue(b)) return out;
     if (cJSON_GetObjectItemCaseSensitive(a, "$ref") || cJSON_GetObjectItemCaseSensitive(b, "$ref")) {
@@ -463,6 +467,10 @@ int sc_schema(sc *c, const cJSON *s, const char *path) {
             goto out;
         }
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(s, comb);
+        if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list)) { /* before merging its items as schemas */
+            sc_error(c, HIVE_E_INVALID, "JSON Schema: '%s' at %s must be a non-empty array", comb, path);
+            goto out;
+        }
         /* siblings apply to every branch: distribute them (exact for anyOf / disjoint oneOf) */
         cJSON *siblings = cJSON_Duplicate(s, 1);
         cJSON_DeleteItemFromObjectCaseSensitive(siblings, comb);

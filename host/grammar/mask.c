@@ -3,6 +3,7 @@
  * (cached transitions); a dead state skips the whole subtree. Masks are
  * cached per state. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,9 +185,11 @@ static hive_status build_trie(hive_grammar_vocab *v) {
 hive_status hive_grammar_vocab_new(uint32_t n_vocab, const char *const *tokens, const uint32_t *lens,
                                    const int32_t *end_ids, size_t n_end, hive_grammar_vocab **out, hive_error **err) {
     *out = NULL;
+    static _Atomic uint64_t next_uid;
     hive_grammar_vocab *v = calloc(1, sizeof *v);
     if (!v) return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     v->n_vocab = n_vocab;
+    v->uid = atomic_fetch_add(&next_uid, 1) + 1;
     v->tok_off = malloc(((size_t)n_vocab + 1) * sizeof *v->tok_off);
     v->tok_len = malloc(((size_t)n_vocab + 1) * sizeof *v->tok_len);
     v->end_ids = malloc((n_end + 1) * sizeof *v->end_ids);
@@ -375,6 +378,7 @@ static uint32_t any_char_body(hive_grammar_matcher *m, uint32_t set) {
 #define FAMILY_MAX 16
 #define FAMILY_MIN_BYTES 64 /* ASCII bytes the state must allow to try */
 #define FAMILY_UTF8_MAX 4   /* members, for the UTF-8 check (family_utf8) */
+#define UNIFORM_MIN_BYTES 16 /* a walk's state with fewer first bytes is no string: no uniform step at its start */
 
 typedef struct hm_family {
     uint64_t u[2];  /* U (ASCII only) */
@@ -383,7 +387,7 @@ typedef struct hm_family {
     uint32_t utf8;  /* every multi-byte character leads each member into the family: 0 unknown, 1 yes, 2 no */
 } hm_family;
 
-static int popcount2(const uint64_t u[2]) { return __builtin_popcountll(u[0]) + __builtin_popcountll(u[1]); }
+static int popcount2(const uint64_t u[2]) { return (int)(hm_popcount64(u[0]) + hm_popcount64(u[1])); }
 
 /* A fresh stamp: no set carries it yet. */
 static uint32_t next_family_stamp(hive_grammar_matcher *m) {
@@ -394,15 +398,12 @@ static uint32_t next_family_stamp(hive_grammar_matcher *m) {
     return m->family_stamp;
 }
 
-/* The family of `set` in f (f->n = 0: none). 0, or HM_ERROR at a limit. */
-static uint32_t family_of(hive_grammar_matcher *m, uint32_t set, hm_family *f) {
+/* The family of `set` in f (f->n = 0: none); first: the ASCII bytes it
+ * steps by. 0, or HM_ERROR at a limit. */
+static uint32_t family_of(hive_grammar_matcher *m, uint32_t set, const uint64_t first[2], hm_family *f) {
     uint32_t stamp = next_family_stamp(m);
-    f->n = 0, f->utf8 = 0, f->u[0] = f->u[1] = 0;
-    for (int b = 0; b < 128; b++) {
-        uint32_t g = hm_step(m, set, (uint8_t)b);
-        if (g == HM_ERROR) return HM_ERROR;
-        if (g != HM_DEAD) f->u[b >> 6] |= 1ull << (b & 63);
-    }
+    f->n = 0, f->utf8 = 0;
+    f->u[0] = first[0], f->u[1] = first[1]; /* the ASCII bytes `set` steps by (its stacks' classes) */
     if (popcount2(f->u) < FAMILY_MIN_BYTES) return 0;
     /* breadth first from `set` over U's bytes; a member with a byte of U
      * dead (a string's end, an escape) is taken out by removing the byte
@@ -472,7 +473,7 @@ static void set_range(uint64_t *bits, uint32_t a, uint32_t b) {
 /* The mask by token id from one by trie position (tb, n_tok bits, n of
  * them set): when most tokens are allowed, start from every trie token and
  * clear the few that are not, else set the few that are. */
-static void trie_bits_to_mask(const hive_grammar_vocab *v, const uint64_t *tb, uint32_t n, uint32_t *allowed) {
+void hm_trie_bits_to_mask(const hive_grammar_vocab *v, const uint64_t *tb, uint32_t n, uint32_t *allowed) {
     uint32_t nw = (v->n_tok + 63) / 64;
     int most = n > v->n_tok / 2;
     if (most) memcpy(allowed, v->in_trie, words(v) * sizeof *allowed);
@@ -488,33 +489,41 @@ static void trie_bits_to_mask(const hive_grammar_vocab *v, const uint64_t *tb, u
     }
 }
 
-size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
+int hm_trie_walk(hive_grammar_matcher *m, uint32_t cur, uint32_t i0, uint32_t i1, uint64_t *tb,
+                 const hg_class *follow, uint32_t *n_out) {
     const hive_grammar_vocab *v = m->v;
-    if (!v) {
-        hive_fail(err, HIVE_E_INVALID, "the matcher has no vocabulary");
-        return 0;
-    }
-    uint32_t cur = hm_current(m);
+    uint32_t *st = m->trie_state, n_allowed = 0, lo = UINT32_MAX, hi = 0; /* trie positions written (preorder: ascending) */
+    uint8_t *ctx = m->trie_ctx;
+    const uint32_t d0 = i0 < i1 ? v->depth[i0] : 1; /* the walk's first level */
+    st[d0 - 1] = cur;
+    if (follow) ctx[d0 - 1] = 0;
+    /* the first bytes allowed: the stacks' terminals' classes (a first
+     * visit then skips the trie root's dead children without stepping) */
+    hg_class first = {{0, 0, 0, 0}};
     const hm_set *cs = &m->sets[cur];
-    if (cs->mask) {
-        memcpy(allowed, cs->mask, words(v) * sizeof *allowed);
-        return cs->n_allowed;
+    for (uint32_t k = 0; k < cs->len; k++) {
+        uint32_t id = m->pool[cs->off + k];
+        if (!id) continue;
+        const hg_class *c = &m->g->classes[m->g->elems[m->nodes[id].pos].val];
+        for (int w = 0; w < 4; w++) first.bits[w] |= c->bits[w];
     }
-    uint64_t *tb = m->trie_bits;
-    memset(tb, 0, ((size_t)v->n_tok / 64 + 1) * sizeof *tb);
-    hm_begin_call(m);
-    uint32_t *st = m->trie_state, n_allowed = 0;
-    st[0] = cur;
-    if (uniform_step(m, cur) == HM_ERROR) goto limit; /* so a bounded string's first position chains */
+    /* so a bounded string's first position chains (few bytes: no string) */
+    if (popcount2(first.bits) >= UNIFORM_MIN_BYTES && uniform_step(m, cur) == HM_ERROR) return -1;
     hm_family fam;
-    if (family_of(m, cur, &fam) == HM_ERROR) goto limit;
+    if (family_of(m, cur, first.bits, &fam) == HM_ERROR) return -1;
     const uint32_t stamp = m->family_stamp;
-    for (uint32_t i = 0; i < v->n_nodes;) {
+    for (uint32_t i = i0; i < i1;) {
         uint32_t d = v->depth[i];
         const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
         uint32_t t = next ? next[v->byte[i]] : HM_UNKNOWN;
-        if (t == HM_UNKNOWN) t = hm_step(m, st[d - 1], v->byte[i]);
-        if (t == HM_ERROR) goto limit;
+        if (t == HM_UNKNOWN) t = d == d0 && !hg_class_has(&first, v->byte[i]) ? HM_DEAD : hm_step(m, st[d - 1], v->byte[i]);
+        if (t == HM_ERROR) return -1;
+        if (follow) { /* a path that left the rule (an accepting set) continues with a byte that may follow it */
+            const hm_set *ps = &m->sets[st[d - 1]];
+            uint8_t c = ctx[d - 1] || (ps->len && !m->pool[ps->off] && hg_class_has(follow, v->byte[i]));
+            if (t == HM_DEAD && c && hm_unc_root(m, i)) return -1;
+            ctx[d] = c;
+        }
         if (t == HM_DEAD) {
             i = v->subtree_end[i];
             continue;
@@ -535,7 +544,7 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
                       ((u8 & HM_UTF8_LEAD) && m->sets[st[d - 1]].family_stamp == stamp)) &&
                      (fam.utf8 || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
                 uint32_t r = family_utf8(m, &fam);
-                if (r == HM_ERROR) goto limit;
+                if (r == HM_ERROR) return -1;
                 whole = r == 1;
             }
         }
@@ -546,10 +555,10 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
             uint32_t p = st[d - 1];
             if (m->sets[p].utf8_known || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES) {
                 uint32_t to = utf8_target(m, p);
-                if (to == HM_ERROR) goto limit;
+                if (to == HM_ERROR) return -1;
                 if (to != HM_DEAD) {
                     uint32_t body = any_char_body(m, to);
-                    if (body == HM_ERROR) goto limit;
+                    if (body == HM_ERROR) return -1;
                     whole = body && !(below[0] & ~m->sets[to].uni[0]) && !(below[1] & ~m->sets[to].uni[1]);
                 }
             }
@@ -561,7 +570,7 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
         if (!whole && (t == st[d - 1] || chained || body) && (below[0] | below[1] | (u8 & HM_UTF8_HIGH))) {
             /* a string body or a bounded string's next position: if every
              * token below stays on the chain, the subtree is allowed whole */
-            if (uniform_step(m, t) == HM_ERROR) goto limit;
+            if (uniform_step(m, t) == HM_ERROR) return -1;
             uint32_t run = uniform_run(m, t, v->max_depth);
             const hm_set *ts = &m->sets[t];
             if (!(below[0] & ~ts->uni[0]) && !(below[1] & ~ts->uni[1])) {
@@ -571,7 +580,7 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
                 else if (ts->uni_next == t && (u8 & HM_UTF8_BOUNDARY) && !(u8 & HM_UTF8_INVALID) &&
                          (ts->utf8_known || v->subtree_end[i] - i >= UTF8_SKIP_MIN_NODES)) {
                     uint32_t r = utf8_target(m, t);
-                    if (r == HM_ERROR) goto limit;
+                    if (r == HM_ERROR) return -1;
                     whole = r == t;
                 }
             }
@@ -580,17 +589,52 @@ size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed
             uint32_t end = v->subtree_end[i];
             uint32_t k1 = end < v->n_nodes ? v->tok_first[end] : v->n_tok;
             set_range(tb, v->tok_first[i], k1);
+            if (k1 > v->tok_first[i]) lo = lo < v->tok_first[i] ? lo : v->tok_first[i], hi = k1;
             n_allowed += k1 - v->tok_first[i]; /* ranges never overlap: each node is visited or skipped once */
             i = end;
             continue;
         }
-        if (v->tok_count[i]) set_range(tb, v->tok_first[i], v->tok_first[i] + v->tok_count[i]);
+        if (v->tok_count[i]) {
+            set_range(tb, v->tok_first[i], v->tok_first[i] + v->tok_count[i]);
+            lo = lo < v->tok_first[i] ? lo : v->tok_first[i], hi = v->tok_first[i] + v->tok_count[i];
+        }
         n_allowed += v->tok_count[i];
         i++;
     }
-    trie_bits_to_mask(v, tb, n_allowed, allowed);
-    if (hm_set_accepting(m, cur))
-        for (size_t k = 0; k < v->n_end; k++) set_bit(allowed, (uint32_t)v->end_ids[k]), n_allowed++;
+    *n_out = n_allowed;
+    m->walk_lo = lo < hi ? lo : 0, m->walk_hi = hi;
+    return 0;
+}
+
+size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err) {
+    const hive_grammar_vocab *v = m->v;
+    if (!v) {
+        hive_fail(err, HIVE_E_INVALID, "the matcher has no vocabulary");
+        return 0;
+    }
+    uint32_t cur = hm_current(m);
+    const hm_set *cs = &m->sets[cur];
+    if (cs->mask) {
+        memcpy(allowed, cs->mask, words(v) * sizeof *allowed);
+        return cs->n_allowed;
+    }
+    hm_begin_call(m);
+    uint32_t n_allowed = 0;
+    if (hm_mask_shared(m, cur, allowed, &n_allowed)) { /* another matcher of the grammar met this set */
+        cache_mask(m, cur, allowed, n_allowed);
+        return n_allowed;
+    }
+    int r = hm_mask_from_rows(m, cur, allowed, &n_allowed);
+    if (r < 0) goto limit;
+    if (!r) {
+        uint64_t *tb = m->trie_bits;
+        memset(tb, 0, ((size_t)v->n_tok / 64 + 1) * sizeof *tb);
+        if (hm_trie_walk(m, cur, 0, v->n_nodes, tb, NULL, &n_allowed)) goto limit;
+        hm_trie_bits_to_mask(v, tb, n_allowed, allowed);
+        if (hm_set_accepting(m, cur))
+            for (size_t k = 0; k < v->n_end; k++) set_bit(allowed, (uint32_t)v->end_ids[k]), n_allowed++;
+    }
+    hm_mask_share(m, allowed, n_allowed);
     cache_mask(m, cur, allowed, n_allowed);
     return n_allowed;
 limit: /* a parse limit (matcher_impl.h) was hit: the message says which */

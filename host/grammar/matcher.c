@@ -97,7 +97,7 @@ static uint32_t intern_node(hive_grammar_matcher *m, uint32_t pos, uint32_t pare
         m->nodes = n;
         m->cap_nodes = cap;
     }
-    m->nodes[m->n_nodes] = (hm_node){pos, parent};
+    m->nodes[m->n_nodes] = (hm_node){pos, parent, mix64(m->nodes[parent].h * 0x9e3779b97f4a7c15ULL + pos)};
     if (map_put(&m->node_map, key, m->n_nodes)) return limit(m, "nodes (out of memory)", m->n_nodes), HM_ERROR;
     return m->n_nodes++;
 }
@@ -307,6 +307,12 @@ uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
     return r;
 }
 
+uint32_t hm_stack_set(hive_grammar_matcher *m, uint32_t pos, uint32_t frame_pos) {
+    uint32_t frame = frame_pos == UINT32_MAX ? 0 : intern_node(m, frame_pos, 0);
+    uint32_t id = frame == HM_ERROR ? HM_ERROR : intern_node(m, pos, frame);
+    return id == HM_ERROR ? HM_ERROR : intern_set(m, &id, 1);
+}
+
 /* ---- public ---- */
 
 void hive_grammar_matcher_free(hive_grammar_matcher *m) {
@@ -325,6 +331,10 @@ void hive_grammar_matcher_free(hive_grammar_matcher *m) {
     free(m->trie_bits);
     free(m->seen_keys);
     free(m->hist);
+    hive_grammar_matcher_free(m->rows_m);
+    free(m->trie_ctx);
+    free(m->unc_buf);
+    free(m->key_buf);
     free(m);
 }
 
@@ -357,7 +367,7 @@ hive_grammar_matcher *hive_grammar_matcher_new(const hive_grammar *g, const hive
         map_init(&m->node_map, 4096) || map_init(&m->set_map, 1024) || map_init(&m->trans, 4096) ||
         map_init(&m->seen, 1024))
         goto oom;
-    m->nodes[0] = (hm_node){0, 0};
+    m->nodes[0] = (hm_node){0, 0, 0x51ed270b1f5e4d3bULL};
     m->n_nodes = 1;
     hm_begin_call(m);
     begin_step(m);

@@ -28,6 +28,7 @@
 
 typedef struct hm_node {
     uint32_t pos, parent; /* node 0: the empty stack (the root rule completed) */
+    uint64_t h;           /* hash of the stack's positions, the same in every matcher (mask_cache.c) */
 } hm_node;
 
 typedef struct hm_set {
@@ -67,6 +68,7 @@ typedef struct hm_map {
 
 struct hive_grammar_vocab {
     uint32_t n_vocab;
+    uint64_t uid; /* unique per vocabulary made: what a grammar's mask cache was built for */
     /* trie in preorder: node i has byte, depth (1 = child of the root), the
      * index one past its subtree, and the tokens whose bytes end there */
     uint32_t n_nodes, max_depth;
@@ -119,12 +121,61 @@ struct hive_grammar_matcher {
     uint32_t n_hist, cap_hist;
     uint32_t work_left; /* closure steps left in this call (HM_MAX_WORK at each public call) */
     uint32_t family_stamp; /* bumped per mask walk (mask.c family_of) */
+    /* the grammar's mask cache (mask_cache.c): this matcher's scratch
+     * matcher for the cache's rows, and room to merge uncertain tokens */
+    struct hive_grammar_matcher *rows_m;
+    uint8_t *trie_ctx;  /* per trie depth: a path that left the row's rule may still be alive (rows_m only) */
+    uint32_t *unc_buf;  /* a row walk's uncertain subtrees (trie nodes, ascending), or the merged ones of a mask */
+    uint32_t n_unc, cap_unc, unc_tokens;
+    uint32_t walk_lo, walk_hi; /* the trie positions the last hm_trie_walk wrote: [lo, hi) */
+    uint32_t *key_buf;   /* the current set's stacks spelled out, its key in the grammar's cache */
+    uint32_t key_n;      /* words in key_buf; 0: the set has no key (too big) */
+    uint64_t key_hash;
+    uint32_t rows_off;   /* tests: never use the cache (the uncached computation) */
+    uint32_t row_masks;  /* masks the cache served (tests) */
     char limit_msg[160];
 };
 
 /* The set reached from `set` by `byte`: a set id, HM_DEAD or HM_ERROR. */
 uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte);
 int hm_set_accepting(const hive_grammar_matcher *m, uint32_t set);
+/* The set of one stack for the mask cache's rows: the terminal at `pos`
+ * over a frame at frame_pos (UINT32_MAX: none) over the empty stack, so
+ * leaving the frame's rule reads as accepting; or HM_ERROR. */
+uint32_t hm_stack_set(hive_grammar_matcher *m, uint32_t pos, uint32_t frame_pos);
+/* The trie walk of a mask over trie nodes [i0, i1) (the whole trie, or one
+ * subtree whose parent's state is `set`) into tb (by trie position, cleared
+ * by the caller); *n_allowed counts them. With follow (row walks of the
+ * mask cache), a subtree whose path left the row's rule (an accepting set
+ * on the way) with a next byte in `follow`, then died, is recorded with
+ * hm_unc_root instead of dropped. 0, or -1 at a limit (m->limit_msg). */
+int hm_trie_walk(hive_grammar_matcher *m, uint32_t set, uint32_t i0, uint32_t i1, uint64_t *tb,
+                 const hg_class *follow, uint32_t *n_allowed);
+/* Records trie node i's subtree as uncertain (mask_cache.c); -1 without memory. */
+int hm_unc_root(hive_grammar_matcher *m, uint32_t i);
+/* The mask of `set` from the grammar's cache: 1 done (allowed, *n_allowed),
+ * 0 the cache cannot serve it (walk the trie), -1 at a limit. */
+int hm_mask_from_rows(hive_grammar_matcher *m, uint32_t set, uint32_t *allowed, uint32_t *n_allowed);
+/* The grammar's cache of whole masks, by the set's stacks' contents (equal
+ * in every matcher): 1 found (allowed, *n_allowed), 0 not; then
+ * hm_mask_share stores the mask computed for that same set. */
+int hm_mask_shared(hive_grammar_matcher *m, uint32_t set, uint32_t *allowed, uint32_t *n_allowed);
+void hm_mask_share(hive_grammar_matcher *m, const uint32_t *allowed, uint32_t n_allowed);
+/* Bytes a grammar's mask cache holds (0 before the first mask), of them
+ * *fixed for its tables, and the budget a cache made from now on gets
+ * (tests lower it; HM_ROW_CACHE_BYTES). */
+size_t hm_row_cache_bytes(const hive_grammar *g, size_t *fixed);
+extern size_t hm_row_cache_budget;
+void hm_trie_bits_to_mask(const hive_grammar_vocab *v, const uint64_t *tb, uint32_t n, uint32_t *allowed);
+
+/* Bits set in x (builds without -mpopcnt call a slow library routine). */
+static inline uint32_t hm_popcount64(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
+
 static inline uint32_t hm_current(const hive_grammar_matcher *m) { return m->hist[m->n_hist - 1]; }
 static inline void hm_begin_call(hive_grammar_matcher *m) { m->work_left = HM_MAX_WORK; }
 

@@ -145,6 +145,7 @@ hive_status model_blazr_params(const void *cfg_json, hive_hparams *hp, model_pri
                              "mamba2_head_dim (%u x %u)",
                              expand, hp->hidden, hp->ssm_heads, hp->ssm_head_dim);
         if (!chunk) return hive_fail(err, HIVE_E_INVALID, "blazr config.json: mamba2_chunk_size must be > 0");
+        hp->ssm_chunk = chunk;
         /* oxidizr's mixer: dt clamped to [0.001, 0.1], LayerNorm and gated norm eps 1e-6, one norm group */
         hp->ssm_dt_min = 0.001f, hp->ssm_dt_max = 0.1f;
         hp->ssm_ln_eps = 1e-6f, hp->ssm_norm_eps = 1e-6f, hp->ssm_norm_groups = 1;

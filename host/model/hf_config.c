@@ -232,6 +232,7 @@ static hive_status mamba2_params(const cJSON *cfg, hive_hparams *hp, hive_error 
         (st = cfg_u32(cfg, "num_heads", &hp->ssm_heads, 1, err)) ||
         (st = cfg_u32(cfg, "head_dim", &hp->ssm_head_dim, 1, err)) ||
         (st = cfg_u32(cfg, "n_groups", &hp->ssm_groups, 0, err)) ||
+        (st = cfg_u32(cfg, "chunk_size", &hp->ssm_chunk, 0, err)) ||
         (st = cfg_u32(cfg, "conv_kernel", &hp->ssm_conv, 0, err)) || (st = cfg_f32(cfg, "expand", &expand, err)) ||
         (st = cfg_f32(cfg, "layer_norm_epsilon", &hp->rms_eps, err)))
         return st;
@@ -335,6 +336,7 @@ static hive_status granite_params(const cJSON *cfg, hive_hparams *hp, hive_error
         (st = cfg_u32(cfg, "mamba_d_head", &hp->ssm_head_dim, 1, err)) ||
         (st = cfg_u32(cfg, "mamba_d_state", &hp->ssm_state, 1, err)) ||
         (st = cfg_u32(cfg, "mamba_n_groups", &hp->ssm_groups, 0, err)) ||
+        (st = cfg_u32(cfg, "mamba_chunk_size", &hp->ssm_chunk, 0, err)) ||
         (st = cfg_u32(cfg, "mamba_d_conv", &hp->ssm_conv, 0, err)) || (st = cfg_f32(cfg, "mamba_expand", &expand, err)) ||
         (st = cfg_f32(cfg, "embedding_multiplier", &hp->embed_mult, err)) ||
         (st = cfg_f32(cfg, "residual_multiplier", &hp->residual_mult, err)) ||

@@ -76,6 +76,7 @@ typedef struct hive_hparams {
     uint32_t ssm_heads, ssm_head_dim, ssm_groups, ssm_state, ssm_conv;
     uint32_t ssm_inner;         /* heads * head_dim (config: expand * hidden) */
     float ssm_dt_min, ssm_dt_max; /* time_step_limit */
+    uint32_t ssm_chunk;         /* the SSD chunk the model was trained with (a backend hint); 0: not given */
     int ssm_a_stored;           /* the file holds A = -exp(A_log) (llama.cpp's GGUF), not A_log */
     uint32_t n_attn_layers;     /* layers with attention (the KV cache's users) */
     /* Multi-head latent attention (deepseek_v2), mla_kv_rank 0: none. The KV

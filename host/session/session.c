@@ -140,6 +140,14 @@ int hive_session_engine_opts(const hive_config *cfg, const hive_session_opts *o,
         return 2;
     }
     eo.kv_v_dtype = (int32_t)kv_v;
+    eo.kv_tail = (uint32_t)hive_config_int(cfg, "model.kv_tail");
+    if (eo.kv_tail && ((eo.kv_dtype != HIVE_DTYPE_Q8_0 && eo.kv_dtype != HIVE_DTYPE_Q4_0) ||
+                       (kv_v != HIVE_DTYPE_Q8_0 && kv_v != HIVE_DTYPE_Q4_0))) {
+        fprintf(stderr, "hive-host: --kv-tail %u keeps the last tokens f16 and stores older ones as --kv-dtype, which "
+                        "must then be q8_0 or q4_0 (for K and V), not %s\n",
+                eo.kv_tail, hive_config_str(cfg, "model.kv_dtype"));
+        return 2;
+    }
     int32_t wd;
     int rc = hive_session_weights_dtype("--weights", hive_config_str(cfg, "model.weights"), &wd);
     if (rc) return rc;
@@ -179,6 +187,11 @@ int hive_session_open(hive_config *cfg, const hive_session_opts *o, hive_session
     if ((uint32_t)eo.kv_v_dtype != eo.kv_dtype && s->sel.plugin->agreed_minor < 6) { /* it would not see V's type */
         fprintf(stderr, "hive-host: --kv-dtype %s: backend %s speaks ABI 1.%u; K and V of different types need 1.6\n",
                 hive_config_str(cfg, "model.kv_dtype"), s->sel.plugin->name, s->sel.plugin->agreed_minor);
+        return 2;
+    }
+    if (eo.kv_tail && s->sel.plugin->agreed_minor < 9) { /* it would not see the store tier */
+        fprintf(stderr, "hive-host: --kv-tail %u: backend %s speaks ABI 1.%u; a two-tier KV cache needs 1.9\n",
+                eo.kv_tail, s->sel.plugin->name, s->sel.plugin->agreed_minor);
         return 2;
     }
     if (hive_engine_new(s->model, &s->sel.plugin->backend, s->sel.device, &eo, &s->eng, &err) != HIVE_OK)

@@ -277,6 +277,7 @@ static const hive_backend_api k_table = {
     api_op_add_rows_scaled,
     api_op_ssm_conv, api_op_ssm_scan,
     api_op_layernorm,
+    nullptr, /* 1.9 op_kv_migrate: no two-tier KV here (kv_alloc refuses store pages) */
 };
 
 hive_status gpu_backend_init(const hive_host_api *host, const gpu_vendor_ops *vendor, const void **api,

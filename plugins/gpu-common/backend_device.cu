@@ -262,6 +262,9 @@ hive_kv_cache *gpu_impl_kv_alloc(hive_device *d, const hive_kv_desc *in) {
     if (desc->has_v_dtype && desc->v_dtype != desc->dtype) /* ABI 1.6: K and V apart */
         gpu_throw(HIVE_E_UNSUPPORTED, "kv cache: K dtype %u with V dtype %u (one type, f16 or f32, for both)",
                   desc->dtype, desc->v_dtype);
+    if (desc->n_store_blocks) /* ABI 1.9: two-tier KV (--kv-tail) is the CPU plugin's (no op_kv_migrate here) */
+        gpu_throw(HIVE_E_UNSUPPORTED, "kv cache: %u store pages asked (--kv-tail): not supported on this backend",
+                  desc->n_store_blocks);
     if (!desc->n_layers || !desc->n_blocks || !desc->block_size || !desc->n_kv_heads || !desc->head_dim)
         gpu_throw(HIVE_E_INVALID, "kv cache: zero dimension");
     if (desc->head_dim > GPU_MAX_HEAD_DIM)

@@ -53,7 +53,8 @@ gguf, pinned; 5.7 GiB, and llama.cpp compiled from the sdist: 26 min the first t
 machine).
 Run with any python3: when the peers (or gguf, for the qwen2 vocabulary) are not importable the script
 runs that venv script and re-runs itself with the venv's python. `--engines hive --vocab smollm2`
-needs nothing but python3.
+needs nothing but python3, and neither does `--engines hive --vocab qwen2` once the tiny Qwen2 model
+is in $HIVE_CACHE/grammar-bench (gguf is only needed to make it).
 
 Exit: 0 ran (the table printed; rejections are results, not failures), 2 usage or setup error.
 
@@ -534,7 +535,11 @@ def main():
     if "hive" in engines and not os.access(a.host, os.X_OK):
         ap.error(f"{a.host} is not an executable hive-host")
     peers = [e for e in engines if e != "hive"]
-    if (peers or "qwen2" in vocabs) and not have_peers():
+    # Hive alone needs gguf (from the venv) only to make the Qwen2 model the first time
+    tiny = os.path.join(CACHE, "grammar-bench", "qwen2-vocab-tiny.gguf")
+    qwen2_made = os.path.exists(tiny) and os.path.exists(tiny + ".src-sha256") and \
+        open(tiny + ".src-sha256").read().strip() == QWEN2_VOCAB_SHA256
+    if (peers or ("qwen2" in vocabs and not qwen2_made)) and not have_peers():
         if os.environ.get("HIVE_GRAMMAR_BENCH_IN_VENV"):
             die("the peers are not importable even in the venv")
         py = subprocess.run([os.path.join(ROOT, "scripts", "grammar-peers-venv.sh")], stdout=subprocess.PIPE,

@@ -111,7 +111,7 @@ def main():
             json.dump(adapter_cfg, f, indent=2)
             f.write("\n")
         manifest = {
-            "name": f"bench-lora-{e}", "version": "1.0.0", "schema_version": "2.0",
+            "name": f"lora-{e}", "version": "1.0.0", "schema_version": "2.0",
             "description": f"benchmark expert {e}: random LoRA r={a.r} on all linear modules of {base_name}",
             "base_models": [{
                 "name": base_name,

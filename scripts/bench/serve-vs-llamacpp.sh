@@ -4,7 +4,7 @@
 # 128 new tokens each (ignore_eos), greedy, same GGUF, same threads.
 #   case a: no experts;
 #   case b: 8 distinct random LoRA experts (make-lora-experts.py, r=16 on every linear) spread
-#           over the requests. Hive names them per request ("model": "bench-lora-<k>") and batches
+#           over the requests. Hive names them per request ("model": "lora-<k>": an --expert-dir entry is named by its directory) and batches
 #           them together; llama-server loads the same LoRAs converted with its sdist's
 #           convert_lora_to_gguf.py and each request selects one through the "lora" field.
 # Reports generated tok/s, TTFT p50/p99, inter-token latency p50/p99 and Hive / llama-server.
@@ -13,7 +13,7 @@
 # Usage: scripts/bench/serve-vs-llamacpp.sh [--model GGUF] [--threads T] [--clients "1 8 32"]
 #            [-n 128] [--no-lora] [--json FILE] [-- HIVE_HOST]
 # Env: LLAMA_SERVER (else built by build-llamacpp.sh into ${XDG_CACHE_HOME:-~/.cache}/hive/peer),
-#      HIVE_PEER_DIR (that folder). Case b needs torch in the peer venv for convert_lora_to_gguf.py;
+#      HIVE_PEER_DIR (that folder). Case b needs torch and transformers in the peer venv for convert_lora_to_gguf.py;
 #      it is installed there once (CPU wheel) and case b is skipped, saying why, when that fails.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -76,11 +76,12 @@ EOF
     "$PEER/venv/bin/python" -c "import numpy" 2>/dev/null || "$PEER/venv/bin/pip" install -q numpy
     EXPERTS=$WORK/experts
     "$PEER/venv/bin/python" "$HERE/make-lora-experts.py" "$BASE_DIR" "$EXPERTS" --n 8 --r 16 --dtype f32 >&2
-    if ! "$PEER/venv/bin/python" -c "import torch, safetensors, sentencepiece" 2>/dev/null; then
-        echo "serve-vs-llamacpp: installing torch (CPU), safetensors, sentencepiece into $PEER/venv for the converter" >&2
+    if ! "$PEER/venv/bin/python" -c "import torch, safetensors, sentencepiece, transformers" 2>/dev/null; then
+        echo "serve-vs-llamacpp: installing torch (CPU), safetensors, sentencepiece, transformers into $PEER/venv for the converter" >&2
         "$PEER/venv/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch >&2 ||
             "$PEER/venv/bin/pip" install -q torch >&2 || true
-        "$PEER/venv/bin/pip" install -q safetensors sentencepiece "$PEER/llama.cpp/gguf-py" >&2 || true
+        # the converter imports transformers (AutoConfig) at start-up
+        "$PEER/venv/bin/pip" install -q safetensors sentencepiece transformers "$PEER/llama.cpp/gguf-py" >&2 || true
     fi
     for k in $(seq 0 7); do
         out=$WORK/lora-$k.gguf

@@ -6,7 +6,7 @@ seeded mix) and exactly --new tokens (ignore_eos, understood by Hive and llama-s
 Usage: serve_loadgen.py --url http://127.0.0.1:PORT --clients N [--new 128] [--requests R]
                         [--model ID] [--experts-field hive|llama --n-experts 8] [--seed S]
 Each of the N client threads sends R requests (default 1) one after another. With
---n-experts K, request i uses expert i % K: Hive gets "model": "bench-lora-<k>" (serve's
+--n-experts K, request i uses expert i % K: Hive gets "model": "lora-<k>", the directory name (serve's
 catalog names), llama-server gets "lora": [{"id": k, "scale": 1.0}].
 Prints one JSON line: generated tok/s (all tokens / wall time), TTFT p50/p99 and inter-token
 latency p50/p99 in ms, request count and errors. stdlib only.
@@ -53,7 +53,7 @@ def main():
         if a.n_experts:
             k = i % a.n_experts
             if a.experts_field == "hive":
-                body["model"] = "bench-lora-%d" % k
+                body["model"] = "lora-%d" % k
             else:
                 body["lora"] = [{"id": j, "scale": 1.0 if j == k else 0.0} for j in range(a.n_experts)]
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)

@@ -368,6 +368,32 @@ static void test_kv_dtypes(void **s) {
     EXPECTF(1, "an f32 cache is f32 for both K and V", "--cpu --kv-dtype f16,f32 bench --model %s -p 4 -n 2", m);
 }
 
+/* --kv-tail N: info's two tiers are what the engine allocates (f16 tail
+ * pages: ceil(N / 16) + 1 + ceil(batch / 16) per sequence; q8_0 store pages:
+ * the context), bench reports pages migrated, and the flag is refused with a
+ * store type other than q8_0 / q4_0. */
+static void test_kv_tail(void **s) {
+    (void)s;
+    const char *m = real_model();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    EXPECTF(0, "\"kv_tail_bytes\"", "--ctx 4096 --batch 64 --kv-dtype q8_0 --kv-tail 32 info --json --model %s", m);
+    double kv = json_number("kv_bytes"), tail = json_number("kv_tail_bytes"), store = json_number("kv_store_bytes");
+    double want_tail = 30.0 * 7 * 16 * 3 * (128 + 128), want_store = 30.0 * 4096 * 3 * (68 + 68);
+    if (tail != want_tail || store != want_store || kv != tail + store)
+        fail_msg("info: tail %.0f B (want %.0f), store %.0f B (want %.0f), KV %.0f", tail, want_tail, store, want_store, kv);
+    EXPECTF(0, "\"kv_migrations\"", "--cpu --ctx 4096 --batch 64 --kv-dtype q8_0 --kv-tail 32 bench --model %s -p 80 -n 4 -b 1 --json",
+            m);
+    if (json_number("kv_bytes") != kv || json_number("kv_migrations") < 3)
+        fail_msg("bench: KV %.0f B (info: %.0f), %.0f pages migrated (want >= 3)", json_number("kv_bytes"), kv,
+                 json_number("kv_migrations"));
+    EXPECTF(0, "f16 tail 32: 2.5 MiB + q4_0 store: 25.3 MiB", "--ctx 4096 --batch 64 --kv-dtype q4_0 --kv-tail 32 info --model %s", m);
+    EXPECTF(2, "must then be q8_0 or q4_0", "--cpu --kv-tail 32 bench --model %s -p 4 -n 2", m);
+    EXPECTF(2, "must then be q8_0 or q4_0", "--cpu --kv-dtype q8_0,bf16 --kv-tail 32 bench --model %s -p 4 -n 2", m);
+}
+
 /* Mamba2 through the CLI: info describes the mixers and the per-sequence
  * state instead of a KV cache; generate and a two-turn chat run; speculative
  * decoding is refused with the reason (it rolls back, a state cannot). */
@@ -468,6 +494,7 @@ int main(void) {
         cmocka_unit_test(test_mamba2_model),
         cmocka_unit_test(test_info_memory_is_allocated),
         cmocka_unit_test(test_kv_dtypes),
+        cmocka_unit_test(test_kv_tail),
         cmocka_unit_test(test_chat_survives_bad_turn),
         cmocka_unit_test(test_real_model),
     };

@@ -1,5 +1,6 @@
 /* `--expert auto`: generate and chat route the prompt to the shipped experts
- * (examples/experts); the real-model runs skip when SmolLM2 is absent. */
+ * (examples/experts) and to a plain PEFT directory by its name; the
+ * real-model runs skip when SmolLM2 is absent. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,10 +59,47 @@ static void test_auto_real_model(void **s) {
     unlink(turn);
 }
 
+/* The two style experts, routed when the prompt asks for the style, and a
+ * plain PEFT directory (the ia3 expert's adapter/ under a name that says what
+ * it does) through --expert auto and --expert DIR. */
+static void test_auto_style_and_peft_dir(void **s) {
+    (void)s;
+    const char *m = real_model();
+    if (!m) {
+        printf("skipped: SmolLM2 GGUF not found (run scripts/fetch-models.sh)\n");
+        skip();
+    }
+    char args[4096], dir[128], cmd[512];
+    char head[1200];
+    snprintf(head, sizeof head, "--cpu --threads 2 generate --model %s --verbose --chat --greedy --max-tokens 24", m);
+    snprintf(args, sizeof args, "%s --expert auto --expert-dir %s --prompt 'SHOUT it in caps: what is the capital of "
+             "Norway?'", head, EXPERTS);
+    EXPECT(0, args, "[route: ia3 (score 0.67) of 4 candidates");
+    assert_non_null(strstr(g_out, "THE CAPITAL OF"));
+    snprintf(args, sizeof args, "%s --expert auto --expert-dir %s --prompt 'Be friendly and polite: how many legs "
+             "does a frog have?'", head, EXPERTS);
+    EXPECT(0, args, "[route: soft-prompt (score 0.67) of 4 candidates");
+    assert_non_null(strstr(g_out, "Sure!"));
+
+    snprintf(dir, sizeof dir, "/tmp/hive-e2e-route-%d/shout-caps", (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/ia3/adapter/adapter_config.json %s/ia3/adapter/adapter_model.safetensors %s/",
+             dir, EXPERTS, EXPERTS, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "%s --expert auto --expert %s --prompt 'SHOUT it in caps: what is the capital of "
+             "Norway?'", head, dir);
+    EXPECT(0, args, "[route: shout-caps (score 0.67) of 1 candidate");
+    assert_non_null(strstr(g_out, "THE CAPITAL OF"));
+    snprintf(args, sizeof args, "%s --expert %s --prompt 'What is the capital of Norway?'", head, dir);
+    EXPECT(0, args, "THE CAPITAL OF");
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/hive-e2e-route-%d", (int)getpid());
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auto_usage),
         cmocka_unit_test(test_auto_real_model),
+        cmocka_unit_test(test_auto_style_and_peft_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,7 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.rope = golden_next.rope;
     o.max_seqs = golden_next.max_seqs ? golden_next.max_seqs : 8;
     if (golden_next.kv_block) o.kv_block = golden_next.kv_block;
+    o.kv_tail = golden_next.kv_tail;
     o.weights_dtype = weights_dtype;
     o.qk_hf_order = qk_hf_order;
     o.batched_lora = golden_next.batched_lora;
@@ -126,7 +127,7 @@ int golden_json_ints(const cJSON *arr, int32_t *out, size_t cap) {
     return n;
 }
 
-static char *read_text(const char *path) {
+char *golden_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -145,7 +146,7 @@ static char *read_text(const char *path) {
 int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out) {
     char path[1024];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    char *json = read_text(path);
+    char *json = golden_read_text(path);
     if (!json) {
         fprintf(stderr, "golden: cannot read %s\n", path);
         return -1;

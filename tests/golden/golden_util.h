@@ -25,6 +25,8 @@ cJSON *golden_load_json(const char *path); /* NULL + message on failure */
 const char *golden_model_path(void);
 /* Load a PEFT adapter directory with whichever plugin claims it (adapter
  * plugins come from the build tree). 0 on success. */
+/* The whole file as a NUL-terminated string (free it), or NULL. */
+char *golden_read_text(const char *path);
 int golden_load_adapter(golden_env *g, const char *dir, hive_adapter_ref *out);
 void golden_free_adapter(hive_adapter_ref *r);
 /* Run prompt (all positions) + the golden decode tokens on a fresh sequence
@@ -47,6 +49,7 @@ typedef struct golden_knobs {
     hive_rope_override rope; /* over the model's RoPE settings (zero: none) */
     uint32_t max_seqs; /* sequence slots; 0: 8 */
     uint32_t kv_block; /* tokens per KV page; 0: the engine's default (16) */
+    uint32_t kv_tail; /* --kv-tail: f16 tokens kept per sequence, older ones in kv_dtype; 0: off */
 } golden_knobs;
 extern golden_knobs golden_next;
 /* $HIVE_TEST_BACKEND (e.g. "cuda"): the goldens run on that backend instead of

@@ -14,7 +14,11 @@
  *   HIVE_KV_QUALITY_REF=T      the reference instead of f16 (e.g. f32)
  *   HIVE_KV_QUALITY_CHUNK=C    llama.cpp's perplexity layout: independent
  *                              chunks of C tokens, only each chunk's second
- *                              half scored (its KL-divergence figures). */
+ *                              half scored (its KL-divergence figures).
+ *   HIVE_KV_QUALITY_TAIL=N     q8_0 / q4_0 types run with --kv-tail N, in
+ *                              passes of 16 rows (pages migrate after each
+ *                              pass, so a pass of 256 would keep up to 256
+ *                              more rows f16 than decoding does). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,6 +62,12 @@ static float *run(const char *model, uint32_t k, uint32_t v, const int32_t *ids,
     golden_next.kv_dtype = k;
     golden_next.kv_v_dtype = v != k ? v : 0;
     golden_next.max_rows = 256;
+    const char *tail = getenv("HIVE_KV_QUALITY_TAIL");
+    int store = (k == HIVE_DTYPE_Q8_0 || k == HIVE_DTYPE_Q4_0) && (v == HIVE_DTYPE_Q8_0 || v == HIVE_DTYPE_Q4_0);
+    if (tail && atoi(tail) > 0 && store) {
+        golden_next.kv_tail = (uint32_t)atoi(tail), golden_next.max_rows = 16;
+        printf("(next: f16 tail %u, passes of 16 rows)\n", golden_next.kv_tail);
+    }
     if (golden_env_open(&env, model, (uint32_t)(chunk ? chunk : n) + 16, -1, 0)) return NULL;
     size_t n_out = 0;
     for (size_t i = 0; i < n; i++) n_out += (size_t)scored(i, chunk);

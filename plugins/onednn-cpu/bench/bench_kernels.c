@@ -2,7 +2,9 @@
  * shapes of SmolLM2-135M, in GB/s of weight bytes streamed, so it can be put
  * next to the machine's memory bandwidth.
  * Usage: onednn-cpu-bench [plugin.so|-] [decode]   (HIVE_CPU_ISA=scalar|avx2|avxvnni|avx512|avx512vnni caps it)
+ *        onednn-cpu-bench [plugin.so|-] attention CTX [THREADS|0 [ROWS [f16|q8_0]]]
  *        onednn-cpu-bench levels
+ *        onednn-cpu-bench [plugin.so|-] ssm_scan T HEADS HEAD_DIM STATE [CHUNK [THREADS]]  (bench_ssm.c)
  * `decode` runs a whole SmolLM2-135M-shaped decode step instead of single GEMVs;
  * `levels` times every ISA level's kernels against each other (bench_levels.c). */
 #include <dlfcn.h>
@@ -138,7 +140,7 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
     }
     hive_weight *head = rand_weight(api, dev, HIVE_DTYPE_Q8_0, V, H);
     hive_weight *nf = rand_weight(api, dev, HIVE_DTYPE_F32, 1, H);
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, 64, BS, NKV, HD, 0, 0, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, 64, BS, NKV, HD, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv;
     hive_buffer *buf;
     if (api->kv_alloc(dev, &kd, &kv, NULL) || api->buffer_alloc(dev, 4 * (H * 4 + F * 2 + V), &buf, NULL)) return;
@@ -195,48 +197,59 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
     api->device_close(dev);
 }
 
-/* op_attention alone: one decode row over ctx cached slots, all 30 layers
- * (SmolLM2-135M: 9 heads, 3 KV heads, head_dim 64, f16 cache) */
-static void bench_attention(const hive_backend_api *api, uint32_t threads, int ctx) {
-    enum { L = 30, NH = 9, NKV = 3, HD = 64, BS = 16, MAXB = 256 };
-    hive_device_options opts = {sizeof opts, threads, 1, 0};
+/* op_attention alone: `rows` rows of one sequence (1: a decode step; more:
+ * a prefill chunk at positions ctx - rows + 1 .. ctx) over its cached slots,
+ * all 30 layers (SmolLM2-135M: 9 heads, 3 KV heads, head_dim 64), f16 or
+ * q8_0 cache */
+static void bench_attention(const hive_backend_api *api, uint32_t threads, int ctx, int rows, uint32_t dtype) {
+    enum { L = 30, NH = 9, NKV = 3, HD = 64, BS = 16, MAXB = 1040 };
+    hive_device_options opts = {sizeof opts, threads, (uint32_t)rows, 0};
     hive_device *dev;
-    if (api->device_open(0, &opts, &dev, NULL)) return;
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, L, MAXB, BS, NKV, HD, 0, 0, 0};
+    if (rows < 1 || rows > ctx + 1 || api->device_open(0, &opts, &dev, NULL)) return;
+    hive_kv_desc kd = {sizeof kd, dtype, L, MAXB, BS, NKV, HD, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv;
     hive_buffer *buf;
+    const int64_t qf = (int64_t)rows * NH * HD; /* floats of q, and of out */
     if (ctx + 1 > MAXB * BS || api->kv_alloc(dev, &kd, &kv, NULL) ||
-        api->buffer_alloc(dev, 4 * (2 * NH * HD + 2 * NKV * HD), &buf, NULL))
+        api->buffer_alloc(dev, 4 * (2 * qf + 2 * NKV * HD), &buf, NULL))
         return;
     float *base = api->buffer_host_ptr(dev, buf);
-    for (int i = 0; i < 2 * NH * HD + 2 * NKV * HD; i++) base[i] = (float)(next_u32() % 2000) / 1000.0f - 1.0f;
-    hive_tensor q = {sizeof q, HIVE_DTYPE_F32, buf, 0, 1, NH * HD, NH * HD};
-    hive_tensor out = {sizeof out, HIVE_DTYPE_F32, buf, 4 * NH * HD, 1, NH * HD, NH * HD};
-    hive_tensor k = {sizeof k, HIVE_DTYPE_F32, buf, 8 * NH * HD, 1, NKV * HD, NKV * HD};
-    hive_tensor v = {sizeof v, HIVE_DTYPE_F32, buf, 8 * NH * HD + 4 * NKV * HD, 1, NKV * HD, NKV * HD};
-    int32_t table[MAXB], seq = 0, pos = 0;
+    for (int64_t i = 0; i < 2 * qf + 2 * NKV * HD; i++) base[i] = (float)(next_u32() % 2000) / 1000.0f - 1.0f;
+    hive_tensor q = {sizeof q, HIVE_DTYPE_F32, buf, 0, rows, NH * HD, NH * HD};
+    hive_tensor out = {sizeof out, HIVE_DTYPE_F32, buf, 4 * qf, rows, NH * HD, NH * HD};
+    hive_tensor k = {sizeof k, HIVE_DTYPE_F32, buf, 8 * qf, 1, NKV * HD, NKV * HD};
+    hive_tensor v = {sizeof v, HIVE_DTYPE_F32, buf, 8 * qf + 4 * NKV * HD, 1, NKV * HD, NKV * HD};
+    int32_t table[MAXB], seq0 = 0, pos0 = 0;
     for (int i = 0; i < MAXB; i++) table[i] = (i * 7) % MAXB; /* pages out of order, as in a real pool */
-    hive_batch b = {sizeof b, 1, &seq, &pos, 1, MAXB, table};
-    for (pos = 0; pos <= ctx; pos++)
-        for (int l = 0; l < L; l++) api->op_kv_store(dev, kv, (uint32_t)l, &k, &v, &b, NULL);
-    pos = ctx;
+    hive_batch b1 = {sizeof b1, 1, &seq0, &pos0, 1, MAXB, table};
+    for (pos0 = 0; pos0 <= ctx; pos0++)
+        for (int l = 0; l < L; l++) api->op_kv_store(dev, kv, (uint32_t)l, &k, &v, &b1, NULL);
+    int32_t *seq = calloc((size_t)rows, sizeof *seq), *pos = malloc((size_t)rows * sizeof *pos);
+    if (!seq || !pos) return;
+    for (int r = 0; r < rows; r++) pos[r] = ctx - rows + 1 + r;
+    hive_batch b = {sizeof b, (uint32_t)rows, seq, pos, 1, MAXB, table};
     double best = 1e30, best_cpu = 1e30;
-    for (int step = 0; step < 200; step++) {
+    const int steps = rows > 1 ? 4 : 200;
+    for (int step = 0; step < steps; step++) {
         double t0 = now_s(), c0 = cpu_s();
         for (int l = 0; l < L; l++) api->op_attention(dev, kv, (uint32_t)l, &q, NH, 0.125f, &b, &out, NULL);
         double dt = now_s() - t0, dc = cpu_s() - c0;
-        if (step >= 3 && dt < best) best = dt;
-        if (step >= 3 && dc < best_cpu) best_cpu = dc;
+        if (step >= (rows > 1 ? 1 : 3) && dt < best) best = dt;
+        if (step >= (rows > 1 ? 1 : 3) && dc < best_cpu) best_cpu = dc;
     }
-    printf("attention (30 layers, 9 heads / 3 kv, hd 64, f16 cache, ctx %d) threads=%u: %.3f ms per token "
+    printf("attention (30 layers, 9 heads / 3 kv, hd 64, %s cache, ctx %d, %d row%s) threads=%u: %.3f ms per call "
            "(process cpu %.3f ms)\n",
-           ctx, threads, best * 1e3, best_cpu * 1e3);
+           dtype == HIVE_DTYPE_Q8_0 ? "q8_0" : "f16", ctx, rows, rows > 1 ? "s" : "", threads, best * 1e3,
+           best_cpu * 1e3);
+    free(seq);
+    free(pos);
     api->kv_free(dev, kv);
     api->buffer_free(dev, buf);
     api->device_close(dev);
 }
 
 int bench_levels(void);
+int bench_ssm(const hive_backend_api *api, int argc, char **argv); /* bench_ssm.c */
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "levels")) return bench_levels();
@@ -262,6 +275,7 @@ int main(int argc, char **argv) {
     info.struct_size = sizeof info;
     api->device_info(0, &info, NULL);
     printf("device: %s\nreason: %s\n", info.name, info.reason);
+    if (argc > 2 && !strcmp(argv[2], "ssm_scan")) return bench_ssm(api, argc - 3, argv + 3);
     if (argc > 2 && !strcmp(argv[2], "decode")) {
         for (uint32_t t = 1; t <= 2; t++) bench_decode(api, t, 200);
         return 0;
@@ -269,8 +283,10 @@ int main(int argc, char **argv) {
     if (argc > 2 && !strcmp(argv[2], "attention")) {
         int ctx = argc > 3 ? atoi(argv[3]) : 512;
         int only = argc > 4 ? atoi(argv[4]) : 0; /* a thread count alone (profiling) */
+        int rows = argc > 5 ? atoi(argv[5]) : 1; /* rows > 1: a prefill chunk ending at ctx */
+        uint32_t dt = argc > 6 && !strcmp(argv[6], "q8_0") ? HIVE_DTYPE_Q8_0 : HIVE_DTYPE_F16;
         for (uint32_t t = 1; t <= 2; t++)
-            if (!only || (int)t == only) bench_attention(api, t, ctx);
+            if (!only || (int)t == only) bench_attention(api, t, ctx, rows, dt);
         return 0;
     }
     static const int64_t shapes[][2] = {{1536, 576}, {576, 1536}, {49152, 576}};

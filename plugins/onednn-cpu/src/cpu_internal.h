@@ -59,7 +59,17 @@ struct hive_kv_cache {
      * cpu_kv_row_off scaled by v_row_bytes / row_bytes */
     uint32_t k_dtype, v_dtype;
     size_t v_row_bytes, v_layer_bytes;
+    /* ABI 1.9 two-tier KV: desc.n_store_blocks store pages (block ids from
+     * desc.n_blocks on) in their own arrays, laid out as k and v are, K in
+     * s_k_dtype and V in s_v_dtype (q8_0 / q4_0); NULL when there are none */
+    uint8_t *sk, *sv;
+    uint32_t s_k_dtype, s_v_dtype;
+    size_t s_row_bytes, s_v_row_bytes, s_layer_bytes, s_v_layer_bytes;
 };
+/* 1 when any sequence of the batch reads a store page (ops_attention_kv.c). */
+int cpu_kv_batch_reads_store(const hive_kv_cache *kv, const hive_batch *b);
+hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_page, uint32_t dst_page,
+                              hive_error **err);
 /* 1 when attention takes the per-type path (ops_attention_kv.c): a q4_0 or
  * bf16 half, or K and V of different types. */
 static inline int cpu_kv_typed(const hive_kv_cache *kv) {

@@ -60,6 +60,28 @@ typedef struct cpu_kernels {
     void (*dot_slots_q8_0)(const float *q, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
                            float *out);
     void (*pv_q8_0)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out);
+    /* p.V a tile of slots at a time (the tiled prefill, ops_attention.c), the
+     * same bits as one call: pv_f16_acc adds slots 0..n-1 (the first one's
+     * index in the row a multiple of 8) to the class sums cls (8 * hd, zeroed
+     * first by the caller), pv_f16_sum reduces them to out; pv_f16 is
+     * zero + acc + sum. pv_q8_0_acc adds to out (zeroed first) the FMAs
+     * pv_q8_0 makes from zero. */
+    void (*pv_f16_acc)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *cls);
+    void (*pv_f16_sum)(const float *cls, int64_t hd, float *out);
+    void (*pv_q8_0_acc)(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out);
+    /* The same two f16 steps over a tile of K or V rows the tiled prefill
+     * converted to f32 once for all its queries (exact): dot_slots_f16's and
+     * pv_f16_acc's bits, rows `stride` floats apart. */
+    void (*dot_tile_f16)(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out);
+    void (*pv_tile_f16_acc)(const float *p, const float *v, size_t stride, int n, int64_t hd, float *cls);
+    /* A q8_0 cache read once for the nq queries (a KV head's query heads)
+     * that share it: query j's q at q + j * q_stride, its scores (or weights)
+     * at out (p) + j * out_stride (p_stride); each query's bits are
+     * dot_slots_q8_0's and pv_q8_0_acc's. */
+    void (*dot_slots_q8_0_mq)(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                              int n, int64_t hd, float *out, size_t out_stride);
+    void (*pv_q8_0_acc_mq)(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off, int n,
+                           int64_t hd, float *out, size_t out_stride);
     /* y *= a; returns max(y) after scaling (-inf when n == 0) */
     float (*scale_max_f32)(float a, float *y, int64_t n);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */

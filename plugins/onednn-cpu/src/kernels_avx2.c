@@ -240,13 +240,58 @@ static void dot_slots_f16_avx2(const float *q, const uint8_t *base, const size_t
         out[t] = s;
     }
 }
+/* dot_slots_f16_avx2 over f32 rows (a converted tile): the same lanes, sums
+ * and tails */
+static void dot_tile_f16_avx2(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out) {
+    const int64_t body = hd & ~(int64_t)7;
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        const float *k0 = k + (size_t)t * stride;
+        __m256 a[8];
+        for (int l = 0; l < 8; l++) a[l] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            for (int l = 0; l < 8; l++) a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + l * stride + i), qv, a[l]);
+        }
+        _mm256_storeu_ps(out + t, hsum256_x8(a));
+        for (int l = 0; l < 8 && body < hd; l++)
+            for (int64_t i = body; i < hd; i++) out[t + l] += q[i] * k0[l * stride + i];
+    }
+    for (; t < n; t++) {
+        const float *kt = k + (size_t)t * stride;
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(kt + i), _mm256_loadu_ps(q + i), a);
+        float s = hsum256(a);
+        for (int64_t i = body; i < hd; i++) s += q[i] * kt[i];
+        out[t] = s;
+    }
+}
+/* pv_f16_acc_avx2 over f32 rows (a converted tile, in L1/L2) */
+static void pv_tile_f16_acc_avx2(const float *p, const float *v, size_t stride, int n, int64_t hd, float *cls) {
+    const int64_t body = hd & ~(int64_t)7;
+    for (int64_t i = 0; i < body; i += 8) {
+        __m256 c[8];
+        for (int l = 0; l < 8; l++) c[l] = _mm256_loadu_ps(cls + (size_t)l * (size_t)hd + i);
+        int t = 0;
+        for (; t + 8 <= n; t += 8)
+            for (int l = 0; l < 8; l++)
+                c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), _mm256_loadu_ps(v + (size_t)(t + l) * stride + i), c[l]);
+        for (int l = 0; t + l < n; l++)
+            c[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), _mm256_loadu_ps(v + (size_t)(t + l) * stride + i), c[l]);
+        for (int l = 0; l < 8; l++) _mm256_storeu_ps(cls + (size_t)l * (size_t)hd + i, c[l]);
+    }
+    for (int64_t i = body; i < hd; i++)
+        for (int t = 0; t < n; t++) {
+            float *c = cls + (size_t)(t & 7) * (size_t)hd + i;
+            *c = fmaf(p[t], v[(size_t)t * stride + i], *c);
+        }
+}
 /* p.V for one head: per eight dims, the eight slot classes in registers over
  * a chunk of slots (its V rows stay in L1), then back to cls */
 #define PV_CHUNK 64
-static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
-                        float *cls) {
+static void pv_f16_acc_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                            float *cls) {
     const int64_t body = hd & ~(int64_t)7;
-    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
     for (int t0 = 0; t0 < n; t0 += PV_CHUNK) {
         const int t1 = n - t0 < PV_CHUNK ? n : t0 + PV_CHUNK;
         for (int64_t i = 0; i < body; i += 8) {
@@ -268,6 +313,8 @@ static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_
                 *c = fmaf(p[t], _cvtsh_ss(SLOT_ROW(t)[i]), *c);
             }
     }
+}
+static void pv_f16_sum_avx2(const float *cls, int64_t hd, float *out) {
     int64_t i = 0;
 #define CL(l) _mm256_loadu_ps(cls + (size_t)(l) * (size_t)hd + i)
     for (; i + 8 <= hd; i += 8)
@@ -279,6 +326,12 @@ static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_
         for (int l = 0; l < 8; l++) c8[l] = cls[(size_t)l * (size_t)hd + i];
         out[i] = cpu_hsum8_ggml(c8);
     }
+}
+static void pv_f16_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
+                        float *cls) {
+    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
+    pv_f16_acc_avx2(p, base, slot_off, n, hd, cls);
+    pv_f16_sum_avx2(cls, hd, out);
 }
 /* q8_0 cache: the scalar kernels' order, eight lanes (or dims) at a time */
 static inline __m256 load8_i8(const int8_t *x) {
@@ -298,9 +351,11 @@ static void dot_slots_q8_0_avx2(const float *q, const uint8_t *base, const size_
         out[t] = s;
     }
 }
-static void pv_q8_0_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out) {
+static void pv_q8_0_acc_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                             float *out) {
     for (int64_t b = 0; b < hd / 32; b++) { /* one block of dims: four accumulators over every slot */
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 a0 = _mm256_loadu_ps(out + b * 32), a1 = _mm256_loadu_ps(out + b * 32 + 8);
+        __m256 a2 = _mm256_loadu_ps(out + b * 32 + 16), a3 = _mm256_loadu_ps(out + b * 32 + 24);
         for (int t = 0; t < n; t++) {
             const blk_q8_0 *blk = (const blk_q8_0 *)(base + slot_off[t]) + b;
             __m256 w = _mm256_set1_ps(p[t] * _cvtsh_ss(blk->d));
@@ -314,6 +369,105 @@ static void pv_q8_0_avx2(const float *p, const uint8_t *base, const size_t *slot
         _mm256_storeu_ps(out + b * 32 + 16, a2);
         _mm256_storeu_ps(out + b * 32 + 24, a3);
     }
+}
+static void pv_q8_0_avx2(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out) {
+    memset(out, 0, (size_t)hd * sizeof *out);
+    pv_q8_0_acc_avx2(p, base, slot_off, n, hd, out);
+}
+/* The same for up to four queries sharing each slot's blocks (GQA): the int8
+ * -> f32 conversions once for all of them */
+static inline __attribute__((always_inline)) void dot_slots_q8_0_mq4(const float *q, size_t q_stride, const int nq,
+                                                                     const uint8_t *base, const size_t *slot_off,
+                                                                     int n, int64_t hd, float *out, size_t out_stride) {
+    int t = 0;
+    /* eight slots at a time: each block's values converted once into kf,
+     * each query's eight lane sums reduced together (hsum256_x8 gives
+     * hsum256's bits), the block scales applied as eight lanes of fmaf */
+    for (; t + 8 <= n; t += 8) {
+        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, (size_t)hd / 32 * sizeof(blk_q8_0));
+        __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t b = 0; b < hd / 32; b++) {
+            float kf[8][32] __attribute__((aligned(32))), dv[8];
+            for (int l = 0; l < 8; l++) {
+                const blk_q8_0 *blk = (const blk_q8_0 *)(base + slot_off[t + l]) + b;
+                dv[l] = _cvtsh_ss(blk->d);
+                for (int i = 0; i < 32; i += 8) _mm256_store_ps(kf[l] + i, load8_i8(blk->qs + i));
+            }
+            __m256 d = _mm256_loadu_ps(dv);
+            for (int j = 0; j < nq; j++) {
+                const float *qj = q + j * q_stride + b * 32;
+                __m256 a[8];
+                for (int l = 0; l < 8; l++) {
+                    a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(qj), _mm256_load_ps(kf[l]), _mm256_setzero_ps());
+                    a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 8), _mm256_load_ps(kf[l] + 8), a[l]);
+                    a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 16), _mm256_load_ps(kf[l] + 16), a[l]);
+                    a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 24), _mm256_load_ps(kf[l] + 24), a[l]);
+                }
+                s[j] = _mm256_fmadd_ps(d, hsum256_x8(a), s[j]);
+            }
+        }
+        for (int j = 0; j < nq; j++) _mm256_storeu_ps(out + j * out_stride + t, s[j]);
+    }
+    for (; t < n; t++) {
+        if ((t & 7) == 0) cpu_prefetch_slot_rows(base, slot_off, t + 16, n, (size_t)hd / 32 * sizeof(blk_q8_0));
+        const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
+        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int64_t b = 0; b < hd / 32; b++) {
+            __m256 k0 = load8_i8(row[b].qs), k1 = load8_i8(row[b].qs + 8), k2 = load8_i8(row[b].qs + 16);
+            __m256 k3 = load8_i8(row[b].qs + 24);
+            float d = _cvtsh_ss(row[b].d);
+            for (int j = 0; j < nq; j++) {
+                const float *qj = q + j * q_stride + b * 32;
+                __m256 a = _mm256_fmadd_ps(_mm256_loadu_ps(qj), k0, _mm256_setzero_ps());
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 8), k1, a);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 16), k2, a);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + 24), k3, a);
+                s[j] = fmaf(d, hsum256(a), s[j]);
+            }
+        }
+        for (int j = 0; j < nq; j++) out[j * out_stride + t] = s[j];
+    }
+}
+static void dot_slots_q8_0_mq_avx2(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                                   int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j += 4) { /* the query count a constant: their sums stay in registers */
+        const float *qj = q + j * q_stride;
+        float *oj = out + j * out_stride;
+        switch (nq - j < 4 ? nq - j : 4) {
+        case 1: dot_slots_q8_0_mq4(qj, q_stride, 1, base, slot_off, n, hd, oj, out_stride); break;
+        case 2: dot_slots_q8_0_mq4(qj, q_stride, 2, base, slot_off, n, hd, oj, out_stride); break;
+        case 3: dot_slots_q8_0_mq4(qj, q_stride, 3, base, slot_off, n, hd, oj, out_stride); break;
+        default: dot_slots_q8_0_mq4(qj, q_stride, 4, base, slot_off, n, hd, oj, out_stride); break;
+        }
+    }
+}
+/* pv_q8_0_acc_avx2 for up to four queries: half a block of dims at a time
+ * (their accumulators in registers), each slot's weight p * d as there */
+static void pv_q8_0_acc_mq4(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off, int n,
+                            int64_t hd, float *out, size_t out_stride) {
+    for (int64_t i = 0; i < hd; i += 16) {
+        __m256 a[4][2];
+        for (int j = 0; j < nq; j++)
+            a[j][0] = _mm256_loadu_ps(out + j * out_stride + i), a[j][1] = _mm256_loadu_ps(out + j * out_stride + i + 8);
+        for (int t = 0; t < n; t++) {
+            const blk_q8_0 *blk = (const blk_q8_0 *)(base + slot_off[t]) + i / 32;
+            float d = _cvtsh_ss(blk->d);
+            __m256 v0 = load8_i8(blk->qs + i % 32), v1 = load8_i8(blk->qs + i % 32 + 8);
+            for (int j = 0; j < nq; j++) {
+                __m256 w = _mm256_set1_ps(p[j * p_stride + t] * d);
+                a[j][0] = _mm256_fmadd_ps(w, v0, a[j][0]);
+                a[j][1] = _mm256_fmadd_ps(w, v1, a[j][1]);
+            }
+        }
+        for (int j = 0; j < nq; j++)
+            _mm256_storeu_ps(out + j * out_stride + i, a[j][0]), _mm256_storeu_ps(out + j * out_stride + i + 8, a[j][1]);
+    }
+}
+static void pv_q8_0_acc_mq_avx2(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                                int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j += 4)
+        pv_q8_0_acc_mq4(p + j * p_stride, p_stride, nq - j < 4 ? nq - j : 4, base, slot_off, n, hd,
+                        out + j * out_stride, out_stride);
 }
 #undef SLOT_ROW
 /* acc += sum_t p[t] * v_t (f32 cache), eight dims at a time so acc stays in a register */
@@ -410,6 +564,13 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->scale_max_f32 = scale_max_f32_avx2;
     k->dot_slots_q8_0 = dot_slots_q8_0_avx2;
     k->pv_q8_0 = pv_q8_0_avx2;
+    k->pv_f16_acc = pv_f16_acc_avx2;
+    k->pv_f16_sum = pv_f16_sum_avx2;
+    k->pv_q8_0_acc = pv_q8_0_acc_avx2;
+    k->dot_tile_f16 = dot_tile_f16_avx2;
+    k->pv_tile_f16_acc = pv_tile_f16_acc_avx2;
+    k->dot_slots_q8_0_mq = dot_slots_q8_0_mq_avx2;
+    k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;

@@ -17,10 +17,9 @@
  * stay AVX2's: their eight-lane order does not widen. */
 #define PV_CHUNK 64
 #define SLOT_ROW(t) ((const uint16_t *)(base + slot_off[t]))
-static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
-                          float *cls) {
+static void pv_f16_acc_avx512(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                              float *cls) {
     const int64_t body = hd & ~(int64_t)15;
-    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
     for (int t0 = 0; t0 < n; t0 += PV_CHUNK) {
         const int t1 = n - t0 < PV_CHUNK ? n : t0 + PV_CHUNK;
         for (int64_t i = 0; i < body; i += 16) {
@@ -45,6 +44,28 @@ static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slo
                 *c = fmaf(p[t], _cvtsh_ss(SLOT_ROW(t)[i]), *c);
             }
     }
+}
+/* pv_f16_acc_avx512 over f32 rows (a converted tile, in L1/L2) */
+static void pv_tile_f16_acc_avx512(const float *p, const float *v, size_t stride, int n, int64_t hd, float *cls) {
+    const int64_t body = hd & ~(int64_t)15;
+    for (int64_t i = 0; i < body; i += 16) {
+        __m512 c[8];
+        for (int l = 0; l < 8; l++) c[l] = _mm512_loadu_ps(cls + (size_t)l * (size_t)hd + i);
+        int t = 0;
+        for (; t + 8 <= n; t += 8)
+            for (int l = 0; l < 8; l++)
+                c[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[t + l]), _mm512_loadu_ps(v + (size_t)(t + l) * stride + i), c[l]);
+        for (int l = 0; t + l < n; l++)
+            c[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[t + l]), _mm512_loadu_ps(v + (size_t)(t + l) * stride + i), c[l]);
+        for (int l = 0; l < 8; l++) _mm512_storeu_ps(cls + (size_t)l * (size_t)hd + i, c[l]);
+    }
+    for (int64_t i = body; i < hd; i++)
+        for (int t = 0; t < n; t++) {
+            float *c = cls + (size_t)(t & 7) * (size_t)hd + i;
+            *c = fmaf(p[t], v[(size_t)t * stride + i], *c);
+        }
+}
+static void pv_f16_sum_avx512(const float *cls, int64_t hd, float *out) {
     int64_t i = 0;
 #define CL(l) _mm512_loadu_ps(cls + (size_t)(l) * (size_t)hd + i)
     for (; i + 16 <= hd; i += 16)
@@ -57,9 +78,62 @@ static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slo
         out[i] = cpu_hsum8_ggml(c8);
     }
 }
+static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd, float *out,
+                          float *cls) {
+    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
+    pv_f16_acc_avx512(p, base, slot_off, n, hd, cls);
+    pv_f16_sum_avx512(cls, hd, out);
+}
 #undef SLOT_ROW
 
-void cpu_kernels_attention_avx512(cpu_kernels *k) { k->pv_f16 = pv_f16_avx512; }
+/* pv_q8_0_acc_mq with a block of 32 dims in two 512-bit registers a query
+ * (M queries, a constant so they stay in registers): half the conversions
+ * and FMAs of the AVX2 kernel, each dim's FMAs the same */
+static inline __attribute__((always_inline)) void pv_q8_0_mq_m(const float *p, size_t p_stride, const int M,
+                                                               const uint8_t *base, const size_t *slot_off, int n,
+                                                               int64_t hd, float *out, size_t out_stride) {
+    const size_t rb = (size_t)hd / 32 * sizeof(blk_q8_0);
+    for (int64_t i = 0; i < hd; i += 32) {
+        __m512 a[4][2];
+        for (int j = 0; j < M; j++)
+            a[j][0] = _mm512_loadu_ps(out + j * out_stride + i), a[j][1] = _mm512_loadu_ps(out + j * out_stride + i + 16);
+        for (int t = 0; t < n; t++) {
+            if (i == 0 && (t & 7) == 0) cpu_prefetch_slot_rows(base, slot_off, t + 16, n, rb);
+            const blk_q8_0 *blk = (const blk_q8_0 *)(base + slot_off[t]) + i / 32;
+            float d = _cvtsh_ss(blk->d);
+            __m512 v0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)blk->qs)));
+            __m512 v1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk->qs + 16))));
+            for (int j = 0; j < M; j++) {
+                __m512 w = _mm512_set1_ps(p[j * p_stride + t] * d);
+                a[j][0] = _mm512_fmadd_ps(w, v0, a[j][0]);
+                a[j][1] = _mm512_fmadd_ps(w, v1, a[j][1]);
+            }
+        }
+        for (int j = 0; j < M; j++)
+            _mm512_storeu_ps(out + j * out_stride + i, a[j][0]), _mm512_storeu_ps(out + j * out_stride + i + 16, a[j][1]);
+    }
+}
+static void pv_q8_0_acc_mq_avx512(const float *p, size_t p_stride, int nq, const uint8_t *base,
+                                  const size_t *slot_off, int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j += 4) {
+        const float *pj = p + j * p_stride;
+        float *oj = out + j * out_stride;
+        switch (nq - j < 4 ? nq - j : 4) {
+        case 1: pv_q8_0_mq_m(pj, p_stride, 1, base, slot_off, n, hd, oj, out_stride); break;
+        case 2: pv_q8_0_mq_m(pj, p_stride, 2, base, slot_off, n, hd, oj, out_stride); break;
+        case 3: pv_q8_0_mq_m(pj, p_stride, 3, base, slot_off, n, hd, oj, out_stride); break;
+        default: pv_q8_0_mq_m(pj, p_stride, 4, base, slot_off, n, hd, oj, out_stride); break;
+        }
+    }
+}
+
+void cpu_kernels_attention_avx512(cpu_kernels *k) {
+    k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_avx512;
+    k->pv_f16 = pv_f16_avx512;
+    k->pv_f16_acc = pv_f16_acc_avx512;
+    k->pv_f16_sum = pv_f16_sum_avx512;
+    k->pv_tile_f16_acc = pv_tile_f16_acc_avx512;
+}
 
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->isa = "avx512";

@@ -3,6 +3,7 @@
  * attention steps give the vector kernels' bits (llama.cpp's order); the
  * K-quants and float dots sum in plain order. */
 #include <math.h>
+#include <string.h>
 #include "ggml_order.h"
 #include "kernels.h"
 
@@ -280,24 +281,65 @@ static void dot_slots_q8_0_scalar(const float *q, const uint8_t *base, const siz
         out[t] = s;
     }
 }
-static void pv_q8_0_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
-                           float *out) {
-    for (int64_t i = 0; i < hd; i++) out[i] = 0.0f;
+static void pv_q8_0_acc_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                               float *out) {
     for (int t = 0; t < n; t++) {
         const blk_q8_0 *row = (const blk_q8_0 *)(base + slot_off[t]);
         for (int64_t i = 0; i < hd; i++)
             out[i] = fmaf(p[t] * cpu_f16_to_f32(row[i / 32].d), (float)row[i / 32].qs[i % 32], out[i]);
     }
 }
-static void pv_f16_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
-                          float *out, float *cls) {
-    (void)cls;
+static void pv_q8_0_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                           float *out) {
+    for (int64_t i = 0; i < hd; i++) out[i] = 0.0f;
+    pv_q8_0_acc_scalar(p, base, slot_off, n, hd, out);
+}
+/* cls[c * hd + i]: dim i's sum over the slots of class c (t % 8), in slot order */
+static void pv_f16_acc_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                              float *cls) {
+    for (int t = 0; t < n; t++) {
+        const uint16_t *v = (const uint16_t *)(base + slot_off[t]);
+        float *c = cls + (size_t)(t & 7) * (size_t)hd;
+        for (int64_t i = 0; i < hd; i++) c[i] = fmaf(p[t], cpu_f16_to_f32(v[i]), c[i]);
+    }
+}
+static void dot_tile_f16_scalar(const float *q, const float *k, size_t stride, int n, int64_t hd, float *out) {
+    int64_t body = hd & ~(int64_t)7;
+    for (int t = 0; t < n; t++, k += stride) {
+        float lane[8] = {0};
+        for (int64_t i = 0; i < body; i += 8)
+            for (int l = 0; l < 8; l++) lane[l] = fmaf(q[i + l], k[i + l], lane[l]);
+        float s = cpu_hsum8_ggml(lane);
+        for (int64_t i = body; i < hd; i++) s += q[i] * k[i];
+        out[t] = s;
+    }
+}
+static void pv_tile_f16_acc_scalar(const float *p, const float *v, size_t stride, int n, int64_t hd, float *cls) {
+    for (int t = 0; t < n; t++, v += stride) {
+        float *c = cls + (size_t)(t & 7) * (size_t)hd;
+        for (int64_t i = 0; i < hd; i++) c[i] = fmaf(p[t], v[i], c[i]);
+    }
+}
+static void dot_slots_q8_0_mq_scalar(const float *q, size_t q_stride, int nq, const uint8_t *base,
+                                     const size_t *slot_off, int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j++) dot_slots_q8_0_scalar(q + j * q_stride, base, slot_off, n, hd, out + j * out_stride);
+}
+static void pv_q8_0_acc_mq_scalar(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                                  int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j++) pv_q8_0_acc_scalar(p + j * p_stride, base, slot_off, n, hd, out + j * out_stride);
+}
+static void pv_f16_sum_scalar(const float *cls, int64_t hd, float *out) {
     for (int64_t i = 0; i < hd; i++) {
-        float c8[8] = {0};
-        for (int t = 0; t < n; t++)
-            c8[t & 7] = fmaf(p[t], cpu_f16_to_f32(((const uint16_t *)(base + slot_off[t]))[i]), c8[t & 7]);
+        float c8[8];
+        for (int l = 0; l < 8; l++) c8[l] = cls[(size_t)l * (size_t)hd + i];
         out[i] = cpu_hsum8_ggml(c8);
     }
+}
+static void pv_f16_scalar(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
+                          float *out, float *cls) {
+    memset(cls, 0, 8 * (size_t)hd * sizeof *cls);
+    pv_f16_acc_scalar(p, base, slot_off, n, hd, cls);
+    pv_f16_sum_scalar(cls, hd, out);
 }
 static void scale_f32_scalar(float a, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
@@ -357,6 +399,13 @@ void cpu_kernels_init_scalar(cpu_kernels *k) {
     k->scale_max_f32 = scale_max_f32_scalar;
     k->dot_slots_q8_0 = dot_slots_q8_0_scalar;
     k->pv_q8_0 = pv_q8_0_scalar;
+    k->pv_f16_acc = pv_f16_acc_scalar;
+    k->pv_f16_sum = pv_f16_sum_scalar;
+    k->pv_q8_0_acc = pv_q8_0_acc_scalar;
+    k->dot_tile_f16 = dot_tile_f16_scalar;
+    k->pv_tile_f16_acc = pv_tile_f16_acc_scalar;
+    k->dot_slots_q8_0_mq = dot_slots_q8_0_mq_scalar;
+    k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_scalar;
     k->scale_f32 = scale_f32_scalar;
     k->f32_to_f16 = f32_to_f16_scalar;
     k->silu_mul = silu_mul_scalar;

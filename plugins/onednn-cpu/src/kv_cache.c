@@ -59,9 +59,21 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
         if (!kv_row_bytes(i ? vt : kt, desc->head_dim))
             return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_alloc: a %s cache needs head_dim a multiple of 32 (it is %u)",
                             cpu_dtype_name(i ? vt : kt), desc->head_dim);
+    hive_kv_desc d = {0}; /* fields past the caller's struct_size read as 0 (no store tier before 1.9) */
+    memcpy(&d, desc, desc->struct_size < sizeof d ? desc->struct_size : sizeof d);
+    uint32_t skt = d.store_dtype, svt = d.store_v_dtype;
+    if (d.n_store_blocks && (!(skt == HIVE_DTYPE_Q8_0 || skt == HIVE_DTYPE_Q4_0) ||
+                             !(svt == HIVE_DTYPE_Q8_0 || svt == HIVE_DTYPE_Q4_0) || !kv_row_bytes(skt, d.head_dim)))
+        return cpu_fail(err, HIVE_E_UNSUPPORTED,
+                        "kv_alloc: store pages of K %s, V %s: the store tier holds q8_0 or q4_0 (head_dim a multiple "
+                        "of 32; it is %u)",
+                        cpu_dtype_name(skt), cpu_dtype_name(svt), d.head_dim);
+    if (d.n_store_blocks && (uint64_t)d.n_blocks + d.n_store_blocks > INT32_MAX)
+        return cpu_fail(err, HIVE_E_INVALID, "kv_alloc: %u + %u pages overflow a block id", d.n_blocks,
+                        d.n_store_blocks);
     hive_kv_cache *kv = calloc(1, sizeof *kv);
     if (!kv) return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: out of memory");
-    kv->desc = *desc;
+    kv->desc = d;
     kv->k_dtype = kt, kv->v_dtype = vt;
     kv->slot_elems = (size_t)desc->n_kv_heads * desc->head_dim;
     kv->elem_size = kt != vt ? 0 : kt == HIVE_DTYPE_F16 ? 2 : kt == HIVE_DTYPE_F32 ? 4 : 0;
@@ -71,8 +83,16 @@ hive_status cpu_kv_alloc(hive_device *dev, const hive_kv_desc *desc, hive_kv_cac
     kv->v_layer_bytes = (size_t)desc->n_blocks * desc->block_size * desc->n_kv_heads * kv->v_row_bytes;
     kv->k = kv_map(kv->layer_bytes * desc->n_layers);
     kv->v = kv_map(kv->v_layer_bytes * desc->n_layers);
-    if (!kv->k || !kv->v) {
-        size_t total = (kv->layer_bytes + kv->v_layer_bytes) * desc->n_layers;
+    if (d.n_store_blocks) {
+        size_t slots = (size_t)d.n_store_blocks * d.block_size * d.n_kv_heads;
+        kv->s_k_dtype = skt, kv->s_v_dtype = svt;
+        kv->s_row_bytes = kv_row_bytes(skt, d.head_dim), kv->s_v_row_bytes = kv_row_bytes(svt, d.head_dim);
+        kv->s_layer_bytes = slots * kv->s_row_bytes, kv->s_v_layer_bytes = slots * kv->s_v_row_bytes;
+        kv->sk = kv_map(kv->s_layer_bytes * d.n_layers);
+        kv->sv = kv_map(kv->s_v_layer_bytes * d.n_layers);
+    }
+    if (!kv->k || !kv->v || (d.n_store_blocks && (!kv->sk || !kv->sv))) {
+        size_t total = (kv->layer_bytes + kv->v_layer_bytes + kv->s_layer_bytes + kv->s_v_layer_bytes) * desc->n_layers;
         cpu_kv_free(dev, kv);
         return cpu_fail(err, HIVE_E_NOMEM, "kv_alloc: cannot map %zu bytes", total);
     }
@@ -85,6 +105,8 @@ void cpu_kv_free(hive_device *dev, hive_kv_cache *kv) {
     if (!kv) return;
     if (kv->k) munmap(kv->k, kv->layer_bytes * kv->desc.n_layers);
     if (kv->v) munmap(kv->v, kv->v_layer_bytes * kv->desc.n_layers);
+    if (kv->sk) munmap(kv->sk, kv->s_layer_bytes * kv->desc.n_layers);
+    if (kv->sv) munmap(kv->sv, kv->s_v_layer_bytes * kv->desc.n_layers);
     free(kv);
 }
 
@@ -151,12 +173,48 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
     for (int64_t r = 0; r < k->rows; r++) {
         int32_t s = batch->row_seq[r], p = batch->row_pos[r];
         size_t block = (size_t)batch->block_table[(size_t)s * batch->max_blocks + (uint32_t)p / bs];
+        /* a store page (1.9) takes rows too: a sequence cut back into one, or no first-tier page left */
+        int store = block >= kv->desc.n_blocks;
+        if (store) block -= kv->desc.n_blocks;
         for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
             size_t row = (block * kv->desc.n_kv_heads + h) * bs + (uint32_t)p % bs; /* as cpu_kv_row_off counts */
             const float *ks = cpu_row(k, r) + (size_t)h * hd, *vs = cpu_row(v, r) + (size_t)h * hd;
+            if (store) {
+                kv_store_row(dev, kv->s_k_dtype, ks, kv->sk + layer * kv->s_layer_bytes + row * kv->s_row_bytes, hd);
+                kv_store_row(dev, kv->s_v_dtype, vs, kv->sv + layer * kv->s_v_layer_bytes + row * kv->s_v_row_bytes, hd);
+                continue;
+            }
             kv_store_row(dev, kv->k_dtype, ks, kv->k + layer * kv->layer_bytes + row * kv->row_bytes, hd);
             kv_store_row(dev, kv->v_dtype, vs, kv->v + layer * kv->v_layer_bytes + row * kv->v_row_bytes, hd);
         }
     }
+    return HIVE_OK;
+}
+
+/* Two-tier KV (ABI 1.9): one first-tier page, every layer's K and V rows,
+ * dequantized to f32 and stored in the store tier's types, as kv_store would
+ * have stored those values. */
+hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_page, uint32_t dst_page,
+                              hive_error **err) {
+    if (!dev || !kv) return cpu_fail(err, HIVE_E_INVALID, "kv_migrate: device or cache is NULL");
+    uint32_t nb = kv->desc.n_blocks;
+    if (!kv->desc.n_store_blocks || src_page >= nb || dst_page < nb || dst_page - nb >= kv->desc.n_store_blocks)
+        return cpu_fail(err, HIVE_E_INVALID,
+                        "kv_migrate: page %u -> %u: the source must be below %u and the store page in %u..%u", src_page,
+                        dst_page, nb, nb, nb + kv->desc.n_store_blocks - (kv->desc.n_store_blocks ? 1 : 0));
+    if (!dev->kern.dequant[kv->k_dtype] || !dev->kern.dequant[kv->v_dtype])
+        return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_migrate: cannot read a %s / %s page", cpu_dtype_name(kv->k_dtype),
+                        cpu_dtype_name(kv->v_dtype));
+    uint32_t hd = kv->desc.head_dim;
+    size_t rows = (size_t)kv->desc.n_kv_heads * kv->desc.block_size; /* a page: its rows are contiguous */
+    size_t src = src_page * rows, dst = (dst_page - nb) * rows;
+    float x[CPU_MAX_HEAD_DIM];
+    for (uint32_t l = 0; l < kv->desc.n_layers; l++)
+        for (size_t i = 0; i < rows; i++) {
+            dev->kern.dequant[kv->k_dtype](kv->k + l * kv->layer_bytes + (src + i) * kv->row_bytes, x, hd);
+            kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd);
+            dev->kern.dequant[kv->v_dtype](kv->v + l * kv->v_layer_bytes + (src + i) * kv->v_row_bytes, x, hd);
+            kv_store_row(dev, kv->s_v_dtype, x, kv->sv + l * kv->s_v_layer_bytes + (dst + i) * kv->s_v_row_bytes, hd);
+        }
     return HIVE_OK;
 }

@@ -2,9 +2,12 @@
  * slots 0..pos, read through the block table; one task per (row, query
  * head). An f32 cache runs an online softmax in chunks (one head_dim
  * accumulator per task); an f16 cache computes what llama.cpp does, and a
- * q8_0 cache reads its blocks in place (att_head). */
+ * q8_0 cache reads its blocks in place (att_head). Prefill chunks of f16 and
+ * q8_0 caches are tiled (att_tiled), q8_0 decode is split by KV head
+ * (att_split_q8_0); both give att_head's bits. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "batch_check.h"
 
 #define ATT_CHUNK 64
@@ -215,6 +218,64 @@ static void split_pv_task(void *ctx, int64_t i0, int64_t i1) {
     }
 }
 
+/* A q8_0 cache at decode: the same three passes, by KV head, so its query
+ * heads share each slot's int8 -> f32 conversions (dot_slots_q8_0_mq,
+ * pv_q8_0_acc_mq): q.k by (row, KV head, 256 slots), the softmax per head,
+ * p.V by (row, KV head, block of 32 dims); every query's bits are
+ * att_head's. */
+static void split_qk_q8_0_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rk = i / sp->chunks, t0 = (i % sp->chunks) * SPLIT_SLOTS, r = rk / nkv;
+        uint32_t kvh = (uint32_t)(rk % nkv);
+        int64_t n = c->batch->row_pos[r] + 1, rh = r * c->n_heads + kvh * c->group;
+        if (t0 >= n) continue;
+        int64_t t1 = n - t0 < SPLIT_SLOTS ? n : t0 + SPLIT_SLOTS;
+        c->dev->kern.dot_slots_q8_0_mq(cpu_row(c->q, r) + (size_t)kvh * c->group * hd, hd, (int)c->group,
+                                       kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh),
+                                       c->slot_off[c->batch->row_seq[r]] + t0, (int)(t1 - t0), hd,
+                                       sp->sc + rh * c->max_ctx + t0, (size_t)c->max_ctx);
+    }
+}
+static void split_softmax_q8_0_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    for (int64_t rh = i0; rh < i1; rh++)
+        att_softmax(&c->dev->kern, c->scale, sp->sc + rh * c->max_ctx, c->batch->row_pos[rh / c->n_heads] + 1);
+}
+static void split_pv_q8_0_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rk = i / sp->dchunks, b = i % sp->dchunks, r = rk / nkv;
+        uint32_t kvh = (uint32_t)(rk % nkv);
+        int64_t rh = r * c->n_heads + kvh * c->group;
+        float *o = cpu_row(c->out, r) + (size_t)kvh * c->group * hd + b * 32;
+        for (uint32_t j = 0; j < c->group; j++) memset(o + j * hd, 0, 32 * sizeof *o);
+        c->dev->kern.pv_q8_0_acc_mq(sp->sc + rh * c->max_ctx, (size_t)c->max_ctx, (int)c->group,
+                                    kv->v + c->layer * kv->layer_bytes + att_head_off(c, kvh) + b * sizeof(blk_q8_0),
+                                    c->slot_off[c->batch->row_seq[r]], c->batch->row_pos[r] + 1, 32, o, hd);
+    }
+}
+/* 1 when it ran, 0 when it could not allocate */
+static int att_split_q8_0(const att_ctx *c) {
+    uint32_t hd = c->kv->desc.head_dim, nkv = c->kv->desc.n_kv_heads;
+    int64_t rows = c->q->rows, P = c->max_ctx;
+    att_split sp = {c, malloc((size_t)(rows * c->n_heads * P) * sizeof(float)), NULL, NULL,
+                    (P + SPLIT_SLOTS - 1) / SPLIT_SLOTS, hd / 32};
+    if (!sp.sc) return 0;
+    cpu_parallel_for(c->dev, rows * nkv * sp.chunks, 1, split_qk_q8_0_task, &sp);
+    cpu_parallel_for(c->dev, rows * c->n_heads, 1, split_softmax_q8_0_task, &sp);
+    cpu_parallel_for(c->dev, rows * nkv * sp.dchunks, 1, split_pv_q8_0_task, &sp);
+    free(sp.sc);
+    return 1;
+}
+
 /* 1 when it ran, 0 when it could not allocate (the caller runs the tasks per head) */
 static int att_split_f16(const att_ctx *c) {
     uint32_t hd = c->kv->desc.head_dim;
@@ -237,6 +298,139 @@ static int att_split_f16(const att_ctx *c) {
     free(sp.sc);
     free(sp.half);
     return 1;
+}
+
+/* Prefill: the rows of one sequence in a batch (a prompt chunk, a draft
+ * being verified) share K/V tiles. A task is (block of consecutive rows of
+ * one sequence, KV head); its rows x the KV head's query heads read each tile
+ * of TILE_SLOTS slots once while it is in L1/L2, where a (row, head) task
+ * streams the whole context from L3 or DRAM for itself (8192 slots: 1 MiB of
+ * K and of V per KV head and layer). Every query runs att_head's kernels on
+ * slot ranges starting at multiples of 8 (their own grouping, and p.V's
+ * class sums carried between tiles), so the output is att_head's bits. */
+#define TILE_ROWS 16          /* rows per block at most */
+#define TILE_SLOTS 128        /* 16 KiB of f16 K at head_dim 64 */
+#define TILE_SCORES (1 << 20) /* floats of scores a task may hold (4 MiB) */
+_Static_assert(TILE_SLOTS % 8 == 0, "tiles start at multiples of 8: the f16 kernels' slot classes");
+typedef struct {
+    const att_ctx *c;
+    const int32_t *r0, *nr; /* per block: first row, rows */
+    int64_t n_blocks;
+} att_tiles;
+
+/* n f16 rows of a head (slots off[0..n-1]) -> f32, hd apart: exact, once
+ * for all the tile's queries */
+static void to_tile(const cpu_kernels *k, const uint8_t *base, const size_t *off, int32_t n, int64_t hd, float *tile) {
+    for (int32_t t = 0; t < n; t++) k->dequant[HIVE_DTYPE_F16](base + off[t], tile + t * hd, hd);
+}
+
+static void att_tile(const att_ctx *c, int32_t r0, int nr, uint32_t kvh, float *mem) {
+    const cpu_kernels *k = &c->dev->kern;
+    const hive_kv_cache *kv = c->kv;
+    const int64_t hd = kv->desc.head_dim, P = c->max_ctx, nq = (int64_t)nr * c->group;
+    const int f16 = kv->elem_size == 2;
+    const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh);
+    const uint8_t *vbase = kv->v + c->layer * kv->layer_bytes + att_head_off(c, kvh);
+    const size_t *off = c->slot_off[c->batch->row_seq[r0]];
+    float *sc = mem, *q16 = sc + nq * P, *cls = q16 + nq * hd; /* query j = row r0 + j / group, head j % group */
+    float *tile = cls + nq * 8 * hd;                              /* f16: a tile of K or V rows in f32 */
+    uint16_t *half = (uint16_t *)(tile + TILE_SLOTS * hd);
+    int32_t nmax = 0;
+    for (int64_t j = 0; j < nq; j++) {
+        int64_t r = r0 + j / c->group;
+        const float *q = cpu_row(c->q, r) + (size_t)(kvh * c->group + j % c->group) * hd;
+        if (f16) round_f16(k, q, q16 + j * hd, hd, half);
+        else memcpy(q16 + j * hd, q, (size_t)hd * sizeof *q16);
+        if (c->batch->row_pos[r] + 1 > nmax) nmax = c->batch->row_pos[r] + 1;
+    }
+#define N_OF(j) (c->batch->row_pos[r0 + (j) / c->group] + 1)
+    for (int32_t t0 = 0; t0 < nmax; t0 += TILE_SLOTS) {
+        if (f16) to_tile(k, kbase, off + t0, nmax - t0 < TILE_SLOTS ? nmax - t0 : TILE_SLOTS, hd, tile);
+        for (int64_t j = 0; j < nq; j += c->group) { /* a row's query heads */
+            int32_t n = N_OF(j) - t0 < TILE_SLOTS ? N_OF(j) - t0 : TILE_SLOTS;
+            if (n <= 0) continue;
+            if (!f16)
+                k->dot_slots_q8_0_mq(q16 + j * hd, hd, (int)c->group, kbase, off + t0, n, hd, sc + j * P + t0, P);
+            else
+                for (int64_t h = j; h < j + c->group; h++) k->dot_tile_f16(q16 + h * hd, tile, hd, n, hd, sc + h * P + t0);
+        }
+    }
+    for (int64_t j = 0; j < nq; j++) {
+        att_softmax(k, c->scale, sc + j * P, N_OF(j));
+        if (f16) round_f16(k, sc + j * P, sc + j * P, N_OF(j), half);
+    }
+    /* p.V sums: f16 into each query's class sums, q8_0 straight into out */
+#define OUT_OF(j) (cpu_row(c->out, r0 + (j) / c->group) + (size_t)(kvh * c->group + (j) % c->group) * hd)
+    for (int64_t j = 0; j < nq; j++) memset(f16 ? cls + j * 8 * hd : OUT_OF(j), 0, (f16 ? 8 : 1) * hd * sizeof(float));
+    for (int32_t t0 = 0; t0 < nmax; t0 += TILE_SLOTS) {
+        if (f16) to_tile(k, vbase, off + t0, nmax - t0 < TILE_SLOTS ? nmax - t0 : TILE_SLOTS, hd, tile);
+        for (int64_t j = 0; j < nq; j += c->group) {
+            int32_t n = N_OF(j) - t0 < TILE_SLOTS ? N_OF(j) - t0 : TILE_SLOTS;
+            if (n <= 0) continue;
+            if (!f16)
+                k->pv_q8_0_acc_mq(sc + j * P + t0, P, (int)c->group, vbase, off + t0, n, hd, OUT_OF(j), hd);
+            else
+                for (int64_t h = j; h < j + c->group; h++)
+                    k->pv_tile_f16_acc(sc + h * P + t0, tile, hd, n, hd, cls + h * 8 * hd);
+        }
+    }
+    if (f16)
+        for (int64_t j = 0; j < nq; j++) k->pv_f16_sum(cls + j * 8 * hd, hd, OUT_OF(j));
+#undef OUT_OF
+#undef N_OF
+}
+
+/* tasks are (block, KV head); blocks taken from both ends in turn (0, last,
+ * 1, last - 1, ...) so each thread's contiguous range holds as much causal
+ * work as the other's */
+static void att_tile_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_tiles *at = ctx;
+    const att_ctx *c = at->c;
+    uint32_t nkv = c->kv->desc.n_kv_heads;
+    int64_t nq = 0, hd = c->kv->desc.head_dim, P = c->max_ctx;
+    for (int64_t b = 0; b < at->n_blocks; b++)
+        if (at->nr[b] * (int64_t)c->group > nq) nq = at->nr[b] * (int64_t)c->group;
+    float *mem = malloc((size_t)(nq * (P + hd + 8 * hd) + TILE_SLOTS * hd) * sizeof(float) +
+                        (size_t)(P > hd ? P : hd) * sizeof(uint16_t));
+    if (!mem) {
+        c->failed[0] = 1;
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t j = i / nkv, b = j % 2 ? at->n_blocks - 1 - j / 2 : j / 2;
+        att_tile(c, at->r0[b], at->nr[b], (uint32_t)(i % nkv), mem);
+    }
+    free(mem);
+}
+
+/* 1 when it ran; 0 when the batch is not worth tiling (too few rows of a
+ * sequence for the threads, too long a context for the scratch) or out of
+ * memory: the caller runs the (row, head) tasks */
+static int att_tiled(const att_ctx *c) {
+    const hive_batch *b = c->batch;
+    int64_t rows = c->q->rows, nkv = c->kv->desc.n_kv_heads, threads = c->dev->threads;
+    /* at least 4 tasks a thread; at most TILE_SCORES scores a task */
+    int64_t per = rows * nkv / (4 * threads), cap = TILE_SCORES / ((int64_t)c->group * c->max_ctx);
+    if (per > TILE_ROWS) per = TILE_ROWS;
+    if (per > cap) per = cap;
+    if (per < 2) return 0;
+    int32_t *r0 = malloc((size_t)rows * 2 * sizeof *r0);
+    if (!r0) return 0;
+    att_tiles at = {c, r0, r0 + rows, 0};
+    int32_t *nr = r0 + rows;
+    int multi = 0; /* some block has 2+ rows */
+    for (int32_t r = 0; r < (int32_t)rows; r++) {
+        int64_t n = at.n_blocks;
+        if (n && nr[n - 1] < per && b->row_seq[r] == b->row_seq[r0[n - 1]]) {
+            nr[n - 1]++;
+            multi = 1;
+        } else {
+            r0[n] = r, nr[n] = 1, at.n_blocks++;
+        }
+    }
+    if (multi) cpu_parallel_for(c->dev, at.n_blocks * nkv, 1, att_tile_task, &at);
+    free(r0);
+    return multi;
 }
 
 /* Byte offsets of every slot each sequence of the batch reads, within a
@@ -284,7 +478,7 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                         (long long)q->rows, (long long)q->cols, (long long)out->rows,
                         (long long)out->cols, n_heads, nkv, hd);
     if ((st = cpu_check_batch(batch, q->rows, kv, "attention", err)) != HIVE_OK) return st;
-    if (cpu_kv_typed(kv)) return cpu_attention_typed(dev, kv, layer, q, n_heads, scale, batch, out, err);
+    if (cpu_kv_typed(kv) || cpu_kv_batch_reads_store(kv, batch)) return cpu_attention_typed(dev, kv, layer, q, n_heads, scale, batch, out, err);
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
@@ -294,8 +488,12 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
                         batch->n_seqs);
     int64_t tasks = q->rows * n_heads;
-    if (!(kv->elem_size == 2 && tasks < 2 * (int64_t)dev->threads && max_ctx >= 2 * SPLIT_SLOTS &&
-          tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c)))
+    int done = kv->elem_size != 4 && att_tiled(&c); /* prefill chunks */
+    if (!done && kv->elem_size != 2 && kv->elem_size != 4 && max_ctx >= 2 * SPLIT_SLOTS &&
+        q->rows * n_heads * max_ctx <= ((int64_t)1 << 24))
+        done = att_split_q8_0(&c); /* q8_0 at decode */
+    if (!done && !(kv->elem_size == 2 && tasks < 2 * (int64_t)dev->threads && max_ctx >= 2 * SPLIT_SLOTS &&
+                    tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c)))
         cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
     free(c.slot_off);
     if (failed)

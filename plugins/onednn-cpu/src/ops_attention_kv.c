@@ -3,7 +3,10 @@
  * K and V of different types. One task per (row, query head), each half read
  * in place by its own kernels: an f16 K takes q rounded to f16 and an f16 V
  * the softmax weights rounded to f16, as ops_attention.c's f16 path (and
- * llama.cpp) does; q8_0, q4_0 and bf16 keep them f32. */
+ * llama.cpp) does; q8_0, q4_0 and bf16 keep them f32.
+ * Two-tier caches (ABI 1.9, --kv-tail) come here too once a sequence holds
+ * store pages: each run of slots whose pages share a tier is read by that
+ * tier's kernels (the softmax stays whole over all slots). */
 #include <stdlib.h>
 #include "cpu_internal.h"
 
@@ -21,57 +24,127 @@ typedef struct {
 
 typedef struct {
     float *sc;      /* [max_ctx] scores, then weights */
+    float *p16;     /* [max_ctx] weights rounded to f16 (an f16 V) */
     float *q16;     /* [head_dim] q rounded to f16 */
     float *cls;     /* [8][head_dim] f16 p.V class sums */
+    float *part;    /* [head_dim] p.V of a later run of slots */
     uint16_t *half; /* max(max_ctx, head_dim) halves */
 } typed_scratch;
+
+static void run_scores(const cpu_kernels *k, uint32_t dtype, const float *q, const float *q16, const uint8_t *base,
+                       const size_t *off, int n, int64_t hd, float *sc) {
+    switch (dtype) {
+    case HIVE_DTYPE_F16: k->dot_slots_f16(q16, base, off, n, hd, sc); break;
+    case HIVE_DTYPE_Q8_0: k->dot_slots_q8_0(q, base, off, n, hd, sc); break;
+    case HIVE_DTYPE_Q4_0: k->dot_slots_q4_0(q, base, off, n, hd, sc); break;
+    default: k->dot_slots_bf16(q, base, off, n, hd, sc); break;
+    }
+}
+
+static void run_values(const cpu_kernels *k, uint32_t dtype, const float *p, const float *p16, const uint8_t *base,
+                       const size_t *off, int n, int64_t hd, float *o, float *cls) {
+    switch (dtype) {
+    case HIVE_DTYPE_F16: k->pv_f16(p16, base, off, n, hd, o, cls); break;
+    case HIVE_DTYPE_Q8_0: k->pv_q8_0(p, base, off, n, hd, o); break;
+    case HIVE_DTYPE_Q4_0: k->pv_q4_0(p, base, off, n, hd, o); break;
+    default: k->pv_bf16(p, base, off, n, hd, o); break;
+    }
+}
+
+/* End of the run of slots from t0 (< n) whose pages are all of t0's tier. */
+static int32_t tier_run_end(const hive_kv_cache *kv, const int32_t *bt, int32_t t0, int32_t n) {
+    uint32_t bs = kv->desc.block_size, nb = kv->desc.n_blocks;
+    int store = (uint32_t)bt[(uint32_t)t0 / bs] >= nb;
+    int32_t t = (int32_t)(((uint32_t)t0 / bs + 1) * bs);
+    while (t < n && ((uint32_t)bt[(uint32_t)t / bs] >= nb) == store) t += (int32_t)bs;
+    return t < n ? t : n;
+}
 
 static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_scratch *w) {
     const cpu_kernels *k = &c->dev->kern;
     const hive_kv_cache *kv = c->kv;
     uint32_t hd = kv->desc.head_dim, bs = kv->desc.block_size, kvh = h / c->group;
     int32_t s = c->batch->row_seq[r], n = c->batch->row_pos[r] + 1;
-    const uint8_t *kbase = kv->k + c->layer * kv->layer_bytes + (size_t)kvh * bs * kv->row_bytes;
-    const uint8_t *vbase = kv->v + c->layer * kv->v_layer_bytes + (size_t)kvh * bs * kv->v_row_bytes;
+    const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
+    int tiers = kv->desc.n_store_blocks != 0;
+    /* [tier][K, V] bases of this layer and KV head; types likewise */
+    const uint8_t *base[2][2] = {{kv->k + c->layer * kv->layer_bytes + (size_t)kvh * bs * kv->row_bytes,
+                                  kv->v + c->layer * kv->v_layer_bytes + (size_t)kvh * bs * kv->v_row_bytes},
+                                 {NULL, NULL}};
+    if (tiers) {
+        base[1][0] = kv->sk + c->layer * kv->s_layer_bytes + (size_t)kvh * bs * kv->s_row_bytes;
+        base[1][1] = kv->sv + c->layer * kv->s_v_layer_bytes + (size_t)kvh * bs * kv->s_v_row_bytes;
+    }
+    const uint32_t types[2][2] = {{kv->k_dtype, kv->v_dtype}, {kv->s_k_dtype, kv->s_v_dtype}};
     const float *q = cpu_row(c->q, r) + (size_t)h * hd;
     float *o = cpu_row(c->out, r) + (size_t)h * hd;
-    switch (kv->k_dtype) {
-    case HIVE_DTYPE_F16:
+    if (kv->k_dtype == HIVE_DTYPE_F16) {
         k->f32_to_f16(q, w->half, hd);
         k->dequant[HIVE_DTYPE_F16](w->half, w->q16, hd);
-        k->dot_slots_f16(w->q16, kbase, c->k_off[s], n, hd, w->sc);
-        break;
-    case HIVE_DTYPE_Q8_0: k->dot_slots_q8_0(q, kbase, c->k_off[s], n, hd, w->sc); break;
-    case HIVE_DTYPE_Q4_0: k->dot_slots_q4_0(q, kbase, c->k_off[s], n, hd, w->sc); break;
-    default: k->dot_slots_bf16(q, kbase, c->k_off[s], n, hd, w->sc); break;
+    }
+    for (int32_t t0 = 0, t1; t0 < n; t0 = t1) {
+        t1 = tiers ? tier_run_end(kv, bt, t0, n) : n;
+        int tier = tiers && (uint32_t)bt[(uint32_t)t0 / bs] >= kv->desc.n_blocks;
+        run_scores(k, types[tier][0], q, w->q16, base[tier][0], c->k_off[s] + t0, t1 - t0, hd, w->sc + t0);
     }
     /* ggml's soft_max, as ops_attention.c's att_softmax */
     float m = k->scale_max_f32(c->scale, w->sc, n);
     double sum = k->exp_sum(w->sc, m, w->sc, n);
     k->scale_f32((float)(1.0 / sum), w->sc, n);
-    switch (kv->v_dtype) {
-    case HIVE_DTYPE_F16:
+    if (kv->v_dtype == HIVE_DTYPE_F16) {
         k->f32_to_f16(w->sc, w->half, n);
-        k->dequant[HIVE_DTYPE_F16](w->half, w->sc, n);
-        k->pv_f16(w->sc, vbase, c->v_off[s], n, hd, o, w->cls);
-        break;
-    case HIVE_DTYPE_Q8_0: k->pv_q8_0(w->sc, vbase, c->v_off[s], n, hd, o); break;
-    case HIVE_DTYPE_Q4_0: k->pv_q4_0(w->sc, vbase, c->v_off[s], n, hd, o); break;
-    default: k->pv_bf16(w->sc, vbase, c->v_off[s], n, hd, o); break;
+        k->dequant[HIVE_DTYPE_F16](w->half, w->p16, n);
+    }
+    for (int32_t t0 = 0, t1; t0 < n; t0 = t1) {
+        t1 = tiers ? tier_run_end(kv, bt, t0, n) : n;
+        int tier = tiers && (uint32_t)bt[(uint32_t)t0 / bs] >= kv->desc.n_blocks;
+        float *dst = t0 ? w->part : o; /* later runs add to the first */
+        run_values(k, types[tier][1], w->sc + t0, w->p16 + t0, base[tier][1], c->v_off[s] + t0, t1 - t0, hd, dst,
+                   w->cls);
+        if (t0)
+            for (uint32_t i = 0; i < hd; i++) o[i] += w->part[i];
     }
 }
 
 static void typed_task(void *ctx, int64_t i0, int64_t i1) {
     const typed_ctx *c = ctx;
     size_t hd = c->kv->desc.head_dim, P = (size_t)c->max_ctx, nh = P > hd ? P : hd;
-    float *mem = malloc((P + hd + 8 * hd) * sizeof(float) + nh * sizeof(uint16_t));
+    float *mem = malloc((2 * P + 10 * hd) * sizeof(float) + nh * sizeof(uint16_t));
     if (!mem) {
         c->failed[0] = 1;
         return;
     }
-    typed_scratch w = {mem, mem + P, mem + P + hd, (uint16_t *)(mem + P + 9 * hd)};
+    typed_scratch w = {mem, mem + P, mem + 2 * P, mem + 2 * P + hd, mem + 2 * P + 9 * hd,
+                       (uint16_t *)(mem + 2 * P + 10 * hd)};
     for (int64_t i = i0; i < i1; i++) typed_head(c, i / c->n_heads, (uint32_t)(i % c->n_heads), &w);
     free(mem);
+}
+
+/* cpu_attention_slot_offsets with store pages (1.9): a store page's rows are
+ * store_row_bytes long and counted from its own array's start. */
+static size_t **tier_slot_offsets(const hive_kv_cache *kv, const hive_batch *b, size_t row_bytes,
+                                  size_t store_row_bytes) {
+    size_t **offs = cpu_attention_slot_offsets(kv, b, row_bytes);
+    uint32_t bs = kv->desc.block_size, nb = kv->desc.n_blocks, nkv = kv->desc.n_kv_heads;
+    if (!offs || !kv->desc.n_store_blocks) return offs;
+    for (uint32_t r = 0; r < b->n_rows; r++) { /* each sequence's longest row covers its slots */
+        int32_t s = b->row_seq[r];
+        const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
+        for (int32_t t = 0; t <= b->row_pos[r]; t++)
+            if ((uint32_t)bt[(uint32_t)t / bs] >= nb)
+                offs[s][t] = (((size_t)bt[(uint32_t)t / bs] - nb) * nkv * bs + (uint32_t)t % bs) * store_row_bytes;
+    }
+    return offs;
+}
+
+int cpu_kv_batch_reads_store(const hive_kv_cache *kv, const hive_batch *b) {
+    if (!kv->desc.n_store_blocks) return 0;
+    for (uint32_t r = 0; r < b->n_rows; r++) {
+        const int32_t *bt = b->block_table + (size_t)b->row_seq[r] * b->max_blocks;
+        for (uint32_t i = 0; i <= (uint32_t)b->row_pos[r] / kv->desc.block_size; i++)
+            if ((uint32_t)bt[i] >= kv->desc.n_blocks) return 1;
+    }
+    return 0;
 }
 
 /* Called by cpu_op_attention once the arguments are checked. */
@@ -83,7 +156,8 @@ hive_status cpu_attention_typed(hive_device *dev, hive_kv_cache *kv, uint32_t la
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
     typed_ctx c = {dev, kv, layer, n_heads, n_heads / kv->desc.n_kv_heads, scale, q, out, batch, max_ctx, &failed,
-                   cpu_attention_slot_offsets(kv, batch, kv->row_bytes), cpu_attention_slot_offsets(kv, batch, kv->v_row_bytes)};
+                   tier_slot_offsets(kv, batch, kv->row_bytes, kv->s_row_bytes),
+                   tier_slot_offsets(kv, batch, kv->v_row_bytes, kv->s_v_row_bytes)};
     if (!c.k_off || !c.v_off) {
         free(c.k_off);
         free(c.v_off);

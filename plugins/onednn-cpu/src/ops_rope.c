@@ -31,11 +31,12 @@ hive_status cpu_check_batch(const hive_batch *b, int64_t rows, const hive_kv_cac
                             "%s: row %u position %d needs block %u, table holds %u", op, r, p,
                             last, b->max_blocks);
         const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
+        uint32_t pages = kv->desc.n_blocks + kv->desc.n_store_blocks; /* store pages follow (1.9) */
         for (uint32_t i = 0; i <= last; i++)
-            if (bt[i] < 0 || (uint32_t)bt[i] >= kv->desc.n_blocks)
+            if (bt[i] < 0 || (uint32_t)bt[i] >= pages)
                 return cpu_fail(err, HIVE_E_INVALID,
                                 "%s: sequence %d block %u maps to %d, cache has %u blocks", op, s,
-                                i, bt[i], kv->desc.n_blocks);
+                                i, bt[i], pages);
     }
     return HIVE_OK;
 }

@@ -1,11 +1,14 @@
 /* Mamba2's recurrent ops: the causal depthwise convolution and the selective
  * scan, each sequence continuing the state row it owns. Rows of a sequence
  * are consumed in batch order; the work inside a row (channels, heads) is
- * split across threads. */
+ * split across threads. The scan runs a sequence's prefill rows by chunks
+ * (ops_ssm_chunked.c). */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "cpu_internal.h"
+#include "ops_ssm_internal.h"
 
 /* The state row of each batch row's sequence, checked once per call. */
 static hive_status state_rows(const hive_batch *b, const int32_t *slots, const hive_tensor *state, int64_t n,
@@ -79,27 +82,13 @@ hive_status cpu_op_ssm_conv(hive_device *dev, const hive_tensor *x, const hive_w
     return HIVE_OK;
 }
 
-typedef struct {
-    const hive_tensor *x, *dt, *B, *C, *state, *y;
-    const float *A, *D, *dt_bias;
-    const hive_ssm_desc *d;
-    int64_t row;
-    int32_t slot;
-} scan_ctx;
-
-static void scan_task(void *ctx, int64_t h0, int64_t h1) {
-    const scan_ctx *c = ctx;
-    const hive_ssm_desc *d = c->d;
+void cpu_ssm_step_heads(const cpu_ssm_args *a, int64_t r, int32_t slot, int64_t h0, int64_t h1) {
+    const hive_ssm_desc *d = a->d;
     uint32_t P = d->head_dim, N = d->state_size, heads_per_group = d->n_heads / d->n_groups;
-    const float *x = cpu_row(c->x, c->row), *dt = cpu_row(c->dt, c->row);
-    const float *Bm = cpu_row(c->B, c->row), *Cm = cpu_row(c->C, c->row);
-    float *y = cpu_row(c->y, c->row), *st = cpu_row(c->state, c->slot);
+    const float *x = cpu_row(a->x, r), *Bm = cpu_row(a->B, r), *Cm = cpu_row(a->C, r);
+    float *y = cpu_row(a->y, r), *st = cpu_row(a->state, slot);
     for (int64_t h = h0; h < h1; h++) {
-        float v = dt[h] + c->dt_bias[h];
-        float dth = v > 20.0f ? v : log1pf(expf(v)); /* softplus, as torch's (threshold 20) */
-        if (dth < d->dt_min) dth = d->dt_min;
-        if (dth > d->dt_max) dth = d->dt_max;
-        float decay = expf(dth * c->A[h]);
+        float dth = cpu_ssm_dt(a, r, h), decay = expf(dth * a->A[h]);
         const float *b = Bm + (h / heads_per_group) * N, *cc = Cm + (h / heads_per_group) * N;
         for (uint32_t p = 0; p < P; p++) {
             float xv = x[h * P + p], *s = st + ((size_t)h * P + p) * N, acc = 0.0f;
@@ -107,9 +96,88 @@ static void scan_task(void *ctx, int64_t h0, int64_t h1) {
                 s[n] = s[n] * decay + dth * b[n] * xv;
                 acc += s[n] * cc[n];
             }
-            y[h * P + p] = acc + c->D[h] * xv;
+            y[h * P + p] = acc + a->D[h] * xv;
         }
     }
+}
+
+typedef struct {
+    const cpu_ssm_args *a;
+    int64_t row;
+    int32_t slot;
+} step_ctx;
+
+static void step_task(void *ctx, int64_t h0, int64_t h1) {
+    const step_ctx *c = ctx;
+    cpu_ssm_step_heads(c->a, c->row, c->slot, h0, h1);
+}
+
+static void step_row(const hive_device *dev, const cpu_ssm_args *a, int64_t r, int32_t slot) {
+    step_ctx c = {a, r, slot};
+    const hive_ssm_desc *d = a->d;
+    cpu_parallel_for(dev, d->n_heads, (int64_t)(4096 / ((int64_t)d->head_dim * d->state_size + 1)) + 1, step_task, &c);
+}
+
+/* Runs of at least SSM_CHUNKED_MIN_ROWS rows of one sequence take the chunked
+ * form, shorter ones (decode) step token by token. The chunk is SSM_CHUNK_CPU
+ * tokens, or the model's (desc->chunk_size) when smaller: here the state
+ * terms cost the same per token for any chunk and only the within-chunk term
+ * grows with it (Q (P + N) / 2 per token and head): the 256 a GPU trains
+ * with ran 2.7x slower than 16. Both measured with onednn-cpu-bench ssm_scan
+ * (docs/HYBRID.md). HIVE_CPU_SSM_CHUNKED=0 never chunks, =1 chunks every run
+ * of 2 rows or more (tests, benchmarks). */
+#define SSM_CHUNKED_MIN_ROWS 4
+#define SSM_CHUNK_CPU 16
+
+static int64_t chunked_min_rows(void) {
+    const char *v = getenv("HIVE_CPU_SSM_CHUNKED");
+    if (v && v[0] == '0') return INT64_MAX;
+    if (v && v[0] == '1') return 2;
+    return SSM_CHUNKED_MIN_ROWS;
+}
+
+/* The chunked scan built for the device's ISA level (HIVE_CPU_ISA caps it). */
+static void scan_chunked(const hive_device *dev, const cpu_ssm_args *a, const int64_t *rows, int64_t L, int32_t slot,
+                         uint32_t Q) {
+#ifdef HIVE_CPU_HAVE_AVX512
+    if (!strncmp(dev->kern.isa, "avx512", 6)) cpu_ssm_scan_chunked_avx512(dev, a, rows, L, slot, Q);
+    else
+#endif
+    if (!strcmp(dev->kern.isa, "avx2") || !strcmp(dev->kern.isa, "avxvnni"))
+        cpu_ssm_scan_chunked_avx2(dev, a, rows, L, slot, Q);
+    else
+        cpu_ssm_scan_chunked_base(dev, a, rows, L, slot, Q);
+}
+
+/* Groups the rows by sequence (batch order kept within each) and scans each
+ * sequence on its own: its long runs chunked, its short ones stepped.
+ * Returns 0, having done nothing, when two sequences share a state row (their
+ * rows must then interleave as the batch orders them) or memory is short. */
+static int scan_by_sequence(const hive_device *dev, const cpu_ssm_args *a, const hive_batch *b, const int32_t *slots,
+                            int64_t n, int64_t min_rows) {
+    uint32_t S = b->n_seqs;
+    int64_t *count = calloc((size_t)S + 1, sizeof *count), *order = malloc((size_t)n * sizeof *order);
+    unsigned char *taken = calloc((size_t)a->state->rows, 1);
+    int ok = count && order && taken;
+    for (int64_t r = 0; ok && r < n; r++) count[b->row_seq[r] + 1]++;
+    for (uint32_t j = 0; ok && j < S; j++) {
+        if (count[j + 1] && taken[slots[j]]++) ok = 0;
+        count[j + 1] += count[j]; /* count[j]: where sequence j's rows start in order */
+    }
+    if (ok) {
+        for (int64_t r = 0; r < n; r++) order[count[b->row_seq[r]]++] = r; /* count[j] moves to j's end */
+        uint32_t Q = a->d->chunk_size && a->d->chunk_size < SSM_CHUNK_CPU ? a->d->chunk_size : SSM_CHUNK_CPU;
+        for (uint32_t j = 0; j < S; j++) {
+            int64_t begin = j ? count[j - 1] : 0, L = count[j] - begin;
+            if (L >= min_rows) scan_chunked(dev, a, order + begin, L, slots[j], Q);
+            else
+                for (int64_t t = 0; t < L; t++) step_row(dev, a, order[begin + t], slots[j]);
+        }
+    }
+    free(count);
+    free(order);
+    free(taken);
+    return ok;
 }
 
 static int vec_of(const hive_weight *w, uint32_t n) { return w && w->vec_f32 && w->rows == 1 && w->cols == n; }
@@ -137,9 +205,9 @@ hive_status cpu_op_ssm_scan(hive_device *dev, const hive_tensor *x, const hive_t
     if (!vec_of(A, H) || !vec_of(D, H) || !vec_of(dt_bias, H))
         return cpu_fail(err, HIVE_E_SHAPE, "ssm_scan: A, D and dt_bias must be [1 x %u] f32 weights", H);
     if ((st = state_rows(batch, slots, state, n, "ssm_scan", err))) return st;
-    for (int64_t r = 0; r < n; r++) {
-        scan_ctx c = {x, dt, B, C, state, y, A->vec_f32, D->vec_f32, dt_bias->vec_f32, d, r, slots[batch->row_seq[r]]};
-        cpu_parallel_for(dev, H, (int64_t)(4096 / ((int64_t)P * N + 1)) + 1, scan_task, &c);
-    }
+    cpu_ssm_args a = {x, dt, B, C, state, y, A->vec_f32, D->vec_f32, dt_bias->vec_f32, d};
+    int64_t min_rows = chunked_min_rows();
+    if (n >= min_rows && scan_by_sequence(dev, &a, batch, slots, n, min_rows)) return HIVE_OK;
+    for (int64_t r = 0; r < n; r++) step_row(dev, &a, r, slots[batch->row_seq[r]]);
     return HIVE_OK;
 }

@@ -48,6 +48,7 @@ static const hive_backend_api cpu_api = {
     .op_ssm_conv = cpu_rec_op_ssm_conv,
     .op_ssm_scan = cpu_rec_op_ssm_scan,
     .op_layernorm = cpu_rec_op_layernorm,
+    .op_kv_migrate = cpu_op_kv_migrate, /* called between steps, never captured */
 };
 
 HIVE_PLUGIN_EXPORT hive_status hive_plugin_query(hive_plugin_info *info) {

@@ -73,13 +73,38 @@ static uint64_t h_tf_count(void *ctx, const hive_tensor_file *f) {
     (void)ctx;
     return hive_tf_count(f);
 }
+/* The tensor bytes handed to plugins (in the files' mappings), newest last. */
+static struct {
+    const unsigned char *data;
+    uint64_t nbytes;
+} g_views[1024];
+static int g_n_views;
+
+static void note_view(hive_status st, const hive_tensor_view *v) {
+    if (st != HIVE_OK || !v->data) return;
+    g_views[g_n_views % 1024].data = v->data;
+    g_views[g_n_views % 1024].nbytes = v->nbytes;
+    g_n_views++;
+}
+void harness_views_clear(void) { g_n_views = 0; }
+int harness_in_tensor_file(const void *p) {
+    const unsigned char *q = p;
+    for (int i = 0; i < g_n_views && i < 1024; i++)
+        if (q >= g_views[i].data && q < g_views[i].data + g_views[i].nbytes) return 1;
+    return 0;
+}
+
 static hive_status h_tf_get(void *ctx, const hive_tensor_file *f, uint64_t i, hive_tensor_view *out) {
     (void)ctx;
-    return hive_tf_get(f, i, out);
+    hive_status st = hive_tf_get(f, i, out);
+    note_view(st, out);
+    return st;
 }
 static hive_status h_tf_find(void *ctx, const hive_tensor_file *f, const char *name, hive_tensor_view *out) {
     (void)ctx;
-    return hive_tf_find(f, name, out);
+    hive_status st = hive_tf_find(f, name, out);
+    note_view(st, out);
+    return st;
 }
 static void h_tf_close(void *ctx, hive_tensor_file *f) {
     (void)ctx;

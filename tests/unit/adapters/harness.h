@@ -48,6 +48,12 @@ extern const hive_adapter_cache test_cache;
 extern const hive_adapter_cache *harness_cache;
 void blob_store_clear(void);
 
+/* Whether p lies in the data of a tensor the fake host handed out (inside a
+ * mapped tensor file) since harness_views_clear: tells an upload straight from
+ * the file from one of a converted copy. */
+int harness_in_tensor_file(const void *p);
+void harness_views_clear(void);
+
 int harness_init(void); /* backend + device + base model; 0 on success */
 void harness_fini(void);
 const hive_adapter_api *plugin(const char *name); /* "lora" / "dora"; NULL on failure */

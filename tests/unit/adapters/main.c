@@ -34,6 +34,10 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_lora),
         cmocka_unit_test(test_nonfinite_dora),
         cmocka_unit_test(test_nonfinite_merge),
+        cmocka_unit_test(test_uploads_f32_in_place),
+        cmocka_unit_test(test_uploads_half_convert_exactly),
+        cmocka_unit_test(test_uploads_convert_every_half),
+        cmocka_unit_test(test_uploads_unaligned_f32_copied),
     };
     int failed = cmocka_run_group_tests_name("adapters", tests, NULL, NULL);
     harness_fini();

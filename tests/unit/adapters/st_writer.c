@@ -1,17 +1,19 @@
 /* A tiny safetensors writer: u64 header length, JSON header, raw data. */
 #include "st_writer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint16_t to_f16(float f) { /* exact for the normal values the tests use, and NaN / Inf */
+static uint16_t to_f16(float f) { /* exact for the values the tests use (f16 normals and subnormals), NaN / Inf */
     uint32_t b;
     memcpy(&b, &f, 4);
     uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
     if ((b & 0x7fffffffu) == 0) return sign;
     if ((b & 0x7f800000u) == 0x7f800000u) return (uint16_t)(sign | 0x7c00u | ((b & 0x007fffffu) ? 0x200u : 0u));
     int32_t e = (int32_t)((b >> 23) & 0xff) - 127 + 15;
+    if (e <= 0) return (uint16_t)(sign | (uint16_t)(fabsf(f) * 16777216.0f)); /* subnormal: units of 2^-24 */
     return (uint16_t)(sign | (uint16_t)(e << 10) | (uint16_t)((b >> 13) & 0x3ffu));
 }
 

@@ -30,5 +30,9 @@ void test_err_hook_calls(void **state);
 void test_nonfinite_lora(void **state);
 void test_nonfinite_dora(void **state);
 void test_nonfinite_merge(void **state);
+void test_uploads_f32_in_place(void **state);
+void test_uploads_half_convert_exactly(void **state);
+void test_uploads_convert_every_half(void **state);
+void test_uploads_unaligned_f32_copied(void **state);
 
 #endif

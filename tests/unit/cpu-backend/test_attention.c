@@ -13,7 +13,7 @@ enum { N_LAYERS = 2, N_BLOCKS = 24, BS = 8, N_KV = 2, HD = 20, N_HEADS = 6, MAX_
 enum { LEN0 = 20, LEN1 = 100, KV_COLS = N_KV * HD, Q_COLS = N_HEADS * HD };
 
 static void attention_case(uint32_t kv_dtype) {
-    hive_kv_desc kd = {sizeof kd, kv_dtype, N_LAYERS, N_BLOCKS, BS, N_KV, HD, 0, 0, 0};
+    hive_kv_desc kd = {sizeof kd, kv_dtype, N_LAYERS, N_BLOCKS, BS, N_KV, HD, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
     /* seq 0: 3 blocks, seq 1: 13 blocks, physical ids shuffled and disjoint */
@@ -93,7 +93,7 @@ void test_attention_f32(void **state) {
 
 void test_attention_errors(void **state) {
     (void)state;
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 8, 0, 0, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 8, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
     int32_t table[4] = {0, 1, 2, 3}, seq[2] = {0, 0}, pos[2] = {0, 1};
@@ -138,7 +138,7 @@ static long long rss_bytes(void) {
 /* A pool of 1 GiB costs nothing until written: pages come on demand. */
 void test_kv_pages_on_demand(void **state) {
     (void)state;
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 8, 2048, 16, 8, 128, 0, 0, 0}; /* 2 x 512 MiB */
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 8, 2048, 16, 8, 128, 0, 0, 0, 0, 0, 0, 0}; /* 2 x 512 MiB */
     long long before = rss_bytes();
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
@@ -165,7 +165,7 @@ void test_kv_pages_on_demand(void **state) {
 void test_attention_split_exact(void **state) {
     (void)state;
     enum { HD2 = 72, SLOTS = 1300, BS2 = 16, NB = (SLOTS + BS2 - 1) / BS2 + 2 }; /* 72 = 4 x 16 + 8 dims */
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, NB, BS2, 1, HD2, 0, 0, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, NB, BS2, 1, HD2, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
     int32_t table[NB], seq[SLOTS], pos[SLOTS];
@@ -208,7 +208,7 @@ static void ref_q8_0_values(const float *x, float *y, int n) {
 void test_attention_q8_0(void **state) {
     (void)state;
     enum { HD8 = 64, NKV8 = 2, NH8 = 6, LEN = 3000, NB8 = 190 };
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_Q8_0, 1, NB8, 16, NKV8, HD8, 0, 0, 0};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_Q8_0, 1, NB8, 16, NKV8, HD8, 0, 0, 0, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
     int32_t table[NB8], seq[LEN], pos[LEN];

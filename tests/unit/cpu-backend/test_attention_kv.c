@@ -55,7 +55,7 @@ static void ref_cache_values(uint32_t dtype, const float *x, float *y, int n) {
 }
 
 static double kv_case(uint32_t kt, uint32_t vt) {
-    hive_kv_desc kd = {sizeof kd, kt, 2, NB, BS, NKV, HD, 0, 1, vt};
+    hive_kv_desc kd = {sizeof kd, kt, 2, NB, BS, NKV, HD, 0, 1, vt, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, NULL), HIVE_OK);
     int32_t table[NB], seq[LEN], pos[LEN];
@@ -130,7 +130,7 @@ void test_attention_kv_types(void **state) {
 
 void test_attention_kv_refusals(void **state) {
     (void)state;
-    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 64, 0, 1, HIVE_DTYPE_F32};
+    hive_kv_desc kd = {sizeof kd, HIVE_DTYPE_F16, 1, 4, 4, 2, 64, 0, 1, HIVE_DTYPE_F32, 0, 0, 0, 0};
     hive_kv_cache *kv = NULL;
     hive_error *err = NULL;
     assert_int_equal(api->kv_alloc(dev, &kd, &kv, &err), HIVE_E_UNSUPPORTED); /* f32 pairs only with f32 */

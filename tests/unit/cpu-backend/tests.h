@@ -23,6 +23,7 @@ void test_rope(void **state);
 void test_get_rows_argmax(void **state);
 void test_add_rows_scaled(void **state);
 void test_ssm_ops(void **state);
+void test_ssm_scan_chunked(void **state); /* test_ssm_chunked.c */
 void test_op_shape_errors(void **state);
 
 void test_attention_f16(void **state);
@@ -30,9 +31,13 @@ void test_attention_f32(void **state);
 void test_attention_errors(void **state);
 void test_kv_pages_on_demand(void **state);
 void test_attention_split_exact(void **state);
+void test_attention_tiled_exact(void **state);
 void test_attention_q8_0(void **state);
 void test_attention_kv_types(void **state);
 void test_attention_kv_refusals(void **state);
+void test_attention_kv_tiers(void **state);
+void test_attention_kv_tiers_f16_bits(void **state);
+void test_attention_kv_tiers_refusals(void **state);
 
 void test_lora_segments(void **state);
 void test_lora_segments_errors(void **state);

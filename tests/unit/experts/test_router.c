@@ -1,6 +1,8 @@
 /* Router (host/experts/router.c): the shipped experts' prompts route to them,
- * an unrelated prompt to the base, ties break by name, and 1,000 experts
- * route in well under a millisecond. */
+ * an unrelated prompt to the base, ties break by name, a plain PEFT directory
+ * by the words of its name, and 1,000 experts route in well under a
+ * millisecond. */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,8 +174,38 @@ static void test_thousand_experts(void **state) {
     hive_router_free(r);
 }
 
+/* A plain PEFT directory (no manifest) routes by the words of its name:
+ * numbers and format words ("adapter", "lora", "checkpoint") are not
+ * keywords, so the shipped ia3/adapter or a checkpoint-500 is never chosen. */
+static void test_peft_dir_routes_by_name(void **state) {
+    (void)state;
+    char root[] = "/tmp/hive-router-peft-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    static const char *dirs[] = {"shout-caps", "checkpoint-500", "adapter"};
+    hive_catalog c = {0};
+    for (size_t i = 0; i < 3; i++) {
+        char path[256], cmd[1024];
+        snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/examples/experts/ia3/adapter/adapter_config.json' '%s/'",
+                 path, HIVE_SOURCE_DIR, path);
+        assert_int_equal(system(cmd), 0);
+        hive_error *err = NULL;
+        if (hive_catalog_add_path(&c, path, &err) != HIVE_OK) fail_msg("%s: %s", path, hive_error_message(err));
+    }
+    hive_router *r = NULL;
+    assert_int_equal(hive_router_from_catalog(&c, &r, NULL), HIVE_OK);
+    assert_string_equal(route1(r, "SHOUT it in caps: what is the capital of Norway?"), "shout-caps");
+    assert_string_equal(route1(r, "Load checkpoint 500 of the LoRA adapter"), "");
+    hive_router_free(r);
+    hive_catalog_free(&c);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peft_dir_routes_by_name),
         cmocka_unit_test(test_shipped_prompts),
         cmocka_unit_test(test_unrelated_prompt_is_base),
         cmocka_unit_test(test_scoring),

@@ -48,5 +48,6 @@ int main(void) {
     rc |= _cmocka_run_group_tests("gbnf", gbnf_tests, n_gbnf_tests, NULL, NULL);
     rc |= _cmocka_run_group_tests("matcher", matcher_tests, n_matcher_tests, NULL, NULL);
     rc |= _cmocka_run_group_tests("schema", schema_tests, n_schema_tests, NULL, NULL);
+    rc |= _cmocka_run_group_tests("mask_cache", mask_cache_tests, n_mask_cache_tests, NULL, NULL);
     return rc;
 }

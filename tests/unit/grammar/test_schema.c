@@ -156,6 +156,9 @@ static void refusals_name_the_keyword(void **state) {
         {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "backreferences"},
         {"{\"type\":\"string\",\"maxLength\":100000}", "limit"},
         {"{\"type\":\"object\",\"properties\":", "not valid JSON"},
+        /* combinators that are not arrays of schemas (fuzz_json_schema found a crash here) */
+        {"{\"type\":\"array\",\"anyOf\":{\"enum\":[1,2]}}", "'anyOf' at # must be a non-empty array"},
+        {"{\"allOf\":[{\"type\":\"integer\"},[1]]}", "neither an object nor a boolean"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *e = schema_error(cases[i][0]);

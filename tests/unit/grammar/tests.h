@@ -22,5 +22,7 @@ extern const struct CMUnitTest matcher_tests[];
 extern const size_t n_matcher_tests;
 extern const struct CMUnitTest schema_tests[];
 extern const size_t n_schema_tests;
+extern const struct CMUnitTest mask_cache_tests[];
+extern const size_t n_mask_cache_tests;
 
 #endif
