@@ -81,9 +81,10 @@ int golden_env_open(golden_env *g, const char *model_dir, uint32_t ctx, int32_t 
     o.fuse_linears = golden_next.fuse_linears;
     if (hive_engine_new(g->model, &g->sel.plugin->backend, g->sel.device, &o, &g->eng, &err)) goto fail;
     return 0;
-fail:
+fail: /* nothing stays open: a test that expects the refusal leaks nothing */
     fprintf(stderr, "golden: %s: %s\n", model_dir, hive_error_message(err));
     hive_error_free(err);
+    golden_env_close(g);
     return -1;
 }
 
