@@ -55,9 +55,10 @@ int bench_levels(void) {
     int cap_ok, picked = cpu_isa_pick(&f, getenv("HIVE_CPU_ISA"), &cap_ok);
     printf("cpu: %s\ndispatch picks: %s%s\n\n", f.brand, cpu_isa_names[picked],
            getenv("HIVE_CPU_ISA") ? " (HIVE_CPU_ISA caps it)" : "");
-    /* variants: each usable level, plus the 512-bit decode alternative of the AVX-512 ones */
-    cpu_kernels tables[CPU_ISA_COUNT + 3];
-    const char *names[CPU_ISA_COUNT + 3];
+    /* variants: each usable level, plus the AVX-512 ones on the row-major
+     * layout (256-bit and 512-bit decode dots) */
+    cpu_kernels tables[CPU_ISA_COUNT + 5];
+    const char *names[CPU_ISA_COUNT + 5];
     int nt = 0, picked_index = -1;
     for (int l = CPU_ISA_AVX2; l < CPU_ISA_COUNT; l++) {
         if (!cpu_isa_usable(&f, l)) continue;
@@ -72,7 +73,10 @@ int bench_levels(void) {
         }
 #ifdef HIVE_CPU_HAVE_AVX512
         if (l == CPU_ISA_AVX512 || l == CPU_ISA_AVX512VNNI) {
-            cpu_kernels_init_level(&tables[nt], l);
+            if (l == CPU_ISA_AVX512) cpu_kernels_init_avx512_rowmajor(&tables[nt]);
+            else cpu_kernels_init_avx512vnni_rowmajor(&tables[nt]);
+            names[nt] = tables[nt].isa;
+            nt++;
             if (l == CPU_ISA_AVX512) cpu_kernels_init_avx512_wide(&tables[nt]);
             else cpu_kernels_init_avx512vnni_wide(&tables[nt]);
             names[nt] = tables[nt].isa;
@@ -99,31 +103,33 @@ int bench_levels(void) {
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const kernel_case *kc = &cases[ci];
         size_t bytes = (size_t)kc->rows * (size_t)(kc->cols / 32) * kc->blk;
-        uint8_t *w = malloc(bytes);
+        uint8_t *w = malloc(bytes), *wp = malloc(cpu_pack4_bytes(kc->rows, bytes / (size_t)kc->rows));
         act_q8 *x = malloc((size_t)kc->nx * (size_t)(kc->cols / 32) * sizeof *x);
         float *xf = malloc((size_t)kc->cols * sizeof *xf), out[32];
         fill(w, bytes, kc->blk, kc->dtype);
+        cpu_pack4(kc->dtype, w, kc->rows, kc->cols, wp); /* for the levels that read the 4-row layout */
         for (int64_t i = 0; i < kc->cols; i++) xf[i] = (float)((i * 37) % 200) / 100.0f - 1.0f;
         for (int64_t c = 0; c < kc->nx; c++) tables[0].quantize_act(xf, x + c * (kc->cols / 32), kc->cols);
         const char *dn = kc->dtype == HIVE_DTYPE_Q4_1 ? "q4_1" : kc->dtype == HIVE_DTYPE_Q4_0 ? "q4_0" : "q8_0";
         printf("%s %s\n", dn, kc->what);
         /* round robin, best of 9: drift in the machine's load hits every variant alike */
-        double t[CPU_ISA_COUNT + 3], fastest = 1e30;
+        double t[CPU_ISA_COUNT + 5], fastest = 1e30;
         int iters = (int)(1e8 / ((double)kc->rows * kc->cols * kc->nx)) + 1;
         for (int i = 0; i < nt; i++) t[i] = 1e30;
         for (int rep = 0; rep < 9; rep++)
             for (int i = 0; i < nt; i++) {
                 /* untimed warm-up: the core settles after the previous variant
                  * (512-bit code can leave it at another clock for a while) */
-                run_once(&tables[i], kc, w, x, out, iters);
-                double dt = run_once(&tables[i], kc, w, x, out, iters);
+                const uint8_t *wi = tables[i].packed[kc->dtype] ? wp : w;
+                run_once(&tables[i], kc, wi, x, out, iters);
+                double dt = run_once(&tables[i], kc, wi, x, out, iters);
                 if (dt < t[i]) t[i] = dt;
             }
         for (int i = 0; i < nt; i++)
             if (t[i] < fastest) fastest = t[i];
         for (int i = 0; i < nt; i++) {
             double gbs = (double)bytes / t[i] / 1e9;
-            printf("  %-16s %9.1f us  %6.2f GB/s  %6.1f Gop/s  x%.2f of fastest%s\n", names[i], t[i] * 1e6, gbs,
+            printf("  %-20s %9.1f us  %6.2f GB/s  %6.1f Gop/s  x%.2f of fastest%s\n", names[i], t[i] * 1e6, gbs,
                    2.0 * kc->rows * kc->cols * kc->nx / t[i] / 1e9, fastest / t[i],
                    i == picked_index ? "   <- dispatch" : "");
         }
@@ -132,7 +138,7 @@ int bench_levels(void) {
                    100.0 * (t[picked_index] / fastest - 1));
             slower++;
         }
-        free(w), free(x), free(xf);
+        free(w), free(wp), free(x), free(xf);
     }
     printf("\nverdict: %s\n", slower ? "dispatch is slower than another level on some kernel (see NOTE lines)"
                                      : "dispatch's level is the fastest (within 8%, the noise of a shared machine) on every kernel");

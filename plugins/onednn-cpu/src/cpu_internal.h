@@ -40,7 +40,8 @@ struct hive_weight {
     uint32_t dtype;
     int64_t rows, cols;
     size_t row_bytes;
-    void *data;          /* GGML layout, CPU_ALIGN aligned */
+    void *data;          /* GGML layout, or packed (below); CPU_ALIGN aligned */
+    int packed;          /* data in the 4-row layout (pack4.c): the kernel table's packed[dtype] */
     float *vec_f32;      /* rows == 1 only: f32 copy for norms, biases, scales */
     cpu_onednn_mm *dnnl_mm;
     char name[64];

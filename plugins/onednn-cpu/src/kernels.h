@@ -34,6 +34,11 @@ typedef struct cpu_kernels {
     int decode_prefetch; /* CPU_PF_*: chosen by cpu_kernels_init_level before the ISA inits */
     cpu_vec_dot_fn vec_dot[HIVE_DTYPE_COUNT];
     cpu_gemm_fn gemm[HIVE_DTYPE_COUNT]; /* NULL: vec_dot row by row */
+    /* 1: weights of this dtype are stored in the 4-row interleaved layout
+     * (pack4.c) and its vec_dot / gemm read that: w points at a group's first
+     * row (a multiple of 4), row_bytes is unused, nr only limits what is
+     * written. 0: GGML's row-major layout. */
+    uint8_t packed[HIVE_DTYPE_COUNT];
     cpu_dequant_fn dequant[HIVE_DTYPE_COUNT];
     /* n % 32 == 0 */
     void (*quantize_act)(const float *x, act_q8 *out, int64_t n);
@@ -117,6 +122,18 @@ void cpu_kernels_init_kv_avx2(cpu_kernels *k);
 void cpu_kernels_init_avxvnni_all(cpu_kernels *k);
 void cpu_kernels_init_avx512_wide(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni_wide(cpu_kernels *k);
+/* The AVX-512 levels on GGML's row-major layout (256-bit decode dots, 512-bit
+ * prefill tiles): what they dispatched before the packed layout. */
+void cpu_kernels_init_avx512_rowmajor(cpu_kernels *k);
+void cpu_kernels_init_avx512vnni_rowmajor(cpu_kernels *k);
+
+/* The 4-row interleaved layout (pack4.c) of Q8_0 / Q4_0 / Q4_1 weights:
+ * bytes for `rows` rows (padded to a multiple of 4), packing a row-major
+ * matrix, and one row back in GGML's layout (embedding lookups). */
+int cpu_pack4_supports(uint32_t dtype);
+size_t cpu_pack4_bytes(int64_t rows, size_t row_bytes);
+void cpu_pack4(uint32_t dtype, const void *src, int64_t rows, int64_t cols, void *dst);
+void cpu_unpack4_row(uint32_t dtype, const void *packed, int64_t row, int64_t cols, void *dst);
 
 /* ISA levels, lowest first; HIVE_CPU_ISA names one as a cap. A level above
  * avx2 needs avx2's table underneath (its init only overrides). */

@@ -1,6 +1,7 @@
-/* AVX-512 (F+BW+VL+DQ) kernels without VNNI: the Q8_0 / Q4_0 / Q4_1 prefill
- * tiles in 512-bit registers, integer dots by maddubs+madd. Decode dots stay
- * the AVX2 table's 256-bit ones (faster: bench_levels.c's "-wide" rows). */
+/* AVX-512 (F+BW+VL+DQ) kernels without VNNI: Q8_0 / Q4_0 / Q4_1 on the 4-row
+ * interleaved layout (pack4.c, qpack512.h), integer dots by maddubs+madd.
+ * The row-major variants (AVX2's decode dots with 512-bit prefill tiles, and
+ * 512-bit decode dots) stay for bench_levels.c's comparison. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -10,6 +11,10 @@
 #define QD512(name) avx512_##name
 #define QD512_DOT(u, s) _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
 #include "qdot512.h"
+
+#define QP512(name) avx512_p4_##name
+#define QP512_DOT(u, s) _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
+#include "qpack512.h"
 
 /* p.V for one head, sixteen dims per register: each dim's eight slot
  * classes summed in slot order and reduced as the AVX2 kernel does (so the
@@ -137,14 +142,21 @@ void cpu_kernels_attention_avx512(cpu_kernels *k) {
 
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->isa = "avx512";
+    QP512_INSTALL(k);
+}
+
+void cpu_kernels_init_avx512_rowmajor(cpu_kernels *k) {
+    cpu_kernels_init_level(k, CPU_ISA_AVX2);
+    cpu_kernels_attention_avx512(k);
+    k->isa = "avx512-rowmajor";
     k->gemm[HIVE_DTYPE_Q8_0] = avx512_gemm_q8_0;
     k->gemm[HIVE_DTYPE_Q4_0] = avx512_gemm_q4_0;
     k->gemm[HIVE_DTYPE_Q4_1] = avx512_gemm_q4_1;
 }
 
-/* The 512-bit decode dots, for the micro-benchmark's comparison. */
+/* Row-major with the 512-bit decode dots. */
 void cpu_kernels_init_avx512_wide(cpu_kernels *k) {
-    cpu_kernels_init_avx512(k);
+    cpu_kernels_init_avx512_rowmajor(k);
     k->isa = "avx512-wide";
     k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx512_vd_q8_0_t0 : avx512_vd_q8_0;
     k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx512_vd_q4_0_t0 : avx512_vd_q4_0;

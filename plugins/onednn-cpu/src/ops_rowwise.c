@@ -1,5 +1,6 @@
 /* Row-wise ops: embed, rmsnorm, layernorm, add/mul, SwiGLU, get_rows, argmax. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "cpu_internal.h"
 
@@ -13,14 +14,21 @@ typedef struct {
     const hive_weight *table;
     const int32_t *ids;
     const hive_tensor *out;
+    char *row_buf; /* packed table: one GGML row per thread */
 } embed_ctx;
 
 static void embed_task(void *ctx, int64_t r0, int64_t r1) {
     const embed_ctx *c = ctx;
-    for (int64_t r = r0; r < r1; r++)
-        c->dev->kern.dequant[c->table->dtype]((const char *)c->table->data +
-                                                  (size_t)c->ids[r] * c->table->row_bytes,
-                                              cpu_row(c->out, r), c->table->cols);
+    const hive_weight *t = c->table;
+    for (int64_t r = r0; r < r1; r++) {
+        const char *src = (const char *)t->data + (size_t)c->ids[r] * t->row_bytes;
+        if (t->packed) { /* the row back in GGML's layout first */
+            char *row = c->row_buf + (size_t)omp_get_thread_num() * t->row_bytes;
+            cpu_unpack4_row(t->dtype, t->data, c->ids[r], t->cols, row);
+            src = row;
+        }
+        c->dev->kern.dequant[t->dtype](src, cpu_row(c->out, r), t->cols);
+    }
 }
 
 hive_status cpu_op_embed(hive_device *dev, const hive_weight *table, const int32_t *ids,
@@ -37,7 +45,9 @@ hive_status cpu_op_embed(hive_device *dev, const hive_weight *table, const int32
         if (ids[r] < 0 || ids[r] >= table->rows)
             return cpu_fail(err, HIVE_E_INVALID, "embed: id %d (row %lld) outside table %s of %lld rows",
                             ids[r], (long long)r, table->name, (long long)table->rows);
-    embed_ctx c = {dev, table, ids, out};
+    embed_ctx c = {dev, table, ids, out, NULL};
+    if (table->packed && !(c.row_buf = cpu_scratch(dev, (size_t)dev->threads * table->row_bytes)))
+        return cpu_fail(err, HIVE_E_NOMEM, "embed: cannot allocate %zu bytes", (size_t)dev->threads * table->row_bytes);
     cpu_parallel_for(dev, out->rows, rows_per_thread(out->cols), embed_task, &c);
     return HIVE_OK;
 }

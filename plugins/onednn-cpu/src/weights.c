@@ -1,5 +1,6 @@
-/* Weight upload: quantized blocks are kept as-is (the kernels read the GGML
- * layout directly); vectors also get an f32 copy for elementwise ops. */
+/* Weight upload: quantized blocks are kept in GGML's layout, or rearranged
+ * into the 4-row layout (pack4.c) when the device's kernels read that;
+ * vectors also get an f32 copy for elementwise ops. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,14 +43,16 @@ hive_status cpu_weight_upload(hive_device *dev, const hive_weight_desc *desc, co
     w->row_bytes = (size_t)(desc->cols / be) * cpu_dtype_block_bytes(desc->dtype);
     snprintf(w->name, sizeof w->name, "%s", name);
     size_t total = w->row_bytes * (size_t)w->rows;
-    w->data = cpu_aligned_alloc(total);
+    w->packed = w->rows >= 4 && dev->kern.packed[w->dtype];
+    w->data = cpu_aligned_alloc(w->packed ? cpu_pack4_bytes(w->rows, w->row_bytes) : total);
     if (w->rows == 1) w->vec_f32 = cpu_aligned_alloc((size_t)w->cols * sizeof(float));
     if (!w->data || (w->rows == 1 && !w->vec_f32)) {
         cpu_weight_free(dev, w);
         return cpu_fail(err, HIVE_E_NOMEM, "weight_upload: %s: cannot allocate %zu bytes", name,
                         total);
     }
-    memcpy(w->data, data, total);
+    if (w->packed) cpu_pack4(w->dtype, data, w->rows, w->cols, w->data);
+    else memcpy(w->data, data, total);
     if (w->vec_f32) dev->kern.dequant[w->dtype](w->data, w->vec_f32, w->cols);
     *out = w;
     return HIVE_OK;

@@ -129,11 +129,24 @@ static void check_quantize(const cpu_kernels *ref, const cpu_kernels *k) {
     }
 }
 
-/* out of vec_dot for rows r0..r0+nr of w against a */
+/* The 4-row group of row-major w starting at row r0 in k's layout: a copy,
+ * packed (pack4.c) when k's kernels read that. */
+static uint8_t *group_for(const cpu_kernels *k, const qtype *t, int n, const uint8_t *w, int r0) {
+    size_t rb = (size_t)(n / 32) * t->blk;
+    uint8_t *g = malloc(4 * rb);
+    assert_non_null(g);
+    if (k->packed[t->dtype]) cpu_pack4(t->dtype, w + (size_t)r0 * rb, 4, n, g);
+    else memcpy(g, w + (size_t)r0 * rb, 4 * rb);
+    return g;
+}
+
+/* out of vec_dot for rows r0..r0+nr of w (row-major, r0 % 4 == 0) against a */
 static void vd(const cpu_kernels *k, const qtype *t, int n, const uint8_t *w, int r0, int nr, const act_q8 *a,
                float *out) {
     size_t rb = (size_t)(n / 32) * t->blk;
-    k->vec_dot[t->dtype](n, w + (size_t)r0 * rb, rb, nr, a, out);
+    uint8_t *g = group_for(k, t, n, w, r0);
+    k->vec_dot[t->dtype](n, g, rb, nr, a, out);
+    free(g);
 }
 
 static void check_qtype(const cpu_kernels *ref, const cpu_kernels *k, const cpu_kernels *avx2, const qtype *t,
@@ -183,11 +196,12 @@ static void check_qtype(const cpu_kernels *ref, const cpu_kernels *k, const cpu_
             }
         }
         /* the gemm tiles: vec_dot's bits for every (nr, nx) */
+        uint8_t *w0 = group_for(k, t, n, w, 0);
         if (k->gemm[t->dtype])
             for (int nr = 1; nr <= 4; nr++)
                 for (int nx = 1; nx <= NX; nx++) {
                     float g[NX * 4];
-                    k->gemm[t->dtype](n, w, rb, nr, x, xr, nx, g, 4);
+                    k->gemm[t->dtype](n, w0, rb, nr, x, xr, nx, g, 4);
                     for (int c = 0; c < nx; c++) {
                         float o[4];
                         vd(k, t, n, w, 0, nr, (const act_q8 *)((const char *)x + c * xr), o);
@@ -197,6 +211,7 @@ static void check_qtype(const cpu_kernels *ref, const cpu_kernels *k, const cpu_
                                          nr, nx, c, r, g[c * 4 + r], o[r]);
                     }
                 }
+        free(w0);
         free(x);
         free(w);
     }
@@ -350,16 +365,58 @@ static void test_level(void **state) {
     }
 #ifdef HIVE_CPU_HAVE_AVX512
     if (level == CPU_ISA_AVX512 || level == CPU_ISA_AVX512VNNI) {
-        cpu_kernels wide = k;
-        if (level == CPU_ISA_AVX512) cpu_kernels_init_avx512_wide(&wide);
-        else cpu_kernels_init_avx512vnni_wide(&wide);
+        cpu_kernels wide, rowmajor;
+        if (level == CPU_ISA_AVX512) cpu_kernels_init_avx512_wide(&wide), cpu_kernels_init_avx512_rowmajor(&rowmajor);
+        else cpu_kernels_init_avx512vnni_wide(&wide), cpu_kernels_init_avx512vnni_rowmajor(&rowmajor);
+        assert_true(k.packed[HIVE_DTYPE_Q4_1] && !wide.packed[HIVE_DTYPE_Q4_1] && !rowmajor.packed[HIVE_DTYPE_Q4_1]);
         for (size_t i = 0; i < sizeof QTYPES / sizeof QTYPES[0]; i++) {
             check_qtype(&ref, &wide, &avx2, &QTYPES[i], N);
             check_qtype(&ref, &wide, &avx2, &QTYPES[i], N_ODD);
+            check_qtype(&ref, &rowmajor, &avx2, &QTYPES[i], N);
+            check_qtype(&ref, &rowmajor, &avx2, &QTYPES[i], N_ODD);
         }
     }
 #endif
     printf("%s: quantize, q8_0/q4_0/q4_1 (vec_dot and gemm), q4_k, q6_k, f32/f16/bf16, e^x, softmax, swiglu, f16 attention agree\n", cpu_isa_names[level]);
+}
+
+/* The 4-row layout (pack4.c): every row comes back as it went in, the
+ * padding of a last group of fewer than four rows is zero, and the packed
+ * kernels give row-major's bits on such a tail group. */
+static void test_pack4(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof QTYPES / sizeof QTYPES[0]; i++) {
+        const qtype *t = &QTYPES[i];
+        enum { ROWS = 7 };
+        size_t rb = (size_t)(N / 32) * t->blk;
+        uint8_t *w = make_weights(t, ROWS, N, 0), *p = malloc(cpu_pack4_bytes(ROWS, rb)), *row = malloc(rb);
+        assert_non_null(p), assert_non_null(row);
+        assert_int_equal(cpu_pack4_bytes(ROWS, rb), 8 * rb);
+        cpu_pack4(t->dtype, w, ROWS, N, p);
+        assert_true(memcmp(p, w, 4 * rb)); /* really rearranged */
+        for (int r = 0; r < ROWS; r++) {
+            cpu_unpack4_row(t->dtype, p, r, N, row);
+            if (memcmp(row, w + (size_t)r * rb, rb)) fail_msg("%s: row %d does not come back from the 4-row layout", t->name, r);
+        }
+        cpu_unpack4_row(t->dtype, p, ROWS, N, row); /* the padding row */
+        for (size_t b = 0; b < rb; b++) assert_int_equal(row[b], 0);
+        cpu_features f;
+        cpu_detect(&f);
+        for (int level = CPU_ISA_AVX2; level < CPU_ISA_COUNT; level++) {
+            cpu_kernels k, ref;
+            if (!cpu_isa_usable(&f, level)) continue;
+            cpu_kernels_init_level(&k, level);
+            if (!k.packed[t->dtype]) continue;
+            cpu_kernels_init_level(&ref, CPU_ISA_SCALAR);
+            act_q8 a[N / 32];
+            make_act(&ref, a, N);
+            float o[4], o_ref[3];
+            k.vec_dot[t->dtype](N, p + 4 * rb, rb, 3, a, o);
+            ref.vec_dot[t->dtype](N, w + 4 * rb, rb, 3, a, o_ref);
+            assert_memory_equal(o, o_ref, sizeof o_ref);
+        }
+        free(w), free(p), free(row);
+    }
 }
 
 /* HIVE_CPU_ISA caps the level dispatch picks: every name is honoured, an
@@ -389,6 +446,7 @@ int main(void) {
         {"level_avx512", test_level, NULL, NULL, (void *)(intptr_t)CPU_ISA_AVX512},
         {"level_avx512vnni", test_level, NULL, NULL, (void *)(intptr_t)CPU_ISA_AVX512VNNI},
         cmocka_unit_test(test_isa_cap),
+        cmocka_unit_test(test_pack4),
         cmocka_unit_test(test_expf_ggml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
