@@ -87,6 +87,15 @@ typedef struct cpu_kernels {
                               int n, int64_t hd, float *out, size_t out_stride);
     void (*pv_q8_0_acc_mq)(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off, int n,
                            int64_t hd, float *out, size_t out_stride);
+    /* The f16 cache read once for the nq query heads sharing a KV head (q
+     * rows and p rows q_stride / p_stride apart, outputs out_stride apart):
+     * each query's bits are dot_slots_f16's and pv_f16's; cls is scratch
+     * for 3 * 8 * hd floats. hd % 16 == 0. NULL on levels without them (the
+     * caller loops over the single-head kernels). */
+    void (*dot_slots_f16_mq)(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                             int n, int64_t hd, float *out, size_t out_stride);
+    void (*pv_f16_mq)(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off, int n,
+                      int64_t hd, float *out, size_t out_stride, float *cls);
     /* y *= a; returns max(y) after scaling (-inf when n == 0) */
     float (*scale_max_f32)(float a, float *y, int64_t n);
     void (*scale_f32)(float a, float *y, int64_t n);                  /* y *= a */

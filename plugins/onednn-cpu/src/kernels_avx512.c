@@ -89,6 +89,102 @@ static void pv_f16_avx512(const float *p, const uint8_t *base, const size_t *slo
     pv_f16_acc_avx512(p, base, slot_off, n, hd, cls);
     pv_f16_sum_avx512(cls, hd, out);
 }
+
+/* The f16 cache read once for the M query heads (1..3, a constant, so their
+ * 8 M accumulators stay in registers) that share a KV head: each query's
+ * scores are dot_slots_f16_avx2's and its p.V pv_f16_avx512's, bit for bit
+ * (the same FMAs in the same order, the same reductions). hd % 16 == 0. */
+static inline __attribute__((always_inline)) void qk_f16_mq_m(const float *q, size_t q_stride, const int M,
+                                                              const uint8_t *base, const size_t *slot_off, int n,
+                                                              int64_t hd, float *out, size_t out_stride) {
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, 2 * (size_t)hd);
+        const uint16_t *kr[8];
+        for (int l = 0; l < 8; l++) kr[l] = SLOT_ROW(t + l);
+        __m256 a[3][8];
+        for (int j = 0; j < M; j++)
+            for (int l = 0; l < 8; l++) a[j][l] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < hd; i += 8) {
+            __m256 qv[3];
+            for (int j = 0; j < M; j++) qv[j] = _mm256_loadu_ps(q + j * q_stride + i);
+            for (int l = 0; l < 8; l++) {
+                const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr[l] + i)));
+                for (int j = 0; j < M; j++) a[j][l] = _mm256_fmadd_ps(kv, qv[j], a[j][l]);
+            }
+        }
+        for (int j = 0; j < M; j++) _mm256_storeu_ps(out + j * out_stride + t, hsum256_x8(a[j]));
+    }
+    for (; t < n; t++) {
+        const uint16_t *kt = SLOT_ROW(t);
+        for (int j = 0; j < M; j++) {
+            __m256 a = _mm256_setzero_ps();
+            for (int64_t i = 0; i < hd; i += 8)
+                a = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kt + i))),
+                                    _mm256_loadu_ps(q + j * q_stride + i), a);
+            out[j * out_stride + t] = hsum256(a);
+        }
+    }
+}
+static void dot_slots_f16_mq_avx512(const float *q, size_t q_stride, int nq, const uint8_t *base,
+                                    const size_t *slot_off, int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j += 3) {
+        const float *qj = q + j * q_stride;
+        float *oj = out + j * out_stride;
+        switch (nq - j) {
+        case 1: qk_f16_mq_m(qj, q_stride, 1, base, slot_off, n, hd, oj, out_stride); break;
+        case 2: qk_f16_mq_m(qj, q_stride, 2, base, slot_off, n, hd, oj, out_stride); break;
+        default: qk_f16_mq_m(qj, q_stride, 3, base, slot_off, n, hd, oj, out_stride); break;
+        }
+    }
+}
+
+/* p.V: 16 dims of the M queries' eight slot classes in registers, over
+ * chunks of PV_CHUNK slots (their rows stay in L1 for every block of dims) */
+static inline __attribute__((always_inline)) void pv_f16_mq_m(const float *p, size_t p_stride, const int M,
+                                                              const uint8_t *base, const size_t *slot_off, int n,
+                                                              int64_t hd, float *out, size_t out_stride,
+                                                              float *cls) {
+    memset(cls, 0, (size_t)M * 8 * (size_t)hd * sizeof *cls);
+    for (int t0 = 0; t0 < n; t0 += PV_CHUNK) {
+        const int t1 = n - t0 < PV_CHUNK ? n : t0 + PV_CHUNK;
+        for (int64_t i = 0; i < hd; i += 16) {
+            __m512 c[3][8];
+            for (int j = 0; j < M; j++)
+                for (int l = 0; l < 8; l++) c[j][l] = _mm512_loadu_ps(cls + ((size_t)j * 8 + (size_t)l) * (size_t)hd + i);
+            int t = t0; /* a multiple of 8: slot t + l is class l */
+            for (; t + 8 <= t1; t += 8) {
+                if (i == 0) cpu_prefetch_slot_rows(base, slot_off, t + PV_CHUNK, n, 2 * (size_t)hd);
+                for (int l = 0; l < 8; l++) {
+                    const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(SLOT_ROW(t + l) + i)));
+                    for (int j = 0; j < M; j++)
+                        c[j][l] = _mm512_fmadd_ps(_mm512_set1_ps(p[j * p_stride + t + l]), v, c[j][l]);
+                }
+            }
+            for (int l = 0; l < 8; l++) {
+                if (t + l >= t1) break;
+                const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(SLOT_ROW(t + l) + i)));
+                for (int j = 0; j < M; j++)
+                    c[j][l] = _mm512_fmadd_ps(_mm512_set1_ps(p[j * p_stride + t + l]), v, c[j][l]);
+            }
+            for (int j = 0; j < M; j++)
+                for (int l = 0; l < 8; l++) _mm512_storeu_ps(cls + ((size_t)j * 8 + (size_t)l) * (size_t)hd + i, c[j][l]);
+        }
+    }
+    for (int j = 0; j < M; j++) pv_f16_sum_avx512(cls + (size_t)j * 8 * (size_t)hd, hd, out + j * out_stride);
+}
+static void pv_f16_mq_avx512(const float *p, size_t p_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                             int n, int64_t hd, float *out, size_t out_stride, float *cls) {
+    for (int j = 0; j < nq; j += 3) {
+        const float *pj = p + j * p_stride;
+        float *oj = out + j * out_stride;
+        switch (nq - j) {
+        case 1: pv_f16_mq_m(pj, p_stride, 1, base, slot_off, n, hd, oj, out_stride, cls); break;
+        case 2: pv_f16_mq_m(pj, p_stride, 2, base, slot_off, n, hd, oj, out_stride, cls); break;
+        default: pv_f16_mq_m(pj, p_stride, 3, base, slot_off, n, hd, oj, out_stride, cls); break;
+        }
+    }
+}
 #undef SLOT_ROW
 
 /* pv_q8_0_acc_mq with a block of 32 dims in two 512-bit registers a query
@@ -133,6 +229,8 @@ static void pv_q8_0_acc_mq_avx512(const float *p, size_t p_stride, int nq, const
 }
 
 void cpu_kernels_attention_avx512(cpu_kernels *k) {
+    k->dot_slots_f16_mq = dot_slots_f16_mq_avx512;
+    k->pv_f16_mq = pv_f16_mq_avx512;
     k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_avx512;
     k->pv_f16 = pv_f16_avx512;
     k->pv_f16_acc = pv_f16_acc_avx512;

@@ -39,4 +39,8 @@ void cpu_kernels_init_level(cpu_kernels *k, int level) {
 #endif
     default: break;
     }
+    /* HIVE_CPU_GQA=0: f16 decode attention one query head at a time even
+     * where the shared-row kernels exist (for A/B runs) */
+    const char *g = getenv("HIVE_CPU_GQA");
+    if (g && !strcmp(g, "0")) k->dot_slots_f16_mq = NULL, k->pv_f16_mq = NULL;
 }

@@ -164,6 +164,8 @@ static void att_task(void *ctx, int64_t i0, int64_t i1) {
  * p.V by ranges of dims (every dim's eight class sums are on their own). */
 #define SPLIT_SLOTS 256 /* slots per q.k task */
 #define SPLIT_DIMS 16   /* dims per p.V task */
+#define MQ_MIN_SLOTS 512 /* GQA decode by KV head from this context on (measured, docs/PERFORMANCE.md) */
+#define MQ_DIMS 32       /* dims per GQA p.V task: one 64-byte line of each f16 V row */
 typedef struct {
     const att_ctx *c;
     float *sc;      /* [row * heads + head][max_ctx]: scores, then weights */
@@ -276,8 +278,48 @@ static int att_split_q8_0(const att_ctx *c) {
     return 1;
 }
 
-/* 1 when it ran, 0 when it could not allocate (the caller runs the tasks per head) */
-static int att_split_f16(const att_ctx *c) {
+/* An f16 cache whose query heads share KV heads (GQA) at decode: q.k by
+ * (row, KV head, 256 slots) and p.V by (row, KV head, 32 dims), the query
+ * heads of a KV head sharing each K and V row's conversion
+ * (dot_slots_f16_mq, pv_f16_mq); the softmax as above. Every query's bits
+ * are att_head's. */
+static void split_qk_f16_mq_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rk = i / sp->chunks, t0 = (i % sp->chunks) * SPLIT_SLOTS, r = rk / nkv;
+        uint32_t kvh = (uint32_t)(rk % nkv);
+        int64_t n = c->batch->row_pos[r] + 1, rh = r * c->n_heads + kvh * c->group;
+        if (t0 >= n) continue;
+        int64_t t1 = n - t0 < SPLIT_SLOTS ? n : t0 + SPLIT_SLOTS;
+        c->dev->kern.dot_slots_f16_mq(sp->q16 + rh * hd, hd, (int)c->group,
+                                      kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh),
+                                      c->slot_off[c->batch->row_seq[r]] + t0, (int)(t1 - t0), hd,
+                                      sp->sc + rh * c->max_ctx + t0, (size_t)c->max_ctx);
+    }
+}
+static void split_pv_f16_mq_task(void *ctx, int64_t i0, int64_t i1) {
+    const att_split *sp = ctx;
+    const att_ctx *c = sp->c;
+    const hive_kv_cache *kv = c->kv;
+    uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
+    float cls[3 * 8 * MQ_DIMS];
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t rk = i / sp->dchunks, d0 = (i % sp->dchunks) * MQ_DIMS, r = rk / nkv;
+        uint32_t kvh = (uint32_t)(rk % nkv);
+        int64_t rh = r * c->n_heads + kvh * c->group;
+        c->dev->kern.pv_f16_mq(sp->sc + rh * c->max_ctx, (size_t)c->max_ctx, (int)c->group,
+                               kv->v + c->layer * kv->layer_bytes + att_head_off(c, kvh) + d0 * kv->elem_size,
+                               c->slot_off[c->batch->row_seq[r]], c->batch->row_pos[r] + 1, MQ_DIMS,
+                               cpu_row(c->out, r) + (size_t)kvh * c->group * hd + d0, hd, cls);
+    }
+}
+
+/* 1 when it ran, 0 when it could not allocate (the caller runs the tasks per
+ * head). mq: by KV head with the shared-row kernels (hd % MQ_DIMS == 0). */
+static int att_split_f16(const att_ctx *c, int mq) {
     uint32_t hd = c->kv->desc.head_dim;
     int64_t rh = c->q->rows * c->n_heads, P = c->max_ctx;
     att_split sp = {c, malloc((size_t)(rh * P + rh * hd) * sizeof(float)), NULL,
@@ -292,9 +334,13 @@ static int att_split_f16(const att_ctx *c) {
     for (int64_t i = 0; i < rh; i++)
         round_f16(&c->dev->kern, cpu_row(c->q, i / c->n_heads) + (size_t)(i % c->n_heads) * hd, sp.q16 + i * hd, hd,
                   sp.half);
-    cpu_parallel_for(c->dev, rh * sp.chunks, 1, split_qk_task, &sp);
+    int64_t rk = c->q->rows * c->kv->desc.n_kv_heads;
+    if (mq) sp.dchunks = hd / MQ_DIMS;
+    if (mq) cpu_parallel_for(c->dev, rk * sp.chunks, 1, split_qk_f16_mq_task, &sp);
+    else cpu_parallel_for(c->dev, rh * sp.chunks, 1, split_qk_task, &sp);
     cpu_parallel_for(c->dev, rh, 1, split_softmax_task, &sp);
-    cpu_parallel_for(c->dev, rh * sp.dchunks, 1, split_pv_task, &sp);
+    if (mq) cpu_parallel_for(c->dev, rk * sp.dchunks, 1, split_pv_f16_mq_task, &sp);
+    else cpu_parallel_for(c->dev, rh * sp.dchunks, 1, split_pv_task, &sp);
     free(sp.sc);
     free(sp.half);
     return 1;
@@ -492,8 +538,11 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
     if (!done && kv->elem_size != 2 && kv->elem_size != 4 && max_ctx >= 2 * SPLIT_SLOTS &&
         q->rows * n_heads * max_ctx <= ((int64_t)1 << 24))
         done = att_split_q8_0(&c); /* q8_0 at decode */
-    if (!done && !(kv->elem_size == 2 && tasks < 2 * (int64_t)dev->threads && max_ctx >= 2 * SPLIT_SLOTS &&
-                    tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c)))
+    /* f16 decode by passes: when the heads are too few for the threads, or
+     * (GQA) when query heads can share K and V rows over a long context */
+    int mq = c.group > 1 && dev->kern.dot_slots_f16_mq && hd % MQ_DIMS == 0 && max_ctx >= MQ_MIN_SLOTS;
+    if (!done && !(kv->elem_size == 2 && (mq || tasks < 2 * (int64_t)dev->threads) && max_ctx >= 2 * SPLIT_SLOTS &&
+                   tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c, mq)))
         cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
     free(c.slot_off);
     if (failed)

@@ -6,9 +6,10 @@
  * not divide the 128-slot tiles, a chunk that starts deep in its sequence
  * (ragged tiles: 203 rows), a short second sequence from position 0, and a
  * lone row of the first sequence after it. Alone, an f16 row takes att_head
- * (the f16 case's rows end at 1300), a q8_0 row att_head under 512 slots
- * and att_split_q8_0 past it: the batch gives each one's bits. Run per ISA
- * level by main.c. */
+ * (head_dim 72), or past 511 slots with head_dim 64 on the AVX-512 levels the
+ * GQA split (att_split_f16 with the shared-row kernels), a q8_0 row att_head
+ * under 512 slots and att_split_q8_0 past it: the batch gives each one's
+ * bits. Run per ISA level by main.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static void tiled_case(uint32_t dtype, uint32_t hd, uint32_t bs, int len0) {
 void test_attention_tiled_exact(void **state) {
     (void)state;
     tiled_case(HIVE_DTYPE_F16, 72, 12, TL_LEN0);
+    tiled_case(HIVE_DTYPE_F16, 64, 16, 900); /* alone, rows past 511 take the GQA decode split */
     tiled_case(HIVE_DTYPE_Q8_0, 96, 20, 500); /* alone, every row takes att_head (a context under 512) */
     tiled_case(HIVE_DTYPE_Q8_0, 64, 16, 700); /* alone, rows past 511 take the q8_0 decode split */
 }

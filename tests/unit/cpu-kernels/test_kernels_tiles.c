@@ -6,7 +6,10 @@
  *    dot_slots_f16 / pv_f16_acc over the f16 slots;
  *  - q8_0: pv_q8_0_acc over tiles == pv_q8_0; dot_slots_q8_0_mq and
  *    pv_q8_0_acc_mq for 1..6 queries (past the four a pass holds) == each
- *    query alone.
+ *    query alone;
+ *  - f16, where the level has them: dot_slots_f16_mq and pv_f16_mq for 1..6
+ *    queries (past the three a pass holds; head_dim 64 / 96 / 128) == each
+ *    query alone through dot_slots_f16 / pv_f16.
  * Slot rows sit in shuffled order, n crosses the blocks of 8 slots, head_dim
  * 72 / 100 leave tails past the lanes (f16), 64 / 96 (q8_0). A level the CPU
  * lacks is skipped with its name. */
@@ -72,6 +75,21 @@ static void check_f16(const cpu_kernels *row, const cpu_kernels *k, int hd, int 
     same_bits(k->isa, "pv_tile_f16_acc + pv_f16_sum", hd, n, got, want, hd);
 }
 
+static void check_f16_mq(const cpu_kernels *row, const cpu_kernels *k, int hd, int n) {
+    if (!k->dot_slots_f16_mq) return;
+    uint16_t *h = (uint16_t *)pool;
+    fill_pool(2 * (size_t)hd);
+    for (int i = 0; i < SLOTS * hd; i++) h[i] = cpu_f32_to_f16(rndf(-2.0f, 2.0f));
+    for (int nq = 1; nq <= NQ; nq++) {
+        for (int j = 0; j < nq; j++) row->dot_slots_f16(q + j * hd, pool, off, n, hd, want + j * SLOTS);
+        k->dot_slots_f16_mq(q, (size_t)hd, nq, pool, off, n, hd, got, SLOTS);
+        for (int j = 0; j < nq; j++) same_bits(k->isa, "dot_slots_f16_mq", hd, n, got + j * SLOTS, want + j * SLOTS, n);
+        for (int j = 0; j < nq; j++) row->pv_f16(p + j * SLOTS, pool, off, n, hd, want + j * hd, cls);
+        k->pv_f16_mq(p, SLOTS, nq, pool, off, n, hd, got, (size_t)hd, cls);
+        same_bits(k->isa, "pv_f16_mq", hd, n, got, want, nq * hd);
+    }
+}
+
 static void check_q8_0(const cpu_kernels *row, const cpu_kernels *k, int hd, int n) {
     size_t rb = (size_t)hd / 32 * sizeof(blk_q8_0);
     fill_pool(rb);
@@ -117,6 +135,9 @@ static void test_level(void **state) {
             check_f16(rowk[r], &k, 100, ns[i]);
             check_q8_0(rowk[r], &k, 64, ns[i]);
             check_q8_0(rowk[r], &k, 96, ns[i]);
+            check_f16_mq(rowk[r], &k, 64, ns[i]);
+            check_f16_mq(rowk[r], &k, 96, ns[i]);
+            check_f16_mq(rowk[r], &k, 128, ns[i]);
         }
     }
     printf("%s: tiled and multi-query attention kernels give the per-row bits\n", cpu_isa_names[level]);
