@@ -55,16 +55,23 @@ int bench_levels(void) {
     int cap_ok, picked = cpu_isa_pick(&f, getenv("HIVE_CPU_ISA"), &cap_ok);
     printf("cpu: %s\ndispatch picks: %s%s\n\n", f.brand, cpu_isa_names[picked],
            getenv("HIVE_CPU_ISA") ? " (HIVE_CPU_ISA caps it)" : "");
-    /* variants: each usable level, plus the AVX-512 ones on the row-major
-     * layout (256-bit and 512-bit decode dots) */
-    cpu_kernels tables[CPU_ISA_COUNT + 5];
-    const char *names[CPU_ISA_COUNT + 5];
+    /* variants: each usable level, plus each on the row-major layout (the
+     * AVX-512 ones with 256-bit and with 512-bit decode dots) */
+    cpu_kernels tables[CPU_ISA_COUNT + 8];
+    const char *names[CPU_ISA_COUNT + 8];
     int nt = 0, picked_index = -1;
     for (int l = CPU_ISA_AVX2; l < CPU_ISA_COUNT; l++) {
         if (!cpu_isa_usable(&f, l)) continue;
         if (l == picked) picked_index = nt;
         cpu_kernels_init_level(&tables[nt], l);
         names[nt++] = cpu_isa_names[l];
+        if (l == CPU_ISA_AVX2 || l == CPU_ISA_AVXVNNI) {
+            cpu_kernels_init_level(&tables[nt], l);
+            if (l == CPU_ISA_AVX2) cpu_kernels_init_avx2_rowmajor(&tables[nt]), tables[nt].isa = "avx2-rowmajor";
+            else cpu_kernels_init_avxvnni_rowmajor(&tables[nt]);
+            names[nt] = tables[nt].isa;
+            nt++;
+        }
         if (l == CPU_ISA_AVXVNNI) {
             cpu_kernels_init_level(&tables[nt], l);
             cpu_kernels_init_avxvnni_all(&tables[nt]);
@@ -113,7 +120,7 @@ int bench_levels(void) {
         const char *dn = kc->dtype == HIVE_DTYPE_Q4_1 ? "q4_1" : kc->dtype == HIVE_DTYPE_Q4_0 ? "q4_0" : "q8_0";
         printf("%s %s\n", dn, kc->what);
         /* round robin, best of 9: drift in the machine's load hits every variant alike */
-        double t[CPU_ISA_COUNT + 5], fastest = 1e30;
+        double t[CPU_ISA_COUNT + 8], fastest = 1e30;
         int iters = (int)(1e8 / ((double)kc->rows * kc->cols * kc->nx)) + 1;
         for (int i = 0; i < nt; i++) t[i] = 1e30;
         for (int rep = 0; rep < 9; rep++)

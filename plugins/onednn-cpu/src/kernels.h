@@ -127,12 +127,16 @@ void cpu_kernels_init_avx512vnni(cpu_kernels *k);
 void cpu_kernels_init_kv_scalar(cpu_kernels *k);
 void cpu_kernels_init_kv_avx2(cpu_kernels *k);
 /* Variants the micro-benchmark compares with the levels' choices: VNNI for the
- * Q8_0 decode dot too; 512-bit decode dots. */
+ * Q8_0 decode dot too (row-major); 512-bit row-major decode dots. */
 void cpu_kernels_init_avxvnni_all(cpu_kernels *k);
 void cpu_kernels_init_avx512_wide(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni_wide(cpu_kernels *k);
-/* The AVX-512 levels on GGML's row-major layout (256-bit decode dots, 512-bit
- * prefill tiles): what they dispatched before the packed layout. */
+/* The levels on GGML's row-major layout: what they dispatched before the
+ * packed layout (AVX-512: 256-bit decode dots, 512-bit prefill tiles). The
+ * avx2 and avxvnni ones swap the quantized entries of a table back (call
+ * them after that level's init); the AVX-512 ones give whole tables. */
+void cpu_kernels_init_avx2_rowmajor(cpu_kernels *k);
+void cpu_kernels_init_avxvnni_rowmajor(cpu_kernels *k);
 void cpu_kernels_init_avx512_rowmajor(cpu_kernels *k);
 void cpu_kernels_init_avx512vnni_rowmajor(cpu_kernels *k);
 

@@ -45,6 +45,10 @@ static void quantize_act_avx2(const float *x, act_q8 *out, int64_t n) {
 #define QD256_DOT(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
 #include "qdot256.h"
 
+#define QP256(name) avx2_p4_##name
+#define QP256_DOT(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+#include "qpack256.h"
+
 #define ROW(T, r) ((const T *)((const char *)w + (size_t)(r) * row_bytes))
 
 #define DISPATCH_NR(call_nr)                   \
@@ -545,12 +549,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[HIVE_DTYPE_F32] = vd_f32;
     k->vec_dot[HIVE_DTYPE_F16] = vd_f16;
     k->vec_dot[HIVE_DTYPE_BF16] = vd_bf16;
-    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q8_0_t0 : avx2_vd_q8_0;
-    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_0_t0 : avx2_vd_q4_0;
-    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_1_t0 : avx2_vd_q4_1;
-    k->gemm[HIVE_DTYPE_Q8_0] = avx2_gemm_q8_0;
-    k->gemm[HIVE_DTYPE_Q4_0] = avx2_gemm_q4_0;
-    k->gemm[HIVE_DTYPE_Q4_1] = avx2_gemm_q4_1;
+    QP256_INSTALL(k);
     k->vec_dot[HIVE_DTYPE_Q4_K] = vd_q4_k;
     k->vec_dot[HIVE_DTYPE_Q6_K] = vd_q6_k;
     k->dequant[HIVE_DTYPE_F16] = dq_f16;
@@ -575,4 +574,17 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->f32_to_f16 = f32_to_f16_avx2;
     k->silu_mul = silu_mul_avx2;
     k->exp_sum = exp_sum_avx2;
+}
+
+/* Q8_0 / Q4_0 / Q4_1 back on GGML's row-major layout (qdot256.h): what the
+ * level dispatched before the packed layout, for the micro-benchmark and the
+ * levels' row-major variants. */
+void cpu_kernels_init_avx2_rowmajor(cpu_kernels *k) {
+    k->packed[HIVE_DTYPE_Q8_0] = k->packed[HIVE_DTYPE_Q4_0] = k->packed[HIVE_DTYPE_Q4_1] = 0;
+    k->vec_dot[HIVE_DTYPE_Q8_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q8_0_t0 : avx2_vd_q8_0;
+    k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_0_t0 : avx2_vd_q4_0;
+    k->vec_dot[HIVE_DTYPE_Q4_1] = k->decode_prefetch == CPU_PF_T0 ? avx2_vd_q4_1_t0 : avx2_vd_q4_1;
+    k->gemm[HIVE_DTYPE_Q8_0] = avx2_gemm_q8_0;
+    k->gemm[HIVE_DTYPE_Q4_0] = avx2_gemm_q4_0;
+    k->gemm[HIVE_DTYPE_Q4_1] = avx2_gemm_q4_1;
 }

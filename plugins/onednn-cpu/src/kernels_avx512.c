@@ -245,6 +245,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
 
 void cpu_kernels_init_avx512_rowmajor(cpu_kernels *k) {
     cpu_kernels_init_level(k, CPU_ISA_AVX2);
+    cpu_kernels_init_avx2_rowmajor(k);
     cpu_kernels_attention_avx512(k);
     k->isa = "avx512-rowmajor";
     k->gemm[HIVE_DTYPE_Q8_0] = avx512_gemm_q8_0;

@@ -27,6 +27,7 @@ void cpu_kernels_init_avx512vnni(cpu_kernels *k) {
 
 void cpu_kernels_init_avx512vnni_rowmajor(cpu_kernels *k) {
     cpu_kernels_init_level(k, CPU_ISA_AVX2);
+    cpu_kernels_init_avx2_rowmajor(k);
     cpu_kernels_attention_avx512(k);
     k->isa = "avx512vnni-rowmajor";
     k->vec_dot[HIVE_DTYPE_Q4_0] = k->decode_prefetch == CPU_PF_T0 ? avx512vnni256_vd_q4_0_t0 : avx512vnni256_vd_q4_0;

@@ -363,6 +363,17 @@ static void test_level(void **state) {
         check_qtype(&ref, &all, &avx2, &QTYPES[0], N);
         check_qtype(&ref, &all, &avx2, &QTYPES[0], N_ODD);
     }
+    /* the 256-bit levels on the row-major layout (what they ran before the packed one) */
+    if (level == CPU_ISA_AVX2 || level == CPU_ISA_AVXVNNI) {
+        cpu_kernels rowmajor = k;
+        if (level == CPU_ISA_AVX2) cpu_kernels_init_avx2_rowmajor(&rowmajor);
+        else cpu_kernels_init_avxvnni_rowmajor(&rowmajor);
+        assert_true(k.packed[HIVE_DTYPE_Q4_1] && !rowmajor.packed[HIVE_DTYPE_Q4_1]);
+        for (size_t i = 0; i < sizeof QTYPES / sizeof QTYPES[0]; i++) {
+            check_qtype(&ref, &rowmajor, &avx2, &QTYPES[i], N);
+            check_qtype(&ref, &rowmajor, &avx2, &QTYPES[i], N_ODD);
+        }
+    }
 #ifdef HIVE_CPU_HAVE_AVX512
     if (level == CPU_ISA_AVX512 || level == CPU_ISA_AVX512VNNI) {
         cpu_kernels wide, rowmajor;
