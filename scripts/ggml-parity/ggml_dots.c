@@ -66,7 +66,11 @@ int main(void) {
                     memcpy(w + b * types[t].blk, h, types[t].g == GGML_TYPE_Q4_1 ? 4 : 2);
                 }
                 float ours[4], theirs;
-                k.vec_dot[types[t].hive](N, w, rb, 4, a, ours);
+                unsigned char *wl = w; /* the four rows in the level's layout (pack4.c when it packs) */
+                if (k.packed[types[t].hive] && (wl = malloc(4 * rb))) cpu_pack4(types[t].hive, w, 4, N, wl);
+                if (!wl) return 2;
+                k.vec_dot[types[t].hive](N, wl, rb, 4, a, ours);
+                if (wl != w) free(wl);
                 for (int r = 0; r < 4; r++) {
                     tr->vec_dot(N, &theirs, 0, w + r * rb, 0, y, 0, 1);
                     total++;
