@@ -549,7 +549,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[HIVE_DTYPE_F32] = vd_f32;
     k->vec_dot[HIVE_DTYPE_F16] = vd_f16;
     k->vec_dot[HIVE_DTYPE_BF16] = vd_bf16;
-    QP256_INSTALL(k);
+    avx2_p4_install(k);
     k->vec_dot[HIVE_DTYPE_Q4_K] = vd_q4_k;
     k->vec_dot[HIVE_DTYPE_Q6_K] = vd_q6_k;
     k->dequant[HIVE_DTYPE_F16] = dq_f16;

@@ -240,7 +240,7 @@ void cpu_kernels_attention_avx512(cpu_kernels *k) {
 
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->isa = "avx512";
-    QP512_INSTALL(k);
+    avx512_p4_install(k);
 }
 
 void cpu_kernels_init_avx512_rowmajor(cpu_kernels *k) {

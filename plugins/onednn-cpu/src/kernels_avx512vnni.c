@@ -22,7 +22,7 @@
 
 void cpu_kernels_init_avx512vnni(cpu_kernels *k) {
     k->isa = "avx512vnni";
-    QP512_INSTALL(k);
+    avx512vnni_p4_install(k);
 }
 
 void cpu_kernels_init_avx512vnni_rowmajor(cpu_kernels *k) {

@@ -16,7 +16,7 @@
 
 void cpu_kernels_init_avxvnni(cpu_kernels *k) {
     k->isa = "avxvnni";
-    QP256_INSTALL(k);
+    avxvnni_p4_install(k);
 }
 
 /* Row-major: VNNI for the Q4 decode dots and the tiles, AVX2's Q8_0 decode dot

@@ -224,22 +224,24 @@ static void split_pv_task(void *ctx, int64_t i0, int64_t i1) {
  * heads share each slot's int8 -> f32 conversions (dot_slots_q8_0_mq,
  * pv_q8_0_acc_mq): q.k by (row, KV head, 256 slots), the softmax per head,
  * p.V by (row, KV head, block of 32 dims); every query's bits are
- * att_head's. */
-static void split_qk_q8_0_task(void *ctx, int64_t i0, int64_t i1) {
+ * att_head's. The q.k pass serves the f16 GQA split below too: a q8_0
+ * cache reads q as it is, an f16 one its f16-rounded copy (sp->q16). */
+static void split_qk_mq_task(void *ctx, int64_t i0, int64_t i1) {
     const att_split *sp = ctx;
     const att_ctx *c = sp->c;
     const hive_kv_cache *kv = c->kv;
     uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
+    const int f16 = kv->elem_size == 2;
     for (int64_t i = i0; i < i1; i++) {
         int64_t rk = i / sp->chunks, t0 = (i % sp->chunks) * SPLIT_SLOTS, r = rk / nkv;
         uint32_t kvh = (uint32_t)(rk % nkv);
         int64_t n = c->batch->row_pos[r] + 1, rh = r * c->n_heads + kvh * c->group;
         if (t0 >= n) continue;
         int64_t t1 = n - t0 < SPLIT_SLOTS ? n : t0 + SPLIT_SLOTS;
-        c->dev->kern.dot_slots_q8_0_mq(cpu_row(c->q, r) + (size_t)kvh * c->group * hd, hd, (int)c->group,
-                                       kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh),
-                                       c->slot_off[c->batch->row_seq[r]] + t0, (int)(t1 - t0), hd,
-                                       sp->sc + rh * c->max_ctx + t0, (size_t)c->max_ctx);
+        (f16 ? c->dev->kern.dot_slots_f16_mq : c->dev->kern.dot_slots_q8_0_mq)(
+            f16 ? sp->q16 + rh * hd : cpu_row(c->q, r) + (size_t)kvh * c->group * hd, hd, (int)c->group,
+            kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh), c->slot_off[c->batch->row_seq[r]] + t0,
+            (int)(t1 - t0), hd, sp->sc + rh * c->max_ctx + t0, (size_t)c->max_ctx);
     }
 }
 static void split_softmax_q8_0_task(void *ctx, int64_t i0, int64_t i1) {
@@ -271,7 +273,7 @@ static int att_split_q8_0(const att_ctx *c) {
     att_split sp = {c, malloc((size_t)(rows * c->n_heads * P) * sizeof(float)), NULL, NULL,
                     (P + SPLIT_SLOTS - 1) / SPLIT_SLOTS, hd / 32};
     if (!sp.sc) return 0;
-    cpu_parallel_for(c->dev, rows * nkv * sp.chunks, 1, split_qk_q8_0_task, &sp);
+    cpu_parallel_for(c->dev, rows * nkv * sp.chunks, 1, split_qk_mq_task, &sp);
     cpu_parallel_for(c->dev, rows * c->n_heads, 1, split_softmax_q8_0_task, &sp);
     cpu_parallel_for(c->dev, rows * nkv * sp.dchunks, 1, split_pv_q8_0_task, &sp);
     free(sp.sc);
@@ -281,25 +283,8 @@ static int att_split_q8_0(const att_ctx *c) {
 /* An f16 cache whose query heads share KV heads (GQA) at decode: q.k by
  * (row, KV head, 256 slots) and p.V by (row, KV head, 32 dims), the query
  * heads of a KV head sharing each K and V row's conversion
- * (dot_slots_f16_mq, pv_f16_mq); the softmax as above. Every query's bits
- * are att_head's. */
-static void split_qk_f16_mq_task(void *ctx, int64_t i0, int64_t i1) {
-    const att_split *sp = ctx;
-    const att_ctx *c = sp->c;
-    const hive_kv_cache *kv = c->kv;
-    uint32_t hd = kv->desc.head_dim, nkv = kv->desc.n_kv_heads;
-    for (int64_t i = i0; i < i1; i++) {
-        int64_t rk = i / sp->chunks, t0 = (i % sp->chunks) * SPLIT_SLOTS, r = rk / nkv;
-        uint32_t kvh = (uint32_t)(rk % nkv);
-        int64_t n = c->batch->row_pos[r] + 1, rh = r * c->n_heads + kvh * c->group;
-        if (t0 >= n) continue;
-        int64_t t1 = n - t0 < SPLIT_SLOTS ? n : t0 + SPLIT_SLOTS;
-        c->dev->kern.dot_slots_f16_mq(sp->q16 + rh * hd, hd, (int)c->group,
-                                      kv->k + c->layer * kv->layer_bytes + att_head_off(c, kvh),
-                                      c->slot_off[c->batch->row_seq[r]] + t0, (int)(t1 - t0), hd,
-                                      sp->sc + rh * c->max_ctx + t0, (size_t)c->max_ctx);
-    }
-}
+ * (dot_slots_f16_mq in split_qk_mq_task, pv_f16_mq); the softmax as above.
+ * Every query's bits are att_head's. */
 static void split_pv_f16_mq_task(void *ctx, int64_t i0, int64_t i1) {
     const att_split *sp = ctx;
     const att_ctx *c = sp->c;
@@ -336,7 +321,7 @@ static int att_split_f16(const att_ctx *c, int mq) {
                   sp.half);
     int64_t rk = c->q->rows * c->kv->desc.n_kv_heads;
     if (mq) sp.dchunks = hd / MQ_DIMS;
-    if (mq) cpu_parallel_for(c->dev, rk * sp.chunks, 1, split_qk_f16_mq_task, &sp);
+    if (mq) cpu_parallel_for(c->dev, rk * sp.chunks, 1, split_qk_mq_task, &sp);
     else cpu_parallel_for(c->dev, rh * sp.chunks, 1, split_qk_task, &sp);
     cpu_parallel_for(c->dev, rh, 1, split_softmax_task, &sp);
     if (mq) cpu_parallel_for(c->dev, rk * sp.dchunks, 1, split_pv_f16_mq_task, &sp);

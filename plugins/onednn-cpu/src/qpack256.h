@@ -31,7 +31,6 @@ CPU_INLINE void QP256(tile)(const int DT, const int NX, int64_t nb, const uint8_
                             float *out, const int prefetch) {
     const size_t rec = DT == 0 ? 136 : DT == 1 ? 72 : 80, head = DT == 2 ? 16 : 8;
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m128i dm_split = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
     /* Q4: acc[c][0..1] rows 0,1 (lo, hi), acc[c][2..3] rows 2,3; Q8_0: acc[c][r] row r */
     __m256 acc[2][4];
     __m128 summs[2];
@@ -42,14 +41,8 @@ CPU_INLINE void QP256(tile)(const int DT, const int NX, int64_t nb, const uint8_
     for (int64_t k = 0; k < nb; k++) {
         const uint8_t *b = w + (size_t)k * rec;
         if (prefetch) _mm_prefetch((const char *)b + QP256_PF_AHEAD, _MM_HINT_T0);
-        __m128 dw, mw = _mm_setzero_ps();
-        if (DT == 2) {
-            const __m128i dm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b), dm_split);
-            dw = _mm_cvtph_ps(dm);
-            mw = _mm_cvtph_ps(_mm_unpackhi_epi64(dm, dm));
-        } else {
-            dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)b));
-        }
+        __m128 dw, mw;
+        pack4_scales(DT == 2, b, &dw, &mw);
         if (DT == 0) {
             __m256i wq[4], ws[4];
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
@@ -120,35 +113,6 @@ CPU_INLINE void QP256(gemm_dt)(const int DT, const int pf, int64_t n, const void
     }
 }
 
-#define QP256_ENTRIES(DTNAME, DT)                                                                    \
-    static void QP256(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
-                                     size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
-        (void)row_bytes;                                                                             \
-        QP256(gemm_dt)(DT, 0, n, w, nr, x, x_row_bytes, nx, out, out_stride);                        \
-    }                                                                                                \
-    static void QP256(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) { \
-        (void)row_bytes;                                                                             \
-        QP256(gemm_dt)(DT, 0, n, w, nr, x, 0, 1, out, 0);                                            \
-    }                                                                                                \
-    static void QP256(vd_##DTNAME##_t0)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
-                                        float *out) {                                                \
-        (void)row_bytes;                                                                             \
-        QP256(gemm_dt)(DT, 1, n, w, nr, x, 0, 1, out, 0);                                            \
-    }
-QP256_ENTRIES(q8_0, 0)
-QP256_ENTRIES(q4_0, 1)
-QP256_ENTRIES(q4_1, 2)
-#undef QP256_ENTRIES
-
-/* The packed entries of a table: the layout flag and its kernels for all three dtypes. */
-#define QP256_INSTALL(k)                                                                             \
-    do {                                                                                             \
-        const int t0_ = (k)->decode_prefetch == CPU_PF_T0;                                           \
-        (k)->packed[HIVE_DTYPE_Q8_0] = (k)->packed[HIVE_DTYPE_Q4_0] = (k)->packed[HIVE_DTYPE_Q4_1] = 1; \
-        (k)->vec_dot[HIVE_DTYPE_Q8_0] = t0_ ? QP256(vd_q8_0_t0) : QP256(vd_q8_0);                      \
-        (k)->vec_dot[HIVE_DTYPE_Q4_0] = t0_ ? QP256(vd_q4_0_t0) : QP256(vd_q4_0);                      \
-        (k)->vec_dot[HIVE_DTYPE_Q4_1] = t0_ ? QP256(vd_q4_1_t0) : QP256(vd_q4_1);                      \
-        (k)->gemm[HIVE_DTYPE_Q8_0] = QP256(gemm_q8_0);                                                \
-        (k)->gemm[HIVE_DTYPE_Q4_0] = QP256(gemm_q4_0);                                                \
-        (k)->gemm[HIVE_DTYPE_Q4_1] = QP256(gemm_q4_1);                                                \
-    } while (0)
+#define QP(name) QP256(name)
+#include "qpack_entries.h"
+#undef QP

@@ -34,8 +34,6 @@ CPU_INLINE void QP512(tile_q4)(const int DT, const int NX, int64_t nb, const uin
     const size_t rec = DT == 1 ? 72 : 80, head = DT == 1 ? 8 : 16;
     const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    /* d0 m0 d1 m1 ... -> d0 d1 d2 d3 | m0 m1 m2 m3 */
-    const __m128i dm_split = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
     __m512 alo[8], ahi[8];
     __m128 summs[8];
     _Pragma("GCC unroll 8") for (int c = 0; c < NX; c++) alo[c] = ahi[c] = _mm512_setzero_ps(), summs[c] = _mm_setzero_ps();
@@ -44,14 +42,8 @@ CPU_INLINE void QP512(tile_q4)(const int DT, const int NX, int64_t nb, const uin
         if (prefetch) _mm_prefetch((const char *)b + QP512_PF_AHEAD, _MM_HINT_T0);
         const __m512i v = _mm512_loadu_si512(b + head);
         const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        __m128 dw, mw = _mm_setzero_ps();
-        if (DT == 2) {
-            const __m128i dm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b), dm_split);
-            dw = _mm_cvtph_ps(dm);
-            mw = _mm_cvtph_ps(_mm_unpackhi_epi64(dm, dm));
-        } else {
-            dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)b));
-        }
+        __m128 dw, mw;
+        pack4_scales(DT == 2, b, &dw, &mw);
         const __m512 dwl = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(dw)); /* d_w(r) in row r's lanes */
         _Pragma("GCC unroll 8") for (int c = 0; c < NX; c++) {
             const act_q8 *a = x[c] + k;
@@ -140,35 +132,6 @@ CPU_INLINE void QP512(gemm_dt)(const int DT, const int pf, int64_t n, const void
     }
 }
 
-#define QP512_ENTRIES(DTNAME, DT)                                                                    \
-    static void QP512(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
-                                     size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
-        (void)row_bytes;                                                                             \
-        QP512(gemm_dt)(DT, 0, n, w, nr, x, x_row_bytes, nx, out, out_stride);                        \
-    }                                                                                                \
-    static void QP512(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) { \
-        (void)row_bytes;                                                                             \
-        QP512(gemm_dt)(DT, 0, n, w, nr, x, 0, 1, out, 0);                                            \
-    }                                                                                                \
-    static void QP512(vd_##DTNAME##_t0)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
-                                        float *out) {                                                \
-        (void)row_bytes;                                                                             \
-        QP512(gemm_dt)(DT, 1, n, w, nr, x, 0, 1, out, 0);                                            \
-    }
-QP512_ENTRIES(q8_0, 0)
-QP512_ENTRIES(q4_0, 1)
-QP512_ENTRIES(q4_1, 2)
-#undef QP512_ENTRIES
-
-/* The packed entries of a table: the layout flag and its kernels for all three dtypes. */
-#define QP512_INSTALL(k)                                                                             \
-    do {                                                                                             \
-        const int t0_ = (k)->decode_prefetch == CPU_PF_T0;                                           \
-        (k)->packed[HIVE_DTYPE_Q8_0] = (k)->packed[HIVE_DTYPE_Q4_0] = (k)->packed[HIVE_DTYPE_Q4_1] = 1; \
-        (k)->vec_dot[HIVE_DTYPE_Q8_0] = t0_ ? QP512(vd_q8_0_t0) : QP512(vd_q8_0);                      \
-        (k)->vec_dot[HIVE_DTYPE_Q4_0] = t0_ ? QP512(vd_q4_0_t0) : QP512(vd_q4_0);                      \
-        (k)->vec_dot[HIVE_DTYPE_Q4_1] = t0_ ? QP512(vd_q4_1_t0) : QP512(vd_q4_1);                      \
-        (k)->gemm[HIVE_DTYPE_Q8_0] = QP512(gemm_q8_0);                                                \
-        (k)->gemm[HIVE_DTYPE_Q4_0] = QP512(gemm_q4_0);                                                \
-        (k)->gemm[HIVE_DTYPE_Q4_1] = QP512(gemm_q4_1);                                                \
-    } while (0)
+#define QP(name) QP512(name)
+#include "qpack_entries.h"
+#undef QP

@@ -4,6 +4,7 @@
 #define CPU_SIMD_AVX2_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define CPU_INLINE static inline __attribute__((always_inline))
 
@@ -71,6 +72,20 @@ CPU_INLINE __m256 exp256(__m256 x) {
     __m256 scaled = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
     __m256 huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
     return _mm256_blendv_ps(_mm256_blendv_ps(fast, scaled, big), _mm256_mul_ps(s1, s1), huge);
+}
+
+/* A 4-row record's scales (pack4.c) as f32: d of rows 0..3, and with mins
+ * (Q4_1: d0 m0 d1 m1 ...) m of rows 0..3, else m = 0. */
+CPU_INLINE void pack4_scales(const int with_min, const uint8_t *rec, __m128 *d, __m128 *m) {
+    if (with_min) {
+        const __m128i dm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)rec),
+                                            _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+        *d = _mm_cvtph_ps(dm);
+        *m = _mm_cvtph_ps(_mm_unpackhi_epi64(dm, dm));
+    } else {
+        *d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)rec));
+        *m = _mm_setzero_ps();
+    }
 }
 
 #endif
