@@ -252,11 +252,15 @@ static void begin_step(hive_grammar_matcher *m) {
  * body some 90 bytes share one signature, and a UTF-8 lead byte's 64
  * continuation bytes a few: one closure each instead of one per byte. */
 #define HM_SIGS 16
+#define HM_SIG_STACKS 64 /* sets with more stacks step byte by byte */
 typedef struct hm_direct {
     uint32_t next[256]; /* first: hm_set.next points here */
     uint32_t n_sig;
     uint32_t sig_to[HM_SIGS];
     uint64_t sig[HM_SIGS];
+    /* the class of each stack's terminal (NULL: the empty stack), looked up
+     * once: a byte's signature then costs a bit test per stack */
+    const hg_class *cls[HM_SIG_STACKS];
 } hm_direct;
 
 uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
@@ -264,9 +268,15 @@ uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
      * table for them, the hash map for the rest */
     uint32_t *next = m->sets[set].next;
     hm_direct *dt = NULL;
+    const hive_grammar *g = m->g;
     if (!next && m->n_direct < HM_MAX_DIRECT_SETS && (dt = malloc(sizeof *dt))) {
         for (int i = 0; i < 256; i++) dt->next[i] = HM_UNKNOWN;
         dt->n_sig = 0;
+        const hm_set *s = &m->sets[set];
+        for (uint32_t i = 0; i < s->len && i < HM_SIG_STACKS; i++) {
+            uint32_t id = m->pool[s->off + i];
+            dt->cls[i] = id ? &g->classes[g->elems[m->nodes[id].pos].val] : NULL;
+        }
         m->sets[set].next = next = dt->next;
         m->n_direct++;
     }
@@ -276,14 +286,11 @@ uint32_t hm_step(hive_grammar_matcher *m, uint32_t set, uint8_t byte) {
     uint32_t *v = next ? NULL : map_find(&m->trans, key);
     if (v) return *v;
     const hm_set *s = &m->sets[set];
-    const hive_grammar *g = m->g;
     uint64_t sig = 0;
-    int by_sig = dt && s->len <= 64;
+    int by_sig = dt && s->len <= HM_SIG_STACKS;
     if (by_sig) {
-        for (uint32_t i = 0; i < s->len; i++) {
-            uint32_t id = m->pool[s->off + i];
-            if (id && hg_class_has(&g->classes[g->elems[m->nodes[id].pos].val], byte)) sig |= 1ull << i;
-        }
+        for (uint32_t i = 0; i < s->len; i++)
+            if (dt->cls[i] && hg_class_has(dt->cls[i], byte)) sig |= 1ull << i;
         if (!sig) return next[byte] = HM_DEAD;
         for (uint32_t k = 0; k < dt->n_sig; k++)
             if (dt->sig[k] == sig) return next[byte] = dt->sig_to[k];
