@@ -1,6 +1,5 @@
 /* Row-wise ops: embed, rmsnorm, layernorm, add/mul, SwiGLU, get_rows, argmax. */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 #include "cpu_internal.h"
 
@@ -14,7 +13,7 @@ typedef struct {
     const hive_weight *table;
     const int32_t *ids;
     const hive_tensor *out;
-    char *row_buf; /* packed table: one GGML row per thread */
+    char *row_buf; /* packed table: room for each output row's GGML row (any task split) */
 } embed_ctx;
 
 static void embed_task(void *ctx, int64_t r0, int64_t r1) {
@@ -23,7 +22,7 @@ static void embed_task(void *ctx, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const char *src = (const char *)t->data + (size_t)c->ids[r] * t->row_bytes;
         if (t->packed) { /* the row back in GGML's layout first */
-            char *row = c->row_buf + (size_t)omp_get_thread_num() * t->row_bytes;
+            char *row = c->row_buf + (size_t)r * t->row_bytes;
             cpu_unpack4_row(t->dtype, t->data, c->ids[r], t->cols, row);
             src = row;
         }
@@ -46,8 +45,9 @@ hive_status cpu_op_embed(hive_device *dev, const hive_weight *table, const int32
             return cpu_fail(err, HIVE_E_INVALID, "embed: id %d (row %lld) outside table %s of %lld rows",
                             ids[r], (long long)r, table->name, (long long)table->rows);
     embed_ctx c = {dev, table, ids, out, NULL};
-    if (table->packed && !(c.row_buf = cpu_scratch(dev, (size_t)dev->threads * table->row_bytes)))
-        return cpu_fail(err, HIVE_E_NOMEM, "embed: cannot allocate %zu bytes", (size_t)dev->threads * table->row_bytes);
+    size_t buf_bytes = (size_t)out->rows * table->row_bytes;
+    if (table->packed && !(c.row_buf = cpu_scratch(dev, buf_bytes)))
+        return cpu_fail(err, HIVE_E_NOMEM, "embed: cannot allocate %zu bytes", buf_bytes);
     cpu_parallel_for(dev, out->rows, rows_per_thread(out->cols), embed_task, &c);
     return HIVE_OK;
 }
