@@ -105,22 +105,6 @@ CPU_INLINE void QD256(gemm_dt)(const int DT, const int pf, int64_t n, const void
     }
 }
 
-/* Each including file takes the entries it measured fastest; the others stay
- * unused (the micro-benchmark's variants may use them). */
-#define QD256_ENTRIES(DTNAME, DT)                                                                    \
-    __attribute__((unused)) static void QD256(gemm_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, \
-                                     size_t x_row_bytes, int nx, float *out, size_t out_stride) {    \
-        QD256(gemm_dt)(DT, 0, n, w, row_bytes, nr, x, x_row_bytes, nx, out, out_stride);             \
-    }                                                                                                \
-    __attribute__((unused)) static void QD256(vd_##DTNAME)(int64_t n, const void *w, size_t row_bytes, int nr, const void *x,   \
-                                   float *out) {                                                     \
-        QD256(gemm_dt)(DT, CPU_PF_NTA, n, w, row_bytes, nr, x, 0, 1, out, 0);                        \
-    }                                                                                                \
-    __attribute__((unused)) static void QD256(vd_##DTNAME##_t0)(int64_t n, const void *w, size_t row_bytes, int nr, \
-                                   const void *x, float *out) {                                      \
-        QD256(gemm_dt)(DT, CPU_PF_T0, n, w, row_bytes, nr, x, 0, 1, out, 0);                         \
-    }
-QD256_ENTRIES(q8_0, 0)
-QD256_ENTRIES(q4_0, 1)
-QD256_ENTRIES(q4_1, 2)
-#undef QD256_ENTRIES
+#define QD(name) QD256(name)
+#include "qdot_entries.h"
+#undef QD
