@@ -1,4 +1,5 @@
 #include "reference.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
@@ -15,6 +16,74 @@ static float f16_bits_value(uint16_t b) {
     return (float)h;
 }
 float ref_f16_value(float f) { return (float)(_Float16)f; }
+
+float ref_bf16_value(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t lo = u & 0xffffu, hi = u >> 16;
+    if (lo > 0x8000u || (lo == 0x8000u && (hi & 1))) hi++;
+    u = hi << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void ref_q8_0_values(const float *x, float *y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) y[b * 32 + i] = ref_f16_value(d) * roundf(x[b * 32 + i] * id);
+    }
+}
+
+void ref_q4_0_values(const float *x, float *y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0, vmax = 0;
+        for (int i = 0; i < 32; i++)
+            if (fabsf(x[b * 32 + i]) > amax) amax = fabsf(x[b * 32 + i]), vmax = x[b * 32 + i];
+        float d = vmax / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) {
+            int qv = (int8_t)(x[b * 32 + i] * id + 8.5f);
+            y[b * 32 + i] = (float)((qv < 15 ? qv : 15) - 8) * ref_f16_value(d);
+        }
+    }
+}
+
+void ref_attention_exact(const float *q, size_t q_stride, int rows, const int32_t *qpos, int nh, int nkv, int hd,
+                         float scale, const float *kq, const float *vq, const uint8_t *q_f16, const uint8_t *p_f16,
+                         double *exact) {
+    const size_t kv_row = (size_t)nkv * hd;
+    int slots = 0;
+    for (int r = 0; r < rows; r++) slots = qpos[r] + 1 > slots ? qpos[r] + 1 : slots;
+    double *w = malloc((size_t)(slots ? slots : 1) * sizeof *w);
+    if (!w) { /* no memory: NaNs, which no comparison passes */
+        for (size_t i = 0; i < (size_t)rows * nh * hd; i++) exact[i] = NAN;
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < nh; h++) {
+            const float *qh = q + (size_t)r * q_stride + (size_t)h * hd;
+            const size_t kvo = (size_t)(h / (nh / nkv)) * hd;
+            double mx = -1e300, sum = 0;
+            for (int t = 0; t <= qpos[r]; t++) {
+                double d = 0;
+                for (int i = 0; i < hd; i++)
+                    d += (double)(q_f16 && q_f16[t] ? ref_f16_value(qh[i]) : qh[i]) * kq[t * kv_row + kvo + i];
+                w[t] = d * scale;
+                if (w[t] > mx) mx = w[t];
+            }
+            for (int t = 0; t <= qpos[r]; t++) sum += (w[t] = exp(w[t] - mx));
+            for (int i = 0; i < hd; i++) {
+                double o = 0;
+                for (int t = 0; t <= qpos[r]; t++) {
+                    double p = w[t] / sum;
+                    o += (p_f16 && p_f16[t] ? (double)ref_f16_value((float)p) : p) * vq[t * kv_row + kvo + i];
+                }
+                exact[((size_t)r * nh + h) * hd + i] = o;
+            }
+        }
+    free(w);
+}
 
 const char *ref_dtype_name(uint32_t dtype) {
     static const char *names[] = {"f32", "f16", "bf16", "i32", "i8", "", "", "", "", "",

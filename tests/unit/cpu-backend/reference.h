@@ -14,5 +14,23 @@ uint32_t ref_block_elems(uint32_t dtype);
 
 uint16_t ref_f16_bits(float f);
 float ref_f16_value(float f); /* f rounded to f16 and back */
+float ref_bf16_value(float f); /* nearest bfloat16, ties to even (no NaNs) */
+
+/* What llama.cpp's reference quantizers (quantize_row_q8_0 / q4_0) keep of
+ * the n values x (a multiple of 32), as values: q8_0 d = amax / 127 in f16,
+ * q = round(x / d); q4_0 d = (the value of largest magnitude, the first on
+ * ties) / -8 in f16, q = min(15, trunc(x / d + 8.5)), value (q - 8) d. */
+void ref_q8_0_values(const float *x, float *y, int n);
+void ref_q4_0_values(const float *x, float *y, int n);
+
+/* Exact attention (in double) of `rows` query rows (q, row r at q + r *
+ * q_stride, nh heads of hd) over the values a cache holds (kq, vq: one row
+ * of nkv * hd per slot): row r attends to slots 0..qpos[r], head h to KV
+ * head h / (nh / nkv). Slot t takes q rounded to f16 where q_f16[t] and its
+ * softmax weight rounded to f16 where p_f16[t], as an f16 page does (NULL:
+ * no slot). exact[(r * nh + h) * hd + i]. */
+void ref_attention_exact(const float *q, size_t q_stride, int rows, const int32_t *qpos, int nh, int nkv, int hd,
+                         float scale, const float *kq, const float *vq, const uint8_t *q_f16, const uint8_t *p_f16,
+                         double *exact);
 
 #endif
