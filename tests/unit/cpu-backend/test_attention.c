@@ -44,36 +44,28 @@ static void attention_case(uint32_t kv_dtype) {
     const float scale = 1.0f / sqrtf((float)HD);
     assert_int_equal(api->op_attention(dev, kv, 1, &q.t, N_HEADS, scale, &qb, &out.t, NULL), HIVE_OK);
 
+    /* what the cache holds; an f16 cache also rounds q and the normalized
+     * weights to f16, as llama.cpp's f16 path does */
     int f16 = kv_dtype == HIVE_DTYPE_F16;
+    static float kq[LEN0 + LEN1][KV_COLS], vq[LEN0 + LEN1][KV_COLS];
+    static uint8_t rounds[LEN1];
+    memset(rounds, f16, sizeof rounds);
+    for (int t = 0; t < n_store; t++)
+        for (int i = 0; i < KV_COLS; i++) {
+            kq[t][i] = f16 ? ref_f16_value(tt_row(&k, t)[i]) : tt_row(&k, t)[i];
+            vq[t][i] = f16 ? ref_f16_value(tt_row(&v, t)[i]) : tt_row(&v, t)[i];
+        }
     for (int r = 0; r < nq; r++) {
         int base = qseq[r] == 0 ? 0 : LEN0; /* store row of (seq, 0) */
-        for (int h = 0; h < N_HEADS; h++) {
-            int kvh = h / (N_HEADS / N_KV);
-            const float *qv = tt_row(&q, r) + h * HD;
-            double w[LEN1], mx = -1e300, sum = 0;
-            for (int t = 0; t <= qpos[r]; t++) {
-                const float *kr = tt_row(&k, base + t) + kvh * HD;
-                double d = 0;
-                /* f16 cache: q is rounded to f16 too, as llama.cpp's f16 path does */
-                for (int i = 0; i < HD; i++)
-                    d += (f16 ? (double)ref_f16_value(qv[i]) : (double)qv[i]) * (f16 ? ref_f16_value(kr[i]) : kr[i]);
-                w[t] = d * scale;
-                if (w[t] > mx) mx = w[t];
-            }
-            for (int t = 0; t <= qpos[r]; t++) sum += (w[t] = exp(w[t] - mx));
-            for (int i = 0; i < HD; i++) {
-                double o = 0;
-                for (int t = 0; t <= qpos[r]; t++) {
-                    float vv = tt_row(&v, base + t)[kvh * HD + i];
-                    /* f16 cache: the normalized weights are rounded to f16 */
-                    o += f16 ? (double)ref_f16_value((float)(w[t] / sum)) * ref_f16_value(vv) : w[t] / sum * vv;
-                }
-                double got = tt_row(&out, r)[h * HD + i];
-                if (!(fabs(got - o) <= 2e-5 + 2e-5 * fabs(o))) {
-                    fprintf(stderr, "attention %s row %d head %d dim %d: got %g want %g\n",
-                            f16 ? "f16" : "f32", r, h, i, got, o);
-                    fail();
-                }
+        double exact[Q_COLS];
+        ref_attention_exact(tt_row(&q, r), 0, 1, &qpos[r], N_HEADS, N_KV, HD, scale, kq[base], vq[base], rounds,
+                            rounds, exact);
+        for (int j = 0; j < Q_COLS; j++) {
+            double got = tt_row(&out, r)[j], o = exact[j];
+            if (!(fabs(got - o) <= 2e-5 + 2e-5 * fabs(o))) {
+                fprintf(stderr, "attention %s row %d head %d dim %d: got %g want %g\n", f16 ? "f16" : "f32", r,
+                        j / HD, j % HD, got, o);
+                fail();
             }
         }
     }
