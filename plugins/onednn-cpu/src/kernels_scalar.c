@@ -110,32 +110,26 @@ static void dq_q6_k(const void *src, float *dst, int64_t n) {
         __VA_ARGS__                                                          \
     }
 
-static void vd_f32(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
-    const float *xv = x;
+/* f32 / f16 / bf16: one float sum per row, element by element */
+static float f32_elem(const void *row, int64_t i) { return ((const float *)row)[i]; }
+static float f16_elem(const void *row, int64_t i) { return cpu_f16_to_f32(((const uint16_t *)row)[i]); }
+static float bf16_elem(const void *row, int64_t i) { return cpu_bf16_to_f32(((const uint16_t *)row)[i]); }
+static void vd_float(int64_t n, const void *w, size_t row_bytes, int nr, const float *xv, float *out,
+                     float (*elem)(const void *row, int64_t i)) {
     FOR_ROWS({
-        const float *wr = wrow;
         float acc = 0.0f;
-        for (int64_t i = 0; i < n; i++) acc += wr[i] * xv[i];
+        for (int64_t i = 0; i < n; i++) acc += elem(wrow, i) * xv[i];
         out[r] = acc;
     })
+}
+static void vd_f32(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
+    vd_float(n, w, row_bytes, nr, x, out, f32_elem);
 }
 static void vd_f16(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
-    const float *xv = x;
-    FOR_ROWS({
-        const uint16_t *wr = wrow;
-        float acc = 0.0f;
-        for (int64_t i = 0; i < n; i++) acc += cpu_f16_to_f32(wr[i]) * xv[i];
-        out[r] = acc;
-    })
+    vd_float(n, w, row_bytes, nr, x, out, f16_elem);
 }
 static void vd_bf16(int64_t n, const void *w, size_t row_bytes, int nr, const void *x, float *out) {
-    const float *xv = x;
-    FOR_ROWS({
-        const uint16_t *wr = wrow;
-        float acc = 0.0f;
-        for (int64_t i = 0; i < n; i++) acc += cpu_bf16_to_f32(wr[i]) * xv[i];
-        out[r] = acc;
-    })
+    vd_float(n, w, row_bytes, nr, x, out, bf16_elem);
 }
 /* Q8_0 / Q4_0 / Q4_1 in llama.cpp's order (qdot256.h): eight float lanes,
  * lane j += (d_w * d_x) * P_j with P_j the exact integer sum of elements
