@@ -305,6 +305,23 @@ hive_status adapter_load(const hive_adapter_api *api, const char *dir, hive_adap
     return api->load(&args, out, &err);
 }
 
+int adapter_refused(const char *name, char *dir, const char *what) {
+    if (!dir) {
+        fprintf(stderr, "%s: the adapter could not be written\n", name);
+        return 0;
+    }
+    hive_adapter *a = (hive_adapter *)&a;
+    hive_status st = adapter_load(plugin(name), dir, &a);
+    char file[600];
+    snprintf(file, sizeof file, "%s/adapter_model.safetensors: tensor ", dir);
+    int ok = st == HIVE_E_INVALID && !a && strstr(last_error, what) && strstr(last_error, file);
+    if (!ok)
+        fprintf(stderr, "%s: status %d, adapter %s, expected \"%s\" and \"%s\" in \"%s\"\n", name, (int)st,
+                a ? "returned" : "NULL", file, what, last_error);
+    adapter_remove(dir);
+    return ok;
+}
+
 /* ------------------------------------------------------ adapter cache -- */
 /* One blob per name in memory: what the host's adapter store keeps on disk. */
 test_blob_store blob_store;

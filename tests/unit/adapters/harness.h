@@ -84,6 +84,11 @@ void adapter_remove(char *dir);
 
 /* Loads through the plugin; returns the status (message in last_error). */
 hive_status adapter_load(const hive_adapter_api *api, const char *dir, hive_adapter **out);
+/* Loads dir (NULL: a failed write) through plugin `name` expecting a refusal
+ * of a tensor: HIVE_E_INVALID, no adapter, and a message that names dir's
+ * adapter_model.safetensors and contains `what`. Removes dir. 1 when so, 0
+ * after printing what happened instead. */
+int adapter_refused(const char *name, char *dir, const char *what);
 
 /* Runs the hook of (l, m) on n random rows (strided views, offset) and
  * compares with the scalar reference of the given adapters (deltas add).
