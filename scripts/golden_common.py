@@ -157,6 +157,23 @@ def greedy_run(model, prompt_ids, n_decode, embed_prefix=None):
     return prefill.numpy(), toks, dec.numpy(), tok
 
 
+@torch.no_grad()
+def greedy_uncached(model, prompt_ids, n_decode):
+    """As greedy_run for models without a KV cache object (Mamba2): every step is a forward pass
+    over the whole sequence so far, without a cache (the math, through transformers' chunked scan)."""
+    ids = list(prompt_ids)
+    prefill = model(input_ids=torch.tensor([ids])).logits[0].float().clone()
+    tok = int(prefill[-1].argmax())
+    toks, rows = [], []
+    for _ in range(n_decode):
+        toks.append(tok)
+        ids.append(tok)
+        row = model(input_ids=torch.tensor([ids])).logits[0, -1].float().clone()
+        rows.append(row)
+        tok = int(row.argmax())
+    return prefill.numpy(), toks, torch.stack(rows).numpy(), tok
+
+
 def min_top2_gap(*arrays):
     g = np.inf
     for a in arrays:

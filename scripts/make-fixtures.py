@@ -252,26 +252,9 @@ def min_route_gap(model, ids):
     return gap
 
 
-def greedy_full(model, prompt_ids, n_decode):
-    """gc.greedy_run for models without a KV cache object (Mamba2): every step is a forward pass
-    over the whole sequence so far, without a cache (the math, through transformers' chunked
-    scan); transformers' own cached generate() is checked against it in build()."""
-    ids = list(prompt_ids)
-    with torch.no_grad():
-        prefill = model(input_ids=torch.tensor([ids])).logits[0].float().clone()
-        tok = int(prefill[-1].argmax())
-        toks, rows = [], []
-        for _ in range(n_decode):
-            toks.append(tok)
-            ids.append(tok)
-            row = model(input_ids=torch.tensor([ids])).logits[0, -1].float().clone()
-            rows.append(row)
-            tok = int(row.argmax())
-    return prefill.numpy(), toks, torch.stack(rows).numpy(), tok
-
-
 def greedy(arch, model, prompt, n):
-    return greedy_full(model, prompt, n) if arch in SSM else gc.greedy_run(model, prompt, n)
+    # transformers' own cached generate() is checked against the uncached run in build()
+    return gc.greedy_uncached(model, prompt, n) if arch in SSM else gc.greedy_run(model, prompt, n)
 
 
 def ssm_summary(tc):

@@ -56,22 +56,6 @@ def load_base(d):
     return AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
 
 
-def greedy_full(model, prompt_ids, n_decode):
-    """Prefill, then each decode step as a forward pass over the whole sequence (no cache)."""
-    ids = list(prompt_ids)
-    with torch.no_grad():
-        prefill = model(input_ids=torch.tensor([ids])).logits[0].float().clone()
-        tok = int(prefill[-1].argmax())
-        toks, rows = [], []
-        for _ in range(n_decode):
-            toks.append(tok)
-            ids.append(tok)
-            row = model(input_ids=torch.tensor([ids])).logits[0, -1].float().clone()
-            rows.append(row)
-            tok = int(row.argmax())
-    return prefill.numpy(), toks, torch.stack(rows).numpy(), tok
-
-
 def make_adapter(d, arch, name, targets, salt):
     out = os.path.join(d, "adapters", name)
     if os.path.isdir(out):
@@ -110,7 +94,7 @@ def make_adapter(d, arch, name, targets, salt):
 def golden(arch, d, out, name, targets, salt, prompt, base_prefill):
     pm = PeftModel.from_pretrained(load_base(d), out, adapter_name=name).eval()
     if arch in SSM:
-        prefill, toks, dec, nxt = greedy_full(pm, prompt, N_DECODE)
+        prefill, toks, dec, nxt = gc.greedy_uncached(pm, prompt, N_DECODE)
     else:
         prefill, toks, dec, nxt = gc.greedy_run(pm, prompt, N_DECODE)
     with torch.no_grad():
