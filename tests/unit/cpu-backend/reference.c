@@ -236,3 +236,13 @@ size_t ref_make_weight(uint32_t dtype, int64_t rows, int64_t cols, void **data, 
     *deq = y;
     return total;
 }
+
+double ref_worst_rel(const float *got, size_t got_stride, const double *exact, int rows, int cols) {
+    double worst = 0;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            double o = exact[(size_t)r * cols + j], err = fabs(got[(size_t)r * got_stride + j] - o) / (1.0 + fabs(o));
+            if (isnan(err) || err > worst) worst = err; /* a NaN stays */
+        }
+    return worst;
+}

@@ -32,5 +32,8 @@ void ref_q4_0_values(const float *x, float *y, int n);
 void ref_attention_exact(const float *q, size_t q_stride, int rows, const int32_t *qpos, int nh, int nkv, int hd,
                          float scale, const float *kq, const float *vq, const uint8_t *q_f16, const uint8_t *p_f16,
                          double *exact);
+/* The worst |got - exact| / (1 + |exact|) over rows x cols (got row r at
+ * got + r * got_stride, exact packed); NaN when any is NaN. */
+double ref_worst_rel(const float *got, size_t got_stride, const double *exact, int rows, int cols);
 
 #endif
