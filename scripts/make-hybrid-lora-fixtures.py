@@ -13,12 +13,14 @@ golden.json: prefill logits at every prompt position + N_DECODE greedy decode st
                                 (latent attention without a query latent)
   deepseek_v2_qlora/lora_mla    LoRA r=4 alpha=8 on q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj,
                                 o_proj
+  qwen2_moe/lora_shexp          LoRA r=4 alpha=8 on q_proj and the shared expert's gate_proj, up_proj,
+                                down_proj (mlp.shared_expert.*)
 PEFT initialises B to zero: every lora_A / lora_B is re-randomised (N(0, 0.08)) with a generator
 seeded from (arch, adapter, parameter name). Goldens come from the adapter reloaded from disk
 (PeftModel.from_pretrained), float32, eager attention, one thread; Mamba2's decode steps recompute
 the whole sequence (transformers' own cached generate() is checked to pick the same tokens).
 
-Usage: python3 scripts/make-hybrid-lora-fixtures.py [--data tests/golden/data]
+Usage: python3 scripts/make-hybrid-lora-fixtures.py [--data tests/golden/data] [--only ARCH/NAME ...]
 """
 import argparse
 import json
@@ -48,6 +50,10 @@ ADAPTERS = [
     ("mamba2", "lora_mixer", ["in_proj"]),
     ("deepseek_v2", "lora_mla", ["q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"]),
     ("deepseek_v2_qlora", "lora_mla", ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"]),
+    # Qwen2-MoE's shared expert is three nn.Linear (mlp.shared_expert.*): plain LoRA. Named with the
+    # prefix so PEFT does not read them as the routed experts' fused parameters
+    ("qwen2_moe", "lora_shexp", ["q_proj", "shared_expert.down_proj", "shared_expert.gate_proj",
+                                 "shared_expert.up_proj"]),
 ]
 SSM = {"mamba2"}
 
@@ -75,7 +81,7 @@ def make_adapter(d, arch, name, targets, salt):
             p.copy_(gc.randn_like(p, STD, tag, name, pname))
             hit.add(pname.split(".lora_")[0].rsplit(".", 1)[-1])
             n += 1
-    assert hit == set(targets), (hit, targets)  # PEFT found every target module
+    assert hit == {t.rsplit(".", 1)[-1] for t in targets}, (hit, targets)  # PEFT found every target module
     pm.save_pretrained(os.path.join(d, "adapters"), selected_adapters=[name])
     cpath = os.path.join(out, "adapter_config.json")
     with open(cpath) as f:
@@ -132,6 +138,7 @@ def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--data", default=os.path.join(here, "..", "tests", "golden", "data"))
+    ap.add_argument("--only", nargs="*", help="ARCH/NAME of the adapters to build (default: all)")
     a = ap.parse_args()
     gc.setup_determinism()
     transformers.logging.set_verbosity_error()
@@ -140,7 +147,8 @@ def main():
 
     warnings.filterwarnings("ignore")
     for arch, name, targets in ADAPTERS:
-        build(os.path.abspath(a.data), arch, name, targets)
+        if not a.only or f"{arch}/{name}" in a.only:
+            build(os.path.abspath(a.data), arch, name, targets)
 
 
 if __name__ == "__main__":

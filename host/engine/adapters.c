@@ -158,6 +158,17 @@ static hive_status describe_modules(hive_engine *e) {
     paths[HIVE_XMOD_MLA_Q_B] = "model.layers.%u.self_attn.q_b_proj";
     paths[HIVE_XMOD_MLA_KV_A] = "model.layers.%u.self_attn.kv_a_proj_with_mqa";
     paths[HIVE_XMOD_MLA_KV_B] = "model.layers.%u.self_attn.kv_b_proj";
+    /* Qwen2-MoE's mlp.shared_expert, DeepSeek-V2's mlp.shared_experts */
+    uint32_t sf = hp->moe_shared_ffn;
+    in[HIVE_XMOD_SHEXP_GATE] = in[HIVE_XMOD_SHEXP_UP] = hp->hidden, in[HIVE_XMOD_SHEXP_DOWN] = sf;
+    out[HIVE_XMOD_SHEXP_GATE] = out[HIVE_XMOD_SHEXP_UP] = sf, out[HIVE_XMOD_SHEXP_DOWN] = hp->hidden;
+    int deepseek = hp->arch == HIVE_ARCH_DEEPSEEK2;
+    paths[HIVE_XMOD_SHEXP_GATE] = deepseek ? "model.layers.%u.mlp.shared_experts.gate_proj"
+                                           : "model.layers.%u.mlp.shared_expert.gate_proj";
+    paths[HIVE_XMOD_SHEXP_UP] = deepseek ? "model.layers.%u.mlp.shared_experts.up_proj"
+                                         : "model.layers.%u.mlp.shared_expert.up_proj";
+    paths[HIVE_XMOD_SHEXP_DOWN] = deepseek ? "model.layers.%u.mlp.shared_experts.down_proj"
+                                           : "model.layers.%u.mlp.shared_expert.down_proj";
     memcpy(e->mod_in, in, sizeof in);
     memcpy(e->mod_out, out, sizeof out);
     memcpy(e->mod_path, paths, sizeof paths);
@@ -166,10 +177,10 @@ static hive_status describe_modules(hive_engine *e) {
         const layer_weights *w = &e->layers[l];
         uint8_t *p = e->mod_present + (size_t)l * HIVE_XMOD_COUNT;
         /* a dense feed-forward; a routed layer's experts are fused parameters
-         * in transformers 5 (no nn.Linear for PEFT's target_modules), and an
-         * adapter with tensors for its shared expert is refused at load
-         * (tensors of no targeted module) */
+         * in transformers 5 (no nn.Linear for PEFT's target_modules), its
+         * shared expert three nn.Linear (stacked [gate | up] here) */
         if (w->ffn_norm && !w->moe_router) p[HIVE_MODULE_GATE] = p[HIVE_MODULE_UP] = p[HIVE_MODULE_DOWN] = 1;
+        if (w->moe_shared_gate_up) p[HIVE_XMOD_SHEXP_GATE] = p[HIVE_XMOD_SHEXP_UP] = p[HIVE_XMOD_SHEXP_DOWN] = 1;
         if (w->ssm_in) {
             p[HIVE_XMOD_SSM_IN] = p[HIVE_XMOD_SSM_OUT] = 1;
         } else if (w->mla_kv_a && !w->mla_kr) {
@@ -208,6 +219,7 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
     uint64_t widest = hp->hidden > qd + 2 * kvd ? hp->hidden : qd + 2 * kvd;
     if (2 * hp->ffn > widest) widest = 2 * hp->ffn;
+    if (2 * hp->moe_shared_ffn > widest) widest = 2 * hp->moe_shared_ffn;
     for (uint32_t i = 0; i < HIVE_XMOD_COUNT; i++) {
         if (e->mod_in[i] > widest) widest = e->mod_in[i];
         if (e->mod_out[i] > widest) widest = e->mod_out[i];
@@ -400,9 +412,9 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
          (st = e->be->op_get_rows(e->dev, &full, e->identity, n, out, err))))
         return st;
     int64_t col0 = 0;
-    for (int i = 0; i < n_mod; col0 += e->shape.module_out[modules[i]], i++) {
+    for (int i = 0; i < n_mod; col0 += e->mod_out[modules[i]], i++) {
         uint32_t module = modules[i], mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
-        int64_t width = e->shape.module_out[module];
+        int64_t width = e->mod_out[module];
         hive_tensor in = *x, base = hive_cols(&full, col0, width), y = hive_cols(out, col0, width);
         if (any & HIVE_HOOK_LINEAR_INPUT) {
             /* modules read differently scaled inputs: the stacked matmul per

@@ -7,7 +7,9 @@
 /* Hookable linears after the seven (hive_model_shape 1.10: module ids past
  * HIVE_MODULE_COUNT, each present only in the layers that have it): Mamba2
  * in_proj / out_proj, latent attention's q_a_proj, q_b_proj,
- * kv_a_proj_with_mqa, kv_b_proj (its q_proj and o_proj are Q and O). */
+ * kv_a_proj_with_mqa, kv_b_proj (its q_proj and o_proj are Q and O), and a
+ * routed layer's shared expert's gate_proj, up_proj, down_proj. Append
+ * only: plugins know the ids by their paths, but ids stay put. */
 enum {
     HIVE_XMOD_SSM_IN = HIVE_MODULE_COUNT,
     HIVE_XMOD_SSM_OUT,
@@ -15,6 +17,9 @@ enum {
     HIVE_XMOD_MLA_Q_B,
     HIVE_XMOD_MLA_KV_A,
     HIVE_XMOD_MLA_KV_B,
+    HIVE_XMOD_SHEXP_GATE,
+    HIVE_XMOD_SHEXP_UP,
+    HIVE_XMOD_SHEXP_DOWN,
     HIVE_XMOD_COUNT
 };
 

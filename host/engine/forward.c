@@ -149,7 +149,14 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
     hive_tensor x = hive_t(a->x, 0, n, hp->hidden), y = hive_t(a->moe_y, 0, n, hp->hidden);
     hive_tensor gate = hive_t(a->moe_logits, 0, n, 1);
     float *scale = e->moe.probs;
-    TRY(swiglu_mlp(e, h, w->moe_shared_gate_up, w->moe_shared_down, hp->moe_shared_ffn, &y, err));
+    /* the three linears take adapters' hooks (LoRA on mlp.shared_expert.*) */
+    uint32_t F = hp->moe_shared_ffn;
+    hive_tensor gu = hive_t(a->gate, 0, n, 2 * (int64_t)F);
+    hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
+    static const uint32_t gu_modules[2] = {HIVE_XMOD_SHEXP_GATE, HIVE_XMOD_SHEXP_UP};
+    TRY(hive_engine_linear_group(e, l, gu_modules, 2, h, w->moe_shared_gate_up, NULL, &gu, err));
+    TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down, NULL, &y, 0, err));
     if (!w->moe_shared_gate_inp) return e->be->op_binary(e->dev, HIVE_BINARY_ADD, &x, &y, &x, err);
     TRY(e->be->op_matmul(e->dev, h, w->moe_shared_gate_inp, NULL, 1.0f, 0.0f, &gate, err));
     TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, scale, (uint64_t)n * sizeof(float), err));

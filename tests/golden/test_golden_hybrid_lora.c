@@ -1,7 +1,8 @@
 /* LoRA on the hybrid families' own linears against PEFT 0.21.2 /
  * transformers 5.23.0 (scripts/make-hybrid-lora-fixtures.py): Mamba2's
- * in_proj and DeepSeek-V2's latent-attention projections (q_proj or q_a_proj
- * / q_b_proj, kv_a_proj_with_mqa, kv_b_proj, which Hive absorbs, o_proj)
+ * in_proj, DeepSeek-V2's latent-attention projections (q_proj or q_a_proj
+ * / q_b_proj, kv_a_proj_with_mqa, kv_b_proj, which Hive absorbs, o_proj) and
+ * Qwen2-MoE's shared expert (gate_proj, up_proj, down_proj, with q_proj)
  * match to 1e-4 relative at every prefill position and decode step, with the
  * same greedy tokens; each golden FAILS against the base model. What Hive
  * cannot do on these linears is refused by name: DoRA, IA3, merging. */
@@ -87,6 +88,12 @@ static void test_deepseek_v2_latent_attention(void **s) {
     check_golden("deepseek_v2_qlora", "lora_mla"); /* q_a_proj, q_b_proj, kv_a/kv_b_proj, o_proj */
 }
 
+/* mlp.shared_expert.{gate,up,down}_proj of a routed layer (stacked [gate | up]) */
+static void test_qwen2_moe_shared_expert(void **s) {
+    (void)s;
+    check_golden("qwen2_moe", "lora_shexp");
+}
+
 /* A config that names the adapter's own tensors' modules with another type. */
 static void expect_load_refused(golden_env *env, const char *dir, const char *json, const char *want) {
     hive_adapter_ref ref;
@@ -134,23 +141,22 @@ static void test_mamba2_refusals(void **s) {
 }
 
 /* Rows of a base sequence and an adapted one interleaved in one batch
- * (single-row segments): each matches its own golden. kv_b_proj's deltas are
- * applied per segment with the set's own absorbed weights. */
-static void test_deepseek_v2_mixed_batch(void **s) {
-    (void)s;
+ * (single-row segments): each matches its own golden. */
+static void mixed_batch(const char *arch, const char *name) {
     char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/tests/golden/data/deepseek_v2_qlora", HIVE_SOURCE_DIR);
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/%s", HIVE_SOURCE_DIR, arch);
     golden_env env;
     assert_int_equal(golden_env_open(&env, dir, 256, -1, 1), 0);
     hive_adapter_ref ref;
-    adapter_dir(path, sizeof path, "deepseek_v2_qlora", "lora_mla");
+    adapter_dir(path, sizeof path, arch, name);
     assert_int_equal(golden_load_adapter(&env, path, &ref), 0);
     hive_adapter_set set = {3, 1, {ref}};
     const hive_adapter_set *sets[2] = {NULL, &set};
     cJSON *fx[2];
     snprintf(path, sizeof path, "%s/golden.json", dir);
     assert_non_null(fx[0] = golden_load_json(path));
-    adapter_dir(path, sizeof path, "deepseek_v2_qlora", "lora_mla/golden.json");
+    adapter_dir(path, sizeof path, arch, name);
+    strncat(path, "/golden.json", sizeof path - strlen(path) - 1);
     assert_non_null(fx[1] = golden_load_json(path));
     int32_t seq[2], prompt[64], toks[128], seqs[128];
     uint8_t want[128];
@@ -170,15 +176,23 @@ static void test_deepseek_v2_mixed_batch(void **s) {
         for (int i = 0; i < np; i++) {
             double e = golden_row_rel_err(lg + (size_t)(2 * i + k) * V,
                                           cJSON_GetArrayItem(cJSON_GetObjectItem(fx[k], "prefill_logits"), i), V);
-            if (e > TOL) fail_msg("mixed batch: %s position %d: relative error %.3g", k ? "lora_mla" : "base", i, e);
+            if (e > TOL) fail_msg("mixed batch: %s position %d: relative error %.3g", k ? name : "base", i, e);
             worst = e > worst ? e : worst;
         }
-    printf("  deepseek_v2_qlora: base and lora_mla rows interleaved (%d rows): worst rel err %.2e\n", 2 * np, worst);
+    printf("  %s: base and %s rows interleaved (%d rows): worst rel err %.2e\n", arch, name, 2 * np, worst);
     free(lg);
     cJSON_Delete(fx[0]);
     cJSON_Delete(fx[1]);
     golden_free_adapter(&ref);
     golden_env_close(&env);
+}
+
+/* kv_b_proj's deltas are applied per segment with the set's own absorbed
+ * weights; the shared expert's hooks per segment of its rows */
+static void test_mixed_batches(void **s) {
+    (void)s;
+    mixed_batch("deepseek_v2_qlora", "lora_mla");
+    mixed_batch("qwen2_moe", "lora_shexp");
 }
 
 /* The engine's checks of hooks_at (ABI 1.10): the stride, modules a layer
@@ -192,6 +206,10 @@ static void test_hook_rules(void **s) {
     const hive_model_shape *shape = hive_engine_model_shape(env.eng);
     uint32_t M = shape->n_modules, L = shape->n_layers, hooks[3 * 32] = {0};
     assert_true(M > HIVE_MODULE_COUNT && M <= 32 && L == 3);
+    uint32_t kv_b = M; /* kv_b_proj's id, by its path */
+    for (uint32_t i = 0; i < M; i++)
+        if (strstr(shape->modules_path_fmt[i], ".kv_b_proj")) kv_b = i;
+    assert_true(kv_b < M);
     hive_adapter_set set = {.id = 4, .n = 1};
     set.refs[0].desc.struct_size = sizeof set.refs[0].desc;
     set.refs[0].desc.hooks_at = hooks;
@@ -205,7 +223,7 @@ static void test_hook_rules(void **s) {
         {0, HIVE_MODULE_O, HIVE_HOOK_LINEAR_OUTPUT, NULL},                    /* a plugin of before 1.10 */
         {5, HIVE_MODULE_O, HIVE_HOOK_LINEAR_OUTPUT, "hooks_at has 5 modules per layer"},
         {M, HIVE_MODULE_K, HIVE_HOOK_LINEAR_OUTPUT, "layer 0 has no k_proj"},
-        {M, M - 1, HIVE_HOOK_OUTPUT_SCALE, "only an additive (LoRA) delta"}, /* kv_b_proj */
+        {M, kv_b, HIVE_HOOK_OUTPUT_SCALE, "only an additive (LoRA) delta"}, /* absorbed */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memset(hooks, 0, sizeof hooks);
@@ -232,7 +250,8 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2_latent_attention),
         cmocka_unit_test(test_mamba2_refusals),
         cmocka_unit_test(test_hook_rules),
-        cmocka_unit_test(test_deepseek_v2_mixed_batch),
+        cmocka_unit_test(test_qwen2_moe_shared_expert),
+        cmocka_unit_test(test_mixed_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

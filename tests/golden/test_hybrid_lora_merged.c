@@ -2,7 +2,8 @@
  * delta merged into its weights (W + s B A, written by this test from the
  * fixture's safetensors): Mamba2 in_proj / out_proj, DeepSeek-V2 q_proj,
  * q_a/q_b_proj, kv_a/kv_b_proj (absorbed by the engine) and o_proj, also on
- * llama.cpp's GGUF of DeepSeek-V2 (kv_b_proj split per head), on both
+ * llama.cpp's GGUF of DeepSeek-V2 (kv_b_proj split per head), and the shared
+ * experts of Qwen2-MoE and DeepSeek-V2 (safetensors and GGUF), on both
  * LoRA paths (segmented calls and per-segment hooks). Independent of PEFT:
  * test_golden_hybrid_lora checks PEFT's numbers; this one the engine's
  * algebra on every layer kind, prefill and decode. */
@@ -246,6 +247,21 @@ static void test_deepseek_v2(void **s) {
     check("deepseek_v2_moe", "deepseek_v2_moe.gguf", "dsv2-moe", tq);
 }
 
+/* A routed layer's shared expert: Qwen2-MoE's mlp.shared_expert (gated),
+ * DeepSeek-V2's mlp.shared_experts (PEFT 0.21 cannot write that adapter: it
+ * turns these names into target_parameters on the routed experts) */
+static void test_shared_experts(void **s) {
+    (void)s;
+    static const char *const tq[] = {"shared_expert.gate_proj", "shared_expert.up_proj", "shared_expert.down_proj",
+                                     NULL};
+    check("qwen2_moe", "qwen2_moe", "q2moe-shexp", tq);
+    check("qwen2_moe", "qwen2_moe.gguf", "q2moe-shexp-gguf", tq);
+    static const char *const td[] = {"shared_experts.gate_proj", "shared_experts.up_proj", "shared_experts.down_proj",
+                                     "q_a_proj", NULL};
+    check("deepseek_v2_moe", "deepseek_v2_moe", "dsv2-shexp", td);
+    check("deepseek_v2_moe", "deepseek_v2_moe.gguf", "dsv2-shexp-gguf", td);
+}
+
 static int setup(void **s) {
     (void)s;
     return mkdtemp(g_tmp) ? 0 : -1;
@@ -262,6 +278,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mamba2),
         cmocka_unit_test(test_deepseek_v2),
+        cmocka_unit_test(test_shared_experts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
