@@ -164,9 +164,23 @@ MODELS = {
         attention_multiplier=0.2, logits_scaling=2.0,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     ),
+    # granitemoehybrid_moe: the same hybrid with routed experts in every layer (Granite 4.0-H tiny's
+    # shape, shrunk; hidden 32 to keep the fixture small): 4 experts of width 16, top-2 (softmax
+    # over the two chosen logits), beside the shared MLP (width 24); both scaled by the residual
+    # multiplier
+    "granitemoehybrid_moe": lambda: GraniteMoeHybridConfig(
+        **{**COMMON, "vocab_size": VOCAB + 4, "hidden_size": 32, "intermediate_size": 16}, num_hidden_layers=3,
+        rms_norm_eps=1e-6, tie_word_embeddings=False, layer_types=["mamba", "attention", "mamba"], num_local_experts=4,
+        num_experts_per_tok=2, shared_intermediate_size=24,
+        mamba_n_heads=4, mamba_d_head=16, mamba_d_state=16, mamba_n_groups=2, mamba_d_conv=4, mamba_expand=2,
+        mamba_chunk_size=8, position_embedding_type="rope", embedding_multiplier=1.5, residual_multiplier=0.8,
+        attention_multiplier=0.2, logits_scaling=2.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
 }
 LEGACY_CONFIG = {"qwen2"}
-MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe"}
+MOE = {"qwen3_moe", "qwen3_moe_sparse", "qwen2_moe", "granitemoehybrid_moe"}
+GRANITE = {"granitemoehybrid", "granitemoehybrid_moe"}
 SSM = {"mamba2"}
 DEEPSEEK_MOE = {"deepseek_v2_moe"}
 MIN_ROUTE_GAP = 1e-4  # smallest gap between the k-th and (k+1)-th router probability
@@ -231,7 +245,7 @@ def randomize(model, arch, salt):
                 # residual writers: strong, so the output depends on attention and FFN rather
                 # than mostly on the current token's embedding (avoids greedy fixed points)
                 new = gc.randn_like(p, 4.0 / (fan_in ** 0.5), tag, name)
-            elif name.endswith("mlp.gate.weight"):  # MoE router: spread-out expert choices
+            elif name.endswith(("mlp.gate.weight", "router.weight")):  # MoE router: spread-out expert choices
                 new = gc.randn_like(p, 3.0 / (fan_in ** 0.5), tag, name)
             else:  # other linear weights [out, in] (or [E, out, in])
                 new = gc.randn_like(p, 1.2 / (fan_in ** 0.5), tag, name)
@@ -334,7 +348,7 @@ def build(arch, out_root):
     model.save_pretrained(d, safe_serialization=True)
     if arch in LEGACY_CONFIG:
         to_legacy_config(os.path.join(d, "config.json"))
-    if arch == "granitemoehybrid":
+    if arch in GRANITE:
         to_hub_layer_types(os.path.join(d, "config.json"))
 
     # reload from disk: the golden data describe the files, not the in-memory object
@@ -360,7 +374,12 @@ def build(arch, out_root):
     assert gap >= MIN_GAP and len(set(toks)) >= MIN_DISTINCT, (arch, gap, toks)
     tc = m.config
     moe = {}
-    if arch in MOE:
+    if arch in GRANITE and tc.num_local_experts:  # every layer routes; softmax over the chosen logits
+        moe = {"moe": {"num_experts": tc.num_local_experts, "experts_per_tok": tc.num_experts_per_tok,
+                       "moe_ffn": tc.intermediate_size, "norm_topk_prob": True,
+                       "shared_expert_ffn": tc.shared_intermediate_size,
+                       "min_route_gap": min_route_gap(m, prompt + toks + [nxt])}}
+    elif arch in MOE:
         moe = {"moe": {"num_experts": tc.num_experts, "experts_per_tok": tc.num_experts_per_tok,
                        "moe_ffn": tc.moe_intermediate_size, "norm_topk_prob": bool(tc.norm_topk_prob),
                        "mlp_only_layers": list(tc.mlp_only_layers), "decoder_sparse_step": tc.decoder_sparse_step,

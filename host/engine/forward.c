@@ -123,7 +123,9 @@ static void moe_route(hive_engine *e, uint32_t n) {
         for (uint32_t k = 0; k < K; k++) {
             uint32_t x = pick[k], i = m->count[x]++;
             m->rows[(uint64_t)x * R + i] = (int32_t)r;
-            m->weights[(uint64_t)x * R + i] = (hp->moe_norm_topk ? w[k] / wsum : w[k]) * (hp->moe_scale > 0 ? hp->moe_scale : 1.0f);
+            /* Granite scales the whole feed-forward branch by its residual multiplier */
+            m->weights[(uint64_t)x * R + i] = (hp->moe_norm_topk ? w[k] / wsum : w[k]) * (hp->moe_scale > 0 ? hp->moe_scale : 1.0f) *
+                                              (hp->residual_mult > 0 ? hp->residual_mult : 1.0f);
         }
     }
 }
@@ -139,8 +141,9 @@ static hive_status swiglu_mlp(hive_engine *e, const hive_tensor *in, hive_weight
     return e->be->op_matmul(e->dev, &g, down, NULL, 1.0f, 0.0f, out, err);
 }
 
-/* The shared expert: every row, scaled by sigmoid(gate_inp . h) (Qwen2-MoE)
- * or by 1 (DeepSeek-V2, no gate). */
+/* The shared expert: every row, scaled by sigmoid(gate_inp . h) (Qwen2-MoE),
+ * by 1 (DeepSeek-V2, no gate) or by the residual multiplier (Granite's
+ * shared MLP beside its routed experts). */
 static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *h, hive_error **err) {
     const hive_hparams *hp = &e->hp;
     layer_weights *w = &e->layers[l];
@@ -156,8 +159,9 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
     static const uint32_t gu_modules[2] = {HIVE_XMOD_SHEXP_GATE, HIVE_XMOD_SHEXP_UP};
     TRY(hive_engine_linear_group(e, l, gu_modules, 2, h, w->moe_shared_gate_up, NULL, &gu, err));
     TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+    /* ungated (DeepSeek-V2, Granite): straight onto the residual, times Granite's multiplier */
+    if (!w->moe_shared_gate_inp) return hive_engine_linear(e, l, HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down, NULL, &x, 1, err);
     TRY(hive_engine_linear(e, l, HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down, NULL, &y, 0, err));
-    if (!w->moe_shared_gate_inp) return e->be->op_binary(e->dev, HIVE_BINARY_ADD, &x, &y, &x, err);
     TRY(e->be->op_matmul(e->dev, h, w->moe_shared_gate_inp, NULL, 1.0f, 0.0f, &gate, err));
     TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, scale, (uint64_t)n * sizeof(float), err));
     for (uint32_t r = 0; r < n; r++) scale[r] = 1.0f / (1.0f + expf(-scale[r]));
@@ -205,7 +209,7 @@ hive_status hive_engine_run_layers(hive_engine *e, const int32_t *tokens, const 
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         if (e->layers[l].ssm_in) { /* Mamba2 mixer in place of attention (a hybrid's then has a feed-forward) */
             TRY(hive_engine_ssm_block(e, l, n, batch, err));
-            if (e->layers[l].ffn_norm) TRY(ffn_block(e, l, n, err));
+            if (e->layers[l].ffn_norm) TRY(e->layers[l].moe_router ? moe_block(e, l, n, err) : ffn_block(e, l, n, err));
             continue;
         }
         if (e->layers[l].mla_kv_a) TRY(hive_engine_mla_block(e, l, n, batch, err));

@@ -458,10 +458,12 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
             hive_weight **gu_each[2] = {&w->w_gate, &w->w_up};
             char name[48];
             snprintf(name, sizeof name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
-            if (t->w_down.data && ((st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)) ||
-                                   (st = upload_group(e, name, gu, none, 2, &w->w_gate_up, gu_each, err)) ||
-                                   (st = upload_matrix(e, &t->w_down, 1, &w->w_down, err))))
+            if ((t->w_down.data || t->moe_router.data) && (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
                 return st;
+            if (t->moe_router.data) st = upload_experts(e, l, t, w, err); /* Granite's routed experts */
+            else if (t->w_down.data && (st = upload_group(e, name, gu, none, 2, &w->w_gate_up, gu_each, err)) == HIVE_OK)
+                st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
+            if (st != HIVE_OK) return st;
             continue;
         }
         uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;

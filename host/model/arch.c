@@ -107,7 +107,7 @@ int model_find_tensor(const hive_model_files *m, const char *name, hive_tensor_v
 enum {
     D_NONE, D_HIDDEN, D_Q, D_KV, D_FFN, D_HEAD, D_VOCAB, D_EXPERTS, D_MOE_FFN, D_SHARED_FFN, D_ONE,
     D_SSM_IN, D_SSM_INNER, D_SSM_CONV, D_SSM_HEADS, D_SSM_KERNEL, D_SSM_GROUPS, D_SSM_GROUP_SIZE,
-    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O, D_FFN2, D_HEADS, D_MLA_NOPE, D_MLA_V
+    D_MLA_Q, D_MLA_QRANK, D_MLA_KVA, D_MLA_KVRANK, D_MLA_KVB, D_MLA_O, D_FFN2, D_HEADS, D_MLA_NOPE, D_MLA_V, D_MOE_FFN2
 };
 enum {
     NEED_ALWAYS, NEED_BIAS, NEED_QK_NORM,
@@ -163,6 +163,7 @@ static int64_t extent(const hive_hparams *hp, int d) {
     case D_MLA_KVB: return (int64_t)hp->n_heads * (hp->mla_nope + hp->mla_v);
     case D_MLA_O: return (int64_t)hp->n_heads * hp->mla_v;
     case D_FFN2: return 2 * (int64_t)hp->ffn;
+    case D_MOE_FFN2: return 2 * (int64_t)hp->moe_ffn;
     case D_HEADS: return hp->n_heads;
     case D_MLA_NOPE: return hp->mla_nope;
     case D_MLA_V: return hp->mla_v;
@@ -227,21 +228,54 @@ static hive_status reject_present(const hive_model_files *m, const char *name, c
     return HIVE_OK;
 }
 
+/* gate and up of a [gate rows | up rows] matrix, as two views. */
+static void split_gate_up(const hive_tensor_view *gu, hive_tensor_view *gate, hive_tensor_view *up) {
+    *gate = *up = *gu;
+    gate->shape[0] = up->shape[0] = gu->shape[0] / 2;
+    gate->nbytes = up->nbytes = gu->nbytes / 2;
+    up->data = (const char *)gu->data + gu->nbytes / 2;
+}
+
 /* Granite's shared_mlp: input_linear holds gate then up by rows, viewed
- * here as the two matrices; output_linear is down. */
-static hive_status bind_granite_mlp(binder *b, uint32_t l, hive_error **err) {
+ * here as the two matrices; output_linear is down. The dense feed-forward,
+ * or (a routed layer) the ungated shared expert beside the experts. */
+static hive_status bind_granite_mlp(binder *b, uint32_t l, int routed, hive_error **err) {
     hive_layer_tensors *t = &b->m->layers[l];
     char name[256];
     hive_tensor_view gu;
     snprintf(name, sizeof name, "model.layers.%u.shared_mlp.input_linear.weight", l);
     hive_status st = bind3(b, name, D_NONE, D_FFN2, D_HIDDEN, 1, &gu, err);
     if (st) return st;
-    t->w_gate = t->w_up = gu;
-    t->w_gate.shape[0] = t->w_up.shape[0] = gu.shape[0] / 2;
-    t->w_gate.nbytes = t->w_up.nbytes = gu.nbytes / 2;
-    t->w_up.data = (const char *)gu.data + gu.nbytes / 2;
+    split_gate_up(&gu, routed ? &t->moe_shared_gate : &t->w_gate, routed ? &t->moe_shared_up : &t->w_up);
     snprintf(name, sizeof name, "model.layers.%u.shared_mlp.output_linear.weight", l);
-    return bind(b, name, D_HIDDEN, D_FFN, 1, &t->w_down, err);
+    return bind(b, name, D_HIDDEN, D_FFN, 1, routed ? &t->moe_shared_down : &t->w_down, err);
+}
+
+/* Granite's routed experts: block_sparse_moe.router.layer [experts, hidden],
+ * input_linear [experts, 2 x ffn, hidden] (each expert's gate rows, then up
+ * rows) and output_linear [experts, hidden, ffn], viewed per expert. */
+static hive_status bind_granite_experts(binder *b, uint32_t l, hive_error **err) {
+    hive_model_files *m = b->m;
+    hive_layer_tensors *t = &m->layers[l];
+    uint32_t E = m->hp.n_experts;
+    char name[256];
+    hive_tensor_view in, out;
+    snprintf(name, sizeof name, "model.layers.%u.block_sparse_moe.router.layer.weight", l);
+    hive_status st = bind(b, name, D_EXPERTS, D_HIDDEN, 1, &t->moe_router, err);
+    snprintf(name, sizeof name, "model.layers.%u.block_sparse_moe.input_linear.weight", l);
+    if (!st) st = bind3(b, name, D_EXPERTS, D_MOE_FFN2, D_HIDDEN, 1, &in, err);
+    snprintf(name, sizeof name, "model.layers.%u.block_sparse_moe.output_linear.weight", l);
+    if (!st) st = bind3(b, name, D_EXPERTS, D_HIDDEN, D_MOE_FFN, 1, &out, err);
+    for (uint32_t e = 0; !st && e < E; e++) {
+        hive_tensor_view gu = in, *down = &t->moe_down[e];
+        gu.n_dims = 2, gu.shape[0] = in.shape[1], gu.shape[1] = in.shape[2], gu.nbytes = in.nbytes / E;
+        gu.data = (const char *)in.data + (uint64_t)e * gu.nbytes;
+        split_gate_up(&gu, &t->moe_gate[e], &t->moe_up[e]);
+        *down = out;
+        down->n_dims = 2, down->shape[0] = out.shape[1], down->shape[1] = out.shape[2], down->nbytes = out.nbytes / E;
+        down->data = (const char *)out.data + (uint64_t)e * down->nbytes;
+    }
+    return st;
 }
 
 /* DeepSeek-V2's latent attention: q_proj, or the query latent q_a_proj /
@@ -296,9 +330,10 @@ static hive_status bind_shared_expert(binder *b, uint32_t l, hive_error **err) {
     };
     char name[256], hf[64];
     int deepseek = m->hp.arch == HIVE_ARCH_DEEPSEEK2; /* mlp.shared_experts.*, no gate */
+    int ungated = deepseek || m->hp.arch == HIVE_ARCH_GRANITE_HYBRID; /* Granite's GGUF: its shared MLP */
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         hive_tensor_view *dst = (hive_tensor_view *)((char *)t + k[i].field);
-        if (deepseek && k[i].rows == D_ONE) continue;
+        if (ungated && k[i].rows == D_ONE) continue;
         snprintf(hf, sizeof hf, "%s%s", deepseek ? "mlp.shared_experts." : "", deepseek ? k[i].hf + strlen("mlp.shared_expert.") : k[i].hf);
         snprintf(name, sizeof name, m->is_gguf ? "blk.%u.%s.weight" : "model.layers.%u.%s.weight", l,
                  m->is_gguf ? k[i].gguf : hf);
@@ -326,6 +361,7 @@ static hive_status bind_moe(binder *b, uint32_t l, hive_error **err) {
     if (!(p->expert_views[l] = calloc(3 * (size_t)E, sizeof **p->expert_views)))
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (int k = 0; k < 3; k++) *each[k] = p->expert_views[l] + (size_t)k * E;
+    if (m->hp.arch == HIVE_ARCH_GRANITE_HYBRID && !m->is_gguf) return bind_granite_experts(b, l, err);
     snprintf(name, sizeof name, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
     if ((st = bind(b, name, D_EXPERTS, D_HIDDEN, 1, &t->moe_router, err))) return st;
     if (m->hp.moe_shared_ffn && (st = bind_shared_expert(b, l, err))) return st;
@@ -359,7 +395,11 @@ static hive_status bind_moe(binder *b, uint32_t l, hive_error **err) {
 static hive_status layer_is_moe(const hive_model_files *m, uint32_t l, int *moe, hive_error **err) {
     const model_priv *p = m->priv;
     char router[96];
-    snprintf(router, sizeof router, m->is_gguf ? "blk.%u.ffn_gate_inp.weight" : "model.layers.%u.mlp.gate.weight", l);
+    snprintf(router, sizeof router,
+             m->is_gguf                                    ? "blk.%u.ffn_gate_inp.weight"
+             : m->hp.arch == HIVE_ARCH_GRANITE_HYBRID ? "model.layers.%u.block_sparse_moe.router.layer.weight"
+                                                            : "model.layers.%u.mlp.gate.weight",
+             l);
     int has_router = m->hp.n_experts && model_find_tensor(m, router, NULL);
     *moe = m->is_gguf ? has_router : p->moe_layer && p->moe_layer[l];
     if (!m->is_gguf && !*moe && has_router)
@@ -400,7 +440,7 @@ static hive_status bind_layer(binder *b, uint32_t l, hive_error **err) {
     /* after the slots, which clear the views these fill */
     if (m->hp.mla_kv_rank && (st = bind_mla(b, l, err))) return st;
     if (ssm && (st = bind_ssm_layer(b, l, err))) return st;
-    if (granite && (st = bind_granite_mlp(b, l, err))) return st;
+    if (granite && (st = bind_granite_mlp(b, l, moe, err))) return st;
     snprintf(name, sizeof name, prefix, l, m->is_gguf ? "attn_output.bias" : "self_attn.o_proj.bias");
     return reject_present(m, name, "an attention output bias", err);
 }

@@ -134,7 +134,8 @@ static hive_status deepseek2_hparams(keys *k, hive_hparams *hp, hive_error **err
 
 /* llama.cpp's granitehybrid: head_count_kv per layer (0: a Mamba2 layer,
  * found again by its tensors when binding), the ssm.* keys, Granite's
- * scales. */
+ * scales; with routed experts (expert_count), their width is
+ * feed_forward_length and the shared MLP's expert_shared_feed_forward_length. */
 static hive_status granite_hybrid_hparams(keys *k, hive_hparams *hp, hive_error **err) {
     hive_status st;
     uint32_t et;
@@ -162,6 +163,14 @@ static hive_status granite_hybrid_hparams(keys *k, hive_hparams *hp, hive_error 
         (st = get_f32(k, "embedding_scale", &hp->embed_mult, err)) ||
         (st = get_f32(k, "residual_scale", &hp->residual_mult, err)) || (st = get_f32(k, "logit_scale", &hp->logits_div, err)))
         return st;
+    if ((st = get_u32(k, "expert_count", &hp->n_experts, 0, err))) return st;
+    if (hp->n_experts) {
+        hp->moe_ffn = hp->ffn, hp->moe_norm_topk = 1; /* softmax over the chosen logits */
+        if ((st = get_u32(k, "expert_used_count", &hp->n_experts_used, 1, err)) ||
+            (st = get_u32(k, "expert_shared_feed_forward_length", &hp->ffn, 1, err)))
+            return st;
+        hp->moe_shared_ffn = hp->ffn;
+    }
     if (!hp->ssm_groups) hp->ssm_groups = 1;
     if (!hp->ssm_heads || hp->ssm_inner % hp->ssm_heads)
         return hive_fail(err, HIVE_E_INVALID, "granitehybrid: inner size %u is not a multiple of %u heads", hp->ssm_inner,

@@ -324,10 +324,13 @@ static hive_status mla_params(const cJSON *cfg, hive_hparams *hp, uint32_t *dens
 
 /* GraniteMoeHybrid: Mamba2 and attention layers (layer_types, or the older
  * layers_block_type), each followed by the shared SwiGLU MLP, and Granite's
- * multipliers. Routed experts (num_local_experts > 0) are not read yet. */
+ * multipliers. With routed experts (num_local_experts > 0) every layer
+ * routes: top-k of the router's logits, softmax over those k (the same as
+ * renormalised top-k probabilities), experts of width intermediate_size,
+ * and the shared MLP beside them as an ungated shared expert. */
 static hive_status granite_params(const cJSON *cfg, hive_hparams *hp, hive_error **err) {
     hive_status st;
-    uint32_t experts = 0;
+    uint32_t experts = 0, expert_ffn = hp->ffn; /* intermediate_size: the experts' width */
     float expand = 2.0f;
     hp->ssm_groups = 1, hp->ssm_conv = 4;
     if ((st = cfg_u32(cfg, "shared_intermediate_size", &hp->ffn, 1, err)) ||
@@ -343,10 +346,13 @@ static hive_status granite_params(const cJSON *cfg, hive_hparams *hp, hive_error
         (st = cfg_f32(cfg, "attention_multiplier", &hp->attn_scale, err)) ||
         (st = cfg_f32(cfg, "logits_scaling", &hp->logits_div, err)))
         return st;
-    if (experts)
-        return hive_fail(err, HIVE_E_UNSUPPORTED,
-                         "config.json: GraniteMoeHybrid with routed experts (num_local_experts %u) is not supported yet",
-                         experts);
+    if (experts) {
+        if ((st = cfg_u32(cfg, "num_experts_per_tok", &hp->n_experts_used, 1, err))) return st;
+        if (hp->n_experts_used > experts)
+            return hive_fail(err, HIVE_E_INVALID, "config.json: num_experts_per_tok %u exceeds num_local_experts %u",
+                             hp->n_experts_used, experts);
+        hp->n_experts = experts, hp->moe_ffn = expert_ffn, hp->moe_shared_ffn = hp->ffn, hp->moe_norm_topk = 1;
+    }
     if (cfg_bool(cfg, "mamba_proj_bias", 0))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "config.json: mamba_proj_bias is not supported");
     hp->ssm_inner = hp->ssm_heads * hp->ssm_head_dim;

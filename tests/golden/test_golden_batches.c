@@ -114,6 +114,12 @@ static void test_granitemoehybrid_mixed_batch(void **s) {
     mixed_batch("granitemoehybrid");
 }
 
+/* and its routed experts: rows of two sequences through the same experts */
+static void test_granitemoehybrid_moe_mixed_batch(void **s) {
+    (void)s;
+    mixed_batch("granitemoehybrid_moe");
+}
+
 static void test_mamba2_mixed_batch(void **s) {
     (void)s;
     mixed_batch("mamba2");
@@ -191,6 +197,7 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2_mixed_batch),
         cmocka_unit_test(test_mamba2_mixed_batch),
         cmocka_unit_test(test_granitemoehybrid_mixed_batch),
+        cmocka_unit_test(test_granitemoehybrid_moe_mixed_batch),
         cmocka_unit_test(test_mamba2_sequence_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -236,6 +236,14 @@ static void test_deepseek_v2_moe_gguf(void **s) { (void)s; run_model("deepseek_v
 static void test_granitemoehybrid(void **s) { (void)s; run_arch("granitemoehybrid"); }
 /* and as llama.cpp's converter writes it: head_count_kv per layer (0: Mamba2), ffn_gate/up split, scales as keys */
 static void test_granitemoehybrid_gguf(void **s) { (void)s; run_model("granitemoehybrid", "granitemoehybrid.gguf"); }
+/* and with routed experts in every layer: top-2 of 4 (softmax over the chosen logits) beside the
+ * shared MLP, both times the residual multiplier (hidden 32) */
+static void test_granitemoehybrid_moe(void **s) { (void)s; run_arch("granitemoehybrid_moe"); }
+/* and llama.cpp's GGUF of it: ffn_*_exps stacked, the shared MLP as ffn_*_shexp (no gate) */
+static void test_granitemoehybrid_moe_gguf(void **s) {
+    (void)s;
+    run_model("granitemoehybrid_moe", "granitemoehybrid_moe.gguf");
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -255,6 +263,8 @@ int main(void) {
         cmocka_unit_test(test_deepseek_v2_moe_gguf),
         cmocka_unit_test(test_granitemoehybrid),
         cmocka_unit_test(test_granitemoehybrid_gguf),
+        cmocka_unit_test(test_granitemoehybrid_moe),
+        cmocka_unit_test(test_granitemoehybrid_moe_gguf),
         cmocka_unit_test(test_qwen3_moe_refuses_ffn_adapters),
         cmocka_unit_test(test_qwen3_moe_config_errors),
         cmocka_unit_test(test_requantized_weights),
