@@ -238,9 +238,11 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     e->lora_A = malloc(e->opts.max_rows * sizeof *e->lora_A);
     e->lora_B = malloc(e->opts.max_rows * sizeof *e->lora_B);
     e->lora_done = malloc(e->opts.max_rows * sizeof *e->lora_done);
+    e->residual_scales = malloc(e->opts.max_rows * sizeof *e->residual_scales);
     if (!e->segs || !e->hooks_any || !e->identity || !e->lora_row0 || !e->lora_rows || !e->lora_A || !e->lora_B ||
-        !e->lora_done)
+        !e->lora_done || !e->residual_scales)
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < e->opts.max_rows; i++) e->residual_scales[i] = hp->residual_mult > 0 ? hp->residual_mult : 1.0f;
     if (e->opts.batched_lora && e->be->get_extension)
         e->lora_ext = e->be->get_extension(e->dev, HIVE_EXT_LORA_SEGMENTS, 1);
     for (uint32_t i = 0; i < e->opts.max_rows; i++) e->identity[i] = (int32_t)i;
@@ -260,6 +262,7 @@ void hive_engine_adapters_free(hive_engine *e) {
     free(e->lora_A);
     free(e->lora_B);
     free(e->lora_done);
+    free(e->residual_scales);
 }
 
 const hive_model_shape *hive_engine_model_shape(const hive_engine *e) { return &e->shape; }
@@ -379,7 +382,7 @@ static hive_status after_matmul(hive_engine *e, uint32_t layer, uint32_t module,
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
     uint32_t mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
-    /* a residual branch may be scaled (Granite's residual_multiplier; adapters are refused there) */
+    /* a residual branch may be scaled (Granite's residual_multiplier): the hooked delta with it */
     float alpha = residual && e->hp.residual_mult > 0 ? e->hp.residual_mult : 1.0f;
     if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
         return e->be->op_matmul(e->dev, x, w, bias, alpha, residual ? 1.0f : 0.0f, y, err);
@@ -394,7 +397,9 @@ hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, 
     if ((st = e->be->op_matmul(e->dev, &in, w, bias, 1.0f, 0.0f, &base, err))) return st;
     if (base.buf != out.buf && (st = e->be->op_get_rows(e->dev, &base, e->identity, n, &out, err))) return st;
     if ((st = after_matmul(e, layer, module, mask, &in, &base, &out, err))) return st;
-    return residual ? e->be->op_binary(e->dev, HIVE_BINARY_ADD, y, &out, y, err) : HIVE_OK;
+    if (!residual) return HIVE_OK;
+    if (alpha != 1.0f) return e->be->op_add_rows_scaled(e->dev, &out, e->identity, e->residual_scales, y, err);
+    return e->be->op_binary(e->dev, HIVE_BINARY_ADD, y, &out, y, err);
 }
 
 hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint32_t *modules, int n_mod,
@@ -468,9 +473,6 @@ static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, 
     for (uint32_t l = 0; r->desc.hooks_at && l < e->hp.n_layers; l++)
         for (uint32_t mod = 0; mod < stride; mod++) {
             if (!r->desc.hooks_at[l * stride + mod]) continue;
-            if (e->hp.residual_mult > 0 && e->hp.residual_mult != 1.0f)
-                return hive_fail(err, HIVE_E_UNSUPPORTED,
-                                 "adapters on models with a residual multiplier (Granite) are not supported yet");
             if (e->hp.arch == HIVE_ARCH_BLAZR)
                 return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on blazr models are not supported yet");
             /* q/k hooks need HF row order (see hive_engine_opts.qk_hf_order) */

@@ -157,6 +157,7 @@ struct hive_engine {
     int32_t *lora_row0, *lora_rows;   /* [max_rows] one call's segments */
     const hive_weight **lora_A, **lora_B;
     uint32_t *lora_done;              /* [max_rows] per segment: adapters already applied (bit a) */
+    float *residual_scales;           /* [max_rows] the residual multiplier (1 without): hooked residual branches */
     uint64_t lora_batched_calls;
     /* soft prompts' virtual-token KV per expert set (soft_prompt.c); while a
      * template is prefilled, attention copies rows sp_capture_row0.. of each

@@ -2,7 +2,8 @@
  * transformers 5.23.0 (scripts/make-hybrid-lora-fixtures.py): Mamba2's
  * in_proj, DeepSeek-V2's latent-attention projections (q_proj or q_a_proj
  * / q_b_proj, kv_a_proj_with_mqa, kv_b_proj, which Hive absorbs, o_proj) and
- * Qwen2-MoE's shared expert (gate_proj, up_proj, down_proj, with q_proj)
+ * Qwen2-MoE's shared expert (gate_proj, up_proj, down_proj, with q_proj) and
+ * GraniteMoeHybrid's attention and Mamba2 mixer (its residual multiplier)
  * match to 1e-4 relative at every prefill position and decode step, with the
  * same greedy tokens; each golden FAILS against the base model. What Hive
  * cannot do on these linears is refused by name: DoRA, IA3, merging. */
@@ -92,6 +93,13 @@ static void test_deepseek_v2_latent_attention(void **s) {
 static void test_qwen2_moe_shared_expert(void **s) {
     (void)s;
     check_golden("qwen2_moe", "lora_shexp");
+}
+
+/* GraniteMoeHybrid: o_proj and out_proj sit on residual branches its residual
+ * multiplier scales, delta included */
+static void test_granite_residual_branches(void **s) {
+    (void)s;
+    check_golden("granitemoehybrid", "lora_granite"); /* q_proj, v_proj, o_proj, mamba.in_proj, mamba.out_proj */
 }
 
 /* A config that names the adapter's own tensors' modules with another type. */
@@ -193,6 +201,7 @@ static void test_mixed_batches(void **s) {
     (void)s;
     mixed_batch("deepseek_v2_qlora", "lora_mla");
     mixed_batch("qwen2_moe", "lora_shexp");
+    mixed_batch("granitemoehybrid", "lora_granite");
 }
 
 /* The engine's checks of hooks_at (ABI 1.10): the stride, modules a layer
@@ -251,6 +260,7 @@ int main(void) {
         cmocka_unit_test(test_mamba2_refusals),
         cmocka_unit_test(test_hook_rules),
         cmocka_unit_test(test_qwen2_moe_shared_expert),
+        cmocka_unit_test(test_granite_residual_branches),
         cmocka_unit_test(test_mixed_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

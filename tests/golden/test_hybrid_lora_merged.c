@@ -262,6 +262,17 @@ static void test_shared_experts(void **s) {
     check("deepseek_v2_moe", "deepseek_v2_moe.gguf", "dsv2-shexp-gguf", td);
 }
 
+/* GraniteMoeHybrid: residual branches scaled by its multiplier, delta included;
+ * its GGUF keeps llama.cpp's permuted q/k rows, so no q/k hooks there */
+static void test_granite(void **s) {
+    (void)s;
+    static const char *const t[] = {"q_proj", "v_proj", "o_proj", "in_proj", "out_proj", NULL};
+    check("granitemoehybrid", "granitemoehybrid", "granite", t);
+    static const char *const tg[] = {"v_proj", "o_proj", "in_proj", "out_proj", NULL};
+    check("granitemoehybrid", "granitemoehybrid.gguf", "granite-gguf", tg);
+    check("granitemoehybrid_moe", "granitemoehybrid_moe", "granite-moe", t); /* the shared MLP runs beside experts */
+}
+
 static int setup(void **s) {
     (void)s;
     return mkdtemp(g_tmp) ? 0 : -1;
@@ -279,6 +290,7 @@ int main(void) {
         cmocka_unit_test(test_mamba2),
         cmocka_unit_test(test_deepseek_v2),
         cmocka_unit_test(test_shared_experts),
+        cmocka_unit_test(test_granite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
