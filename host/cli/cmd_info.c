@@ -11,6 +11,12 @@
 #include "util/dtype.h"
 #include "util/error.h"
 
+
+/* Does the command line or the config set any RoPE parameter? */
+static int rope_overridden(const hive_config *cfg) {
+    return hive_config_str(cfg, "rope.scaling")[0] || hive_config_float(cfg, "rope.scale") > 0 ||
+           hive_config_float(cfg, "rope.freq_base") > 0 || hive_config_int(cfg, "rope.yarn_orig_ctx") > 0;
+}
 static void count_dtype(uint64_t *counts, const hive_tensor_view *v) {
     if (v->data && v->dtype < HIVE_DTYPE_COUNT) counts[v->dtype]++;
 }
@@ -177,6 +183,13 @@ int hive_cmd_info(hive_cli *cli) {
         cJSON_AddNumberToObject(o, "context_length", hp->max_ctx);
         cJSON_AddNumberToObject(o, "rope_theta", hp->rope_theta);
         cJSON_AddStringToObject(o, "rope_scaling", hp->rope_scaling);
+        if (rope_overridden(cli->cfg)) {
+            cJSON *r = cJSON_AddObjectToObject(o, "rope_override");
+            cJSON_AddStringToObject(r, "scaling", hive_config_str(cli->cfg, "rope.scaling"));
+            cJSON_AddNumberToObject(r, "factor", hive_config_float(cli->cfg, "rope.scale"));
+            cJSON_AddNumberToObject(r, "freq_base", hive_config_float(cli->cfg, "rope.freq_base"));
+            cJSON_AddNumberToObject(r, "original_context", (double)hive_config_int(cli->cfg, "rope.yarn_orig_ctx"));
+        }
         cJSON_AddNumberToObject(o, "rms_eps", hp->rms_eps);
         cJSON_AddBoolToObject(o, "tied_embeddings", hp->tied_embeddings);
         cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
@@ -242,6 +255,12 @@ int hive_cmd_info(hive_cli *cli) {
         else
             printf("context:        %u trained; rope theta %g, scaling %s; rms eps %g\n", hp->max_ctx, hp->rope_theta,
                    hp->rope_scaling, hp->rms_eps);
+        if (!pure_ssm && rope_overridden(cli->cfg)) { /* what --rope-* / rope.* will run instead (0: the model's) */
+            const char *rs = hive_config_str(cli->cfg, "rope.scaling");
+            printf("rope override:  scaling %s, factor %g, theta %g, original context %lld (0: the model's)\n",
+                   rs[0] ? rs : hp->rope_scaling, hive_config_float(cli->cfg, "rope.scale"),
+                   hive_config_float(cli->cfg, "rope.freq_base"), (long long)hive_config_int(cli->cfg, "rope.yarn_orig_ctx"));
+        }
         if (hp->n_experts) {
             printf("feed-forward:   %s\n", kinds);
             printf("experts:        %u per MoE layer (%u layers), top %u%s, expert ffn %u; %.1f M parameters, "

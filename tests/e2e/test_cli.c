@@ -284,6 +284,14 @@ static void test_moe_models(void **s) {
     snprintf(args, sizeof args, "info --model %s/tests/golden/data/qwen3_moe_sparse", HIVE_SOURCE_DIR);
     EXPECT(0, args, "feed-forward:   mlp moe mlp mlp");
     assert_non_null(strstr(g_out, "experts:        6 per MoE layer (1 layers), top 3, expert ffn 24"));
+    /* Granite with routed experts: the shared MLP runs beside them */
+    snprintf(args, sizeof args, "info --model %s/tests/golden/data/granitemoehybrid_moe.gguf", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "experts:        4 per MoE layer (3 layers), top 2 renormalised, expert ffn 16");
+    assert_non_null(strstr(g_out, "shared expert:  ffn 24"));
+    /* info shows what the RoPE flags will run, beside the model's own */
+    snprintf(args, sizeof args, "--rope-scaling yarn --rope-scale 4 --yarn-orig-ctx 128 info --model %s/tests/golden/data/qwen2_moe.gguf",
+             HIVE_SOURCE_DIR);
+    EXPECT(0, args, "rope override:  scaling yarn, factor 4, theta 0, original context 128");
     snprintf(args, sizeof args, "info --json --model %s/tests/golden/data/qwen2_moe.gguf", HIVE_SOURCE_DIR);
     EXPECT(0, args, "\"architecture\":\t\"qwen2moe\"");
     assert_non_null(strstr(g_out, "\"shared_expert_ffn\":\t48"));
