@@ -103,8 +103,19 @@ hive_status hive_engine_new(const hive_model_files *m, const hive_backend_api *b
     if (!e->opts.max_rows) e->opts.max_rows = 512;
     if (!e->opts.max_seqs) e->opts.max_seqs = 1;
     if (!e->opts.kv_block) e->opts.kv_block = 16;
-    if (e->opts.ctx > m->hp.max_ctx && m->hp.max_ctx)
-        HLOG_WARN("context %u is longer than the model was trained for (%u)", e->opts.ctx, m->hp.max_ctx);
+    /* RoPE scaling (the model's or --rope-*) extends the trained length by its factor */
+    const hive_hparams *rp = &e->hp;
+    int scaled = rp->rope_factor > 1.0f && rp->rope_scaling[0] && strcmp(rp->rope_scaling, "none") &&
+                 strcmp(rp->rope_scaling, "default");
+    double reach = scaled ? (double)rp->rope_factor * (rp->rope_orig_ctx ? rp->rope_orig_ctx : rp->max_ctx) : 0;
+    if (m->hp.max_ctx && e->opts.ctx > m->hp.max_ctx && e->opts.ctx > reach) {
+        if (scaled)
+            HLOG_WARN("context %u is longer than the %.0f tokens its RoPE scaling covers (%s x%g from %u; trained %u)",
+                      e->opts.ctx, reach, rp->rope_scaling, (double)rp->rope_factor,
+                      rp->rope_orig_ctx ? rp->rope_orig_ctx : rp->max_ctx, m->hp.max_ctx);
+        else
+            HLOG_WARN("context %u is longer than the model was trained for (%u)", e->opts.ctx, m->hp.max_ctx);
+    }
 
     hive_device_options dopts = {sizeof dopts, opts->threads, e->opts.max_rows, 0};
     st = backend->device_open(device, &dopts, &e->dev, err);

@@ -299,6 +299,15 @@ static void test_moe_models(void **s) {
     snprintf(args, sizeof args, "--cpu generate --model %s/tests/golden/data/qwen3_moe --greedy --max-tokens 5 --prompt 'Hello, Hive!'",
              HIVE_SOURCE_DIR);
     EXPECT(0, args, "");
+    assert_non_null(strstr(g_out, "context 4096 is longer than the model was trained for (512)"));
+    /* a context the RoPE scaling covers draws no warning; one past its reach says so */
+    snprintf(args, sizeof args, "--ctx 1024 --rope-scaling yarn --rope-scale 2 --cpu generate --model %s/tests/golden/data/qwen3_moe "
+             "--greedy --max-tokens 1 --prompt hi", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "");
+    assert_null(strstr(g_out, "longer than"));
+    snprintf(args, sizeof args, "--ctx 2048 --rope-scaling yarn --rope-scale 2 --cpu generate --model %s/tests/golden/data/qwen3_moe "
+             "--greedy --max-tokens 1 --prompt hi", HIVE_SOURCE_DIR);
+    EXPECT(0, args, "context 2048 is longer than the 1024 tokens its RoPE scaling covers (yarn x2 from 512; trained 512)");
     chat_reuses_kv("qwen3_moe");
     chat_reuses_kv("qwen2_moe");
     /* DeepSeek-V2's latent cache is reused across turns like any KV */
