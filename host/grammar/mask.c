@@ -274,8 +274,11 @@ static void cache_mask(hive_grammar_matcher *m, uint32_t set, const uint32_t *ma
 
 /* hm_set's uniform step of `set`: the successor most ASCII bytes share
  * (ties: the lower id) and those bytes. 0, or HM_ERROR at a limit. */
-static uint32_t uniform_step(hive_grammar_matcher *m, uint32_t set) {
-    if (m->sets[set].uni_known) return 0;
+static uint32_t uniform_step_compute(hive_grammar_matcher *m, uint32_t set);
+static inline uint32_t uniform_step(hive_grammar_matcher *m, uint32_t set) {
+    return m->sets[set].uni_known ? 0 : uniform_step_compute(m, set);
+}
+static uint32_t uniform_step_compute(hive_grammar_matcher *m, uint32_t set) {
     uint32_t to[128], best = HM_DEAD, best_n = 0;
     for (int b = 0; b < 128; b++)
         if ((to[b] = hm_step(m, set, (uint8_t)b)) == HM_ERROR) return HM_ERROR; /* may grow m->sets */
@@ -325,8 +328,11 @@ static uint32_t uniform_run(hive_grammar_matcher *m, uint32_t set, uint32_t max_
  * by byte, stays alive and ends in one and the same set, returned; HM_DEAD
  * when not (or more than 64 (set, UTF-8 state) pairs to explore, each
  * explored once), HM_ERROR at a limit. */
-static uint32_t utf8_target(hive_grammar_matcher *m, uint32_t set) {
-    if (m->sets[set].utf8_known) return m->sets[set].utf8_to;
+static uint32_t utf8_target_compute(hive_grammar_matcher *m, uint32_t set);
+static inline uint32_t utf8_target(hive_grammar_matcher *m, uint32_t set) {
+    return m->sets[set].utf8_known ? m->sets[set].utf8_to : utf8_target_compute(m, set);
+}
+static uint32_t utf8_target_compute(hive_grammar_matcher *m, uint32_t set) {
     enum { MAX_PAIRS = 64 };
     uint32_t pg[MAX_PAIRS], to = HM_UNKNOWN, n = 1, next = 0;
     uint8_t pd[MAX_PAIRS];
@@ -493,9 +499,11 @@ int hm_trie_walk(hive_grammar_matcher *m, uint32_t cur, uint32_t i0, uint32_t i1
                  const hg_class *follow, uint32_t *n_out) {
     const hive_grammar_vocab *v = m->v;
     uint32_t *st = m->trie_state, n_allowed = 0, lo = UINT32_MAX, hi = 0; /* trie positions written (preorder: ascending) */
+    const uint32_t **nx = m->trie_next; /* m->sets[st[d]].next, without the loads through the set */
     uint8_t *ctx = m->trie_ctx;
     const uint32_t d0 = i0 < i1 ? v->depth[i0] : 1; /* the walk's first level */
     st[d0 - 1] = cur;
+    nx[d0 - 1] = m->sets[cur].next;
     if (follow) ctx[d0 - 1] = 0;
     /* the first bytes allowed: the stacks' terminals' classes (a first
      * visit then skips the trie root's dead children without stepping) */
@@ -514,9 +522,12 @@ int hm_trie_walk(hive_grammar_matcher *m, uint32_t cur, uint32_t i0, uint32_t i1
     const uint32_t stamp = m->family_stamp;
     for (uint32_t i = i0; i < i1;) {
         uint32_t d = v->depth[i];
-        const uint32_t *next = m->sets[st[d - 1]].next; /* the common case without a call */
+        const uint32_t *next = nx[d - 1]; /* the common case without a call */
         uint32_t t = next ? next[v->byte[i]] : HM_UNKNOWN;
-        if (t == HM_UNKNOWN) t = d == d0 && !hg_class_has(&first, v->byte[i]) ? HM_DEAD : hm_step(m, st[d - 1], v->byte[i]);
+        if (t == HM_UNKNOWN) {
+            t = d == d0 && !hg_class_has(&first, v->byte[i]) ? HM_DEAD : hm_step(m, st[d - 1], v->byte[i]);
+            nx[d - 1] = m->sets[st[d - 1]].next; /* hm_step may have made the table */
+        }
         if (t == HM_ERROR) return -1;
         if (follow) { /* a path that left the rule (an accepting set) continues with a byte that may follow it */
             const hm_set *ps = &m->sets[st[d - 1]];
@@ -529,6 +540,7 @@ int hm_trie_walk(hive_grammar_matcher *m, uint32_t cur, uint32_t i0, uint32_t i1
             continue;
         }
         st[d] = t;
+        nx[d] = m->sets[t].next;
         const uint64_t *below = v->below[i];
         const uint8_t u8 = v->utf8[i];
         uint32_t whole = 0;

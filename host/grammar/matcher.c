@@ -335,6 +335,7 @@ void hive_grammar_matcher_free(hive_grammar_matcher *m) {
     free(m->work);
     free(m->out);
     free(m->trie_state);
+    free(m->trie_next);
     free(m->trie_bits);
     free(m->seen_keys);
     free(m->hist);
@@ -366,10 +367,11 @@ hive_grammar_matcher *hive_grammar_matcher_new(const hive_grammar *g, const hive
     m->out = malloc(m->cap_out * sizeof *m->out);
     m->hist = malloc(m->cap_hist * sizeof *m->hist);
     m->trie_state = malloc(((v ? v->max_depth : 0) + 2) * sizeof *m->trie_state);
+    m->trie_next = malloc(((v ? v->max_depth : 0) + 2) * sizeof *m->trie_next);
     m->cap_seen_keys = 1024;
     m->seen_keys = malloc(m->cap_seen_keys * sizeof *m->seen_keys);
     m->trie_bits = malloc(((v ? (size_t)v->n_tok : 0) / 64 + 1) * sizeof *m->trie_bits);
-    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->hist || !m->trie_state || !m->trie_bits ||
+    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->hist || !m->trie_state || !m->trie_next || !m->trie_bits ||
         !m->seen_keys ||
         map_init(&m->node_map, 4096) || map_init(&m->set_map, 1024) || map_init(&m->trans, 4096) ||
         map_init(&m->seen, 1024))

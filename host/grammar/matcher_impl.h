@@ -115,6 +115,7 @@ struct hive_grammar_matcher {
     uint64_t *seen_keys; /* what `seen` holds, so clearing it costs its size, not its capacity */
     uint32_t n_seen_keys, cap_seen_keys;
     uint32_t *trie_state; /* per trie depth */
+    const uint32_t **trie_next; /* per trie depth: that state's direct transition table, or NULL (mask.c) */
     uint64_t *trie_bits;  /* a mask under construction, by position in tok_ids (subtrees are ranges) */
     /* history of states: [0] is the start; rollback pops */
     uint32_t *hist;
