@@ -18,7 +18,7 @@ static const local_flag k_local[] = {
     {"config", "FILE", "configuration file (default: $HIVE_CONFIG, else <prefix>/etc/hive/hive.cfg)", ""},
     {"print-config", NULL, "print every effective setting with its source, then exit", ""},
     {"help", NULL, "show this help", ""},
-    {"prompt", "TEXT", "prompt text (bench: with --draft or --draft-model)", "generate bench"},
+    {"prompt", "TEXT", "prompt text (bench: with --draft, --draft-model or a grammar flag)", "generate bench"},
     {"chat", NULL, "render the prompt with the model's chat template (ChatML)", "generate bench"},
     {"json", NULL, "machine-readable output; generate: constrain the output to a JSON object",
      "plugins info bench experts grammar generate"},
@@ -38,7 +38,7 @@ static const struct {
     {"generate", "generate text from --prompt and stream it to stdout"},
     {"chat", "interactive multi-turn chat (reads lines from stdin)"},
     {"info", "describe a model: architecture, dimensions, tensors, memory"},
-    {"bench", "measure prefill and decode speed (-p N -n N [-r N]); --draft D | --draft-model M, --prompt TEXT: speculation's speedup"},
+    {"bench", "measure prefill and decode speed (-p N -n N [-r N]); --draft D | --draft-model M, --prompt TEXT: speculation's speedup; a grammar flag, --prompt TEXT: decoding with the grammar against without"},
     {"plugins", "list every plugin file found, its status and devices"},
     {"experts", "list DIR [--json] | inspect PATH [--json] | validate PATH [--model M] | pack PEFT_DIR -o NAME.expert: "
                 "expert packages"},

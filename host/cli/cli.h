@@ -66,6 +66,9 @@ struct hive_tokenizer;
 struct hive_grammar;
 struct hive_grammar_vocab;
 struct hive_grammar_matcher;
+/* 1 when a grammar flag or key (grammar.file, .gbnf, .json_schema, .regex,
+ * .builtin) is set: `bench --prompt` then compares decoding with and without it. */
+int hive_cli_grammar_flags(const struct hive_config *cfg);
 int hive_cli_open_grammar(hive_cli *cli, const struct hive_tokenizer *tok, struct hive_grammar **g,
                           struct hive_grammar_vocab **v, struct hive_grammar_matcher **m);
 /* --prompt as token ids: through the chat template with --chat (and

@@ -88,6 +88,7 @@ int hive_cmd_bench(hive_cli *cli) {
     int draft_flags = *hive_config_str(cli->cfg, "speculative.draft_model") ||
                       strcmp(hive_config_str(cli->cfg, "speculative.draft_weights"), "native") != 0;
     if (*draft ? strcmp(draft, "none") != 0 : draft_flags) return hive_cmd_bench_spec(cli);
+    if (hive_cli_grammar_flags(cli->cfg)) return hive_cmd_bench_spec(cli); /* decoding with and without it */
     if (hive_config_list_len(cli->cfg, "server.expert_dirs")) return hive_cmd_bench_experts(cli);
     const int P = cli->n_prompt, N = cli->n_gen, B = cli->batch;
     if (P < 1 || N < 1 || cli->reps < 1 || B < 1) {

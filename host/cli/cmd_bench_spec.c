@@ -2,7 +2,11 @@
  * and with speculative decoding, in one command, with the effective sampling
  * settings (an expert's manifest, then flags; --greedy for identical output).
  * Reports decode speed of each, the speedup, the acceptance rate and the mean
- * accepted length. Best of -r runs each; -n caps the tokens generated. */
+ * accepted length. Best of -r runs each; -n caps the tokens generated.
+ *
+ * Without --draft but with a grammar flag (--json-schema, --grammar-file,
+ * --grammar, --regex, --grammar-builtin): the prompt decoded without and with
+ * that grammar, runs alternated, and what the grammar's own work cost. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,17 +78,40 @@ static void print_json(hive_cli *cli, hive_session *s, const char *draft, const 
     cJSON_Delete(o);
 }
 
+/* Does the command line or the config ask for a grammar? */
+int hive_cli_grammar_flags(const hive_config *cfg) {
+    static const char *const keys[] = {"grammar.file", "grammar.gbnf", "grammar.json_schema", "grammar.regex",
+                                       "grammar.builtin"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (*hive_config_str(cfg, keys[i])) return 1;
+    return 0;
+}
+
+static void print_grammar_ab(hive_session *s, const hive_gen_params *gp, const run_result *plain,
+                             const run_result *g) {
+    const hive_gen_stats *a = &plain->best, *b = &g->best;
+    printf("backend %s, %s, prompt %u tokens, %s\n", s->sel.plugin->name, s->sel.plugin->devices[s->sel.device].name,
+           a->n_prompt, gp->sampling.temperature == 0.0f || gp->sampling.top_k == 1 ? "greedy" : "sampling");
+    printf("plain        %10.1f tok/s decode (%u tokens, %s)\n", decode_tok_s(a), a->n_gen, hive_finish_name(a->finish));
+    printf("grammar      %10.1f tok/s decode (%u tokens, %s)\n", decode_tok_s(b), b->n_gen, hive_finish_name(b->finish));
+    printf("ratio        %10.3f (grammar / plain)\n", decode_tok_s(a) > 0 ? decode_tok_s(b) / decode_tok_s(a) : 0.0);
+    printf("grammar work %10.1f ms of masks and matching, %.1f%% of its decode\n", b->grammar_ms,
+           b->decode_ms > 0 ? 100.0 * b->grammar_ms / b->decode_ms : 0.0);
+}
+
 int hive_cmd_bench_spec(hive_cli *cli) {
     hive_spec_opts spec;
     int rc = hive_session_spec_opts(cli->cfg, NULL, &spec); /* the drafter's flags first */
     if (rc) return rc;
+    const int grammar_ab = spec.kind == HIVE_DRAFT_NONE; /* no drafter: the grammar against none */
+    const char *mode = grammar_ab ? "hive-host bench with a grammar" : "hive-host bench --draft";
     if (!cli->prompt) {
-        fprintf(stderr, "hive-host bench --draft: --prompt TEXT is required (speculation is measured on a real "
-                        "prompt; --chat renders it with the chat template)\n");
+        fprintf(stderr, "%s: --prompt TEXT is required (%s is measured on a real prompt; --chat renders it with the "
+                        "chat template)\n", mode, grammar_ab ? "a grammar" : "speculation");
         return 2;
     }
     if (cli->sched || cli->batch != 1 || cli->depth) {
-        fprintf(stderr, "hive-host bench --draft: runs one sequence; --sched, -b and -d do not apply\n");
+        fprintf(stderr, "%s: runs one sequence; --sched, -b and -d do not apply\n", mode);
         return 2;
     }
     if (cli->n_gen < 1 || cli->reps < 1) {
@@ -114,11 +141,38 @@ int hive_cmd_bench_spec(hive_cli *cli) {
     run_result plain = {0}, sp = {0};
     hive_spec_opts off = spec;
     off.kind = HIVE_DRAFT_NONE;
+    hive_gen_params gp_plain = gp; /* grammar A/B: the plain runs without it */
+    if (grammar_ab) gp_plain.grammar = NULL;
+    if (!rc && grammar_ab && !gp.grammar) {
+        fprintf(stderr, "%s: the grammar flags gave no grammar\n", mode);
+        rc = 2;
+    }
     for (int r = 0; !rc && r < cli->reps; r++) {
-        rc = run_once(&s, seq, &off, ids, n, &gp, &plain, r == 0);
+        rc = run_once(&s, seq, &off, ids, n, &gp_plain, &plain, r == 0);
         if (!rc) rc = run_once(&s, seq, &spec, ids, n, &gp, &sp, r == 0);
     }
-    if (!rc) {
+    if (!rc && grammar_ab) {
+        if (cli->json) {
+            const hive_gen_stats *a = &plain.best, *b = &sp.best;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
+            cJSON_AddStringToObject(o, "backend", s.sel.plugin->name);
+            cJSON_AddNumberToObject(o, "threads", (double)hive_config_int(cli->cfg, "threads"));
+            cJSON_AddNumberToObject(o, "n_prompt", a->n_prompt);
+            cJSON_AddNumberToObject(o, "n_gen_plain", a->n_gen);
+            cJSON_AddNumberToObject(o, "n_gen_grammar", b->n_gen);
+            cJSON_AddNumberToObject(o, "decode_tok_s_plain", decode_tok_s(a));
+            cJSON_AddNumberToObject(o, "decode_tok_s_grammar", decode_tok_s(b));
+            cJSON_AddNumberToObject(o, "ratio", decode_tok_s(a) > 0 ? decode_tok_s(b) / decode_tok_s(a) : 0.0);
+            cJSON_AddNumberToObject(o, "grammar_ms", b->grammar_ms);
+            char *txt = cJSON_PrintUnformatted(o);
+            printf("%s\n", txt);
+            free(txt);
+            cJSON_Delete(o);
+        } else {
+            print_grammar_ab(&s, &gp, &plain, &sp);
+        }
+    } else if (!rc) {
         char draft[32];
         hive_spec_describe(&spec, draft, sizeof draft);
         int same = plain.text.len == sp.text.len && (!plain.text.len || !memcmp(plain.text.buf, sp.text.buf, plain.text.len));

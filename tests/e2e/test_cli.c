@@ -241,6 +241,25 @@ static void test_bench_graphs_and_lora_paths(void **s) {
     assert_int_equal(system(args), 0);
 }
 
+/* bench with a grammar flag: the prompt decoded without and with the grammar
+ * (text and JSON); without --prompt it is a usage error, a bad grammar exit 2 */
+static void test_bench_grammar(void **s) {
+    (void)s;
+    char args[1024];
+    const char *m = HIVE_SOURCE_DIR "/tests/golden/data/llama";
+    snprintf(args, sizeof args, "--cpu bench --model %s --prompt 'Hello' -n 6 -r 2 --grammar 'root ::= [a-z]+'", m);
+    EXPECT(0, args, "ratio ");
+    assert_non_null(strstr(g_out, "plain  "));
+    assert_non_null(strstr(g_out, "grammar work"));
+    snprintf(args, sizeof args, "--cpu bench --model %s --prompt 'Hello' -n 6 -r 1 --grammar 'root ::= [a-z]+' --json", m);
+    EXPECT(0, args, "\"decode_tok_s_grammar\":");
+    assert_non_null(strstr(g_out, "\"grammar_ms\":"));
+    snprintf(args, sizeof args, "--cpu bench --model %s -p 4 -n 4 --grammar 'root ::= [a-z]+'", m);
+    EXPECT(2, args, "--prompt TEXT is required (a grammar is measured on a real prompt");
+    snprintf(args, sizeof args, "--cpu bench --model %s --prompt 'Hello' -n 4 --grammar 'root ::= ['", m);
+    EXPECT(2, args, "grammar");
+}
+
 /* Two chat turns on a golden fixture with --verbose stats into g_out; the
  * two turns' "[prompt ..." lines in *t1, *t2. */
 static void chat_two_turns(const char *model, const char **t1, const char **t2) {
@@ -506,6 +525,7 @@ int main(void) {
         cmocka_unit_test(test_experts_cli),
         cmocka_unit_test(test_expert_nonfinite),
         cmocka_unit_test(test_bench_graphs_and_lora_paths),
+        cmocka_unit_test(test_bench_grammar),
         cmocka_unit_test(test_chat_reuses_kv),
         cmocka_unit_test(test_moe_models),
         cmocka_unit_test(test_mamba2_model),
