@@ -15,8 +15,9 @@ golden.json: prefill logits at every prompt position + N_DECODE greedy decode st
                                 o_proj
   qwen2_moe/lora_shexp          LoRA r=4 alpha=8 on q_proj and the shared expert's gate_proj, up_proj,
                                 down_proj (mlp.shared_expert.*)
-  granitemoehybrid/lora_granite LoRA r=4 alpha=8 on q_proj, v_proj, o_proj and the Mamba2 mixer's
-                                in_proj, out_proj (model.layers.N.mamba.*)
+  granitemoehybrid/lora_granite LoRA r=4 alpha=8 on q_proj, v_proj, o_proj, the Mamba2 mixer's
+                                in_proj, out_proj (model.layers.N.mamba.*) and the shared MLP's
+                                input_linear, output_linear
 PEFT initialises B to zero: every lora_A / lora_B is re-randomised (N(0, 0.08)) with a generator
 seeded from (arch, adapter, parameter name). Goldens come from the adapter reloaded from disk
 (PeftModel.from_pretrained), float32, eager attention, one thread; Mamba2's decode steps recompute
@@ -56,9 +57,11 @@ ADAPTERS = [
     # prefix so PEFT does not read them as the routed experts' fused parameters
     ("qwen2_moe", "lora_shexp", ["q_proj", "shared_expert.down_proj", "shared_expert.gate_proj",
                                  "shared_expert.up_proj"]),
-    # GraniteMoeHybrid: attention and the Mamba2 mixer, on residual branches scaled by its
-    # residual multiplier (o_proj, out_proj)
-    ("granitemoehybrid", "lora_granite", ["in_proj", "o_proj", "out_proj", "q_proj", "v_proj"]),
+    # GraniteMoeHybrid: attention, the Mamba2 mixer and the shared MLP (input_linear is gate and up
+    # as one linear), on residual branches scaled by its residual multiplier (o_proj, out_proj,
+    # output_linear)
+    ("granitemoehybrid", "lora_granite", ["in_proj", "input_linear", "o_proj", "out_proj", "output_linear", "q_proj",
+                                          "v_proj"]),
 ]
 SSM = {"mamba2"}
 

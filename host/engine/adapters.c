@@ -169,6 +169,12 @@ static hive_status describe_modules(hive_engine *e) {
                                          : "model.layers.%u.mlp.shared_expert.up_proj";
     paths[HIVE_XMOD_SHEXP_DOWN] = deepseek ? "model.layers.%u.mlp.shared_experts.down_proj"
                                            : "model.layers.%u.mlp.shared_expert.down_proj";
+    /* Granite's shared MLP (dense, or beside routed experts): one [gate | up] linear */
+    in[HIVE_XMOD_SHMLP_IN] = hp->hidden, out[HIVE_XMOD_SHMLP_IN] = 2 * hp->ffn;
+    in[HIVE_XMOD_SHMLP_OUT] = hp->ffn, out[HIVE_XMOD_SHMLP_OUT] = hp->hidden;
+    paths[HIVE_XMOD_SHMLP_IN] = "model.layers.%u.shared_mlp.input_linear";
+    paths[HIVE_XMOD_SHMLP_OUT] = "model.layers.%u.shared_mlp.output_linear";
+    const int granite = hp->arch == HIVE_ARCH_GRANITE_HYBRID;
     memcpy(e->mod_in, in, sizeof in);
     memcpy(e->mod_out, out, sizeof out);
     memcpy(e->mod_path, paths, sizeof paths);
@@ -181,6 +187,11 @@ static hive_status describe_modules(hive_engine *e) {
          * shared expert three nn.Linear (stacked [gate | up] here) */
         if (w->ffn_norm && !w->moe_router) p[HIVE_MODULE_GATE] = p[HIVE_MODULE_UP] = p[HIVE_MODULE_DOWN] = 1;
         if (w->moe_shared_gate_up) p[HIVE_XMOD_SHEXP_GATE] = p[HIVE_XMOD_SHEXP_UP] = p[HIVE_XMOD_SHEXP_DOWN] = 1;
+        if (granite && w->ffn_norm) { /* its MLP is shared_mlp, by that name only */
+            p[HIVE_MODULE_GATE] = p[HIVE_MODULE_UP] = p[HIVE_MODULE_DOWN] = 0;
+            p[HIVE_XMOD_SHEXP_GATE] = p[HIVE_XMOD_SHEXP_UP] = p[HIVE_XMOD_SHEXP_DOWN] = 0;
+            p[HIVE_XMOD_SHMLP_IN] = p[HIVE_XMOD_SHMLP_OUT] = 1;
+        }
         if (w->ssm_in) {
             p[HIVE_XMOD_SSM_IN] = p[HIVE_XMOD_SSM_OUT] = 1;
         } else if (w->mla_kv_a && !w->mla_kr) {

@@ -7,9 +7,11 @@
 /* Hookable linears after the seven (hive_model_shape 1.10: module ids past
  * HIVE_MODULE_COUNT, each present only in the layers that have it): Mamba2
  * in_proj / out_proj, latent attention's q_a_proj, q_b_proj,
- * kv_a_proj_with_mqa, kv_b_proj (its q_proj and o_proj are Q and O), and a
- * routed layer's shared expert's gate_proj, up_proj, down_proj. Append
- * only: plugins know the ids by their paths, but ids stay put. */
+ * kv_a_proj_with_mqa, kv_b_proj (its q_proj and o_proj are Q and O), a
+ * routed layer's shared expert's gate_proj, up_proj, down_proj, and
+ * Granite's shared_mlp.input_linear ([gate | up] in one linear) and
+ * output_linear. Append only: plugins know the ids by their paths, but ids
+ * stay put. */
 enum {
     HIVE_XMOD_SSM_IN = HIVE_MODULE_COUNT,
     HIVE_XMOD_SSM_OUT,
@@ -20,6 +22,8 @@ enum {
     HIVE_XMOD_SHEXP_GATE,
     HIVE_XMOD_SHEXP_UP,
     HIVE_XMOD_SHEXP_DOWN,
+    HIVE_XMOD_SHMLP_IN,
+    HIVE_XMOD_SHMLP_OUT,
     HIVE_XMOD_COUNT
 };
 

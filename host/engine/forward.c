@@ -62,6 +62,11 @@ static hive_status ffn_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
     hive_tensor g = hive_cols(&gu, 0, hp->ffn), u = hive_cols(&gu, hp->ffn, hp->ffn);
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->ffn_norm, hp->rms_eps, &h, err));
+    if (hp->arch == HIVE_ARCH_GRANITE_HYBRID) { /* shared_mlp: input_linear is [gate | up] as one linear */
+        TRY(hive_engine_linear(e, l, HIVE_XMOD_SHMLP_IN, &h, w->w_gate_up, NULL, &gu, 0, err));
+        TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
+        return hive_engine_linear(e, l, HIVE_XMOD_SHMLP_OUT, &g, w->w_down, NULL, &x, 1, err);
+    }
     if (w->w_gate_up) {
         static const uint32_t gu_modules[2] = {HIVE_MODULE_GATE, HIVE_MODULE_UP};
         TRY(hive_engine_linear_group(e, l, gu_modules, 2, &h, w->w_gate_up, NULL, &gu, err));
@@ -157,10 +162,14 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
     hive_tensor gu = hive_t(a->gate, 0, n, 2 * (int64_t)F);
     hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
     static const uint32_t gu_modules[2] = {HIVE_XMOD_SHEXP_GATE, HIVE_XMOD_SHEXP_UP};
-    TRY(hive_engine_linear_group(e, l, gu_modules, 2, h, w->moe_shared_gate_up, NULL, &gu, err));
+    const int granite = hp->arch == HIVE_ARCH_GRANITE_HYBRID; /* its shared_mlp: one [gate | up] linear */
+    if (granite) TRY(hive_engine_linear(e, l, HIVE_XMOD_SHMLP_IN, h, w->moe_shared_gate_up, NULL, &gu, 0, err));
+    else TRY(hive_engine_linear_group(e, l, gu_modules, 2, h, w->moe_shared_gate_up, NULL, &gu, err));
     TRY(e->be->op_swiglu(e->dev, &g, &u, &g, err));
     /* ungated (DeepSeek-V2, Granite): straight onto the residual, times Granite's multiplier */
-    if (!w->moe_shared_gate_inp) return hive_engine_linear(e, l, HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down, NULL, &x, 1, err);
+    if (!w->moe_shared_gate_inp)
+        return hive_engine_linear(e, l, granite ? HIVE_XMOD_SHMLP_OUT : HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down,
+                                  NULL, &x, 1, err);
     TRY(hive_engine_linear(e, l, HIVE_XMOD_SHEXP_DOWN, &g, w->moe_shared_down, NULL, &y, 0, err));
     TRY(e->be->op_matmul(e->dev, h, w->moe_shared_gate_inp, NULL, 1.0f, 0.0f, &gate, err));
     TRY(e->be->buffer_download(e->dev, a->moe_logits, 0, scale, (uint64_t)n * sizeof(float), err));

@@ -229,6 +229,16 @@ static hive_status upload_gate_up(hive_engine *e, const char *name, const hive_t
     return st;
 }
 
+/* A dense feed-forward's gate and up: stacked when opts.fuse_linears says
+ * so, and always for Granite, whose shared_mlp.input_linear is the two as
+ * one linear (adapters hook it whole: forward.c ffn_block). */
+static hive_status upload_dense_gate_up(hive_engine *e, const char *name, const hive_tensor_view *const *gu,
+                                        const uint32_t *unpermute, hive_weight **fused, hive_weight **each[],
+                                        hive_error **err) {
+    if (e->hp.arch == HIVE_ARCH_GRANITE_HYBRID) return upload_gate_up(e, name, gu[0], gu[1], fused, err);
+    return upload_group(e, name, gu, unpermute, 2, fused, each, err);
+}
+
 /* A mixture-of-experts layer: the router and a shared expert's gate (as
  * stored), a shared expert, and each expert's gate/up (stacked) and down. */
 static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
@@ -461,7 +471,7 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
             if ((t->w_down.data || t->moe_router.data) && (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
                 return st;
             if (t->moe_router.data) st = upload_experts(e, l, t, w, err); /* Granite's routed experts */
-            else if (t->w_down.data && (st = upload_group(e, name, gu, none, 2, &w->w_gate_up, gu_each, err)) == HIVE_OK)
+            else if (t->w_down.data && (st = upload_dense_gate_up(e, name, gu, none, &w->w_gate_up, gu_each, err)) == HIVE_OK)
                 st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
             if (st != HIVE_OK) return st;
             continue;
@@ -490,7 +500,7 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
             (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
             return st;
         if (t->moe_router.data) st = upload_experts(e, l, t, w, err);
-        else if ((st = upload_group(e, gu_name, gu, no_unpermute, 2, &w->w_gate_up, gu_each, err)) == HIVE_OK)
+        else if ((st = upload_dense_gate_up(e, gu_name, gu, no_unpermute, &w->w_gate_up, gu_each, err)) == HIVE_OK)
             st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
         if (st != HIVE_OK) return st;
         if (w->wqkv && t->bq.data) st = upload_vectors(e, qkv_name, bqkv, 3, &w->bqkv, err);

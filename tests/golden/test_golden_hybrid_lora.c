@@ -99,7 +99,7 @@ static void test_qwen2_moe_shared_expert(void **s) {
  * multiplier scales, delta included */
 static void test_granite_residual_branches(void **s) {
     (void)s;
-    check_golden("granitemoehybrid", "lora_granite"); /* q_proj, v_proj, o_proj, mamba.in_proj, mamba.out_proj */
+    check_golden("granitemoehybrid", "lora_granite"); /* q/v/o_proj, mamba.in_proj/out_proj, shared_mlp.* */
 }
 
 /* A config that names the adapter's own tensors' modules with another type. */

@@ -262,13 +262,16 @@ static void test_shared_experts(void **s) {
     check("deepseek_v2_moe", "deepseek_v2_moe.gguf", "dsv2-shexp-gguf", td);
 }
 
-/* GraniteMoeHybrid: residual branches scaled by its multiplier, delta included;
- * its GGUF keeps llama.cpp's permuted q/k rows, so no q/k hooks there */
+/* GraniteMoeHybrid: residual branches scaled by its multiplier, delta included,
+ * and the shared MLP's input_linear hooked whole ([gate | up]); its GGUF keeps
+ * llama.cpp's permuted q/k rows, so no q/k hooks there */
 static void test_granite(void **s) {
     (void)s;
-    static const char *const t[] = {"q_proj", "v_proj", "o_proj", "in_proj", "out_proj", NULL};
+    static const char *const t[] = {"q_proj", "v_proj", "o_proj", "in_proj", "out_proj", "shared_mlp.input_linear",
+                                    "shared_mlp.output_linear", NULL};
     check("granitemoehybrid", "granitemoehybrid", "granite", t);
-    static const char *const tg[] = {"v_proj", "o_proj", "in_proj", "out_proj", NULL};
+    static const char *const tg[] = {"v_proj", "o_proj", "in_proj", "out_proj", "shared_mlp.input_linear",
+                                     "shared_mlp.output_linear", NULL};
     check("granitemoehybrid", "granitemoehybrid.gguf", "granite-gguf", tg);
     check("granitemoehybrid_moe", "granitemoehybrid_moe", "granite-moe", t); /* the shared MLP runs beside experts */
 }
