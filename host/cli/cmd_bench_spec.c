@@ -48,13 +48,26 @@ static int run_once(hive_session *s, int32_t seq, const hive_spec_opts *spec, co
     return 0;
 }
 
-static void print_json(hive_cli *cli, hive_session *s, const char *draft, const hive_spec_opts *spec,
-                       const hive_gen_params *gp, const run_result *plain, const run_result *sp, int same) {
-    const hive_gen_stats *a = &plain->best, *b = &sp->best;
+/* The --json object's first fields: what ran, and where. */
+static cJSON *json_head(const hive_cli *cli, const hive_session *s) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
     cJSON_AddStringToObject(o, "backend", s->sel.plugin->name);
     cJSON_AddNumberToObject(o, "threads", (double)hive_config_int(cli->cfg, "threads"));
+    return o;
+}
+
+static void print_and_free(cJSON *o) {
+    char *txt = cJSON_PrintUnformatted(o);
+    printf("%s\n", txt ? txt : "{}");
+    free(txt);
+    cJSON_Delete(o);
+}
+
+static void print_json(hive_cli *cli, hive_session *s, const char *draft, const hive_spec_opts *spec,
+                       const hive_gen_params *gp, const run_result *plain, const run_result *sp, int same) {
+    const hive_gen_stats *a = &plain->best, *b = &sp->best;
+    cJSON *o = json_head(cli, s);
     cJSON_AddStringToObject(o, "draft", draft);
     cJSON_AddNumberToObject(o, "draft_max", spec->k);
     cJSON_AddNumberToObject(o, "experts", (double)hive_config_list_len(cli->cfg, "experts.paths"));
@@ -72,10 +85,7 @@ static void print_json(hive_cli *cli, hive_session *s, const char *draft, const 
     cJSON_AddNumberToObject(o, "plain_steps", b->n_plain);
     cJSON_AddNumberToObject(o, "times_off", b->n_spec_off);
     cJSON_AddBoolToObject(o, "identical_output", same);
-    char *txt = cJSON_PrintUnformatted(o);
-    printf("%s\n", txt);
-    free(txt);
-    cJSON_Delete(o);
+    print_and_free(o);
 }
 
 /* Does the command line or the config ask for a grammar? */
@@ -154,10 +164,7 @@ int hive_cmd_bench_spec(hive_cli *cli) {
     if (!rc && grammar_ab) {
         if (cli->json) {
             const hive_gen_stats *a = &plain.best, *b = &sp.best;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "model", hive_config_str(cli->cfg, "model.path"));
-            cJSON_AddStringToObject(o, "backend", s.sel.plugin->name);
-            cJSON_AddNumberToObject(o, "threads", (double)hive_config_int(cli->cfg, "threads"));
+            cJSON *o = json_head(cli, &s);
             cJSON_AddNumberToObject(o, "n_prompt", a->n_prompt);
             cJSON_AddNumberToObject(o, "n_gen_plain", a->n_gen);
             cJSON_AddNumberToObject(o, "n_gen_grammar", b->n_gen);
@@ -165,10 +172,7 @@ int hive_cmd_bench_spec(hive_cli *cli) {
             cJSON_AddNumberToObject(o, "decode_tok_s_grammar", decode_tok_s(b));
             cJSON_AddNumberToObject(o, "ratio", decode_tok_s(a) > 0 ? decode_tok_s(b) / decode_tok_s(a) : 0.0);
             cJSON_AddNumberToObject(o, "grammar_ms", b->grammar_ms);
-            char *txt = cJSON_PrintUnformatted(o);
-            printf("%s\n", txt);
-            free(txt);
-            cJSON_Delete(o);
+            print_and_free(o);
         } else {
             print_grammar_ab(&s, &gp, &plain, &sp);
         }
