@@ -229,16 +229,6 @@ static hive_status upload_gate_up(hive_engine *e, const char *name, const hive_t
     return st;
 }
 
-/* A dense feed-forward's gate and up: stacked when opts.fuse_linears says
- * so, and always for Granite, whose shared_mlp.input_linear is the two as
- * one linear (adapters hook it whole: forward.c ffn_block). */
-static hive_status upload_dense_gate_up(hive_engine *e, const char *name, const hive_tensor_view *const *gu,
-                                        const uint32_t *unpermute, hive_weight **fused, hive_weight **each[],
-                                        hive_error **err) {
-    if (e->hp.arch == HIVE_ARCH_GRANITE_HYBRID) return upload_gate_up(e, name, gu[0], gu[1], fused, err);
-    return upload_group(e, name, gu, unpermute, 2, fused, each, err);
-}
-
 /* A mixture-of-experts layer: the router and a shared expert's gate (as
  * stored), a shared expert, and each expert's gate/up (stacked) and down. */
 static hive_status upload_experts(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
@@ -417,6 +407,25 @@ done:
     return st;
 }
 
+/* A layer's feed-forward, when it has one: routed experts, or a dense gate
+ * and up (stacked when opts.fuse_linears says so, and always for Granite,
+ * whose shared_mlp.input_linear is the two as one linear that adapters hook
+ * whole: forward.c ffn_block) and down. */
+static hive_status upload_feed_forward(hive_engine *e, uint32_t l, const hive_layer_tensors *t, layer_weights *w,
+                                       hive_error **err) {
+    if (t->moe_router.data) return upload_experts(e, l, t, w, err);
+    if (!t->w_down.data) return HIVE_OK; /* a Mamba2 model's layers have none */
+    const hive_tensor_view *gu[2] = {&t->w_gate, &t->w_up};
+    static const uint32_t no_unpermute[2] = {0, 0};
+    hive_weight **gu_each[2] = {&w->w_gate, &w->w_up};
+    char name[48];
+    snprintf(name, sizeof name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
+    hive_status st = e->hp.arch == HIVE_ARCH_GRANITE_HYBRID
+                         ? upload_gate_up(e, name, gu[0], gu[1], &w->w_gate_up, err)
+                         : upload_group(e, name, gu, no_unpermute, 2, &w->w_gate_up, gu_each, err);
+    return st ? st : upload_matrix(e, &t->w_down, 1, &w->w_down, err);
+}
+
 hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m, hive_error **err) {
     hive_status st;
     if (m->hp.n_experts && !e->be->op_add_rows_scaled)
@@ -463,27 +472,18 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
         if (t->ssm_in.data) { /* a Mamba2 layer; a hybrid's has a feed-forward too */
             if ((st = upload_ssm_layer(e, t, w, err))) return st;
             e->n_ssm_layers++;
-            const hive_tensor_view *gu[2] = {&t->w_gate, &t->w_up};
-            static const uint32_t none[2] = {0, 0};
-            hive_weight **gu_each[2] = {&w->w_gate, &w->w_up};
-            char name[48];
-            snprintf(name, sizeof name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
-            if ((t->w_down.data || t->moe_router.data) && (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
+            if (((t->w_down.data || t->moe_router.data) && (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err))) ||
+                (st = upload_feed_forward(e, l, t, w, err)))
                 return st;
-            if (t->moe_router.data) st = upload_experts(e, l, t, w, err); /* Granite's routed experts */
-            else if (t->w_down.data && (st = upload_dense_gate_up(e, name, gu, none, &w->w_gate_up, gu_each, err)) == HIVE_OK)
-                st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
-            if (st != HIVE_OK) return st;
             continue;
         }
         uint32_t q_heads = e->unpermute_qk ? e->hp.n_heads : 0, k_heads = e->unpermute_qk ? e->hp.n_kv_heads : 0;
-        const hive_tensor_view *qkv[3] = {&t->wq, &t->wk, &t->wv}, *gu[2] = {&t->w_gate, &t->w_up};
+        const hive_tensor_view *qkv[3] = {&t->wq, &t->wk, &t->wv};
         const hive_tensor_view *bqkv[3] = {&t->bq, &t->bk, &t->bv};
-        const uint32_t qkv_unpermute[3] = {q_heads, k_heads, 0}, no_unpermute[2] = {0, 0};
-        hive_weight **qkv_each[3] = {&w->wq, &w->wk, &w->wv}, **gu_each[2] = {&w->w_gate, &w->w_up};
-        char qkv_name[48], gu_name[48];
+        const uint32_t qkv_unpermute[3] = {q_heads, k_heads, 0};
+        hive_weight **qkv_each[3] = {&w->wq, &w->wk, &w->wv};
+        char qkv_name[48];
         snprintf(qkv_name, sizeof qkv_name, "blk.%u.attn_qkv (q, k, v stacked)", l);
-        snprintf(gu_name, sizeof gu_name, "blk.%u.ffn_gate_up (gate, up stacked)", l);
         /* q/k/v stay apart when a per-head norm (qwen3) needs q and k contiguous */
         if (t->mla_kv_a.data) {
             if ((st = upload_mla_layer(e, l, t, w, err))) return st;
@@ -499,10 +499,7 @@ hive_status hive_engine_upload_weights(hive_engine *e, const hive_model_files *m
             (st = upload_vector(e, &t->q_norm, &w->q_norm, err)) || (st = upload_vector(e, &t->k_norm, &w->k_norm, err)) ||
             (st = upload_vector(e, &t->ffn_norm, &w->ffn_norm, err)))
             return st;
-        if (t->moe_router.data) st = upload_experts(e, l, t, w, err);
-        else if ((st = upload_dense_gate_up(e, gu_name, gu, no_unpermute, &w->w_gate_up, gu_each, err)) == HIVE_OK)
-            st = upload_matrix(e, &t->w_down, 1, &w->w_down, err);
-        if (st != HIVE_OK) return st;
+        if ((st = upload_feed_forward(e, l, t, w, err))) return st;
         if (w->wqkv && t->bq.data) st = upload_vectors(e, qkv_name, bqkv, 3, &w->bqkv, err);
         else if ((st = upload_vector(e, &t->bq, &w->bq, err)) == HIVE_OK && (st = upload_vector(e, &t->bk, &w->bk, err)) == HIVE_OK)
             st = upload_vector(e, &t->bv, &w->bv, err);
