@@ -35,6 +35,9 @@
  *       (a family's own linears after the seven: Mamba2, MLA);
  *       hive_adapter_desc.hooks_stride. hive_ssm_desc.chunk_size (was
  *       reserved0, so 0 from older hosts: the backend's choice).
+ *  1.11 hive_model_shape: n_experts, modules_expert (modules that are one
+ *       routed expert's slice of a stacked 3-D parameter: PEFT's
+ *       target_parameters).
  */
 #ifndef HIVE_ABI_H
 #define HIVE_ABI_H
@@ -47,7 +50,7 @@ extern "C" {
 #endif
 
 #define HIVE_ABI_MAJOR 1
-#define HIVE_ABI_MINOR 10
+#define HIVE_ABI_MINOR 11
 
 /* Mark the two entry points; everything else in a plugin is hidden. */
 #if defined(__GNUC__)
@@ -488,6 +491,18 @@ typedef struct hive_model_shape {
     const uint32_t *modules_out;
     const char *const *modules_path_fmt;
     const uint8_t *module_present;
+    /* ---- 1.11 ---- */
+    /* Routed experts' parameters. modules_expert[m] (array of n_modules) is 0
+     * for a linear module; k + 1 when module m is expert k's slice of the
+     * stacked parameter [n_experts, out, in] whose PEFT path
+     * modules_path_fmt[m] names ("model.layers.%u.mlp.experts.gate_up_proj":
+     * a parameter, which PEFT's target_parameters selects, never
+     * target_modules). Slices of one layer's parameters are listed expert by
+     * expert, and within an expert in the order the Hugging Face class
+     * registers the parameters (gate_up_proj before down_proj). */
+    uint32_t n_experts;
+    uint32_t reserved1;
+    const uint32_t *modules_expert;
 } hive_model_shape;
 
 /* 1.7: a store of named blobs private to one adapter file on one base model

@@ -18,6 +18,14 @@ golden.json: prefill logits at every prompt position + N_DECODE greedy decode st
   granitemoehybrid/lora_granite LoRA r=4 alpha=8 on q_proj, v_proj, o_proj, the Mamba2 mixer's
                                 in_proj, out_proj (model.layers.N.mamba.*) and the shared MLP's
                                 input_linear, output_linear
+  qwen3_moe/lora_experts        LoRA r=4 alpha=8 on q_proj and, by target_parameters, the routed
+                                experts' stacked mlp.experts.gate_up_proj and down_proj
+  granitemoehybrid_moe/lora_experts
+                                LoRA r=4 alpha=8 on the routed experts' stacked
+                                block_sparse_moe.experts.gate_up_proj only (target_parameters), under
+                                Granite's residual multiplier
+  deepseek_v2_moe/lora_experts  LoRA r=4 alpha=8 on kv_a_proj_with_mqa and the routed experts'
+                                gate_up_proj and down_proj (target_parameters)
 PEFT initialises B to zero: every lora_A / lora_B is re-randomised (N(0, 0.08)) with a generator
 seeded from (arch, adapter, parameter name). Goldens come from the adapter reloaded from disk
 (PeftModel.from_pretrained), float32, eager attention, one thread; Mamba2's decode steps recompute
@@ -62,6 +70,11 @@ ADAPTERS = [
     # output_linear)
     ("granitemoehybrid", "lora_granite", ["in_proj", "input_linear", "o_proj", "out_proj", "output_linear", "q_proj",
                                           "v_proj"]),
+    # Routed experts are fused 3-D parameters in transformers 5: PEFT adapts them through
+    # target_parameters (lora.ParamWrapper, one per parameter, nested on the experts module)
+    ("qwen3_moe", "lora_experts", (["q_proj"], ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"])),
+    ("granitemoehybrid_moe", "lora_experts", ([], ["block_sparse_moe.experts.gate_up_proj"])),
+    ("deepseek_v2_moe", "lora_experts", (["kv_a_proj_with_mqa"], ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"])),
 ]
 SSM = {"mamba2"}
 
@@ -75,8 +88,10 @@ def make_adapter(d, arch, name, targets, salt):
     if os.path.isdir(out):
         shutil.rmtree(out)
     tag = arch if salt == 0 else f"{arch}#{salt}"
-    cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets,
-                     bias="none")
+    modules, params = targets if isinstance(targets, tuple) else (targets, [])
+    extra = {"target_parameters": params} if params else {}
+    cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, lora_dropout=0.0, target_modules=modules,
+                     bias="none", **extra)
     torch.manual_seed(0)
     pm = get_peft_model(load_base(d), cfg, adapter_name=name)
     n = 0
@@ -87,15 +102,16 @@ def make_adapter(d, arch, name, targets, salt):
                 continue
             assert "lora_A" in pname or "lora_B" in pname, pname
             p.copy_(gc.randn_like(p, STD, tag, name, pname))
-            hit.add(pname.split(".lora_")[0].rsplit(".", 1)[-1])
+            hit.add(pname.split(".lora_")[0].replace(".base_layer", "").rsplit(".", 1)[-1])
             n += 1
-    assert hit == {t.rsplit(".", 1)[-1] for t in targets}, (hit, targets)  # PEFT found every target module
+    want = {t.rsplit(".", 1)[-1] for t in modules} | {t.rsplit(".", 2)[-2] for t in params}
+    assert hit == want, (hit, want)  # PEFT found every target module and parameter
     pm.save_pretrained(os.path.join(d, "adapters"), selected_adapters=[name])
     cpath = os.path.join(out, "adapter_config.json")
     with open(cpath) as f:
         c = json.load(f)
     c["base_model_name_or_path"] = f"tests/golden/data/{arch}"
-    c["target_modules"] = sorted(c["target_modules"])  # PEFT stores a set: order varies per run
+    c["target_modules"] = sorted(c["target_modules"] or [])  # PEFT stores a set: order varies per run
     with open(cpath, "w") as f:
         json.dump(c, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -119,8 +135,9 @@ def golden(arch, d, out, name, targets, salt, prompt, base_prefill):
     eff = {"max_abs_diff_vs_base": float(diff.max()), "mean_abs_diff_vs_base": float(diff.mean()),
            "prefill_argmax_changed": int((prefill.argmax(-1) != base_prefill.argmax(-1)).sum())}
     assert eff["mean_abs_diff_vs_base"] > 0.05 and prefill.std() < 20, (arch, name, eff)
+    modules, params = targets if isinstance(targets, tuple) else (targets, [])
     return gc.golden_record(prompt, prefill, toks, dec, nxt, arch=arch, adapter=name, adapter_type="LORA",
-                            target_modules=sorted(targets), adapter_salt=salt, effect=eff, base_model="../..",
+                            target_modules=sorted(modules), target_parameters=params, adapter_salt=salt, effect=eff, base_model="../..",
                             base_golden="../../golden.json")
 
 

@@ -209,6 +209,7 @@ static hive_status parse(pctx *c, peft_config *cfg) {
     TRY(get_spec(c, "target_modules", &cfg->target_modules));
     TRY(get_spec(c, "exclude_modules", &cfg->exclude_modules));
     TRY(get_spec(c, "feedforward_modules", &cfg->feedforward_modules));
+    if ((v = get(c, "target_parameters"))) TRY(get_strlist(c, "target_parameters", v, 0, &cfg->target_parameters));
     TRY(get_layers(c, cfg));
     if ((v = get(c, "layers_pattern"))) TRY(get_strlist(c, "layers_pattern", v, 1, &cfg->layers_pattern));
     if ((v = get(c, "modules_to_save"))) {
@@ -261,6 +262,7 @@ void peft_config_free(peft_config *cfg) {
     free(cfg->layers_to_transform);
     strlist_free(&cfg->layers_pattern);
     strlist_free(&cfg->modules_to_save);
+    strlist_free(&cfg->target_parameters);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -53,6 +53,7 @@ typedef struct peft_config {
     peft_pattern rank_pattern, alpha_pattern;
     /* targeting */
     peft_module_spec target_modules, exclude_modules, feedforward_modules;
+    peft_strlist target_parameters; /* LoRA on parameters (routed experts' stacks) */
     int has_layers_to_transform;
     int64_t *layers_to_transform;
     uint32_t n_layers_to_transform;

@@ -13,6 +13,11 @@ typedef struct peft_lora_module {
     uint32_t layer, module, r, in, out;
     float scale;           /* s = alpha / r, or alpha / sqrt(r) with use_rslora */
     char path[160];        /* "model.layers.0.self_attn.q_proj" */
+    /* routed experts (target_parameters): k + 1 for expert k's slice of the
+     * stacked parameter `path` names, of n_experts; its keys sit under the
+     * parameter's module behind `depth` ".base_layer" (PEFT nests one
+     * ParamWrapper per targeted parameter of a module) */
+    uint32_t expert, n_experts, depth;
     peft_lowrank lr;       /* A and B; B rows pre-scaled by s (LoRA) or f*s (DoRA) */
     /* DoRA only */
     float *f;              /* host [out]: m / ||W + s B A||_row, for merge */
@@ -21,6 +26,17 @@ typedef struct peft_lora_module {
 } peft_lora_module;
 
 typedef struct peft_lora peft_lora;
+
+/* Routed experts' LoRA (peft_lora_experts.c). The tensor key of m's
+ * lora_A / lora_B ("base_model.model.<module>[.base_layer...].lora_A.weight"). */
+void peft_lora_expert_key(char *dst, size_t cap, const peft_lora_module *m, const char *suffix);
+/* Expert m->expert - 1's A [r, in] (rows of the stacked lora_A [r * E, in])
+ * and B [out, r] (columns k * E + e of lora_B [out, r * E], times s) into
+ * host buffers A, B the caller sizes. */
+typedef struct peft_tensors peft_tensors;
+hive_status peft_lora_expert_slices(peft_tensors *t, const peft_lora_module *m, float *A, float *B, hive_error **err);
+/* PEFT's nesting depth of each targeted expert slice in mods[0..n). */
+void peft_lora_expert_depths(peft_lora_module *mods, uint32_t n);
 
 /* Called once per targeted module during load with the module's A [r, in],
  * B [out, r] (unscaled, to be scaled in place) and, for DoRA, the magnitude

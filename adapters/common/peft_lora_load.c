@@ -13,8 +13,15 @@
 #define CFG "adapter_config.json"
 
 /* Keys whose non-default value changes the model in ways Hive does not serve. */
-static const char *const k_unsupported_keys[] = {"layer_replication", "target_parameters", "trainable_token_indices",
+static const char *const k_unsupported_keys[] = {"layer_replication", "trainable_token_indices",
                                                  "alora_invocation_tokens", "use_qalora"};
+
+/* target_parameters alone (target_modules absent or []): no linear module. */
+static int parameters_only(const peft_config *cfg) {
+    const peft_module_spec *tm = &cfg->target_modules;
+    return cfg->target_parameters.n &&
+           (tm->kind == PEFT_SPEC_NONE || (tm->kind == PEFT_SPEC_LIST && tm->list.n == 0));
+}
 
 static hive_status check_config(const hive_host_api *h, peft_config *cfg, int dora, hive_error **err) {
     if (strcmp(cfg->peft_type, "LORA") != 0)
@@ -35,7 +42,12 @@ static hive_status check_config(const hive_host_api *h, peft_config *cfg, int do
     for (size_t i = 0; i < sizeof k_unsupported_keys / sizeof k_unsupported_keys[0]; i++)
         if (peft_config_is_set(cfg, k_unsupported_keys[i]))
             return peft_fail(h, err, HIVE_E_UNSUPPORTED, CFG ": %s is not supported", k_unsupported_keys[i]);
-    if (cfg->target_modules.kind == PEFT_SPEC_NONE) { /* PEFT's default for llama / qwen2 / qwen3 */
+    if (cfg->target_parameters.n && cfg->use_dora) /* PEFT's ParamWrapper refuses it too */
+        return peft_fail(h, err, HIVE_E_UNSUPPORTED, CFG ": DoRA on target_parameters is not supported");
+    if (cfg->target_parameters.n && cfg->has_layers_to_transform)
+        return peft_fail(h, err, HIVE_E_UNSUPPORTED,
+                         CFG ": layers_to_transform together with target_parameters is not supported");
+    if (cfg->target_modules.kind == PEFT_SPEC_NONE && !parameters_only(cfg)) { /* PEFT's default for llama / qwen2 / qwen3 */
         peft_strlist *l = &cfg->target_modules.list;
         const char *dflt[2] = {"q_proj", "v_proj"};
         if (!(l->v = calloc(2, sizeof *l->v))) return peft_fail(h, err, HIVE_E_NOMEM, "out of memory");
@@ -76,6 +88,9 @@ static hive_status plan_modules(peft_lora *a, const peft_config *cfg, const hive
         m->module = (uint32_t)(i % a->n_mod);
         m->in = peft_module_in(model, m->module);
         m->out = peft_module_out(model, m->module);
+        m->expert = peft_module_expert(model, m->module);
+        m->n_experts = m->expert ? model->n_experts : 0;
+        if (m->expert > m->n_experts) return peft_fail(h, err, HIVE_E_INVALID, "model shape: bad expert of module %u", m->module);
         if (peft_module_path(m->path, sizeof m->path, peft_module_fmt(model, m->module), m->layer) != 0 || !m->in || !m->out)
             return peft_fail(h, err, HIVE_E_INVALID, "model shape: bad module %u", m->module);
         /* DoRA's norms and merging need the base weight, which the host gives for the seven only */
@@ -96,11 +111,24 @@ static hive_status plan_modules(peft_lora *a, const peft_config *cfg, const hive
         if (m->out > a->max_out) a->max_out = m->out;
         a->slot[i] = (int32_t)a->n_mods++;
     }
+    peft_lora_expert_depths(a->mods, a->n_mods);
     return HIVE_OK;
 }
 
 static void key_of(char *dst, size_t cap, const peft_lora_module *m, const char *suffix) {
-    snprintf(dst, cap, PEFT_KEY_PREFIX "%s%s", m->path, suffix);
+    if (m->expert) peft_lora_expert_key(dst, cap, m, suffix);
+    else snprintf(dst, cap, PEFT_KEY_PREFIX "%s%s", m->path, suffix);
+}
+
+/* An expert's slice: its rows of A and columns of B out of the stacked pair. */
+static hive_status load_expert_module(peft_lora *a, peft_lora_module *m, peft_tensors *t, hive_error **err) {
+    float *A = malloc((size_t)m->r * m->in * sizeof *A), *B = malloc((size_t)m->out * m->r * sizeof *B);
+    hive_status st = A && B ? peft_lora_expert_slices(t, m, A, B, err) : peft_fail(a->host, err, HIVE_E_NOMEM, "out of memory");
+    if (st == HIVE_OK) st = peft_lowrank_upload(a->be, a->dev, m->path, A, B, m->r, m->in, m->out, &m->lr, err);
+    if (st == HIVE_OK) a->device_bytes += peft_lowrank_bytes(&m->lr);
+    free(A);
+    free(B);
+    return st;
 }
 
 /* Every expected tensor exists and the file holds nothing else. */
@@ -137,6 +165,7 @@ static hive_status load_module(peft_lora *a, peft_lora_module *m, peft_tensors *
     float *Bw = NULL;
     int64_t sa[2] = {m->r, m->in}, sb[2] = {m->out, m->r}, sm[1] = {m->out};
     hive_status st;
+    if (m->expert) return load_expert_module(a, m, t, err);
     key_of(key, sizeof key, m, ".lora_A.weight");
     if ((st = peft_tensors_view_f32(t, key, 2, sa, STAGE_A, &A, err))) return st;
     key_of(key, sizeof key, m, ".lora_B.weight");
@@ -189,8 +218,9 @@ static hive_status load(peft_lora *a, const hive_adapter_load_args *args, peft_l
         st = peft_fail(h, err, HIVE_E_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = peft_resolve_targets_n(h, &cfg, &cfg.target_modules, "target_modules", args->model, a->n_mod, targeted,
-                                     err)) ||
+    if ((!parameters_only(&cfg) && (st = peft_resolve_targets_n(h, &cfg, &cfg.target_modules, "target_modules",
+                                                                 args->model, a->n_mod, targeted, err))) ||
+        (st = peft_resolve_parameters(h, &cfg, args->model, a->n_mod, targeted, err)) ||
         (st = plan_modules(a, &cfg, args->model, targeted, err)) || (st = peft_tensors_open(h, args->dir, &t, err)) ||
         (st = check_keys(a, &t, err)))
         goto done;

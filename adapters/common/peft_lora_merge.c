@@ -49,9 +49,9 @@ hive_status peft_lora_merge(peft_lora *a, hive_error **err) {
     for (uint32_t i = 0; i < a->n_mods; i++) /* the host replaces only the seven's weights */
         if (a->mods[i].module >= HIVE_MODULE_COUNT)
             return peft_fail(a->host, err, HIVE_E_UNSUPPORTED,
-                             "merge: %s is one of this model's own linears, which Hive cannot merge into; serve the "
-                             "adapter unmerged",
-                             a->mods[i].path);
+                             "merge: %s is %s, which Hive cannot merge into; serve the adapter unmerged",
+                             a->mods[i].path,
+                             a->mods[i].expert ? "a routed experts' stacked parameter" : "one of this model's own linears");
     uint32_t max_in = 0;
     for (uint32_t i = 0; i < a->n_mods; i++)
         if (a->mods[i].in > max_in) max_in = a->mods[i].in;

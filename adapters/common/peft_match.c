@@ -106,6 +106,13 @@ uint32_t peft_module_out(const hive_model_shape *m, uint32_t module) {
     return module < HIVE_MODULE_COUNT ? m->module_out[module] : m->modules_out[module];
 }
 
+uint32_t peft_module_expert(const hive_model_shape *m, uint32_t module) {
+    if (!HIVE_HAS_FIELD(hive_model_shape, m->struct_size, modules_expert) || !m->modules_expert ||
+        module >= m->n_modules)
+        return 0;
+    return m->modules_expert[module];
+}
+
 int peft_module_present(const hive_model_shape *m, uint32_t layer, uint32_t module) {
     if (!HIVE_HAS_FIELD(hive_model_shape, m->struct_size, module_present) || !m->module_present ||
         m->n_modules < HIVE_MODULE_COUNT)
@@ -113,12 +120,17 @@ int peft_module_present(const hive_model_shape *m, uint32_t layer, uint32_t modu
     return module < m->n_modules && m->module_present[(size_t)layer * m->n_modules + module];
 }
 
+/* A linear module (not an expert's slice of a parameter) the layer has. */
+static int linear_present(const hive_model_shape *model, uint32_t layer, uint32_t module) {
+    return peft_module_present(model, layer, module) && !peft_module_expert(model, module);
+}
+
 /* Does a list entry name a present module among the first n_mod? */
 static int entry_hits(const hive_model_shape *model, uint32_t n_mod, const char *e) {
     char path[256];
     for (uint32_t l = 0; l < model->n_layers; l++)
         for (uint32_t m = 0; m < n_mod; m++)
-            if (peft_module_present(model, l, m) && peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) == 0 &&
+            if (linear_present(model, l, m) && peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) == 0 &&
                 ends_with_at_dot(path, e))
                 return 1;
     return 0;
@@ -163,7 +175,7 @@ hive_status peft_resolve_targets_n(const hive_host_api *host, const peft_config 
         for (uint32_t m = 0; m < n_mod; m++) {
             uint8_t *t = &targeted[(size_t)l * n_mod + m];
             *t = 0;
-            if (!peft_module_present(model, l, m)) continue;
+            if (!linear_present(model, l, m)) continue;
             if (peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) != 0)
                 return peft_fail(host, err, HIVE_E_INVALID, "bad module path format for module %u", m);
             msg[0] = 0;
@@ -177,7 +189,7 @@ hive_status peft_resolve_targets_n(const hive_host_api *host, const peft_config 
         }
         /* a regex or all-linear that also selects a linear this adapter type cannot hook: refused, not skipped */
         for (uint32_t m = n_mod; m < peft_model_modules(model, 1); m++) {
-            if (!peft_module_present(model, l, m) || peft_module_path(path, sizeof path, peft_module_fmt(model, m), l))
+            if (!linear_present(model, l, m) || peft_module_path(path, sizeof path, peft_module_fmt(model, m), l))
                 continue;
             int rc = spec->kind == PEFT_SPEC_ALL_LINEAR ? peft_spec_names(&cfg->exclude_modules, path) != 1
                                                         : peft_match_module(cfg, spec, path, msg, sizeof msg);
@@ -199,4 +211,28 @@ hive_status peft_resolve_targets(const hive_host_api *host, const peft_config *c
                                  const char *key, const hive_model_shape *model, uint8_t *targeted,
                                  hive_error **err) {
     return peft_resolve_targets_n(host, cfg, spec, key, model, HIVE_MODULE_COUNT, targeted, err);
+}
+
+hive_status peft_resolve_parameters(const hive_host_api *host, const peft_config *cfg, const hive_model_shape *model,
+                                    uint32_t n_mod, uint8_t *targeted, hive_error **err) {
+    char path[256];
+    for (uint32_t i = 0; i < cfg->target_parameters.n; i++) {
+        const char *e = cfg->target_parameters.v[i];
+        uint32_t hits = 0;
+        for (uint32_t l = 0; l < model->n_layers; l++)
+            for (uint32_t m = 0; m < n_mod; m++) {
+                if (!peft_module_expert(model, m) || !peft_module_present(model, l, m) ||
+                    peft_module_path(path, sizeof path, peft_module_fmt(model, m), l) != 0 || !ends_with_at_dot(path, e))
+                    continue;
+                targeted[(size_t)l * n_mod + m] = 1;
+                hits++;
+            }
+        if (!hits)
+            return peft_fail(host, err, HIVE_E_UNSUPPORTED,
+                             "adapter_config.json: \"target_parameters\" entry \"%s\" names no parameter Hive can "
+                             "adapt in this model (%s): only routed experts' stacked gate_up_proj and down_proj "
+                             "(docs/HYBRID.md)",
+                             e, model->arch ? model->arch : "?");
+    }
+    return HIVE_OK;
 }

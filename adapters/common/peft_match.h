@@ -46,6 +46,18 @@ uint32_t peft_model_modules(const hive_model_shape *m, int extras);
 const char *peft_module_fmt(const hive_model_shape *m, uint32_t module);
 uint32_t peft_module_in(const hive_model_shape *m, uint32_t module);
 uint32_t peft_module_out(const hive_model_shape *m, uint32_t module);
+/* k + 1 when the module is routed expert k's slice of a stacked parameter
+ * (1.11; PEFT's target_parameters), else 0. Such modules are never matched
+ * by target_modules. */
+uint32_t peft_module_expert(const hive_model_shape *m, uint32_t module);
+
+/* target_parameters over the first n_mod modules: sets targeted[layer * n_mod
+ * + module] for every expert slice of a parameter whose path an entry names
+ * (equal or a suffix at a "." boundary, as PEFT matches). Fails naming an
+ * entry that names nothing. */
+hive_status peft_resolve_parameters(const hive_host_api *host, const peft_config *cfg, const hive_model_shape *model,
+                                    uint32_t n_mod, uint8_t *targeted, hive_error **err);
+
 /* 1 when the layer has the module (always, before 1.10). */
 int peft_module_present(const hive_model_shape *m, uint32_t layer, uint32_t module);
 

@@ -28,7 +28,7 @@ static const hive_tensor_view *module_view(const hive_engine *e, uint32_t layer,
 }
 
 static const char *module_name(const hive_engine *e, uint32_t module) {
-    const char *p = module < HIVE_XMOD_COUNT ? e->mod_path[module] : NULL, *dot = p ? strrchr(p, '.') : NULL;
+    const char *p = module < e->n_mod ? e->mod_path[module] : NULL, *dot = p ? strrchr(p, '.') : NULL;
     return dot ? dot + 1 : "?";
 }
 
@@ -40,10 +40,10 @@ static hive_status module_exists(const hive_engine *e, uint32_t layer, uint32_t 
         return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u with a base weight", module, layer);
     if (module >= HIVE_MODULE_GATE && e->layers[layer].moe_router)
         return hive_fail(err, HIVE_E_UNSUPPORTED,
-                         "layer %u routes to experts and has no dense %s: adapters on mixture-of-experts "
-                         "feed-forwards are not supported yet",
+                         "layer %u routes to experts and has no dense %s: adapt its experts' gate_up_proj and "
+                         "down_proj (PEFT target_parameters) instead",
                          layer, module_name(e, module));
-    if (!e->mod_present[layer * HIVE_XMOD_COUNT + module])
+    if (!e->mod_present[layer * e->n_mod + module])
         return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u has no %s for an adapter", layer, module_name(e, module));
     return HIVE_OK;
 }
@@ -130,13 +130,40 @@ static hive_status replace_weight_f32(void *ctx, uint32_t layer, uint32_t module
     return HIVE_OK;
 }
 
-/* Which modules each layer has, their features and PEFT paths (1.10). */
+/* Routed experts' stacked parameters as transformers 5 names them (one
+ * Experts module per layer holding gate_up_proj and down_proj); blazr's
+ * experts are separate linears under its own names: none. */
+static const char *experts_path(const hive_hparams *hp, int down) {
+    switch (hp->arch) {
+    case HIVE_ARCH_QWEN3_MOE:
+    case HIVE_ARCH_QWEN2_MOE:
+    case HIVE_ARCH_DEEPSEEK2:
+        return down ? "model.layers.%u.mlp.experts.down_proj" : "model.layers.%u.mlp.experts.gate_up_proj";
+    case HIVE_ARCH_GRANITE_HYBRID:
+        return down ? "model.layers.%u.block_sparse_moe.experts.down_proj"
+                    : "model.layers.%u.block_sparse_moe.experts.gate_up_proj";
+    default: return NULL;
+    }
+}
+
+/* Which modules each layer has, their features and PEFT paths (1.10), and
+ * the routed experts' parameter slices (1.11). */
 static hive_status describe_modules(hive_engine *e) {
     const hive_hparams *hp = &e->hp;
     uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, H = hp->n_heads;
-    uint32_t in[HIVE_XMOD_COUNT] = {hp->hidden, hp->hidden, hp->hidden, qd, hp->hidden, hp->hidden, hp->ffn};
-    uint32_t out[HIVE_XMOD_COUNT] = {qd, kvd, kvd, hp->hidden, hp->ffn, hp->ffn, hp->hidden};
-    const char *paths[HIVE_XMOD_COUNT] = {0};
+    const int fused_experts = hp->n_experts && experts_path(hp, 0);
+    e->n_mod = HIVE_XMOD_COUNT + (fused_experts ? 2 * hp->n_experts : 0);
+    e->mod_in = calloc(e->n_mod, sizeof *e->mod_in);
+    e->mod_out = calloc(e->n_mod, sizeof *e->mod_out);
+    e->mod_expert = calloc(e->n_mod, sizeof *e->mod_expert);
+    e->mod_path = calloc(e->n_mod, sizeof *e->mod_path);
+    if (!e->mod_in || !e->mod_out || !e->mod_expert || !e->mod_path) return HIVE_E_NOMEM;
+    uint32_t *in = e->mod_in, *out = e->mod_out;
+    const char **paths = e->mod_path;
+    const uint32_t in7[HIVE_MODULE_COUNT] = {hp->hidden, hp->hidden, hp->hidden, qd, hp->hidden, hp->hidden, hp->ffn};
+    const uint32_t out7[HIVE_MODULE_COUNT] = {qd, kvd, kvd, hp->hidden, hp->ffn, hp->ffn, hp->hidden};
+    memcpy(in, in7, sizeof in7);
+    memcpy(out, out7, sizeof out7);
     memcpy(paths, k_module_paths, sizeof k_module_paths);
     uint32_t I = hp->ssm_inner;
     in[HIVE_XMOD_SSM_IN] = hp->hidden, out[HIVE_XMOD_SSM_IN] = 2 * I + 2 * hp->ssm_groups * hp->ssm_state + hp->ssm_heads;
@@ -174,14 +201,17 @@ static hive_status describe_modules(hive_engine *e) {
     in[HIVE_XMOD_SHMLP_OUT] = hp->ffn, out[HIVE_XMOD_SHMLP_OUT] = hp->hidden;
     paths[HIVE_XMOD_SHMLP_IN] = "model.layers.%u.shared_mlp.input_linear";
     paths[HIVE_XMOD_SHMLP_OUT] = "model.layers.%u.shared_mlp.output_linear";
+    for (uint32_t x = 0; fused_experts && x < hp->n_experts; x++) {
+        uint32_t gu = HIVE_XMOD_EXPERT_GATE_UP(x), dn = HIVE_XMOD_EXPERT_DOWN(x);
+        in[gu] = hp->hidden, out[gu] = 2 * hp->moe_ffn, paths[gu] = experts_path(hp, 0), e->mod_expert[gu] = x + 1;
+        in[dn] = hp->moe_ffn, out[dn] = hp->hidden, paths[dn] = experts_path(hp, 1), e->mod_expert[dn] = x + 1;
+    }
     const int granite = hp->arch == HIVE_ARCH_GRANITE_HYBRID;
-    memcpy(e->mod_in, in, sizeof in);
-    memcpy(e->mod_out, out, sizeof out);
-    memcpy(e->mod_path, paths, sizeof paths);
-    if (!(e->mod_present = calloc((size_t)hp->n_layers * HIVE_XMOD_COUNT, 1))) return HIVE_E_NOMEM;
+    if (!(e->mod_present = calloc((size_t)hp->n_layers * e->n_mod, 1))) return HIVE_E_NOMEM;
     for (uint32_t l = 0; l < hp->n_layers; l++) {
         const layer_weights *w = &e->layers[l];
-        uint8_t *p = e->mod_present + (size_t)l * HIVE_XMOD_COUNT;
+        uint8_t *p = e->mod_present + (size_t)l * e->n_mod;
+        if (w->moe_router) memset(p + HIVE_XMOD_COUNT, 1, e->n_mod - HIVE_XMOD_COUNT);
         /* a dense feed-forward; a routed layer's experts are fused parameters
          * in transformers 5 (no nn.Linear for PEFT's target_modules), its
          * shared expert three nn.Linear (stacked [gate | up] here) */
@@ -201,7 +231,7 @@ static hive_status describe_modules(hive_engine *e) {
         } else if (!w->mla_kv_a) {
             p[HIVE_MODULE_Q] = p[HIVE_MODULE_K] = p[HIVE_MODULE_V] = p[HIVE_MODULE_O] = 1;
         }
-        if (hp->arch == HIVE_ARCH_BLAZR) memset(p, 0, HIVE_XMOD_COUNT); /* its own names: no PEFT paths */
+        if (hp->arch == HIVE_ARCH_BLAZR) memset(p, 0, e->n_mod); /* its own names: no PEFT paths */
     }
     return HIVE_OK;
 }
@@ -219,7 +249,9 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     memcpy(s->module_out, e->mod_out, sizeof s->module_out);
     s->arch = hp->arch_name;
     memcpy(s->module_path_fmt, k_module_paths, sizeof k_module_paths);
-    s->n_modules = HIVE_XMOD_COUNT;
+    s->n_modules = e->n_mod;
+    s->n_experts = e->n_mod > HIVE_XMOD_COUNT ? hp->n_experts : 0;
+    s->modules_expert = e->mod_expert;
     s->modules_in = e->mod_in;
     s->modules_out = e->mod_out;
     s->modules_path_fmt = e->mod_path;
@@ -231,7 +263,7 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     uint64_t widest = hp->hidden > qd + 2 * kvd ? hp->hidden : qd + 2 * kvd;
     if (2 * hp->ffn > widest) widest = 2 * hp->ffn;
     if (2 * hp->moe_shared_ffn > widest) widest = 2 * hp->moe_shared_ffn;
-    for (uint32_t i = 0; i < HIVE_XMOD_COUNT; i++) {
+    for (uint32_t i = 0; i < e->n_mod; i++) {
         if (e->mod_in[i] > widest) widest = e->mod_in[i];
         if (e->mod_out[i] > widest) widest = e->mod_out[i];
     }
@@ -242,7 +274,8 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
         (st = e->be->buffer_alloc(e->dev, bytes, &e->act.hook_out, err)))
         return st;
     e->segs = malloc(e->opts.max_rows * sizeof *e->segs);
-    e->hooks_any = calloc((size_t)hp->n_layers * HIVE_XMOD_COUNT, sizeof *e->hooks_any);
+    e->expert_segs = malloc(e->opts.max_rows * sizeof *e->expert_segs);
+    e->hooks_any = calloc((size_t)hp->n_layers * e->n_mod, sizeof *e->hooks_any);
     e->identity = malloc(e->opts.max_rows * sizeof *e->identity);
     e->lora_row0 = malloc(e->opts.max_rows * sizeof *e->lora_row0);
     e->lora_rows = malloc(e->opts.max_rows * sizeof *e->lora_rows);
@@ -250,7 +283,7 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     e->lora_B = malloc(e->opts.max_rows * sizeof *e->lora_B);
     e->lora_done = malloc(e->opts.max_rows * sizeof *e->lora_done);
     e->residual_scales = malloc(e->opts.max_rows * sizeof *e->residual_scales);
-    if (!e->segs || !e->hooks_any || !e->identity || !e->lora_row0 || !e->lora_rows || !e->lora_A || !e->lora_B ||
+    if (!e->segs || !e->expert_segs || !e->hooks_any || !e->identity || !e->lora_row0 || !e->lora_rows || !e->lora_A || !e->lora_B ||
         !e->lora_done || !e->residual_scales)
         return hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < e->opts.max_rows; i++) e->residual_scales[i] = hp->residual_mult > 0 ? hp->residual_mult : 1.0f;
@@ -265,8 +298,13 @@ void hive_engine_adapters_free(hive_engine *e) {
     for (size_t i = 0; i < 3; i++)
         if (*bufs[i]) e->be->buffer_free(e->dev, *bufs[i]);
     free(e->segs);
+    free(e->expert_segs);
     free(e->hooks_any);
     free(e->mod_present);
+    free(e->mod_in);
+    free(e->mod_out);
+    free(e->mod_expert);
+    free(e->mod_path);
     free(e->identity);
     free(e->lora_row0);
     free(e->lora_rows);
@@ -392,7 +430,7 @@ static hive_status after_matmul(hive_engine *e, uint32_t layer, uint32_t module,
 
 hive_status hive_engine_linear(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x, hive_weight *w,
                                hive_weight *bias, const hive_tensor *y, int residual, hive_error **err) {
-    uint32_t mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
+    uint32_t mask = e->hooks_any[layer * e->n_mod + module];
     /* a residual branch may be scaled (Granite's residual_multiplier): the hooked delta with it */
     float alpha = residual && e->hp.residual_mult > 0 ? e->hp.residual_mult : 1.0f;
     if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
@@ -418,7 +456,7 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
                                      hive_error **err) {
     const uint32_t hook_kinds = HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE;
     uint32_t any = 0, n = (uint32_t)x->rows;
-    for (int i = 0; i < n_mod; i++) any |= e->hooks_any[layer * HIVE_XMOD_COUNT + modules[i]];
+    for (int i = 0; i < n_mod; i++) any |= e->hooks_any[layer * e->n_mod + modules[i]];
     if (!(any & hook_kinds)) return e->be->op_matmul(e->dev, x, w, bias, 1.0f, 0.0f, out, err);
 
     hive_status st;
@@ -429,7 +467,7 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
         return st;
     int64_t col0 = 0;
     for (int i = 0; i < n_mod; col0 += e->mod_out[modules[i]], i++) {
-        uint32_t module = modules[i], mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module];
+        uint32_t module = modules[i], mask = e->hooks_any[layer * e->n_mod + module];
         int64_t width = e->mod_out[module];
         hive_tensor in = *x, base = hive_cols(&full, col0, width), y = hive_cols(out, col0, width);
         if (any & HIVE_HOOK_LINEAR_INPUT) {
@@ -449,7 +487,7 @@ hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint3
 hive_status hive_engine_linear_reordered(hive_engine *e, uint32_t layer, uint32_t module, const hive_tensor *x,
                                          hive_weight *w, const hive_tensor *y, const int64_t *runs, uint32_t n_runs,
                                          hive_error **err) {
-    uint32_t mask = e->hooks_any[layer * HIVE_XMOD_COUNT + module], n = (uint32_t)x->rows;
+    uint32_t mask = e->hooks_any[layer * e->n_mod + module], n = (uint32_t)x->rows;
     if (!(mask & (HIVE_HOOK_LINEAR_INPUT | HIVE_HOOK_LINEAR_OUTPUT | HIVE_HOOK_OUTPUT_SCALE)))
         return e->be->op_matmul(e->dev, x, w, NULL, 1.0f, 0.0f, y, err);
     hive_status st;
@@ -475,9 +513,10 @@ hive_status hive_engine_linear_reordered(hive_engine *e, uint32_t layer, uint32_
 /* Can this engine run every hook the adapter asks for? */
 static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, hive_error **err) {
     uint32_t stride = hive_engine_hooks_stride(r);
-    if (stride != HIVE_MODULE_COUNT && stride != HIVE_XMOD_COUNT)
+    /* the seven, the ids before routed experts' (a 1.10 plugin on a routed model), or all */
+    if (stride != HIVE_MODULE_COUNT && stride != HIVE_XMOD_COUNT && stride != e->n_mod)
         return hive_fail(err, HIVE_E_INVALID, "hooks_at has %u modules per layer; this model has %u", stride,
-                         (unsigned)HIVE_XMOD_COUNT);
+                         e->n_mod);
     if ((r->desc.hooks & HIVE_HOOK_EMBED) && (e->n_ssm_layers || e->hp.mla_kv_rank))
         return hive_fail(err, HIVE_E_UNSUPPORTED, "soft prompts on %s models are not supported yet",
                          e->n_ssm_layers ? "Mamba2" : "latent-attention (DeepSeek-V2)");
@@ -500,7 +539,7 @@ static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, 
                                  l);
             if (mod >= HIVE_MODULE_GATE && mod <= HIVE_MODULE_DOWN && e->layers[l].moe_router)
                 return module_exists(e, l, mod, err); /* names the routed layer */
-            if (!e->mod_present[l * HIVE_XMOD_COUNT + mod])
+            if (!e->mod_present[l * e->n_mod + mod])
                 return hive_fail(err, HIVE_E_UNSUPPORTED, "layer %u has no %s for an adapter", l, module_name(e, mod));
         }
     return HIVE_OK;

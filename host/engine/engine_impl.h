@@ -26,6 +26,11 @@ enum {
     HIVE_XMOD_SHMLP_OUT,
     HIVE_XMOD_COUNT
 };
+/* Past those (hive_model_shape 1.11): each routed expert's slices of its
+ * layer's stacked gate_up_proj [2 * moe_ffn, hidden] and down_proj, the
+ * parameters PEFT's target_parameters names (modules_expert = ex + 1). */
+#define HIVE_XMOD_EXPERT_GATE_UP(ex) (HIVE_XMOD_COUNT + 2u * (uint32_t)(ex))
+#define HIVE_XMOD_EXPERT_DOWN(ex) (HIVE_XMOD_COUNT + 2u * (uint32_t)(ex) + 1u)
 
 typedef struct layer_weights {
     hive_weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
@@ -146,15 +151,18 @@ struct hive_engine {
      * on HF weights line up with the rows they were trained on. */
     int unpermute_qk;
     hive_model_shape shape;
-    /* shape's 1.10 arrays: every module's features and PEFT path, and which
-     * layers have it ([n_layers * HIVE_XMOD_COUNT]) */
-    uint32_t mod_in[HIVE_XMOD_COUNT], mod_out[HIVE_XMOD_COUNT];
-    const char *mod_path[HIVE_XMOD_COUNT];
+    /* shape's 1.10 / 1.11 arrays: every module's features, PEFT path and
+     * expert (1-based, 0: none), and which layers have it ([n_layers *
+     * n_mod]); n_mod is HIVE_XMOD_COUNT plus two per routed expert */
+    uint32_t n_mod;
+    uint32_t *mod_in, *mod_out, *mod_expert;
+    const char **mod_path;
     uint8_t *mod_present;
     hive_base_access base;
     segment *segs;
     uint32_t n_segs;
-    uint32_t *hooks_any;              /* [n_layers * HIVE_XMOD_COUNT] union over the chunk's sets */
+    segment *expert_segs;             /* [max_rows] an expert's gathered rows as segments (forward.c) */
+    uint32_t *hooks_any;              /* [n_layers * n_mod] union over the chunk's sets */
     int32_t *identity;                /* [max_rows] 0..max_rows-1, for row copies */
     /* segmented multi-LoRA (NULL: backend has none, or opts.batched_lora = 0) */
     const hive_ext_lora_segments *lora_ext;

@@ -177,6 +177,30 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
     return e->be->op_add_rows_scaled(e->dev, &y, e->identity, scale, &x, err);
 }
 
+/* One expert over its gathered rows (ascending batch rows) when an adapter
+ * hooks its gate_up_proj or down_proj slice: the batch's segments narrowed to
+ * those rows (each stays consecutive among them) stand in for the hooks. */
+static hive_status expert_mlp_hooked(hive_engine *e, uint32_t l, uint32_t ex, const int32_t *rows, const hive_tensor *xe,
+                                     const hive_tensor *ye, hive_error **err) {
+    const layer_weights *w = &e->layers[l];
+    uint32_t F = e->hp.moe_ffn, k = (uint32_t)xe->rows, n = 0, i = 0;
+    for (uint32_t s = 0; s < e->n_segs && i < k; s++) {
+        uint32_t start = i, end = e->segs[s].row0 + e->segs[s].n;
+        while (i < k && (uint32_t)rows[i] < end) i++;
+        if (i > start) e->expert_segs[n++] = (segment){start, i - start, e->segs[s].set};
+    }
+    segment *batch_segs = e->segs;
+    uint32_t batch_n = e->n_segs;
+    e->segs = e->expert_segs, e->n_segs = n;
+    hive_tensor gu = hive_t(e->act.gate, 0, k, 2 * (int64_t)F);
+    hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
+    hive_status st = hive_engine_linear(e, l, HIVE_XMOD_EXPERT_GATE_UP(ex), xe, w->moe_gate_up[ex], NULL, &gu, 0, err);
+    if (st == HIVE_OK) st = e->be->op_swiglu(e->dev, &g, &u, &g, err);
+    if (st == HIVE_OK) st = hive_engine_linear(e, l, HIVE_XMOD_EXPERT_DOWN(ex), &g, w->moe_down[ex], NULL, ye, 0, err);
+    e->segs = batch_segs, e->n_segs = batch_n;
+    return st;
+}
+
 /* Mixture of experts: route each row on the host, then per expert gather its
  * rows, run SwiGLU over them and add them back weighted: x += sum_k w_k E_k(h),
  * plus a shared expert where the model has one. */
@@ -199,7 +223,11 @@ static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
         const int32_t *rows = m->rows + (uint64_t)ex * R;
         hive_tensor xe = hive_t(a->moe_x, 0, k, hp->hidden), ye = hive_t(a->moe_y, 0, k, hp->hidden);
         TRY(e->be->op_get_rows(e->dev, &h, rows, k, &xe, err));
-        TRY(swiglu_mlp(e, &xe, w->moe_gate_up[ex], w->moe_down[ex], F, &ye, err));
+        const uint32_t *hooks = e->hooks_any + (size_t)l * e->n_mod;
+        if (e->n_mod > HIVE_XMOD_EXPERT_DOWN(ex) && (hooks[HIVE_XMOD_EXPERT_GATE_UP(ex)] | hooks[HIVE_XMOD_EXPERT_DOWN(ex)]))
+            TRY(expert_mlp_hooked(e, l, ex, rows, &xe, &ye, err));
+        else
+            TRY(swiglu_mlp(e, &xe, w->moe_gate_up[ex], w->moe_down[ex], F, &ye, err));
         TRY(e->be->op_add_rows_scaled(e->dev, &ye, rows, m->weights + (uint64_t)ex * R, &x, err));
     }
     return w->moe_shared_gate_up ? shared_expert(e, l, &h, err) : HIVE_OK;
@@ -272,7 +300,7 @@ static hive_status logits_for(hive_engine *e, uint32_t n, const int32_t *rows, u
 /* Group consecutive rows with the same adapter set, and collect which hooks
  * any of them has at each (layer, module). */
 static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
-    size_t slots = (size_t)e->hp.n_layers * HIVE_XMOD_COUNT;
+    size_t slots = (size_t)e->hp.n_layers * e->n_mod;
     memset(e->hooks_any, 0, slots * sizeof *e->hooks_any);
     e->n_segs = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -288,8 +316,8 @@ static void plan_segments(hive_engine *e, const int32_t *seqs, uint32_t n) {
             const uint32_t *h = set->refs[a].desc.hooks_at;
             uint32_t stride = hive_engine_hooks_stride(&set->refs[a]); /* the seven, or every module (checked at set) */
             for (uint32_t l = 0; h && l < e->hp.n_layers; l++)
-                for (uint32_t m = 0; m < stride && m < HIVE_XMOD_COUNT; m++)
-                    e->hooks_any[(size_t)l * HIVE_XMOD_COUNT + m] |= h[(size_t)l * stride + m];
+                for (uint32_t m = 0; m < stride && m < e->n_mod; m++)
+                    e->hooks_any[(size_t)l * e->n_mod + m] |= h[(size_t)l * stride + m];
         }
     }
 }

@@ -58,6 +58,7 @@ cJSON *hive_expert_describe_json(const hive_expert_pkg *pkg, const hive_manifest
             if (alpha_of(a) >= 0) cJSON_AddNumberToObject(ja, "alpha", alpha_of(a));
             if (a->cfg_targets_regex && !a->targets.n) cJSON_AddStringToObject(ja, "target_modules", a->cfg_targets_regex);
             else cJSON_AddItemToObject(ja, "target_modules", strv_json(targets_of(a)));
+            if (a->cfg_target_params.n) cJSON_AddItemToObject(ja, "target_parameters", strv_json(&a->cfg_target_params));
             if (a->num_virtual_tokens >= 0) cJSON_AddNumberToObject(ja, "num_virtual_tokens", (double)a->num_virtual_tokens);
             long long n, bytes;
             weights(a, &n, &bytes);
@@ -104,6 +105,7 @@ void hive_expert_describe_text(const hive_expert_pkg *pkg, const hive_manifest *
             if (a->num_virtual_tokens >= 0) fprintf(out, "    virtual tokens %lld\n", (long long)a->num_virtual_tokens);
             if (a->cfg_targets_regex && !a->targets.n) fprintf(out, "    targets        %s\n", a->cfg_targets_regex);
             else list(out, 19, "    targets", targets_of(a));
+            if (a->cfg_target_params.n) list(out, 19, "    parameters", &a->cfg_target_params);
             long long n, bytes;
             weights(a, &n, &bytes);
             if (n >= 0) fprintf(out, "    tensors        %lld (%lld bytes)\n", n, bytes);

@@ -33,6 +33,7 @@ typedef struct hive_manifest_adapter {
     double cfg_alpha;       /* -1 when absent */
     hive_strv cfg_targets;  /* list form; empty when absent or a regex */
     char *cfg_targets_regex;/* string form ("all-linear" or a regex), else NULL */
+    hive_strv cfg_target_params; /* target_parameters (routed experts' stacked parameters) */
     int64_t num_virtual_tokens; /* prompt tuning, -1 when absent */
 } hive_manifest_adapter;
 

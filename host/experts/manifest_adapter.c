@@ -20,6 +20,7 @@ void hive_manifest_adapter_free(hive_manifest_adapter *a) {
     free(a->cfg_targets_regex);
     hive_strv_free(&a->targets);
     hive_strv_free(&a->cfg_targets);
+    hive_strv_free(&a->cfg_target_params);
     memset(a, 0, sizeof *a);
 }
 
@@ -117,6 +118,9 @@ static void read_config(hive_manifest *m, const char *field, hive_manifest_adapt
         const cJSON *it;
         cJSON_ArrayForEach(it, v) if (cJSON_IsString(it)) hive_strv_push(&a->cfg_targets, it->valuestring);
     }
+    v = cJSON_GetObjectItemCaseSensitive(j, "target_parameters");
+    const cJSON *it;
+    if (cJSON_IsArray(v)) cJSON_ArrayForEach(it, v) if (cJSON_IsString(it)) hive_strv_push(&a->cfg_target_params, it->valuestring);
     cJSON_Delete(j);
     const char *says = hive_adapter_type_of_config(a->peft_type, a->use_dora);
     if (!says)

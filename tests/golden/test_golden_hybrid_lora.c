@@ -4,7 +4,8 @@
  * / q_b_proj, kv_a_proj_with_mqa, kv_b_proj, which Hive absorbs, o_proj) and
  * Qwen2-MoE's shared expert (gate_proj, up_proj, down_proj, with q_proj) and
  * GraniteMoeHybrid's attention and Mamba2 mixer (its residual multiplier)
- * match to 1e-4 relative at every prefill position and decode step, with the
+ * and routed experts' stacked gate_up_proj / down_proj (target_parameters:
+ * Qwen3-MoE, GraniteMoeHybrid, DeepSeek-V2) match to 1e-4 relative at every prefill position and decode step, with the
  * same greedy tokens; each golden FAILS against the base model. What Hive
  * cannot do on these linears is refused by name: DoRA, IA3, merging. */
 #include <setjmp.h>
@@ -102,6 +103,15 @@ static void test_granite_residual_branches(void **s) {
     check_golden("granitemoehybrid", "lora_granite"); /* q/v/o_proj, mamba.in_proj/out_proj, shared_mlp.* */
 }
 
+/* target_parameters on the routed experts' stacked parameters: each expert's
+ * slice of lora_A / lora_B hooked on the rows routed to it */
+static void test_routed_experts(void **s) {
+    (void)s;
+    check_golden("qwen3_moe", "lora_experts");            /* gate_up_proj and down_proj (nested), and q_proj */
+    check_golden("granitemoehybrid_moe", "lora_experts"); /* gate_up_proj alone, under the residual multiplier */
+    check_golden("deepseek_v2_moe", "lora_experts");      /* both, beside latent attention's kv_a_proj_with_mqa */
+}
+
 /* A config that names the adapter's own tensors' modules with another type. */
 static void expect_load_refused(golden_env *env, const char *dir, const char *json, const char *want) {
     hive_adapter_ref ref;
@@ -113,6 +123,48 @@ static void expect_load_refused(golden_env *env, const char *dir, const char *js
     }
     if (!strstr(why, want)) fail_msg("refused as \"%s\"; expected it to name \"%s\"", why, want);
     printf("  refused: %s\n", why);
+}
+
+/* What the routed experts' LoRA refuses, by name. */
+static void test_routed_expert_refusals(void **s) {
+    (void)s;
+    char dir[512], path[1024], why[512];
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen3_moe", HIVE_SOURCE_DIR);
+    golden_env env;
+    assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
+    adapter_dir(path, sizeof path, "qwen3_moe", "lora_experts");
+    expect_load_refused(&env, path,
+                        "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [], "
+                        "\"target_parameters\": [\"mlp.experts.up_proj\"]}",
+                        "\"target_parameters\" entry \"mlp.experts.up_proj\" names no parameter");
+    expect_load_refused(&env, path,
+                        "{\"peft_type\": \"LORA\", \"use_dora\": true, \"r\": 4, \"target_modules\": [], "
+                        "\"target_parameters\": [\"mlp.experts.down_proj\"]}",
+                        "DoRA on target_parameters is not supported");
+    /* r 2 where the file holds r 4: lora_A is [r * 4 experts, 64] */
+    expect_load_refused(&env, path,
+                        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], "
+                        "\"rank_pattern\": {\"q_proj\": 4}, "
+                        "\"target_parameters\": [\"mlp.experts.gate_up_proj\", \"mlp.experts.down_proj\"]}",
+                        "expected [8, 64], found [16, 64]");
+    /* the nesting: down_proj alone is an outer wrapper's keys, gate_up_proj's stay unused */
+    expect_load_refused(&env, path,
+                        "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], "
+                        "\"target_parameters\": [\"mlp.experts.down_proj\"]}",
+                        "mlp.experts.base_layer.lora_A.weight");
+    char *json = NULL;
+    hive_adapter_ref ref;
+    strncat(path, "/adapter_config.json", sizeof path - strlen(path) - 1);
+    assert_non_null(json = golden_read_text(path));
+    adapter_dir(path, sizeof path, "qwen3_moe", "lora_experts");
+    assert_int_equal(load_json(&env, path, json, &ref, why, sizeof why), HIVE_OK);
+    hive_error *err = NULL;
+    assert_int_equal(ref.api->merge(ref.adapter, &err), HIVE_E_UNSUPPORTED);
+    printf("  merge refused: %s\n", hive_error_message(err));
+    hive_error_free(err);
+    golden_free_adapter(&ref);
+    free(json);
+    golden_env_close(&env);
 }
 
 static void test_mamba2_refusals(void **s) {
@@ -202,6 +254,7 @@ static void test_mixed_batches(void **s) {
     mixed_batch("deepseek_v2_qlora", "lora_mla");
     mixed_batch("qwen2_moe", "lora_shexp");
     mixed_batch("granitemoehybrid", "lora_granite");
+    mixed_batch("qwen3_moe", "lora_experts"); /* each expert's rows: base and adapted ones interleaved */
 }
 
 /* The engine's checks of hooks_at (ABI 1.10): the stride, modules a layer
@@ -261,6 +314,8 @@ int main(void) {
         cmocka_unit_test(test_hook_rules),
         cmocka_unit_test(test_qwen2_moe_shared_expert),
         cmocka_unit_test(test_granite_residual_branches),
+        cmocka_unit_test(test_routed_experts),
+        cmocka_unit_test(test_routed_expert_refusals),
         cmocka_unit_test(test_mixed_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,59 @@
+/* LoRA on routed experts' stacked parameters (PEFT's target_parameters,
+ * lora.ParamWrapper). PEFT keeps one lora_A [r * E, in] and one lora_B
+ * [out, r * E] per parameter [E, out, in]; expert e's delta is s B_e A_e
+ * with A_e the rows e*r .. e*r + r - 1 of lora_A and B_e the columns
+ * k * E + e (k < r) of lora_B (ParamWrapper.get_delta_weight). Hive splits
+ * them at load into one plain low-rank module per expert slice, which the
+ * engine hooks on that expert's rows. */
+#include <stdio.h>
+#include <string.h>
+
+#include "peft_lora.h"
+#include "peft_tensors.h"
+
+/* "model.layers.0.mlp.experts.gate_up_proj" -> length of its module part */
+static size_t module_len(const char *path) {
+    const char *dot = strrchr(path, '.');
+    return dot ? (size_t)(dot - path) : strlen(path);
+}
+
+void peft_lora_expert_depths(peft_lora_module *mods, uint32_t n) {
+    /* Each targeted parameter of a module gets its own ParamWrapper around
+     * the previous one, in the order the module registers the parameters
+     * (the host lists them so): the first is innermost, its keys behind one
+     * ".base_layer" per later one. */
+    for (uint32_t i = 0; i < n; i++) {
+        peft_lora_module *m = &mods[i];
+        if (!m->expert) continue;
+        size_t len = module_len(m->path);
+        m->depth = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            const peft_lora_module *o = &mods[j];
+            if (o->expert == m->expert && o->layer == m->layer && o->module > m->module && module_len(o->path) == len &&
+                !strncmp(o->path, m->path, len))
+                m->depth++;
+        }
+    }
+}
+
+void peft_lora_expert_key(char *dst, size_t cap, const peft_lora_module *m, const char *suffix) {
+    int n = snprintf(dst, cap, PEFT_KEY_PREFIX "%.*s", (int)module_len(m->path), m->path);
+    for (uint32_t d = 0; d < m->depth && n > 0 && (size_t)n < cap; d++) n += snprintf(dst + n, cap - (size_t)n, ".base_layer");
+    if (n > 0 && (size_t)n < cap) snprintf(dst + n, cap - (size_t)n, "%s", suffix);
+}
+
+hive_status peft_lora_expert_slices(peft_tensors *t, const peft_lora_module *m, float *A, float *B, hive_error **err) {
+    char key[256];
+    const float *fa = NULL, *fb = NULL;
+    uint32_t E = m->n_experts, e = m->expert - 1, r = m->r;
+    int64_t sa[2] = {(int64_t)r * E, m->in}, sb[2] = {m->out, (int64_t)r * E};
+    peft_lora_expert_key(key, sizeof key, m, ".lora_A.weight");
+    hive_status st = peft_tensors_view_f32(t, key, 2, sa, 0, &fa, err);
+    if (st != HIVE_OK) return st;
+    memcpy(A, fa + (size_t)e * r * m->in, (size_t)r * m->in * sizeof *A);
+    peft_lora_expert_key(key, sizeof key, m, ".lora_B.weight");
+    if ((st = peft_tensors_view_f32(t, key, 2, sb, 1, &fb, err)) != HIVE_OK) return st;
+    for (uint32_t o = 0; o < m->out; o++)
+        for (uint32_t k = 0; k < r; k++) B[(size_t)o * r + k] = fb[(size_t)o * r * E + (size_t)k * E + e] * m->scale;
+    return HIVE_OK;
+}
