@@ -13,6 +13,10 @@ Mamba2 uses the mathematically correct chunked SSD: within a chunk, output i tak
 sum_{j<=i} (C_i . B_j) exp(sum_{j<s<=i} a_s) dt_j x_j. (oxidizr's trainer computes C_i . B_i for every j,
 which is not Mamba2; ssd_scan_sequential below is the token-by-token recurrence it must equal.)
 Everything runs in float32.
+
+Every linear layer goes through proj(): from the tensors, or, in BlazrModule (an nn.Module with one
+nn.Linear per linear, at the tensor's name), through that module, so PEFT can wrap it (LoRA
+goldens: make-blazr-fixtures.py --adapters).
 """
 import json
 import math
@@ -62,6 +66,19 @@ def linear(x, w, b=None):
     return y + b if b is not None else y
 
 
+class Tensors(dict):
+    """The model's tensors by name; `root`, when set, is the nn.Module whose submodules (at the
+    linears' names) compute the linears instead."""
+    root = None
+
+
+def proj(x, t, name):
+    """The linear layer `name` (its weight is name + ".weight", its bias name + ".bias")."""
+    if t.root is not None:
+        return t.root.get_submodule(name)(x)
+    return linear(x, t[name + ".weight"], t.get(name + ".bias"))
+
+
 def rope_half(x, pos, theta):
     """x: [n, heads, d]; rotate-half RoPE over all d dims."""
     d = x.shape[-1]
@@ -87,8 +104,7 @@ def causal_attention(q, k, v, scale):
 
 
 def swiglu(x, t, pre):
-    return linear(F.silu(linear(x, t[pre + "gate_proj.weight"])) * linear(x, t[pre + "up_proj.weight"]),
-                  t[pre + "down_proj.weight"])
+    return proj(F.silu(proj(x, t, pre + "gate_proj")) * proj(x, t, pre + "up_proj"), t, pre + "down_proj")
 
 
 # ------------------------------------------------------------------------------------ Mamba2 --
@@ -138,8 +154,8 @@ def mamba2_block(x, t, pre, cfg):
     I = H * P
     h = F.layer_norm(x, (x.shape[-1],), t[pre + "norm.weight"], t[pre + "norm.bias"], LN_EPS)
     m = pre + "mixer."
-    proj = linear(h, t[m + "in_proj.weight"], t.get(m + "in_proj.bias"))
-    z, xbc, dt = proj[:, :I], proj[:, I:2 * I + 2 * G * N], proj[:, 2 * I + 2 * G * N:]
+    zxd = proj(h, t, m + "in_proj")
+    z, xbc, dt = zxd[:, :I], zxd[:, I:2 * I + 2 * G * N], zxd[:, 2 * I + 2 * G * N:]
     # depthwise causal conv1d over time, then SiLU
     w = t[m + "conv1d.weight"][:, 0, :]           # [C, K]
     padded = torch.cat([torch.zeros(K - 1, xbc.shape[1]), xbc], 0)
@@ -158,7 +174,7 @@ def mamba2_block(x, t, pre, cfg):
     y = ssd_scan_chunked(xh, dt, A, Bh, Ch, chunk) + t[m + "D"][None, :, None] * xh
     g = y.reshape(n, I) * F.silu(z)
     g = rms_norm(g, t[m + "norm.weight"], GATED_NORM_EPS)  # one group: the whole inner width
-    return x + linear(g, t[m + "out_proj.weight"], t.get(m + "out_proj.bias"))
+    return x + proj(g, t, m + "out_proj")
 
 
 # ------------------------------------------------------------------------------- attention --
@@ -170,15 +186,15 @@ def mla(h, t, pre, cfg, pos):
     theta = cfg.get("rope_theta", 10000.0)
     a = pre + "self_attn."
     n = h.shape[0]
-    c_kv = linear(h, t[a + "w_dkv.weight"])
-    c_q = linear(h, t[a + "w_dq.weight"])
-    q = linear(c_q, t[a + "w_uq.weight"]).reshape(n, Hn, hd)
-    k = linear(c_kv, t[a + "w_uk.weight"]).reshape(n, Hn, hd)
-    v = linear(c_kv, t[a + "w_uv.weight"]).reshape(n, Hn, hd)
-    q_r = rope_half(linear(h, t[a + "w_qr.weight"]).reshape(n, Hn, dr), pos, theta)
-    k_r = rope_half(linear(h, t[a + "w_kr.weight"]).reshape(n, 1, dr), pos, theta).expand(n, Hn, dr)
+    c_kv = proj(h, t, a + "w_dkv")
+    c_q = proj(h, t, a + "w_dq")
+    q = proj(c_q, t, a + "w_uq").reshape(n, Hn, hd)
+    k = proj(c_kv, t, a + "w_uk").reshape(n, Hn, hd)
+    v = proj(c_kv, t, a + "w_uv").reshape(n, Hn, hd)
+    q_r = rope_half(proj(h, t, a + "w_qr").reshape(n, Hn, dr), pos, theta)
+    k_r = rope_half(proj(h, t, a + "w_kr").reshape(n, 1, dr), pos, theta).expand(n, Hn, dr)
     out = causal_attention(torch.cat([q, q_r], -1), torch.cat([k, k_r], -1), v, 1.0 / math.sqrt(hd + dr))
-    return linear(out, t[a + "o_proj.weight"])
+    return proj(out, t, a + "o_proj")
 
 
 def gqa(h, t, pre, cfg, pos):
@@ -188,10 +204,10 @@ def gqa(h, t, pre, cfg, pos):
     theta = cfg.get("rope_theta", 10000.0)
     a = pre + "self_attn."
     n = h.shape[0]
-    q = rope_half(linear(h, t[a + "q_proj.weight"]).reshape(n, Hn, hd), pos, theta)
-    k = rope_half(linear(h, t[a + "k_proj.weight"]).reshape(n, KV, hd), pos, theta)
-    v = linear(h, t[a + "v_proj.weight"]).reshape(n, KV, hd)
-    return linear(causal_attention(q, k, v, 1.0 / math.sqrt(hd)), t[a + "o_proj.weight"])
+    q = rope_half(proj(h, t, a + "q_proj").reshape(n, Hn, hd), pos, theta)
+    k = rope_half(proj(h, t, a + "k_proj").reshape(n, KV, hd), pos, theta)
+    v = proj(h, t, a + "v_proj").reshape(n, KV, hd)
+    return proj(causal_attention(q, k, v, 1.0 / math.sqrt(hd)), t, a + "o_proj")
 
 
 def moe(h, t, pre, cfg):
@@ -224,7 +240,7 @@ def router_margin(h, t, pre, cfg):
 
 class BlazrModel:
     def __init__(self, cfg, tensors):
-        self.cfg, self.t = cfg, {k: v.float() for k, v in tensors.items()}
+        self.cfg, self.t = cfg, Tensors({k: v.float() for k, v in tensors.items()})
         self.types = layer_types(cfg, list(tensors))
         self.route_margin = float("inf")
 
@@ -249,6 +265,40 @@ class BlazrModel:
         x = rms_norm(x, t["norm.weight"], eps)
         head = t.get("lm_head.weight", t["embed_tokens.weight"])
         return x @ head.t()
+
+
+LINEARS = ("in_proj", "out_proj", "w_dkv", "w_dq", "w_uq", "w_uk", "w_uv", "w_qr", "w_kr", "q_proj", "k_proj",
+           "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class BlazrModule(torch.nn.Module):
+    """The same model with an nn.Linear at every linear's name (layers.N.self_attn.w_dkv, ...), for
+    PEFT's target_modules; the router, norms, conv1d and the SSM parameters stay tensors."""
+
+    def __init__(self, cfg, tensors):
+        super().__init__()
+        self.blazr = BlazrModel(cfg, tensors)
+        t = self.blazr.t
+        for name in sorted(t):
+            mod, _, leaf = name.rpartition(".")
+            if leaf != "weight" or mod.rpartition(".")[2] not in LINEARS:
+                continue
+            w = t[name]
+            lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=mod + ".bias" in t)
+            with torch.no_grad():
+                lin.weight.copy_(w)
+                if lin.bias is not None:
+                    lin.bias.copy_(t[mod + ".bias"])
+            parent = self
+            for part in mod.split(".")[:-1]:
+                if not hasattr(parent, part):
+                    parent.add_module(part, torch.nn.Module())
+                parent = getattr(parent, part)
+            parent.add_module(mod.rpartition(".")[2], lin)
+        t.root = self
+
+    def forward(self, ids):
+        return self.blazr.forward(ids)
 
 
 def load(path):

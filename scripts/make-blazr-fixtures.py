@@ -16,6 +16,13 @@ Each mixes all four layer types. Mamba2 has 2 groups (B/C shared by 2 heads each
 still spans the whole inner width), chunk 4 so the 12-token prompt crosses chunks; dt_bias puts
 some time steps on both clamp bounds. The golden format is tests/golden/data/README.md's
 hive-golden-v1 (prefill rows at every prompt position, 20 greedy decode steps). Deterministic.
+
+--adapters (after the models; needs peft==0.21.2) writes types/adapters/lora_all/: a PEFT LoRA (r 4,
+alpha 8) on every linear of every layer type through blazr_reference.BlazrModule (target_modules
+q/k/v/o_proj, gate/up/down_proj of the MLP, the shared expert and each routed expert, Mamba2's
+in_proj/out_proj, latent attention's w_dkv, w_dq, w_uq, w_uk, w_uv, w_qr, w_kr), A and B
+re-randomised (PEFT starts B at zero), saved by PEFT and the golden computed from the adapter as
+PeftModel.from_pretrained reloads it.
 """
 import argparse
 import json
@@ -182,12 +189,68 @@ def build(name, spec, out_root):
           f"route margin {model.route_margin:.3f}, tokens {toks}")
 
 
+ADAPTER_TARGETS = ["down_proj", "gate_proj", "in_proj", "k_proj", "o_proj", "out_proj", "q_proj", "up_proj", "v_proj",
+                   "w_dkv", "w_dq", "w_kr", "w_qr", "w_uk", "w_uq", "w_uv"]
+LORA_STD = 0.15
+
+
+def build_adapter(d, name="lora_all"):
+    import numpy as np
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base = ref.load(d)
+    base_prefill = ref.greedy(base, PROMPT, N_DECODE)[0]
+    root = os.path.join(d, "adapters")
+    out = os.path.join(root, name)
+    for salt in range(32):
+        cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=ADAPTER_TARGETS, bias="none")
+        pm = get_peft_model(ref.BlazrModule(base.cfg, base.t), cfg, adapter_name=name)
+        hit = set()
+        with torch.no_grad():
+            for pname, p in pm.named_parameters():
+                if f".{name}." in pname:
+                    p.copy_(gc.randn_like(p, LORA_STD, "blazr-lora", salt, pname))
+                    hit.add(pname.split(".lora_")[0].rsplit(".", 1)[-1])
+        assert hit == set(ADAPTER_TARGETS), hit  # every linear type was found
+        pm.save_pretrained(root, selected_adapters=[name])
+        cpath = os.path.join(out, "adapter_config.json")
+        with open(cpath) as f:
+            c = json.load(f)
+        c["base_model_name_or_path"] = "tests/golden/data/blazr/types"
+        c["target_modules"] = sorted(c["target_modules"])
+        with open(cpath, "w") as f:
+            json.dump(c, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if os.path.exists(os.path.join(root, "README.md")):
+            os.remove(os.path.join(root, "README.md"))
+        # the golden from the files as written
+        module = PeftModel.from_pretrained(ref.BlazrModule(base.cfg, base.t), out, adapter_name=name).eval()
+        model = module.base_model.model
+        prefill, toks, dec, nxt = ref.greedy(model, PROMPT, N_DECODE)
+        gap, margin = gc.decision_gap(prefill, dec), model.blazr.route_margin
+        effect = float(np.abs(prefill - base_prefill).mean())
+        if gap >= MIN_GAP and margin >= MIN_ROUTE and effect > 0.05:
+            rec = gc.golden_record(PROMPT, prefill, toks, dec, nxt, adapter=name, adapter_type="LORA",
+                                   target_modules=ADAPTER_TARGETS, adapter_salt=salt, layer_types=model.blazr.types,
+                                   min_route_margin=margin, effect={"mean_abs_diff_vs_base": effect},
+                                   base_model="../..", base_golden="../../golden.json")
+            gc.write_json(os.path.join(out, "golden.json"), rec)
+            print(f"types/{name}: salt {salt}, gap {gap:.3f}, route margin {margin:.3f}, effect {effect:.3f}, "
+                  f"tokens {toks}")
+            return
+    raise SystemExit(f"{name}: no salt gives clear decisions")
+
+
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "golden", "data", "blazr"))
+    ap.add_argument("--adapters", action="store_true", help="only the LoRA fixture on types/ (see above)")
     args = ap.parse_args()
     gc.setup_determinism()
+    if args.adapters:
+        build_adapter(os.path.join(os.path.abspath(args.out), "types"))
+        return
     check_ssd()
     for name, spec in MODELS.items():
         build(name, spec, args.out)

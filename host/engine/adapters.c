@@ -1,5 +1,6 @@
 /* The engine's side of adapters: the model shape and base-weight access given
  * to adapter plugins, per-sequence adapter sets, and linears with hooks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,11 @@ static const char *module_name(const hive_engine *e, uint32_t module) {
 static hive_status module_exists(const hive_engine *e, uint32_t layer, uint32_t module, hive_error **err) {
     if (layer >= e->hp.n_layers || module >= HIVE_MODULE_COUNT)
         return hive_fail(err, HIVE_E_INVALID, "no module %u in layer %u with a base weight", module, layer);
+    /* only LoRA, unmerged, is checked against a reference on blazr's layers */
+    if (e->hp.arch == HIVE_ARCH_BLAZR)
+        return hive_fail(err, HIVE_E_UNSUPPORTED,
+                         "blazr models take LoRA adapters unmerged only: DoRA and merging (base-weight access) "
+                         "are not supported");
     if (module >= HIVE_MODULE_GATE && e->layers[layer].moe_router)
         return hive_fail(err, HIVE_E_UNSUPPORTED,
                          "layer %u routes to experts and has no dense %s: adapt its experts' gate_up_proj and "
@@ -146,13 +152,63 @@ static const char *experts_path(const hive_hparams *hp, int down) {
     }
 }
 
+/* blazr (oxidizr's names, no "model." prefix): the same roles, its latent
+ * attention's seven projections (w_dq, w_uq, w_dkv as Q_A, Q_B, KV_A) and
+ * each expert's three linears, which PEFT's target_modules names. */
+static hive_status blazr_modules(hive_engine *e) {
+    const hive_hparams *hp = &e->hp;
+    static const struct {
+        uint32_t id;
+        const char *path;
+    } names[] = {
+        {HIVE_MODULE_Q, "layers.%u.self_attn.q_proj"},
+        {HIVE_MODULE_K, "layers.%u.self_attn.k_proj"},
+        {HIVE_MODULE_V, "layers.%u.self_attn.v_proj"},
+        {HIVE_MODULE_O, "layers.%u.self_attn.o_proj"},
+        {HIVE_MODULE_GATE, "layers.%u.mlp.gate_proj"},
+        {HIVE_MODULE_UP, "layers.%u.mlp.up_proj"},
+        {HIVE_MODULE_DOWN, "layers.%u.mlp.down_proj"},
+        {HIVE_XMOD_SSM_IN, "layers.%u.mamba2.mixer.in_proj"},
+        {HIVE_XMOD_SSM_OUT, "layers.%u.mamba2.mixer.out_proj"},
+        {HIVE_XMOD_MLA_Q_A, "layers.%u.self_attn.w_dq"},
+        {HIVE_XMOD_MLA_Q_B, "layers.%u.self_attn.w_uq"},
+        {HIVE_XMOD_MLA_KV_A, "layers.%u.self_attn.w_dkv"},
+        {HIVE_XMOD_SHEXP_GATE, "layers.%u.moe.shared_expert.gate_proj"},
+        {HIVE_XMOD_SHEXP_UP, "layers.%u.moe.shared_expert.up_proj"},
+        {HIVE_XMOD_SHEXP_DOWN, "layers.%u.moe.shared_expert.down_proj"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) e->mod_path[names[i].id] = names[i].path;
+    uint32_t *in = e->mod_in, *out = e->mod_out, H = hp->n_heads;
+    out[HIVE_MODULE_Q] = H * hp->head_dim; /* its standard layers' q_proj: no rope part of its own */
+    out[HIVE_XMOD_MLA_Q_B] = H * hp->mla_nope;
+    out[HIVE_XMOD_MLA_KV_A] = hp->mla_kv_rank;
+    in[HIVE_XMOD_MLA_QR] = in[HIVE_XMOD_MLA_KR] = hp->hidden;
+    out[HIVE_XMOD_MLA_QR] = H * hp->mla_rope, out[HIVE_XMOD_MLA_KR] = hp->mla_rope;
+    in[HIVE_XMOD_MLA_UK] = in[HIVE_XMOD_MLA_UV] = hp->mla_kv_rank;
+    out[HIVE_XMOD_MLA_UK] = H * hp->mla_nope, out[HIVE_XMOD_MLA_UV] = H * hp->mla_v;
+    enum { PATH = 48 };
+    if (hp->n_experts && !(e->mod_path_pool = malloc((size_t)hp->n_experts * 3 * PATH))) return HIVE_E_NOMEM;
+    static const char *const what[3] = {"gate_proj", "up_proj", "down_proj"};
+    for (uint32_t x = 0; x < hp->n_experts; x++)
+        for (uint32_t k = 0; k < 3; k++) {
+            uint32_t id = hive_xmod_expert(e, x, k);
+            char *p = e->mod_path_pool + ((size_t)x * 3 + k) * PATH;
+            snprintf(p, PATH, "layers.%%u.moe.experts.%u.%s", x, what[k]);
+            e->mod_path[id] = p;
+            in[id] = k == HIVE_EXPERT_DOWN ? hp->moe_ffn : hp->hidden;
+            out[id] = k == HIVE_EXPERT_DOWN ? hp->hidden : hp->moe_ffn;
+        }
+    return HIVE_OK;
+}
+
 /* Which modules each layer has, their features and PEFT paths (1.10), and
- * the routed experts' parameter slices (1.11). */
+ * the routed experts' parameter slices (1.11) or linears (blazr). */
 static hive_status describe_modules(hive_engine *e) {
     const hive_hparams *hp = &e->hp;
     uint32_t qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, H = hp->n_heads;
-    const int fused_experts = hp->n_experts && experts_path(hp, 0);
-    e->n_mod = HIVE_XMOD_COUNT + (fused_experts ? 2 * hp->n_experts : 0);
+    const int blazr = hp->arch == HIVE_ARCH_BLAZR, fused_experts = hp->n_experts && experts_path(hp, 0);
+    e->exp_per = blazr ? 3 : 2;
+    e->n_mod = HIVE_XMOD_COUNT + (fused_experts || blazr ? e->exp_per * hp->n_experts : 0);
     e->mod_in = calloc(e->n_mod, sizeof *e->mod_in);
     e->mod_out = calloc(e->n_mod, sizeof *e->mod_out);
     e->mod_expert = calloc(e->n_mod, sizeof *e->mod_expert);
@@ -202,10 +258,14 @@ static hive_status describe_modules(hive_engine *e) {
     paths[HIVE_XMOD_SHMLP_IN] = "model.layers.%u.shared_mlp.input_linear";
     paths[HIVE_XMOD_SHMLP_OUT] = "model.layers.%u.shared_mlp.output_linear";
     for (uint32_t x = 0; fused_experts && x < hp->n_experts; x++) {
-        uint32_t gu = HIVE_XMOD_EXPERT_GATE_UP(x), dn = HIVE_XMOD_EXPERT_DOWN(x);
+        uint32_t gu = hive_xmod_expert(e, x, HIVE_EXPERT_GATE_UP), dn = hive_xmod_expert(e, x, HIVE_EXPERT_DOWN_FUSED);
         in[gu] = hp->hidden, out[gu] = 2 * hp->moe_ffn, paths[gu] = experts_path(hp, 0), e->mod_expert[gu] = x + 1;
         in[dn] = hp->moe_ffn, out[dn] = hp->hidden, paths[dn] = experts_path(hp, 1), e->mod_expert[dn] = x + 1;
     }
+    /* blazr's own latent-attention linears: named for every model, present on blazr's only */
+    paths[HIVE_XMOD_MLA_QR] = "layers.%u.self_attn.w_qr", paths[HIVE_XMOD_MLA_KR] = "layers.%u.self_attn.w_kr";
+    paths[HIVE_XMOD_MLA_UK] = "layers.%u.self_attn.w_uk", paths[HIVE_XMOD_MLA_UV] = "layers.%u.self_attn.w_uv";
+    if (blazr && blazr_modules(e) != HIVE_OK) return HIVE_E_NOMEM;
     const int granite = hp->arch == HIVE_ARCH_GRANITE_HYBRID;
     if (!(e->mod_present = calloc((size_t)hp->n_layers * e->n_mod, 1))) return HIVE_E_NOMEM;
     for (uint32_t l = 0; l < hp->n_layers; l++) {
@@ -228,10 +288,13 @@ static hive_status describe_modules(hive_engine *e) {
             p[HIVE_MODULE_O] = p[HIVE_XMOD_MLA_KV_A] = p[HIVE_XMOD_MLA_KV_B] = 1;
             if (w->mla_q_a) p[HIVE_XMOD_MLA_Q_A] = p[HIVE_XMOD_MLA_Q_B] = 1;
             else p[HIVE_MODULE_Q] = 1;
+        } else if (w->mla_kr) { /* blazr's latent attention */
+            static const uint32_t mla[] = {HIVE_MODULE_O,     HIVE_XMOD_MLA_Q_A, HIVE_XMOD_MLA_Q_B, HIVE_XMOD_MLA_KV_A,
+                                           HIVE_XMOD_MLA_QR,  HIVE_XMOD_MLA_KR,  HIVE_XMOD_MLA_UK,  HIVE_XMOD_MLA_UV};
+            for (size_t i = 0; i < sizeof mla / sizeof mla[0]; i++) p[mla[i]] = 1;
         } else if (!w->mla_kv_a) {
             p[HIVE_MODULE_Q] = p[HIVE_MODULE_K] = p[HIVE_MODULE_V] = p[HIVE_MODULE_O] = 1;
         }
-        if (hp->arch == HIVE_ARCH_BLAZR) memset(p, 0, e->n_mod); /* its own names: no PEFT paths */
     }
     return HIVE_OK;
 }
@@ -248,7 +311,7 @@ hive_status hive_engine_adapters_init(hive_engine *e, const hive_model_files *m,
     memcpy(s->module_in, e->mod_in, sizeof s->module_in);
     memcpy(s->module_out, e->mod_out, sizeof s->module_out);
     s->arch = hp->arch_name;
-    memcpy(s->module_path_fmt, k_module_paths, sizeof k_module_paths);
+    memcpy(s->module_path_fmt, e->mod_path, sizeof s->module_path_fmt); /* the seven: blazr names them its own way */
     s->n_modules = e->n_mod;
     s->n_experts = e->n_mod > HIVE_XMOD_COUNT ? hp->n_experts : 0;
     s->modules_expert = e->mod_expert;
@@ -305,6 +368,7 @@ void hive_engine_adapters_free(hive_engine *e) {
     free(e->mod_out);
     free(e->mod_expert);
     free(e->mod_path);
+    free(e->mod_path_pool);
     free(e->identity);
     free(e->lora_row0);
     free(e->lora_rows);
@@ -523,8 +587,9 @@ static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, 
     for (uint32_t l = 0; r->desc.hooks_at && l < e->hp.n_layers; l++)
         for (uint32_t mod = 0; mod < stride; mod++) {
             if (!r->desc.hooks_at[l * stride + mod]) continue;
-            if (e->hp.arch == HIVE_ARCH_BLAZR)
-                return hive_fail(err, HIVE_E_UNSUPPORTED, "adapters on blazr models are not supported yet");
+            if (e->hp.arch == HIVE_ARCH_BLAZR && (r->desc.hooks_at[l * stride + mod] & ~HIVE_HOOK_LINEAR_OUTPUT))
+                return hive_fail(err, HIVE_E_UNSUPPORTED,
+                                 "blazr models take LoRA adapters only: IA3's scaling hooks are not supported");
             /* q/k hooks need HF row order (see hive_engine_opts.qk_hf_order) */
             if ((mod == HIVE_MODULE_Q || mod == HIVE_MODULE_K) && e->hp.rope_mode == HIVE_ROPE_NORMAL &&
                 e->model->is_gguf && !e->hp.mla_kv_rank)
@@ -532,11 +597,12 @@ static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, 
                                  "it hooks q_proj/k_proj, but this engine keeps the GGUF file's permuted q/k rows; "
                                  "create it with qk_hf_order = 1");
             /* kv_b_proj is absorbed (mla_adapt.c): only an additive delta can be folded in */
-            if (mod == HIVE_XMOD_MLA_KV_B && r->desc.hooks_at[l * stride + mod] != HIVE_HOOK_LINEAR_OUTPUT)
+            if ((mod == HIVE_XMOD_MLA_KV_B || mod == HIVE_XMOD_MLA_UK || mod == HIVE_XMOD_MLA_UV) &&
+                r->desc.hooks_at[l * stride + mod] != HIVE_HOOK_LINEAR_OUTPUT)
                 return hive_fail(err, HIVE_E_UNSUPPORTED,
-                                 "layer %u: kv_b_proj is absorbed into the query and output of Hive's latent "
+                                 "layer %u: %s is absorbed into the query and output of Hive's latent "
                                  "attention; only an additive (LoRA) delta can be applied there",
-                                 l);
+                                 l, module_name(e, mod));
             if (mod >= HIVE_MODULE_GATE && mod <= HIVE_MODULE_DOWN && e->layers[l].moe_router)
                 return module_exists(e, l, mod, err); /* names the routed layer */
             if (!e->mod_present[l * e->n_mod + mod])

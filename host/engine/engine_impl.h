@@ -24,13 +24,24 @@ enum {
     HIVE_XMOD_SHEXP_DOWN,
     HIVE_XMOD_SHMLP_IN,
     HIVE_XMOD_SHMLP_OUT,
+    /* blazr's latent attention (w_dkv, w_dq, w_uq are KV_A, Q_A, Q_B): the
+     * rope query and key, and the key / value up-projections (absorbed) */
+    HIVE_XMOD_MLA_QR,
+    HIVE_XMOD_MLA_KR,
+    HIVE_XMOD_MLA_UK,
+    HIVE_XMOD_MLA_UV,
     HIVE_XMOD_COUNT
 };
-/* Past those (hive_model_shape 1.11): each routed expert's slices of its
- * layer's stacked gate_up_proj [2 * moe_ffn, hidden] and down_proj, the
- * parameters PEFT's target_parameters names (modules_expert = ex + 1). */
-#define HIVE_XMOD_EXPERT_GATE_UP(ex) (HIVE_XMOD_COUNT + 2u * (uint32_t)(ex))
-#define HIVE_XMOD_EXPERT_DOWN(ex) (HIVE_XMOD_COUNT + 2u * (uint32_t)(ex) + 1u)
+/* Past those, per routed expert ex, e->exp_per modules from
+ * hive_xmod_expert(e, ex, 0): Hugging Face families (hive_model_shape 1.11)
+ * two slices of the layer's stacked parameters, gate_up_proj [2 * moe_ffn,
+ * hidden] then down_proj (PEFT's target_parameters, modules_expert = ex +
+ * 1); blazr three linears of its own, gate_proj, up_proj, down_proj. */
+#define HIVE_EXPERT_GATE_UP 0u
+#define HIVE_EXPERT_DOWN_FUSED 1u
+#define HIVE_EXPERT_GATE 0u
+#define HIVE_EXPERT_UP 1u
+#define HIVE_EXPERT_DOWN 2u
 
 typedef struct layer_weights {
     hive_weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
@@ -154,9 +165,10 @@ struct hive_engine {
     /* shape's 1.10 / 1.11 arrays: every module's features, PEFT path and
      * expert (1-based, 0: none), and which layers have it ([n_layers *
      * n_mod]); n_mod is HIVE_XMOD_COUNT plus two per routed expert */
-    uint32_t n_mod;
+    uint32_t n_mod, exp_per;
     uint32_t *mod_in, *mod_out, *mod_expert;
     const char **mod_path;
+    char *mod_path_pool;              /* blazr's per-expert paths */
     uint8_t *mod_present;
     hive_base_access base;
     segment *segs;
@@ -307,9 +319,15 @@ static inline hive_tensor hive_cols(const hive_tensor *t, int64_t col0, int64_t 
     return c;
 }
 
+/* Module id k of routed expert ex (see HIVE_EXPERT_*). */
+static inline uint32_t hive_xmod_expert(const hive_engine *e, uint32_t ex, uint32_t k) {
+    return HIVE_XMOD_COUNT + e->exp_per * ex + k;
+}
+
 /* One matmul for modules that read the same x, stacked by rows in w (q/k/v or
  * gate/up): out is [n, sum of their widths] and module i's output is its
  * columns, in order; hooks run per module on those column views. */
+
 hive_status hive_engine_linear_group(hive_engine *e, uint32_t layer, const uint32_t *modules, int n_mod,
                                      const hive_tensor *x, hive_weight *w, hive_weight *bias, const hive_tensor *out,
                                      hive_error **err);

@@ -178,8 +178,9 @@ static hive_status shared_expert(hive_engine *e, uint32_t l, const hive_tensor *
 }
 
 /* One expert over its gathered rows (ascending batch rows) when an adapter
- * hooks its gate_up_proj or down_proj slice: the batch's segments narrowed to
- * those rows (each stays consecutive among them) stand in for the hooks. */
+ * hooks one of its modules (a gate_up_proj / down_proj slice, or blazr's
+ * gate_proj, up_proj, down_proj): the batch's segments narrowed to those rows
+ * (each stays consecutive among them) stand in for the hooks. */
 static hive_status expert_mlp_hooked(hive_engine *e, uint32_t l, uint32_t ex, const int32_t *rows, const hive_tensor *xe,
                                      const hive_tensor *ye, hive_error **err) {
     const layer_weights *w = &e->layers[l];
@@ -194,9 +195,13 @@ static hive_status expert_mlp_hooked(hive_engine *e, uint32_t l, uint32_t ex, co
     e->segs = e->expert_segs, e->n_segs = n;
     hive_tensor gu = hive_t(e->act.gate, 0, k, 2 * (int64_t)F);
     hive_tensor g = hive_cols(&gu, 0, F), u = hive_cols(&gu, F, F);
-    hive_status st = hive_engine_linear(e, l, HIVE_XMOD_EXPERT_GATE_UP(ex), xe, w->moe_gate_up[ex], NULL, &gu, 0, err);
+    const uint32_t gu_modules[2] = {hive_xmod_expert(e, ex, HIVE_EXPERT_GATE), hive_xmod_expert(e, ex, HIVE_EXPERT_UP)};
+    const int fused = e->exp_per == 2; /* [gate | up] one parameter; else two linears stacked here */
+    hive_status st = fused ? hive_engine_linear(e, l, gu_modules[0], xe, w->moe_gate_up[ex], NULL, &gu, 0, err)
+                           : hive_engine_linear_group(e, l, gu_modules, 2, xe, w->moe_gate_up[ex], NULL, &gu, err);
     if (st == HIVE_OK) st = e->be->op_swiglu(e->dev, &g, &u, &g, err);
-    if (st == HIVE_OK) st = hive_engine_linear(e, l, HIVE_XMOD_EXPERT_DOWN(ex), &g, w->moe_down[ex], NULL, ye, 0, err);
+    if (st == HIVE_OK)
+        st = hive_engine_linear(e, l, hive_xmod_expert(e, ex, e->exp_per - 1), &g, w->moe_down[ex], NULL, ye, 0, err);
     e->segs = batch_segs, e->n_segs = batch_n;
     return st;
 }
@@ -223,8 +228,9 @@ static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
         const int32_t *rows = m->rows + (uint64_t)ex * R;
         hive_tensor xe = hive_t(a->moe_x, 0, k, hp->hidden), ye = hive_t(a->moe_y, 0, k, hp->hidden);
         TRY(e->be->op_get_rows(e->dev, &h, rows, k, &xe, err));
-        const uint32_t *hooks = e->hooks_any + (size_t)l * e->n_mod;
-        if (e->n_mod > HIVE_XMOD_EXPERT_DOWN(ex) && (hooks[HIVE_XMOD_EXPERT_GATE_UP(ex)] | hooks[HIVE_XMOD_EXPERT_DOWN(ex)]))
+        uint32_t hooked = 0, m0 = hive_xmod_expert(e, ex, 0);
+        for (uint32_t k = 0; m0 + k < e->n_mod && k < e->exp_per; k++) hooked |= e->hooks_any[(size_t)l * e->n_mod + m0 + k];
+        if (hooked)
             TRY(expert_mlp_hooked(e, l, ex, rows, &xe, &ye, err));
         else
             TRY(swiglu_mlp(e, &xe, w->moe_gate_up[ex], w->moe_down[ex], F, &ye, err));

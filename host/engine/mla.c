@@ -74,19 +74,20 @@ void hive_engine_mla_free(hive_engine *e) {
 
 /* blazr's projections: c_kv = w_dkv h and k_rope = w_kr h (no latent norm);
  * q_nope = w_uq (w_dq h); q_rope = w_qr h; RoPE (rotate-half) on the rope
- * parts with d_rope-wide frequencies. */
-static hive_status blazr_project(hive_engine *e, layer_weights *w, const hive_tensor *h, const hive_tensor *q,
+ * parts with d_rope-wide frequencies. Each takes adapters' hooks. */
+static hive_status blazr_project(hive_engine *e, uint32_t l, const hive_tensor *h, const hive_tensor *q,
                                  const hive_tensor *c, const hive_tensor *k_rope, const hive_batch *batch,
                                  hive_error **err) {
+    layer_weights *w = &e->layers[l];
     const hive_hparams *hp = &e->hp;
     uint32_t n = (uint32_t)h->rows, H = hp->n_heads, nope = hp->mla_nope, rope = hp->mla_rope;
     hive_tensor lat = hive_t(e->act.mla_qa, 0, n, hp->mla_q_rank);
     hive_tensor q_nope = hive_cols(q, 0, (int64_t)H * nope), q_rope = hive_cols(q, (int64_t)H * nope, (int64_t)H * rope);
-    TRY(e->be->op_matmul(e->dev, h, w->mla_kv_a, NULL, 1.0f, 0.0f, c, err));
-    TRY(e->be->op_matmul(e->dev, h, w->mla_kr, NULL, 1.0f, 0.0f, k_rope, err));
-    TRY(e->be->op_matmul(e->dev, h, w->mla_q_a, NULL, 1.0f, 0.0f, &lat, err));
-    TRY(e->be->op_matmul(e->dev, &lat, w->mla_q, NULL, 1.0f, 0.0f, &q_nope, err));
-    TRY(e->be->op_matmul(e->dev, h, w->mla_qr, NULL, 1.0f, 0.0f, &q_rope, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_KV_A, h, w->mla_kv_a, NULL, c, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_KR, h, w->mla_kr, NULL, k_rope, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_Q_A, h, w->mla_q_a, NULL, &lat, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_Q_B, &lat, w->mla_q, NULL, &q_nope, 0, err));
+    TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_QR, h, w->mla_qr, NULL, &q_rope, 0, err));
     hive_rope_desc dq = {sizeof dq, HIVE_ROPE_NEOX, H, rope, rope, 1.0f, e->mla_inv_freq, 0, 0}, dk = dq;
     dk.n_heads = 1;
     TRY(e->be->op_rope(e->dev, &q_rope, &dq, batch, err));
@@ -157,7 +158,7 @@ hive_status hive_engine_mla_block(hive_engine *e, uint32_t l, uint32_t n, const 
 
     TRY(e->be->op_rmsnorm(e->dev, &x, w->attn_norm, hp->rms_eps, &h, err));
     if (w->mla_kr) {
-        TRY(blazr_project(e, w, &h, &q, &c, &k_rope, batch, err));
+        TRY(blazr_project(e, l, &h, &q, &c, &k_rope, batch, err));
     } else if (w->mla_q_a) {
         hive_tensor lat = hive_t(a->mla_qa, 0, n, hp->mla_q_rank);
         TRY(hive_engine_linear(e, l, HIVE_XMOD_MLA_Q_A, &h, w->mla_q_a, NULL, &lat, 0, err));

@@ -1,4 +1,4 @@
-/* LoRA on kv_b_proj under absorbed latent attention (mla.c). The engine
+/* LoRA on kv_b_proj (blazr: w_uk, w_uv) under absorbed latent attention (mla.c). The engine
  * never expands keys and values: each head's query meets W_kb^T and its
  * attended latent W_vb. A delta dW = s B A on kv_b_proj changes both, so an
  * expert set with such hooks gets its own per-head W_kb^T + dW_k^T and
@@ -67,9 +67,15 @@ hive_weight *hive_engine_mla_set_weight(const mla_set_weights *w, uint32_t layer
     return a[layer * n_heads + head];
 }
 
-static int hooks_kv_b(const hive_adapter_ref *r, uint32_t l) {
+static int hooks_module(const hive_adapter_ref *r, uint32_t l, uint32_t module) {
     uint32_t stride = hive_engine_hooks_stride(r);
-    return r->desc.hooks_at && stride > HIVE_XMOD_MLA_KV_B && r->desc.hooks_at[l * stride + HIVE_XMOD_MLA_KV_B];
+    return r->desc.hooks_at && stride > module && r->desc.hooks_at[l * stride + module];
+}
+
+/* Does the adapter hook an absorbed up-projection in layer l? */
+static int hooks_kv_b(const hive_adapter_ref *r, uint32_t l) {
+    return hooks_module(r, l, HIVE_XMOD_MLA_KV_B) || hooks_module(r, l, HIVE_XMOD_MLA_UK) ||
+           hooks_module(r, l, HIVE_XMOD_MLA_UV);
 }
 
 static hive_status to_f32(const hive_tensor_view *v, uint64_t want, float **out, hive_error **err) {
@@ -86,10 +92,11 @@ static hive_status to_f32(const hive_tensor_view *v, uint64_t want, float **out,
     return HIVE_OK;
 }
 
-/* dT[i][j] = sum over the set's kv_b_proj hooks of dW[j][i] (f32, [r, H (nope + v)]). */
-static hive_status delta_t(hive_engine *e, const hive_adapter_set *set, uint32_t l, float *dT, hive_error **err) {
+/* dT[i][j] = sum over the set's hooks of `module` of dW[j][i] (f32, [r, cols]). */
+static hive_status delta_t(hive_engine *e, const hive_adapter_set *set, uint32_t l, uint32_t module, uint32_t cols,
+                           float *dT, hive_error **err) {
     const hive_hparams *hp = &e->hp;
-    uint32_t r = hp->mla_kv_rank, cols = hp->n_heads * (hp->mla_nope + hp->mla_v), R = e->opts.max_rows;
+    uint32_t r = hp->mla_kv_rank, R = e->opts.max_rows;
     float *eye = calloc((size_t)R * r, sizeof *eye), *zeros = calloc((size_t)R * cols, sizeof *zeros);
     hive_status st = eye && zeros ? HIVE_OK : hive_fail(err, HIVE_E_NOMEM, "out of memory");
     for (uint32_t i0 = 0; st == HIVE_OK && i0 < r; i0 += R) {
@@ -104,13 +111,43 @@ static hive_status delta_t(hive_engine *e, const hive_adapter_set *set, uint32_t
             (st = e->be->buffer_upload(e->dev, e->act.hook_out, 0, zeros, yb, err)))
             break;
         for (uint32_t a = 0; st == HIVE_OK && a < set->n; a++)
-            if (hooks_kv_b(&set->refs[a], l))
-                st = set->refs[a].api->linear_output(set->refs[a].adapter, l, HIVE_XMOD_MLA_KV_B, &x, &base, &y, err);
+            if (hooks_module(&set->refs[a], l, module))
+                st = set->refs[a].api->linear_output(set->refs[a].adapter, l, module, &x, &base, &y, err);
         if (st == HIVE_OK) st = e->be->synchronize(e->dev, err);
         if (st == HIVE_OK) st = e->be->buffer_download(e->dev, e->act.hook_out, 0, dT + (size_t)i0 * cols, yb, err);
     }
     free(eye);
     free(zeros);
+    return st;
+}
+
+/* blazr's w_uk [H nope, r] and w_uv [H v, r] and their deltas, interleaved per
+ * head into kv_b_proj's layout ([H (nope + v), r], each head's key rows then
+ * its value rows; dT [r, H (nope + v)]). */
+static hive_status blazr_as_kv_b(hive_engine *e, const hive_adapter_set *set, uint32_t l, float *dT, float **kvb,
+                                 hive_error **err) {
+    const hive_hparams *hp = &e->hp;
+    const hive_layer_tensors *t = &e->model->layers[l];
+    uint32_t H = hp->n_heads, nope = hp->mla_nope, v = hp->mla_v, r = hp->mla_kv_rank, cols = H * (nope + v);
+    float *dk = malloc((size_t)r * H * nope * sizeof *dk), *dv = malloc((size_t)r * H * v * sizeof *dv);
+    float *uk = NULL, *uv = NULL, *kv = malloc((size_t)cols * r * sizeof *kv);
+    hive_status st = dk && dv && kv ? HIVE_OK : hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    if (st == HIVE_OK) st = delta_t(e, set, l, HIVE_XMOD_MLA_UK, H * nope, dk, err);
+    if (st == HIVE_OK) st = delta_t(e, set, l, HIVE_XMOD_MLA_UV, H * v, dv, err);
+    if (st == HIVE_OK) st = to_f32(&t->mla_uk, (uint64_t)H * nope * r, &uk, err);
+    if (st == HIVE_OK) st = to_f32(&t->mla_uv, (uint64_t)H * v * r, &uv, err);
+    for (uint32_t h = 0; st == HIVE_OK && h < H; h++) {
+        size_t c0 = (size_t)h * (nope + v);
+        for (uint32_t j = 0; j < nope; j++) memcpy(kv + (c0 + j) * r, uk + ((size_t)h * nope + j) * r, r * sizeof *kv);
+        for (uint32_t a = 0; a < v; a++) memcpy(kv + (c0 + nope + a) * r, uv + ((size_t)h * v + a) * r, r * sizeof *kv);
+        for (uint32_t i = 0; i < r; i++) {
+            memcpy(dT + (size_t)i * cols + c0, dk + (size_t)i * H * nope + (size_t)h * nope, nope * sizeof *dT);
+            memcpy(dT + (size_t)i * cols + c0 + nope, dv + (size_t)i * H * v + (size_t)h * v, v * sizeof *dT);
+        }
+    }
+    free(dk), free(dv), free(uk), free(uv);
+    if (st != HIVE_OK) free(kv), kv = NULL;
+    *kvb = kv;
     return st;
 }
 
@@ -120,13 +157,15 @@ static hive_status derive_layer(hive_engine *e, const hive_adapter_set *set, uin
     const hive_hparams *hp = &e->hp;
     const hive_layer_tensors *t = &e->model->layers[l];
     uint32_t H = hp->n_heads, nope = hp->mla_nope, v = hp->mla_v, r = hp->mla_kv_rank, cols = H * (nope + v);
-    int split = !t->mla_kv_b.data; /* GGUF: k_b = W_kb^T [H, r, nope], v_b = W_vb [H, v, r] */
+    const int blazr = t->mla_uk.data != NULL; /* w_uk and w_uv: put in kv_b_proj's layout */
+    int split = !blazr && !t->mla_kv_b.data;  /* GGUF: k_b = W_kb^T [H, r, nope], v_b = W_vb [H, v, r] */
     float *dT = malloc((size_t)r * cols * sizeof *dT), *kvb = NULL, *vb_all = NULL;
     float *kb = malloc((size_t)r * nope * sizeof *kb), *vbh = malloc((size_t)v * r * sizeof *vbh);
     hive_status st = dT && kb && vbh ? HIVE_OK : hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    if (st == HIVE_OK) st = delta_t(e, set, l, dT, err);
     uint64_t kvb_elems = split ? (uint64_t)H * r * nope : (uint64_t)cols * r;
-    if (st == HIVE_OK) st = to_f32(split ? &t->mla_k_b : &t->mla_kv_b, kvb_elems, &kvb, err);
+    if (st == HIVE_OK && blazr) st = blazr_as_kv_b(e, set, l, dT, &kvb, err);
+    if (st == HIVE_OK && !blazr) st = delta_t(e, set, l, HIVE_XMOD_MLA_KV_B, cols, dT, err);
+    if (st == HIVE_OK && !blazr) st = to_f32(split ? &t->mla_k_b : &t->mla_kv_b, kvb_elems, &kvb, err);
     if (st == HIVE_OK && split) st = to_f32(&t->mla_v_b, (uint64_t)H * v * r, &vb_all, err);
     for (uint32_t h = 0; st == HIVE_OK && h < H; h++) {
         const float *d = dT + (size_t)h * (nope + v); /* column of head h's first key row */

@@ -112,6 +112,52 @@ static void test_routed_experts(void **s) {
     check_golden("deepseek_v2_moe", "lora_experts");      /* both, beside latent attention's kv_a_proj_with_mqa */
 }
 
+/* blazr's format (no PEFT model class: PEFT wraps scripts/blazr_reference.py's
+ * BlazrModule): LoRA on every linear of all four layer types, latent
+ * attention's absorbed w_uk / w_uv and each routed expert's own linears
+ * included */
+static void test_blazr_all_linears(void **s) {
+    (void)s;
+    check_golden("blazr/types", "lora_all");
+}
+
+/* What blazr models refuse: base-weight access (DoRA's norms, merging) and
+ * IA3's scaling hooks; only unmerged LoRA is checked against a reference. */
+static void test_blazr_refusals(void **s) {
+    (void)s;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/tests/golden/data/blazr/types", HIVE_SOURCE_DIR);
+    golden_env env;
+    assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
+    const hive_base_access *b = hive_engine_base_access(env.eng);
+    float *w = NULL;
+    hive_error *err = NULL;
+    assert_int_equal(b->weight_f32(b->ctx, 2, HIVE_MODULE_Q, &w, &err), HIVE_E_UNSUPPORTED); /* layer 2: standard */
+    assert_null(w);
+    assert_non_null(strstr(hive_error_message(err), "DoRA and merging (base-weight access) are not supported"));
+    hive_error_free(err);
+    const hive_model_shape *shape = hive_engine_model_shape(env.eng);
+    uint32_t M = shape->n_modules, L = shape->n_layers;
+    uint32_t *hooks = calloc((size_t)L * M, sizeof *hooks);
+    assert_non_null(hooks);
+    hooks[2 * M + HIVE_MODULE_Q] = HIVE_HOOK_OUTPUT_SCALE; /* IA3 on q_proj */
+    hive_adapter_set set = {.id = 5, .n = 1};
+    set.refs[0].desc.struct_size = sizeof set.refs[0].desc;
+    set.refs[0].desc.hooks_at = hooks;
+    set.refs[0].desc.hooks_stride = M;
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(env.eng, &seq, NULL), HIVE_OK);
+    err = NULL;
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, &set, &err), HIVE_E_UNSUPPORTED);
+    assert_non_null(strstr(hive_error_message(err), "IA3's scaling hooks are not supported"));
+    hive_error_free(err);
+    hooks[2 * M + HIVE_MODULE_Q] = HIVE_HOOK_LINEAR_OUTPUT; /* LoRA there is fine */
+    assert_int_equal(hive_engine_seq_set_adapters(env.eng, seq, &set, NULL), HIVE_OK);
+    hive_engine_seq_free(env.eng, seq);
+    free(hooks);
+    golden_env_close(&env);
+}
+
 /* A config that names the adapter's own tensors' modules with another type. */
 static void expect_load_refused(golden_env *env, const char *dir, const char *json, const char *want) {
     hive_adapter_ref ref;
@@ -255,6 +301,7 @@ static void test_mixed_batches(void **s) {
     mixed_batch("qwen2_moe", "lora_shexp");
     mixed_batch("granitemoehybrid", "lora_granite");
     mixed_batch("qwen3_moe", "lora_experts"); /* each expert's rows: base and adapted ones interleaved */
+    mixed_batch("blazr/types", "lora_all");   /* and through blazr's Mamba2 state and absorbed latent attention */
 }
 
 /* The engine's checks of hooks_at (ABI 1.10): the stride, modules a layer
@@ -266,8 +313,10 @@ static void test_hook_rules(void **s) {
     golden_env env;
     assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
     const hive_model_shape *shape = hive_engine_model_shape(env.eng);
-    uint32_t M = shape->n_modules, L = shape->n_layers, hooks[3 * 32] = {0};
-    assert_true(M > HIVE_MODULE_COUNT && M <= 32 && L == 3);
+    uint32_t M = shape->n_modules, L = shape->n_layers;
+    assert_true(M > HIVE_MODULE_COUNT && L == 3);
+    uint32_t *hooks = calloc((size_t)L * M, sizeof *hooks);
+    assert_non_null(hooks);
     uint32_t kv_b = M; /* kv_b_proj's id, by its path */
     for (uint32_t i = 0; i < M; i++)
         if (strstr(shape->modules_path_fmt[i], ".kv_b_proj")) kv_b = i;
@@ -288,7 +337,7 @@ static void test_hook_rules(void **s) {
         {M, kv_b, HIVE_HOOK_OUTPUT_SCALE, "only an additive (LoRA) delta"}, /* absorbed */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        memset(hooks, 0, sizeof hooks);
+        memset(hooks, 0, (size_t)L * M * sizeof *hooks);
         set.refs[0].desc.hooks_stride = cases[i].stride;
         hooks[cases[i].module] = cases[i].hook;
         hive_error *err = NULL;
@@ -303,6 +352,7 @@ static void test_hook_rules(void **s) {
         hive_error_free(err);
     }
     hive_engine_seq_free(env.eng, seq);
+    free(hooks);
     golden_env_close(&env);
 }
 
@@ -315,6 +365,8 @@ int main(void) {
         cmocka_unit_test(test_qwen2_moe_shared_expert),
         cmocka_unit_test(test_granite_residual_branches),
         cmocka_unit_test(test_routed_experts),
+        cmocka_unit_test(test_blazr_all_linears),
+        cmocka_unit_test(test_blazr_refusals),
         cmocka_unit_test(test_routed_expert_refusals),
         cmocka_unit_test(test_mixed_batches),
     };
