@@ -10,7 +10,7 @@ every prompt to /v1/completions (greedy, 8 tokens) and counts the answers that
 contain the key. Standard library only.
 
   python3 scripts/bench/passkey.py --model M [--lengths 2048,4096,8192] [--keys 20]
-      [--seed 1] [--kv-dtype f16] [--rope-scaling yarn --rope-scale 2 --yarn-orig-ctx 8192]
+      [--seed 1] [--skip 0] [--kv-dtype f16] [--rope-scaling yarn --rope-scale 2 --yarn-orig-ctx 8192]
       [--threads 2] [--hive build/cpu/bin/hive-host] [--json out.json]
 
 Prints one line per length: accuracy, keys found / keys asked, prompt tokens,
@@ -106,9 +106,11 @@ def run(args):
             n_junk = junk_for_length(port, length)
             found, t0, toks = 0, time.time(), []
             misses = []
-            for _ in range(args.keys):
+            for i in range(args.skip + args.keys):
                 key = rng.randint(10000, 99999)
                 depth = rng.randint(0, n_junk)
+                if i < args.skip:  # asked by an earlier run with the same seed
+                    continue
                 prompt = build_prompt(n_junk, depth, key)
                 r = post(port, "/v1/completions", {"model": base, "prompt": prompt, "max_tokens": 8,
                                                      "temperature": 0})
@@ -118,6 +120,9 @@ def run(args):
                     found += 1
                 else:
                     misses.append({"key": key, "depth": round(depth / n_junk, 3), "answer": text})
+                print(f"  key {i - args.skip + 1}/{args.keys} at depth {depth / n_junk:.3f}: "
+                      f"{'found' if str(key) in text else 'missed'} ({time.time() - t0:.0f} s)", file=sys.stderr,
+                      flush=True)
             row = {"length": length, "prompt_tokens_min": min(toks), "prompt_tokens_max": max(toks), "keys": args.keys,
                    "found": found, "accuracy": found / args.keys, "seconds": round(time.time() - t0, 1),
                    "kv_dtype": args.kv_dtype, "rope_scaling": args.rope_scaling or "model",
@@ -145,6 +150,8 @@ def main():
     ap.add_argument("--lengths", default="2048,4096,8192")
     ap.add_argument("--keys", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip", type=int, default=0,
+                    help="draw and skip the first N keys of each length (continue an earlier run's sequence)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kv-dtype", default="f16")
     ap.add_argument("--rope-scaling", default="")
