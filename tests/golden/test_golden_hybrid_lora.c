@@ -171,10 +171,30 @@ static void expect_load_refused(golden_env *env, const char *dir, const char *js
     printf("  refused: %s\n", why);
 }
 
+/* The fixture adapter loads with its own config, and merging it is refused
+ * naming `want`. */
+static void expect_merge_refused(golden_env *env, const char *arch, const char *name, const char *want) {
+    char path[1024], why[512];
+    adapter_dir(path, sizeof path, arch, name);
+    strncat(path, "/adapter_config.json", sizeof path - strlen(path) - 1);
+    char *json = golden_read_text(path);
+    assert_non_null(json);
+    adapter_dir(path, sizeof path, arch, name);
+    hive_adapter_ref ref;
+    assert_int_equal(load_json(env, path, json, &ref, why, sizeof why), HIVE_OK);
+    hive_error *err = NULL;
+    assert_int_equal(ref.api->merge(ref.adapter, &err), HIVE_E_UNSUPPORTED);
+    if (!strstr(hive_error_message(err), want)) fail_msg("merge refused as \"%s\"; expected \"%s\"", hive_error_message(err), want);
+    printf("  merge refused: %s\n", hive_error_message(err));
+    hive_error_free(err);
+    golden_free_adapter(&ref);
+    free(json);
+}
+
 /* What the routed experts' LoRA refuses, by name. */
 static void test_routed_expert_refusals(void **s) {
     (void)s;
-    char dir[512], path[1024], why[512];
+    char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/qwen3_moe", HIVE_SOURCE_DIR);
     golden_env env;
     assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
@@ -198,24 +218,14 @@ static void test_routed_expert_refusals(void **s) {
                         "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], "
                         "\"target_parameters\": [\"mlp.experts.down_proj\"]}",
                         "mlp.experts.base_layer.lora_A.weight");
-    char *json = NULL;
-    hive_adapter_ref ref;
-    strncat(path, "/adapter_config.json", sizeof path - strlen(path) - 1);
-    assert_non_null(json = golden_read_text(path));
-    adapter_dir(path, sizeof path, "qwen3_moe", "lora_experts");
-    assert_int_equal(load_json(&env, path, json, &ref, why, sizeof why), HIVE_OK);
-    hive_error *err = NULL;
-    assert_int_equal(ref.api->merge(ref.adapter, &err), HIVE_E_UNSUPPORTED);
-    printf("  merge refused: %s\n", hive_error_message(err));
-    hive_error_free(err);
-    golden_free_adapter(&ref);
-    free(json);
+    expect_merge_refused(&env, "qwen3_moe", "lora_experts",
+                         "model.layers.0.mlp.experts.gate_up_proj is a routed experts' stacked parameter");
     golden_env_close(&env);
 }
 
 static void test_mamba2_refusals(void **s) {
     (void)s;
-    char dir[512], path[1024], why[512];
+    char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/data/mamba2", HIVE_SOURCE_DIR);
     golden_env env;
     assert_int_equal(golden_env_open(&env, dir, 64, -1, 1), 0);
@@ -231,18 +241,7 @@ static void test_mamba2_refusals(void **s) {
                         "\"feedforward_modules\": []}",
                         "selects backbone.layers.0.mixer.in_proj, which only LoRA can adapt");
     /* merging: the host keeps base weights for the seven only */
-    char *json = NULL;
-    strncat(path, "/adapter_config.json", sizeof path - strlen(path) - 1);
-    assert_non_null(json = golden_read_text(path));
-    adapter_dir(path, sizeof path, "mamba2", "lora_mixer");
-    hive_adapter_ref ref;
-    assert_int_equal(load_json(&env, path, json, &ref, why, sizeof why), HIVE_OK);
-    hive_error *err = NULL;
-    assert_int_equal(ref.api->merge(ref.adapter, &err), HIVE_E_UNSUPPORTED);
-    assert_non_null(strstr(hive_error_message(err), "backbone.layers.0.mixer.in_proj is one of this model's own linears"));
-    hive_error_free(err);
-    golden_free_adapter(&ref);
-    free(json);
+    expect_merge_refused(&env, "mamba2", "lora_mixer", "backbone.layers.0.mixer.in_proj is one of this model's own linears");
     golden_env_close(&env);
 }
 
