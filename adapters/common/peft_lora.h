@@ -30,11 +30,12 @@ typedef struct peft_lora peft_lora;
 /* Routed experts' LoRA (peft_lora_experts.c). The tensor key of m's
  * lora_A / lora_B ("base_model.model.<module>[.base_layer...].lora_A.weight"). */
 void peft_lora_expert_key(char *dst, size_t cap, const peft_lora_module *m, const char *suffix);
-/* Expert m->expert - 1's A [r, in] (rows of the stacked lora_A [r * E, in])
- * and B [out, r] (columns k * E + e of lora_B [out, r * E], times s) into
- * host buffers A, B the caller sizes. */
+/* Uploads every slice of the stacked parameter of a->mods[first] (same layer
+ * and path, from `first` on): expert e's A [r, in] (rows of lora_A [r * E,
+ * in]) and B [out, r] (columns k * E + e of lora_B [out, r * E], times s),
+ * reading the pair from the file once. */
 typedef struct peft_tensors peft_tensors;
-hive_status peft_lora_expert_slices(peft_tensors *t, const peft_lora_module *m, float *A, float *B, hive_error **err);
+hive_status peft_lora_expert_group(peft_lora *a, uint32_t first, peft_tensors *t, hive_error **err);
 /* PEFT's nesting depth of each targeted expert slice in mods[0..n). */
 void peft_lora_expert_depths(peft_lora_module *mods, uint32_t n);
 

@@ -120,16 +120,6 @@ static void key_of(char *dst, size_t cap, const peft_lora_module *m, const char 
     else snprintf(dst, cap, PEFT_KEY_PREFIX "%s%s", m->path, suffix);
 }
 
-/* An expert's slice: its rows of A and columns of B out of the stacked pair. */
-static hive_status load_expert_module(peft_lora *a, peft_lora_module *m, peft_tensors *t, hive_error **err) {
-    float *A = malloc((size_t)m->r * m->in * sizeof *A), *B = malloc((size_t)m->out * m->r * sizeof *B);
-    hive_status st = A && B ? peft_lora_expert_slices(t, m, A, B, err) : peft_fail(a->host, err, HIVE_E_NOMEM, "out of memory");
-    if (st == HIVE_OK) st = peft_lowrank_upload(a->be, a->dev, m->path, A, B, m->r, m->in, m->out, &m->lr, err);
-    if (st == HIVE_OK) a->device_bytes += peft_lowrank_bytes(&m->lr);
-    free(A);
-    free(B);
-    return st;
-}
 
 /* Every expected tensor exists and the file holds nothing else. */
 static hive_status check_keys(peft_lora *a, peft_tensors *t, hive_error **err) {
@@ -165,7 +155,6 @@ static hive_status load_module(peft_lora *a, peft_lora_module *m, peft_tensors *
     float *Bw = NULL;
     int64_t sa[2] = {m->r, m->in}, sb[2] = {m->out, m->r}, sm[1] = {m->out};
     hive_status st;
-    if (m->expert) return load_expert_module(a, m, t, err);
     key_of(key, sizeof key, m, ".lora_A.weight");
     if ((st = peft_tensors_view_f32(t, key, 2, sa, STAGE_A, &A, err))) return st;
     key_of(key, sizeof key, m, ".lora_B.weight");
@@ -224,7 +213,10 @@ static hive_status load(peft_lora *a, const hive_adapter_load_args *args, peft_l
         (st = plan_modules(a, &cfg, args->model, targeted, err)) || (st = peft_tensors_open(h, args->dir, &t, err)) ||
         (st = check_keys(a, &t, err)))
         goto done;
-    for (uint32_t i = 0; i < a->n_mods && st == HIVE_OK; i++) st = load_module(a, &a->mods[i], &t, prepare, err);
+    for (uint32_t i = 0; i < a->n_mods && st == HIVE_OK; i++) {
+        if (!a->mods[i].expert) st = load_module(a, &a->mods[i], &t, prepare, err);
+        else if (!a->mods[i].lr.A) st = peft_lora_expert_group(a, i, &t, err); /* its first slice: the whole group */
+    }
     if (st == HIVE_OK && h->log) {
         char msg[160];
         snprintf(msg, sizeof msg, "tensors: %.2f MB uploaded from the mapped file, %.2f MB converted to f32",

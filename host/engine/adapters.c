@@ -577,8 +577,8 @@ hive_status hive_engine_linear_reordered(hive_engine *e, uint32_t layer, uint32_
 /* Can this engine run every hook the adapter asks for? */
 static hive_status check_hooks(const hive_engine *e, const hive_adapter_ref *r, hive_error **err) {
     uint32_t stride = hive_engine_hooks_stride(r);
-    /* the seven, the ids before routed experts' (a 1.10 plugin on a routed model), or all */
-    if (stride != HIVE_MODULE_COUNT && stride != HIVE_XMOD_COUNT && stride != e->n_mod)
+    /* the seven (a plugin of before 1.10), or every module of the shape */
+    if (stride != HIVE_MODULE_COUNT && stride != e->n_mod)
         return hive_fail(err, HIVE_E_INVALID, "hooks_at has %u modules per layer; this model has %u", stride,
                          e->n_mod);
     if ((r->desc.hooks & HIVE_HOOK_EMBED) && (e->n_ssm_layers || e->hp.mla_kv_rank))

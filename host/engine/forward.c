@@ -229,7 +229,7 @@ static hive_status moe_block(hive_engine *e, uint32_t l, uint32_t n, hive_error 
         hive_tensor xe = hive_t(a->moe_x, 0, k, hp->hidden), ye = hive_t(a->moe_y, 0, k, hp->hidden);
         TRY(e->be->op_get_rows(e->dev, &h, rows, k, &xe, err));
         uint32_t hooked = 0, m0 = hive_xmod_expert(e, ex, 0);
-        for (uint32_t k = 0; m0 + k < e->n_mod && k < e->exp_per; k++) hooked |= e->hooks_any[(size_t)l * e->n_mod + m0 + k];
+        for (uint32_t j = 0; m0 + j < e->n_mod && j < e->exp_per; j++) hooked |= e->hooks_any[(size_t)l * e->n_mod + m0 + j];
         if (hooked)
             TRY(expert_mlp_hooked(e, l, ex, rows, &xe, &ye, err));
         else
