@@ -2,7 +2,9 @@
  * shapes of SmolLM2-135M, in GB/s of weight bytes streamed, so it can be put
  * next to the machine's memory bandwidth.
  * Usage: onednn-cpu-bench [plugin.so|-] [decode]   (HIVE_CPU_ISA=scalar|avx2|avxvnni|avx512|avx512vnni caps it)
- *        onednn-cpu-bench [plugin.so|-] attention CTX [THREADS|0 [ROWS [f16|q8_0]]]
+ *        onednn-cpu-bench [plugin.so|-] attention CTX [THREADS|0 [ROWS [f16|q8_0 [shuffled|ordered]]]]
+ *          (the sequence's pages out of order, as after churn, or in order, as the engine hands
+ *          a fresh sequence its pages; default shuffled)
  *        onednn-cpu-bench levels
  *        onednn-cpu-bench [plugin.so|-] ssm_scan T HEADS HEAD_DIM STATE [CHUNK [THREADS]]  (bench_ssm.c)
  * `decode` runs a whole SmolLM2-135M-shaped decode step instead of single GEMVs;
@@ -201,7 +203,8 @@ static void bench_decode(const hive_backend_api *api, uint32_t threads, int ctx)
  * a prefill chunk at positions ctx - rows + 1 .. ctx) over its cached slots,
  * all 30 layers (SmolLM2-135M: 9 heads, 3 KV heads, head_dim 64), f16 or
  * q8_0 cache */
-static void bench_attention(const hive_backend_api *api, uint32_t threads, int ctx, int rows, uint32_t dtype) {
+static void bench_attention(const hive_backend_api *api, uint32_t threads, int ctx, int rows, uint32_t dtype,
+                            int ordered) {
     enum { L = 30, NH = 9, NKV = 3, HD = 64, BS = 16, MAXB = 1040 };
     hive_device_options opts = {sizeof opts, threads, (uint32_t)rows, 0};
     hive_device *dev;
@@ -220,7 +223,7 @@ static void bench_attention(const hive_backend_api *api, uint32_t threads, int c
     hive_tensor k = {sizeof k, HIVE_DTYPE_F32, buf, 8 * qf, 1, NKV * HD, NKV * HD};
     hive_tensor v = {sizeof v, HIVE_DTYPE_F32, buf, 8 * qf + 4 * NKV * HD, 1, NKV * HD, NKV * HD};
     int32_t table[MAXB], seq0 = 0, pos0 = 0;
-    for (int i = 0; i < MAXB; i++) table[i] = (i * 7) % MAXB; /* pages out of order, as in a real pool */
+    for (int i = 0; i < MAXB; i++) table[i] = ordered ? i : (i * 7) % MAXB; /* out of order: a pool after churn */
     hive_batch b1 = {sizeof b1, 1, &seq0, &pos0, 1, MAXB, table};
     for (pos0 = 0; pos0 <= ctx; pos0++)
         for (int l = 0; l < L; l++) api->op_kv_store(dev, kv, (uint32_t)l, &k, &v, &b1, NULL);
@@ -237,9 +240,10 @@ static void bench_attention(const hive_backend_api *api, uint32_t threads, int c
         if (step >= (rows > 1 ? 1 : 3) && dt < best) best = dt;
         if (step >= (rows > 1 ? 1 : 3) && dc < best_cpu) best_cpu = dc;
     }
-    printf("attention (30 layers, 9 heads / 3 kv, hd 64, %s cache, ctx %d, %d row%s) threads=%u: %.3f ms per call "
-           "(process cpu %.3f ms)\n",
-           dtype == HIVE_DTYPE_Q8_0 ? "q8_0" : "f16", ctx, rows, rows > 1 ? "s" : "", threads, best * 1e3,
+    printf("attention (30 layers, 9 heads / 3 kv, hd 64, %s cache, ctx %d, %d row%s, pages %s) threads=%u: %.3f ms "
+           "per call (process cpu %.3f ms)\n",
+           dtype == HIVE_DTYPE_Q8_0 ? "q8_0" : "f16", ctx, rows, rows > 1 ? "s" : "", ordered ? "ordered" : "shuffled",
+           threads, best * 1e3,
            best_cpu * 1e3);
     free(seq);
     free(pos);
@@ -285,8 +289,9 @@ int main(int argc, char **argv) {
         int only = argc > 4 ? atoi(argv[4]) : 0; /* a thread count alone (profiling) */
         int rows = argc > 5 ? atoi(argv[5]) : 1; /* rows > 1: a prefill chunk ending at ctx */
         uint32_t dt = argc > 6 && !strcmp(argv[6], "q8_0") ? HIVE_DTYPE_Q8_0 : HIVE_DTYPE_F16;
+        int ordered = argc > 7 && !strcmp(argv[7], "ordered");
         for (uint32_t t = 1; t <= 2; t++)
-            if (!only || (int)t == only) bench_attention(api, t, ctx, rows, dt);
+            if (!only || (int)t == only) bench_attention(api, t, ctx, rows, dt, ordered);
         return 0;
     }
     static const int64_t shapes[][2] = {{1536, 576}, {576, 1536}, {49152, 576}};

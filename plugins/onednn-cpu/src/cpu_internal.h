@@ -53,8 +53,11 @@ struct hive_kv_cache {
     size_t elem_size;    /* 2 (f16) or 4 (f32) when K and V are both; else 0 (row_bytes) */
     size_t row_bytes;    /* one KV head's row of head_dim elements (K's) */
     size_t layer_bytes;  /* K for one layer (and V when the types match) */
-    /* [n_layers][n_blocks][n_kv_heads][block_size][head_dim]: within a page
-     * each KV head's rows are contiguous, so attention streams them */
+    /* [n_layers][n_kv_heads][n_blocks][block_size][head_dim]: one KV head's
+     * rows run on from page to page, so attention over a sequence's
+     * consecutive pages reads one stream the hardware prefetcher follows
+     * (page-major, 2 KB runs with gaps, read at about a third of the
+     * bandwidth: docs/LONG_CONTEXT.md) */
     uint8_t *k, *v;
     /* K and V apart (they differ with --kv-dtype K,V): V's rows sit at
      * cpu_kv_row_off scaled by v_row_bytes / row_bytes */
@@ -62,7 +65,8 @@ struct hive_kv_cache {
     size_t v_row_bytes, v_layer_bytes;
     /* ABI 1.9 two-tier KV: desc.n_store_blocks store pages (block ids from
      * desc.n_blocks on) in their own arrays, laid out as k and v are, K in
-     * s_k_dtype and V in s_v_dtype (q8_0 / q4_0); NULL when there are none */
+     * s_k_dtype and V in s_v_dtype (q8_0 / q4_0), n_store_blocks pages per
+     * KV head (cpu_kv_row_index); NULL when there are none */
     uint8_t *sk, *sv;
     uint32_t s_k_dtype, s_v_dtype;
     size_t s_row_bytes, s_v_row_bytes, s_layer_bytes, s_v_layer_bytes;
@@ -84,9 +88,16 @@ void cpu_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n);
 /* A q8_0 KV row: blocks of 32 as llama.cpp's quantize_row_q8_0 makes them. */
 void cpu_quantize_q8_0(const float *x, blk_q8_0 *y, int64_t n);
 
-/* Byte offset of (head h, slot `slot` of page `block`) within one layer. */
+/* Row number of (KV head h, slot `slot` of page `page`) within one layer of
+ * a tier of n_pages pages (desc.n_blocks, or n_store_blocks with page
+ * counted from the store's first). */
+static inline size_t cpu_kv_row_index(const hive_kv_cache *kv, size_t n_pages, size_t page, uint32_t h,
+                                      uint32_t slot) {
+    return ((size_t)h * n_pages + page) * kv->desc.block_size + slot;
+}
+/* Byte offset of (head h, slot `slot` of first-tier page `block`) within one layer. */
 static inline size_t cpu_kv_row_off(const hive_kv_cache *kv, size_t block, uint32_t h, uint32_t slot) {
-    return ((block * kv->desc.n_kv_heads + h) * kv->desc.block_size + slot) * kv->row_bytes;
+    return cpu_kv_row_index(kv, kv->desc.n_blocks, block, h, slot) * kv->row_bytes;
 }
 
 /* Byte offsets of every slot each sequence of the batch reads, within a

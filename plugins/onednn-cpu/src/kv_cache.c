@@ -1,6 +1,6 @@
-/* Paged KV cache: per layer, K and V arrays of n_blocks pages, each page one
- * run of block_size rows per KV head, each row head_dim elements (f16, f32,
- * bf16, or q8_0 / q4_0 blocks of 32; K and V may differ): cpu_kv_row_off. */
+/* Paged KV cache: per layer and KV head, K and V arrays of n_blocks pages of
+ * block_size rows, each row head_dim elements (f16, f32, bf16, or q8_0 /
+ * q4_0 blocks of 32; K and V may differ): cpu_kv_row_index. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include <math.h>
 #include <stdlib.h>
@@ -176,8 +176,9 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
         /* a store page (1.9) takes rows too: a sequence cut back into one, or no first-tier page left */
         int store = block >= kv->desc.n_blocks;
         if (store) block -= kv->desc.n_blocks;
+        size_t n_pages = store ? kv->desc.n_store_blocks : kv->desc.n_blocks;
         for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
-            size_t row = (block * kv->desc.n_kv_heads + h) * bs + (uint32_t)p % bs; /* as cpu_kv_row_off counts */
+            size_t row = cpu_kv_row_index(kv, n_pages, block, h, (uint32_t)p % bs);
             const float *ks = cpu_row(k, r) + (size_t)h * hd, *vs = cpu_row(v, r) + (size_t)h * hd;
             if (store) {
                 kv_store_row(dev, kv->s_k_dtype, ks, kv->sk + layer * kv->s_layer_bytes + row * kv->s_row_bytes, hd);
@@ -205,16 +206,19 @@ hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_
     if (!dev->kern.dequant[kv->k_dtype] || !dev->kern.dequant[kv->v_dtype])
         return cpu_fail(err, HIVE_E_UNSUPPORTED, "kv_migrate: cannot read a %s / %s page", cpu_dtype_name(kv->k_dtype),
                         cpu_dtype_name(kv->v_dtype));
-    uint32_t hd = kv->desc.head_dim;
-    size_t rows = (size_t)kv->desc.n_kv_heads * kv->desc.block_size; /* a page: its rows are contiguous */
-    size_t src = src_page * rows, dst = (dst_page - nb) * rows;
+    uint32_t hd = kv->desc.head_dim, bs = kv->desc.block_size;
     float x[CPU_MAX_HEAD_DIM];
     for (uint32_t l = 0; l < kv->desc.n_layers; l++)
-        for (size_t i = 0; i < rows; i++) {
+        for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
+            /* a KV head's rows of a page are contiguous in either tier */
+            size_t src = cpu_kv_row_index(kv, nb, src_page, h, 0);
+            size_t dst = cpu_kv_row_index(kv, kv->desc.n_store_blocks, dst_page - nb, h, 0);
+            for (uint32_t i = 0; i < bs; i++) {
             dev->kern.dequant[kv->k_dtype](kv->k + l * kv->layer_bytes + (src + i) * kv->row_bytes, x, hd);
             kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd);
             dev->kern.dequant[kv->v_dtype](kv->v + l * kv->v_layer_bytes + (src + i) * kv->v_row_bytes, x, hd);
             kv_store_row(dev, kv->s_v_dtype, x, kv->sv + l * kv->s_v_layer_bytes + (dst + i) * kv->s_v_row_bytes, hd);
+            }
         }
     return HIVE_OK;
 }

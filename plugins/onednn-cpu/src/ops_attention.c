@@ -482,7 +482,8 @@ size_t **cpu_attention_slot_offsets(const hive_kv_cache *kv, const hive_batch *b
             const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
             offs[s] = flat;
             for (int32_t t = 0; t < need[s]; t++)
-                flat[t] = ((size_t)bt[(uint32_t)t / bs] * kv->desc.n_kv_heads * bs + (uint32_t)t % bs) * row_bytes;
+                flat[t] = cpu_kv_row_index(kv, kv->desc.n_blocks, (size_t)bt[(uint32_t)t / bs], 0, (uint32_t)t % bs) *
+                          row_bytes;
             flat += need[s];
         }
     }

@@ -68,12 +68,14 @@ static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_sc
     const int32_t *bt = c->batch->block_table + (size_t)s * c->batch->max_blocks;
     int tiers = kv->desc.n_store_blocks != 0;
     /* [tier][K, V] bases of this layer and KV head; types likewise */
-    const uint8_t *base[2][2] = {{kv->k + c->layer * kv->layer_bytes + (size_t)kvh * bs * kv->row_bytes,
-                                  kv->v + c->layer * kv->v_layer_bytes + (size_t)kvh * bs * kv->v_row_bytes},
+    size_t head_row = cpu_kv_row_index(kv, kv->desc.n_blocks, 0, kvh, 0);
+    const uint8_t *base[2][2] = {{kv->k + c->layer * kv->layer_bytes + head_row * kv->row_bytes,
+                                  kv->v + c->layer * kv->v_layer_bytes + head_row * kv->v_row_bytes},
                                  {NULL, NULL}};
     if (tiers) {
-        base[1][0] = kv->sk + c->layer * kv->s_layer_bytes + (size_t)kvh * bs * kv->s_row_bytes;
-        base[1][1] = kv->sv + c->layer * kv->s_v_layer_bytes + (size_t)kvh * bs * kv->s_v_row_bytes;
+        size_t s_head_row = cpu_kv_row_index(kv, kv->desc.n_store_blocks, 0, kvh, 0);
+        base[1][0] = kv->sk + c->layer * kv->s_layer_bytes + s_head_row * kv->s_row_bytes;
+        base[1][1] = kv->sv + c->layer * kv->s_v_layer_bytes + s_head_row * kv->s_v_row_bytes;
     }
     const uint32_t types[2][2] = {{kv->k_dtype, kv->v_dtype}, {kv->s_k_dtype, kv->s_v_dtype}};
     const float *q = cpu_row(c->q, r) + (size_t)h * hd;
@@ -125,14 +127,16 @@ static void typed_task(void *ctx, int64_t i0, int64_t i1) {
 static size_t **tier_slot_offsets(const hive_kv_cache *kv, const hive_batch *b, size_t row_bytes,
                                   size_t store_row_bytes) {
     size_t **offs = cpu_attention_slot_offsets(kv, b, row_bytes);
-    uint32_t bs = kv->desc.block_size, nb = kv->desc.n_blocks, nkv = kv->desc.n_kv_heads;
+    uint32_t bs = kv->desc.block_size, nb = kv->desc.n_blocks;
     if (!offs || !kv->desc.n_store_blocks) return offs;
     for (uint32_t r = 0; r < b->n_rows; r++) { /* each sequence's longest row covers its slots */
         int32_t s = b->row_seq[r];
         const int32_t *bt = b->block_table + (size_t)s * b->max_blocks;
         for (int32_t t = 0; t <= b->row_pos[r]; t++)
             if ((uint32_t)bt[(uint32_t)t / bs] >= nb)
-                offs[s][t] = (((size_t)bt[(uint32_t)t / bs] - nb) * nkv * bs + (uint32_t)t % bs) * store_row_bytes;
+                offs[s][t] = cpu_kv_row_index(kv, kv->desc.n_store_blocks, (size_t)bt[(uint32_t)t / bs] - nb, 0,
+                                              (uint32_t)t % bs) *
+                             store_row_bytes;
     }
     return offs;
 }
