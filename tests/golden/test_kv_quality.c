@@ -3,15 +3,25 @@
  * that editing the docs cannot move the measurement; teacher-forced): mean KL
  * divergence KL(f16 || other) of the next-token distributions and top-1
  * agreement, every 16th position. Issue 14's bars are mean KL <= 0.002 and
- * top-1 >= 99%: for q8_0 top-1 is met and asserted; the KL measured here is
- * 0.004 (docs/LONG_CONTEXT.md), so the test asserts <= 0.006 to catch a
- * regression, not the bar.
+ * top-1 >= 99%.
+ *
+ * Two CI cases, q8_0 against f16 over 1024 tokens:
+ * - the GGUF's Q4_1 weights: their dots round every activation to 8 bits, so
+ *   any change upstream (an f32 cache as much as a q8_0 one) moves the
+ *   logits by about KL 0.004 (docs/LONG_CONTEXT.md); asserted <= 0.006 and
+ *   top-1 >= 99%, a regression guard;
+ * - the weights dequantized to f32 (activations stay f32): what the cache
+ *   itself costs; the bar, KL <= 0.002, is asserted, and top-1 >= 98% (64
+ *   positions: one near tie flips between an f32 and an f16 cache too; the
+ *   top-1 bar is measured at 8192 tokens, docs/LONG_CONTEXT.md).
  *
  * Knobs (measurements for docs/LONG_CONTEXT.md; they assert nothing):
  *   HIVE_KV_QUALITY_TOKENS=N   the length (default 1024)
  *   HIVE_KV_QUALITY_TYPES=L    --kv-dtype values against f16, separated by
  *                              spaces, e.g. "q8_0 q4_0 q8_0,f16 f16,q8_0"
  *   HIVE_KV_QUALITY_REF=T      the reference instead of f16 (e.g. f32)
+ *   HIVE_KV_QUALITY_WEIGHTS=W  f32 or bf16: the weights dequantized to W, in
+ *                              the first case too (the second runs f32 anyway)
  *   HIVE_KV_QUALITY_CHUNK=C    llama.cpp's perplexity layout: independent
  *                              chunks of C tokens, only each chunk's second
  *                              half scored (its KL-divergence figures).
@@ -55,7 +65,7 @@ static size_t depth_of(size_t i, size_t chunk) { return chunk ? i % chunk : i; }
 /* Logits of the scored positions of ids, run with K and V types k, v; *rows
  * gets their count. One sequence, or one per chunk. */
 static float *run(const char *model, uint32_t k, uint32_t v, const int32_t *ids, size_t n, uint32_t V, size_t chunk,
-                  size_t *rows) {
+                  int32_t weights, size_t *rows) {
     golden_env env;
     golden_next = (golden_knobs){0};
     golden_next.cpu = 1;
@@ -68,7 +78,7 @@ static float *run(const char *model, uint32_t k, uint32_t v, const int32_t *ids,
         golden_next.kv_tail = (uint32_t)atoi(tail), golden_next.max_rows = 16;
         printf("(next: f16 tail %u, passes of 16 rows)\n", golden_next.kv_tail);
     }
-    if (golden_env_open(&env, model, (uint32_t)(chunk ? chunk : n) + 16, -1, 0)) return NULL;
+    if (golden_env_open(&env, model, (uint32_t)(chunk ? chunk : n) + 16, weights, 0)) return NULL;
     size_t n_out = 0;
     for (size_t i = 0; i < n; i++) n_out += (size_t)scored(i, chunk);
     float *out = malloc((n_out ? n_out : 1) * V * sizeof *out);
@@ -136,8 +146,7 @@ static void print_stats(const char *name, const char *ref, const kv_stats *st, s
     printf("\n");
 }
 
-static void kv_against_f16(void **state) {
-    (void)state;
+static void kv_quality(int32_t ci_weights) {
     const char *m = golden_model_path();
     if (!m) {
         printf("[ SKIPPED ] no SmolLM2 GGUF: run scripts/fetch-models.sh\n");
@@ -145,6 +154,12 @@ static void kv_against_f16(void **state) {
     }
     const char *e = getenv("HIVE_KV_QUALITY_TOKENS"), *types = getenv("HIVE_KV_QUALITY_TYPES");
     const char *ce = getenv("HIVE_KV_QUALITY_CHUNK"), *re = getenv("HIVE_KV_QUALITY_REF");
+    const char *we = getenv("HIVE_KV_QUALITY_WEIGHTS");
+    int32_t weights = ci_weights; /* -1: the GGUF's own */
+    if (ci_weights >= 0) we = NULL;
+    else if (we && !strcmp(we, "f32")) weights = HIVE_DTYPE_F32;
+    else if (we && !strcmp(we, "bf16")) weights = HIVE_DTYPE_BF16;
+    else if (we) fail_msg("HIVE_KV_QUALITY_WEIGHTS=%s: f32 or bf16", we);
     size_t want_tokens = e ? (size_t)atol(e) : 1024, chunk = ce ? (size_t)atol(ce) : 0;
     golden_env probe;
     golden_next = (golden_knobs){0};
@@ -164,21 +179,26 @@ static void kv_against_f16(void **state) {
     uint32_t ref_k = HIVE_DTYPE_F16, ref_v = HIVE_DTYPE_F16;
     char why[160];
     if (re && hive_engine_kv_dtypes_parse(re, &ref_k, &ref_v, why, sizeof why)) fail_msg("HIVE_KV_QUALITY_REF: %s", why);
-    float *ref = run(m, ref_k, ref_v, ids, n, V, chunk, &rows);
+    float *ref = run(m, ref_k, ref_v, ids, n, V, chunk, weights, &rows);
     assert_non_null(ref);
     char list[256];
     snprintf(list, sizeof list, "%s", types ? types : "q8_0");
     for (char *save = NULL, *name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
         uint32_t k, v;
         if (hive_engine_kv_dtypes_parse(name, &k, &v, why, sizeof why)) fail_msg("HIVE_KV_QUALITY_TYPES: %s", why);
-        float *other = run(m, k, v, ids, n, V, chunk, &rows2);
+        float *other = run(m, k, v, ids, n, V, chunk, weights, &rows2);
         assert_non_null(other);
         assert_int_equal(rows2, rows);
         kv_stats st = compare(ref, other, n, chunk, V);
         print_stats(name, re ? re : "f16", &st, n, rows, chunk);
-        if (!types && !chunk && !re) { /* the CI run: q8_0 over one sequence */
-            assert_true(st.kl_mean <= 0.006); /* measured 0.0043 at 1024 tokens; the issue's bar is 0.002 */
+        if (weights >= 0) printf("(weights %s)\n", weights == HIVE_DTYPE_F32 ? "f32" : "bf16");
+        if (!types && !chunk && !re && !we && weights < 0) { /* CI, Q4_1: q8_0 over one sequence */
+            assert_true(st.kl_mean <= 0.006); /* measured 0.0043 at 1024 tokens: the 8-bit activations' floor */
             assert_true(st.top1 >= 0.99);
+        }
+        if (!types && !chunk && !re && weights == HIVE_DTYPE_F32) { /* CI, f32 weights: the cache alone */
+            assert_true(st.kl_mean <= 0.002); /* the issue's bar; measured 0.00049 at 1024 tokens */
+            assert_true(st.top1 >= 0.98);
         }
         free(other);
     }
@@ -188,7 +208,23 @@ static void kv_against_f16(void **state) {
     hive_tokenizer_free(tok);
 }
 
+static void kv_against_f16(void **state) {
+    (void)state;
+    kv_quality(-1);
+}
+
+/* f32 weights are oneDNN matmuls over 540 MB: too slow under the sanitizers,
+ * whose build runs the Q4_1 case */
+static void kv_against_f16_f32_weights(void **state) {
+    (void)state;
+#ifdef HIVE_TEST_SANITIZED
+    printf("[ SKIPPED ] f32 weights under sanitizers (too slow): the optimized build runs it\n");
+    skip();
+#endif
+    kv_quality(HIVE_DTYPE_F32);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(kv_against_f16)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(kv_against_f16), cmocka_unit_test(kv_against_f16_f32_weights)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
