@@ -214,10 +214,11 @@ hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_
             size_t src = cpu_kv_row_index(kv, nb, src_page, h, 0);
             size_t dst = cpu_kv_row_index(kv, kv->desc.n_store_blocks, dst_page - nb, h, 0);
             for (uint32_t i = 0; i < bs; i++) {
-            dev->kern.dequant[kv->k_dtype](kv->k + l * kv->layer_bytes + (src + i) * kv->row_bytes, x, hd);
-            kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd);
-            dev->kern.dequant[kv->v_dtype](kv->v + l * kv->v_layer_bytes + (src + i) * kv->v_row_bytes, x, hd);
-            kv_store_row(dev, kv->s_v_dtype, x, kv->sv + l * kv->s_v_layer_bytes + (dst + i) * kv->s_v_row_bytes, hd);
+                dev->kern.dequant[kv->k_dtype](kv->k + l * kv->layer_bytes + (src + i) * kv->row_bytes, x, hd);
+                kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd);
+                dev->kern.dequant[kv->v_dtype](kv->v + l * kv->v_layer_bytes + (src + i) * kv->v_row_bytes, x, hd);
+                kv_store_row(dev, kv->s_v_dtype, x, kv->sv + l * kv->s_v_layer_bytes + (dst + i) * kv->s_v_row_bytes,
+                             hd);
             }
         }
     return HIVE_OK;
