@@ -147,7 +147,7 @@ int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, si
 /* ---- lookup drafter ---- */
 
 uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out) {
-    for (size_t g = ngram; g >= 1; g--) {
+    for (size_t g = ngram; g >= (ngram < HIVE_DRAFT_MIN_NGRAM ? ngram : HIVE_DRAFT_MIN_NGRAM); g--) {
         if (n_hist < g + 1) continue;
         const int32_t *key = hist + n_hist - g;
         /* the most recent earlier occurrence: starts at most n_hist - g - 1, so
@@ -172,6 +172,21 @@ static uint32_t grammar_prefix(struct hive_grammar_matcher *g, const int32_t *dr
 }
 
 /* ---- state ---- */
+
+/* A base draft step costs the base's step; a plain step, the base's plus the
+ * experts'. Decoding reads every weight once a step, so when a sequence's
+ * experts hold under a quarter of the base's bytes, a base step costs over
+ * 80% of a plain one by bytes (73% measured with the shipped LoRA, whose
+ * small matmuls cost more than their bytes): far above BASE_MAX_COST. Such a
+ * drafter cannot pay at any acceptance, and pricing one of its steps would
+ * cost a short answer a few percent, so it starts off for good. Heavier
+ * expert sets are priced by a step (drafter_worth_it). */
+static int base_cannot_pay(const hive_engine *e, int32_t seq) {
+    const hive_adapter_set *set = hive_engine_seq_adapters(e, seq);
+    uint64_t experts = 0;
+    for (uint32_t i = 0; set && i < set->n; i++) experts += set->refs[i].desc.device_bytes;
+    return experts < hive_engine_weight_bytes(e) / 4;
+}
 
 hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
                          int argmax, hive_error **err) {
@@ -225,6 +240,10 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
     s->m.k_now = o->k < FIRST_K ? o->k : FIRST_K;
     if (drafts_by_model(o->kind) && !o->keep_on)
         s->m.off_left = o->kind == HIVE_DRAFT_BASE ? BASE_FIRST_PLAIN : MODEL_FIRST_PLAIN;
+    if (o->kind == HIVE_DRAFT_BASE && !o->keep_on && base_cannot_pay(e, seq)) {
+        s->m.off_left = UINT32_MAX;
+        s->m.times_off = 1;
+    }
     s->p = malloc((size_t)V * sizeof *s->p);
     s->resid = malloc((size_t)V * sizeof *s->resid);
     s->dense = calloc(V, sizeof *s->dense);
@@ -395,9 +414,14 @@ static int draft_by_model(hive_spec *s, const int32_t *hist, size_t n_hist, uint
 
 int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
                     int32_t *out, hive_error **err) {
+    uint32_t room = max_k < s->o.k ? max_k : s->o.k;
     if (max_k > s->m.k_now) max_k = s->m.k_now;
     if (!max_k || !n_hist) return 0;
     if (drafts_by_model(s->o.kind)) return draft_by_model(s, hist, n_hist, max_k, g, out, err);
+    /* what the grammar spells next (a JSON schema's keys and punctuation) is
+     * hardly a guess: all of it, past the meter's cautious draft length */
+    uint32_t f = g ? (uint32_t)hive_grammar_matcher_forced_tokens(g, out, room) : 0;
+    if (f) return (int)f;
     uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
     return (int)(g ? grammar_prefix(g, out, n) : n);
 }

@@ -33,6 +33,11 @@ typedef enum hive_draft_kind {
  * through oneDNN, whose sums differ in the last bits (docs/SPECULATIVE.md). */
 #define HIVE_DRAFT_MAX_K 14
 #define HIVE_DRAFT_MAX_NGRAM 16 /* lookup:N upper bound */
+/* lookup tries n-grams from N down to this (N itself when smaller): after a
+ * single matching token the prompt's next token was the output's in a
+ * fraction of the shipped experts' passes, and each miss costs a pass
+ * (docs/SPECULATIVE.md) */
+#define HIVE_DRAFT_MIN_NGRAM 2
 
 typedef struct hive_spec_opts {
     hive_draft_kind kind;
@@ -72,8 +77,9 @@ int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, si
                                  size_t n_q, int32_t x, double *dense, hive_token_prob *resid, int *accepted);
 
 /* lookup: the tokens that followed the most recent earlier occurrence of the
- * last `ngram` tokens of hist (shorter n-grams down to 1 when none matches),
- * at most max_k of them, into out. Returns how many. */
+ * last `ngram` tokens of hist (shorter n-grams down to HIVE_DRAFT_MIN_NGRAM
+ * when none matches; lookup:1 matches single tokens), at most max_k of them,
+ * into out. Returns how many. */
 uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out);
 
 /* ---- per-generation state (hive_generate) ---- */
@@ -89,7 +95,10 @@ void hive_spec_free(hive_spec *s);
 int hive_spec_wants_draft(const hive_spec *s);
 /* Draft up to max_k tokens to follow hist[0..n_hist) (the last entry is the
  * token about to be fed) into out; g (may be NULL) cuts the draft at the
- * first token the grammar refuses and is left as it was. Returns how many
+ * first token the grammar refuses and is left as it was. Under a grammar,
+ * lookup first drafts the text the grammar forces next, when there is some
+ * (hive_grammar_matcher_forced_tokens), up to max_k and --draft-max whatever
+ * the meter's current length. Returns how many
  * (0: nothing to propose; a plain step follows) or -1 with *err set. */
 int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
                     int32_t *out, hive_error **err);

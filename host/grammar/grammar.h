@@ -89,6 +89,11 @@ int hive_grammar_matcher_is_complete(const hive_grammar_matcher *m);
 /* allowed: (n_vocab + 31) / 32 words; bit i set = token i may come next.
  * Returns the number of allowed tokens; 0 with *err set on a limit error. */
 size_t hive_grammar_matcher_fill_mask(hive_grammar_matcher *m, uint32_t *allowed, hive_error **err);
+/* Tokens spelling the bytes the grammar forces next (where it allows one
+ * byte, whitespace aside, and the input cannot end), longest token first, at
+ * most max into out: a draft for speculative decoding, which the target
+ * verifies (a JSON schema's keys and punctuation). The state is unchanged. */
+size_t hive_grammar_matcher_forced_tokens(hive_grammar_matcher *m, int32_t *out, size_t max);
 /* Masks of several rows at once, in parallel (OpenMP) when there are several.
  * Returns HIVE_OK, or the first row's error. */
 hive_status hive_grammar_fill_masks(hive_grammar_matcher *const *rows, uint32_t *const *allowed, size_t n_rows,

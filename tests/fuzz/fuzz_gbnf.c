@@ -1,6 +1,6 @@
 /* Fuzzes the GBNF parser (host/grammar/gbnf.c, builder.c, utf8.c) and what
  * runs on a compiled grammar: a matcher fed bytes, masks over a small
- * vocabulary, rollback. The input is the grammar text, optionally followed by
+ * vocabulary, forced drafts, rollback. The input is the grammar text, optionally followed by
  * a NUL byte and bytes to feed the matcher. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +40,13 @@ static void exercise(const hive_grammar *g, const hive_grammar_vocab *v, const u
             hive_error_free(err);
             break;
         }
+        /* a forced draft (speculative decoding) is text the grammar takes;
+         * its walk left every transition cached, so no limit can refuse it */
+        int32_t forced[8];
+        size_t n_forced = hive_grammar_matcher_forced_tokens(m, forced, 8);
+        for (size_t k = 0; k < n_forced; k++)
+            if (hive_grammar_matcher_accept(m, forced[k], NULL) != HIVE_OK) abort();
+        if (n_forced && hive_grammar_matcher_rollback(m, (uint32_t)n_forced, NULL) != HIVE_OK) abort();
         /* the byte's token when allowed, else the first allowed token */
         int32_t t = in[i];
         if (!((mask[t >> 5] >> (t & 31)) & 1))

@@ -284,7 +284,67 @@ static void ambiguity_hits_a_limit_not_a_hang(void **state) {
     hive_grammar_free(g);
 }
 
+static int32_t multi_id(const char *text) {
+    for (size_t i = 0; i < N_MULTI; i++)
+        if (!strcmp(k_multi[i], text)) return N_SINGLE + (int32_t)i;
+    fail_msg("no test token '%s'", text);
+    return -1;
+}
+
+/* The forced text as tokens (speculative drafts): longest tokens first,
+ * whitespace never forced, a last token that a longer one could extend into
+ * the free text left out, nothing where the input may end, the state kept. */
+static void forced_tokens_spell_what_the_grammar_fixes(void **state) {
+    (void)state;
+    hive_grammar_vocab *v = test_vocab();
+    hive_grammar *g = g_gbnf("root ::= \"{\\\"name\\\":\" ws \"\\\"\" [a-z]+ \"\\\",\" ws \"\\\"age\\\":\" ws [0-9]+ \"}\"\n"
+                             "ws ::= [ ]?");
+    hive_grammar_matcher *m = hive_grammar_matcher_new(g, v, NULL);
+    int32_t out[8];
+    /* {"name":" : the space the grammar allows after the colon is not taken */
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 3);
+    assert_int_equal(out[0], multi_id("{\""));
+    assert_int_equal(out[1], multi_id("name"));
+    assert_int_equal(out[2], multi_id("\":\""));
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 1), 1); /* at most max */
+    assert_int_equal(out[0], multi_id("{\""));
+    const int32_t spelled[3] = {multi_id("{\""), multi_id("name"), multi_id("\":\"")};
+    for (int i = 0; i < 3; i++) assert_int_equal(hive_grammar_matcher_accept(m, spelled[i], NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0); /* the value is the model's */
+    assert_int_equal(hive_grammar_matcher_accept_bytes(m, "bob\"", 4), 4);
+    /* ,"age": then a space or a digit: `":` would likely be `": ` in the
+     * model's tokens, so only ,"age is drafted */
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 2);
+    assert_int_equal(out[0], multi_id(",\""));
+    assert_int_equal(out[1], multi_id("age"));
+    assert_int_equal(hive_grammar_matcher_accept(m, out[0], NULL), HIVE_OK); /* the state was kept */
+    hive_grammar_matcher_free(m);
+    hive_grammar_free(g);
+
+    /* where only whitespace may come, nothing is forced; nor where the input may end */
+    g = g_gbnf("root ::= \"SELECT\" [ ]+ \"x\" | \"ab\" | \"abz\"");
+    m = hive_grammar_matcher_new(g, v, NULL);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0); /* S or a */
+    assert_int_equal(hive_grammar_matcher_accept(m, 'S', NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 5); /* E L E C T: no multi-byte token spells ELECT */
+    assert_int_equal(out[0], 'E');
+    assert_int_equal(out[4], 'T');
+    hive_grammar_matcher_reset(m);
+    assert_int_equal(hive_grammar_matcher_accept_bytes(m, "SELECT", 6), 6);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0);
+    hive_grammar_matcher_reset(m);
+    assert_int_equal(hive_grammar_matcher_accept(m, 'a', NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 1); /* b, then it may end */
+    assert_int_equal(out[0], 'b');
+    assert_int_equal(hive_grammar_matcher_accept(m, 'b', NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0);
+    hive_grammar_matcher_free(m);
+    hive_grammar_free(g);
+    hive_grammar_vocab_free(v);
+}
+
 const struct CMUnitTest matcher_tests[] = {
+    cmocka_unit_test(forced_tokens_spell_what_the_grammar_fixes),
     cmocka_unit_test(masks_equal_brute_force),
     cmocka_unit_test(utf8_split_across_tokens),
     cmocka_unit_test(masks_with_utf8_subtrees),

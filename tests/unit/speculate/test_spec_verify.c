@@ -236,10 +236,18 @@ static void test_lookup(void **state) {
     assert_int_equal(out[2], 10);
     assert_int_equal(out[6], 7); /* runs on through the history */
     assert_int_equal(hive_spec_lookup(h, 16, 3, 2, out), 2);
-    /* no 3-gram or 2-gram match: falls back to the last token alone */
+    /* no 3-gram or 2-gram match: a single matching token is not enough
+     * (HIVE_DRAFT_MIN_NGRAM), unless lookup:1 asks for it */
     const int32_t u[] = {4, 9, 1, 2, 3, 4};
-    assert_int_equal(hive_spec_lookup(u, 6, 3, 8, out), 5);
+    assert_int_equal(HIVE_DRAFT_MIN_NGRAM, 2);
+    assert_int_equal(hive_spec_lookup(u, 6, 3, 8, out), 0);
+    assert_int_equal(hive_spec_lookup(u, 6, 2, 8, out), 0);
+    assert_int_equal(hive_spec_lookup(u, 6, 1, 8, out), 5);
     assert_int_equal(out[0], 9);
+    /* a 2-gram is: ... 3 4 7 ... 3 4 -> 7 */
+    const int32_t b2[] = {3, 4, 7, 8, 4, 3, 4};
+    assert_int_equal(hive_spec_lookup(b2, 7, 3, 8, out), 5);
+    assert_int_equal(out[0], 7);
     const int32_t none[] = {1, 2, 3};
     assert_int_equal(hive_spec_lookup(none, 3, 3, 8, out), 0);
     assert_int_equal(hive_spec_lookup(none, 1, 3, 8, out), 0);
