@@ -118,7 +118,7 @@ hive_status hive_generate(hive_engine *e, const hive_tokenizer *tok, int32_t seq
     }
     /* greedy without penalties: argmax on the device, one id crosses per row */
     const int use_argmax = hive_sampler_is_argmax(smp) && !p->grammar; /* a mask needs the logits */
-    if (so && !(spec = hive_spec_new(e, seq, so, &p->sampling, greedy, use_argmax, err))) {
+    if (so && !(spec = hive_spec_new(e, seq, so, &p->sampling, greedy, use_argmax, tok, err))) {
         st = (err && *err) ? (*err)->code : HIVE_E_INVALID;
         goto done;
     }

@@ -64,6 +64,13 @@ struct hive_spec {
     hive_token_prob *q;   /* [k * vocab] the drafter's distribution at each draft row (sampling) */
     size_t *q_n;          /* [k] entries of each */
     meter m;
+    /* lookup's word completion: the history as text, token by token */
+    const hive_tokenizer *tok;
+    char *text;
+    size_t text_len, text_cap;
+    int32_t *text_ids;    /* the tokens spelled into text */
+    size_t *text_end;     /* text_len after each of them */
+    size_t text_n, text_n_cap;
 };
 
 hive_status hive_spec_parse(const char *text, uint32_t k, hive_spec_opts *o, hive_error **err) {
@@ -163,6 +170,81 @@ uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, ui
     return 0;
 }
 
+/* ---- lookup: completing a word ---- */
+
+#define WORD_MAX 48            /* bytes of a partial word looked up */
+#define WORD_SEARCH (64 << 10) /* bytes of history searched, back from the end */
+
+static int is_word_byte(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
+}
+
+/* s->text spells hist[0..n_hist): the common prefix is kept (a generation's
+ * history only grows), the rest appended; a control token spells as a 0
+ * byte, which no word crosses. -1 without memory. */
+static int text_sync(hive_spec *s, const int32_t *hist, size_t n_hist) {
+    size_t keep = 0;
+    while (keep < s->text_n && keep < n_hist && s->text_ids[keep] == hist[keep]) keep++;
+    s->text_n = keep;
+    s->text_len = keep ? s->text_end[keep - 1] : 0;
+    if (n_hist > s->text_n_cap) {
+        size_t cap = n_hist * 2 + 64;
+        int32_t *ids = realloc(s->text_ids, cap * sizeof *ids);
+        if (!ids) return -1;
+        s->text_ids = ids;
+        size_t *end = realloc(s->text_end, cap * sizeof *end);
+        if (!end) return -1;
+        s->text_end = end;
+        s->text_n_cap = cap;
+    }
+    for (size_t i = keep; i < n_hist; i++) {
+        char piece[256];
+        size_t len = 0;
+        if (hive_tokenizer_is_control(s->tok, hist[i]) ||
+            hive_tokenizer_token_bytes(s->tok, hist[i], piece, sizeof piece, &len) != HIVE_OK || len > sizeof piece)
+            piece[0] = 0, len = 1;
+        if (s->text_len + len > s->text_cap) {
+            size_t cap = (s->text_len + len) * 2 + 256;
+            char *t = realloc(s->text, cap);
+            if (!t) return -1;
+            s->text = t;
+            s->text_cap = cap;
+        }
+        memcpy(s->text + s->text_len, piece, len);
+        s->text_len += len;
+        s->text_ids[i] = hist[i];
+        s->text_end[i] = s->text_len;
+        s->text_n = i + 1;
+    }
+    return 0;
+}
+
+/* The rest of the word the text ends inside of, from the most recent earlier
+ * word that starts with the same bytes and runs on, tokenized alone: at most
+ * max_k tokens into out. */
+static uint32_t word_completion(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, int32_t *out) {
+    if (!s->tok || text_sync(s, hist, n_hist)) return 0;
+    const char *t = s->text;
+    size_t w = s->text_len;
+    while (w > 0 && is_word_byte((unsigned char)t[w - 1])) w--;
+    size_t wl = s->text_len - w, lo = w > WORD_SEARCH ? w - WORD_SEARCH : 0;
+    if (!wl || wl > WORD_MAX || wl >= w) return 0;
+    for (size_t i = w - wl; i-- > lo;) {
+        if ((i > 0 && is_word_byte((unsigned char)t[i - 1])) || memcmp(t + i, t + w, wl)) continue;
+        size_t from = i + wl, to = from;
+        while (to < w && is_word_byte((unsigned char)t[to])) to++;
+        if (to == from) continue; /* that word ends there: nothing to add */
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (hive_tokenizer_encode(s->tok, t + from, to - from, 0, 0, &ids, &n, NULL) != HIVE_OK) return 0;
+        if (n > max_k) n = max_k;
+        memcpy(out, ids, n * sizeof *out);
+        free(ids);
+        return (uint32_t)n;
+    }
+    return 0;
+}
+
 /* The longest prefix of draft the grammar allows; the matcher is left as it was. */
 static uint32_t grammar_prefix(struct hive_grammar_matcher *g, const int32_t *draft, uint32_t n) {
     uint32_t ok = 0;
@@ -189,7 +271,7 @@ static int base_cannot_pay(const hive_engine *e, int32_t seq) {
 }
 
 hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
-                         int argmax, hive_error **err) {
+                         int argmax, const hive_tokenizer *tok, hive_error **err) {
     if (o->kind == HIVE_DRAFT_NONE || o->k < 1 || o->k > HIVE_DRAFT_MAX_K) {
         hive_fail(err, HIVE_E_INVALID, "speculation needs a drafter and a draft length in 1..%d", HIVE_DRAFT_MAX_K);
         return NULL;
@@ -233,6 +315,7 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
     if (!s) goto nomem;
     s->e = e;
     s->o = *o;
+    s->tok = o->kind == HIVE_DRAFT_LOOKUP ? tok : NULL;
     s->vocab = V;
     s->greedy = greedy;
     /* start short: on a CPU a pass of 9 rows costs about three plain steps,
@@ -283,6 +366,9 @@ void hive_spec_free(hive_spec *s) {
     free(s->allowed);
     free(s->q);
     free(s->q_n);
+    free(s->text);
+    free(s->text_ids);
+    free(s->text_end);
     free(s);
 }
 
@@ -423,6 +509,7 @@ int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t m
     uint32_t f = g ? (uint32_t)hive_grammar_matcher_forced_tokens(g, out, room) : 0;
     if (f) return (int)f;
     uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
+    if (!n) n = word_completion(s, hist, n_hist, max_k, out);
     return (int)(g ? grammar_prefix(g, out, n) : n);
 }
 

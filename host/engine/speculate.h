@@ -17,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
+#include "tokenizer/tokenizer.h"
 
 struct hive_grammar_matcher;
 
@@ -86,9 +87,10 @@ uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, ui
 typedef struct hive_spec hive_spec;
 
 /* greedy: the sampler is deterministic (temperature 0 / top_k 1); argmax:
- * the engine may compute argmax ids on the device (no penalties, no grammar). */
+ * the engine may compute argmax ids on the device (no penalties, no grammar);
+ * tok (may be NULL): lookup also completes a word being copied (below). */
 hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
-                         int argmax, hive_error **err);
+                         int argmax, const hive_tokenizer *tok, hive_error **err);
 void hive_spec_free(hive_spec *s);
 
 /* Whether the next step should draft (the meter may have turned it off). */
@@ -98,7 +100,11 @@ int hive_spec_wants_draft(const hive_spec *s);
  * first token the grammar refuses and is left as it was. Under a grammar,
  * lookup first drafts the text the grammar forces next, when there is some
  * (hive_grammar_matcher_forced_tokens), up to max_k and --draft-max whatever
- * the meter's current length. Returns how many
+ * the meter's current length; then n-grams; then, with a tokenizer, the rest
+ * of a word the text so far ends inside of, where an earlier word of the
+ * prompt or output starts with those bytes (`Ol` -> `iver` of "Oliver": a
+ * name copied into a JSON value is spelled in other tokens than the
+ * prompt's ` Oliver`, so no n-gram of tokens finds it). Returns how many
  * (0: nothing to propose; a plain step follows) or -1 with *err set. */
 int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
                     int32_t *out, hive_error **err);

@@ -60,7 +60,7 @@ hive_status sched_spec_start(hive_sched *s, sched_choice *c, hive_error **err) {
     if (st != HIVE_OK) return st;
     /* greedy as hive_generate has it: verification compares tokens */
     int greedy = p->sampling.temperature == 0.0f || p->sampling.top_k == 1;
-    c->spec = hive_spec_new(s->ss->eng, s->slots[c->slot].seq, &p->spec, &p->sampling, greedy, 0, err);
+    c->spec = hive_spec_new(s->ss->eng, s->slots[c->slot].seq, &p->spec, &p->sampling, greedy, 0, s->ss->tok, err);
     return c->spec ? HIVE_OK : (err && *err) ? (*err)->code : HIVE_E_NOMEM;
 }
 

@@ -296,6 +296,42 @@ static void base_off_for_light_experts(golden_env *g, const hive_tokenizer *tok,
     free(ids);
 }
 
+/* lookup's word completion (SmolLM2's tokenizer): a text that ends inside a
+ * word an earlier word starts the same way drafts that word's rest, tokenized
+ * alone; nothing at a word's end, nor from a match inside another word */
+static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
+    static const struct {
+        const char *text, *want; /* want: the draft spelled out, "" for none */
+    } cases[] = {
+        {"Extract the person as JSON: Oliver is 29 years old.\n{\"name\":\"Ol", "iver"},
+        {"Schema: users(id, name, age, city)\nSELECT name FROM users WHERE ci", "ty"},
+        {"Tom is 29 years old.\n{\"name\":\"Tom", ""},         /* the word is complete */
+        {"The player stays.\nA lay", ""},                     /* `lay` only inside `player` */
+        {"Priya, age 41, works in Nairobi.\n{\"age\":4", "1"}, /* digits are word bytes */
+    };
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
+    hive_spec_opts so;
+    assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
+    hive_sampling sp;
+    hive_sampling_defaults(&sp);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, tok, NULL);
+        assert_non_null(spec);
+        int32_t *ids = NULL, out[HIVE_DRAFT_MAX_K];
+        size_t n = 0;
+        assert_int_equal(hive_tokenizer_encode(tok, cases[c].text, strlen(cases[c].text), 0, 0, &ids, &n, NULL), HIVE_OK);
+        int d = hive_spec_draft(spec, ids, n, 8, NULL, out, NULL);
+        char *got = NULL;
+        assert_int_equal(hive_tokenizer_decode(tok, out, d > 0 ? (size_t)d : 0, 0, &got, NULL), HIVE_OK);
+        if (strcmp(got, cases[c].want)) fail_msg("'%s': drafted '%s', want '%s'", cases[c].text, got, cases[c].want);
+        free(got);
+        free(ids);
+        hive_spec_free(spec);
+    }
+    hive_engine_seq_free(g->eng, seq);
+}
+
 /* Plain greedy references for n prompts decoded side by side, one row per
  * sequence per step, argmax on the device (a row's result does not depend on
  * the rows beside it: test_spec_kv), so 50 references cost a few passes. Each
@@ -384,6 +420,7 @@ static void test_smollm2(void **state) {
     assert_int_equal(hive_tokenizer_new(&g.model->vocab, &tok, NULL), HIVE_OK);
     const char *env = getenv("HIVE_SPEC_PROMPTS"); /* the issue's 50 by default; more or fewer by hand */
     smol_lookup_50(&g, tok, env && atoi(env) > 0 ? atoi(env) : 50);
+    word_completion_drafts(&g, tok);
     hive_tokenizer_free(tok);
     golden_env_close(&g);
 
