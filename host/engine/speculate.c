@@ -42,6 +42,7 @@ typedef struct meter {
     uint32_t n_draft_steps;
     double spec_ms_tok; /* moving average of a verify step's time per token it produced */
     uint32_t n_plain, n_spec;
+    uint32_t n_missed;  /* verify passes with a rejected draft token since speculation last went on */
     uint32_t off_left;  /* plain tokens to go before drafting again */
     uint32_t times_off;
 } meter;
@@ -385,6 +386,7 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
     }
     uint32_t accepted = produced - 1; /* a pass cut short by a stop counts as a rejection */
     s->m.k_now = accepted >= drafted ? (2 * drafted < s->o.k ? 2 * drafted : s->o.k) : accepted + 1;
+    if (accepted < drafted) m->n_missed++;
     double per_tok = ms / produced;
     m->spec_ms_tok = m->n_spec++ ? (1 - METER_ALPHA) * m->spec_ms_tok + METER_ALPHA * per_tok : per_tok;
     if (s->o.keep_on || m->n_spec < (s->o.kind == HIVE_DRAFT_BASE ? 1u : SPEC_MIN_STEPS)) return;
@@ -394,13 +396,16 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
                    : m->n_draft_steps && s->o.kind == HIVE_DRAFT_BASE ? m->draft_ms
                                                                        : 0.0;
     if (plain <= 0.0) { /* nothing to compare with yet: measure a few plain steps */
-        m->off_left = PLAIN_PROBE;
+        /* unless every draft token was accepted: a pass of r rows costs no
+         * more than r plain steps, so nothing was lost, and probing would
+         * throw away drafts that work (a JSON schema's keys) */
+        if (m->n_missed) m->off_left = PLAIN_PROBE;
         return;
     }
     if (m->spec_ms_tok > plain) {
         m->off_left = OFF_TOKENS << (m->times_off < 4 ? m->times_off : 4);
         m->times_off++;
-        m->n_spec = 0; /* the next probe is judged afresh */
+        m->n_spec = m->n_missed = 0; /* the next probe is judged afresh */
     }
 }
 

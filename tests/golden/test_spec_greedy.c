@@ -332,6 +332,30 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
     hive_engine_seq_free(g->eng, seq);
 }
 
+/* The meter (lookup, on as hive-host runs it) has no plain step to price
+ * speculation against while every pass drafts: it keeps drafting while every
+ * draft token is accepted (a pass of r rows costs at most r plain steps), and
+ * takes plain steps to measure once a draft is rejected. */
+static void meter_probes_only_after_a_miss(golden_env *g) {
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
+    hive_spec_opts so;
+    assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
+    hive_sampling sp;
+    hive_sampling_defaults(&sp);
+    hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, NULL, NULL);
+    assert_non_null(spec);
+    for (int i = 0; i < 8; i++) {
+        hive_spec_record(spec, 2, 1.0, 3); /* two drafted, both accepted, a bonus token */
+        assert_true(hive_spec_wants_draft(spec));
+    }
+    hive_spec_record(spec, 2, 1.0, 1); /* both rejected */
+    assert_false(hive_spec_wants_draft(spec));
+    assert_int_equal(hive_spec_times_off(spec), 0); /* a probe, not a verdict */
+    hive_spec_free(spec);
+    hive_engine_seq_free(g->eng, seq);
+}
+
 /* Plain greedy references for n prompts decoded side by side, one row per
  * sequence per step, argmax on the device (a row's result does not depend on
  * the rows beside it: test_spec_kv), so 50 references cost a few passes. Each
@@ -421,6 +445,7 @@ static void test_smollm2(void **state) {
     const char *env = getenv("HIVE_SPEC_PROMPTS"); /* the 50 by default; more or fewer by hand */
     smol_lookup_50(&g, tok, env && atoi(env) > 0 ? atoi(env) : 50);
     word_completion_drafts(&g, tok);
+    meter_probes_only_after_a_miss(&g);
     hive_tokenizer_free(tok);
     golden_env_close(&g);
 
