@@ -221,8 +221,9 @@ static int text_sync(hive_spec *s, const int32_t *hist, size_t n_hist) {
 }
 
 /* The rest of the word the text ends inside of, from the most recent earlier
- * word that starts with the same bytes and runs on, tokenized alone: at most
- * max_k tokens into out. */
+ * word that starts with the same bytes, tokenized alone: at most max_k
+ * tokens into out. None when that word ends there too (SQL's ` name` after a
+ * schema's `name,`, though the system prompt says "named"). */
 static uint32_t word_completion(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, int32_t *out) {
     if (!s->tok || text_sync(s, hist, n_hist)) return 0;
     const char *t = s->text;
@@ -234,7 +235,7 @@ static uint32_t word_completion(hive_spec *s, const int32_t *hist, size_t n_hist
         if ((i > 0 && is_word_byte((unsigned char)t[i - 1])) || memcmp(t + i, t + w, wl)) continue;
         size_t from = i + wl, to = from;
         while (to < w && is_word_byte((unsigned char)t[to])) to++;
-        if (to == from) continue; /* that word ends there: nothing to add */
+        if (to == from) return 0; /* the latest such word ends there: so may this one */
         int32_t *ids = NULL;
         size_t n = 0;
         if (hive_tokenizer_encode(s->tok, t + from, to - from, 0, 0, &ids, &n, NULL) != HIVE_OK) return 0;

@@ -307,6 +307,7 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
         {"Schema: users(id, name, age, city)\nSELECT name FROM users WHERE ci", "ty"},
         {"Tom is 29 years old.\n{\"name\":\"Tom", ""},         /* the word is complete */
         {"The player stays.\nA lay", ""},                     /* `lay` only inside `player` */
+        {"He named it. Her name is Ann.\nThe name", ""},      /* the latest `name` is whole */
         {"Priya, age 41, works in Nairobi.\n{\"age\":4", "1"}, /* digits are word bytes */
     };
     int32_t seq;
