@@ -61,8 +61,9 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"sampling.greedy", HIVE_CFG_BOOL, "false", "greedy", NULL, "greedy decoding (same as --temperature 0)", NORANGE},
     /* speculative decoding (docs/SPECULATIVE.md) */
     {"speculative.draft", HIVE_CFG_STRING, "", "draft", "DRAFTER",
-     "generate, chat, bench: speculative decoding with the output unchanged: lookup[:N] drafts by n-gram lookup "
-     "over the prompt and the text so far (N: longest n-gram, default 3), base with the base model without the "
+     "generate, chat, bench: speculative decoding with the output unchanged: lookup[:N] drafts the text a "
+     "grammar forces, n-grams of the prompt and the text so far (N: longest n-gram, default 3; down to 2, 1 "
+     "only for lookup:1) and the rest of a word being copied; base with the base model without the "
      "experts (needs --expert), model with a second model (needs --draft-model); none = off; empty = off, or "
      "model when --draft-model is given; serve: the default of requests without a speculative field (lookup "
      "only)",

@@ -257,19 +257,26 @@ static uint32_t grammar_prefix(struct hive_grammar_matcher *g, const int32_t *dr
 
 /* ---- state ---- */
 
-/* A base draft step costs the base's step; a plain step, the base's plus the
- * experts'. Decoding reads every weight once a step, so when a sequence's
- * experts hold under a quarter of the base's bytes, a base step costs over
- * 80% of a plain one by bytes (73% measured with the shipped LoRA, whose
- * small matmuls cost more than their bytes): far above BASE_MAX_COST. Such a
- * drafter cannot pay at any acceptance, and pricing one of its steps would
- * cost a short answer a few percent, so it starts off for good. Heavier
- * expert sets are priced by a step (drafter_worth_it). */
-static int base_cannot_pay(const hive_engine *e, int32_t seq) {
-    const hive_adapter_set *set = hive_engine_seq_adapters(e, seq);
-    uint64_t experts = 0;
-    for (uint32_t i = 0; set && i < set->n; i++) experts += set->refs[i].desc.device_bytes;
-    return experts < hive_engine_weight_bytes(e) / 4;
+/* Whether a drafter surely costs too much to pay, judged before any step of
+ * it runs. Decoding reads every weight once a step, so by bytes a draft step
+ * costs drafter / target of a target step: base, the base's weights against
+ * those plus the sequence's experts'; model, the draft engine's weights
+ * against the target's. Above DRAFT_SURELY_DEAR of a step (far above
+ * BASE_MAX_COST, and bytes understate it: the JSON LoRA's small matmuls make
+ * a base step 73% of a plain one, its bytes 95%), no acceptance can pay, and
+ * pricing a step would cost a short answer a few percent, so the drafter
+ * starts off for good. Cheaper ones are priced by a step (drafter_worth_it). */
+#define DRAFT_SURELY_DEAR 0.75
+static int drafter_surely_dear(const hive_engine *e, int32_t seq, const hive_spec_opts *o) {
+    double drafter = 0.0, target = (double)hive_engine_weight_bytes(e);
+    if (o->kind == HIVE_DRAFT_BASE) {
+        const hive_adapter_set *set = hive_engine_seq_adapters(e, seq);
+        drafter = target;
+        for (uint32_t i = 0; set && i < set->n; i++) target += (double)set->refs[i].desc.device_bytes;
+    } else {
+        drafter = (double)hive_engine_weight_bytes(o->draft_engine);
+    }
+    return target > 0.0 && drafter > DRAFT_SURELY_DEAR * target;
 }
 
 hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, const hive_sampling *sp, int greedy,
@@ -325,7 +332,7 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
     s->m.k_now = o->k < FIRST_K ? o->k : FIRST_K;
     if (drafts_by_model(o->kind) && !o->keep_on)
         s->m.off_left = o->kind == HIVE_DRAFT_BASE ? BASE_FIRST_PLAIN : MODEL_FIRST_PLAIN;
-    if (o->kind == HIVE_DRAFT_BASE && !o->keep_on && base_cannot_pay(e, seq)) {
+    if (drafts_by_model(o->kind) && !o->keep_on && drafter_surely_dear(e, seq, o)) {
         s->m.off_left = UINT32_MAX;
         s->m.times_off = 1;
     }

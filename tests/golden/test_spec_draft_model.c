@@ -112,6 +112,34 @@ static totals compare(hive_engine *target, hive_engine *draft, const hive_tokeni
     return t;
 }
 
+/* With the meter on (as hive-host runs it), a draft model holding as many
+ * weight bytes as the target costs a target step a draft token: it starts
+ * off, and its sequence never runs, not even one step to price it. */
+static void dear_draft_starts_off(hive_engine *target, hive_engine *draft, const hive_tokenizer *tok) {
+    int32_t seq, dseq, *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(hive_tokenizer_encode(tok, prompts[3], strlen(prompts[3]), 1, -1, &ids, &n, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_new(target, &seq, NULL), HIVE_OK);
+    assert_int_equal(hive_engine_seq_new(draft, &dseq, NULL), HIVE_OK);
+    hive_spec_opts so = {HIVE_DRAFT_MODEL, 0, 8, dseq, 0, draft};
+    hive_gen_params gp;
+    memset(&gp, 0, sizeof gp);
+    hive_sampling_defaults(&gp.sampling);
+    gp.sampling.temperature = 0;
+    gp.max_tokens = 8;
+    gp.spec = &so;
+    hive_gen_stats st;
+    hive_error *err = NULL;
+    if (hive_generate(target, tok, seq, ids, n, &gp, NULL, NULL, &st, &err) != HIVE_OK)
+        fail_msg("generate: %s", hive_error_message(err));
+    assert_int_equal(st.n_verify, 0);
+    assert_int_equal(st.n_spec_off, 1);
+    assert_int_equal(hive_engine_seq_len(draft, dseq), 0);
+    hive_engine_seq_free(target, seq);
+    hive_engine_seq_free(draft, dseq);
+    free(ids);
+}
+
 static void test_draft_model(void **state) {
     (void)state;
 #ifdef HIVE_TEST_SANITIZED
@@ -138,6 +166,7 @@ static void test_draft_model(void **state) {
     /* the same weights: the draft is the target, every draft token is its token */
     t = compare(target.eng, same.eng, tok, NULL, 0, 2, "SmolLM2, same-weights draft, k 8");
     assert_int_equal(t.accepted, t.drafted);
+    dear_draft_starts_off(target.eng, same.eng, tok);
     hive_tokenizer_free(tok);
     golden_env_close(&target);
 
