@@ -59,6 +59,7 @@ static int may_go_on(hive_grammar_matcher *m, uint32_t node, uint32_t set) {
 size_t hive_grammar_matcher_forced_tokens(hive_grammar_matcher *m, int32_t *out, size_t max) {
     uint8_t bytes[FORCED_MAX_BYTES];
     size_t n_bytes = 0, n = 0;
+    if (!m->v) return 0; /* a matcher fed bytes only has no tokens to spell them with */
     uint32_t set = hm_current(m);
     hm_begin_call(m);
     while (n_bytes < sizeof bytes) {

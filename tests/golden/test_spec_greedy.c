@@ -296,6 +296,17 @@ static void base_off_for_light_experts(golden_env *g, const hive_tokenizer *tok,
     free(ids);
 }
 
+/* The speculation state of a greedy generation with --draft lookup, the meter on. */
+static hive_spec *greedy_lookup(golden_env *g, int32_t seq, const hive_tokenizer *tok) {
+    hive_spec_opts so;
+    assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
+    hive_sampling sp;
+    hive_sampling_defaults(&sp);
+    hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, tok, NULL);
+    assert_non_null(spec);
+    return spec;
+}
+
 /* lookup's word completion (SmolLM2's tokenizer): a text that ends inside a
  * word an earlier word starts the same way drafts that word's rest, tokenized
  * alone; nothing at a word's end, nor from a match inside another word */
@@ -312,13 +323,8 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
     };
     int32_t seq;
     assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
-    hive_spec_opts so;
-    assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
-    hive_sampling sp;
-    hive_sampling_defaults(&sp);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, tok, NULL);
-        assert_non_null(spec);
+        hive_spec *spec = greedy_lookup(g, seq, tok);
         int32_t *ids = NULL, out[HIVE_DRAFT_MAX_K];
         size_t n = 0;
         assert_int_equal(hive_tokenizer_encode(tok, cases[c].text, strlen(cases[c].text), 0, 0, &ids, &n, NULL), HIVE_OK);
@@ -340,12 +346,7 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
 static void meter_probes_only_after_a_miss(golden_env *g) {
     int32_t seq;
     assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
-    hive_spec_opts so;
-    assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
-    hive_sampling sp;
-    hive_sampling_defaults(&sp);
-    hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, NULL, NULL);
-    assert_non_null(spec);
+    hive_spec *spec = greedy_lookup(g, seq, NULL);
     for (int i = 0; i < 8; i++) {
         hive_spec_record(spec, 2, 1.0, 3); /* two drafted, both accepted, a bonus token */
         assert_true(hive_spec_wants_draft(spec));

@@ -339,6 +339,11 @@ static void forced_tokens_spell_what_the_grammar_fixes(void **state) {
     assert_int_equal(hive_grammar_matcher_accept(m, 'b', NULL), HIVE_OK);
     assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0);
     hive_grammar_matcher_free(m);
+    /* a matcher without a vocabulary (fed bytes only) has no tokens to spell "abz" with */
+    m = hive_grammar_matcher_new(g, NULL, NULL);
+    assert_int_equal(hive_grammar_matcher_accept_bytes(m, "a", 1), 1);
+    assert_int_equal(hive_grammar_matcher_forced_tokens(m, out, 8), 0);
+    hive_grammar_matcher_free(m);
     hive_grammar_free(g);
     hive_grammar_vocab_free(v);
 }
