@@ -165,5 +165,8 @@ static inline void cpu_prefetch_slot_rows(const uint8_t *base, const size_t *slo
 
 /* The AVX-512 attention kernels, for both 512-bit levels (kernels_avx512.c). */
 void cpu_kernels_attention_avx512(cpu_kernels *k);
+/* AVX2's dot_slots_q8_0_mq (kernels_avx2.c): the AVX-512 one hands it the slots past its last eight. */
+void cpu_dot_slots_q8_0_mq_avx2(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                                int n, int64_t hd, float *out, size_t out_stride);
 
 #endif

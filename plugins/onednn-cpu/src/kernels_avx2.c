@@ -432,8 +432,8 @@ static inline __attribute__((always_inline)) void dot_slots_q8_0_mq4(const float
         for (int j = 0; j < nq; j++) out[j * out_stride + t] = s[j];
     }
 }
-static void dot_slots_q8_0_mq_avx2(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
-                                   int n, int64_t hd, float *out, size_t out_stride) {
+void cpu_dot_slots_q8_0_mq_avx2(const float *q, size_t q_stride, int nq, const uint8_t *base, const size_t *slot_off,
+                                int n, int64_t hd, float *out, size_t out_stride) {
     for (int j = 0; j < nq; j += 4) { /* the query count a constant: their sums stay in registers */
         const float *qj = q + j * q_stride;
         float *oj = out + j * out_stride;
@@ -568,7 +568,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->pv_q8_0_acc = pv_q8_0_acc_avx2;
     k->dot_tile_f16 = dot_tile_f16_avx2;
     k->pv_tile_f16_acc = pv_tile_f16_acc_avx2;
-    k->dot_slots_q8_0_mq = dot_slots_q8_0_mq_avx2;
+    k->dot_slots_q8_0_mq = cpu_dot_slots_q8_0_mq_avx2;
     k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_avx2;
     k->scale_f32 = scale_f32_avx2;
     k->f32_to_f16 = f32_to_f16_avx2;

@@ -18,8 +18,9 @@
 
 /* p.V for one head, sixteen dims per register: each dim's eight slot
  * classes summed in slot order and reduced as the AVX2 kernel does (so the
- * result is bit-identical), with half its conversions and FMAs. The q.k dots
- * stay AVX2's: their eight-lane order does not widen. */
+ * result is bit-identical), with half its conversions and FMAs. The f16 q.k
+ * dots stay AVX2's (their eight-lane order does not widen to one slot); the
+ * q8_0 ones put two slots in a register (dot_slots_q8_0_mq_m). */
 #define PV_CHUNK 64
 #define SLOT_ROW(t) ((const uint16_t *)(base + slot_off[t]))
 static void pv_f16_acc_avx512(const float *p, const uint8_t *base, const size_t *slot_off, int n, int64_t hd,
@@ -228,7 +229,72 @@ static void pv_q8_0_acc_mq_avx512(const float *p, size_t p_stride, int nq, const
     }
 }
 
+/* dot_slots_q8_0_mq (AVX2's) with two slots in each 512-bit register: the
+ * low half holds slot l's eight lane sums, the high half slot l+1's, every
+ * lane's FMAs those of the AVX2 kernel in its order, so hsum256_x8 over the
+ * halves gives its bits; a block's int8 -> f32 conversions for eight slots
+ * stay in registers for all M queries. Slots past the last eight: AVX2's. */
+static inline __attribute__((always_inline)) void dot_slots_q8_0_mq_m(const float *q, size_t q_stride, const int M,
+                                                                      const uint8_t *base, const size_t *slot_off,
+                                                                      int n, int64_t hd, float *out,
+                                                                      size_t out_stride) {
+    const size_t rb = (size_t)hd / 32 * sizeof(blk_q8_0);
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        cpu_prefetch_slot_rows(base, slot_off, t + 16, n, rb);
+        __m256 s[4];
+        for (int j = 0; j < M; j++) s[j] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < hd / 32; b++) {
+            const blk_q8_0 *blk[8];
+            float dv[8];
+            for (int l = 0; l < 8; l++) {
+                blk[l] = (const blk_q8_0 *)(base + slot_off[t + l]) + b;
+                dv[l] = _cvtsh_ss(blk[l]->d);
+            }
+            __m512 k2[4][4]; /* [slot pair][eight dims] */
+            for (int m = 0; m < 4; m++)
+                for (int c = 0; c < 4; c++) {
+                    __m128i lo = _mm_loadl_epi64((const __m128i *)(blk[2 * m]->qs + 8 * c));
+                    __m128i hi = _mm_loadl_epi64((const __m128i *)(blk[2 * m + 1]->qs + 8 * c));
+                    k2[m][c] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_unpacklo_epi64(lo, hi)));
+                }
+            const __m256 d = _mm256_loadu_ps(dv);
+            for (int j = 0; j < M; j++) {
+                const float *qj = q + j * q_stride + b * 32;
+                __m512 q2[4];
+                for (int c = 0; c < 4; c++) q2[c] = _mm512_broadcast_f32x8(_mm256_loadu_ps(qj + 8 * c));
+                __m256 a[8];
+                for (int m = 0; m < 4; m++) {
+                    __m512 acc = _mm512_fmadd_ps(q2[0], k2[m][0], _mm512_setzero_ps());
+                    acc = _mm512_fmadd_ps(q2[1], k2[m][1], acc);
+                    acc = _mm512_fmadd_ps(q2[2], k2[m][2], acc);
+                    acc = _mm512_fmadd_ps(q2[3], k2[m][3], acc);
+                    a[2 * m] = _mm512_castps512_ps256(acc);
+                    a[2 * m + 1] = _mm512_extractf32x8_ps(acc, 1);
+                }
+                s[j] = _mm256_fmadd_ps(d, hsum256_x8(a), s[j]);
+            }
+        }
+        for (int j = 0; j < M; j++) _mm256_storeu_ps(out + j * out_stride + t, s[j]);
+    }
+    if (t < n) cpu_dot_slots_q8_0_mq_avx2(q, q_stride, M, base, slot_off + t, n - t, hd, out + t, out_stride);
+}
+static void dot_slots_q8_0_mq_avx512(const float *q, size_t q_stride, int nq, const uint8_t *base,
+                                     const size_t *slot_off, int n, int64_t hd, float *out, size_t out_stride) {
+    for (int j = 0; j < nq; j += 4) {
+        const float *qj = q + j * q_stride;
+        float *oj = out + j * out_stride;
+        switch (nq - j < 4 ? nq - j : 4) {
+        case 1: dot_slots_q8_0_mq_m(qj, q_stride, 1, base, slot_off, n, hd, oj, out_stride); break;
+        case 2: dot_slots_q8_0_mq_m(qj, q_stride, 2, base, slot_off, n, hd, oj, out_stride); break;
+        case 3: dot_slots_q8_0_mq_m(qj, q_stride, 3, base, slot_off, n, hd, oj, out_stride); break;
+        default: dot_slots_q8_0_mq_m(qj, q_stride, 4, base, slot_off, n, hd, oj, out_stride); break;
+        }
+    }
+}
+
 void cpu_kernels_attention_avx512(cpu_kernels *k) {
+    k->dot_slots_q8_0_mq = dot_slots_q8_0_mq_avx512;
     k->dot_slots_f16_mq = dot_slots_f16_mq_avx512;
     k->pv_f16_mq = pv_f16_mq_avx512;
     k->pv_q8_0_acc_mq = pv_q8_0_acc_mq_avx512;
