@@ -12,8 +12,9 @@
 /* The meter: speculation is judged after SPEC_MIN_STEPS verify passes (one
  * for the base drafter, whose every draft token costs about a plain step)
  * against the cost of a plain step (measured on plain steps, PLAIN_PROBE of
- * them taken on purpose when none was seen; for the base drafter its own
- * 1-row steps stand in until then); when a produced token costs more than a
+ * them taken on purpose when none was seen and a draft token was rejected;
+ * for the base drafter its own 1-row steps stand in until then); when a
+ * produced token costs more than a
  * plain step, it stays off for OFF_TOKENS tokens (doubling each time, up to
  * 16x), then is probed again. A draft model, meant to cost a fraction of a
  * target step, is judged after SPEC_MIN_STEPS passes as lookup is. */
@@ -330,11 +331,9 @@ hive_spec *hive_spec_new(hive_engine *e, int32_t seq, const hive_spec_opts *o, c
     /* start short: on a CPU a pass of 9 rows costs about three plain steps,
      * so a long first guess that fails is the expensive mistake */
     s->m.k_now = o->k < FIRST_K ? o->k : FIRST_K;
-    if (drafts_by_model(o->kind) && !o->keep_on)
+    if (drafts_by_model(o->kind) && !o->keep_on) {
         s->m.off_left = o->kind == HIVE_DRAFT_BASE ? BASE_FIRST_PLAIN : MODEL_FIRST_PLAIN;
-    if (drafts_by_model(o->kind) && !o->keep_on && drafter_surely_dear(e, seq, o)) {
-        s->m.off_left = UINT32_MAX;
-        s->m.times_off = 1;
+        if (drafter_surely_dear(e, seq, o)) s->m.off_left = UINT32_MAX, s->m.times_off = 1;
     }
     s->p = malloc((size_t)V * sizeof *s->p);
     s->resid = malloc((size_t)V * sizeof *s->resid);

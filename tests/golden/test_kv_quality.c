@@ -21,15 +21,15 @@
  *                              spaces, e.g. "q8_0 q4_0 q8_0,f16 f16,q8_0"
  *   HIVE_KV_QUALITY_REF=T      the reference instead of f16 (e.g. f32)
  *   HIVE_KV_QUALITY_WEIGHTS=W  f32 or bf16: the weights dequantized to W
- * With any knob set the first case measures what the knobs ask and the
- * second, the CI's f32 case, skips (it would repeat the same runs).
  *   HIVE_KV_QUALITY_CHUNK=C    llama.cpp's perplexity layout: independent
  *                              chunks of C tokens, only each chunk's second
  *                              half scored (its KL-divergence figures).
  *   HIVE_KV_QUALITY_TAIL=N     q8_0 / q4_0 types run with --kv-tail N, in
  *                              passes of 16 rows (pages migrate after each
  *                              pass, so a pass of 256 would keep up to 256
- *                              more rows f16 than decoding does). */
+ *                              more rows f16 than decoding does).
+ * With any knob set the first case measures what the knobs ask and the
+ * second, the CI's f32 case, skips (it would repeat the same runs). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -184,7 +184,7 @@ static void test_prefix_cache_after_speculation(void **state) {
     size_t na, nb;
     sched_encode(k_cases[0].user, &a, &na);
     sched_result first, again, fresh;
-    spec_req q = {"lookup:1", 8, 0, 0, 0, 0.0f, NULL};
+    spec_req q = {"lookup:1", 8, 0, 0, 0, 0.0f, NULL}; /* this prompt's drafts are single-token matches */
     run_one(s, a, na, &q, &first);
     assert_true(first.accepted > 0);
     hive_chat_msg m[3] = {{"user", k_cases[0].user}, {"assistant", first.text}, {"user", "Now once more, backwards."}};
