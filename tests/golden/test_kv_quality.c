@@ -2,18 +2,20 @@
  * own docs as they were at commit 4cc4b93, frozen in tests/data/kv_quality so
  * that editing the docs cannot move the measurement; teacher-forced): mean KL
  * divergence KL(f16 || other) of the next-token distributions and top-1
- * agreement, every 16th position. Issue 14's bars are mean KL <= 0.002 and
+ * agreement at scored positions. Issue 14's bars are mean KL <= 0.002 and
  * top-1 >= 99%.
  *
- * Two CI cases, q8_0 against f16 over 1024 tokens:
- * - the GGUF's Q4_1 weights: their dots round every activation to 8 bits, so
- *   any change upstream (an f32 cache as much as a q8_0 one) moves the
- *   logits by about KL 0.004 (docs/LONG_CONTEXT.md); asserted <= 0.006 and
- *   top-1 >= 99%, a regression guard;
- * - the weights dequantized to f32 (activations stay f32): what the cache
- *   itself costs; the bar, KL <= 0.002, is asserted, and top-1 >= 98% (64
- *   positions: one near tie flips between an f32 and an f16 cache too; the
- *   top-1 bar is measured at 8192 tokens, docs/LONG_CONTEXT.md).
+ * Two CI cases, q8_0 against f16:
+ * - the GGUF's Q4_1 weights, 1024 tokens, every 16th position: their dots
+ *   round every activation to 8 bits, so any change upstream (an f32 cache
+ *   as much as a q8_0 one) moves the logits by about KL 0.004 and top-1 95%
+ *   (docs/LONG_CONTEXT.md); asserted KL <= 0.006 and top-1 >= 95%, a
+ *   regression guard;
+ * - the weights dequantized to f32 (activations stay f32), 8192 tokens,
+ *   every position: what the cache itself costs; asserted KL <= 0.002 (the
+ *   bar) and <= 0.0003, which only the rotated q8_0 rows (cpu_kv_rotate in
+ *   onednn-cpu) reach, and top-1 >= 98.5% (the 99% bar is met by 2 to 14
+ *   positions of 8192, too near for a CI guard).
  *
  * Knobs (measurements for docs/LONG_CONTEXT.md; they assert nothing):
  *   HIVE_KV_QUALITY_TOKENS=N   the length (default 1024)
@@ -28,6 +30,8 @@
  *                              passes of 16 rows (pages migrate after each
  *                              pass, so a pass of 256 would keep up to 256
  *                              more rows f16 than decoding does).
+ *   HIVE_KV_QUALITY_EVERY=E    score one position in E (default 16; 1 scores
+ *                              every position: 1.6 GB of logits a run at 8k)
  * With any knob set the first case measures what the knobs ask and the
  * second, the CI's f32 case, skips (it would repeat the same runs). */
 #include <math.h>
@@ -43,7 +47,8 @@
 #include "golden_util.h"
 #include "tokenizer/tokenizer.h"
 
-#define EVERY 16 /* positions compared: one in EVERY, so logits fit in memory */
+/* positions compared: one in EVERY (kv_quality sets it) */
+static size_t EVERY = 16;
 
 /* The first `need` bytes (at most 64 KiB: 8,192 tokens' worth) of README.md
  * and the docs concatenated as they were at commit 4cc4b93 */
@@ -147,7 +152,8 @@ static void print_stats(const char *name, const char *ref, const kv_stats *st, s
     printf("\n");
 }
 
-static void kv_quality(int32_t ci_weights) {
+/* ci_*: the case run when no knob is set */
+static void kv_quality(int32_t ci_weights, size_t ci_tokens, size_t ci_every) {
     const char *m = golden_model_path();
     if (!m) {
         printf("[ SKIPPED ] no SmolLM2 GGUF: run scripts/fetch-models.sh\n");
@@ -155,12 +161,13 @@ static void kv_quality(int32_t ci_weights) {
     }
     const char *e = getenv("HIVE_KV_QUALITY_TOKENS"), *types = getenv("HIVE_KV_QUALITY_TYPES");
     const char *ce = getenv("HIVE_KV_QUALITY_CHUNK"), *re = getenv("HIVE_KV_QUALITY_REF");
-    const char *we = getenv("HIVE_KV_QUALITY_WEIGHTS");
+    const char *we = getenv("HIVE_KV_QUALITY_WEIGHTS"), *ev = getenv("HIVE_KV_QUALITY_EVERY");
+    EVERY = ev && atol(ev) > 0 ? (size_t)atol(ev) : ci_every;
     int32_t weights = ci_weights; /* -1: the GGUF's own */
     if (we && !strcmp(we, "f32")) weights = HIVE_DTYPE_F32;
     else if (we && !strcmp(we, "bf16")) weights = HIVE_DTYPE_BF16;
     else if (we) fail_msg("HIVE_KV_QUALITY_WEIGHTS=%s: f32 or bf16", we);
-    size_t want_tokens = e ? (size_t)atol(e) : 1024, chunk = ce ? (size_t)atol(ce) : 0;
+    size_t want_tokens = e ? (size_t)atol(e) : ci_tokens, chunk = ce ? (size_t)atol(ce) : 0;
     golden_env probe;
     golden_next = (golden_knobs){0};
     golden_next.cpu = 1;
@@ -193,12 +200,18 @@ static void kv_quality(int32_t ci_weights) {
         print_stats(name, re ? re : "f16", &st, n, rows, chunk);
         if (weights >= 0) printf("(weights %s)\n", weights == HIVE_DTYPE_F32 ? "f32" : "bf16");
         if (!types && !chunk && !re && weights < 0) { /* CI, Q4_1: q8_0 over one sequence */
-            assert_true(st.kl_mean <= 0.006); /* measured 0.0043 at 1024 tokens: the 8-bit activations' floor */
-            assert_true(st.top1 >= 0.99);
+            /* measured 0.0045 and 96.9%; an f32 cache is 0.0044 and 95.2% over all 1024 positions: the 8-bit
+             * activations' floor, not the cache */
+            assert_true(st.kl_mean <= 0.006);
+            assert_true(st.top1 >= 0.95);
         }
         if (!types && !chunk && !re && ci_weights == HIVE_DTYPE_F32) { /* CI, f32 weights: the cache alone */
-            assert_true(st.kl_mean <= 0.002); /* the issue's bar; measured 0.00049 at 1024 tokens */
-            assert_true(st.top1 >= 0.98);
+            assert_true(st.kl_mean <= 0.002); /* the issue's bar; measured 0.00020 */
+            /* the bar is 99%, measured 99.17% (99.02% with oneDNN capped at AVX2): 14 and 2 positions over it,
+             * too near for a guard that other CPUs' matmul rounding must not trip */
+            assert_true(st.top1 >= 0.985);
+            /* the rotation (cpu_kv_rotate) is in effect: without it KL was 0.00054 */
+            assert_true(st.kl_mean <= 0.0003);
         }
         free(other);
     }
@@ -210,7 +223,7 @@ static void kv_quality(int32_t ci_weights) {
 
 static void kv_against_f16(void **state) {
     (void)state;
-    kv_quality(-1);
+    kv_quality(-1, 1024, 16);
 }
 
 /* f32 weights are oneDNN matmuls over 540 MB: too slow under the sanitizers,
@@ -222,13 +235,14 @@ static void kv_against_f16_f32_weights(void **state) {
     skip();
 #endif
     static const char *const knobs[] = {"HIVE_KV_QUALITY_TOKENS", "HIVE_KV_QUALITY_TYPES", "HIVE_KV_QUALITY_REF",
-                                        "HIVE_KV_QUALITY_WEIGHTS", "HIVE_KV_QUALITY_CHUNK", "HIVE_KV_QUALITY_TAIL"};
+                                        "HIVE_KV_QUALITY_WEIGHTS", "HIVE_KV_QUALITY_CHUNK", "HIVE_KV_QUALITY_TAIL",
+                                        "HIVE_KV_QUALITY_EVERY"};
     for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++)
         if (getenv(knobs[i])) {
             printf("[ SKIPPED ] %s is set: the first case measured it\n", knobs[i]);
             skip();
         }
-    kv_quality(HIVE_DTYPE_F32);
+    kv_quality(HIVE_DTYPE_F32, 8192, 1); /* the bar's depth, every position scored */
 }
 
 int main(void) {

@@ -6,6 +6,7 @@
  *          (the sequence's pages out of order, as after churn, or in order, as the engine hands
  *          a fresh sequence its pages; default shuffled)
  *        onednn-cpu-bench levels
+ *        onednn-cpu-bench membw [THREADS]  (bench_membw.c: the machine's read bandwidth)
  *        onednn-cpu-bench [plugin.so|-] ssm_scan T HEADS HEAD_DIM STATE [CHUNK [THREADS]]  (bench_ssm.c)
  * `decode` runs a whole SmolLM2-135M-shaped decode step instead of single GEMVs;
  * `levels` times every ISA level's kernels against each other (bench_levels.c). */
@@ -240,11 +241,12 @@ static void bench_attention(const hive_backend_api *api, uint32_t threads, int c
         if (step >= (rows > 1 ? 1 : 3) && dt < best) best = dt;
         if (step >= (rows > 1 ? 1 : 3) && dc < best_cpu) best_cpu = dc;
     }
+    /* K and V bytes a call reads: every layer's slots 0..ctx, once */
+    double kv_bytes = (double)L * (ctx + 1) * NKV * 2 * (dtype == HIVE_DTYPE_Q8_0 ? HD / 32 * 34 : HD * 2);
     printf("attention (30 layers, 9 heads / 3 kv, hd 64, %s cache, ctx %d, %d row%s, pages %s) threads=%u: %.3f ms "
-           "per call (process cpu %.3f ms)\n",
+           "per call (process cpu %.3f ms), KV read at %.1f GB/s\n",
            dtype == HIVE_DTYPE_Q8_0 ? "q8_0" : "f16", ctx, rows, rows > 1 ? "s" : "", ordered ? "ordered" : "shuffled",
-           threads, best * 1e3,
-           best_cpu * 1e3);
+           threads, best * 1e3, best_cpu * 1e3, kv_bytes / best * 1e-9);
     free(seq);
     free(pos);
     api->kv_free(dev, kv);
@@ -253,10 +255,12 @@ static void bench_attention(const hive_backend_api *api, uint32_t threads, int c
 }
 
 int bench_levels(void);
+int bench_membw(int threads); /* bench_membw.c */
 int bench_ssm(const hive_backend_api *api, int argc, char **argv); /* bench_ssm.c */
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "levels")) return bench_levels();
+    if (argc > 1 && !strcmp(argv[1], "membw")) return bench_membw(argc > 2 ? atoi(argv[2]) : 1);
     const char *path = argc > 1 && strcmp(argv[1], "-") ? argv[1] : HIVE_PLUGIN_BUILD_DIR "/onednn-cpu.so";
     void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!so) {

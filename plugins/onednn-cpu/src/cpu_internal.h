@@ -80,9 +80,24 @@ hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_
 static inline int cpu_kv_typed(const hive_kv_cache *kv) {
     return kv->k_dtype != kv->v_dtype || kv->k_dtype == HIVE_DTYPE_Q4_0 || kv->k_dtype == HIVE_DTYPE_BF16;
 }
+/* q_rot: q rotated (cpu_kv_rotate) for the tiers whose K is; NULL when none is */
 hive_status cpu_attention_typed(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
-                                uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
+                                const hive_tensor *q_rot, uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
                                 hive_error **err);
+/* Rows of a q8_0 or q4_0 half (K or V) are stored rotated: x -> H D x /
+ * sqrt(B) over each run of B values (H the Walsh-Hadamard matrix, D fixed
+ * signs, B = cpu_kv_rotate_block: the head when head_dim is a power of two).
+ * The rotation is orthogonal, so attention reads such K with its queries
+ * rotated alike (q.k unchanged) and rotates the p.V sums of such V back;
+ * what it buys is that a few large channels are spread over the head instead
+ * of setting their block's one scale (docs/LONG_CONTEXT.md). */
+static inline int cpu_kv_rotated(uint32_t dtype) { return dtype == HIVE_DTYPE_Q8_0 || dtype == HIVE_DTYPE_Q4_0; }
+/* the largest power of two dividing head_dim (>= 32 for the quantized types) */
+static inline int64_t cpu_kv_rotate_block(uint32_t head_dim) { return (int64_t)(head_dim & -head_dim); }
+/* y = the rotation of x (n values, n a multiple of block); y may be x */
+void cpu_kv_rotate(const float *x, float *y, int64_t n, int64_t block);
+/* y = its inverse */
+void cpu_kv_unrotate(const float *x, float *y, int64_t n, int64_t block);
 /* A q4_0 KV row: llama.cpp's quantize_row_q4_0 (reference) per block of 32. */
 void cpu_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n);
 /* A q8_0 KV row: blocks of 32 as llama.cpp's quantize_row_q8_0 makes them. */

@@ -1,6 +1,7 @@
 /* Paged KV cache: per layer and KV head, K and V arrays of n_blocks pages of
  * block_size rows, each row head_dim elements (f16, f32, bf16, or q8_0 /
- * q4_0 blocks of 32; K and V may differ): cpu_kv_row_index. */
+ * q4_0 blocks of 32 of the row rotated, cpu_kv_rotate; K and V may differ):
+ * cpu_kv_row_index. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include <math.h>
 #include <stdlib.h>
@@ -138,8 +139,49 @@ void cpu_quantize_q4_0(const float *x, blk_q4_0 *y, int64_t n) {
     }
 }
 
-/* One KV head's row of hd values into the cache's element type. */
-static void kv_store_row(const hive_device *dev, uint32_t dtype, const float *x, uint8_t *dst, uint32_t hd) {
+/* The signs D of cpu_kv_rotate: bit i % 64 of a fixed pattern with as many
+ * ones as zeros, so no channel lines up with H's all-ones row. */
+#define KV_ROTATE_SIGNS 0x9E3779B97F4A7C15ull
+
+static inline float kv_sign(int64_t i, float x) { return KV_ROTATE_SIGNS >> (i % 64) & 1 ? -x : x; }
+
+/* v = H v / sqrt(block): the fast Walsh-Hadamard transform, scaled */
+static void kv_hadamard(float *v, int64_t block) {
+    for (int64_t len = 1; len < block; len *= 2)
+        for (int64_t i = 0; i < block; i += 2 * len)
+            for (int64_t j = i; j < i + len; j++) {
+                float a = v[j], c = v[j + len];
+                v[j] = a + c, v[j + len] = a - c;
+            }
+    const float norm = 1.0f / sqrtf((float)block);
+    for (int64_t i = 0; i < block; i++) v[i] *= norm;
+}
+
+void cpu_kv_rotate(const float *x, float *y, int64_t n, int64_t block) {
+    for (int64_t b = 0; b < n; b += block) {
+        for (int64_t i = 0; i < block; i++) y[b + i] = kv_sign(i, x[b + i]);
+        kv_hadamard(y + b, block);
+    }
+}
+
+void cpu_kv_unrotate(const float *x, float *y, int64_t n, int64_t block) {
+    for (int64_t b = 0; b < n; b += block) {
+        if (y != x) memcpy(y + b, x + b, (size_t)block * sizeof *y);
+        kv_hadamard(y + b, block);
+        for (int64_t i = 0; i < block; i++) y[b + i] = kv_sign(i, y[b + i]);
+    }
+}
+
+/* One KV head's row of hd values into the cache's element type. x is in
+ * the model's basis when `plain` (rotated first if the type is stored
+ * rotated), else already rotated (read back from a rotated page). */
+static void kv_store_row(const hive_device *dev, uint32_t dtype, const float *x, uint8_t *dst, uint32_t hd,
+                         int plain) {
+    float rot[CPU_MAX_HEAD_DIM];
+    if (plain && cpu_kv_rotated(dtype)) {
+        cpu_kv_rotate(x, rot, hd, cpu_kv_rotate_block(hd));
+        x = rot;
+    }
     switch (dtype) {
     case HIVE_DTYPE_F16: dev->kern.f32_to_f16(x, (uint16_t *)dst, hd); break;
     case HIVE_DTYPE_BF16:
@@ -181,12 +223,12 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
             size_t row = cpu_kv_row_index(kv, n_pages, block, h, (uint32_t)p % bs);
             const float *ks = cpu_row(k, r) + (size_t)h * hd, *vs = cpu_row(v, r) + (size_t)h * hd;
             if (store) {
-                kv_store_row(dev, kv->s_k_dtype, ks, kv->sk + layer * kv->s_layer_bytes + row * kv->s_row_bytes, hd);
-                kv_store_row(dev, kv->s_v_dtype, vs, kv->sv + layer * kv->s_v_layer_bytes + row * kv->s_v_row_bytes, hd);
+                kv_store_row(dev, kv->s_k_dtype, ks, kv->sk + layer * kv->s_layer_bytes + row * kv->s_row_bytes, hd, 1);
+                kv_store_row(dev, kv->s_v_dtype, vs, kv->sv + layer * kv->s_v_layer_bytes + row * kv->s_v_row_bytes, hd, 1);
                 continue;
             }
-            kv_store_row(dev, kv->k_dtype, ks, kv->k + layer * kv->layer_bytes + row * kv->row_bytes, hd);
-            kv_store_row(dev, kv->v_dtype, vs, kv->v + layer * kv->v_layer_bytes + row * kv->v_row_bytes, hd);
+            kv_store_row(dev, kv->k_dtype, ks, kv->k + layer * kv->layer_bytes + row * kv->row_bytes, hd, 1);
+            kv_store_row(dev, kv->v_dtype, vs, kv->v + layer * kv->v_layer_bytes + row * kv->v_row_bytes, hd, 1);
         }
     }
     return HIVE_OK;
@@ -194,7 +236,8 @@ hive_status cpu_op_kv_store(hive_device *dev, hive_kv_cache *kv, uint32_t layer,
 
 /* Two-tier KV (ABI 1.9): one first-tier page, every layer's K and V rows,
  * dequantized to f32 and stored in the store tier's types, as kv_store would
- * have stored those values. */
+ * have stored those values (a row read from a rotated page is not rotated
+ * again). */
 hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_page, uint32_t dst_page,
                               hive_error **err) {
     if (!dev || !kv) return cpu_fail(err, HIVE_E_INVALID, "kv_migrate: device or cache is NULL");
@@ -208,6 +251,8 @@ hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_
                         cpu_dtype_name(kv->v_dtype));
     uint32_t hd = kv->desc.head_dim, bs = kv->desc.block_size;
     float x[CPU_MAX_HEAD_DIM];
+    /* a first-tier page of a rotated type reads back rotated */
+    int plain_k = !cpu_kv_rotated(kv->k_dtype), plain_v = !cpu_kv_rotated(kv->v_dtype);
     for (uint32_t l = 0; l < kv->desc.n_layers; l++)
         for (uint32_t h = 0; h < kv->desc.n_kv_heads; h++) {
             /* a KV head's rows of a page are contiguous in either tier */
@@ -215,10 +260,11 @@ hive_status cpu_op_kv_migrate(hive_device *dev, hive_kv_cache *kv, uint32_t src_
             size_t dst = cpu_kv_row_index(kv, kv->desc.n_store_blocks, dst_page - nb, h, 0);
             for (uint32_t i = 0; i < bs; i++) {
                 dev->kern.dequant[kv->k_dtype](kv->k + l * kv->layer_bytes + (src + i) * kv->row_bytes, x, hd);
-                kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd);
+                kv_store_row(dev, kv->s_k_dtype, x, kv->sk + l * kv->s_layer_bytes + (dst + i) * kv->s_row_bytes, hd,
+                             plain_k);
                 dev->kern.dequant[kv->v_dtype](kv->v + l * kv->v_layer_bytes + (src + i) * kv->v_row_bytes, x, hd);
                 kv_store_row(dev, kv->s_v_dtype, x, kv->sv + l * kv->s_v_layer_bytes + (dst + i) * kv->s_v_row_bytes,
-                             hd);
+                             hd, plain_v);
             }
         }
     return HIVE_OK;

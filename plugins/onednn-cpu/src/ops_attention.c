@@ -4,7 +4,9 @@
  * accumulator per task); an f16 cache computes what llama.cpp does, and a
  * q8_0 cache reads its blocks in place (att_head). Prefill chunks of f16 and
  * q8_0 caches are tiled (att_tiled), q8_0 decode is split by KV head
- * (att_split_q8_0); both give att_head's bits. */
+ * (att_split_q8_0); both give att_head's bits. A q8_0 cache holds its rows
+ * rotated (cpu_kv_rotated): the queries are rotated before and the outputs
+ * rotated back after, once per call. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,15 +512,32 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                         (long long)q->rows, (long long)q->cols, (long long)out->rows,
                         (long long)out->cols, n_heads, nkv, hd);
     if ((st = cpu_check_batch(batch, q->rows, kv, "attention", err)) != HIVE_OK) return st;
-    if (cpu_kv_typed(kv) || cpu_kv_batch_reads_store(kv, batch)) return cpu_attention_typed(dev, kv, layer, q, n_heads, scale, batch, out, err);
+    /* queries for K rows stored rotated (cpu_kv_rotated), rotated alike once per call */
+    hive_buffer q_rot_buf = {0};
+    hive_tensor q_rot = {sizeof q_rot, HIVE_DTYPE_F32, &q_rot_buf, 0, q->rows, q->cols, q->cols};
+    if (cpu_kv_rotated(kv->k_dtype) || (kv->desc.n_store_blocks && cpu_kv_rotated(kv->s_k_dtype))) {
+        q_rot_buf.size = (uint64_t)q->rows * (uint64_t)q->cols * sizeof(float);
+        if (!(q_rot_buf.ptr = malloc(q_rot_buf.size)))
+            return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld rotated queries", (long long)q->rows);
+        for (int64_t r = 0; r < q->rows; r++)
+            cpu_kv_rotate(cpu_row(q, r), cpu_row(&q_rot, r), q->cols, cpu_kv_rotate_block(hd));
+    }
+    if (cpu_kv_typed(kv) || cpu_kv_batch_reads_store(kv, batch)) {
+        st = cpu_attention_typed(dev, kv, layer, q, q_rot_buf.ptr ? &q_rot : NULL, n_heads, scale, batch, out, err);
+        free(q_rot_buf.ptr);
+        return st;
+    }
+    if (cpu_kv_rotated(kv->k_dtype)) q = &q_rot; /* q8_0 K and V */
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
     att_ctx c = {dev, kv, layer, n_heads, n_heads / nkv, scale, q, out, batch, max_ctx, &failed, NULL};
-    if (kv->elem_size != 4 && !(c.slot_off = cpu_attention_slot_offsets(kv, batch, kv->row_bytes)))
+    if (kv->elem_size != 4 && !(c.slot_off = cpu_attention_slot_offsets(kv, batch, kv->row_bytes))) {
+        free(q_rot_buf.ptr);
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate the slot offsets of %u sequences",
                         batch->n_seqs);
+    }
     int64_t tasks = q->rows * n_heads;
     int done = kv->elem_size != 4 && att_tiled(&c); /* prefill chunks */
     if (!done && kv->elem_size != 2 && kv->elem_size != 4 && max_ctx >= 2 * SPLIT_SLOTS &&
@@ -531,6 +550,10 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                    tasks * max_ctx <= ((int64_t)1 << 24) && att_split_f16(&c, mq)))
         cpu_parallel_for(dev, tasks, 16384 / (max_ctx * hd) + 1, att_task, &c);
     free(c.slot_off);
+    free(q_rot_buf.ptr);
+    if (cpu_kv_rotated(kv->v_dtype)) /* q8_0 V: the p.V sums back from the rotated basis */
+        for (int64_t r = 0; r < out->rows; r++)
+            cpu_kv_unrotate(cpu_row(out, r), cpu_row(out, r), out->cols, cpu_kv_rotate_block(hd));
     if (failed)
         return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld scores", (long long)max_ctx);
     return HIVE_OK;

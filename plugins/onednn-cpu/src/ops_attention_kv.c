@@ -6,7 +6,9 @@
  * llama.cpp) does; q8_0, q4_0 and bf16 keep them f32.
  * Two-tier caches (ABI 1.9, --kv-tail) come here too once a sequence holds
  * store pages: each run of slots whose pages share a tier is read by that
- * tier's kernels (the softmax stays whole over all slots). */
+ * tier's kernels (the softmax stays whole over all slots). q8_0 and q4_0
+ * halves are stored rotated (cpu_kv_rotated): their K is read with q
+ * rotated, and the p.V sum of their V is rotated back. */
 #include <stdlib.h>
 #include "cpu_internal.h"
 
@@ -15,7 +17,7 @@ typedef struct {
     const hive_kv_cache *kv;
     uint32_t layer, n_heads, group;
     float scale;
-    const hive_tensor *q, *out;
+    const hive_tensor *q, *q_rot, *out; /* q_rot: q rotated, for rotated K (cpu_kv_rotated) */
     const hive_batch *batch;
     int64_t max_ctx;
     volatile int *failed;
@@ -28,6 +30,7 @@ typedef struct {
     float *q16;     /* [head_dim] q rounded to f16 */
     float *cls;     /* [8][head_dim] f16 p.V class sums */
     float *part;    /* [head_dim] p.V of a later run of slots */
+    float *v_rot;   /* [head_dim] p.V of the runs whose V is stored rotated */
     uint16_t *half; /* max(max_ctx, head_dim) halves */
 } typed_scratch;
 
@@ -78,7 +81,7 @@ static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_sc
         base[1][1] = kv->sv + c->layer * kv->s_v_layer_bytes + s_head_row * kv->s_v_row_bytes;
     }
     const uint32_t types[2][2] = {{kv->k_dtype, kv->v_dtype}, {kv->s_k_dtype, kv->s_v_dtype}};
-    const float *q = cpu_row(c->q, r) + (size_t)h * hd;
+    const float *q = cpu_row(c->q, r) + (size_t)h * hd, *q_rot = c->q_rot ? cpu_row(c->q_rot, r) + (size_t)h * hd : q;
     float *o = cpu_row(c->out, r) + (size_t)h * hd;
     if (kv->k_dtype == HIVE_DTYPE_F16) {
         k->f32_to_f16(q, w->half, hd);
@@ -87,7 +90,8 @@ static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_sc
     for (int32_t t0 = 0, t1; t0 < n; t0 = t1) {
         t1 = tiers ? tier_run_end(kv, bt, t0, n) : n;
         int tier = tiers && (uint32_t)bt[(uint32_t)t0 / bs] >= kv->desc.n_blocks;
-        run_scores(k, types[tier][0], q, w->q16, base[tier][0], c->k_off[s] + t0, t1 - t0, hd, w->sc + t0);
+        run_scores(k, types[tier][0], cpu_kv_rotated(types[tier][0]) ? q_rot : q, w->q16, base[tier][0],
+                   c->k_off[s] + t0, t1 - t0, hd, w->sc + t0);
     }
     /* ggml's soft_max, as ops_attention.c's att_softmax */
     float m = k->scale_max_f32(c->scale, w->sc, n);
@@ -97,27 +101,35 @@ static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_sc
         k->f32_to_f16(w->sc, w->half, n);
         k->dequant[HIVE_DTYPE_F16](w->half, w->p16, n);
     }
+    /* p.V by runs into two sums, V as stored and V stored rotated; the
+     * first run of each writes its sum, later ones add to it */
+    float *pv[2] = {o, w->v_rot};
+    int had[2] = {0, 0};
     for (int32_t t0 = 0, t1; t0 < n; t0 = t1) {
         t1 = tiers ? tier_run_end(kv, bt, t0, n) : n;
-        int tier = tiers && (uint32_t)bt[(uint32_t)t0 / bs] >= kv->desc.n_blocks;
-        float *dst = t0 ? w->part : o; /* later runs add to the first */
-        run_values(k, types[tier][1], w->sc + t0, w->p16 + t0, base[tier][1], c->v_off[s] + t0, t1 - t0, hd, dst,
-                   w->cls);
-        if (t0)
-            for (uint32_t i = 0; i < hd; i++) o[i] += w->part[i];
+        int tier = tiers && (uint32_t)bt[(uint32_t)t0 / bs] >= kv->desc.n_blocks, rot = cpu_kv_rotated(types[tier][1]);
+        run_values(k, types[tier][1], w->sc + t0, w->p16 + t0, base[tier][1], c->v_off[s] + t0, t1 - t0, hd,
+                   had[rot] ? w->part : pv[rot], w->cls);
+        if (had[rot])
+            for (uint32_t i = 0; i < hd; i++) pv[rot][i] += w->part[i];
+        had[rot] = 1;
     }
+    if (!had[1]) return;
+    cpu_kv_unrotate(w->v_rot, had[0] ? w->part : o, hd, cpu_kv_rotate_block(hd));
+    if (had[0])
+        for (uint32_t i = 0; i < hd; i++) o[i] += w->part[i];
 }
 
 static void typed_task(void *ctx, int64_t i0, int64_t i1) {
     const typed_ctx *c = ctx;
     size_t hd = c->kv->desc.head_dim, P = (size_t)c->max_ctx, nh = P > hd ? P : hd;
-    float *mem = malloc((2 * P + 10 * hd) * sizeof(float) + nh * sizeof(uint16_t));
+    float *mem = malloc((2 * P + 11 * hd) * sizeof(float) + nh * sizeof(uint16_t));
     if (!mem) {
         c->failed[0] = 1;
         return;
     }
-    typed_scratch w = {mem, mem + P, mem + 2 * P, mem + 2 * P + hd, mem + 2 * P + 9 * hd,
-                       (uint16_t *)(mem + 2 * P + 10 * hd)};
+    typed_scratch w = {mem, mem + P, mem + 2 * P, mem + 2 * P + hd, mem + 2 * P + 9 * hd, mem + 2 * P + 10 * hd,
+                       (uint16_t *)(mem + 2 * P + 11 * hd)};
     for (int64_t i = i0; i < i1; i++) typed_head(c, i / c->n_heads, (uint32_t)(i % c->n_heads), &w);
     free(mem);
 }
@@ -153,13 +165,13 @@ int cpu_kv_batch_reads_store(const hive_kv_cache *kv, const hive_batch *b) {
 
 /* Called by cpu_op_attention once the arguments are checked. */
 hive_status cpu_attention_typed(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
-                                uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
+                                const hive_tensor *q_rot, uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
                                 hive_error **err) {
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
     volatile int failed = 0;
-    typed_ctx c = {dev, kv, layer, n_heads, n_heads / kv->desc.n_kv_heads, scale, q, out, batch, max_ctx, &failed,
+    typed_ctx c = {dev, kv, layer, n_heads, n_heads / kv->desc.n_kv_heads, scale, q, q_rot, out, batch, max_ctx, &failed,
                    tier_slot_offsets(kv, batch, kv->row_bytes, kv->s_row_bytes),
                    tier_slot_offsets(kv, batch, kv->v_row_bytes, kv->s_v_row_bytes)};
     if (!c.k_off || !c.v_off) {

@@ -49,6 +49,55 @@ void ref_q4_0_values(const float *x, float *y, int n) {
     }
 }
 
+/* y = R x in float, as the plugin computes it so that the quantizer sees the
+ * same bits: signs, then the butterflies (a + b, a - b) of pairs len apart
+ * for len = 1, 2, 4, ..., then each value times 1 / sqrtf(B) */
+static void ref_kv_rotate(const float *x, float *y, int n) {
+    int B = n & -n;
+    for (int b = 0; b < n; b += B) {
+        float *v = y + b;
+        for (int i = 0; i < B; i++) v[i] = 0x9E3779B97F4A7C15ull >> (i % 64) & 1 ? -x[b + i] : x[b + i];
+        for (int len = 1; len < B; len *= 2)
+            for (int i = 0; i < B; i++)
+                if (!(i & len)) {
+                    float lo = v[i], hi = v[i + len];
+                    v[i] = lo + hi, v[i + len] = lo - hi;
+                }
+        for (int i = 0; i < B; i++) v[i] *= 1.0f / sqrtf((float)B);
+    }
+}
+
+/* y = R^T x from the matrix, in double: R^T[i][j] = D[i] H[j][i] / sqrt(B) */
+static void ref_kv_unrotate(const float *x, float *y, int n) {
+    int B = n & -n;
+    for (int b = 0; b < n; b += B)
+        for (int i = 0; i < B; i++) {
+            double acc = 0;
+            for (int j = 0; j < B; j++)
+                acc += __builtin_popcount((unsigned)(i & j)) & 1 ? -(double)x[b + j] : (double)x[b + j];
+            y[b + i] = (float)((0x9E3779B97F4A7C15ull >> (i % 64) & 1 ? -acc : acc) / sqrt((double)B));
+        }
+}
+
+void ref_kv_values(uint32_t dtype, const float *x, float *y, int n) {
+    float r[1024];
+    switch (dtype) {
+    case HIVE_DTYPE_F16:
+        for (int i = 0; i < n; i++) y[i] = ref_f16_value(x[i]);
+        return;
+    case HIVE_DTYPE_BF16:
+        for (int i = 0; i < n; i++) y[i] = ref_bf16_value(x[i]);
+        return;
+    case HIVE_DTYPE_Q8_0:
+    case HIVE_DTYPE_Q4_0:
+        ref_kv_rotate(x, y, n);
+        (dtype == HIVE_DTYPE_Q8_0 ? ref_q8_0_values : ref_q4_0_values)(y, r, n);
+        ref_kv_unrotate(r, y, n);
+        return;
+    default: memcpy(y, x, (size_t)n * sizeof *y);
+    }
+}
+
 void ref_attention_exact(const float *q, size_t q_stride, int rows, const int32_t *qpos, int nh, int nkv, int hd,
                          float scale, const float *kq, const float *vq, const uint8_t *q_f16, const uint8_t *p_f16,
                          double *exact) {

@@ -23,6 +23,17 @@ float ref_bf16_value(float f); /* nearest bfloat16, ties to even (no NaNs) */
 void ref_q8_0_values(const float *x, float *y, int n);
 void ref_q4_0_values(const float *x, float *y, int n);
 
+/* What a KV page of dtype holds for one head's row x of n values (n a
+ * multiple of 32), in the model's basis: x itself rounded to f16 / bf16, and
+ * for q8_0 and q4_0, which onednn-cpu stores rotated, R^T Q(R x) with Q the
+ * quantizer above and R = H D / sqrt(B) over each run of B values: B the
+ * largest power of two dividing n, H the Walsh-Hadamard matrix (entry (i, j)
+ * = (-1)^popcount(i & j)), D = diag of -1 where bit i % 64 of
+ * 0x9E3779B97F4A7C15 is set, else 1. R x is computed in float in the
+ * plugin's order (the quantizer's rounding must see its bits), R^T from the
+ * matrix in double. */
+void ref_kv_values(uint32_t dtype, const float *x, float *y, int n);
+
 /* Exact attention (in double) of `rows` query rows (q, row r at q + r *
  * q_stride, nh heads of hd) over the values a cache holds (kq, vq: one row
  * of nkv * hd per slot): row r attends to slots 0..qpos[r], head h to KV

@@ -185,8 +185,9 @@ void test_attention_split_exact(void **state) {
     api->kv_free(dev, kv);
 }
 
-/* A q8_0 cache: attention equals exact attention over the quantized values
- * (llama.cpp's quantize_row_q8_0 written out again: ref_q8_0_values). */
+/* A q8_0 cache: attention equals exact attention over the values it holds
+ * (llama.cpp's quantize_row_q8_0 written out again, of the rotated rows:
+ * ref_kv_values). */
 void test_attention_q8_0(void **state) {
     (void)state;
     enum { HD8 = 64, NKV8 = 2, NH8 = 6, LEN = 3000, NB8 = 190 };
@@ -207,8 +208,8 @@ void test_attention_q8_0(void **state) {
     static float kq[LEN][NKV8 * HD8], vq[LEN][NKV8 * HD8];
     for (int t = 0; t < LEN; t++)
         for (int h = 0; h < NKV8; h++) {
-            ref_q8_0_values(tt_row(&k, t) + h * HD8, kq[t] + h * HD8, HD8);
-            ref_q8_0_values(tt_row(&v, t) + h * HD8, vq[t] + h * HD8, HD8);
+            ref_kv_values(HIVE_DTYPE_Q8_0, tt_row(&k, t) + h * HD8, kq[t] + h * HD8, HD8);
+            ref_kv_values(HIVE_DTYPE_Q8_0, tt_row(&v, t) + h * HD8, vq[t] + h * HD8, HD8);
         }
     static double exact[3 * NH8 * HD8];
     ref_attention_exact(tt_row(&q, 0), (size_t)q.t.row_stride, 3, qpos, NH8, NKV8, HD8, scale, &kq[0][0], &vq[0][0],

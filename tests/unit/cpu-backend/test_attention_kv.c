@@ -1,8 +1,9 @@
 /* KV caches with q4_0 or bf16 halves, and K and V of different types (ABI
  * 1.6 has_v_dtype): attention equals exact attention (in double) over the
- * values the cache holds, each half quantized as llama.cpp does (written out
- * again here); an f16 K rounds q to f16 and an f16 V the softmax weights, as
- * the f16 cache does. Plus kv_alloc's refusals. */
+ * values the cache holds (ref_kv_values: q8_0 and q4_0 halves quantized as
+ * llama.cpp does, in the rotated basis the plugin stores them in); an f16 K
+ * rounds q to f16 and an f16 V the softmax weights, as the f16 cache does.
+ * Plus kv_alloc's refusals. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +13,6 @@
 #include "tests.h"
 
 enum { HD = 64, NKV = 2, NH = 6, LEN = 300, BS = 16, NB = 20 };
-
-/* What a cache of dtype holds for the n values x */
-static void ref_cache_values(uint32_t dtype, const float *x, float *y, int n) {
-    if (dtype == HIVE_DTYPE_Q4_0) ref_q4_0_values(x, y, n);
-    else if (dtype == HIVE_DTYPE_Q8_0) ref_q8_0_values(x, y, n);
-    else
-        for (int i = 0; i < n; i++) y[i] = dtype == HIVE_DTYPE_BF16 ? ref_bf16_value(x[i]) : ref_f16_value(x[i]);
-}
 
 static double kv_case(uint32_t kt, uint32_t vt) {
     hive_kv_desc kd = {sizeof kd, kt, 2, NB, BS, NKV, HD, 0, 1, vt, 0, 0, 0, 0};
@@ -41,8 +34,8 @@ static double kv_case(uint32_t kt, uint32_t vt) {
     static float kq[LEN][NKV * HD], vq[LEN][NKV * HD];
     for (int t = 0; t < LEN; t++)
         for (int h = 0; h < NKV; h++) {
-            ref_cache_values(kt, tt_row(&k, t) + h * HD, kq[t] + h * HD, HD);
-            ref_cache_values(vt, tt_row(&v, t) + h * HD, vq[t] + h * HD, HD);
+            ref_kv_values(kt, tt_row(&k, t) + h * HD, kq[t] + h * HD, HD);
+            ref_kv_values(vt, tt_row(&v, t) + h * HD, vq[t] + h * HD, HD);
         }
     static uint8_t q_f16[LEN], p_f16[LEN];
     static double exact[3 * NH * HD];

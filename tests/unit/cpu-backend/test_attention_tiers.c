@@ -34,8 +34,7 @@ static void held_values(int kind, uint32_t st, const float *x, float *y, int n) 
         return;
     }
     const float *src = kind == MIGRATED ? h : x; /* migrate quantizes the f16 rows */
-    if (st == HIVE_DTYPE_Q4_0) ref_q4_0_values(src, y, n);
-    else ref_q8_0_values(src, y, n);
+    ref_kv_values(st, src, y, n);
 }
 
 static double tier_case(uint32_t kt, uint32_t vt) {
