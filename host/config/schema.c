@@ -68,6 +68,11 @@ const hive_cfg_key hive_cfg_schema[] = {
      "model when --draft-model is given; serve: the default of requests without a speculative field (lookup "
      "only)",
      NORANGE},
+    {"speculative.draft_corpus", HIVE_CFG_STRING, "", "draft-corpus", "FILE",
+     "generate, chat, bench: with --draft lookup, a text file of example outputs (an expert's "
+     "draft-corpus.txt: the answers it was trained on) drafted from when the prompt and the text so far "
+     "offer nothing: the continuation seen most often after the last N..1 tokens, at most 4 MiB",
+     NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
      "generate, chat, bench, serve: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},
     {"speculative.draft_model", HIVE_CFG_STRING, "", "draft-model", "PATH",

@@ -12,7 +12,8 @@
 /* The meter: speculation is judged after SPEC_MIN_STEPS verify passes (one
  * for the base drafter, whose every draft token costs about a plain step)
  * against the cost of a plain step (measured on plain steps, PLAIN_PROBE of
- * them taken on purpose when none was seen and a draft token was rejected;
+ * them taken on purpose when none was seen, a draft token was rejected and
+ * the passes bring under PROBE_BELOW tokens each;
  * for the base drafter its own 1-row steps stand in until then); when a
  * produced token costs more than a
  * plain step, it stays off for OFF_TOKENS tokens (doubling each time, up to
@@ -21,6 +22,7 @@
 #define METER_ALPHA 0.3
 #define SPEC_MIN_STEPS 4
 #define PLAIN_PROBE 3
+#define PROBE_BELOW 2 /* tokens per verify pass */
 #define OFF_TOKENS 48
 #define FIRST_K 2
 /* the base drafter first has to compute the whole prompt on its own sequence
@@ -44,6 +46,7 @@ typedef struct meter {
     double spec_ms_tok; /* moving average of a verify step's time per token it produced */
     uint32_t n_plain, n_spec;
     uint32_t n_missed;  /* verify passes with a rejected draft token since speculation last went on */
+    uint32_t n_spec_tok; /* tokens those n_spec passes produced */
     uint32_t off_left;  /* plain tokens to go before drafting again */
     uint32_t times_off;
 } meter;
@@ -170,6 +173,48 @@ uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, ui
         }
     }
     return 0;
+}
+
+/* ---- lookup over a corpus of example outputs ---- */
+
+#define CORPUS_TALLY 32 /* distinct continuations counted; later ones are rare by then */
+
+uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const int32_t *hist, size_t n_hist,
+                                 uint32_t ngram, uint32_t max_k, int32_t *out) {
+    int32_t ctx[HIVE_DRAFT_MAX_NGRAM + HIVE_DRAFT_MAX_K]; /* the history's last tokens, then the draft */
+    size_t nc = n_hist < ngram ? n_hist : ngram;
+    memcpy(ctx, hist + n_hist - nc, nc * sizeof *ctx);
+    uint32_t n = 0, min_g = 1; /* down to one token: a corpus votes, where the history only copies */
+    while (n < max_k && corpus) {
+        int32_t tok[CORPUS_TALLY];
+        uint32_t count[CORPUS_TALLY], kinds = 0, seen = 0;
+        for (size_t g = nc < ngram ? nc : ngram; g >= min_g && !seen; g--) {
+            const int32_t *key = ctx + nc - g;
+            for (size_t i = 0; i + g < n_corpus; i++) {
+                if (corpus[i] != key[0] || memcmp(corpus + i, key, g * sizeof *key)) continue;
+                int32_t next = corpus[i + g];
+                uint32_t j = 0;
+                while (j < kinds && tok[j] != next) j++;
+                if (j == kinds) {
+                    if (kinds == CORPUS_TALLY) continue;
+                    tok[kinds] = next, count[kinds++] = 0;
+                }
+                count[j]++, seen++;
+            }
+        }
+        if (!seen) break;
+        uint32_t best = 0;
+        for (uint32_t j = 1; j < kinds; j++)
+            if (count[j] > count[best]) best = j;
+        out[n++] = tok[best];
+        if (2 * count[best] < seen) break; /* a guess among many: drafted, but nothing after it */
+        ctx[nc++] = tok[best];
+        if (nc == sizeof ctx / sizeof *ctx) { /* keep the last ngram tokens */
+            memmove(ctx, ctx + nc - ngram, ngram * sizeof *ctx);
+            nc = ngram;
+        }
+    }
+    return n;
 }
 
 /* ---- lookup: completing a word ---- */
@@ -396,6 +441,7 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
     if (accepted < drafted) m->n_missed++;
     double per_tok = ms / produced;
     m->spec_ms_tok = m->n_spec++ ? (1 - METER_ALPHA) * m->spec_ms_tok + METER_ALPHA * per_tok : per_tok;
+    m->n_spec_tok += produced;
     if (s->o.keep_on || m->n_spec < (s->o.kind == HIVE_DRAFT_BASE ? 1u : SPEC_MIN_STEPS)) return;
     /* the base's 1-row step bounds a plain target step from below; a draft
      * model's, meant to be much cheaper, does not stand in for one */
@@ -405,14 +451,18 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
     if (plain <= 0.0) { /* nothing to compare with yet: measure a few plain steps */
         /* unless every draft token was accepted: a pass of r rows costs no
          * more than r plain steps, so nothing was lost, and probing would
-         * throw away drafts that work (a JSON schema's keys) */
-        if (m->n_missed) m->off_left = PLAIN_PROBE;
+         * throw away drafts that work (a JSON schema's keys); nor while the
+         * passes bring PROBE_BELOW tokens each on average: a pass of up to
+         * 15 rows costs well under that many plain steps on every backend
+         * measured (docs/SPECULATIVE.md), and a short answer has no tokens
+         * to spare on probes */
+        if (m->n_missed && m->n_spec_tok < PROBE_BELOW * m->n_spec) m->off_left = PLAIN_PROBE;
         return;
     }
     if (m->spec_ms_tok > plain) {
         m->off_left = OFF_TOKENS << (m->times_off < 4 ? m->times_off : 4);
         m->times_off++;
-        m->n_spec = m->n_missed = 0; /* the next probe is judged afresh */
+        m->n_spec = m->n_missed = m->n_spec_tok = 0; /* the next probe is judged afresh */
     }
 }
 
@@ -522,6 +572,7 @@ int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t m
     if (f) return (int)f;
     uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
     if (!n) n = word_completion(s, hist, n_hist, max_k, out);
+    if (!n) n = hive_spec_lookup_corpus(s->o.corpus, s->o.n_corpus, hist, n_hist, s->o.ngram, max_k, out);
     return (int)(g ? grammar_prefix(g, out, n) : n);
 }
 

@@ -55,6 +55,11 @@ typedef struct hive_spec_opts {
     /* model: the draft model's engine (same vocabulary, a context at least the
      * target's); NULL for the other drafters. Owned by the caller. */
     hive_engine *draft_engine;
+    /* lookup: tokens of example outputs (--draft-corpus) drafted from when
+     * the prompt and the text so far offer nothing; NULL when none. Owned by
+     * the caller. */
+    const int32_t *corpus;
+    size_t n_corpus;
 } hive_spec_opts;
 
 /* --draft TEXT: "lookup", "lookup:N" (N in 1..16), "base", "model" (the
@@ -82,6 +87,15 @@ int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, si
  * when none matches; lookup:1 matches single tokens), at most max_k of them,
  * into out. Returns how many. */
 uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out);
+/* lookup over a corpus (--draft-corpus), token by token: the token seen most
+ * often in the corpus after the last g tokens of the history and the draft
+ * so far (g from ngram down to 1, the longest that occurs: unlike the
+ * history's most recent match, a corpus votes), while that token follows at
+ * least half of the occurrences; the
+ * first one that does not is still drafted, then the draft stops. At most
+ * max_k tokens into out; returns how many. */
+uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const int32_t *hist, size_t n_hist,
+                                 uint32_t ngram, uint32_t max_k, int32_t *out);
 
 /* ---- per-generation state (hive_generate) ---- */
 typedef struct hive_spec hive_spec;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -207,6 +208,7 @@ void hive_session_close(hive_session *s) {
     /* adapters hold device memory: release them before the engine's device */
     if (s->have_set) hive_expert_set_release(&s->set);
     hive_expert_cache_free(s->experts);
+    free(s->draft_corpus);
     hive_engine_free(s->draft_eng); /* before the plugin is unloaded */
     hive_model_close(s->draft_model);
     hive_engine_free(s->eng); /* before the plugin is unloaded */
@@ -253,7 +255,46 @@ int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_o
     return rc;
 }
 
-int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, hive_spec_opts *o) {
+#define DRAFT_CORPUS_MAX (4 << 20) /* bytes: lookup scans the corpus for each drafted token */
+
+/* --draft-corpus FILE: checked before loading (s NULL), tokenized once the
+ * session has its tokenizer (kept in the session, pointed to by o) */
+static int load_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
+    const char *path = hive_config_str(cfg, "speculative.draft_corpus");
+    if (!*path) return 0;
+    if (o->kind != HIVE_DRAFT_LOOKUP) {
+        fprintf(stderr, "hive-host: --draft-corpus %s goes with --draft lookup (the n-gram drafter)\n", path);
+        return 1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char *text = malloc(DRAFT_CORPUS_MAX + 1);
+    size_t len = text ? fread(text, 1, DRAFT_CORPUS_MAX + 1, f) : 0;
+    fclose(f);
+    if (!text || len > DRAFT_CORPUS_MAX || !len) {
+        fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path,
+                !text ? "out of memory" : len ? "larger than 4 MiB" : "empty");
+        free(text);
+        return 1;
+    }
+    if (!s || !s->tok) { /* checked; tokenized once the model is loaded */
+        free(text);
+        return 0;
+    }
+    hive_error *err = NULL;
+    free(s->draft_corpus);
+    s->draft_corpus = NULL, s->n_draft_corpus = 0;
+    hive_status st = hive_tokenizer_encode(s->tok, text, len, 0, 0, &s->draft_corpus, &s->n_draft_corpus, &err);
+    free(text);
+    if (st != HIVE_OK) return fail(err, "--draft-corpus");
+    o->corpus = s->draft_corpus, o->n_corpus = s->n_draft_corpus;
+    return 0;
+}
+
+int hive_session_spec_opts(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
     hive_error *err = NULL;
     const char *draft = hive_config_str(cfg, "speculative.draft");
     const char *model = hive_config_str(cfg, "speculative.draft_model");
@@ -287,6 +328,7 @@ int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, hive_s
                 weights);
         return 2;
     }
+    if (load_draft_corpus(cfg, s, o)) return 2;
     if (s && o->kind == HIVE_DRAFT_BASE && (!s->have_set || s->merged)) {
         fprintf(stderr, "hive-host: --draft base drafts with the base model for the experts' verification, but %s: "
                         "the drafter would be the target itself; use --draft lookup\n",

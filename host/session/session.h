@@ -33,6 +33,9 @@ typedef struct hive_session {
      * device, one sequence, no experts); NULL for other drafters */
     hive_model_files *draft_model;
     hive_engine *draft_eng;
+    /* --draft-corpus: the file's tokens (hive_spec_opts.corpus points here) */
+    int32_t *draft_corpus;
+    size_t n_draft_corpus;
 } hive_session;
 
 typedef struct hive_session_opts {
@@ -71,7 +74,7 @@ void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *
  * needs a draft model. --draft base without experts (or with --merge) is
  * refused too, once the session is open (s != NULL). */
 struct hive_spec_opts;
-int hive_session_spec_opts(const hive_config *cfg, const hive_session *s, struct hive_spec_opts *o);
+int hive_session_spec_opts(const hive_config *cfg, hive_session *s, struct hive_spec_opts *o);
 /* generate, chat and bench --draft: check the speculative options before any
  * loading, open the session for one sequence (plus the base drafter's) and
  * the draft model (--draft-model), then resolve the options against it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # spec-vs-plain.sh — speculative decoding against plain decoding, side by side,
 # on the shipped experts' own held-out prompts (examples/experts/golden.json),
-# open-ended chat, and the draft-model and base drafters (docs/SPECULATIVE.md).
+# lookup alone and with the expert's draft corpus (--draft-corpus), open-ended
+# chat, and the draft-model and base drafters (docs/SPECULATIVE.md).
 #
 # Usage: scripts/bench/spec-vs-plain.sh [--threads T] [--reps R] [--only lookup|model|base]
 # Env:   HIVE_HOST  hive-host binary (default build/cpu/bin/hive-host), MODEL the GGUF
@@ -55,6 +56,14 @@ if [ -z "$only" ] || [ "$only" = lookup ]; then
     row "lookup JSON 1" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
     row "lookup JSON 2" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
     row "lookup JSON 3" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
+    C="--draft-corpus $E/sql/draft-corpus.txt"
+    row "corpus SQL 1" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: Which users live in Toronto?"
+    row "corpus SQL 2" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Write the SQL query: How many users are older than 35?"
+    row "corpus SQL 3" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: What is the total amount of all orders for user 7?"
+    C="--draft-corpus $E/json/draft-corpus.txt"
+    row "corpus JSON 1" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
+    row "corpus JSON 2" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
+    row "corpus JSON 3" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
     row "lookup chat" --draft lookup --chat -n 128 --prompt "$story"
     row "lookup ia3" --draft lookup --expert $E/ia3.expert --chat -n 64 --prompt "What is the capital of Norway?"
     row "lookup soft-prompt" --draft lookup --expert $E/soft-prompt.expert --chat -n 64 --prompt "Say hello to Priya."

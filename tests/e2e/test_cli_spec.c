@@ -37,6 +37,13 @@ static void test_usage(void **s) {
            "--draft-model /nonexistent-draft.gguf: No such file or directory");
     EXPECT(2, "chat --model /nonexistent.gguf --draft model --draft-model " TINY " --draft-weights q5_k < /dev/null",
            "--draft-weights q5_k: must be native, f32, f16, bf16, q8_0, q4_0 or q4_1");
+    /* --draft-corpus: lookup's, a readable file, not empty */
+    EXPECT(2, "generate --model /nonexistent.gguf --draft base --draft-corpus " EXPERTS "/sql/draft-corpus.txt --prompt x",
+           "--draft-corpus " EXPERTS "/sql/draft-corpus.txt goes with --draft lookup");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup --draft-corpus /nonexistent.txt --prompt x",
+           "--draft-corpus /nonexistent.txt: No such file or directory");
+    EXPECT(2, "bench --model /nonexistent.gguf --draft lookup --draft-corpus /dev/null --prompt x",
+           "--draft-corpus /dev/null: empty");
 }
 
 static void test_real_model(void **s) {
@@ -61,6 +68,12 @@ static void test_real_model(void **s) {
         EXPECT(0, args, "SELECT");
         if (strcmp(plain, g_out)) fail_msg("--draft changed the output:\nplain: %s\nspec:  %s", plain, g_out);
     }
+    /* with the expert's draft corpus: the same bytes, and drafts accepted */
+    snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --expert %s/sql.expert --chat --greedy "
+             "--max-tokens 40 --draft lookup --draft-corpus %s/sql/draft-corpus.txt --prompt %s", m, EXPERTS, EXPERTS,
+             q);
+    EXPECT(0, args, "SELECT");
+    if (strcmp(plain, g_out)) fail_msg("--draft-corpus changed the output:\nplain: %s\nspec:  %s", plain, g_out);
     /* --verbose reports the speculation */
     snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --greedy --max-tokens 24 --draft lookup "
              "--verbose --prompt 'one two three four, one two three four, one two three'", m);

@@ -62,7 +62,7 @@ static void generate_one(hive_engine *target, hive_engine *draft, const hive_tok
     if (draft) {
         assert_int_equal(hive_engine_seq_new(draft, &dseq, NULL), HIVE_OK);
         /* keep_on: every step that can draft is verified */
-        so = (hive_spec_opts){HIVE_DRAFT_MODEL, 0, 8, dseq, 1, draft};
+        so = (hive_spec_opts){HIVE_DRAFT_MODEL, 0, 8, dseq, 1, draft, NULL, 0};
     }
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
@@ -121,7 +121,7 @@ static void dear_draft_starts_off(hive_engine *target, hive_engine *draft, const
     assert_int_equal(hive_tokenizer_encode(tok, prompts[3], strlen(prompts[3]), 1, -1, &ids, &n, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(target, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(draft, &dseq, NULL), HIVE_OK);
-    hive_spec_opts so = {HIVE_DRAFT_MODEL, 0, 8, dseq, 0, draft};
+    hive_spec_opts so = {HIVE_DRAFT_MODEL, 0, 8, dseq, 0, draft, NULL, 0};
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
     hive_sampling_defaults(&gp.sampling);
@@ -213,7 +213,7 @@ static void test_draft_model(void **state) {
     int32_t seq, dseq, p[3] = {5, 6, 7};
     assert_int_equal(hive_engine_seq_new(target.eng, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(tiny.eng, &dseq, NULL), HIVE_OK);
-    hive_spec_opts so = {HIVE_DRAFT_MODEL, 0, 8, dseq, 0, tiny.eng};
+    hive_spec_opts so = {HIVE_DRAFT_MODEL, 0, 8, dseq, 0, tiny.eng, NULL, 0};
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
     hive_sampling_defaults(&gp.sampling);

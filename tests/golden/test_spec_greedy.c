@@ -139,9 +139,9 @@ static void tiny_cases(golden_env *g, const hive_tokenizer *tok, const hive_adap
     const uint32_t V = hive_engine_hparams(g->eng)->vocab;
     /* the meter stays out of the way (keep_on): every step that can draft is verified */
     static const hive_spec_opts drafters[] = {
-        {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL}, {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL}, /* every set */
+        {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, NULL, 0}, {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL, NULL, 0}, /* every set */
         /* LoRA and no experts */
-        {HIVE_DRAFT_LOOKUP, 1, 4, -1, 1, NULL}, {HIVE_DRAFT_BASE, 0, HIVE_DRAFT_MAX_K, -1, 1, NULL}};
+        {HIVE_DRAFT_LOOKUP, 1, 4, -1, 1, NULL, NULL, 0}, {HIVE_DRAFT_BASE, 0, HIVE_DRAFT_MAX_K, -1, 1, NULL, NULL, 0}};
     for (size_t d = 0; d < sizeof drafters / sizeof drafters[0]; d++) {
         if (drafters[d].kind == HIVE_DRAFT_BASE && !set) continue; /* base needs experts (refused: below) */
         if (d >= 2 && set && set->id != 100) continue;
@@ -197,7 +197,7 @@ static void test_tiny(void **state) {
     int32_t seq, dseq;
     assert_int_equal(hive_engine_seq_new(g.eng, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(g.eng, &dseq, NULL), HIVE_OK);
-    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0, NULL};
+    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0, NULL, NULL, 0};
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
     hive_sampling_defaults(&gp.sampling);
@@ -263,6 +263,41 @@ static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapte
     report(what, &tot, 0, &smol_sum);
 }
 
+/* --draft-corpus: the SQL expert with its training answers as the corpus
+ * (examples/experts/sql/draft-corpus.txt) on SQL prompts: the output is
+ * plain decoding's, and the corpus is used: more draft tokens accepted than
+ * by lookup over the prompt alone. */
+static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/examples/experts/sql/draft-corpus.txt", HIVE_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[64 << 10];
+    size_t len = fread(text, 1, sizeof text, f);
+    fclose(f);
+    int32_t *corpus = NULL;
+    size_t n_corpus = 0;
+    assert_int_equal(hive_tokenizer_encode(tok, text, len, 0, 0, &corpus, &n_corpus, NULL), HIVE_OK);
+    const hive_spec_opts plain = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, NULL, 0},
+                         with = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, corpus, n_corpus};
+    spec_totals t[2] = {{0}, {0}};
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 15; i += 5) { /* the SQL prompts */
+            char prompt[512];
+            smol_prompt(i, prompt, sizeof prompt);
+            int32_t *ids = NULL;
+            size_t n = 0;
+            assert_int_equal(hive_tokenizer_encode(tok, prompt, strlen(prompt), 1, -1, &ids, &n, NULL), HIVE_OK);
+            compare_one(g, tok, set, ids, n, v ? &with : &plain, NULL, 24, "SmolLM2, sql expert, lookup + corpus",
+                        &t[v]);
+            free(ids);
+        }
+    report("SmolLM2, sql expert, lookup:3 k 8, 24 tokens", &t[0], 0, &smol_sum);
+    report("SmolLM2, sql expert, lookup:3 k 8 + corpus, 24 tokens", &t[1], 1, &smol_sum);
+    assert_true(t[1].accepted > t[0].accepted);
+    free(corpus);
+}
+
 /* --draft base as hive-host runs it (the meter on) for one LoRA expert, a
  * few MB against the base's ~100: a base step costs most of a plain one, so
  * it starts off, without running the drafter's sequence even once to price
@@ -276,7 +311,7 @@ static void base_off_for_light_experts(golden_env *g, const hive_tokenizer *tok,
     assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_set_adapters(g->eng, seq, set, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(g->eng, &dseq, NULL), HIVE_OK);
-    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0, NULL};
+    hive_spec_opts so = {HIVE_DRAFT_BASE, 0, 8, dseq, 0, NULL, NULL, 0};
     hive_gen_params gp;
     memset(&gp, 0, sizeof gp);
     hive_sampling_defaults(&gp.sampling);
@@ -341,8 +376,9 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
 
 /* The meter (lookup, on as hive-host runs it) has no plain step to price
  * speculation against while every pass drafts: it keeps drafting while every
- * draft token is accepted (a pass of r rows costs at most r plain steps), and
- * takes plain steps to measure once a draft is rejected. */
+ * draft token is accepted (a pass of r rows costs at most r plain steps), or
+ * while the passes bring 2 tokens or more each on average, and takes plain
+ * steps to measure once a draft is rejected with the passes under that. */
 static void meter_probes_only_after_a_miss(golden_env *g) {
     int32_t seq;
     assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
@@ -351,7 +387,11 @@ static void meter_probes_only_after_a_miss(golden_env *g) {
         hive_spec_record(spec, 2, 1.0, 3); /* two drafted, both accepted, a bonus token */
         assert_true(hive_spec_wants_draft(spec));
     }
-    hive_spec_record(spec, 2, 1.0, 1); /* both rejected */
+    for (int i = 0; i < 8; i++) { /* both rejected, 8 times: 32 tokens in 16 passes, 2 a pass */
+        hive_spec_record(spec, 2, 1.0, 1);
+        assert_true(hive_spec_wants_draft(spec));
+    }
+    hive_spec_record(spec, 2, 1.0, 1); /* 33 tokens in 17 passes */
     assert_false(hive_spec_wants_draft(spec));
     assert_int_equal(hive_spec_times_off(spec), 0); /* a probe, not a verdict */
     hive_spec_free(spec);
@@ -391,7 +431,7 @@ static void batched_reference(golden_env *g, int32_t *const *prompts, const size
 #define SMOL_BATCH 10
 
 static void smol_lookup_50(golden_env *g, const hive_tokenizer *tok, int n_prompts) {
-    const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0, NULL}; /* the meter on, as hive-host runs */
+    const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0, NULL, NULL, 0}; /* the meter on, as hive-host runs */
     spec_totals tot = {0};
     static gen_out run;
     for (int b0 = 0; b0 < n_prompts; b0 += SMOL_BATCH) {
@@ -461,7 +501,7 @@ static void test_smollm2(void **state) {
     assert_int_equal(hive_expert_cache_new(256u << 20, &target, &cache, NULL), HIVE_OK);
     static const char *const experts[] = {"json", "sql", "ia3", "soft-prompt"};
     static const int own_prompt[] = {1, 0, 4, 2}; /* a prompt of the kind each expert was trained for */
-    const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1, NULL};
+    const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL, NULL, 0}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1, NULL, NULL, 0};
     for (int i = 0; i < 4; i++) {
         char path[600], what[96];
         snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, experts[i]);
@@ -475,6 +515,7 @@ static void test_smollm2(void **state) {
         snprintf(what, sizeof what, "SmolLM2, %s expert, base k 8, 32 tokens", experts[i]);
         smol_run(&g, tok, &set.set, what, &base, 1, own_prompt[i] + 5, 32, NULL);
         if (i == 0) base_off_for_light_experts(&g, tok, &set.set);
+        if (i == 1) corpus_lookup_case(&g, tok, &set.set);
         if (i == 0) { /* the JSON expert under its own schema's grammar */
             char schema_path[600];
             snprintf(schema_path, sizeof schema_path, "%s/examples/experts/json/schema.json", HIVE_SOURCE_DIR);

@@ -181,7 +181,7 @@ static void check_context_end(golden_env *g, const char *what) {
         gp.sampling.temperature = 0;
         gp.max_tokens = 1000;
         gp.ignore_eos = 1;
-        hive_spec_opts so = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL}; /* keep_on: drafts up to the end */
+        hive_spec_opts so = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, NULL, 0}; /* keep_on: drafts up to the end */
         gp.spec = spec ? &so : NULL;
         hive_gen_stats st;
         hive_error *err = NULL;

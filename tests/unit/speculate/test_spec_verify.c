@@ -253,6 +253,45 @@ static void test_lookup(void **state) {
     assert_int_equal(hive_spec_lookup(none, 1, 3, 8, out), 0);
 }
 
+/* --draft-corpus: the majority continuation, token by token, the longest
+ * n-gram that occurs first (down to one token); a guess among many ends the
+ * draft after it */
+static void test_lookup_corpus(void **state) {
+    (void)state;
+    int32_t out[8];
+    const int32_t c[] = {1, 2, 3, 4, 6, 0, 1, 2, 3, 4, 6, 0, 1, 2, 3, 5, 0, 1, 2, 9};
+    const size_t nc = sizeof c / sizeof *c;
+    const int32_t h[] = {7, 7, 1, 2};
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, 3, 8, out), 8);
+    assert_int_equal(out[0], 3); /* no "7 1 2"; after "1 2": 3 three times of four */
+    assert_int_equal(out[1], 4); /* after "1 2 3": 4 twice, 5 once */
+    assert_int_equal(out[2], 6);
+    assert_int_equal(out[3], 0);
+    assert_int_equal(out[4], 1);
+    assert_int_equal(out[5], 2);
+    assert_int_equal(out[6], 3); /* after "0 1 2": 3 twice, 9 once */
+    assert_int_equal(out[7], 4); /* max_k */
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, 3, 2, out), 2);
+    /* the longest n-gram wins over a more frequent shorter one */
+    const int32_t l[] = {5, 1, 2, 7, 6, 1, 2, 9, 4, 1, 2, 9}, hl[] = {5, 1, 2};
+    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, 3, 1, out), 1);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, 2, 1, out), 1); /* lookup:2: "1 2" -> 9 */
+    assert_int_equal(out[0], 9);
+    /* a three-way split: its first choice is drafted, then the draft stops */
+    const int32_t sp[] = {3, 8, 1, 0, 3, 8, 2, 0, 3, 8, 4, 0}, hs[] = {3, 8};
+    assert_int_equal(hive_spec_lookup_corpus(sp, 12, hs, 2, 3, 8, out), 1);
+    assert_int_equal(out[0], 1);
+    /* down to one token, unlike the history's lookup: a corpus votes */
+    const int32_t one[] = {42, 3};
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, one, 2, 3, 1, out), 1);
+    assert_int_equal(out[0], 4); /* after "3": 4 twice, 5 once */
+    /* nothing matches; no corpus */
+    const int32_t z[] = {42, 43};
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, z, 2, 3, 8, out), 0);
+    assert_int_equal(hive_spec_lookup_corpus(NULL, 0, h, 4, 3, 8, out), 0);
+}
+
 static void test_parse(void **state) {
     (void)state;
     hive_spec_opts o;
@@ -296,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_biased_draft),
         cmocka_unit_test(test_one_hot_draft),
         cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_lookup_corpus),
         cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
