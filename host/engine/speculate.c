@@ -452,10 +452,12 @@ void hive_spec_record(hive_spec *s, uint32_t drafted, double ms, uint32_t produc
         /* unless every draft token was accepted: a pass of r rows costs no
          * more than r plain steps, so nothing was lost, and probing would
          * throw away drafts that work (a JSON schema's keys); nor while the
-         * passes bring PROBE_BELOW tokens each on average: a pass of up to
-         * 15 rows costs well under that many plain steps on every backend
-         * measured (docs/SPECULATIVE.md), and a short answer has no tokens
-         * to spare on probes */
+         * passes bring PROBE_BELOW tokens each on average: the draft length
+         * grows only after a wholly accepted draft and shrinks after a miss,
+         * so passes that miss are short (5 rows cost 1.5 plain steps on the
+         * CPUs measured, docs/SPECULATIVE.md) and such a run most likely
+         * pays; a short answer has no tokens to spare on probes, and steps
+         * with nothing to draft still price a plain one */
         if (m->n_missed && m->n_spec_tok < PROBE_BELOW * m->n_spec) m->off_left = PLAIN_PROBE;
         return;
     }
@@ -570,10 +572,16 @@ int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t m
      * hardly a guess: all of it, past the meter's cautious draft length */
     uint32_t f = g ? (uint32_t)hive_grammar_matcher_forced_tokens(g, out, room) : 0;
     if (f) return (int)f;
-    uint32_t n = hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out);
-    if (!n) n = word_completion(s, hist, n_hist, max_k, out);
-    if (!n) n = hive_spec_lookup_corpus(s->o.corpus, s->o.n_corpus, hist, n_hist, s->o.ngram, max_k, out);
-    return (int)(g ? grammar_prefix(g, out, n) : n);
+    /* each source in turn, the next when the grammar refuses the first token
+     * of one (a schema's `user_id, product` copied where SQL wants ` =`) */
+    uint32_t n = 0;
+    for (int source = 0; source < 3 && !n; source++) {
+        n = source == 0   ? hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out)
+            : source == 1 ? word_completion(s, hist, n_hist, max_k, out)
+                          : hive_spec_lookup_corpus(s->o.corpus, s->o.n_corpus, hist, n_hist, s->o.ngram, max_k, out);
+        if (g) n = grammar_prefix(g, out, n);
+    }
+    return (int)n;
 }
 
 int32_t hive_spec_verify_row(hive_spec *s, hive_sampler *smp, uint32_t row, const float *logits, const int32_t *hist,

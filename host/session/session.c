@@ -273,10 +273,14 @@ static int load_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_
     }
     char *text = malloc(DRAFT_CORPUS_MAX + 1);
     size_t len = text ? fread(text, 1, DRAFT_CORPUS_MAX + 1, f) : 0;
+    int read_err = ferror(f) ? errno : 0; /* a directory opens, then fails to read */
     fclose(f);
-    if (!text || len > DRAFT_CORPUS_MAX || !len) {
+    if (!text || read_err || len > DRAFT_CORPUS_MAX || !len) {
         fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path,
-                !text ? "out of memory" : len ? "larger than 4 MiB" : "empty");
+                !text      ? "out of memory"
+                : read_err ? strerror(read_err)
+                : len      ? "larger than 4 MiB"
+                           : "empty");
         free(text);
         return 1;
     }

@@ -44,6 +44,8 @@ static void test_usage(void **s) {
            "--draft-corpus /nonexistent.txt: No such file or directory");
     EXPECT(2, "bench --model /nonexistent.gguf --draft lookup --draft-corpus /dev/null --prompt x",
            "--draft-corpus /dev/null: empty");
+    EXPECT(2, "generate --model /nonexistent.gguf --draft lookup --draft-corpus /tmp --prompt x",
+           "--draft-corpus /tmp: Is a directory");
 }
 
 static void test_real_model(void **s) {

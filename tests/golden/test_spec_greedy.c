@@ -264,9 +264,11 @@ static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapte
 }
 
 /* --draft-corpus: the SQL expert with its training answers as the corpus
- * (examples/experts/sql/draft-corpus.txt) on SQL prompts: the output is
- * plain decoding's, and the corpus is used: more draft tokens accepted than
- * by lookup over the prompt alone. */
+ * (examples/experts/sql/draft-corpus.txt) on SQL prompts, without and with
+ * its grammar (sql-postgres): the output is plain decoding's, and the corpus
+ * is used: more draft tokens accepted than by lookup over the prompt alone
+ * (under the grammar too, where a refused history draft gives way to the
+ * corpus's). */
 static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set) {
     char path[600];
     snprintf(path, sizeof path, "%s/examples/experts/sql/draft-corpus.txt", HIVE_SOURCE_DIR);
@@ -280,21 +282,36 @@ static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const h
     assert_int_equal(hive_tokenizer_encode(tok, text, len, 0, 0, &corpus, &n_corpus, NULL), HIVE_OK);
     const hive_spec_opts plain = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, NULL, 0},
                          with = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, corpus, n_corpus};
-    spec_totals t[2] = {{0}, {0}};
-    for (int v = 0; v < 2; v++)
-        for (int i = 0; i < 15; i += 5) { /* the SQL prompts */
-            char prompt[512];
-            smol_prompt(i, prompt, sizeof prompt);
-            int32_t *ids = NULL;
-            size_t n = 0;
-            assert_int_equal(hive_tokenizer_encode(tok, prompt, strlen(prompt), 1, -1, &ids, &n, NULL), HIVE_OK);
-            compare_one(g, tok, set, ids, n, v ? &with : &plain, NULL, 24, "SmolLM2, sql expert, lookup + corpus",
-                        &t[v]);
-            free(ids);
-        }
-    report("SmolLM2, sql expert, lookup:3 k 8, 24 tokens", &t[0], 0, &smol_sum);
-    report("SmolLM2, sql expert, lookup:3 k 8 + corpus, 24 tokens", &t[1], 1, &smol_sum);
-    assert_true(t[1].accepted > t[0].accepted);
+    hive_grammar_opts go;
+    hive_grammar_opts_default(&go);
+    hive_grammar *gr = NULL;
+    hive_grammar_vocab *gv = NULL;
+    assert_int_equal(hive_grammar_builtin("sql-postgres", &go, &gr, NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_vocab_from_tokenizer(tok, &gv, NULL), HIVE_OK);
+    hive_grammar_matcher *m = hive_grammar_matcher_new(gr, gv, NULL);
+    assert_non_null(m);
+    for (int gram = 0; gram < 2; gram++) {
+        spec_totals t[2] = {{0}, {0}};
+        for (int v = 0; v < 2; v++)
+            for (int i = 0; i < 15; i += 5) { /* the SQL prompts */
+                char prompt[512];
+                smol_prompt(i, prompt, sizeof prompt);
+                int32_t *ids = NULL;
+                size_t n = 0;
+                assert_int_equal(hive_tokenizer_encode(tok, prompt, strlen(prompt), 1, -1, &ids, &n, NULL), HIVE_OK);
+                compare_one(g, tok, set, ids, n, v ? &with : &plain, gram ? m : NULL, 24,
+                            "SmolLM2, sql expert, lookup + corpus", &t[v]);
+                free(ids);
+            }
+        report(gram ? "SmolLM2, sql expert + grammar, lookup:3 k 8" : "SmolLM2, sql expert, lookup:3 k 8", &t[0], 0,
+               &smol_sum);
+        report(gram ? "SmolLM2, sql expert + grammar, lookup:3 + corpus" : "SmolLM2, sql expert, lookup:3 + corpus",
+               &t[1], 1, &smol_sum);
+        assert_true(t[1].accepted > t[0].accepted);
+    }
+    hive_grammar_matcher_free(m);
+    hive_grammar_vocab_free(gv);
+    hive_grammar_free(gr);
     free(corpus);
 }
 
