@@ -120,6 +120,7 @@ int hive_cmd_serve(hive_cli *cli) {
         fprintf(stderr, "hive-host serve: %s\n", spec_msg);
         return 2;
     }
+    if (hive_session_load_draft_corpus(cfg, NULL)) return 2; /* the file, before listening */
     uint32_t parallel = (uint32_t)hive_config_int(cfg, "server.parallel");
     uint32_t cache_slots = (uint32_t)hive_config_int(cfg, "server.prefix_cache_slots");
     if ((uint32_t)hive_config_int(cfg, "model.batch") < parallel) {
@@ -157,6 +158,7 @@ int hive_cmd_serve(hive_cli *cli) {
         rc = 2;
         goto done;
     }
+    if ((rc = hive_session_load_draft_corpus(cfg, &ss)) != 0) goto done; /* tokenized for every lookup request */
     hive_sched_opts sop = {parallel, cache_slots, (uint32_t)hive_config_int(cfg, "server.prefill_chunk"),
                            (uint32_t)hive_config_int(cfg, "server.max_queue")};
     if (hive_sched_new(&ss, &sop, &sched, &err) != HIVE_OK || hive_sched_start(sched, &err) != HIVE_OK) {

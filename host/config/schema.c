@@ -71,7 +71,8 @@ const hive_cfg_key hive_cfg_schema[] = {
     {"speculative.draft_corpus", HIVE_CFG_STRING, "", "draft-corpus", "FILE",
      "generate, chat, bench: with --draft lookup, a text file of example outputs (an expert's "
      "draft-corpus.txt: the answers it was trained on) drafted from when the prompt and the text so far "
-     "offer nothing: the continuation seen most often after the last N..1 tokens, at most 4 MiB",
+     "offer nothing: the continuation seen most often after the last N..1 tokens, at most 4 MiB; serve: "
+     "for every request that drafts by lookup",
      NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
      "generate, chat, bench, serve: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},

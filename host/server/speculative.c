@@ -1,5 +1,6 @@
 /* The `speculative` request field and the server-wide default (the
- * speculative.draft and speculative.draft_max keys, --draft and --draft-max)
+ * speculative.draft, draft_max and draft_corpus keys, --draft, --draft-max
+ * and --draft-corpus)
  * in the scheduler's terms (docs/SERVER.md, "Speculative decoding"). serve
  * drafts by lookup only: the base and model drafters need a drafter sequence
  * or engine per choice, which the scheduler does not run. */
@@ -11,6 +12,11 @@
 
 static int rolls_back(const hive_server *s) { return hive_engine_hparams(s->ss->eng)->ssm_heads == 0; }
 
+/* --draft-corpus: server-wide, for every request that drafts by lookup */
+static void with_corpus(const hive_server *s, hive_spec_opts *o) {
+    if (o->kind == HIVE_DRAFT_LOOKUP) o->corpus = s->ss->draft_corpus, o->n_corpus = s->ss->n_draft_corpus;
+}
+
 int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_spec_opts *o, hive_api_error *err) {
     const char *def = hive_config_str(s->cfg, "speculative.draft");
     uint32_t def_k = (uint32_t)hive_config_int(s->cfg, "speculative.draft_max");
@@ -19,6 +25,7 @@ int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_s
         /* checked when the server started (hive_server_spec_check_config) */
         if (hive_spec_parse(def, def_k, o, &e) != HIVE_OK || !rolls_back(s)) memset(o, 0, sizeof *o);
         hive_error_free(e);
+        with_corpus(s, o);
         return 0;
     }
     /* a `speculative` object without a drafter asks for the server's, else lookup */
@@ -46,6 +53,7 @@ int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_s
         snprintf(err->code, sizeof err->code, "speculation_unsupported");
         return -1;
     }
+    with_corpus(s, o);
     return 0;
 }
 

@@ -257,19 +257,13 @@ int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_o
 
 #define DRAFT_CORPUS_MAX (4 << 20) /* bytes: lookup scans the corpus for each drafted token */
 
-/* --draft-corpus FILE: checked before loading (s NULL), tokenized once the
- * session has its tokenizer (kept in the session, pointed to by o) */
-static int load_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
+int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s) {
     const char *path = hive_config_str(cfg, "speculative.draft_corpus");
     if (!*path) return 0;
-    if (o->kind != HIVE_DRAFT_LOOKUP) {
-        fprintf(stderr, "hive-host: --draft-corpus %s goes with --draft lookup (the n-gram drafter)\n", path);
-        return 1;
-    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path, strerror(errno));
-        return 1;
+        return 2;
     }
     char *text = malloc(DRAFT_CORPUS_MAX + 1);
     size_t len = text ? fread(text, 1, DRAFT_CORPUS_MAX + 1, f) : 0;
@@ -282,7 +276,7 @@ static int load_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_
                 : len      ? "larger than 4 MiB"
                            : "empty");
         free(text);
-        return 1;
+        return 2;
     }
     if (!s || !s->tok) { /* checked; tokenized once the model is loaded */
         free(text);
@@ -293,9 +287,20 @@ static int load_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_
     s->draft_corpus = NULL, s->n_draft_corpus = 0;
     hive_status st = hive_tokenizer_encode(s->tok, text, len, 0, 0, &s->draft_corpus, &s->n_draft_corpus, &err);
     free(text);
-    if (st != HIVE_OK) return fail(err, "--draft-corpus");
-    o->corpus = s->draft_corpus, o->n_corpus = s->n_draft_corpus;
-    return 0;
+    return st != HIVE_OK ? 2 * fail(err, "--draft-corpus") : 0;
+}
+
+/* --draft-corpus with the drafter that reads it; o points at the session's tokens */
+static int spec_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
+    const char *path = hive_config_str(cfg, "speculative.draft_corpus");
+    if (!*path) return 0;
+    if (o->kind != HIVE_DRAFT_LOOKUP) {
+        fprintf(stderr, "hive-host: --draft-corpus %s goes with --draft lookup (the n-gram drafter)\n", path);
+        return 2;
+    }
+    int rc = hive_session_load_draft_corpus(cfg, s);
+    if (!rc && s) o->corpus = s->draft_corpus, o->n_corpus = s->n_draft_corpus;
+    return rc;
 }
 
 int hive_session_spec_opts(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
@@ -332,7 +337,7 @@ int hive_session_spec_opts(const hive_config *cfg, hive_session *s, hive_spec_op
                 weights);
         return 2;
     }
-    if (load_draft_corpus(cfg, s, o)) return 2;
+    if (spec_draft_corpus(cfg, s, o)) return 2;
     if (s && o->kind == HIVE_DRAFT_BASE && (!s->have_set || s->merged)) {
         fprintf(stderr, "hive-host: --draft base drafts with the base model for the experts' verification, but %s: "
                         "the drafter would be the target itself; use --draft lookup\n",

@@ -75,6 +75,11 @@ void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *
  * refused too, once the session is open (s != NULL). */
 struct hive_spec_opts;
 int hive_session_spec_opts(const hive_config *cfg, hive_session *s, struct hive_spec_opts *o);
+/* --draft-corpus FILE (speculative.draft_corpus): with s NULL, checks the
+ * file (readable, not empty, at most 4 MiB); with an open session, tokenizes
+ * it into s->draft_corpus (serve: for every lookup request). Prints the
+ * error and returns 2 on a bad file; 0 when none is given. */
+int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s);
 /* generate, chat and bench --draft: check the speculative options before any
  * loading, open the session for one sequence (plus the base drafter's) and
  * the draft model (--draft-model), then resolve the options against it.

@@ -597,6 +597,24 @@ def test_speculative_server_default():
         assert ask(extra_body={"speculative": {"k": 2}}).choices[0].message.content == off.choices[0].message.content
     finally:
         assert C.stop() == 0
+    # --draft-corpus: server-wide, for every request that drafts by lookup; a bad file stops the start
+    p = subprocess.run([ARGS.host_bin, "serve", "--model", ARGS.model, "--port", "0", "--draft-corpus", "/nonexistent.txt"],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, HIVE_CONFIG="/dev/null"))
+    assert p.returncode == 2 and "--draft-corpus /nonexistent.txt: No such file" in p.stderr, (p.returncode, p.stderr)
+    corpus = os.path.join(ARGS.root, "examples", "experts", "sql", "draft-corpus.txt")
+    D = Server(ARGS, "--draft-corpus", corpus, ctx=512, parallel=1, log_name="corpus")
+    try:
+        dc = openai.OpenAI(base_url=D.base + "/v1", api_key="none", max_retries=0, timeout=300)
+        q = SQL_Q.replace("Which users live in Toronto?", "What is the total amount of all orders for user 7?")
+        with_corpus = dc.chat.completions.create(model="sql", messages=[{"role": "user", "content": q}],
+                                                 temperature=0, max_tokens=40, extra_body=SPEC)
+        without = chat("sql", q, temperature=0, max_tokens=40, extra_body=SPEC)  # server A: no corpus
+        assert with_corpus.choices[0].message.content == without.choices[0].message.content
+        accepted = lambda r: r.usage.completion_tokens_details.accepted_prediction_tokens \
+            if r.usage.completion_tokens_details else 0
+        assert accepted(with_corpus) > accepted(without), (with_corpus.usage, without.usage)
+    finally:
+        assert D.stop() == 0
 
 
 def test_speculative_mamba2_refused():
