@@ -184,11 +184,12 @@ uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const i
     int32_t ctx[HIVE_DRAFT_MAX_NGRAM + HIVE_DRAFT_MAX_K]; /* the history's last tokens, then the draft */
     size_t nc = n_hist < ngram ? n_hist : ngram;
     memcpy(ctx, hist + n_hist - nc, nc * sizeof *ctx);
-    uint32_t n = 0, min_g = 1; /* down to one token: a corpus votes, where the history only copies */
+    uint32_t n = 0;
     while (n < max_k && corpus) {
         int32_t tok[CORPUS_TALLY];
         uint32_t count[CORPUS_TALLY], kinds = 0, seen = 0;
-        for (size_t g = nc < ngram ? nc : ngram; g >= min_g && !seen; g--) {
+        /* down to one token: a corpus votes, where the history only copies */
+        for (size_t g = nc < ngram ? nc : ngram; g >= 1 && !seen; g--) {
             const int32_t *key = ctx + nc - g;
             for (size_t i = 0; i + g < n_corpus; i++) {
                 if (corpus[i] != key[0] || memcmp(corpus + i, key, g * sizeof *key)) continue;

@@ -91,9 +91,9 @@ uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, ui
  * often in the corpus after the last g tokens of the history and the draft
  * so far (g from ngram down to 1, the longest that occurs: unlike the
  * history's most recent match, a corpus votes), while that token follows at
- * least half of the occurrences; the
- * first one that does not is still drafted, then the draft stops. At most
- * max_k tokens into out; returns how many. */
+ * least half of the occurrences; the first one that does not is still
+ * drafted, then the draft stops. At most max_k tokens into out; returns how
+ * many. */
 uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const int32_t *hist, size_t n_hist,
                                  uint32_t ngram, uint32_t max_k, int32_t *out);
 
@@ -118,7 +118,9 @@ int hive_spec_wants_draft(const hive_spec *s);
  * of a word the text so far ends inside of, where an earlier word of the
  * prompt or output starts with those bytes (`Ol` -> `iver` of "Oliver": a
  * name copied into a JSON value is spelled in other tokens than the
- * prompt's ` Oliver`, so no n-gram of tokens finds it). Returns how many
+ * prompt's ` Oliver`, so no n-gram of tokens finds it); then the corpus
+ * (o.corpus, hive_spec_lookup_corpus). Each of the last three gives way to
+ * the next when it proposes nothing the grammar allows. Returns how many
  * (0: nothing to propose; a plain step follows) or -1 with *err set. */
 int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
                     int32_t *out, hive_error **err);

@@ -512,17 +512,19 @@ hive_status cpu_op_attention(hive_device *dev, hive_kv_cache *kv, uint32_t layer
                         (long long)q->rows, (long long)q->cols, (long long)out->rows,
                         (long long)out->cols, n_heads, nkv, hd);
     if ((st = cpu_check_batch(batch, q->rows, kv, "attention", err)) != HIVE_OK) return st;
-    /* queries for K rows stored rotated (cpu_kv_rotated), rotated alike once per call */
+    /* queries for K rows stored rotated (cpu_kv_rotated) that this batch
+     * reads, rotated alike once per call */
+    int reads_store = cpu_kv_batch_reads_store(kv, batch);
     hive_buffer q_rot_buf = {0};
     hive_tensor q_rot = {sizeof q_rot, HIVE_DTYPE_F32, &q_rot_buf, 0, q->rows, q->cols, q->cols};
-    if (cpu_kv_rotated(kv->k_dtype) || (kv->desc.n_store_blocks && cpu_kv_rotated(kv->s_k_dtype))) {
+    if (cpu_kv_rotated(kv->k_dtype) || (reads_store && cpu_kv_rotated(kv->s_k_dtype))) {
         q_rot_buf.size = (uint64_t)q->rows * (uint64_t)q->cols * sizeof(float);
         if (!(q_rot_buf.ptr = malloc(q_rot_buf.size)))
             return cpu_fail(err, HIVE_E_NOMEM, "attention: cannot allocate %lld rotated queries", (long long)q->rows);
         for (int64_t r = 0; r < q->rows; r++)
             cpu_kv_rotate(cpu_row(q, r), cpu_row(&q_rot, r), q->cols, cpu_kv_rotate_block(hd));
     }
-    if (cpu_kv_typed(kv) || cpu_kv_batch_reads_store(kv, batch)) {
+    if (cpu_kv_typed(kv) || reads_store) {
         st = cpu_attention_typed(dev, kv, layer, q, q_rot_buf.ptr ? &q_rot : NULL, n_heads, scale, batch, out, err);
         free(q_rot_buf.ptr);
         return st;

@@ -81,7 +81,8 @@ static void typed_head(const typed_ctx *c, int64_t r, uint32_t h, const typed_sc
         base[1][1] = kv->sv + c->layer * kv->s_v_layer_bytes + s_head_row * kv->s_v_row_bytes;
     }
     const uint32_t types[2][2] = {{kv->k_dtype, kv->v_dtype}, {kv->s_k_dtype, kv->s_v_dtype}};
-    const float *q = cpu_row(c->q, r) + (size_t)h * hd, *q_rot = c->q_rot ? cpu_row(c->q_rot, r) + (size_t)h * hd : q;
+    const float *q = cpu_row(c->q, r) + (size_t)h * hd;
+    const float *q_rot = c->q_rot ? cpu_row(c->q_rot, r) + (size_t)h * hd : q;
     float *o = cpu_row(c->out, r) + (size_t)h * hd;
     if (kv->k_dtype == HIVE_DTYPE_F16) {
         k->f32_to_f16(q, w->half, hd);
@@ -165,8 +166,8 @@ int cpu_kv_batch_reads_store(const hive_kv_cache *kv, const hive_batch *b) {
 
 /* Called by cpu_op_attention once the arguments are checked. */
 hive_status cpu_attention_typed(hive_device *dev, hive_kv_cache *kv, uint32_t layer, const hive_tensor *q,
-                                const hive_tensor *q_rot, uint32_t n_heads, float scale, const hive_batch *batch, const hive_tensor *out,
-                                hive_error **err) {
+                                const hive_tensor *q_rot, uint32_t n_heads, float scale, const hive_batch *batch,
+                                const hive_tensor *out, hive_error **err) {
     int64_t max_ctx = 1;
     for (int64_t r = 0; r < q->rows; r++)
         if (batch->row_pos[r] + 1 > max_ctx) max_ctx = batch->row_pos[r] + 1;
