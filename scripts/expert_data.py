@@ -156,3 +156,17 @@ TRAIN_SETS = {
     "ia3": dict(seed=303, n_train=360),
     "soft-prompt": dict(seed=404, n_train=320),
 }
+
+
+def draft_corpus(name):
+    """The answers expert `name` (json or sql) was trained on, each once, in first-seen order, one per line:
+    its package's draft-corpus.txt (docs/SPECULATIVE.md)."""
+    import random
+    gen = {"json": gen_json, "sql": gen_sql}[name]
+    t = TRAIN_SETS[name]
+    seen, lines = set(), []
+    for _, answer in gen(random.Random(t["seed"]), t["n_train"]):
+        if answer not in seen:
+            seen.add(answer)
+            lines.append(answer)
+    return "".join(a + "\n" for a in lines)

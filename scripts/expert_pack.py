@@ -9,10 +9,14 @@ import json
 import os
 import tarfile
 
-# Structured output (docs/GRAMMAR.md): training.decoding keys each expert ships with.
-GRAMMAR_DECODING = {
-    "json": {"use_grammar": True, "grammar_type": "json-schema", "grammar_file": "schema.json"},
-    "sql": {"use_grammar": True, "grammar_type": "sql-postgres"},
+from expert_data import draft_corpus
+
+# training.decoding keys each expert ships with for what its package holds: structured output
+# (docs/GRAMMAR.md) and the draft corpus lookup drafts from (docs/SPECULATIVE.md).
+PACKAGE_DECODING = {
+    "json": {"use_grammar": True, "grammar_type": "json-schema", "grammar_file": "schema.json",
+             "draft_corpus": "draft-corpus.txt"},
+    "sql": {"use_grammar": True, "grammar_type": "sql-postgres", "draft_corpus": "draft-corpus.txt"},
 }
 
 PERSON_SCHEMA = {
@@ -35,8 +39,11 @@ EXTRA_FILES = {
 
 
 def write_extra_files(name, d):
-    for fn, text in EXTRA_FILES.get(name, {}).items():
-        with open(os.path.join(d, fn), "w") as f:
+    files = dict(EXTRA_FILES.get(name, {}))
+    if PACKAGE_DECODING.get(name, {}).get("draft_corpus"):
+        files[PACKAGE_DECODING[name]["draft_corpus"]] = draft_corpus(name)
+    for fn, text in files.items():
+        with open(os.path.join(d, fn), "w", encoding="utf-8") as f:
             f.write(text)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """repack-example-experts.py — apply manifest/package changes to examples/experts without retraining.
 
-For each expert folder: merges expert_pack.GRAMMAR_DECODING into training.decoding of manifest.json,
+For each expert folder: merges expert_pack.PACKAGE_DECODING into training.decoding of manifest.json,
 writes expert_pack.EXTRA_FILES, rebuilds <name>.expert (deterministic tar.gz) and updates expert_bytes in
 golden.json. Adapters and golden outputs are untouched. Standard library only.
 
@@ -32,7 +32,7 @@ def main():
             continue
         with open(mf) as f:
             m = json.load(f)
-        m.setdefault("training", {}).setdefault("decoding", {}).update(expert_pack.GRAMMAR_DECODING.get(name, {}))
+        m.setdefault("training", {}).setdefault("decoding", {}).update(expert_pack.PACKAGE_DECODING.get(name, {}))
         with open(mf, "w") as f:
             json.dump(m, f, indent=2)
             f.write("\n")

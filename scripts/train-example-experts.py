@@ -268,7 +268,7 @@ def write_manifest(name, spec, d):
                          "adapters": [dict(type=spec["manifest_adapter"]["type"], path="adapter",
                                                      **{k: v for k, v in spec["manifest_adapter"].items()
                                                         if k != "type"})]}],
-        "training": {"decoding": {**spec["decoding"], **expert_pack.GRAMMAR_DECODING.get(name, {})}},
+        "training": {"decoding": {**spec["decoding"], **expert_pack.PACKAGE_DECODING.get(name, {})}},
         "routing": {"keywords": spec["keywords"]},
         "runtime": {},
     }

@@ -69,10 +69,11 @@ const hive_cfg_key hive_cfg_schema[] = {
      "only)",
      NORANGE},
     {"speculative.draft_corpus", HIVE_CFG_STRING, "", "draft-corpus", "FILE",
-     "generate, chat, bench: with --draft lookup, a text file of example outputs (an expert's "
-     "draft-corpus.txt: the answers it was trained on) drafted from when the prompt and the text so far "
-     "offer nothing: the continuation seen most often after the last N..1 tokens, at most 4 MiB; serve: "
-     "for every request that drafts by lookup",
+     "generate, chat, bench: with --draft lookup, a text file of example outputs (the answers an expert "
+     "was trained on) drafted from beside the prompt and the text so far: the continuation seen most "
+     "often after the last N..1 tokens, at most 4 MiB; default: the expert's own (its manifest's "
+     "training.decoding.draft_corpus); none: no corpus; serve: for every request that drafts by lookup "
+     "(on the command line, in place of the request's experts' own)",
      NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
      "generate, chat, bench, serve: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},

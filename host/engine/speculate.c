@@ -178,14 +178,26 @@ uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, ui
 /* ---- lookup over a corpus of example outputs ---- */
 
 #define CORPUS_TALLY 32 /* distinct continuations counted; later ones are rare by then */
+#define CORPUS_SURE_SEEN 2 /* occurrences that make a unanimous vote more than one example's word */
+
+/* At a split, what the history itself put after `last` the latest time (the
+ * prompt's `35` after ` ` where the corpus's numbers disagree); -1 when the
+ * history never had it. */
+static int32_t grounded_pick(const int32_t *ground, size_t n_ground, int32_t last) {
+    for (size_t i = n_ground > 1 ? n_ground - 1 : 0; i-- > 0;)
+        if (ground[i] == last) return ground[i + 1];
+    return -1;
+}
 
 uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const int32_t *hist, size_t n_hist,
-                                 uint32_t ngram, uint32_t max_k, int32_t *out) {
+                                 const int32_t *ground, size_t n_ground, uint32_t ngram, uint32_t max_k,
+                                 uint32_t sure_k, int32_t *out) {
     int32_t ctx[HIVE_DRAFT_MAX_NGRAM + HIVE_DRAFT_MAX_K]; /* the history's last tokens, then the draft */
     size_t nc = n_hist < ngram ? n_hist : ngram;
     memcpy(ctx, hist + n_hist - nc, nc * sizeof *ctx);
     uint32_t n = 0;
-    while (n < max_k && corpus) {
+    if (sure_k < max_k) sure_k = max_k;
+    while (n < sure_k && corpus) {
         int32_t tok[CORPUS_TALLY];
         uint32_t count[CORPUS_TALLY], kinds = 0, seen = 0;
         /* down to one token: a corpus votes, where the history only copies */
@@ -207,9 +219,17 @@ uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const i
         uint32_t best = 0;
         for (uint32_t j = 1; j < kinds; j++)
             if (count[j] > count[best]) best = j;
-        out[n++] = tok[best];
-        if (2 * count[best] < seen) break; /* a guess among many: drafted, but nothing after it */
-        ctx[nc++] = tok[best];
+        if (n >= max_k && (kinds > 1 || seen < CORPUS_SURE_SEEN)) break; /* past max_k only what all agree on */
+        /* where the examples disagree, the history's own choice after the
+         * same token: whatever it is at a split, one of the examples' else */
+        const int split = 2 * count[best] < seen;
+        int32_t pick = tok[best], h = kinds > 1 ? grounded_pick(ground, n_ground, ctx[nc - 1]) : -1;
+        int grounded = h >= 0 && split;
+        for (uint32_t j = 0; h >= 0 && j < kinds && !grounded; j++) grounded = tok[j] == h;
+        if (grounded) pick = h;
+        out[n++] = pick;
+        if (split && !grounded) break; /* a guess among many: drafted, but nothing after it */
+        ctx[nc++] = pick;
         if (nc == sizeof ctx / sizeof *ctx) { /* keep the last ngram tokens */
             memmove(ctx, ctx + nc - ngram, ngram * sizeof *ctx);
             nc = ngram;
@@ -571,16 +591,27 @@ int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t m
     if (drafts_by_model(s->o.kind)) return draft_by_model(s, hist, n_hist, max_k, g, out, err);
     /* what the grammar spells next (a JSON schema's keys and punctuation) is
      * hardly a guess: all of it, past the meter's cautious draft length */
-    uint32_t f = g ? (uint32_t)hive_grammar_matcher_forced_tokens(g, out, room) : 0;
-    if (f) return (int)f;
-    /* each source in turn, the next when the grammar refuses the first token
-     * of one (a schema's `user_id, product` copied where SQL wants ` =`) */
-    uint32_t n = 0;
-    for (int source = 0; source < 3 && !n; source++) {
-        n = source == 0   ? hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out)
-            : source == 1 ? word_completion(s, hist, n_hist, max_k, out)
-                          : hive_spec_lookup_corpus(s->o.corpus, s->o.n_corpus, hist, n_hist, s->o.ngram, max_k, out);
+    uint32_t n = g ? (uint32_t)hive_grammar_matcher_forced_tokens(g, out, room) : 0;
+    /* else each source in turn, the next when the grammar refuses the first
+     * token of one (a schema's `user_id, product` copied where SQL wants ` =`) */
+    for (int source = 0; source < 2 && !n; source++) {
+        n = source == 0 ? hive_spec_lookup(hist, n_hist, s->o.ngram, max_k, out)
+                        : word_completion(s, hist, n_hist, max_k, out);
         if (g) n = grammar_prefix(g, out, n);
+    }
+    /* the corpus, or after what the history proposed, the corpus carrying on
+     * (`_id` copied from the schema, then the corpus's ` = `); past max_k
+     * only what every example agrees on, up to --draft-max: after a miss the
+     * meter's short length is meant for guesses, not for `(amount) FROM
+     * orders WHERE` that every SUM in the corpus goes on with */
+    if (s->o.corpus && n < room) {
+        int32_t ctx[HIVE_DRAFT_MAX_NGRAM + HIVE_DRAFT_MAX_K];
+        size_t nc = n_hist < s->o.ngram ? n_hist : s->o.ngram;
+        memcpy(ctx, hist + n_hist - nc, nc * sizeof *ctx);
+        memcpy(ctx + nc, out, n * sizeof *out);
+        uint32_t more = hive_spec_lookup_corpus(s->o.corpus, s->o.n_corpus, ctx, nc + n, hist, n_hist, s->o.ngram,
+                                                n < max_k ? max_k - n : 0, room - n, out + n);
+        n = g ? grammar_prefix(g, out, n + more) : n + more;
     }
     return (int)n;
 }

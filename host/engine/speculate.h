@@ -87,15 +87,20 @@ int32_t hive_spec_verify_sampled(hive_sampler *smp, const hive_token_prob *p, si
  * when none matches; lookup:1 matches single tokens), at most max_k of them,
  * into out. Returns how many. */
 uint32_t hive_spec_lookup(const int32_t *hist, size_t n_hist, uint32_t ngram, uint32_t max_k, int32_t *out);
-/* lookup over a corpus (--draft-corpus), token by token: the token seen most
- * often in the corpus after the last g tokens of the history and the draft
- * so far (g from ngram down to 1, the longest that occurs: unlike the
- * history's most recent match, a corpus votes), while that token follows at
- * least half of the occurrences; the first one that does not is still
- * drafted, then the draft stops. At most max_k tokens into out; returns how
- * many. */
+/* lookup over a corpus (an expert's draft corpus, --draft-corpus), token by
+ * token: the token seen most often in the corpus after the last g tokens of
+ * hist and the draft so far (g from ngram down to 1, the longest that
+ * occurs: unlike the history's most recent match, a corpus votes), while
+ * that token follows at least half of the occurrences; the first one that
+ * does not is still drafted, then the draft stops. Where the occurrences
+ * disagree, the token ground (the whole history; may be NULL) put after the
+ * same last token the latest time wins: at a split whatever it is (and the
+ * draft goes on), under a majority only if some occurrence has it. Up to
+ * max_k tokens, then up to sure_k (when larger) only while every occurrence,
+ * two at least, agrees. Returns how many were written to out. */
 uint32_t hive_spec_lookup_corpus(const int32_t *corpus, size_t n_corpus, const int32_t *hist, size_t n_hist,
-                                 uint32_t ngram, uint32_t max_k, int32_t *out);
+                                 const int32_t *ground, size_t n_ground, uint32_t ngram, uint32_t max_k,
+                                 uint32_t sure_k, int32_t *out);
 
 /* ---- per-generation state (hive_generate) ---- */
 typedef struct hive_spec hive_spec;
@@ -118,10 +123,12 @@ int hive_spec_wants_draft(const hive_spec *s);
  * of a word the text so far ends inside of, where an earlier word of the
  * prompt or output starts with those bytes (`Ol` -> `iver` of "Oliver": a
  * name copied into a JSON value is spelled in other tokens than the
- * prompt's ` Oliver`, so no n-gram of tokens finds it); then the corpus
- * (o.corpus, hive_spec_lookup_corpus). Each of the last three gives way to
- * the next when it proposes nothing the grammar allows. Returns how many
- * (0: nothing to propose; a plain step follows) or -1 with *err set. */
+ * prompt's ` Oliver`, so no n-gram of tokens finds it); n-grams and word
+ * completion each give way to the next when it proposes nothing the grammar
+ * allows. Then the corpus (o.corpus, hive_spec_lookup_corpus) carries on
+ * after what those drafted, or drafts alone, past max_k (up to --draft-max)
+ * only with unanimous votes. Returns how many (0: nothing to propose; a
+ * plain step follows) or -1 with *err set. */
 int hive_spec_draft(hive_spec *s, const int32_t *hist, size_t n_hist, uint32_t max_k, struct hive_grammar_matcher *g,
                     int32_t *out, hive_error **err);
 /* Sampling: the token at row `row` of a verify pass whose draft there is x:

@@ -93,7 +93,7 @@ static void decoding(hive_manifest *m, const cJSON *dec, hive_problems *p) {
     hive_config *scratch = hive_config_new(); /* validates values against the schema's ranges */
     const cJSON *it;
     cJSON_ArrayForEach(it, dec) {
-        if (!it->string || it->string[0] == '_' || hive_manifest_is_grammar_field(it->string)) continue;
+        if (!it->string || it->string[0] == '_' || hive_manifest_is_file_field(it->string)) continue;
         const decoding_map *d = NULL;
         for (size_t i = 0; i < sizeof k_decoding / sizeof k_decoding[0]; i++)
             if (!strcmp(k_decoding[i].field, it->string)) d = &k_decoding[i];
@@ -120,7 +120,7 @@ static void decoding(hive_manifest *m, const cJSON *dec, hive_problems *p) {
         else snprintf(txt, sizeof txt, "%.9g", it->valuedouble);
         add_setting(m, d, txt, scratch, p);
     }
-    hive_manifest_parse_grammar(m, dec, p);
+    hive_manifest_parse_files(m, dec, p);
     hive_config_free(scratch);
 }
 

@@ -24,9 +24,9 @@ void hive_manifest_from_json(const char *dir, const char *file, const cJSON *roo
 hive_status hive_peft_manifest_load(const char *dir, const char *config, hive_manifest *m, hive_problems *p,
                                     hive_error **err);
 
-/* training.decoding's grammar fields (manifest_grammar.c). */
-int hive_manifest_is_grammar_field(const char *field);
-void hive_manifest_parse_grammar(hive_manifest *m, const cJSON *dec, hive_problems *p);
+/* training.decoding's fields naming files in the package: grammar, draft corpus (manifest_files.c). */
+int hive_manifest_is_file_field(const char *field);
+void hive_manifest_parse_files(hive_manifest *m, const cJSON *dec, hive_problems *p);
 
 /* Parses one adapter entry (`field` = "base_models[0].adapters[1]"). */
 void hive_manifest_parse_adapter(hive_manifest *m, const cJSON *j, const char *field, hive_manifest_adapter *a,

@@ -33,6 +33,11 @@ static int add_decoding(cJSON *dec, const char *kv, hive_problems *p) {
                              "sql-postgres, or write the package by hand (docs/EXPERTS.md)", kv);
         return -1;
     }
+    if (!strcmp(key, "draft_corpus")) {
+        hive_problems_add(p, "--decoding %s: pack adds no draft corpus file; write the package by hand "
+                             "(docs/EXPERTS.md)", kv);
+        return -1;
+    }
     if (!strcmp(key, "stop_sequences")) {
         cJSON *arr = cJSON_GetObjectItemCaseSensitive(dec, key);
         if (!arr) arr = cJSON_AddArrayToObject(dec, key);

@@ -116,19 +116,20 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
     int32_t *ids = NULL;
     size_t n_ids = 0;
     job *j = NULL;
-    srv_grammar *grammar = NULL;
+    hive_shared_entry *grammar = NULL, *corpus = NULL;
     enum MHD_Result rc = MHD_NO;
     hive_error *err = NULL;
     char *set = NULL;
     if (hive_resolve_experts(s, &r, xs, weights, &nx, &e) || hive_sampling_for(s, &r, xs, nx, &p, &stop_owned, &e) ||
-        hive_server_grammar_for(s, &r, xs, nx, &grammar, &e) || hive_server_spec_for(s, &r, &p.spec, &e))
+        hive_server_grammar_for(s, &r, xs, nx, &grammar, &e) ||
+        hive_server_spec_for(s, &r, xs, nx, &p.spec, &corpus, &e))
         goto error;
     if (!(set = hive_server_set_name(s, xs, nx))) {
         hive_api_error_set(&e, 500, "server_error", NULL, "out of memory");
         goto error;
     }
     if (grammar) {
-        p.grammar = grammar->g;
+        p.grammar = hive_shared_value(grammar);
         p.grammar_vocab = s->gvocab;
     }
     if (encode(s, &r, &ids, &n_ids, &err) != HIVE_OK) {
@@ -160,8 +161,8 @@ enum MHD_Result hive_ep_completion(struct MHD_Connection *c, hive_server *s, htt
         goto error;
     }
     j->conn = c;
-    j->grammar = grammar; /* the job releases it */
-    grammar = NULL;
+    j->grammar = grammar, j->corpus = corpus; /* the job releases them */
+    grammar = corpus = NULL;
     hive_sched_request q = {ids, n_ids, paths, nx, p, hive_job_on_event, j, weights};
     j->refs++; /* the scheduler's, dropped at FINISHED */
     hive_sched_submit_rc src = hive_sched_submit(s->sched, &q, &j->sched_id, &err);
@@ -182,6 +183,7 @@ error:
     rc = hive_http_error(c, s, &e);
 done:
     hive_server_grammar_release(s, grammar);
+    hive_server_corpus_release(s, corpus);
     hive_error_free(err);
     if (stop_owned)
         for (size_t i = 0; i < p.n_stop; i++) free(stop_owned[i]);

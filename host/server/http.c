@@ -233,6 +233,8 @@ hive_status hive_server_start(const hive_server_opts *o, hive_server **out, hive
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->gmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
+    hive_server_grammar_cache_init(s);
+    hive_server_spec_init(s);
     s->d = MHD_start_daemon(flags, o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)(o->max_connections ? o->max_connections : 256), MHD_OPTION_CONNECTION_TIMEOUT,
@@ -271,6 +273,7 @@ void hive_server_stop(hive_server *s) {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
     hive_server_grammar_free_all(s);
+    hive_server_spec_free(s);
     hive_server_routing_free(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->gmu);

@@ -45,6 +45,7 @@ void hive_job_unref(job *j) {
     free(j->out);
     free(j->model);
     hive_server_grammar_release(j->srv, j->grammar);
+    hive_server_corpus_release(j->srv, j->corpus);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);

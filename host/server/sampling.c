@@ -70,18 +70,21 @@ int hive_resolve_experts(const hive_server *s, const hive_api_request *r, const 
     return 0;
 }
 
-/* The first expert (in order) whose manifest sets key. */
-static const char *manifest_value(const hive_catalog_entry *const *xs, size_t nx, const char *key) {
+const char *hive_server_manifest_value(const hive_catalog_entry *const *xs, size_t nx, const char *key,
+                                       const char **who) {
     for (size_t i = 0; i < nx; i++)
         for (size_t k = 0; k < xs[i]->n_decoding; k++)
-            if (!strcmp(xs[i]->decoding[k].key, key)) return xs[i]->decoding[k].value;
+            if (!strcmp(xs[i]->decoding[k].key, key)) {
+                if (who) *who = xs[i]->name;
+                return xs[i]->decoding[k].value;
+            }
     return NULL;
 }
 
 /* A manifest value applies where the server's configuration has no
  * command-line value for the key. */
 static const char *from_manifest(const hive_server *s, const hive_catalog_entry *const *xs, size_t nx, const char *key) {
-    return hive_config_source(s->cfg, key) < HIVE_SRC_MANIFEST ? manifest_value(xs, nx, key) : NULL;
+    return hive_config_source(s->cfg, key) < HIVE_SRC_MANIFEST ? hive_server_manifest_value(xs, nx, key, NULL) : NULL;
 }
 
 static char **split_stops(const char *text, size_t *n) {

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "server/request.h"
+#include "server/shared_cache.h"
 #include "server/server.h"
 
 struct hive_server {
@@ -27,11 +28,11 @@ struct hive_server {
     pthread_mutex_t mu;
     uint64_t http_status[6]; /* 2xx..: index status/100 */
     /* structured output (structured.c) */
-    pthread_mutex_t gmu;     /* guards the three below */
+    pthread_mutex_t gmu;     /* guards the vocabulary view */
     hive_grammar_vocab *gvocab; /* built by the first request with a grammar */
-    struct srv_grammar *gcache;
-    uint32_t n_gcache;
-    uint64_t gclock;
+    hive_shared_cache grammars; /* compiled grammars (hive_grammar *) by source */
+    /* speculative.c: the experts' draft corpora (srv_corpus *) by path */
+    hive_shared_cache corpora;
     /* model "auto" (routing.c) */
     pthread_mutex_t rmu;        /* guards building the router */
     int router_state;           /* 0 not built, 1 built, -1 failed (out of memory); under rmu */
@@ -45,15 +46,11 @@ typedef struct srv_routed {
     uint64_t requests;
 } srv_routed;
 
-/* A compiled grammar shared by the requests that use it. */
-typedef struct srv_grammar {
-    char *key;               /* its source: request text or manifest kind and value */
-    size_t key_len;
-    hive_grammar *g;
-    int refs;                /* jobs using it, + 1 while in the cache */
-    uint64_t used;
-    struct srv_grammar *next;
-} srv_grammar;
+/* A draft corpus's tokens, shared by the requests that draft from it. */
+typedef struct srv_corpus {
+    int32_t *ids;
+    size_t n;
+} srv_corpus;
 
 /* One HTTP request: the body as it arrives. */
 typedef struct http_conn {
@@ -99,7 +96,9 @@ typedef struct job {
     char *model;
     long created;
     /* state from the scheduler */
-    srv_grammar *grammar;    /* NULL: none; released with the job */
+    hive_shared_entry *grammar; /* hive_grammar *; NULL: none; released with the job */
+    hive_shared_entry *corpus;  /* srv_corpus * of the request's experts; NULL: none (or the server's); released
+                                 * with the job */
     int started, finished, cancelled;
     hive_status status;
     char error[512];
@@ -136,8 +135,9 @@ enum MHD_Result hive_ep_experts_load(struct MHD_Connection *c, hive_server *s, h
 /* *out: the grammar the request runs under, referenced (NULL: none). 0, or
  * -1 with the error (400 for the request's own grammar). */
 int hive_server_grammar_for(hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs,
-                            size_t nx, srv_grammar **out, hive_api_error *err);
-void hive_server_grammar_release(hive_server *s, srv_grammar *g);
+                            size_t nx, hive_shared_entry **out, hive_api_error *err);
+void hive_server_grammar_release(hive_server *s, hive_shared_entry *g);
+void hive_server_grammar_cache_init(hive_server *s);
 /* At stop: the cache and the vocabulary view (no job is left). */
 void hive_server_grammar_free_all(hive_server *s);
 
@@ -163,10 +163,19 @@ void hive_server_routing_free(hive_server *s);
 
 int hive_sampling_for(const hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
                       hive_sched_params *p, char ***stop_owned, hive_api_error *err);
+/* The first expert (in order) whose manifest sets key: its value, *who its name. */
+const char *hive_server_manifest_value(const hive_catalog_entry *const *xs, size_t nx, const char *key,
+                                       const char **who);
 
 /* ---- speculative.c: the request's `speculative` > the server's --draft ---- */
-/* 0 and *o (kind NONE: plain decoding), or -1 with a 400: an unknown drafter,
- * base or model (not run by serve), a model that cannot roll back. */
-int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_spec_opts *o, hive_api_error *err);
+/* 0 and *o (kind NONE: plain decoding) with *corpus the experts' draft corpus
+ * o points into (referenced; NULL when none or the server's), or -1 with a
+ * 400: an unknown drafter, base or model (not run by serve), a model that
+ * cannot roll back; a 500 for an expert's corpus that cannot be read. */
+int hive_server_spec_for(hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
+                         hive_spec_opts *o, hive_shared_entry **corpus, hive_api_error *err);
+void hive_server_corpus_release(hive_server *s, hive_shared_entry *c);
+void hive_server_spec_init(hive_server *s);
+void hive_server_spec_free(hive_server *s); /* at stop, no job left */
 
 #endif

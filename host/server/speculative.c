@@ -3,21 +3,72 @@
  * and --draft-corpus)
  * in the scheduler's terms (docs/SERVER.md, "Speculative decoding"). serve
  * drafts by lookup only: the base and model drafters need a drafter sequence
- * or engine per choice, which the scheduler does not run. */
+ * or engine per choice, which the scheduler does not run. Lookup reads the
+ * request's experts' draft corpus (a manifest's training.decoding.draft_corpus),
+ * tokenized once and shared (shared_cache.h), or the server's --draft-corpus. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_impl.h"
 #include "util/error.h"
+#include "util/log.h"
+
+#define CORPUS_CACHE_MAX 16
 
 static int rolls_back(const hive_server *s) { return hive_engine_hparams(s->ss->eng)->ssm_heads == 0; }
 
-/* --draft-corpus: server-wide, for every request that drafts by lookup */
-static void with_corpus(const hive_server *s, hive_spec_opts *o) {
-    if (o->kind == HIVE_DRAFT_LOOKUP) o->corpus = s->ss->draft_corpus, o->n_corpus = s->ss->n_draft_corpus;
+static void corpus_free(void *p) {
+    srv_corpus *c = p;
+    if (c) free(c->ids);
+    free(c);
 }
 
-int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_spec_opts *o, hive_api_error *err) {
+void hive_server_spec_init(hive_server *s) { hive_shared_cache_init(&s->corpora, CORPUS_CACHE_MAX, corpus_free); }
+void hive_server_spec_free(hive_server *s) { hive_shared_cache_destroy(&s->corpora); }
+void hive_server_corpus_release(hive_server *s, hive_shared_entry *c) { hive_shared_release(&s->corpora, c); }
+
+/* The corpus lookup drafts from: the first of the request's experts whose
+ * manifest names one, unless --draft-corpus is given on the command line;
+ * else the server's (command line or configuration file). *ref: the expert's
+ * corpus, referenced for the job. */
+static int with_corpus(hive_server *s, const hive_catalog_entry *const *xs, size_t nx, hive_spec_opts *o,
+                       hive_shared_entry **ref, hive_api_error *err) {
+    if (o->kind != HIVE_DRAFT_LOOKUP) return 0;
+    const char *who = NULL, *path = NULL;
+    if (hive_config_source(s->cfg, "speculative.draft_corpus") < HIVE_SRC_CLI)
+        path = hive_server_manifest_value(xs, nx, "speculative.draft_corpus", &who);
+    if (!path) {
+        o->corpus = s->ss->draft_corpus, o->n_corpus = s->ss->n_draft_corpus;
+        return 0;
+    }
+    hive_shared_entry *e = hive_shared_get(&s->corpora, path, strlen(path));
+    if (!e) { /* read and tokenized outside the cache's lock */
+        srv_corpus *c = calloc(1, sizeof *c);
+        hive_error *he = NULL;
+        if (!c || hive_draft_corpus_read(s->ss->tok, path, &c->ids, &c->n, &he) != HIVE_OK) {
+            hive_api_error_set(err, 500, "server_error", "model", "the expert '%s''s draft corpus %.300s: %s", who,
+                               path, c ? hive_error_message(he) : "out of memory");
+            snprintf(err->code, sizeof err->code, "expert_unavailable");
+            hive_error_free(he);
+            corpus_free(c);
+            return -1;
+        }
+        if (!(e = hive_shared_put(&s->corpora, path, strlen(path), c))) {
+            hive_api_error_set(err, 503, "server_error", NULL, "out of memory");
+            return -1;
+        }
+        HLOG_INFO("draft corpus of expert '%s': %zu tokens (%s)", who, c->n, path);
+    }
+    const srv_corpus *c = hive_shared_value(e);
+    o->corpus = c->ids, o->n_corpus = c->n;
+    *ref = e;
+    return 0;
+}
+
+int hive_server_spec_for(hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs, size_t nx,
+                         hive_spec_opts *o, hive_shared_entry **corpus, hive_api_error *err) {
+    *corpus = NULL;
     const char *def = hive_config_str(s->cfg, "speculative.draft");
     uint32_t def_k = (uint32_t)hive_config_int(s->cfg, "speculative.draft_max");
     hive_error *e = NULL;
@@ -25,8 +76,7 @@ int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_s
         /* checked when the server started (hive_server_spec_check_config) */
         if (hive_spec_parse(def, def_k, o, &e) != HIVE_OK || !rolls_back(s)) memset(o, 0, sizeof *o);
         hive_error_free(e);
-        with_corpus(s, o);
-        return 0;
+        return with_corpus(s, xs, nx, o, corpus, err);
     }
     /* a `speculative` object without a drafter asks for the server's, else lookup */
     const char *text = r->spec_draft ? r->spec_draft : *def && strcmp(def, "none") != 0 ? def : "lookup";
@@ -53,8 +103,7 @@ int hive_server_spec_for(const hive_server *s, const hive_api_request *r, hive_s
         snprintf(err->code, sizeof err->code, "speculation_unsupported");
         return -1;
     }
-    with_corpus(s, o);
-    return 0;
+    return with_corpus(s, xs, nx, o, corpus, err);
 }
 
 int hive_server_spec_check_config(const hive_config *cfg, const hive_engine *e, char *msg, size_t cap) {

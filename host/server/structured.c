@@ -2,7 +2,7 @@
  * grammar, regex) > its experts' manifest grammar (training.decoding) > none;
  * response_format {"type": "text"} turns a manifest's grammar off. Compiled
  * grammars are immutable, so requests share them: a few are kept by source
- * (LRU), each referenced by the jobs that run under it. The vocabulary view
+ * (shared_cache.h), each referenced by the jobs that run under it. The vocabulary view
  * (a byte trie of every token) is built once, by the first request that
  * needs one. */
 #include <stdio.h>
@@ -16,7 +16,7 @@
 
 #define GRAMMAR_CACHE_MAX 16
 
-/* The manifest keys (experts/manifest_grammar.c) and hive_grammar_compile's kinds. */
+/* The manifest keys (experts/manifest_files.c) and hive_grammar_compile's kinds. */
 static const struct {
     const char *key, *kind;
 } k_manifest[] = {
@@ -24,82 +24,18 @@ static const struct {
     {"grammar.gbnf", "gbnf"},       {"grammar.regex", "regex"},
 };
 
-static void entry_free(srv_grammar *g) {
-    hive_grammar_free(g->g);
-    free(g->key);
-    free(g);
+static void grammar_free(void *g) { hive_grammar_free(g); }
+
+void hive_server_grammar_cache_init(hive_server *s) {
+    hive_shared_cache_init(&s->grammars, GRAMMAR_CACHE_MAX, grammar_free);
 }
 
-void hive_server_grammar_release(hive_server *s, srv_grammar *g) {
-    if (!g) return;
-    pthread_mutex_lock(&s->gmu);
-    int last = --g->refs == 0;
-    pthread_mutex_unlock(&s->gmu);
-    if (last) entry_free(g);
-}
+void hive_server_grammar_release(hive_server *s, hive_shared_entry *g) { hive_shared_release(&s->grammars, g); }
 
 void hive_server_grammar_free_all(hive_server *s) {
-    while (s->gcache) {
-        srv_grammar *g = s->gcache;
-        s->gcache = g->next;
-        if (--g->refs == 0) entry_free(g);
-    }
-    s->n_gcache = 0;
+    hive_shared_cache_destroy(&s->grammars);
     hive_grammar_vocab_free(s->gvocab);
     s->gvocab = NULL;
-}
-
-/* A cached grammar for key (referenced), or NULL. gmu held. */
-static srv_grammar *lookup(hive_server *s, const char *key, size_t len) {
-    for (srv_grammar *g = s->gcache; g; g = g->next)
-        if (g->key_len == len && !memcmp(g->key, key, len)) {
-            g->refs++;
-            g->used = ++s->gclock;
-            return g;
-        }
-    return NULL;
-}
-
-/* Keeps a new grammar (or the one another thread compiled meanwhile) and
- * returns it referenced; the least recently used unreferenced entries leave
- * past the limit (an entry in use stays alive through its jobs' references). */
-static srv_grammar *insert(hive_server *s, const char *key, size_t len, hive_grammar *compiled) {
-    srv_grammar *g = calloc(1, sizeof *g);
-    char *k = malloc(len);
-    if (!g || !k) {
-        free(g);
-        free(k);
-        hive_grammar_free(compiled);
-        return NULL;
-    }
-    memcpy(k, key, len);
-    g->key = k;
-    g->key_len = len;
-    g->g = compiled;
-    pthread_mutex_lock(&s->gmu);
-    srv_grammar *had = lookup(s, key, len);
-    if (had) {
-        pthread_mutex_unlock(&s->gmu);
-        entry_free(g);
-        return had;
-    }
-    g->refs = 2; /* the cache's and the caller's */
-    g->used = ++s->gclock;
-    g->next = s->gcache;
-    s->gcache = g;
-    srv_grammar *drop = NULL;
-    if (++s->n_gcache > GRAMMAR_CACHE_MAX) {
-        srv_grammar **lru = NULL;
-        for (srv_grammar **pp = &s->gcache; *pp; pp = &(*pp)->next)
-            if (!lru || (*pp)->used < (*lru)->used) lru = pp;
-        drop = *lru;
-        *lru = drop->next;
-        s->n_gcache--;
-        if (--drop->refs) drop = NULL; /* still used by a job: its last release frees it */
-    }
-    pthread_mutex_unlock(&s->gmu);
-    if (drop) entry_free(drop);
-    return g;
 }
 
 /* The vocabulary view, built once (the first caller builds, others wait). */
@@ -144,7 +80,7 @@ static int manifest_grammar(const hive_catalog_entry *const *xs, size_t nx, cons
 }
 
 int hive_server_grammar_for(hive_server *s, const hive_api_request *r, const hive_catalog_entry *const *xs,
-                            size_t nx, srv_grammar **out, hive_api_error *err) {
+                            size_t nx, hive_shared_entry **out, hive_api_error *err) {
     *out = NULL;
     if (r->grammar == HIVE_API_GRAMMAR_OFF) return 0;
     const char *mkind = NULL, *mvalue = NULL;
@@ -165,9 +101,7 @@ int hive_server_grammar_for(hive_server *s, const hive_api_request *r, const hiv
     memcpy(key + 2, a, la);
     key[2 + la] = 0;
     memcpy(key + 3 + la, b, lb);
-    pthread_mutex_lock(&s->gmu);
-    srv_grammar *g = lookup(s, key, len);
-    pthread_mutex_unlock(&s->gmu);
+    hive_shared_entry *g = hive_shared_get(&s->grammars, key, len);
     if (!g) { /* compiled outside the lock: a big schema does not hold up other requests */
         hive_grammar *compiled = NULL;
         uint32_t ws = (uint32_t)hive_config_int(s->cfg, "grammar.json_ws_max");
@@ -190,7 +124,7 @@ int hive_server_grammar_for(hive_server *s, const hive_api_request *r, const hiv
                 return -1;
             }
         }
-        if (!(g = insert(s, key, len, compiled))) {
+        if (!(g = hive_shared_put(&s->grammars, key, len, compiled))) {
             free(key);
             hive_api_error_set(err, 503, "server_error", NULL, "out of memory");
             return -1;

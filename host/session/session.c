@@ -257,44 +257,67 @@ int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_o
 
 #define DRAFT_CORPUS_MAX (4 << 20) /* bytes: lookup scans the corpus for each drafted token */
 
-int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s) {
-    const char *path = hive_config_str(cfg, "speculative.draft_corpus");
-    if (!*path) return 0;
+hive_status hive_draft_corpus_read(const hive_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
+                                   hive_error **err) {
+    *ids = NULL, *n = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path, strerror(errno));
-        return 2;
-    }
+    if (!f) return hive_fail(err, HIVE_E_IO, "%s", strerror(errno));
     char *text = malloc(DRAFT_CORPUS_MAX + 1);
     size_t len = text ? fread(text, 1, DRAFT_CORPUS_MAX + 1, f) : 0;
     int read_err = ferror(f) ? errno : 0; /* a directory opens, then fails to read */
     fclose(f);
-    if (!text || read_err || len > DRAFT_CORPUS_MAX || !len) {
-        fprintf(stderr, "hive-host: --draft-corpus %s: %s\n", path,
-                !text      ? "out of memory"
-                : read_err ? strerror(read_err)
-                : len      ? "larger than 4 MiB"
-                           : "empty");
-        free(text);
-        return 2;
-    }
-    if (!s || !s->tok) { /* checked; tokenized once the model is loaded */
-        free(text);
-        return 0;
-    }
-    hive_error *err = NULL;
-    free(s->draft_corpus);
-    s->draft_corpus = NULL, s->n_draft_corpus = 0;
-    hive_status st = hive_tokenizer_encode(s->tok, text, len, 0, 0, &s->draft_corpus, &s->n_draft_corpus, &err);
+    hive_status st = HIVE_OK;
+    if (!text) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
+    else if (read_err) st = hive_fail(err, HIVE_E_IO, "%s", strerror(read_err));
+    else if (len > DRAFT_CORPUS_MAX) st = hive_fail(err, HIVE_E_INVALID, "larger than 4 MiB");
+    else if (!len) st = hive_fail(err, HIVE_E_INVALID, "empty");
+    else if (tok) st = hive_tokenizer_encode(tok, text, len, 0, 0, ids, n, err);
     free(text);
-    return st != HIVE_OK ? 2 * fail(err, "--draft-corpus") : 0;
+    return st;
 }
 
-/* --draft-corpus with the drafter that reads it; o points at the session's tokens */
-static int spec_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
+/* "--draft-corpus", or for a manifest's default, the field that named it */
+static void corpus_origin(const hive_config *cfg, char *buf, size_t cap) {
+    if (hive_config_source(cfg, "speculative.draft_corpus") == HIVE_SRC_MANIFEST)
+        snprintf(buf, cap, "%s: training.decoding.draft_corpus", hive_config_origin(cfg, "speculative.draft_corpus"));
+    else snprintf(buf, cap, "--draft-corpus");
+}
+
+/* the corpus file lookup reads, NULL for none ("none" turns an expert's off) */
+static const char *corpus_path(const hive_config *cfg) {
     const char *path = hive_config_str(cfg, "speculative.draft_corpus");
-    if (!*path) return 0;
+    return *path && strcmp(path, "none") != 0 ? path : NULL;
+}
+
+int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s) {
+    const char *path = corpus_path(cfg);
+    if (!path) return 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    hive_error *err = NULL;
+    /* without a session, checked; tokenized once the model is loaded */
+    if (hive_draft_corpus_read(s ? s->tok : NULL, path, &ids, &n, &err) != HIVE_OK) {
+        char what[1200];
+        corpus_origin(cfg, what, sizeof what);
+        fprintf(stderr, "hive-host: %s %s: %s\n", what, path, hive_error_message(err));
+        hive_error_free(err);
+        return 2;
+    }
+    if (s && s->tok) {
+        free(s->draft_corpus);
+        s->draft_corpus = ids, s->n_draft_corpus = n;
+    }
+    return 0;
+}
+
+/* --draft-corpus with the drafter that reads it; o points at the session's
+ * tokens. An expert's manifest names its corpus as a default for lookup: it
+ * applies only when the drafter is lookup. */
+static int spec_draft_corpus(const hive_config *cfg, hive_session *s, hive_spec_opts *o) {
+    const char *path = corpus_path(cfg);
+    if (!path) return 0;
     if (o->kind != HIVE_DRAFT_LOOKUP) {
+        if (hive_config_source(cfg, "speculative.draft_corpus") == HIVE_SRC_MANIFEST) return 0;
         fprintf(stderr, "hive-host: --draft-corpus %s goes with --draft lookup (the n-gram drafter)\n", path);
         return 2;
     }

@@ -75,11 +75,16 @@ void hive_session_sampling(const hive_config *cfg, hive_sampling *sp, uint32_t *
  * refused too, once the session is open (s != NULL). */
 struct hive_spec_opts;
 int hive_session_spec_opts(const hive_config *cfg, hive_session *s, struct hive_spec_opts *o);
-/* --draft-corpus FILE (speculative.draft_corpus): with s NULL, checks the
- * file (readable, not empty, at most 4 MiB); with an open session, tokenizes
- * it into s->draft_corpus (serve: for every lookup request). Prints the
- * error and returns 2 on a bad file; 0 when none is given. */
+/* --draft-corpus FILE (speculative.draft_corpus, or an expert manifest's
+ * training.decoding.draft_corpus): with s NULL, checks the file (readable,
+ * not empty, at most 4 MiB); with an open session, tokenizes it into
+ * s->draft_corpus (serve: for every lookup request). Prints the error and
+ * returns 2 on a bad file; 0 when none is given. */
 int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s);
+/* A draft corpus file, checked as above, tokenized with tok (none: only
+ * checked, *ids NULL). The error says what is wrong, not which file. */
+hive_status hive_draft_corpus_read(const hive_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
+                                   hive_error **err);
 /* generate, chat and bench --draft: check the speculative options before any
  * loading, open the session for one sequence (plus the base drafter's) and
  * the draft model (--draft-model), then resolve the options against it.

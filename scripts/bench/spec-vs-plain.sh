@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # spec-vs-plain.sh — speculative decoding against plain decoding, side by side,
 # on the shipped experts' own held-out prompts (examples/experts/golden.json),
-# lookup alone and with the expert's draft corpus (--draft-corpus), open-ended
-# chat, and the draft-model and base drafters (docs/SPECULATIVE.md).
+# lookup over the prompt alone (--draft-corpus none) and with the expert's own
+# draft corpus (the default), open-ended chat, and the draft-model and base
+# drafters (docs/SPECULATIVE.md).
 #
 # Usage: scripts/bench/spec-vs-plain.sh [--threads T] [--reps R] [--only lookup|model|base]
 # Env:   HIVE_HOST  hive-host binary (default build/cpu/bin/hive-host), MODEL the GGUF
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "spec-vs-plain: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -50,20 +51,20 @@ print("%-22s %4d %8.1f %8.1f %7.2f %4.0f%% %8.2f %4d/%-4d %4d %s" % (sys.argv[1]
 sys.exit(0 if d["identical_output"] else 1)' "$name" "$out" || failed=1
 }
 if [ -z "$only" ] || [ "$only" = lookup ]; then
-    row "lookup SQL 1" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: Which users live in Toronto?"
-    row "lookup SQL 2" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Write the SQL query: How many users are older than 35?"
-    row "lookup SQL 3" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: What is the total amount of all orders for user 7?"
-    row "lookup JSON 1" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
-    row "lookup JSON 2" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
-    row "lookup JSON 3" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
-    C="--draft-corpus $E/sql/draft-corpus.txt"
-    row "corpus SQL 1" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: Which users live in Toronto?"
-    row "corpus SQL 2" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Write the SQL query: How many users are older than 35?"
-    row "corpus SQL 3" --draft lookup $C --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: What is the total amount of all orders for user 7?"
-    C="--draft-corpus $E/json/draft-corpus.txt"
-    row "corpus JSON 1" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
-    row "corpus JSON 2" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
-    row "corpus JSON 3" --draft lookup $C --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
+    N="--draft-corpus none" # lookup over the prompt and the text so far alone
+    row "lookup SQL 1" --draft lookup $N --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: Which users live in Toronto?"
+    row "lookup SQL 2" --draft lookup $N --expert $E/sql.expert --chat -n 64 --prompt "${S}Write the SQL query: How many users are older than 35?"
+    row "lookup SQL 3" --draft lookup $N --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: What is the total amount of all orders for user 7?"
+    row "lookup JSON 1" --draft lookup $N --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
+    row "lookup JSON 2" --draft lookup $N --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
+    row "lookup JSON 3" --draft lookup $N --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
+    # the expert's own corpus (its manifest's training.decoding.draft_corpus), as --draft lookup runs by default
+    row "corpus SQL 1" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: Which users live in Toronto?"
+    row "corpus SQL 2" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Write the SQL query: How many users are older than 35?"
+    row "corpus SQL 3" --draft lookup --expert $E/sql.expert --chat -n 64 --prompt "${S}Question: What is the total amount of all orders for user 7?"
+    row "corpus JSON 1" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Extract the person as JSON: Oliver is 29 years old and lives in Toronto."
+    row "corpus JSON 2" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Return JSON with name, age and city. Text: Priya, age 41, works as a nurse in Nairobi."
+    row "corpus JSON 3" --draft lookup --expert $E/json.expert --chat -n 64 --prompt "Kenji (63) retired to Oslo last spring. Give me the name, age and city as JSON."
     row "lookup chat" --draft lookup --chat -n 128 --prompt "$story"
     row "lookup ia3" --draft lookup --expert $E/ia3.expert --chat -n 64 --prompt "What is the capital of Norway?"
     row "lookup soft-prompt" --draft lookup --expert $E/soft-prompt.expert --chat -n 64 --prompt "Say hello to Priya."

@@ -76,6 +76,44 @@ static void test_real_model(void **s) {
              q);
     EXPECT(0, args, "SELECT");
     if (strcmp(plain, g_out)) fail_msg("--draft-corpus changed the output:\nplain: %s\nspec:  %s", plain, g_out);
+    /* an expert's own corpus (its manifest's training.decoding.draft_corpus) is
+     * checked as the flag's file and named by its field; it is a default for
+     * lookup only: other drafters never read it */
+    char dir[64], cmd[2048];
+    snprintf(dir, sizeof dir, "/tmp/hive-cli-spec-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s && cp -r %s/sql/adapter %s/sql/manifest.json %s && : > %s/draft-corpus.txt", dir,
+             dir, EXPERTS, EXPERTS, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    EXPECTF(2, "manifest.json: training.decoding.draft_corpus ",
+            "--cpu --threads 2 generate --model %s --expert %s --draft lookup --prompt x", m, dir);
+    assert_non_null(strstr(g_out, "draft-corpus.txt: empty"));
+    EXPECTF(0, "SELECT", "--cpu --threads 2 generate --model %s --expert %s --chat --max-tokens 4 --draft base "
+            "--prompt x", m, dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    /* --draft lookup alone reads the expert's own corpus (its manifest's
+     * draft_corpus): the same counts as that file given by --draft-corpus;
+     * a --draft-corpus given wins over it, and none turns it off */
+    const char *q3 = "'Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n"
+                     "Question: What is the total amount of all orders for user 7?'";
+    char counts[4][128];
+    for (int c = 0; c < 4; c++) {
+        snprintf(args, sizeof args, "--cpu --threads 2 bench --model %s --expert %s/sql.expert --chat --greedy -n 24 "
+                 "-r 1 --json --draft lookup %s%s%s --prompt %s", m, EXPERTS, c ? "--draft-corpus " : "",
+                 c == 1 || c == 2 ? EXPERTS : "",
+                 c == 1 ? "/sql/draft-corpus.txt" : c == 2 ? "/json/draft-corpus.txt" : c == 3 ? "none" : "", q3);
+        EXPECT(0, args, "\"identical_output\":true");
+        const char *a = strstr(g_out, "\"acceptance\":"), *v = strstr(g_out, "\"plain_steps\":");
+        assert_true(a && v && v > a);
+        snprintf(counts[c], sizeof counts[c], "%.*s", (int)(strchr(v, ',') - a), a);
+    }
+    if (strcmp(counts[0], counts[1]))
+        fail_msg("the expert's corpus and --draft-corpus of the same file differ:\n%s\n%s", counts[0], counts[1]);
+    if (!strcmp(counts[0], counts[2])) fail_msg("--draft-corpus did not replace the expert's corpus: %s", counts[0]);
+    if (!strcmp(counts[0], counts[3])) fail_msg("--draft-corpus none left the expert's corpus on: %s", counts[0]);
+    EXPECTF(0, "SELECT", "--cpu --threads 2 generate --model %s --expert %s/sql.expert --chat --max-tokens 4 "
+            "--draft base --draft-corpus none --prompt x", m, EXPERTS);
     /* --verbose reports the speculation */
     snprintf(args, sizeof args, "--cpu --threads 2 generate --model %s --greedy --max-tokens 24 --draft lookup "
              "--verbose --prompt 'one two three four, one two three four, one two three'", m);

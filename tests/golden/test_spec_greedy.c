@@ -263,13 +263,30 @@ static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapte
     report(what, &tot, 0, &smol_sum);
 }
 
-/* --draft-corpus: the SQL expert with its training answers as the corpus
- * (examples/experts/sql/draft-corpus.txt) on SQL prompts, without and with
- * its grammar (sql-postgres): the output is plain decoding's, and the corpus
- * is used: more draft tokens accepted than by lookup over the prompt alone
- * (under the grammar too, where a refused history draft gives way to the
- * corpus's). */
-static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set) {
+/* The sql-postgres grammar and a matcher over SmolLM2's vocabulary. */
+typedef struct sql_matcher {
+    hive_grammar *gr;
+    hive_grammar_vocab *gv;
+    hive_grammar_matcher *m;
+} sql_matcher;
+
+static void sql_matcher_open(const hive_tokenizer *tok, sql_matcher *s) {
+    hive_grammar_opts go;
+    hive_grammar_opts_default(&go);
+    memset(s, 0, sizeof *s);
+    assert_int_equal(hive_grammar_builtin("sql-postgres", &go, &s->gr, NULL), HIVE_OK);
+    assert_int_equal(hive_grammar_vocab_from_tokenizer(tok, &s->gv, NULL), HIVE_OK);
+    assert_non_null(s->m = hive_grammar_matcher_new(s->gr, s->gv, NULL));
+}
+
+static void sql_matcher_close(sql_matcher *s) {
+    hive_grammar_matcher_free(s->m);
+    hive_grammar_vocab_free(s->gv);
+    hive_grammar_free(s->gr);
+}
+
+/* The SQL expert's draft corpus (examples/experts/sql/draft-corpus.txt), tokenized. */
+static int32_t *sql_corpus(const hive_tokenizer *tok, size_t *n) {
     char path[600];
     snprintf(path, sizeof path, "%s/examples/experts/sql/draft-corpus.txt", HIVE_SOURCE_DIR);
     FILE *f = fopen(path, "rb");
@@ -278,18 +295,24 @@ static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const h
     size_t len = fread(text, 1, sizeof text, f);
     fclose(f);
     int32_t *corpus = NULL;
+    assert_int_equal(hive_tokenizer_encode(tok, text, len, 0, 0, &corpus, n, NULL), HIVE_OK);
+    return corpus;
+}
+
+/* --draft-corpus: the SQL expert with its training answers as the corpus
+ * (examples/experts/sql/draft-corpus.txt) on SQL prompts, without and with
+ * its grammar (sql-postgres): the output is plain decoding's, and the corpus
+ * is used: more draft tokens accepted than by lookup over the prompt alone
+ * (under the grammar too, where a refused history draft gives way to the
+ * corpus's). */
+static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set) {
     size_t n_corpus = 0;
-    assert_int_equal(hive_tokenizer_encode(tok, text, len, 0, 0, &corpus, &n_corpus, NULL), HIVE_OK);
+    int32_t *corpus = sql_corpus(tok, &n_corpus);
     const hive_spec_opts plain = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, NULL, 0},
                          with = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 1, NULL, corpus, n_corpus};
-    hive_grammar_opts go;
-    hive_grammar_opts_default(&go);
-    hive_grammar *gr = NULL;
-    hive_grammar_vocab *gv = NULL;
-    assert_int_equal(hive_grammar_builtin("sql-postgres", &go, &gr, NULL), HIVE_OK);
-    assert_int_equal(hive_grammar_vocab_from_tokenizer(tok, &gv, NULL), HIVE_OK);
-    hive_grammar_matcher *m = hive_grammar_matcher_new(gr, gv, NULL);
-    assert_non_null(m);
+    sql_matcher sm;
+    sql_matcher_open(tok, &sm);
+    hive_grammar_matcher *m = sm.m;
     for (int gram = 0; gram < 2; gram++) {
         spec_totals t[2] = {{0}, {0}};
         for (int v = 0; v < 2; v++)
@@ -309,9 +332,7 @@ static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const h
                &t[1], 1, &smol_sum);
         assert_true(t[1].accepted > t[0].accepted);
     }
-    hive_grammar_matcher_free(m);
-    hive_grammar_vocab_free(gv);
-    hive_grammar_free(gr);
+    sql_matcher_close(&sm);
     free(corpus);
 }
 
@@ -389,6 +410,69 @@ static void word_completion_drafts(golden_env *g, const hive_tokenizer *tok) {
         hive_spec_free(spec);
     }
     hive_engine_seq_free(g->eng, seq);
+}
+
+/* What lookup drafts with the SQL corpus (SmolLM2's tokenizer, the
+ * sql-postgres grammar fed the answer so far), as the text it spells:
+ * after a miss (the meter's length 1) the run every example agrees on
+ * (`SUM(` -> `amount) FROM orders`, each of the corpus's SUMs); the corpus
+ * carrying on after the history's copy (`_` -> `id` from the schema, the
+ * grammar refusing its `,`, then ` = `); and where the examples' numbers
+ * disagree, the prompt's (` 35`, ` 12`). */
+static void corpus_drafts(golden_env *g, const hive_tokenizer *tok) {
+    static const char schema[] = "Schema: users(id, name, age, city); orders(id, user_id, product, amount)\n";
+    static const struct {
+        const char *question, *answer, *want; /* want: what the draft starts with */
+        int meter;                            /* -1: a draft rejected first (the meter's length 1); 1: four
+                                               * accepted (8); 0: as it starts (2) */
+    } cases[] = {
+        {"Question: What is the total amount of all orders for user 7?\n", "SELECT SUM(", "amount) FROM orders", -1},
+        {"Question: Which products did user 12 order?\n", "SELECT product FROM orders WHERE user_", "id = 12", 1},
+        {"Write the SQL query: How many users are older than 35?\n", "SELECT COUNT(*) FROM users WHERE age >", " 35;", 1},
+    };
+    size_t n_corpus = 0;
+    int32_t *corpus = sql_corpus(tok, &n_corpus);
+    sql_matcher sm;
+    sql_matcher_open(tok, &sm);
+    hive_grammar_matcher *m = sm.m;
+    int32_t seq;
+    assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        hive_spec_opts so;
+        assert_int_equal(hive_spec_parse("lookup", 8, &so, NULL), HIVE_OK);
+        so.corpus = corpus, so.n_corpus = n_corpus;
+        hive_sampling sp;
+        hive_sampling_defaults(&sp);
+        hive_spec *spec = hive_spec_new(g->eng, seq, &so, &sp, 1, 0, tok, NULL);
+        assert_non_null(spec);
+        if (cases[c].meter) hive_spec_record(spec, cases[c].meter < 0 ? 2 : 4, 1.0, cases[c].meter < 0 ? 1 : 5);
+        char prompt[512];
+        snprintf(prompt, sizeof prompt, "%s%s", schema, cases[c].question);
+        int32_t *p = NULL, *a = NULL, out[HIVE_DRAFT_MAX_K];
+        size_t np = 0, na = 0;
+        assert_int_equal(hive_tokenizer_encode(tok, prompt, strlen(prompt), 0, 0, &p, &np, NULL), HIVE_OK);
+        assert_int_equal(hive_tokenizer_encode(tok, cases[c].answer, strlen(cases[c].answer), 0, 0, &a, &na, NULL),
+                         HIVE_OK);
+        int32_t *hist = malloc((np + na) * sizeof *hist);
+        assert_non_null(hist);
+        memcpy(hist, p, np * sizeof *hist);
+        memcpy(hist + np, a, na * sizeof *hist);
+        hive_grammar_matcher_reset(m);
+        for (size_t i = 0; i < na; i++) assert_int_equal(hive_grammar_matcher_accept(m, a[i], NULL), HIVE_OK);
+        int d = hive_spec_draft(spec, hist, np + na, 8, m, out, NULL);
+        char *got = NULL;
+        assert_int_equal(hive_tokenizer_decode(tok, out, d > 0 ? (size_t)d : 0, 0, &got, NULL), HIVE_OK);
+        if (strncmp(got, cases[c].want, strlen(cases[c].want)))
+            fail_msg("'%s': drafted '%s', want '%s...'", cases[c].answer, got, cases[c].want);
+        free(got);
+        free(hist);
+        free(p);
+        free(a);
+        hive_spec_free(spec);
+    }
+    hive_engine_seq_free(g->eng, seq);
+    sql_matcher_close(&sm);
+    free(corpus);
 }
 
 /* The meter (lookup, on as hive-host runs it) has no plain step to price
@@ -504,6 +588,7 @@ static void test_smollm2(void **state) {
     const char *env = getenv("HIVE_SPEC_PROMPTS"); /* the 50 by default; more or fewer by hand */
     smol_lookup_50(&g, tok, env && atoi(env) > 0 ? atoi(env) : 50);
     word_completion_drafts(&g, tok);
+    corpus_drafts(&g, tok);
     meter_probes_only_after_a_miss(&g);
     hive_tokenizer_free(tok);
     golden_env_close(&g);

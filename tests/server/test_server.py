@@ -601,20 +601,57 @@ def test_speculative_server_default():
     p = subprocess.run([ARGS.host_bin, "serve", "--model", ARGS.model, "--port", "0", "--draft-corpus", "/nonexistent.txt"],
                        capture_output=True, text=True, timeout=60, env=dict(os.environ, HIVE_CONFIG="/dev/null"))
     assert p.returncode == 2 and "--draft-corpus /nonexistent.txt: No such file" in p.stderr, (p.returncode, p.stderr)
-    corpus = os.path.join(ARGS.root, "examples", "experts", "sql", "draft-corpus.txt")
-    D = Server(ARGS, "--draft-corpus", corpus, ctx=512, parallel=1, log_name="corpus")
+    # the request's experts' own draft corpus (the sql package's training.decoding.draft_corpus)
+    # below a --draft-corpus on the command line, above one in the configuration file
+    root = os.path.join(ARGS.root, "examples", "experts")
+    json_corpus = os.path.join(root, "json", "draft-corpus.txt")
+    q = SQL_Q.replace("Which users live in Toronto?", "What is the total amount of all orders for user 7?")
+    accepted = lambda r: r.usage.completion_tokens_details.accepted_prediction_tokens \
+        if r.usage.completion_tokens_details else 0
+    ask = lambda c, model: c.chat.completions.create(model=model, messages=[{"role": "user", "content": q}],
+                                                      temperature=0, max_tokens=40, extra_body=SPEC)
+    own = chat("sql", q, temperature=0, max_tokens=40, extra_body=SPEC)  # server A: the package's corpus
+    tmp = tempfile.mkdtemp(prefix="hive-corpus-")
+    broken = os.path.join(tmp, "sql-broken")  # a copy whose corpus cannot be used (empty)
+    shutil.copytree(os.path.join(root, "sql"), broken)
+    with open(os.path.join(broken, "manifest.json")) as f:
+        m = json.load(f)
+    m["name"] = "sql-broken"
+    with open(os.path.join(broken, "manifest.json"), "w") as f:
+        json.dump(m, f)
+    open(os.path.join(broken, "draft-corpus.txt"), "w").close()
+    cfg = os.path.join(tmp, "hive.cfg")
+    with open(cfg, "w") as f:
+        f.write('speculative = { draft_corpus = "%s"; };\n' % json_corpus)
+    D = Server(ARGS, "--draft-corpus", json_corpus, ctx=512, parallel=1, log_name="corpus")
+    E = Server(ARGS, "--config", cfg, "--expert", broken, ctx=512, parallel=1, log_name="corpus-cfg")
+    F = Server(ARGS, "--draft-corpus", "none", ctx=512, parallel=1, log_name="corpus-none")
     try:
         dc = openai.OpenAI(base_url=D.base + "/v1", api_key="none", max_retries=0, timeout=300)
-        q = SQL_Q.replace("Which users live in Toronto?", "What is the total amount of all orders for user 7?")
-        with_corpus = dc.chat.completions.create(model="sql", messages=[{"role": "user", "content": q}],
-                                                 temperature=0, max_tokens=40, extra_body=SPEC)
-        without = chat("sql", q, temperature=0, max_tokens=40, extra_body=SPEC)  # server A: no corpus
-        assert with_corpus.choices[0].message.content == without.choices[0].message.content
-        accepted = lambda r: r.usage.completion_tokens_details.accepted_prediction_tokens \
-            if r.usage.completion_tokens_details else 0
-        assert accepted(with_corpus) > accepted(without), (with_corpus.usage, without.usage)
+        ec = openai.OpenAI(base_url=E.base + "/v1", api_key="none", max_retries=0, timeout=300)
+        fc = openai.OpenAI(base_url=F.base + "/v1", api_key="none", max_retries=0, timeout=300)
+        cli_wins, file_loses, none = ask(dc, "sql"), ask(ec, "sql"), ask(fc, "sql")
+        for r in (cli_wins, file_loses, none):
+            assert r.choices[0].message.content == own.choices[0].message.content
+        assert accepted(own) > accepted(cli_wins), (own.usage, cli_wins.usage)
+        assert accepted(own) > accepted(none), (own.usage, none.usage)
+        assert accepted(file_loses) == accepted(own), (own.usage, file_loses.usage)
+        # the package's file is read when a request first drafts from it: an empty one is a 500 naming it
+        try:
+            ask(ec, "sql-broken")
+            raise AssertionError("an expert with an empty draft corpus answered")
+        except openai.InternalServerError as e:
+            body = e.response.json()["error"]
+            assert body["code"] == "expert_unavailable" and "sql-broken" in body["message"] \
+                and "draft-corpus.txt: empty" in body["message"], body
+        plain = ec.chat.completions.create(model="sql-broken", messages=[{"role": "user", "content": q}],
+                                           temperature=0, max_tokens=40)
+        assert plain.choices[0].message.content == own.choices[0].message.content
     finally:
         assert D.stop() == 0
+        assert E.stop() == 0
+        assert F.stop() == 0
+        shutil.rmtree(tmp)
 
 
 def test_speculative_mamba2_refused():

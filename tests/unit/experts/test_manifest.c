@@ -135,6 +135,48 @@ static void test_errors(void **state) {
     hive_problems_free(&p);
 }
 
+/* training.decoding.draft_corpus: a file in the package, as the
+ * speculative.draft_corpus default (its path); anything else a problem
+ * naming the field. */
+static void test_draft_corpus(void **state) {
+    (void)state;
+    static const struct {
+        const char *pkg, *value, *problem; /* problem NULL: accepted */
+    } cases[] = {
+        {"dc_ok", "\"corpus.txt\"", NULL},
+        {"dc_up", "\"../corpus.txt\"",
+         "training.decoding.draft_corpus '../corpus.txt' must be a relative path inside the package"},
+        {"dc_abs", "\"/etc/passwd\"", "training.decoding.draft_corpus '/etc/passwd' must be a relative path"},
+        {"dc_missing", "\"none.txt\"", "training.decoding.draft_corpus: the package has no none.txt"},
+        {"dc_number", "5", "training.decoding.draft_corpus: expected a file in the package"},
+        {"dc_empty", "\"\"", "training.decoding.draft_corpus: expected a file in the package"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char extra[256], file[128];
+        tu_adapter(cases[i].pkg, "w", "LORA", 0, 8, 16, NULL);
+        snprintf(file, sizeof file, "%s/corpus.txt", cases[i].pkg);
+        tu_write(file, "SELECT name FROM users;\n");
+        snprintf(extra, sizeof extra, "\"training\": {\"decoding\": {\"temperature\": 0.1, \"draft_corpus\": %s}}",
+                 cases[i].value);
+        tu_package(cases[i].pkg, "x", "SmolLM2-135M", "[{\"type\": \"lora\", \"path\": \"w\"}]", extra);
+        hive_manifest m;
+        hive_problems p;
+        size_t n = load(cases[i].pkg, &m, &p);
+        if (cases[i].problem) {
+            assert_true(has_problem(&p, cases[i].problem, NULL));
+            assert_int_equal(m.n_decoding, 1); /* the temperature alone */
+        } else {
+            assert_int_equal(n, 0);
+            assert_int_equal(m.n_decoding, 2);
+            assert_string_equal(m.decoding[1].key, "speculative.draft_corpus");
+            assert_string_equal(m.decoding[1].field, "training.decoding.draft_corpus");
+            assert_string_equal(m.decoding[1].value, tu_path(file));
+        }
+        hive_manifest_free(&m);
+        hive_problems_free(&p);
+    }
+}
+
 /* Numbers too large for an integer are problems, not undefined conversions
  * (found by fuzz_manifest, UBSan float-cast-overflow). */
 static void test_huge_numbers(void **state) {
@@ -241,6 +283,7 @@ int run_manifest_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_manifest),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_draft_corpus),
         cmocka_unit_test(test_huge_numbers),
         cmocka_unit_test(test_base_match),
         cmocka_unit_test(test_shapes),

@@ -255,14 +255,14 @@ static void test_lookup(void **state) {
 
 /* --draft-corpus: the majority continuation, token by token, the longest
  * n-gram that occurs first (down to one token); a guess among many ends the
- * draft after it */
+ * draft after it; past max_k only unanimous votes; the history breaks ties */
 static void test_lookup_corpus(void **state) {
     (void)state;
     int32_t out[8];
     const int32_t c[] = {1, 2, 3, 4, 6, 0, 1, 2, 3, 4, 6, 0, 1, 2, 3, 5, 0, 1, 2, 9};
     const size_t nc = sizeof c / sizeof *c;
     const int32_t h[] = {7, 7, 1, 2};
-    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, 3, 8, out), 8);
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, NULL, 0, 3, 8, 0, out), 8);
     assert_int_equal(out[0], 3); /* no "7 1 2"; after "1 2": 3 three times of four */
     assert_int_equal(out[1], 4); /* after "1 2 3": 4 twice, 5 once */
     assert_int_equal(out[2], 6);
@@ -271,25 +271,49 @@ static void test_lookup_corpus(void **state) {
     assert_int_equal(out[5], 2);
     assert_int_equal(out[6], 3); /* after "0 1 2": 3 twice, 9 once */
     assert_int_equal(out[7], 4); /* max_k */
-    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, 3, 2, out), 2);
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, NULL, 0, 3, 2, 0, out), 2);
     /* the longest n-gram wins over a more frequent shorter one */
     const int32_t l[] = {5, 1, 2, 7, 6, 1, 2, 9, 4, 1, 2, 9}, hl[] = {5, 1, 2};
-    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, 3, 1, out), 1);
+    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, NULL, 0, 3, 1, 0, out), 1);
     assert_int_equal(out[0], 7);
-    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, 2, 1, out), 1); /* lookup:2: "1 2" -> 9 */
+    assert_int_equal(hive_spec_lookup_corpus(l, 12, hl, 3, NULL, 0, 2, 1, 0, out), 1); /* lookup:2: "1 2" -> 9 */
     assert_int_equal(out[0], 9);
     /* a three-way split: its first choice is drafted, then the draft stops */
     const int32_t sp[] = {3, 8, 1, 0, 3, 8, 2, 0, 3, 8, 4, 0}, hs[] = {3, 8};
-    assert_int_equal(hive_spec_lookup_corpus(sp, 12, hs, 2, 3, 8, out), 1);
+    assert_int_equal(hive_spec_lookup_corpus(sp, 12, hs, 2, NULL, 0, 3, 8, 0, out), 1);
     assert_int_equal(out[0], 1);
     /* down to one token, unlike the history's lookup: a corpus votes */
     const int32_t one[] = {42, 3};
-    assert_int_equal(hive_spec_lookup_corpus(c, nc, one, 2, 3, 1, out), 1);
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, one, 2, NULL, 0, 3, 1, 0, out), 1);
     assert_int_equal(out[0], 4); /* after "3": 4 twice, 5 once */
     /* nothing matches; no corpus */
     const int32_t z[] = {42, 43};
-    assert_int_equal(hive_spec_lookup_corpus(c, nc, z, 2, 3, 8, out), 0);
-    assert_int_equal(hive_spec_lookup_corpus(NULL, 0, h, 4, 3, 8, out), 0);
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, z, 2, NULL, 0, 3, 8, 0, out), 0);
+    assert_int_equal(hive_spec_lookup_corpus(NULL, 0, h, 4, NULL, 0, 3, 8, 0, out), 0);
+    /* past max_k, up to sure_k, only what every occurrence (two at least) agrees on */
+    const int32_t u[] = {1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2, 8}, hu[] = {1, 2};
+    assert_int_equal(hive_spec_lookup_corpus(u, 15, hu, 2, NULL, 0, 3, 1, 8, out), 6);
+    const int32_t want[] = {3, 4, 5, 0, 1, 2}; /* 3: two of three; then "0 1 2" -> 3 or 8 */
+    for (int i = 0; i < 6; i++) assert_int_equal(out[i], want[i]);
+    assert_int_equal(hive_spec_lookup_corpus(u, 15, hu, 2, NULL, 0, 3, 1, 4, out), 4);
+    assert_int_equal(hive_spec_lookup_corpus(u, 15, hu, 2, NULL, 0, 3, 1, 0, out), 1);
+    assert_int_equal(hive_spec_lookup_corpus(c, nc, h, 4, NULL, 0, 3, 1, 8, out), 1); /* "1 2 3" -> 4 or 5 */
+    /* where the examples disagree, the history's own choice after the last
+     * token: at a split whatever it is (and the draft goes on), else only
+     * one of the examples' */
+    const int32_t sp3[] = {9, 1, 0, 9, 2, 0, 9, 3, 0}, g7[] = {9, 7, 4, 9};
+    assert_int_equal(hive_spec_lookup_corpus(sp3, 9, g7, 4, g7, 4, 3, 8, 0, out), 1);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(hive_spec_lookup_corpus(sp3, 9, g7, 4, NULL, 0, 3, 8, 0, out), 1);
+    assert_int_equal(out[0], 1); /* a tie: the first seen */
+    const int32_t maj[] = {9, 1, 0, 9, 1, 0, 9, 2, 0}, g2[] = {9, 2, 4, 9}, g5[] = {9, 5, 4, 9};
+    assert_int_equal(hive_spec_lookup_corpus(maj, 9, g2, 4, g2, 4, 3, 2, 0, out), 2);
+    assert_int_equal(out[0], 2);
+    assert_int_equal(out[1], 0);
+    assert_int_equal(hive_spec_lookup_corpus(maj, 9, g5, 4, g5, 4, 3, 2, 0, out), 2);
+    assert_int_equal(out[0], 1); /* 5 is no example's: the majority's 1 */
+    const int32_t once[] = {1, 2, 3, 4};
+    assert_int_equal(hive_spec_lookup_corpus(once, 4, hu, 2, NULL, 0, 3, 1, 8, out), 1); /* 4 follows once */
 }
 
 static void test_parse(void **state) {
