@@ -242,3 +242,57 @@ const char *golden_model_path(void) {
     return access(path, R_OK) == 0 ? path : NULL;
 }
 
+
+static const char *const smol_subjects[] = {"users", "orders", "products", "invoices", "employees"};
+static const char *const smol_cities[] = {"Toronto", "Oslo", "Lima", "Kyoto", "Accra"};
+
+void golden_smol_prompt(int i, char *buf, size_t cap) {
+    const char *s = smol_subjects[i % 5], *c = smol_cities[(i / 5) % 5];
+    switch (i % 5) {
+    case 0:
+        snprintf(buf, cap, "Schema: %s(id, name, age, city); orders(id, %s_id, amount)\nQuestion: Which %s live in %s?\n"
+                 "SQL:", s, s, s, c);
+        break;
+    case 1:
+        snprintf(buf, cap, "Extract the person as JSON: Person %d is %d years old and lives in %s.\nJSON:", i, 20 + i, c);
+        break;
+    case 2:
+        snprintf(buf, cap, "Repeat this list three times: %s, %s, apples, pears, %d.\n1.", c, s, i);
+        break;
+    case 3:
+        snprintf(buf, cap, "def total_%s(rows):\n    \"\"\"Sum the amount of every row in %s.\"\"\"\n", s, c);
+        break;
+    default:
+        snprintf(buf, cap, "Write a short story about a trip to %s with %d friends.", c, i % 7 + 2);
+        break;
+    }
+}
+
+int golden_greedy_batched(hive_engine *eng, const hive_adapter_set *set, int32_t *const *prompts, const size_t *lens,
+                          int n, uint32_t steps, int32_t *out) {
+    int32_t seqs[16], rows[16], next[16], pseq[1024];
+    if (n > 16) return -1;
+    int rc = 0, made = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (lens[i] > sizeof pseq / sizeof pseq[0] || hive_engine_seq_new(eng, &seqs[i], NULL) != HIVE_OK) {
+            rc = -1;
+            break;
+        }
+        made++;
+        for (size_t j = 0; j < lens[i]; j++) pseq[j] = seqs[i];
+        hive_fwd_batch b = {(uint32_t)lens[i], prompts[i], pseq, NULL, &next[i]};
+        if (hive_engine_seq_set_adapters(eng, seqs[i], set, NULL) != HIVE_OK ||
+            hive_engine_forward(eng, &b, NULL, NULL) != HIVE_OK)
+            rc = -1;
+    }
+    for (uint32_t t = 0; t < steps && !rc; t++) {
+        for (int i = 0; i < n; i++) out[(size_t)i * steps + t] = rows[i] = next[i];
+        if (t + 1 == steps) break;
+        uint8_t want[16];
+        memset(want, 1, sizeof want);
+        hive_fwd_batch b = {(uint32_t)n, rows, seqs, want, next};
+        if (hive_engine_forward(eng, &b, NULL, NULL) != HIVE_OK) rc = -1;
+    }
+    for (int i = 0; i < made; i++) hive_engine_seq_free(eng, seqs[i]);
+    return rc;
+}

@@ -62,4 +62,17 @@ double golden_row_rel_err(const float *a, const cJSON *ref_row, uint32_t n);
 int32_t golden_argmax(const float *v, uint32_t n);
 int golden_json_ints(const cJSON *arr, int32_t *out, size_t cap);
 
+/* The speculative-decoding tests' SmolLM2 prompts (i = 0..49 and on), of
+ * several kinds: input-grounded (schemas, records, lists to repeat or
+ * transform), code, and open-ended text. */
+void golden_smol_prompt(int i, char *buf, size_t cap);
+/* Plain greedy references for n (<= 16) prompts decoded side by side on
+ * fresh sequences running `set` (NULL: the base), one row per sequence per
+ * step, argmax on the device (a row's result does not depend on the rows
+ * beside it: test_spec_kv), so many references cost a few passes. Each
+ * prompt is prefilled alone, as hive_generate does. out: n x steps tokens.
+ * 0, or -1 when the engine refuses. */
+int golden_greedy_batched(hive_engine *eng, const hive_adapter_set *set, int32_t *const *prompts, const size_t *lens,
+                          int n, uint32_t steps, int32_t *out);
+
 #endif

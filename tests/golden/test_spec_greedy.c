@@ -219,33 +219,6 @@ static void test_tiny(void **state) {
 
 /* ---- SmolLM2 with the shipped experts ---- */
 
-static const char *const subjects[] = {"users", "orders", "products", "invoices", "employees"};
-static const char *const cities[] = {"Toronto", "Oslo", "Lima", "Kyoto", "Accra"};
-
-/* 50 prompts of several kinds: input-grounded (schemas, records, lists to
- * repeat or transform), code, and open-ended text */
-static void smol_prompt(int i, char *buf, size_t cap) {
-    const char *s = subjects[i % 5], *c = cities[(i / 5) % 5];
-    switch (i % 5) {
-    case 0:
-        snprintf(buf, cap, "Schema: %s(id, name, age, city); orders(id, %s_id, amount)\nQuestion: Which %s live in %s?\n"
-                 "SQL:", s, s, s, c);
-        break;
-    case 1:
-        snprintf(buf, cap, "Extract the person as JSON: Person %d is %d years old and lives in %s.\nJSON:", i, 20 + i, c);
-        break;
-    case 2:
-        snprintf(buf, cap, "Repeat this list three times: %s, %s, apples, pears, %d.\n1.", c, s, i);
-        break;
-    case 3:
-        snprintf(buf, cap, "def total_%s(rows):\n    \"\"\"Sum the amount of every row in %s.\"\"\"\n", s, c);
-        break;
-    default:
-        snprintf(buf, cap, "Write a short story about a trip to %s with %d friends.", c, i % 7 + 2);
-        break;
-    }
-}
-
 static spec_totals smol_sum;
 
 static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const char *what,
@@ -253,7 +226,7 @@ static void smol_run(golden_env *g, const hive_tokenizer *tok, const hive_adapte
     spec_totals tot = {0};
     for (int i = first; i < first + n_prompts; i++) {
         char text[512];
-        smol_prompt(i, text, sizeof text);
+        golden_smol_prompt(i, text, sizeof text);
         int32_t *ids = NULL;
         size_t n = 0;
         assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 1, -1, &ids, &n, NULL), HIVE_OK);
@@ -318,7 +291,7 @@ static void corpus_lookup_case(golden_env *g, const hive_tokenizer *tok, const h
         for (int v = 0; v < 2; v++)
             for (int i = 0; i < 15; i += 5) { /* the SQL prompts */
                 char prompt[512];
-                smol_prompt(i, prompt, sizeof prompt);
+                golden_smol_prompt(i, prompt, sizeof prompt);
                 int32_t *ids = NULL;
                 size_t n = 0;
                 assert_int_equal(hive_tokenizer_encode(tok, prompt, strlen(prompt), 1, -1, &ids, &n, NULL), HIVE_OK);
@@ -344,7 +317,7 @@ static void base_off_for_light_experts(golden_env *g, const hive_tokenizer *tok,
     int32_t seq, dseq, *ids = NULL;
     size_t n = 0;
     char text[512];
-    smol_prompt(1, text, sizeof text);
+    golden_smol_prompt(1, text, sizeof text);
     assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 1, -1, &ids, &n, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_new(g->eng, &seq, NULL), HIVE_OK);
     assert_int_equal(hive_engine_seq_set_adapters(g->eng, seq, set, NULL), HIVE_OK);
@@ -499,30 +472,6 @@ static void meter_probes_only_after_a_miss(golden_env *g) {
     hive_engine_seq_free(g->eng, seq);
 }
 
-/* Plain greedy references for n prompts decoded side by side, one row per
- * sequence per step, argmax on the device (a row's result does not depend on
- * the rows beside it: test_spec_kv), so 50 references cost a few passes. Each
- * prompt is prefilled alone, as hive_generate does. out: n x steps tokens. */
-static void batched_reference(golden_env *g, int32_t *const *prompts, const size_t *lens, int n, uint32_t steps,
-                              int32_t *out) {
-    int32_t seqs[16], rows[16], next[16], pseq[512];
-    assert_true(n <= 16);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(hive_engine_seq_new(g->eng, &seqs[i], NULL), HIVE_OK);
-        for (size_t j = 0; j < lens[i]; j++) pseq[j] = seqs[i];
-        hive_fwd_batch b = {(uint32_t)lens[i], prompts[i], pseq, NULL, &next[i]};
-        assert_int_equal(hive_engine_forward(g->eng, &b, NULL, NULL), HIVE_OK);
-    }
-    for (uint32_t t = 0; t < steps; t++) {
-        for (int i = 0; i < n; i++) out[(size_t)i * steps + t] = rows[i] = next[i];
-        if (t + 1 == steps) break;
-        uint8_t want[16];
-        memset(want, 1, sizeof want);
-        hive_fwd_batch b = {(uint32_t)n, rows, seqs, want, next};
-        assert_int_equal(hive_engine_forward(g->eng, &b, NULL, NULL), HIVE_OK);
-    }
-    for (int i = 0; i < n; i++) hive_engine_seq_free(g->eng, seqs[i]);
-}
 
 /* The issue's 50 prompts x 64 tokens, lookup drafter, no experts: each
  * speculative run's tokens against the batched plain reference; the
@@ -541,10 +490,10 @@ static void smol_lookup_50(golden_env *g, const hive_tokenizer *tok, int n_promp
         size_t lens[SMOL_BATCH];
         for (int i = 0; i < n; i++) {
             char text[512];
-            smol_prompt(b0 + i, text, sizeof text);
+            golden_smol_prompt(b0 + i, text, sizeof text);
             assert_int_equal(hive_tokenizer_encode(tok, text, strlen(text), 1, -1, &ids[i], &lens[i], NULL), HIVE_OK);
         }
-        batched_reference(g, ids, lens, n, SMOL_TOKENS, ref);
+        assert_int_equal(golden_greedy_batched(g->eng, NULL, ids, lens, n, SMOL_TOKENS, ref), 0);
         for (int i = 0; i < n; i++) {
             /* SMOL_TOKENS + 1 tokens: the KV then holds all SMOL_TOKENS compared */
             /* the reference is checked against plain hive_generate on the first prompt of the first and last batch */
