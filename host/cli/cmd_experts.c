@@ -24,7 +24,7 @@ static int usage(void) {
                     "       hive-host experts inspect PATH [--json]\n"
                     "       hive-host experts validate PATH [--model M] [--strict-base] [--json]\n"
                     "       hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D] "
-                    "[--decoding KEY=VALUE]...\n");
+                    "[--decoding KEY=VALUE]... [--draft-corpus FILE]\n");
     return 2;
 }
 

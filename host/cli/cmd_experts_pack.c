@@ -1,6 +1,7 @@
 /* `hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D]
- * [--decoding KEY=VALUE]...` (docs/EXPERTS.md): a package from a PEFT directory. */
+ * [--decoding KEY=VALUE]... [--draft-corpus FILE]` (docs/EXPERTS.md): a package from a PEFT directory. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "experts/pack.h"
@@ -9,11 +10,15 @@
 int hive_cmd_experts_pack(hive_cli *cli) {
     if (cli->n_positional != 2 || !cli->output || !*cli->output) {
         fprintf(stderr, "usage: hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D] "
-                        "[--decoding KEY=VALUE]...\n");
+                        "[--decoding KEY=VALUE]... [--draft-corpus FILE]\n");
         return 2;
     }
+    /* --draft-corpus FILE: here the corpus the package carries */
+    const char *corpus = hive_config_source(cli->cfg, "speculative.draft_corpus") == HIVE_SRC_CLI
+                             ? hive_config_str(cli->cfg, "speculative.draft_corpus")
+                             : NULL;
     hive_expert_pack_opts o = {cli->positional[1], cli->output, cli->pack_name, cli->pack_description,
-                               cli->decoding, cli->n_decoding};
+                               cli->decoding, cli->n_decoding, corpus && *corpus && strcmp(corpus, "none") ? corpus : NULL};
     hive_problems probs = {0};
     hive_error *err = NULL;
     hive_status st = hive_expert_pack(&o, &probs, &err);

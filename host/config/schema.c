@@ -73,7 +73,8 @@ const hive_cfg_key hive_cfg_schema[] = {
      "was trained on) drafted from beside the prompt and the text so far: the continuation seen most "
      "often after the last N..1 tokens, at most 4 MiB; default: the expert's own (its manifest's "
      "training.decoding.draft_corpus); none: no corpus; serve: for every request that drafts by lookup "
-     "(on the command line, in place of the request's experts' own)",
+     "(on the command line, in place of the request's experts' own); experts pack: the corpus the package "
+     "carries",
      NORANGE},
     {"speculative.draft_max", HIVE_CFG_INT, "8", "draft-max", "K",
      "generate, chat, bench, serve: most draft tokens verified in one forward pass (--draft), at most 14", 1, 14},

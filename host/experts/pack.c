@@ -17,6 +17,9 @@
 #include "experts/sha256.h"
 #include "util/error.h"
 
+#define PACK_CORPUS "draft-corpus.txt" /* the draft corpus's name in the package */
+#define PACK_CORPUS_MAX (4 << 20)      /* bytes: as lookup reads it (session.c) */
+
 /* "top_k=7" -> 7, "true" -> true, other text -> a string; stop_sequences collect into an array. */
 static int add_decoding(cJSON *dec, const char *kv, hive_problems *p) {
     const char *eq = strchr(kv, '=');
@@ -34,8 +37,8 @@ static int add_decoding(cJSON *dec, const char *kv, hive_problems *p) {
         return -1;
     }
     if (!strcmp(key, "draft_corpus")) {
-        hive_problems_add(p, "--decoding %s: pack adds no draft corpus file; write the package by hand "
-                             "(docs/EXPERTS.md)", kv);
+        hive_problems_add(p, "--decoding %s: give the file with --draft-corpus FILE: pack copies it into the "
+                             "package as " PACK_CORPUS, kv);
         return -1;
     }
     if (!strcmp(key, "stop_sequences")) {
@@ -127,7 +130,7 @@ static hive_status add_entry(struct archive *ar, const char *name, const char *f
 }
 
 static hive_status write_archive(const char *out, const char *manifest, const hive_manifest_adapter *a,
-                                 hive_error **err) {
+                                 const char *corpus, hive_error **err) {
     char tmp[PATH_MAX + 16];
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", out) >= (int)sizeof tmp)
         return hive_fail(err, HIVE_E_INVALID, "%s: path too long", out);
@@ -147,6 +150,7 @@ static hive_status write_archive(const char *out, const char *manifest, const hi
     if (st == HIVE_OK) st = add_entry(ar, "adapter/", NULL, NULL, 0, out, err);
     if (st == HIVE_OK) st = add_entry(ar, "adapter/adapter_config.json", cfg, NULL, 0, out, err);
     if (st == HIVE_OK) st = add_entry(ar, "adapter/adapter_model.safetensors", a->weights, NULL, 0, out, err);
+    if (st == HIVE_OK && corpus) st = add_entry(ar, PACK_CORPUS, corpus, NULL, 0, out, err);
     if (st == HIVE_OK && archive_write_close(ar) != ARCHIVE_OK)
         st = hive_fail(err, HIVE_E_IO, "cannot write %s: %s", out, archive_error_string(ar));
     if (ar) archive_write_free(ar);
@@ -158,8 +162,8 @@ static hive_status write_archive(const char *out, const char *manifest, const hi
 }
 #else
 static hive_status write_archive(const char *out, const char *manifest, const hive_manifest_adapter *a,
-                                 hive_error **err) {
-    (void)manifest, (void)a;
+                                 const char *corpus, hive_error **err) {
+    (void)manifest, (void)a, (void)corpus;
     return hive_fail(err, HIVE_E_UNSUPPORTED, "cannot write %s: this build has no libarchive", out);
 }
 #endif
@@ -197,12 +201,27 @@ hive_status hive_expert_pack(const hive_expert_pack_opts *o, hive_problems *p, h
             if (!strncmp(m.ignored.v[i], "training.decoding.", 18))
                 hive_problems_add(p, "--decoding %s", m.ignored.v[i] + 18);
     }
+    /* the corpus: a readable, non-empty text file lookup can read; named in
+     * the manifest after the loader's check, which looks for it in dir */
+    if (o->draft_corpus) {
+        FILE *f = fopen(o->draft_corpus, "rb");
+        struct stat cs;
+        if (!f || fstat(fileno(f), &cs) != 0 || !S_ISREG(cs.st_mode))
+            hive_problems_add(p, "--draft-corpus %s: %s", o->draft_corpus, f ? "not a file" : strerror(errno));
+        else if (cs.st_size == 0 || cs.st_size > PACK_CORPUS_MAX)
+            hive_problems_add(p, "--draft-corpus %s: %s", o->draft_corpus, cs.st_size ? "larger than 4 MiB" : "empty");
+        if (f) fclose(f);
+        cJSON *dec = root ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "training"),
+                                                            "decoding") : NULL;
+        if (root && !dec) dec = cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "training"), "decoding");
+        if (root && !cJSON_AddStringToObject(dec, "draft_corpus", PACK_CORPUS)) p->oom = 1;
+    }
     char *text = NULL;
     if (st == HIVE_OK && root && !p->n && !p->oom) {
         if (!path || !cJSON_SetValuestring(path, "adapter") || !(text = cJSON_Print(root)))
             st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
     }
-    if (st == HIVE_OK && text) st = write_archive(o->out, text, a, err);
+    if (st == HIVE_OK && text) st = write_archive(o->out, text, a, o->draft_corpus, err);
     else if (st == HIVE_OK)
         st = p->n || p->oom ? hive_problems_fail(p, HIVE_E_INVALID, err)
                             : hive_fail(err, HIVE_E_INVALID, "%s cannot be packed", o->src);

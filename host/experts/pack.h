@@ -1,7 +1,8 @@
 /* `hive-host experts pack`: a .expert package (docs/EXPERTS.md) built from a
  * plain PEFT adapter directory: manifest.json (schema 2.0, with the weights'
- * size and sha256) and adapter/{adapter_config.json,adapter_model.safetensors},
- * as a deterministic tar.gz (sorted, mtime 0, owner 0). */
+ * size and sha256), adapter/{adapter_config.json,adapter_model.safetensors}
+ * and, when given, a draft corpus, as a deterministic tar.gz (fixed order,
+ * mtime 0, owner 0). */
 #ifndef HIVE_EXPERTS_PACK_H
 #define HIVE_EXPERTS_PACK_H
 
@@ -16,6 +17,8 @@ typedef struct hive_expert_pack_opts {
     const char *description;         /* NULL: "" */
     const char *const *decoding;     /* "KEY=VALUE" for training.decoding (stop_sequences repeats) */
     size_t n_decoding;
+    const char *draft_corpus;        /* NULL: none; else a text file the package carries as draft-corpus.txt
+                                      * (training.decoding.draft_corpus) */
 } hive_expert_pack_opts;
 
 /* The manifest is checked with the same parser that loads it before anything

@@ -66,6 +66,22 @@ static void test_pack_options(void **s) {
     EXPECTF(0, "sampling.top_k                 = 7  # manifest", "--expert %s/t.expert --print-config", g_tmp);
     EXPECTF(1, "--decoding top_kk", "experts pack " ADAPTERS "/lora -o %s/u.expert --decoding top_kk=3", g_tmp);
     EXPECTF(1, "training.decoding.top_k", "experts pack " ADAPTERS "/lora -o %s/u.expert --decoding top_k=0.5", g_tmp);
+    /* --draft-corpus FILE: the package carries it as draft-corpus.txt and its manifest names it */
+    sh("printf 'SELECT 1;\\nSELECT 2;\\n' > %s/corpus.txt && : > %s/empty.txt", g_tmp, g_tmp);
+    EXPECTF(0, "packed", "experts pack " ADAPTERS "/lora -o %s/c.expert --draft-corpus %s/corpus.txt", g_tmp, g_tmp);
+    EXPECTF(0, "packed", "experts pack " ADAPTERS "/lora -o %s/c2.expert --draft-corpus %s/corpus.txt", g_tmp, g_tmp);
+    sh("cmp -s %s/c.expert %s/c2.expert", g_tmp, g_tmp);
+    sh("mkdir -p %s/cx && tar xzf %s/c.expert -C %s/cx && cmp -s %s/cx/draft-corpus.txt %s/corpus.txt", g_tmp, g_tmp,
+       g_tmp, g_tmp, g_tmp);
+    EXPECTF(0, "speculative.draft_corpus", "experts inspect %s/c.expert", g_tmp);
+    assert_non_null(strstr(g_out, "/draft-corpus.txt"));
+    EXPECTF(0, "ok: expert", "experts validate %s/c.expert --model " MODEL, g_tmp);
+    EXPECTF(1, "--draft-corpus /nonexistent.txt: No such file or directory",
+            "experts pack " ADAPTERS "/lora -o %s/u.expert --draft-corpus /nonexistent.txt", g_tmp);
+    EXPECTF(1, "empty.txt: empty", "experts pack " ADAPTERS "/lora -o %s/u.expert --draft-corpus %s/empty.txt", g_tmp,
+            g_tmp);
+    EXPECTF(1, "give the file with --draft-corpus FILE",
+            "experts pack " ADAPTERS "/lora -o %s/u.expert --decoding draft_corpus=x.txt", g_tmp);
     EXPECTF(2, "usage: hive-host experts pack", "experts pack " ADAPTERS "/lora");
     EXPECTF(1, "not a plain PEFT adapter directory", "experts pack %s -o %s/u.expert", MODEL, g_tmp);
     sh("test ! -e %s/u.expert", g_tmp);

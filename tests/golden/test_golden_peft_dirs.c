@@ -58,7 +58,7 @@ static void test_llama_dirs_and_packages(void **s) {
         snprintf(path, sizeof path, "%s/adapters/%s", dir, k_adapters[i]);
         check_expert(&env, path, k_adapters[i], fx);
         snprintf(out, sizeof out, "%s/%s.expert", g_tmp, k_adapters[i]);
-        hive_expert_pack_opts o = {path, out, NULL, NULL, NULL, 0};
+        hive_expert_pack_opts o = {path, out, NULL, NULL, NULL, 0, NULL};
         hive_problems probs = {0};
         hive_error *err = NULL;
         if (hive_expert_pack(&o, &probs, &err) != HIVE_OK) fail_msg("pack %s: %s", path, hive_error_message(err));
