@@ -1,9 +1,9 @@
 /* `hive-host experts pack PEFT_DIR -o NAME.expert [--name N] [--description D]
  * [--decoding KEY=VALUE]... [--draft-corpus FILE]` (docs/EXPERTS.md): a package from a PEFT directory. */
 #include <stdio.h>
-#include <string.h>
 
 #include "cli/cli.h"
+#include "experts/draft_corpus.h"
 #include "experts/pack.h"
 #include "util/error.h"
 
@@ -15,10 +15,10 @@ int hive_cmd_experts_pack(hive_cli *cli) {
     }
     /* --draft-corpus FILE: here the corpus the package carries */
     const char *corpus = hive_config_source(cli->cfg, "speculative.draft_corpus") == HIVE_SRC_CLI
-                             ? hive_config_str(cli->cfg, "speculative.draft_corpus")
+                             ? hive_draft_corpus_path(hive_config_str(cli->cfg, "speculative.draft_corpus"))
                              : NULL;
     hive_expert_pack_opts o = {cli->positional[1], cli->output, cli->pack_name, cli->pack_description,
-                               cli->decoding, cli->n_decoding, corpus && *corpus && strcmp(corpus, "none") ? corpus : NULL};
+                               cli->decoding, cli->n_decoding, corpus};
     hive_problems probs = {0};
     hive_error *err = NULL;
     hive_status st = hive_expert_pack(&o, &probs, &err);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "experts/draft_corpus.h"
 #include "experts/manifest_impl.h"
 #include "experts/package.h"
 #include "experts/peft_dir.h"
@@ -18,7 +19,6 @@
 #include "util/error.h"
 
 #define PACK_CORPUS "draft-corpus.txt" /* the draft corpus's name in the package */
-#define PACK_CORPUS_MAX (4 << 20)      /* bytes: as lookup reads it (session.c) */
 
 /* "top_k=7" -> 7, "true" -> true, other text -> a string; stop_sequences collect into an array. */
 static int add_decoding(cJSON *dec, const char *kv, hive_problems *p) {
@@ -201,16 +201,16 @@ hive_status hive_expert_pack(const hive_expert_pack_opts *o, hive_problems *p, h
             if (!strncmp(m.ignored.v[i], "training.decoding.", 18))
                 hive_problems_add(p, "--decoding %s", m.ignored.v[i] + 18);
     }
-    /* the corpus: a readable, non-empty text file lookup can read; named in
-     * the manifest after the loader's check, which looks for it in dir */
+    /* the corpus: a file lookup can read, as it reads one; named in the
+     * manifest after the loader's check, which looks for it in dir */
     if (o->draft_corpus) {
-        FILE *f = fopen(o->draft_corpus, "rb");
-        struct stat cs;
-        if (!f || fstat(fileno(f), &cs) != 0 || !S_ISREG(cs.st_mode))
-            hive_problems_add(p, "--draft-corpus %s: %s", o->draft_corpus, f ? "not a file" : strerror(errno));
-        else if (cs.st_size == 0 || cs.st_size > PACK_CORPUS_MAX)
-            hive_problems_add(p, "--draft-corpus %s: %s", o->draft_corpus, cs.st_size ? "larger than 4 MiB" : "empty");
-        if (f) fclose(f);
+        char *ctext = NULL;
+        size_t clen = 0;
+        hive_error *cerr = NULL;
+        if (hive_draft_corpus_text(o->draft_corpus, &ctext, &clen, &cerr) != HIVE_OK)
+            hive_problems_add(p, "--draft-corpus %s: %s", o->draft_corpus, hive_error_message(cerr));
+        hive_error_free(cerr);
+        free(ctext);
         cJSON *dec = root ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "training"),
                                                             "decoding") : NULL;
         if (root && !dec) dec = cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "training"), "decoding");

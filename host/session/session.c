@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "engine/speculate.h"
+#include "experts/draft_corpus.h"
 #include "experts/decoding.h"
 #include "experts/manifest.h"
 #include "experts/package.h"
@@ -255,23 +256,13 @@ int hive_session_open_speculative(hive_config *cfg, hive_session *s, hive_spec_o
     return rc;
 }
 
-#define DRAFT_CORPUS_MAX (4 << 20) /* bytes: lookup scans the corpus for each drafted token */
-
 hive_status hive_draft_corpus_read(const hive_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
                                    hive_error **err) {
     *ids = NULL, *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return hive_fail(err, HIVE_E_IO, "%s", strerror(errno));
-    char *text = malloc(DRAFT_CORPUS_MAX + 1);
-    size_t len = text ? fread(text, 1, DRAFT_CORPUS_MAX + 1, f) : 0;
-    int read_err = ferror(f) ? errno : 0; /* a directory opens, then fails to read */
-    fclose(f);
-    hive_status st = HIVE_OK;
-    if (!text) st = hive_fail(err, HIVE_E_NOMEM, "out of memory");
-    else if (read_err) st = hive_fail(err, HIVE_E_IO, "%s", strerror(read_err));
-    else if (len > DRAFT_CORPUS_MAX) st = hive_fail(err, HIVE_E_INVALID, "larger than 4 MiB");
-    else if (!len) st = hive_fail(err, HIVE_E_INVALID, "empty");
-    else if (tok) st = hive_tokenizer_encode(tok, text, len, 0, 0, ids, n, err);
+    char *text = NULL;
+    size_t len = 0;
+    hive_status st = hive_draft_corpus_text(path, &text, &len, err);
+    if (st == HIVE_OK && tok) st = hive_tokenizer_encode(tok, text, len, 0, 0, ids, n, err);
     free(text);
     return st;
 }
@@ -283,10 +274,9 @@ static void corpus_origin(const hive_config *cfg, char *buf, size_t cap) {
     else snprintf(buf, cap, "--draft-corpus");
 }
 
-/* the corpus file lookup reads, NULL for none ("none" turns an expert's off) */
+/* the corpus file lookup reads, NULL for none */
 static const char *corpus_path(const hive_config *cfg) {
-    const char *path = hive_config_str(cfg, "speculative.draft_corpus");
-    return *path && strcmp(path, "none") != 0 ? path : NULL;
+    return hive_draft_corpus_path(hive_config_str(cfg, "speculative.draft_corpus"));
 }
 
 int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s) {

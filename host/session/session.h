@@ -81,8 +81,9 @@ int hive_session_spec_opts(const hive_config *cfg, hive_session *s, struct hive_
  * s->draft_corpus (serve: for every lookup request). Prints the error and
  * returns 2 on a bad file; 0 when none is given. */
 int hive_session_load_draft_corpus(const hive_config *cfg, hive_session *s);
-/* A draft corpus file, checked as above, tokenized with tok (none: only
- * checked, *ids NULL). The error says what is wrong, not which file. */
+/* A draft corpus file, checked and read as hive_draft_corpus_text does
+ * (experts/draft_corpus.h), tokenized with tok (none: only checked, *ids
+ * NULL). The error says what is wrong, not which file. */
 hive_status hive_draft_corpus_read(const hive_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
                                    hive_error **err);
 /* generate, chat and bench --draft: check the speculative options before any
