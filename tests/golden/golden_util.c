@@ -296,3 +296,17 @@ int golden_greedy_batched(hive_engine *eng, const hive_adapter_set *set, int32_t
     for (int i = 0; i < made; i++) hive_engine_seq_free(eng, seqs[i]);
     return rc;
 }
+
+int golden_collect(void *ud, const char *t, size_t n) {
+    golden_gen_out *o = ud;
+    if (o->len + n < sizeof o->text) memcpy(o->text + o->len, t, n), o->len += n;
+    return 0;
+}
+
+void golden_shipped_expert(hive_expert_cache *cache, const char *name, hive_expert_set *set) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, name);
+    const char *paths[1] = {path};
+    hive_error *err = NULL;
+    if (hive_expert_set_acquire(cache, paths, 1, set, &err) != HIVE_OK) fail_msg("%s: %s", path, hive_error_message(err));
+}

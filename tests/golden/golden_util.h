@@ -9,6 +9,8 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/generate.h"
+#include "experts/compose.h"
 #include "model/model.h"
 #include "plugin/registry.h"
 
@@ -61,6 +63,23 @@ void golden_env_close(golden_env *g);
 double golden_row_rel_err(const float *a, const cJSON *ref_row, uint32_t n);
 int32_t golden_argmax(const float *v, uint32_t n);
 int golden_json_ints(const cJSON *arr, int32_t *out, size_t cap);
+
+/* One generation's output, as the speculative-decoding tests compare it:
+ * the text it streamed (golden_collect, the hive_generate callback; cut at
+ * the buffer's end), the sequence's tokens after it and its stats. */
+typedef struct golden_gen_out {
+    char text[8192];
+    size_t len;
+    int32_t kv[4096];
+    uint32_t n_kv;
+    hive_gen_stats st;
+} golden_gen_out;
+int golden_collect(void *ud, const char *t, size_t n);
+
+/* The shipped expert examples/experts/<name>.expert from cache, as a set of
+ * one (the test fails when it cannot be had); release it with
+ * hive_expert_set_release. */
+void golden_shipped_expert(hive_expert_cache *cache, const char *name, hive_expert_set *set);
 
 /* The speculative-decoding tests' SmolLM2 prompts (i = 0..49 and on), of
  * several kinds: input-grounded (schemas, records, lists to repeat or

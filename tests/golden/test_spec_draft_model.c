@@ -30,28 +30,14 @@
 #define CTX 256
 #define TOKENS 32
 
-typedef struct gen_out {
-    char text[4096];
-    size_t len;
-    int32_t kv[CTX];
-    uint32_t n_kv;
-    hive_gen_stats st;
-} gen_out;
-
 typedef struct totals {
     uint32_t drafted, accepted, verify, cases;
 } totals;
 
-static int collect(void *ud, const char *t, size_t n) {
-    gen_out *o = ud;
-    if (o->len + n < sizeof o->text) memcpy(o->text + o->len, t, n), o->len += n;
-    return 0;
-}
-
 /* One greedy generation on a fresh target sequence; draft: the draft
  * model's engine (NULL = plain decoding), on a fresh sequence of its own. */
 static void generate_one(hive_engine *target, hive_engine *draft, const hive_tokenizer *tok,
-                         const hive_adapter_set *set, const int32_t *prompt, size_t n, gen_out *out) {
+                         const hive_adapter_set *set, const int32_t *prompt, size_t n, golden_gen_out *out) {
     memset(out, 0, sizeof *out);
     int32_t seq, dseq = -1;
     hive_error *err = NULL;
@@ -71,7 +57,7 @@ static void generate_one(hive_engine *target, hive_engine *draft, const hive_tok
     gp.max_tokens = TOKENS;
     gp.ignore_eos = 1; /* full length: TOKENS tokens to compare on every prompt */
     gp.spec = draft ? &so : NULL;
-    if (hive_generate(target, tok, seq, prompt, n, &gp, collect, out, &out->st, &err) != HIVE_OK)
+    if (hive_generate(target, tok, seq, prompt, n, &gp, golden_collect, out, &out->st, &err) != HIVE_OK)
         fail_msg("generate: %s", hive_error_message(err));
     out->n_kv = hive_engine_seq_len(target, seq);
     assert_true(out->n_kv <= CTX);
@@ -90,7 +76,7 @@ static const char *const prompts[] = {
 /* Plain vs draft-model decoding of prompts[first..first+n): all equal. */
 static totals compare(hive_engine *target, hive_engine *draft, const hive_tokenizer *tok, const hive_adapter_set *set,
                       int first, int n, const char *what) {
-    static gen_out a, b;
+    static golden_gen_out a, b;
     totals t = {0};
     for (int i = first; i < first + n; i++) {
         int32_t *ids = NULL;
@@ -178,12 +164,8 @@ static void test_draft_model(void **state) {
     hive_expert_target_init(&et, &target.reg, target.eng, target.model);
     hive_expert_cache *cache = NULL;
     assert_int_equal(hive_expert_cache_new(64u << 20, &et, &cache, NULL), HIVE_OK);
-    char path[600];
-    snprintf(path, sizeof path, "%s/examples/experts/sql.expert", HIVE_SOURCE_DIR);
-    const char *paths[1] = {path};
     hive_expert_set set;
-    hive_error *err = NULL;
-    if (hive_expert_set_acquire(cache, paths, 1, &set, &err) != HIVE_OK) fail_msg("%s: %s", path, hive_error_message(err));
+    golden_shipped_expert(cache, "sql", &set);
     t = compare(target.eng, q8.eng, tok, &set.set, 0, 2, "SmolLM2, sql expert, q8_0 draft, k 8");
     assert_true(t.accepted < t.drafted);
     hive_expert_set_release(&set);
@@ -203,6 +185,7 @@ static void test_draft_model(void **state) {
         first_diff++;
     char want[64];
     snprintf(want, sizeof want, "token id %u is", first_diff);
+    hive_error *err = NULL;
     assert_int_equal(hive_vocab_check_same(a, b, &err), HIVE_E_INVALID);
     if (!strstr(hive_error_message(err), want) || !strstr(hive_error_message(err), "260 in the draft"))
         fail_msg("vocabulary mismatch message lacks '%s' or the counts: %s", want, hive_error_message(err));

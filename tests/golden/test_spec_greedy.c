@@ -29,21 +29,6 @@
 #include "util/clock.h"
 #include "util/error.h"
 
-typedef struct gen_out {
-    char text[8192];
-    size_t len;
-    int32_t kv[4096];
-    uint32_t n_kv, n_gen;
-    hive_finish finish;
-    hive_gen_stats st;
-} gen_out;
-
-static int collect(void *ud, const char *t, size_t n) {
-    gen_out *o = ud;
-    if (o->len + n < sizeof o->text) memcpy(o->text + o->len, t, n), o->len += n;
-    return 0;
-}
-
 typedef struct spec_totals {
     uint32_t drafted, accepted, verify, cases;
 } spec_totals;
@@ -51,7 +36,7 @@ typedef struct spec_totals {
 /* One generation on a fresh sequence (and a fresh drafter sequence). */
 static void generate_one(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const int32_t *prompt,
                          size_t n, const hive_spec_opts *spec, hive_grammar_matcher *m, uint32_t max_tokens,
-                         gen_out *out) {
+                         golden_gen_out *out) {
     memset(out, 0, sizeof *out);
     int32_t seq, dseq = -1;
     hive_error *err = NULL;
@@ -74,13 +59,11 @@ static void generate_one(golden_env *g, const hive_tokenizer *tok, const hive_ad
     gp.grammar = m;
     gp.spec = spec ? &so : NULL;
     if (m) hive_grammar_matcher_reset(m);
-    if (hive_generate(g->eng, tok, seq, prompt, n, &gp, collect, out, &out->st, &err) != HIVE_OK)
+    if (hive_generate(g->eng, tok, seq, prompt, n, &gp, golden_collect, out, &out->st, &err) != HIVE_OK)
         fail_msg("generate: %s", hive_error_message(err));
     out->n_kv = hive_engine_seq_len(g->eng, seq);
     assert_true(out->n_kv <= sizeof out->kv / sizeof out->kv[0]);
     memcpy(out->kv, hive_engine_seq_tokens(g->eng, seq), out->n_kv * sizeof(int32_t));
-    out->n_gen = out->st.n_gen;
-    out->finish = out->st.finish;
     hive_engine_seq_free(g->eng, seq);
     if (dseq >= 0) hive_engine_seq_free(g->eng, dseq);
 }
@@ -89,14 +72,14 @@ static void generate_one(golden_env *g, const hive_tokenizer *tok, const hive_ad
 static void compare_one(golden_env *g, const hive_tokenizer *tok, const hive_adapter_set *set, const int32_t *prompt,
                         size_t n, const hive_spec_opts *spec, hive_grammar_matcher *m, uint32_t max_tokens,
                         const char *what, spec_totals *tot) {
-    static gen_out a, b;
+    static golden_gen_out a, b;
     generate_one(g, tok, set, prompt, n, NULL, m, max_tokens, &a);
     generate_one(g, tok, set, prompt, n, spec, m, max_tokens, &b);
-    if (a.n_gen != b.n_gen || a.finish != b.finish || a.len != b.len || memcmp(a.text, b.text, a.len) ||
+    if (a.st.n_gen != b.st.n_gen || a.st.finish != b.st.finish || a.len != b.len || memcmp(a.text, b.text, a.len) ||
         a.n_kv != b.n_kv || memcmp(a.kv, b.kv, a.n_kv * sizeof(int32_t)))
         fail_msg("%s: speculative output differs from plain: %u vs %u tokens, finish %s vs %s, text:\n"
-                 "plain: %.*s\nspec:  %.*s", what, a.n_gen, b.n_gen, hive_finish_name(a.finish),
-                 hive_finish_name(b.finish), (int)a.len, a.text, (int)b.len, b.text);
+                 "plain: %.*s\nspec:  %.*s", what, a.st.n_gen, b.st.n_gen,
+                 hive_finish_name(a.st.finish), hive_finish_name(b.st.finish), (int)a.len, a.text, (int)b.len, b.text);
     tot->drafted += b.st.n_drafted;
     tot->accepted += b.st.n_accepted;
     tot->verify += b.st.n_verify;
@@ -483,7 +466,7 @@ static void meter_probes_only_after_a_miss(golden_env *g) {
 static void smol_lookup_50(golden_env *g, const hive_tokenizer *tok, int n_prompts) {
     const hive_spec_opts lookup = {HIVE_DRAFT_LOOKUP, 3, 8, -1, 0, NULL, NULL, 0}; /* the meter on, as hive-host runs */
     spec_totals tot = {0};
-    static gen_out run;
+    static golden_gen_out run;
     for (int b0 = 0; b0 < n_prompts; b0 += SMOL_BATCH) {
         int n = n_prompts - b0 < SMOL_BATCH ? n_prompts - b0 : SMOL_BATCH;
         int32_t *ids[SMOL_BATCH], ref[SMOL_BATCH * SMOL_TOKENS];
@@ -554,13 +537,9 @@ static void test_smollm2(void **state) {
     static const int own_prompt[] = {1, 0, 4, 2}; /* a prompt of the kind each expert was trained for */
     const hive_spec_opts base = {HIVE_DRAFT_BASE, 0, 8, -1, 1, NULL, NULL, 0}, lookup2 = {HIVE_DRAFT_LOOKUP, 2, 6, -1, 1, NULL, NULL, 0};
     for (int i = 0; i < 4; i++) {
-        char path[600], what[96];
-        snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, experts[i]);
-        const char *paths[1] = {path};
+        char what[96];
         hive_expert_set set;
-        hive_error *err = NULL;
-        if (hive_expert_set_acquire(cache, paths, 1, &set, &err) != HIVE_OK)
-            fail_msg("%s: %s", path, hive_error_message(err));
+        golden_shipped_expert(cache, experts[i], &set);
         snprintf(what, sizeof what, "SmolLM2, %s expert, lookup:2 k 6, 32 tokens", experts[i]);
         smol_run(&g, tok, &set.set, what, &lookup2, 1, own_prompt[i], 32, NULL);
         snprintf(what, sizeof what, "SmolLM2, %s expert, base k 8, 32 tokens", experts[i]);

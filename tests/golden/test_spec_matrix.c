@@ -39,20 +39,6 @@
 #define BATCH 10
 #define MAX_PROMPTS 50
 
-typedef struct run_out {
-    char text[8192];
-    size_t len;
-    int32_t kv[CTX];
-    uint32_t n_kv;
-    hive_gen_stats st;
-} run_out;
-
-static int collect(void *ud, const char *t, size_t n) {
-    run_out *o = ud;
-    if (o->len + n < sizeof o->text) memcpy(o->text + o->len, t, n), o->len += n;
-    return 0;
-}
-
 typedef struct cell {
     hive_engine *eng, *draft_eng; /* the target; the draft model's engine */
     const hive_tokenizer *tok;
@@ -62,7 +48,7 @@ typedef struct cell {
 
 /* One greedy generation of TOKENS tokens (EOS ignored, so every prompt gives
  * them all) on fresh sequences; spec NULL: plain. */
-static void run_one(const cell *c, const int32_t *prompt, size_t n, const hive_spec_opts *spec, run_out *out) {
+static void run_one(const cell *c, const int32_t *prompt, size_t n, const hive_spec_opts *spec, golden_gen_out *out) {
     memset(out, 0, sizeof *out);
     int32_t seq, dseq = -1;
     hive_error *err = NULL;
@@ -87,7 +73,7 @@ static void run_one(const cell *c, const int32_t *prompt, size_t n, const hive_s
     gp.grammar = c->m;
     gp.spec = spec ? &so : NULL;
     if (c->m) hive_grammar_matcher_reset(c->m);
-    if (hive_generate(c->eng, c->tok, seq, prompt, n, &gp, collect, out, &out->st, &err) != HIVE_OK)
+    if (hive_generate(c->eng, c->tok, seq, prompt, n, &gp, golden_collect, out, &out->st, &err) != HIVE_OK)
         fail_msg("generate: %s", hive_error_message(err));
     out->n_kv = hive_engine_seq_len(c->eng, seq);
     assert_true(out->n_kv <= CTX);
@@ -104,7 +90,7 @@ static totals by_kind[4]; /* over the matrix: each drafter's drafts both accepte
 
 /* Every drafter in kinds[] against the plain reference over n_prompts prompts. */
 static void run_cell(const cell *c, const char *what, const hive_draft_kind *kinds, int n_kinds, int n_prompts) {
-    static run_out ref[BATCH], got;
+    static golden_gen_out ref[BATCH], got;
     static int32_t batched[BATCH * TOKENS];
     totals tot[3] = {{0}};
     double t0 = hive_now_ms();
@@ -216,13 +202,9 @@ static void test_matrix(void **state) {
     assert_int_equal(hive_expert_cache_new(256u << 20, &et, &cache, NULL), HIVE_OK);
     static const char *const experts[] = {"json", "sql", "ia3", "soft-prompt"};
     for (int i = 0; i < 4; i++) {
-        char path[600], what[96];
-        snprintf(path, sizeof path, "%s/examples/experts/%s.expert", HIVE_SOURCE_DIR, experts[i]);
-        const char *paths[1] = {path};
+        char what[96];
         hive_expert_set set;
-        hive_error *err = NULL;
-        if (hive_expert_set_acquire(cache, paths, 1, &set, &err) != HIVE_OK)
-            fail_msg("%s: %s", path, hive_error_message(err));
+        golden_shipped_expert(cache, experts[i], &set);
         hive_grammar *g = i < 2 ? expert_grammar(experts[i]) : NULL;
         hive_grammar_matcher *m = g ? hive_grammar_matcher_new(g, gv, NULL) : NULL;
         assert_true(!g || m);
